@@ -1,0 +1,139 @@
+"""The one error hierarchy of Clinic Agent.
+
+    ClinicAgentError
+    ├── InvalidInput            bad data from a person or a script (exit status 2)
+    │   └── InvalidIdNumber     an ID card number failed one named check
+    ├── AccessDenied            wrong passphrase, PIN, role or peer
+    │   ├── WrongPassphrase
+    │   └── SessionExpired
+    ├── StoreError
+    │   ├── StoreMissing        no store here, or part of it is gone (never recreated)
+    │   ├── StoreLocked         the data key is not loaded
+    │   ├── StoreCorrupted      a row failed authentication, or the file is damaged
+    │   ├── RecordNotFound
+    │   ├── DiskFull
+    │   └── StorageFailed       any other I/O failure of the database
+    ├── ConfigError             agent.toml is wrong; the message names the key
+    ├── DaemonError             the local API is unreachable or answered oddly
+    ├── DriverError             (drivers have their own tree in drivers.errors)
+    └── SyncError               (sync has its own tree in sync.errors)
+
+Foreign exceptions are translated once, where they enter: ``raise DiskFull(...) from exc``.
+Every message says what happened and, where it helps, what a person can do next.
+"""
+
+from __future__ import annotations
+
+
+class ClinicAgentError(Exception):
+    """Base of every error Clinic Agent raises on purpose."""
+
+    exit_code = 1
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(ClinicAgentError):
+    """Data from a person or a script that cannot be accepted as it is."""
+
+    exit_code = 2
+    code = "invalid_input"
+
+
+class InvalidIdNumber(InvalidInput):
+    """An ID card number failed a named check (length, characters, date, check digit, ...)."""
+
+    code = "invalid_id_number"
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
+
+
+class AccessDenied(ClinicAgentError):
+    """The caller may not do this."""
+
+    code = "access_denied"
+
+
+class WrongPassphrase(AccessDenied):
+    """No key slot opened with the given passphrase or recovery key."""
+
+    code = "wrong_passphrase"
+
+
+class SessionExpired(AccessDenied):
+    """A login session is unknown or has been idle too long."""
+
+    code = "session_expired"
+
+
+class StoreError(ClinicAgentError):
+    """Something about the local store."""
+
+    code = "store_error"
+
+
+class StoreMissing(StoreError):
+    """The store or its key file is not where it should be; nothing is created in its place."""
+
+    code = "store_missing"
+
+
+class StoreLocked(StoreError):
+    """The data key is not loaded; unlock first."""
+
+    code = "locked"
+
+
+class StoreCorrupted(StoreError):
+    """A row failed authentication or the database file is damaged."""
+
+    code = "store_corrupted"
+
+    def __init__(self, message: str, *, table: str | None = None, row_id: str | None = None) -> None:
+        super().__init__(message)
+        self.table = table
+        self.row_id = row_id
+
+
+class RecordNotFound(StoreError):
+    """No such record."""
+
+    code = "not_found"
+
+
+class DiskFull(StoreError):
+    """The disk holding the store is full; nothing was written."""
+
+    code = "disk_full"
+
+
+class StorageFailed(StoreError):
+    """The database could not be read or written."""
+
+    code = "storage_failed"
+
+
+class ConfigError(ClinicAgentError):
+    """agent.toml is invalid; the message names the key."""
+
+    code = "config_error"
+
+
+class DaemonError(ClinicAgentError):
+    """The daemon's local API could not be reached or broke its protocol."""
+
+    code = "daemon_error"
+
+
+class DaemonNotRunning(DaemonError):
+    """No daemon answers on the local API socket."""
+
+    code = "daemon_not_running"
