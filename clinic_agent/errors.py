@@ -11,6 +11,7 @@
     │   ├── StoreLocked         the data key is not loaded
     │   ├── StoreCorrupted      a row failed authentication, or the file is damaged
     │   ├── RecordNotFound
+    │   ├── RecordChanged       edited from a stale copy; open it again
     │   ├── DiskFull
     │   └── StorageFailed       any other I/O failure of the database
     ├── ConfigError             agent.toml is wrong; the message names the key
@@ -107,6 +108,12 @@ class RecordNotFound(StoreError):
     """No such record."""
 
     code = "not_found"
+
+
+class RecordChanged(StoreError):
+    """Someone else saved a newer version of the record since it was opened."""
+
+    code = "record_changed"
 
 
 class DiskFull(StoreError):

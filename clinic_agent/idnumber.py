@@ -56,9 +56,7 @@ def parse_id_number(text: str, *, today: date | None = None) -> IdNumber:
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
         raise InvalidIdNumber("characters", f"ID number {shown} must be 17 digits followed by a digit or X")
     if int(number[:2]) not in _PROVINCES:
-        raise InvalidIdNumber(
-            "region", f"ID number {shown} starts with {number[:2]}, which is not a province code"
-        )
+        raise InvalidIdNumber("region", f"ID number {shown} starts with {number[:2]}, which is not a province code")
     birth = _birth_date(number, shown, today or date.today())
     expected = check_character(number[:17])
     if number[17] != expected:
@@ -96,8 +94,7 @@ def check_health_record_number(text: str) -> str:
     number = re.sub(r"[\s-]", "", text)
     if len(number) != 17 or not number.isdigit():
         raise InvalidInput(
-            f"health-record number {_shown(number)} must be 17 digits "
-            "(6 county, 3 township, 3 village, 5 serial)"
+            f"health-record number {_shown(number)} must be 17 digits (6 county, 3 township, 3 village, 5 serial)"
         )
     if int(number[:2]) not in _PROVINCES:
         raise InvalidInput(f"health-record number {number} does not start with a province code")

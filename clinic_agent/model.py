@@ -45,9 +45,7 @@ class Sex(StrEnum):
         try:
             return cls(value)
         except ValueError:
-            raise InvalidInput(
-                f"sex {text!r} is not one of 0, 1, 2, 9, male, female, unknown, unspecified"
-            ) from None
+            raise InvalidInput(f"sex {text!r} is not one of 0, 1, 2, 9, male, female, unknown, unspecified") from None
 
 
 _SEX_WORDS = {

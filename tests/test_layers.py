@@ -87,13 +87,9 @@ def _violations(root: Path = ROOT) -> list[str]:
                 problems.append(f"{module} imports {imported}: sync must not")
             if module.startswith("tui") and (
                 top in ("drivers", "sync")
-                or (
-                    top == "clinic_agent" and not _under(imported, TUI_ALLOWED) and imported != "clinic_agent"
-                )
+                or (top == "clinic_agent" and not _under(imported, TUI_ALLOWED) and imported != "clinic_agent")
             ):
-                problems.append(
-                    f"{module} imports {imported}: the TUI talks to the daemon only through the API"
-                )
+                problems.append(f"{module} imports {imported}: the TUI talks to the daemon only through the API")
             if module.startswith("clinic_agent"):
                 if top in ("drivers", "sync") and not _under(module, WIRING):
                     problems.append(f"{module} imports {imported}: only wiring modules may")

@@ -1,0 +1,177 @@
+"""agent.toml: read once at start, every key checked, errors that name the key.
+
+Relative paths in the file are relative to the home directory holding it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from clinic_agent.crypto import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
+from clinic_agent.errors import ConfigError
+from clinic_agent.rules import Thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The local API socket."""
+
+    socket: Path
+    group: str | None = None
+    session_idle_minutes: int = 10
+    max_frame_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole of agent.toml."""
+
+    home: Path
+    clinic_name: str = "Village clinic"
+    clinic_code: str = ""
+    kdf: Argon2Parameters = DEFAULT_PASSPHRASE_KDF
+    api: ApiConfig = field(default_factory=lambda: ApiConfig(socket=Path("run/agent.sock")))
+    log_level: str = "info"
+    disk_low_mib: int = 500
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    devices: tuple[dict[str, Any], ...] = ()
+    sync: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "clinic": {"name": str, "code": str},
+    "store": {"kdf_memory_mib": int, "kdf_iterations": int, "kdf_lanes": int, "disk_low_mib": int},
+    "api": {"socket": str, "group": str, "session_idle_minutes": int, "max_frame_bytes": int},
+    "log": {"level": str},
+    "alerts": {
+        "systolic_urgent": (int, float),
+        "diastolic_urgent": (int, float),
+        "spo2_low": (int, float),
+        "glucose_high": (int, float),
+        "glucose_low": (int, float),
+        "temperature_high": (int, float),
+    },
+}
+# Sections whose contents their own modules check (devices in the drivers wiring, sync in sync).
+_DELEGATED = {"devices", "sync"}
+_LEVELS = ("debug", "info", "warning", "error")
+
+
+def load(home: Path, path: Path | None = None) -> Config:
+    """Read and check agent.toml (a missing file means all defaults)."""
+    path = path or home / "agent.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raw = {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    _check_keys(path, raw)
+    return _build(home, path, raw)
+
+
+def _check_keys(path: Path, raw: dict[str, Any]) -> None:
+    for section, value in raw.items():
+        if section in _DELEGATED:
+            continue
+        if section not in _SCHEMA:
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(sorted(_SCHEMA))})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {section} must be a table")
+        for key, item in value.items():
+            expected = _SCHEMA[section].get(key)
+            if expected is None:
+                raise ConfigError(f"{path}: unknown key {section}.{key}")
+            if isinstance(item, bool) or not isinstance(item, expected):
+                names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+                raise ConfigError(f"{path}: {section}.{key} must be a {names}, not {item!r}")
+
+
+def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
+    store, api, alerts = raw.get("store", {}), raw.get("api", {}), raw.get("alerts", {})
+    kdf = Argon2Parameters(
+        memory_kib=store.get("kdf_memory_mib", DEFAULT_PASSPHRASE_KDF.memory_kib // 1024) * 1024,
+        iterations=store.get("kdf_iterations", DEFAULT_PASSPHRASE_KDF.iterations),
+        lanes=store.get("kdf_lanes", DEFAULT_PASSPHRASE_KDF.lanes),
+    )
+    if not kdf.meets_floor():
+        raise ConfigError(f"{path}: store.kdf_memory_mib must be at least 64 and store.kdf_iterations at least 3")
+    if not 1 <= kdf.lanes <= 16:
+        raise ConfigError(f"{path}: store.kdf_lanes must be between 1 and 16")
+    idle = api.get("session_idle_minutes", 10)
+    if not 1 <= idle <= 15:
+        raise ConfigError(f"{path}: api.session_idle_minutes must be between 1 and 15 (automatic logoff)")
+    level = raw.get("log", {}).get("level", "info")
+    if level not in _LEVELS:
+        raise ConfigError(f"{path}: log.level must be one of {', '.join(_LEVELS)}")
+    devices = raw.get("devices", [])
+    if not isinstance(devices, list) or not all(isinstance(d, dict) for d in devices):
+        raise ConfigError(f"{path}: devices must be an array of tables ([[devices]])")
+    return Config(
+        home=home,
+        clinic_name=raw.get("clinic", {}).get("name", "Village clinic"),
+        clinic_code=raw.get("clinic", {}).get("code", ""),
+        kdf=kdf,
+        api=ApiConfig(
+            socket=_path(home, api.get("socket", "run/agent.sock")),
+            group=api.get("group"),
+            session_idle_minutes=idle,
+            max_frame_bytes=_bounded(path, "api.max_frame_bytes", api.get("max_frame_bytes", 1 << 20), 1024, 16 << 20),
+        ),
+        log_level=level,
+        disk_low_mib=_bounded(path, "store.disk_low_mib", store.get("disk_low_mib", 500), 0, 1 << 20),
+        thresholds=Thresholds(**{k: Decimal(str(v)) for k, v in alerts.items()}),
+        devices=tuple(devices),
+        sync=dict(raw.get("sync", {})),
+        raw=raw,
+    )
+
+
+def _path(home: Path, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else home / path
+
+
+def _bounded(path: Path, key: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ConfigError(f"{path}: {key} must be between {low} and {high}, not {value}")
+    return value
+
+
+DEFAULT_TEXT = """\
+# Clinic Agent configuration. Every key is optional; the values shown are the defaults.
+
+[clinic]
+name = "Village clinic"
+# code = ""                     # the clinic's code on the regional platform
+
+[store]
+# Argon2id cost for new passphrase slots (never below 64 MiB and 3 iterations)
+kdf_memory_mib = 256
+kdf_iterations = 4
+kdf_lanes = 2
+disk_low_mib = 500              # warn when the data disk has less free space than this
+
+[api]
+socket = "run/agent.sock"       # relative to this directory
+# group = "clinic"              # members of this group may connect (besides the agent's own user)
+session_idle_minutes = 10       # sign-ins expire after this much idle time (at most 15)
+
+[log]
+level = "info"
+
+[alerts]                        # when a reading is urgent (2017 national specification)
+systolic_urgent = 180
+diastolic_urgent = 110
+spo2_low = 90
+glucose_high = 16.7
+glucose_low = 3.9
+temperature_high = 39
+"""

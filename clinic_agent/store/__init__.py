@@ -1,0 +1,210 @@
+"""The encrypted local store: a small typed API over SQLite (through sqlite-utils).
+
+Callers see domain objects and ids, never SQL rows. Each method is one transaction; a clinical fact
+commits together with its outbox entry and its audit entry.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from clinic_agent import crypto, serde
+from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted, StoreMissing
+from clinic_agent.keys import KeyFile, Keyring
+from clinic_agent.model import QuarantinedFrame, Reading, utcnow
+from clinic_agent.store.connection import open_connection, translate_errors
+from clinic_agent.store.core import Clock, Core
+from clinic_agent.store.entries import Entries
+from clinic_agent.store.journal import AuditLog, Outbox, OutboxItem
+from clinic_agent.store.readings import AddedReading, Frames, Quarantine, Readings, sealed_info
+from clinic_agent.store.residents import ResidentPage, Residents
+from clinic_agent.store.schema import migrate
+from clinic_agent.store.users import Users
+
+__all__ = ["AddedReading", "OutboxItem", "ResidentPage", "Store", "StoreCounts", "UnlockReport"]
+
+_COUNTED = ("residents", "entries", "readings", "frames", "quarantine", "sealed", "audit", "users")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """Row counts that need no key (for status while locked)."""
+
+    residents: int
+    entries: int
+    readings: int
+    unassigned_readings: int
+    critical_readings: int
+    frames: int
+    quarantined: int
+    sealed_waiting: int
+    audit_entries: int
+    users: int
+    outbox: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockReport:
+    """What unlocking brought in."""
+
+    sealed_opened: int
+    sealed_failed: list[str]
+    events_logged: int
+
+
+class Store:
+    """The store of one clinic: residents, their files, readings, users, audit and outbox."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self.residents = Residents(core)
+        self.entries = Entries(core)
+        self.readings = Readings(core)
+        self.frames = Frames(core)
+        self.quarantine = Quarantine(core)
+        self.users = Users(core)
+        self.audit = AuditLog(core)
+        self.outbox = Outbox(core)
+
+    # -- opening -----------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: Path, keyfile: KeyFile, *, clock: Clock = utcnow) -> Store:
+        """Create a new, empty store bound to a key file; refuse if a database is already there."""
+        if path.exists():
+            raise StoreCorrupted(f"a database already exists at {path}; it was left untouched")
+        conn = open_connection(path, create=True)
+        with translate_errors():
+            db = Database(conn, execute_plugins=False)
+            migrate(db)
+            conn.execute("INSERT INTO meta(key, value) VALUES ('store_id', ?)", (keyfile.store_id,))
+            conn.execute("INSERT INTO meta(key, value) VALUES ('created_at', ?)", (clock().isoformat(),))
+        return cls(Core(path, conn, keyfile.store_id, keyfile.sealing_public_key(), clock, "FULL"))
+
+    @classmethod
+    def open(cls, path: Path, keyfile: KeyFile, *, clock: Clock = utcnow, synchronous: str = "FULL") -> Store:
+        """Open an existing store (migrating it if needed); refuse a key file of another store.
+
+        ``synchronous`` exists for the power-loss test's negative control only.
+        """
+        conn = open_connection(path, synchronous=synchronous)
+        try:
+            with translate_errors():
+                db = Database(conn, execute_plugins=False)
+                if "meta" not in db.table_names():
+                    raise StoreMissing(f"{path} is not a Clinic Agent database; it was left untouched")
+                migrate(db)
+                row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            if row is None or row[0] != keyfile.store_id:
+                raise StoreCorrupted(
+                    f"the key file {keyfile.path} belongs to another store than {path}; nothing was opened or changed"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        return cls(Core(path, conn, keyfile.store_id, keyfile.sealing_public_key(), clock, synchronous))
+
+    @property
+    def store_id(self) -> str:
+        """This store's random id."""
+        return self._core.store_id
+
+    @property
+    def locked(self) -> bool:
+        """True while the data key is not loaded."""
+        return self._core.keyring is None
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """The loaded keyring (rotation needs it)."""
+        return self._core.keyring
+
+    # -- locking -----------------------------------------------------------------------------------
+
+    def unlock(self, keyring: Keyring, *, actor: str) -> UnlockReport:
+        """Load the keys, log what waited, and move everything sealed while locked into its table."""
+        if keyring.store_id != self.store_id:
+            raise StoreCorrupted("that keyring belongs to another store")
+        self._core.keyring = keyring
+        events = self.audit.flush_pending()
+        self.audit.record(actor, "unlock", "store", self.store_id)
+        opened, failed = self._open_sealed(keyring)
+        return UnlockReport(opened, failed, events)
+
+    def lock(self, *, actor: str) -> None:
+        """Forget the keys (logged first, while the audit key is still there)."""
+        if self._core.keyring is not None:
+            self.audit.record(actor, "lock", "store", self.store_id)
+            self._core.keyring = None
+
+    def _open_sealed(self, keyring: Keyring) -> tuple[int, list[str]]:
+        core = self._core
+        with core.read() as conn:
+            rows = conn.execute("SELECT id, kind, blob FROM sealed ORDER BY received_at, rowid").fetchall()
+        opened, failed = 0, []
+        private = keyring.sealing_key()
+        for row_id, kind, blob in rows:
+            try:
+                data = json.loads(crypto.open_sealed(private, blob, sealed_info(kind, row_id)))
+            except (crypto.DecryptionFailed, ValueError):
+                failed.append(row_id)
+                continue
+            try:
+                with core.write() as conn:
+                    self._insert_opened(conn, kind, row_id, data)
+                    conn.execute("DELETE FROM sealed WHERE id = ?", (row_id,))
+            except (InvalidInput, RecordNotFound, StoreCorrupted):
+                failed.append(row_id)  # kept sealed, reported; never dropped
+                continue
+            opened += 1
+        return opened, failed
+
+    def _insert_opened(self, conn: sqlite3.Connection, kind: str, row_id: str, data: dict[str, object]) -> None:
+        if kind == "reading":
+            self.readings.insert(conn, serde.from_json(Reading, data), actor="device", detail="received while locked")
+        elif kind == "frame":
+            self.frames.insert(conn, row_id, data)
+        elif kind == "quarantine":
+            self.quarantine.insert(conn, serde.from_json(QuarantinedFrame, data), actor="device")
+
+    # -- whole-store questions -----------------------------------------------------------------------
+
+    def counts(self) -> StoreCounts:
+        """Row counts (no key needed)."""
+        with self._core.read() as conn:
+            n = {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _COUNTED}
+            unassigned = conn.execute("SELECT count(*) FROM readings WHERE resident_id IS NULL").fetchone()[0]
+            critical = conn.execute("SELECT count(*) FROM readings WHERE critical = 1").fetchone()[0]
+            live = conn.execute("SELECT count(*) FROM residents WHERE deleted = 0").fetchone()[0]
+        return StoreCounts(
+            residents=int(live),
+            entries=n["entries"],
+            readings=n["readings"],
+            unassigned_readings=int(unassigned),
+            critical_readings=int(critical),
+            frames=n["frames"],
+            quarantined=n["quarantine"],
+            sealed_waiting=n["sealed"],
+            audit_entries=n["audit"],
+            users=n["users"],
+            outbox=self.outbox.counts(),
+        )
+
+    def integrity_check(self) -> str:
+        """SQLite's own check of the file ("ok" when sound)."""
+        with self._core.read() as conn:
+            return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database and forget the keys."""
+        self._core.close()
+
+    @property
+    def core(self) -> Core:
+        """The shared internals (for the key-rotation job)."""
+        return self._core

@@ -1,0 +1,189 @@
+"""What every part of the store shares: the connection, transactions, payload crypto, audit, outbox.
+
+One method of the store is one transaction: BEGIN IMMEDIATE, the rows, their outbox entry and their
+audit entry, COMMIT. Nothing is acknowledged to a device or a screen before COMMIT returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from clinic_agent import audit, crypto
+from clinic_agent.errors import StoreCorrupted, StoreLocked
+from clinic_agent.keys import Keyring
+from clinic_agent.model import AuditEntry
+from clinic_agent.store.connection import is_disk_failure, open_connection, translate_errors
+
+Clock = Callable[[], datetime]
+
+
+class Core:
+    """The open database and, when unlocked, the keyring."""
+
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        store_id: str,
+        public_key: X25519PublicKey,
+        clock: Clock,
+        synchronous: str,
+    ) -> None:
+        self.path = path
+        self.conn = conn
+        self.store_id = store_id
+        self.public_key = public_key
+        self.clock = clock
+        self.keyring: Keyring | None = None
+        self._synchronous = synchronous
+        self._lock = threading.RLock()
+        self._broken = False
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back whole on any error."""
+        with self._lock, translate_errors():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback(conn, exc)
+                raise
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read (one snapshot)."""
+        with self._lock, translate_errors():
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    def _rollback(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                self._broken = True
+        if is_disk_failure(exc):
+            # After an I/O error during a sync, the page cache may not match the disk: reopen
+            # rather than trust it (the fsyncgate lesson).
+            self._broken = True
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._broken:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+            self.conn = open_connection(self.path, synchronous=self._synchronous)
+            self._broken = False
+        return self.conn
+
+    def mark_broken(self) -> None:
+        """Reopen the connection before the next use (after an I/O error)."""
+        self._broken = True
+
+    def close(self) -> None:
+        """Close the connection and forget the keys."""
+        with self._lock:
+            self.keyring = None
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+
+    # -- keys and payloads -------------------------------------------------------------------------
+
+    def keys(self) -> Keyring:
+        """The keyring, or StoreLocked."""
+        keyring = self.keyring
+        if keyring is None:
+            raise StoreLocked("the store is locked; unlock it with a passphrase first")
+        return keyring
+
+    def seal(self, table: str, row_id: str, data: dict[str, Any]) -> tuple[str, bytes]:
+        """Encrypt a row's payload under the current data key; returns (key id, blob)."""
+        cipher = self.keys().cipher()
+        return cipher.key_id, cipher.seal(table, row_id, json.dumps(data, separators=(",", ":")).encode())
+
+    def open(self, table: str, row_id: str, key_id: str, blob: bytes) -> dict[str, Any]:
+        """Decrypt a row's payload; a row that fails authentication is named, never returned."""
+        try:
+            data = json.loads(self.keys().cipher(key_id).open(table, row_id, blob))
+        except (crypto.DecryptionFailed, ValueError):
+            raise StoreCorrupted(
+                f"row {row_id} of {table} failed its integrity check (tampered or damaged); it is not shown",
+                table=table,
+                row_id=row_id,
+            ) from None
+        if not isinstance(data, dict):
+            raise StoreCorrupted(f"row {row_id} of {table} holds no record", table=table, row_id=row_id)
+        return data
+
+    def blind_index(self, kind: str, value: str) -> bytes:
+        """The blind index of a value under this store's index key."""
+        return crypto.blind_index(self.keys().index_key, kind, value)
+
+    # -- the rows that go with every fact --------------------------------------------------------------
+
+    def next_change_seq(self, conn: sqlite3.Connection) -> int:
+        """A store-wide counter, bumped by every record write (lets readers catch up on changes)."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()
+        value = int(row[0]) + 1 if row else 1
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('change_seq', ?)", (str(value),))
+        return value
+
+    def append_audit(
+        self,
+        conn: sqlite3.Connection,
+        actor: str,
+        action: str,
+        object_type: str = "",
+        object_id: str = "",
+        detail: str = "",
+        at: datetime | None = None,
+    ) -> AuditEntry:
+        """Append one entry to the audit chain inside the caller's transaction."""
+        key = self.keys().audit_key
+        last = conn.execute("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, previous = (last[0] + 1, last[1]) if last else (1, audit.genesis_mac(key, self.store_id))
+        draft = AuditEntry(seq=seq, at=at or self.clock(), actor=actor, action=action,
+                           object_type=object_type, object_id=object_id, detail=_one_line(detail))  # fmt: skip
+        entry = dataclasses.replace(draft, mac=audit.chain_mac(key, draft, previous))
+        conn.execute(
+            "INSERT INTO audit(seq, at, actor, action, object_type, object_id, detail, mac) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (entry.seq, entry.at.isoformat(), entry.actor, entry.action, entry.object_type,
+             entry.object_id, entry.detail, entry.mac),
+        )  # fmt: skip
+        return entry
+
+    def append_outbox(self, conn: sqlite3.Connection, entity: str, entity_id: str, op: str, priority: int = 0) -> None:
+        """Queue a record for the platform; one pending entry per record (it carries the latest state)."""
+        conn.execute(
+            "INSERT INTO outbox(entity, entity_id, op, priority, created_at, state, attempts) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', 0) "
+            "ON CONFLICT(entity, entity_id) WHERE state = 'pending' "
+            "DO UPDATE SET priority = max(priority, excluded.priority), "
+            "op = CASE WHEN outbox.op = 'create' THEN 'create' ELSE excluded.op END",
+            (entity, entity_id, op, priority, self.clock().isoformat()),
+        )
+
+
+def _one_line(text: str) -> str:
+    """Audit details are single printable lines (no log injection)."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)[:500]

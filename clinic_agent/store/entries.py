@@ -1,0 +1,120 @@
+"""File entries (allergies, conditions, procedures, family history, notes, follow-ups): one row each."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+
+from clinic_agent import validation
+from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
+from clinic_agent.model import ENTRY_TYPES, Entry, EntryKind
+from clinic_agent.store.core import Core
+from clinic_agent.store.records import changed_fields, now_text, payload_of, record_from_row
+
+TABLE = "entries"
+_COLUMNS = "id, key_id, payload, version, updated_at, deleted, resident_id, kind"
+
+
+class Entries:
+    """The entries table."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def add(self, entry: Entry, *, actor: str) -> Entry:
+        """Add an entry to a resident's file (with its outbox and audit entries)."""
+        record = validation.entry(entry)
+        core = self._core
+        with core.write() as conn:
+            if (
+                conn.execute("SELECT 1 FROM residents WHERE id = ? AND deleted = 0", (record.resident_id,)).fetchone()
+                is None
+            ):
+                raise RecordNotFound(f"no resident {record.resident_id}")
+            stored = dataclasses.replace(record, version=1, updated_at=core.clock(), deleted=False)
+            self._write(conn, stored, insert=True)
+            core.append_outbox(conn, TABLE, stored.id, "create")
+            core.append_audit(conn, actor, f"{stored.kind}.create", stored.kind.value, stored.id)
+        return stored
+
+    def update(self, entry: Entry, *, actor: str) -> Entry:
+        """Save an edited entry, refusing a stale copy."""
+        record = validation.entry(entry)
+        return self._replace(record, actor=actor, action="update")
+
+    def delete(self, kind: EntryKind, entry_id: str, *, actor: str) -> Entry:
+        """Mark an entry deleted (a tombstone that syncs)."""
+        current = self.get(entry_id)
+        if current.kind is not kind:
+            raise RecordNotFound(f"no {kind.value} {entry_id}")
+        return self._replace(dataclasses.replace(current, deleted=True), actor=actor, action="delete")
+
+    def _replace(self, record: Entry, *, actor: str, action: str) -> Entry:
+        core = self._core
+        with core.write() as conn:
+            current = self._get(conn, record.id)
+            if current.kind is not record.kind or current.resident_id != record.resident_id:
+                raise InvalidInput(f"entry {record.id} is a {current.kind.value} of another resident")
+            if current.deleted:
+                raise RecordNotFound(f"{current.kind.value} {record.id} has been deleted")
+            if current.version != record.version:
+                raise RecordChanged(
+                    f"{record.kind.value} {record.id} was changed elsewhere (now version {current.version}); "
+                    "open it again and redo the change"
+                )
+            stored = dataclasses.replace(record, version=current.version + 1, updated_at=core.clock())
+            changed = changed_fields(payload_of(current), payload_of(stored))
+            self._write(conn, stored, insert=False)
+            core.append_outbox(conn, TABLE, stored.id, "delete" if stored.deleted else "update")
+            core.append_audit(conn, actor, f"{stored.kind}.{action}", stored.kind.value, stored.id,
+                              "fields: " + ",".join(changed))  # fmt: skip
+        return stored
+
+    def _write(self, conn: sqlite3.Connection, record: Entry, *, insert: bool) -> None:
+        core = self._core
+        key_id, blob = core.seal(TABLE, record.id, payload_of(record))
+        values = (key_id, blob, record.version, now_text(core), int(record.deleted), core.next_change_seq(conn))
+        if insert:
+            conn.execute(
+                "INSERT INTO entries(id, resident_id, kind, key_id, payload, version, updated_at, deleted, change_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.id, record.resident_id, record.kind.value, *values),
+            )
+        else:
+            conn.execute(
+                "UPDATE entries SET key_id = ?, payload = ?, version = ?, updated_at = ?, deleted = ?, change_seq = ?"
+                " WHERE id = ?",
+                (*values, record.id),
+            )
+
+    def get(self, entry_id: str) -> Entry:
+        """One entry by id."""
+        with self._core.read() as conn:
+            return self._get(conn, entry_id)
+
+    def _get(self, conn: sqlite3.Connection, entry_id: str) -> Entry:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no file entry {entry_id}")
+        return self._decode(row)
+
+    def _decode(self, row: tuple[object, ...]) -> Entry:
+        cls = ENTRY_TYPES[EntryKind(str(row[7]))]
+        return record_from_row(self._core, cls, TABLE, row, resident_id=row[6])
+
+    def for_resident(self, resident_id: str, kind: EntryKind | None = None) -> tuple[list[Entry], list[StoreCorrupted]]:
+        """A resident's live entries (of one kind, or all), oldest first, bad rows named apart."""
+        query = f"SELECT {_COLUMNS} FROM entries WHERE resident_id = ? AND deleted = 0"
+        params: tuple[str, ...] = (resident_id,)
+        if kind is not None:
+            query += " AND kind = ?"
+            params += (kind.value,)
+        with self._core.read() as conn:
+            rows = conn.execute(query + " ORDER BY rowid", params).fetchall()
+        entries, problems = [], []
+        for row in rows:
+            try:
+                entries.append(self._decode(row))
+            except StoreCorrupted as exc:
+                problems.append(exc)
+        return entries, problems

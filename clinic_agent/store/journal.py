@@ -1,0 +1,112 @@
+"""The audit log as stored, and the outbox as the sync engine and status see it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from clinic_agent import audit
+from clinic_agent.model import AuditEntry
+from clinic_agent.store.core import Core
+
+
+class AuditLog:
+    """Reading, appending and verifying the audit chain."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def record(self, actor: str, action: str, object_type: str = "", object_id: str = "", detail: str = "") -> None:
+        """Append one entry in its own transaction (views, logins, exports, ...)."""
+        with self._core.write() as conn:
+            self._core.append_audit(conn, actor, action, object_type, object_id, detail)
+
+    def note_while_locked(self, actor: str, action: str, detail: str = "") -> None:
+        """Keep a security event (e.g. a failed unlock) until the chain can take it at the next unlock."""
+        with self._core.write() as conn:
+            conn.execute(
+                "INSERT INTO pending_events(at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                (self._core.clock().isoformat(), actor, action, detail),
+            )
+
+    def recent_failures(self, since: datetime) -> int:
+        """Failed unlocks noted since a time (to slow down guessing)."""
+        with self._core.read() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pending_events WHERE action = 'unlock_failed' AND at >= ?", (since.isoformat(),)
+            ).fetchone()
+        return int(row[0])
+
+    def flush_pending(self) -> int:
+        """Move events noted while locked into the chain (needs the audit key)."""
+        core = self._core
+        with core.write() as conn:
+            rows = conn.execute("SELECT id, at, actor, action, detail FROM pending_events ORDER BY id").fetchall()
+            for _, at, actor, action, detail in rows:
+                core.append_audit(conn, actor, action, "store", "", detail, at=datetime.fromisoformat(at))
+            conn.execute("DELETE FROM pending_events")
+        return len(rows)
+
+    def entries(self, *, after: int = 0, batch: int = 5000) -> Iterator[AuditEntry]:
+        """Every entry in order, read in batches."""
+        while True:
+            with self._core.read() as conn:
+                rows = conn.execute(
+                    "SELECT seq, at, actor, action, object_type, object_id, detail, mac FROM audit"
+                    " WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after, batch),
+                ).fetchall()
+            for seq, at, actor, action, object_type, object_id, detail, mac in rows:
+                yield AuditEntry(seq=seq, at=datetime.fromisoformat(at), actor=actor, action=action,
+                                 object_type=object_type, object_id=object_id, detail=detail, mac=mac)  # fmt: skip
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+
+    def verify(self) -> audit.VerifyResult:
+        """Walk the whole chain."""
+        return audit.verify(self._core.keys().audit_key, self._core.store_id, self.entries())
+
+    def head(self) -> tuple[int, bytes]:
+        """The last entry's sequence number and MAC (anchored on the platform at sync)."""
+        with self._core.read() as conn:
+            row = conn.execute("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), bytes(row[1])) if row else (0, b"")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One record waiting to reach the platform."""
+
+    seq: int
+    entity: str
+    entity_id: str
+    op: str
+    priority: int
+    created_at: str
+    attempts: int
+    last_error: str | None
+
+
+class Outbox:
+    """Records waiting for the platform, most urgent first, then in the order they were written."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def pending(self, *, limit: int = 500) -> list[OutboxItem]:
+        """The next records to send."""
+        with self._core.read() as conn:
+            rows = conn.execute(
+                "SELECT seq, entity, entity_id, op, priority, created_at, attempts, last_error FROM outbox"
+                " WHERE state = 'pending' ORDER BY priority DESC, seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [OutboxItem(*row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many outbox entries per state (pending, parked, ...)."""
+        with self._core.read() as conn:
+            rows = conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
+        return {state: int(n) for state, n in rows}

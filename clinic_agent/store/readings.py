@@ -1,0 +1,271 @@
+"""Readings, the raw frames they came from, and the quarantine — and their locked-mode twins.
+
+While the store is locked a device is still heard: each reading, frame or quarantined frame is
+sealed to the store's public key (HPKE) and committed to ``sealed``; unlock moves them into their
+tables under the data key. A reading re-sent by a device (same device and dedupe key) collapses to
+the one already stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from clinic_agent import crypto, serde
+from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted
+from clinic_agent.model import QuarantinedFrame, Reading, ReadingStatus, new_id
+from clinic_agent.rules import critical_reasons
+from clinic_agent.store.core import Core
+from clinic_agent.store.records import now_text, payload_of, record_from_row
+
+TABLE = "readings"
+_COLUMNS = "id, key_id, payload, version, updated_at, deleted, resident_id"
+CRITICAL_PRIORITY = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AddedReading:
+    """What became of a reading handed to the store. It is durable in every case."""
+
+    id: str
+    duplicate: bool = False
+    sealed: bool = False
+
+
+def sealed_info(kind: str, row_id: str) -> bytes:
+    """HPKE info binding a sealed blob to its kind and id."""
+    return b"\x1f".join((b"clinic-agent sealed v1", kind.encode(), row_id.encode()))
+
+
+def seal_row(core: Core, conn: sqlite3.Connection, kind: str, row_id: str, received_at: str, data: Any) -> None:
+    """Commit a record sealed to the store's public key (works while locked)."""
+    blob = crypto.seal_to(core.public_key, json.dumps(data).encode(), sealed_info(kind, row_id))
+    conn.execute(
+        "INSERT OR IGNORE INTO sealed(id, kind, received_at, blob) VALUES (?, ?, ?, ?)",
+        (row_id, kind, received_at, blob),
+    )
+
+
+class Readings:
+    """The readings table."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def add(self, reading: Reading, *, actor: str) -> AddedReading:
+        """Store a reading durably: under the data key, or sealed while locked."""
+        _check(reading)
+        core = self._core
+        with core.write() as conn:
+            if core.keyring is None:
+                seal_row(core, conn, "reading", reading.id, reading.received_at.isoformat(), serde.to_json(reading))
+                return AddedReading(reading.id, sealed=True)
+            return self.insert(conn, reading, actor=actor)
+
+    def insert(self, conn: sqlite3.Connection, reading: Reading, *, actor: str, detail: str = "") -> AddedReading:
+        """Insert inside the caller's transaction (the store must be unlocked)."""
+        core = self._core
+        dedupe = self._dedupe_index(reading)
+        if dedupe is not None:
+            row = conn.execute("SELECT id FROM readings WHERE dedupe_bidx = ?", (dedupe,)).fetchone()
+            if row is not None:
+                return AddedReading(str(row[0]), duplicate=True)
+        if reading.resident_id is not None and not _resident_exists(conn, reading.resident_id):
+            raise RecordNotFound(f"no resident {reading.resident_id}")
+        stored = dataclasses.replace(reading, version=1, updated_at=core.clock(), deleted=False)
+        critical = bool(critical_reasons(stored))
+        key_id, blob = core.seal(TABLE, stored.id, payload_of(stored))
+        conn.execute(
+            "INSERT INTO readings(id, resident_id, device_id, dedupe_bidx, taken_at, received_at, critical, key_id,"
+            " payload, version, updated_at, deleted, change_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?)",
+            (stored.id, stored.resident_id, stored.device.id if stored.device else None, dedupe,
+             stored.taken_at.isoformat(), stored.received_at.isoformat(), int(critical), key_id, blob,
+             now_text(core), core.next_change_seq(conn)),
+        )  # fmt: skip
+        if stored.resident_id is not None:
+            core.append_outbox(conn, TABLE, stored.id, "create", CRITICAL_PRIORITY if critical else 0)
+        notes = [detail] if detail else []
+        if stored.resident_id is None:
+            notes.append("unassigned")
+        core.append_audit(conn, actor, "reading.create", "reading", stored.id, "; ".join(notes))
+        return AddedReading(stored.id)
+
+    def _dedupe_index(self, reading: Reading) -> bytes | None:
+        if reading.dedupe_key is None:
+            return None
+        device = reading.device.id if reading.device else reading.source
+        return self._core.blind_index("reading", f"{device}\x1f{reading.dedupe_key}")
+
+    def assign(self, reading_id: str, resident_id: str, *, actor: str) -> Reading:
+        """Give an unassigned reading to a resident; from then on it syncs."""
+        core = self._core
+        with core.write() as conn:
+            reading = self._get(conn, reading_id)
+            if reading.resident_id == resident_id:
+                return reading
+            if reading.resident_id is not None:
+                raise InvalidInput(f"reading {reading_id} already belongs to another resident")
+            if not _resident_exists(conn, resident_id):
+                raise RecordNotFound(f"no resident {resident_id}")
+            stored = dataclasses.replace(reading, resident_id=resident_id, version=reading.version + 1,
+                                         updated_at=core.clock())  # fmt: skip
+            self._update(conn, stored)
+            critical = bool(critical_reasons(stored))
+            core.append_outbox(conn, TABLE, stored.id, "create", CRITICAL_PRIORITY if critical else 0)
+            core.append_audit(conn, actor, "reading.assign", "reading", stored.id, f"resident {resident_id}")
+        return stored
+
+    def mark_entered_in_error(self, reading_id: str, *, actor: str) -> Reading:
+        """Readings are never edited: a wrong one is marked, and syncs as entered-in-error."""
+        core = self._core
+        with core.write() as conn:
+            reading = self._get(conn, reading_id)
+            stored = dataclasses.replace(reading, status=ReadingStatus.ENTERED_IN_ERROR,
+                                         version=reading.version + 1, updated_at=core.clock())  # fmt: skip
+            self._update(conn, stored)
+            if stored.resident_id is not None:
+                core.append_outbox(conn, TABLE, stored.id, "update")
+            core.append_audit(conn, actor, "reading.entered_in_error", "reading", stored.id)
+        return stored
+
+    def _update(self, conn: sqlite3.Connection, reading: Reading) -> None:
+        core = self._core
+        key_id, blob = core.seal(TABLE, reading.id, payload_of(reading))
+        conn.execute(
+            "UPDATE readings SET resident_id = ?, key_id = ?, payload = ?, version = ?, updated_at = ?,"
+            " change_seq = ? WHERE id = ?",
+            (reading.resident_id, key_id, blob, reading.version, now_text(core), core.next_change_seq(conn),
+             reading.id),
+        )  # fmt: skip
+
+    def get(self, reading_id: str) -> Reading:
+        """One reading."""
+        with self._core.read() as conn:
+            return self._get(conn, reading_id)
+
+    def _get(self, conn: sqlite3.Connection, reading_id: str) -> Reading:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM readings WHERE id = ?", (reading_id,)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no reading {reading_id}")
+        return record_from_row(self._core, Reading, TABLE, row, resident_id=row[6])
+
+    def for_resident(self, resident_id: str, *, limit: int = 10_000) -> tuple[list[Reading], list[StoreCorrupted]]:
+        """A resident's readings, newest first."""
+        return self._query(
+            f"SELECT {_COLUMNS} FROM readings WHERE resident_id = ? ORDER BY taken_at DESC LIMIT ?",
+            (resident_id, limit),
+        )
+
+    def unassigned(self, *, limit: int = 200) -> tuple[list[Reading], list[StoreCorrupted]]:
+        """Readings waiting for the doctor to say whose they are, newest first."""
+        return self._query(
+            f"SELECT {_COLUMNS} FROM readings WHERE resident_id IS NULL ORDER BY received_at DESC LIMIT ?",
+            (limit,),
+        )
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> tuple[list[Reading], list[StoreCorrupted]]:
+        with self._core.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        readings, problems = [], []
+        for row in rows:
+            try:
+                readings.append(record_from_row(self._core, Reading, TABLE, row, resident_id=row[6]))
+            except StoreCorrupted as exc:
+                problems.append(exc)
+        return readings, problems
+
+
+class Frames:
+    """The encrypted archive of raw device frames, written before a frame is parsed."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def archive(self, device_id: str, raw: bytes, received_at: datetime) -> str:
+        """Commit a raw frame; return its id."""
+        frame_id = new_id()
+        core = self._core
+        with core.write() as conn:
+            data = {"device_id": device_id, "raw": raw.hex(), "received_at": received_at.isoformat()}
+            if core.keyring is None:
+                seal_row(core, conn, "frame", frame_id, received_at.isoformat(), data)
+            else:
+                self.insert(conn, frame_id, data)
+        return frame_id
+
+    def insert(self, conn: sqlite3.Connection, frame_id: str, data: dict[str, Any]) -> None:
+        """Insert inside the caller's transaction."""
+        key_id, blob = self._core.seal("frames", frame_id, {"raw": data["raw"]})
+        conn.execute(
+            "INSERT OR IGNORE INTO frames(id, device_id, received_at, key_id, payload) VALUES (?, ?, ?, ?, ?)",
+            (frame_id, data["device_id"], data["received_at"], key_id, blob),
+        )
+
+    def get(self, frame_id: str) -> bytes:
+        """The raw bytes of an archived frame."""
+        with self._core.read() as conn:
+            row = conn.execute("SELECT key_id, payload FROM frames WHERE id = ?", (frame_id,)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no frame {frame_id}")
+        return bytes.fromhex(self._core.open("frames", frame_id, row[0], row[1])["raw"])
+
+
+class Quarantine:
+    """Frames and readings that were not stored as clinical data, each with its reason."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def add(self, item: QuarantinedFrame, *, actor: str) -> None:
+        """Commit a quarantined frame (sealed while locked)."""
+        core = self._core
+        with core.write() as conn:
+            if core.keyring is None:
+                seal_row(core, conn, "quarantine", item.id, item.received_at.isoformat(), serde.to_json(item))
+            else:
+                self.insert(conn, item, actor=actor)
+
+    def insert(self, conn: sqlite3.Connection, item: QuarantinedFrame, *, actor: str) -> None:
+        """Insert inside the caller's transaction."""
+        core = self._core
+        key_id, blob = core.seal("quarantine", item.id, payload_of(item))
+        conn.execute(
+            "INSERT OR IGNORE INTO quarantine(id, received_at, source, key_id, payload) VALUES (?, ?, ?, ?, ?)",
+            (item.id, item.received_at.isoformat(), item.source, key_id, blob),
+        )
+        core.append_audit(conn, actor, "frame.quarantine", "quarantine", item.id)
+
+    def recent(self, *, limit: int = 200) -> tuple[list[QuarantinedFrame], list[StoreCorrupted]]:
+        """Quarantined frames, newest first."""
+        with self._core.read() as conn:
+            rows = conn.execute(
+                "SELECT id, key_id, payload, received_at, source FROM quarantine ORDER BY received_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        items, problems = [], []
+        for row_id, key_id, blob, received_at, source in rows:
+            try:
+                data = self._core.open("quarantine", row_id, key_id, blob)
+                items.append(serde.from_json(QuarantinedFrame, {**data, "id": row_id, "received_at": received_at,
+                                                                "source": source}))  # fmt: skip
+            except (StoreCorrupted, InvalidInput) as exc:
+                problems.append(exc if isinstance(exc, StoreCorrupted) else StoreCorrupted(str(exc)))
+        return items, problems
+
+
+def _check(reading: Reading) -> None:
+    if not reading.code.strip():
+        raise InvalidInput("a reading needs a LOINC code")
+    if not reading.components:
+        raise InvalidInput("a reading needs at least one value")
+    for q in reading.components:
+        if not q.unit.strip():
+            raise InvalidInput(f"value {q.value} of {q.code} needs a UCUM unit")
+
+
+def _resident_exists(conn: sqlite3.Connection, resident_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM residents WHERE id = ? AND deleted = 0", (resident_id,)).fetchone() is not None

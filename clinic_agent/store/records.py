@@ -1,0 +1,49 @@
+"""Turning domain records into encrypted rows and back."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any, TypeVar
+
+from clinic_agent import serde
+from clinic_agent.errors import InvalidInput, StoreCorrupted
+from clinic_agent.store.core import Core
+
+T = TypeVar("T")
+
+# Fields kept in clear columns rather than in the encrypted payload.
+CLEAR_FIELDS = frozenset({"id", "version", "updated_at", "deleted", "resident_id"})
+
+
+def payload_of(record: object) -> dict[str, Any]:
+    """The fields of a record that go into its encrypted payload."""
+    data = serde.to_json(record)
+    return {k: v for k, v in data.items() if k not in CLEAR_FIELDS}
+
+
+def record_from_row(core: Core, cls: type[T], table: str, row: sqlite3.Row | tuple[Any, ...], **clear: Any) -> T:
+    """Decrypt a row (id, key_id, payload, version, updated_at, deleted, ...) into a record."""
+    row_id, key_id, blob, version, updated_at, deleted = row[:6]
+    data = core.open(table, row_id, key_id, blob)
+    data.update(id=row_id, version=version, updated_at=updated_at, deleted=bool(deleted), **clear)
+    try:
+        return serde.from_json(cls, data)
+    except InvalidInput as exc:
+        raise StoreCorrupted(f"row {row_id} of {table} does not hold a valid record ({exc})",
+                             table=table, row_id=row_id) from None  # fmt: skip
+
+
+def now_text(core: Core) -> str:
+    """The store clock as stored text."""
+    return core.clock().isoformat()
+
+
+def parse_time(text: str) -> datetime:
+    """A stored timestamp."""
+    return datetime.fromisoformat(text)
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Names of the fields whose values differ (for the audit detail: names, never values)."""
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))

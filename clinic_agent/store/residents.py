@@ -1,0 +1,156 @@
+"""Residents: encrypted rows, found by blind index (ID card number, health-record number)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from dataclasses import dataclass
+
+from clinic_agent import validation
+from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
+from clinic_agent.idnumber import normalise_id_number
+from clinic_agent.model import Resident
+from clinic_agent.store.core import Core
+from clinic_agent.store.records import changed_fields, now_text, payload_of, record_from_row
+
+TABLE = "residents"
+_COLUMNS = "id, key_id, payload, version, updated_at, deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentPage:
+    """Residents read in one go, with the rows that failed their integrity check named apart."""
+
+    residents: list[Resident]
+    problems: list[StoreCorrupted]
+    change_seq: int
+
+
+class Residents:
+    """The residents table."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def add(self, resident: Resident, *, actor: str) -> Resident:
+        """Register a resident (one transaction with its outbox and audit entries)."""
+        record = validation.resident(resident, today=self._core.clock().date())
+        core = self._core
+        with core.write() as conn:
+            id_bidx = core.blind_index("id_number", record.id_number)
+            clash = conn.execute("SELECT id FROM residents WHERE id_bidx = ? AND deleted = 0", (id_bidx,)).fetchone()
+            if clash:
+                raise InvalidInput(f"a resident with ID number {record.id_number} is already registered")
+            stored = dataclasses.replace(record, version=1, updated_at=core.clock(), deleted=False)
+            self._write_row(conn, stored, insert=True)
+            core.append_outbox(conn, TABLE, stored.id, "create")
+            core.append_audit(conn, actor, "resident.create", "resident", stored.id)
+        return stored
+
+    def update(self, resident: Resident, *, actor: str) -> Resident:
+        """Save an edited resident; refuse if someone else saved a newer version in between."""
+        record = validation.resident(resident, today=self._core.clock().date())
+        core = self._core
+        with core.write() as conn:
+            current = self._get(conn, record.id)
+            if current.version != record.version:
+                raise RecordChanged(
+                    f"resident {record.id} was changed elsewhere (now version {current.version}, "
+                    f"you edited version {record.version}); open it again and redo the change"
+                )
+            id_bidx = core.blind_index("id_number", record.id_number)
+            clash = conn.execute(
+                "SELECT id FROM residents WHERE id_bidx = ? AND deleted = 0 AND id != ?", (id_bidx, record.id)
+            ).fetchone()
+            if clash:
+                raise InvalidInput(f"another resident already has ID number {record.id_number}")
+            stored = dataclasses.replace(record, version=current.version + 1, updated_at=core.clock())
+            changed = changed_fields(payload_of(current), payload_of(stored))
+            self._write_row(conn, stored, insert=False)
+            core.append_outbox(conn, TABLE, stored.id, "update")
+            core.append_audit(conn, actor, "resident.update", "resident", stored.id, "fields: " + ",".join(changed))
+        return stored
+
+    def _write_row(self, conn: sqlite3.Connection, record: Resident, *, insert: bool) -> None:
+        core = self._core
+        key_id, blob = core.seal(TABLE, record.id, payload_of(record))
+        hrn = record.health_record_number
+        values = {
+            "id": record.id,
+            "id_bidx": core.blind_index("id_number", record.id_number),
+            "hrn_bidx": core.blind_index("health_record_number", hrn) if hrn else None,
+            "key_id": key_id,
+            "payload": blob,
+            "version": record.version,
+            "updated_at": now_text(core),
+            "deleted": int(record.deleted),
+            "change_seq": core.next_change_seq(conn),
+        }
+        if insert:
+            conn.execute(
+                f"INSERT INTO residents({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+        else:
+            assignments = ", ".join(f"{k} = ?" for k in values if k != "id")
+            conn.execute(
+                f"UPDATE residents SET {assignments} WHERE id = ?",
+                (*[v for k, v in values.items() if k != "id"], record.id),
+            )
+
+    def get(self, resident_id: str, *, actor: str | None = None) -> Resident:
+        """One resident; with an actor, the view is audited."""
+        with self._core.read() as conn:
+            resident = self._get(conn, resident_id)
+        if actor is not None:
+            self._audit_view(actor, resident.id)
+        return resident
+
+    def _get(self, conn: sqlite3.Connection, resident_id: str) -> Resident:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM residents WHERE id = ?", (resident_id,)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no resident {resident_id}")
+        return record_from_row(self._core, Resident, TABLE, row)
+
+    def _audit_view(self, actor: str, resident_id: str) -> None:
+        with self._core.write() as conn:
+            self._core.append_audit(conn, actor, "resident.view", "resident", resident_id)
+
+    def by_id_number(self, id_number: str) -> Resident | None:
+        """The live resident with this ID card number, if any."""
+        bidx = self._core.blind_index("id_number", normalise_id_number(id_number))
+        return self._by_index("id_bidx", bidx)
+
+    def by_health_record_number(self, number: str) -> Resident | None:
+        """The live resident with this health-record number, if any."""
+        bidx = self._core.blind_index("health_record_number", number.strip())
+        return self._by_index("hrn_bidx", bidx)
+
+    def _by_index(self, column: str, bidx: bytes) -> Resident | None:
+        with self._core.read() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM residents WHERE {column} = ? AND deleted = 0",
+                (bidx,),
+            ).fetchone()
+            return None if row is None else record_from_row(self._core, Resident, TABLE, row)
+
+    def changed_since(self, change_seq: int = 0) -> ResidentPage:
+        """Every resident written after a change sequence number (0: all), bad rows named apart."""
+        with self._core.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM residents WHERE change_seq > ? ORDER BY change_seq",
+                (change_seq,),
+            ).fetchall()
+            top = conn.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()
+        residents, problems = [], []
+        for row in rows:
+            try:
+                residents.append(record_from_row(self._core, Resident, TABLE, row))
+            except StoreCorrupted as exc:
+                problems.append(exc)
+        return ResidentPage(residents, problems, int(top[0]) if top else 0)
+
+    def count(self) -> int:
+        """How many live residents."""
+        with self._core.read() as conn:
+            return int(conn.execute("SELECT count(*) FROM residents WHERE deleted = 0").fetchone()[0])

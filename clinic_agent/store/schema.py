@@ -1,0 +1,117 @@
+"""Numbered schema migrations (sqlite-utils Migrations; each runs in its own transaction).
+
+Only what indexing needs is kept in clear: random ids, kinds, timestamps, sync state, blind indexes.
+Everything else of a row is one encrypted ``payload``.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("clinic-agent")
+
+# Columns every clinical record carries: local version, tombstone, change sequence, sync state.
+_RECORD = {
+    "key_id": str,
+    "payload": bytes,
+    "version": int,
+    "updated_at": str,
+    "deleted": int,
+    "change_seq": int,
+    "remote_id": str,
+    "remote_version": str,
+    "base_key_id": str,
+    "base": bytes,
+    "synced_at": str,
+}
+_RECORD_NOT_NULL = {"key_id", "payload", "version", "updated_at", "deleted", "change_seq"}
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: Database) -> None:
+    db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
+    db.table("residents").create(
+        {"id": str, "id_bidx": bytes, "hrn_bidx": bytes, **_RECORD},
+        pk="id",
+        not_null={"id_bidx", *_RECORD_NOT_NULL},
+    )
+    db.execute("CREATE UNIQUE INDEX residents_live_id_number ON residents(id_bidx) WHERE deleted = 0")
+    db.execute("CREATE INDEX residents_hrn ON residents(hrn_bidx)")
+    db.execute("CREATE INDEX residents_changes ON residents(change_seq)")
+    db.table("entries").create(
+        {"id": str, "resident_id": str, "kind": str, **_RECORD},
+        pk="id",
+        not_null={"resident_id", "kind", *_RECORD_NOT_NULL},
+        foreign_keys=[("resident_id", "residents", "id")],
+    )
+    db.execute("CREATE INDEX entries_resident ON entries(resident_id, kind)")
+    db.table("frames").create(
+        {"id": str, "device_id": str, "received_at": str, "key_id": str, "payload": bytes},
+        pk="id",
+        not_null={"device_id", "received_at", "key_id", "payload"},
+    )
+    db.table("readings").create(
+        {"id": str, "resident_id": str, "device_id": str, "dedupe_bidx": bytes, "taken_at": str,
+         "received_at": str, "critical": int, **_RECORD},
+        pk="id",
+        not_null={"taken_at", "received_at", "critical", *_RECORD_NOT_NULL},
+        foreign_keys=[("resident_id", "residents", "id")],
+    )  # fmt: skip
+    db.execute("CREATE UNIQUE INDEX readings_dedupe ON readings(dedupe_bidx) WHERE dedupe_bidx IS NOT NULL")
+    db.execute("CREATE INDEX readings_resident ON readings(resident_id, taken_at)")
+    db.execute("CREATE INDEX readings_unassigned ON readings(received_at) WHERE resident_id IS NULL")
+    db.table("quarantine").create(
+        {"id": str, "received_at": str, "source": str, "key_id": str, "payload": bytes},
+        pk="id",
+        not_null={"received_at", "source", "key_id", "payload"},
+    )
+    # Readings, frames and quarantined frames that arrived while the store was locked, sealed to
+    # the store's public key; moved into their tables, re-encrypted, at unlock.
+    db.table("sealed").create(
+        {"id": str, "kind": str, "received_at": str, "blob": bytes},
+        pk="id",
+        not_null={"kind", "received_at", "blob"},
+    )
+    db.table("outbox").create(
+        {"seq": int, "entity": str, "entity_id": str, "op": str, "priority": int, "created_at": str,
+         "state": str, "attempts": int, "last_error": str, "next_attempt_at": str},
+        pk="seq",
+        not_null={"entity", "entity_id", "op", "priority", "created_at", "state", "attempts"},
+    )  # fmt: skip
+    db.execute("CREATE UNIQUE INDEX outbox_one_pending ON outbox(entity, entity_id) WHERE state = 'pending'")
+    db.execute("CREATE INDEX outbox_order ON outbox(state, priority DESC, seq)")
+    db.table("audit").create(
+        {"seq": int, "at": str, "actor": str, "action": str, "object_type": str, "object_id": str,
+         "detail": str, "mac": bytes},
+        pk="seq",
+        not_null={"at", "actor", "action", "object_type", "object_id", "detail", "mac"},
+    )  # fmt: skip
+    db.execute(
+        "CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    )
+    # Security events seen while locked (failed unlocks): no audit key yet, so they wait here,
+    # holding no personal data, and join the chain at the next unlock.
+    db.table("pending_events").create(
+        {"id": int, "at": str, "actor": str, "action": str, "detail": str},
+        pk="id",
+        not_null={"at", "actor", "action", "detail"},
+    )
+    db.table("users").create(
+        {"id": str, "name": str, "role": str, "key_id": str, "payload": bytes, "created_at": str,
+         "disabled": int},
+        pk="id",
+        not_null={"name", "role", "key_id", "payload", "created_at", "disabled"},
+    )  # fmt: skip
+    db.execute("CREATE UNIQUE INDEX users_name ON users(name)")
+    db.table("sync_cursors").create({"resource": str, "cursor": str, "updated_at": str}, pk="resource")
+
+
+def migrate(db: Database) -> None:
+    """Apply every pending migration."""
+    MIGRATIONS.apply(db)

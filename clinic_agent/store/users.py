@@ -1,0 +1,95 @@
+"""Users who sign in to the terminal UI: name and role in clear, the PIN hash encrypted."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from clinic_agent import crypto
+from clinic_agent.errors import AccessDenied, InvalidInput, RecordNotFound
+from clinic_agent.model import Role, User, new_id
+from clinic_agent.store.core import Core
+
+_NAME = re.compile(r"[a-z][a-z0-9_.-]{1,31}")
+_WEAK_PINS = frozenset({"0000", "1234", "1111", "123456", "000000", "111111", "654321", "4321"})
+
+
+def check_user_name(name: str) -> str:
+    """User names are short lower-case ASCII words (they appear in the audit log)."""
+    if not _NAME.fullmatch(name):
+        raise InvalidInput(
+            f"user name {name[:40]!r} must be 2-32 characters: lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter"
+        )
+    return name
+
+
+def check_pin(pin: str) -> str:
+    """A PIN is 4 to 12 digits and not one of the first a thief would try."""
+    if not pin.isascii() or not pin.isdigit() or not 4 <= len(pin) <= 12:
+        raise InvalidInput("a PIN is 4 to 12 digits")
+    if pin in _WEAK_PINS or len(set(pin)) == 1:
+        raise InvalidInput("that PIN is too easy to guess; choose another")
+    return pin
+
+
+class Users:
+    """The users table."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def add(self, name: str, role: Role, pin: str, *, actor: str, display_name: str = "") -> User:
+        """Create a user (the PIN is stored only as an Argon2id hash, encrypted)."""
+        user = User(id=new_id(), name=check_user_name(name), role=role, display_name=display_name.strip())
+        pin_hash = crypto.hash_pin(check_pin(pin))
+        core = self._core
+        with core.write() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE name = ?", (user.name,)).fetchone():
+                raise InvalidInput(f"user {user.name} already exists")
+            key_id, blob = core.seal("users", user.id, {"pin": pin_hash, "display_name": user.display_name})
+            conn.execute(
+                "INSERT INTO users(id, name, role, key_id, payload, created_at, disabled) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                (user.id, user.name, user.role.value, key_id, blob, core.clock().isoformat()),
+            )
+            core.append_audit(conn, actor, "user.create", "user", user.id, f"role {user.role.value}")
+        return user
+
+    def sign_in(self, name: str, pin: str, *, peer: str) -> User:
+        """Check a PIN; both outcomes are audited. Raises AccessDenied without saying which part was wrong."""
+        core = self._core
+        with core.read() as conn:
+            row = conn.execute(
+                "SELECT id, name, role, key_id, payload FROM users WHERE name = ? AND disabled = 0", (name,)
+            ).fetchone()
+        user, pin_hash = self._decode(row) if row else (None, None)
+        ok = pin_hash is not None and crypto.verify_pin(pin, pin_hash)
+        with core.write() as conn:
+            action, who = ("login", f"user:{name}") if ok else ("login_failed", peer)
+            core.append_audit(conn, who, action, "user", user.id if user else "", peer if ok else f"name {name[:32]}")
+        if not ok or user is None:
+            raise AccessDenied("wrong user name or PIN")
+        return user
+
+    def _decode(self, row: tuple[Any, ...]) -> tuple[User, str]:
+        user_id, name, role, key_id, blob = row
+        data = self._core.open("users", user_id, key_id, blob)
+        return User(id=user_id, name=name, role=Role(role), display_name=data.get("display_name", "")), data["pin"]
+
+    def all(self) -> list[User]:
+        """Every enabled user."""
+        with self._core.read() as conn:
+            rows = conn.execute(
+                "SELECT id, name, role, key_id, payload FROM users WHERE disabled = 0 ORDER BY name"
+            ).fetchall()
+        return [self._decode(row)[0] for row in rows]
+
+    def get(self, name: str) -> User:
+        """One user by name."""
+        with self._core.read() as conn:
+            row = conn.execute(
+                "SELECT id, name, role, key_id, payload FROM users WHERE name = ? AND disabled = 0", (name,)
+            ).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no user {name}")
+        return self._decode(row)[0]

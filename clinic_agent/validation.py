@@ -1,0 +1,74 @@
+"""Checks on what people type, field by field, with messages that name the field and the rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date
+from typing import Any
+
+from clinic_agent.errors import InvalidInput
+from clinic_agent.idnumber import check_health_record_number, parse_id_number
+from clinic_agent.model import Entry, Resident, Sex
+
+_PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
+
+
+def text_field(name: str, value: str, *, required: bool = False, max_length: int = 200) -> str:
+    """Printable, single-line text of bounded length; surrounding spaces removed."""
+    cleaned = value.strip()
+    if required and not cleaned:
+        raise InvalidInput(f"{name} is required")
+    if len(cleaned) > max_length:
+        raise InvalidInput(f"{name} is too long ({len(cleaned)} characters; at most {max_length})")
+    if any(not ch.isprintable() for ch in cleaned):
+        raise InvalidInput(f"{name} holds control characters; type it again")
+    return cleaned
+
+
+def optional_text(name: str, value: str | None, *, max_length: int = 200) -> str | None:
+    """Like text_field, with empty meaning absent."""
+    if value is None:
+        return None
+    return text_field(name, value, max_length=max_length) or None
+
+
+def resident(record: Resident, *, today: date | None = None) -> Resident:
+    """A resident checked and normalised, or InvalidInput naming the first problem."""
+    number = parse_id_number(record.id_number, today=today)
+    if record.birth_date != number.birth_date:
+        raise InvalidInput(
+            f"birth date {record.birth_date.isoformat()} does not match the ID number, "
+            f"which holds {number.birth_date.isoformat()}"
+        )
+    if record.sex in (Sex.MALE, Sex.FEMALE) and (record.sex is Sex.MALE) != number.is_male:
+        held = "male" if number.is_male else "female"
+        raise InvalidInput(f"sex {record.sex.name.lower()} does not match the ID number, which is a {held} number")
+    phone = optional_text("phone", record.phone, max_length=24)
+    if phone is not None and not _PHONE.fullmatch(phone):
+        raise InvalidInput(f"phone {phone!r} is not a phone number (digits, spaces and - only)")
+    hrn = record.health_record_number
+    return dataclasses.replace(
+        record,
+        id_number=number.number,
+        name=text_field("name", record.name, required=True, max_length=50),
+        health_record_number=check_health_record_number(hrn) if hrn else None,
+        phone=phone,
+        village=optional_text("village", record.village, max_length=100),
+        address=optional_text("address", record.address),
+        ethnicity=optional_text("ethnicity", record.ethnicity, max_length=20),
+    )
+
+
+def entry(record: Entry) -> Entry:
+    """Every text field of a file entry is printable and bounded; required names are present."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, str) and f.name not in ("id", "resident_id"):
+            long_text = f.name in ("note", "text", "tests", "other_symptoms", "adverse_reaction")
+            changes[f.name] = text_field(f.name, value, max_length=2000 if long_text else 200)
+    for required in ("substance", "name", "condition", "text"):
+        if required in changes and not changes[required]:
+            raise InvalidInput(f"{required} is required")
+    return dataclasses.replace(record, **changes)
