@@ -23,8 +23,15 @@ def genesis_mac(key: bytes, store_id: str) -> bytes:
 
 def canonical(entry: AuditEntry) -> bytes:
     """The bytes an entry's MAC covers (everything but the MAC)."""
-    fields = (str(entry.seq), entry.at.isoformat(), entry.actor, entry.action, entry.object_type,
-              entry.object_id, entry.detail)  # fmt: skip
+    fields = (
+        str(entry.seq),
+        entry.at.isoformat(),
+        entry.actor,
+        entry.action,
+        entry.object_type,
+        entry.object_id,
+        entry.detail,
+    )
     return "\x1f".join(fields).encode()
 
 

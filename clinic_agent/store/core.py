@@ -161,15 +161,30 @@ class Core:
         key = self.keys().audit_key
         last = conn.execute("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, previous = (last[0] + 1, last[1]) if last else (1, audit.genesis_mac(key, self.store_id))
-        draft = AuditEntry(seq=seq, at=at or self.clock(), actor=actor, action=action,
-                           object_type=object_type, object_id=object_id, detail=_one_line(detail))  # fmt: skip
+        draft = AuditEntry(
+            seq=seq,
+            at=at or self.clock(),
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=_one_line(detail),
+        )
         entry = dataclasses.replace(draft, mac=audit.chain_mac(key, draft, previous))
         conn.execute(
             "INSERT INTO audit(seq, at, actor, action, object_type, object_id, detail, mac) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (entry.seq, entry.at.isoformat(), entry.actor, entry.action, entry.object_type,
-             entry.object_id, entry.detail, entry.mac),
-        )  # fmt: skip
+            (
+                entry.seq,
+                entry.at.isoformat(),
+                entry.actor,
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                entry.detail,
+                entry.mac,
+            ),
+        )
         return entry
 
     def append_outbox(self, conn: sqlite3.Connection, entity: str, entity_id: str, op: str, priority: int = 0) -> None:

@@ -66,8 +66,9 @@ class Entries:
             changed = changed_fields(payload_of(current), payload_of(stored))
             self._write(conn, stored, insert=False)
             core.append_outbox(conn, TABLE, stored.id, "delete" if stored.deleted else "update")
-            core.append_audit(conn, actor, f"{stored.kind}.{action}", stored.kind.value, stored.id,
-                              "fields: " + ",".join(changed))  # fmt: skip
+            core.append_audit(
+                conn, actor, f"{stored.kind}.{action}", stored.kind.value, stored.id, "fields: " + ",".join(changed)
+            )
         return stored
 
     def _write(self, conn: sqlite3.Connection, record: Entry, *, insert: bool) -> None:

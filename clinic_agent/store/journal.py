@@ -58,8 +58,16 @@ class AuditLog:
                     (after, batch),
                 ).fetchall()
             for seq, at, actor, action, object_type, object_id, detail, mac in rows:
-                yield AuditEntry(seq=seq, at=datetime.fromisoformat(at), actor=actor, action=action,
-                                 object_type=object_type, object_id=object_id, detail=detail, mac=mac)  # fmt: skip
+                yield AuditEntry(
+                    seq=seq,
+                    at=datetime.fromisoformat(at),
+                    actor=actor,
+                    action=action,
+                    object_type=object_type,
+                    object_id=object_id,
+                    detail=detail,
+                    mac=mac,
+                )
             if len(rows) < batch:
                 return
             after = rows[-1][0]

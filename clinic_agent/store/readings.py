@@ -82,10 +82,20 @@ class Readings:
         conn.execute(
             "INSERT INTO readings(id, resident_id, device_id, dedupe_bidx, taken_at, received_at, critical, key_id,"
             " payload, version, updated_at, deleted, change_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?)",
-            (stored.id, stored.resident_id, stored.device.id if stored.device else None, dedupe,
-             stored.taken_at.isoformat(), stored.received_at.isoformat(), int(critical), key_id, blob,
-             now_text(core), core.next_change_seq(conn)),
-        )  # fmt: skip
+            (
+                stored.id,
+                stored.resident_id,
+                stored.device.id if stored.device else None,
+                dedupe,
+                stored.taken_at.isoformat(),
+                stored.received_at.isoformat(),
+                int(critical),
+                key_id,
+                blob,
+                now_text(core),
+                core.next_change_seq(conn),
+            ),
+        )
         if stored.resident_id is not None:
             core.append_outbox(conn, TABLE, stored.id, "create", CRITICAL_PRIORITY if critical else 0)
         notes = [detail] if detail else []
@@ -111,8 +121,9 @@ class Readings:
                 raise InvalidInput(f"reading {reading_id} already belongs to another resident")
             if not _resident_exists(conn, resident_id):
                 raise RecordNotFound(f"no resident {resident_id}")
-            stored = dataclasses.replace(reading, resident_id=resident_id, version=reading.version + 1,
-                                         updated_at=core.clock())  # fmt: skip
+            stored = dataclasses.replace(
+                reading, resident_id=resident_id, version=reading.version + 1, updated_at=core.clock()
+            )
             self._update(conn, stored)
             critical = bool(critical_reasons(stored))
             core.append_outbox(conn, TABLE, stored.id, "create", CRITICAL_PRIORITY if critical else 0)
@@ -124,8 +135,9 @@ class Readings:
         core = self._core
         with core.write() as conn:
             reading = self._get(conn, reading_id)
-            stored = dataclasses.replace(reading, status=ReadingStatus.ENTERED_IN_ERROR,
-                                         version=reading.version + 1, updated_at=core.clock())  # fmt: skip
+            stored = dataclasses.replace(
+                reading, status=ReadingStatus.ENTERED_IN_ERROR, version=reading.version + 1, updated_at=core.clock()
+            )
             self._update(conn, stored)
             if stored.resident_id is not None:
                 core.append_outbox(conn, TABLE, stored.id, "update")
@@ -138,9 +150,16 @@ class Readings:
         conn.execute(
             "UPDATE readings SET resident_id = ?, key_id = ?, payload = ?, version = ?, updated_at = ?,"
             " change_seq = ? WHERE id = ?",
-            (reading.resident_id, key_id, blob, reading.version, now_text(core), core.next_change_seq(conn),
-             reading.id),
-        )  # fmt: skip
+            (
+                reading.resident_id,
+                key_id,
+                blob,
+                reading.version,
+                now_text(core),
+                core.next_change_seq(conn),
+                reading.id,
+            ),
+        )
 
     def get(self, reading_id: str) -> Reading:
         """One reading."""
@@ -250,8 +269,11 @@ class Quarantine:
         for row_id, key_id, blob, received_at, source in rows:
             try:
                 data = self._core.open("quarantine", row_id, key_id, blob)
-                items.append(serde.from_json(QuarantinedFrame, {**data, "id": row_id, "received_at": received_at,
-                                                                "source": source}))  # fmt: skip
+                items.append(
+                    serde.from_json(
+                        QuarantinedFrame, {**data, "id": row_id, "received_at": received_at, "source": source}
+                    )
+                )
             except (StoreCorrupted, InvalidInput) as exc:
                 problems.append(exc if isinstance(exc, StoreCorrupted) else StoreCorrupted(str(exc)))
         return items, problems

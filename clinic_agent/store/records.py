@@ -30,8 +30,9 @@ def record_from_row(core: Core, cls: type[T], table: str, row: sqlite3.Row | tup
     try:
         return serde.from_json(cls, data)
     except InvalidInput as exc:
-        raise StoreCorrupted(f"row {row_id} of {table} does not hold a valid record ({exc})",
-                             table=table, row_id=row_id) from None  # fmt: skip
+        raise StoreCorrupted(
+            f"row {row_id} of {table} does not hold a valid record ({exc})", table=table, row_id=row_id
+        ) from None
 
 
 def now_text(core: Core) -> str:

@@ -52,12 +52,20 @@ def _initial(db: Database) -> None:
         not_null={"device_id", "received_at", "key_id", "payload"},
     )
     db.table("readings").create(
-        {"id": str, "resident_id": str, "device_id": str, "dedupe_bidx": bytes, "taken_at": str,
-         "received_at": str, "critical": int, **_RECORD},
+        {
+            "id": str,
+            "resident_id": str,
+            "device_id": str,
+            "dedupe_bidx": bytes,
+            "taken_at": str,
+            "received_at": str,
+            "critical": int,
+            **_RECORD,
+        },
         pk="id",
         not_null={"taken_at", "received_at", "critical", *_RECORD_NOT_NULL},
         foreign_keys=[("resident_id", "residents", "id")],
-    )  # fmt: skip
+    )
     db.execute("CREATE UNIQUE INDEX readings_dedupe ON readings(dedupe_bidx) WHERE dedupe_bidx IS NOT NULL")
     db.execute("CREATE INDEX readings_resident ON readings(resident_id, taken_at)")
     db.execute("CREATE INDEX readings_unassigned ON readings(received_at) WHERE resident_id IS NULL")
@@ -74,19 +82,37 @@ def _initial(db: Database) -> None:
         not_null={"kind", "received_at", "blob"},
     )
     db.table("outbox").create(
-        {"seq": int, "entity": str, "entity_id": str, "op": str, "priority": int, "created_at": str,
-         "state": str, "attempts": int, "last_error": str, "next_attempt_at": str},
+        {
+            "seq": int,
+            "entity": str,
+            "entity_id": str,
+            "op": str,
+            "priority": int,
+            "created_at": str,
+            "state": str,
+            "attempts": int,
+            "last_error": str,
+            "next_attempt_at": str,
+        },
         pk="seq",
         not_null={"entity", "entity_id", "op", "priority", "created_at", "state", "attempts"},
-    )  # fmt: skip
+    )
     db.execute("CREATE UNIQUE INDEX outbox_one_pending ON outbox(entity, entity_id) WHERE state = 'pending'")
     db.execute("CREATE INDEX outbox_order ON outbox(state, priority DESC, seq)")
     db.table("audit").create(
-        {"seq": int, "at": str, "actor": str, "action": str, "object_type": str, "object_id": str,
-         "detail": str, "mac": bytes},
+        {
+            "seq": int,
+            "at": str,
+            "actor": str,
+            "action": str,
+            "object_type": str,
+            "object_id": str,
+            "detail": str,
+            "mac": bytes,
+        },
         pk="seq",
         not_null={"at", "actor", "action", "object_type", "object_id", "detail", "mac"},
-    )  # fmt: skip
+    )
     db.execute(
         "CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit "
         "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
@@ -103,11 +129,10 @@ def _initial(db: Database) -> None:
         not_null={"at", "actor", "action", "detail"},
     )
     db.table("users").create(
-        {"id": str, "name": str, "role": str, "key_id": str, "payload": bytes, "created_at": str,
-         "disabled": int},
+        {"id": str, "name": str, "role": str, "key_id": str, "payload": bytes, "created_at": str, "disabled": int},
         pk="id",
         not_null={"name", "role", "key_id", "payload", "created_at", "disabled"},
-    )  # fmt: skip
+    )
     db.execute("CREATE UNIQUE INDEX users_name ON users(name)")
     db.table("sync_cursors").create({"resource": str, "cursor": str, "updated_at": str}, pk="resource")
 

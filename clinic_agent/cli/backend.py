@@ -1,0 +1,123 @@
+"""How a CLI command reaches the store: through the running daemon, or in-process when none runs."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from clinic_agent.agent import Agent, Caller
+from clinic_agent.api import methods
+from clinic_agent.api.client import ApiClient
+from clinic_agent.errors import DaemonNotRunning, WrongPassphrase
+from clinic_agent.home import Home
+
+PassphraseSource = Callable[[], "str | None"]
+
+
+def os_user() -> str:
+    """The operating-system user running the command (for the audit log)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+class Backend(Protocol):
+    """Runs named API methods."""
+
+    daemon: bool
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Run one method."""
+
+    def close(self) -> None:
+        """Release what the backend holds."""
+
+
+def _needs_sign_in(method: str) -> bool:
+    entry = methods.REGISTRY.get(method)
+    return entry is None or not entry.public
+
+
+class DaemonBackend:
+    """Methods run by the daemon; the caller proves itself with a passphrase once per command."""
+
+    daemon = True
+
+    def __init__(self, client: ApiClient, passphrase: PassphraseSource, user: str | None) -> None:
+        self._client = client
+        self._passphrase = passphrase
+        self._user = user
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Sign in with the passphrase if the method needs it, then call it."""
+        if _needs_sign_in(method) and self._client.session is None:
+            passphrase = self._passphrase()
+            if passphrase is None:
+                raise WrongPassphrase(
+                    "a passphrase is needed: give --passphrase-file, set CLINIC_AGENT_PASSPHRASE, or run on a terminal"
+                )
+            reply = self._client.call(
+                "auth.passphrase", {"passphrase": passphrase, "user": self._user, "os_user": os_user()}
+            )
+            self._client.session = reply["session"]
+        return self._client.call(method, params)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._client.close()
+
+
+class LocalBackend:
+    """Methods run in this process on the store, which is unlocked only if the method needs it."""
+
+    daemon = False
+
+    def __init__(self, home: Home, passphrase: PassphraseSource, user: str | None) -> None:
+        self._passphrase = passphrase
+        self._user = user
+        self.agent = Agent.open(home)
+        self._caller: Caller | None = None
+
+    def unlock(self, *, recovery_code: str | None = None) -> dict[str, Any]:
+        """Open a key slot: the recovery code, a passphrase, or (with neither) the machine key."""
+        actor = f"cli:{self._user or os_user()}"
+        passphrase = None if recovery_code else self._passphrase()
+        if recovery_code is None and passphrase is None and not self.agent.keyfile.has_machine_slot():
+            raise WrongPassphrase(
+                "a passphrase is needed: give --passphrase-file, set CLINIC_AGENT_PASSPHRASE, or run on a terminal"
+            )
+        report = self.agent.unlock(actor=actor, passphrase=passphrase, recovery_code=recovery_code, user=self._user)
+        slot = self.agent.vault.opened_by if self.agent.vault else "?"
+        self._caller = Caller(actor=f"cli:{slot}", owner=True, peer=os_user())
+        return {
+            "unlocked": True,
+            "slot": slot,
+            "sealed_opened": report.sealed_opened,
+            "sealed_failed": report.sealed_failed,
+        }
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Unlock if needed, then run the method."""
+        entry = methods.REGISTRY.get(method)
+        if entry is not None and entry.needs_keys and self.agent.locked:
+            self.unlock()
+        caller = self._caller or Caller(actor=f"cli:{os_user()}", owner=True, peer=os_user())
+        return methods.call(self.agent, caller, method, params)
+
+    def close(self) -> None:
+        """Close the store."""
+        self.agent.close()
+
+
+def connect(home: Home, passphrase: PassphraseSource, user: str | None, *, local_only: bool = False) -> Backend:
+    """The daemon if one listens on the configured socket, else the store in this process."""
+    config = home.load_config()
+    if not local_only:
+        try:
+            return DaemonBackend(ApiClient(config.api.socket).connect(), passphrase, user)
+        except DaemonNotRunning:
+            pass
+    return LocalBackend(home, passphrase, user)

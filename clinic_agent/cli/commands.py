@@ -1,0 +1,551 @@
+"""The commands of `clinic-agent`: each registers its parser and has one handler."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from clinic_agent import home as home_module
+from clinic_agent.cli import output, secrets
+from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user
+from clinic_agent.errors import InvalidInput, StoreCorrupted, WrongPassphrase
+from clinic_agent.home import Home
+
+Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Registrar = Callable[[Any, argparse.ArgumentParser], None]
+REGISTRARS: list[Registrar] = []
+
+
+def registrar(func: Registrar) -> Registrar:
+    """Collect a function that adds commands to the parser."""
+    REGISTRARS.append(func)
+    return func
+
+
+# -- shared plumbing --------------------------------------------------------------------------------------
+
+
+def home_of(args: argparse.Namespace) -> Home:
+    """The home directory the command works on."""
+    return home_module.resolve(getattr(args, "home", None))
+
+
+def user_of(args: argparse.Namespace) -> str | None:
+    """The passphrase slot to try first."""
+    return getattr(args, "user", None) or os.environ.get("CLINIC_AGENT_USER") or None
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    """Whether to print JSON."""
+    return bool(getattr(args, "json", False))
+
+
+def passphrase_source(args: argparse.Namespace) -> Callable[[], str | None]:
+    """Read the passphrase only when a command turns out to need it."""
+    return lambda: secrets.passphrase(getattr(args, "passphrase_file", None))
+
+
+@contextlib.contextmanager
+def backend(args: argparse.Namespace) -> Iterator[Backend]:
+    """The daemon if it runs, else the store in this process."""
+    chosen = connect(home_of(args), passphrase_source(args), user_of(args))
+    try:
+        yield chosen
+    finally:
+        chosen.close()
+
+
+def show(args: argparse.Namespace, result: Any, human: Callable[[Any], str]) -> None:
+    """Print a result as JSON or for a person."""
+    if wants_json(args):
+        output.emit_json(result)
+    else:
+        text = human(result)
+        if text:
+            print(text)
+
+
+def report_problems(result: dict[str, Any]) -> int:
+    """Warn about rows that failed their integrity check; exit 1 if there were any."""
+    problems = result.get("problems") or []
+    for problem in problems:
+        output.warn(problem["message"])
+    return 1 if problems else 0
+
+
+def _command(sub: Any, common: argparse.ArgumentParser, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+    return parser
+
+
+# -- init, status, lock, unlock ----------------------------------------------------------------------------
+
+
+@registrar
+def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = _command(sub, common, "init", "create a new encrypted store (prints the recovery code once)")
+    p.add_argument(
+        "--machine-key",
+        action="store_true",
+        help="also create a machine key file so the service unlocks by itself after a reboot",
+    )
+    p.set_defaults(handler=cmd_init)
+    p = _command(sub, common, "status", "show the state of the store and the daemon (no personal data)")
+    p.set_defaults(handler=cmd_status)
+    p = _command(sub, common, "lock", "make the running daemon forget its keys")
+    p.set_defaults(handler=cmd_lock)
+    p = _command(sub, common, "unlock", "unlock the store with a passphrase (or --recovery with the recovery code)")
+    p.add_argument("--recovery", action="store_true", help="use the recovery code instead of a passphrase")
+    p.set_defaults(handler=cmd_unlock)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the store."""
+    home = home_of(args)
+    if home.exists():
+        raise InvalidInput(f"a store already exists in {home.root}; nothing was changed")
+    passphrase = secrets.new_passphrase(
+        getattr(args, "passphrase_file", None), env="CLINIC_AGENT_PASSPHRASE", what="passphrase"
+    )
+    result = home_module.initialise(
+        home, passphrase=passphrase, user=user_of(args) or "admin", machine_key=args.machine_key
+    )
+    data = {
+        "home": str(home.root),
+        "store_id": result.store_id,
+        "user": result.user,
+        "recovery_code": result.recovery_code,
+        "machine_key": str(result.machine_key) if result.machine_key else None,
+    }
+    show(args, data, _init_text)
+    return 0
+
+
+def _init_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"Store created in {data['home']} (passphrase slot for {data['user']}).",
+        "",
+        "RECOVERY CODE — write it down now and keep it locked away. It is shown only this once;",
+        "without it, a forgotten passphrase means the health files cannot be opened.",
+        "",
+        f"    {data['recovery_code']}",
+        "",
+    ]
+    if data["machine_key"]:
+        lines.append(f"Machine key file: {data['machine_key']} (the service unlocks by itself with it).")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the status."""
+    with backend(args) as chosen:
+        data = chosen.call("status")
+        data.setdefault("daemon", {"running": chosen.daemon})
+    show(args, data, _status_text)
+    return 0
+
+
+def _status_text(s: dict[str, Any]) -> str:
+    daemon = s.get("daemon", {})
+    running = (
+        f"running (pid {daemon.get('pid')}, up {daemon.get('uptime_s', 0):.0f} s)"
+        if daemon.get("running")
+        else "not running"
+    )
+    outbox = s.get("outbox") or {}
+    lines = [
+        ("home", s["home"]),
+        ("daemon", running),
+        ("store", "LOCKED" if s["locked"] else "unlocked"),
+        ("residents", s["residents"]),
+        (
+            "readings",
+            f"{s['readings']} ({s['unassigned_readings']} waiting to be assigned, {s['critical_readings']} critical)",
+        ),
+        ("waiting for unlock", f"{s['sealed_waiting']} sealed readings/frames"),
+        ("quarantined frames", s["quarantined"]),
+        ("to send to platform", f"{outbox.get('pending', 0)} pending, {outbox.get('parked', 0)} parked"),
+        ("audit entries", s["audit_entries"]),
+        ("key slots", ", ".join(f"{k['type']}:{k['name']}" for k in s["slots"])),
+        ("disk free", f"{s['disk_free_mib']} MiB" + ("  LOW" if s.get("disk_low") else "")),
+    ]
+    for extra in ("devices", "sync"):
+        if s.get(extra):
+            lines.append((extra, output.safe(s[extra])))
+    return "\n".join(f"{output.pad(k, 20)} {v}" for k, v in lines)
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    """Lock the daemon."""
+    with backend(args) as chosen:
+        if not chosen.daemon:
+            show(
+                args, {"locked": True, "daemon": False}, lambda _: "No daemon is running; the store is at rest, locked."
+            )
+            return 0
+        chosen.call("lock")
+    show(args, {"locked": True, "daemon": True}, lambda _: "Locked: the daemon has forgotten its keys.")
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    """Unlock the daemon, or (without one) open what was sealed while locked."""
+    recovery = None
+    if args.recovery:
+        recovery = secrets.passphrase(None, env="CLINIC_AGENT_RECOVERY_CODE", prompt="Recovery code: ")
+        if recovery is None:
+            raise WrongPassphrase("no recovery code: type it on a terminal or set CLINIC_AGENT_RECOVERY_CODE")
+    with backend(args) as chosen:
+        if isinstance(chosen, DaemonBackend):
+            params: dict[str, Any] = {"user": user_of(args), "os_user": os_user()}
+            if recovery:
+                params["recovery_code"] = recovery
+            else:
+                secret = passphrase_source(args)()
+                if secret is None:
+                    raise WrongPassphrase(
+                        "a passphrase is needed: give --passphrase-file or set CLINIC_AGENT_PASSPHRASE"
+                    )
+                params["passphrase"] = secret
+            result = chosen.call("unlock", params)
+        else:
+            assert isinstance(chosen, LocalBackend)  # noqa: S101  (connect returns one of the two)
+            result = chosen.unlock(recovery_code=recovery)
+    show(args, result, _unlock_text)
+    return 0
+
+
+def _unlock_text(r: dict[str, Any]) -> str:
+    text = f"Unlocked with {r['slot']}."
+    if r.get("sealed_opened"):
+        text += f" {r['sealed_opened']} readings/frames received while locked are now stored encrypted."
+    if r.get("sealed_failed"):
+        text += (
+            f" {len(r['sealed_failed'])} sealed items could not be opened and are kept: {', '.join(r['sealed_failed'])}"
+        )
+    return text
+
+
+# -- users ---------------------------------------------------------------------------------------------------
+
+
+@registrar
+def _user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    user = _command(sub, common, "user", "people who sign in to the terminal UI")
+    inner = user.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _command(inner, common, "add", "add a user (the PIN is asked twice on a terminal, else read from stdin)")
+    p.add_argument("name", help="user name: lower-case letters and digits, e.g. zhangwei")
+    p.add_argument("--role", required=True, choices=["doctor", "nurse", "technician"])
+    p.add_argument("--display-name", default="", help="the name shown on screen, e.g. 张伟")
+    p.set_defaults(handler=cmd_user_add)
+    p = _command(inner, common, "list", "list users")
+    p.set_defaults(handler=cmd_user_list)
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Add a user."""
+    pin = secrets.pin()
+    with backend(args) as chosen:
+        user = chosen.call(
+            "user.add", {"name": args.name, "role": args.role, "pin": pin, "display_name": args.display_name}
+        )
+    show(args, user, lambda u: f"User {u['name']} ({u['role']}) added.")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    """List users."""
+    with backend(args) as chosen:
+        result = chosen.call("user.list")
+    show(
+        args,
+        result["users"],
+        lambda users: output.table(
+            [[u["name"], u["role"], u.get("display_name", "")] for u in users], ["user", "role", "display name"]
+        ),
+    )
+    return 0
+
+
+# -- residents -------------------------------------------------------------------------------------------------
+
+
+@registrar
+def _resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    resident = _command(sub, common, "resident", "residents and their health files")
+    inner = resident.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _command(inner, common, "add", "register a resident")
+    p.add_argument("--id-number", required=True, help="the 18-character resident ID card number")
+    p.add_argument("--name", required=True)
+    p.add_argument("--sex", help="GB/T 2261.1 code 0/1/2/9 or male/female/unknown (default: from the ID number)")
+    p.add_argument("--birth-date", help="YYYY-MM-DD (default: from the ID number)")
+    p.add_argument("--phone")
+    p.add_argument("--village")
+    p.add_argument("--health-record-number", help="the 17-digit health-record number")
+    p.set_defaults(handler=cmd_resident_add)
+    p = _command(inner, common, "list", "list every resident")
+    p.set_defaults(handler=cmd_resident_list)
+    p = _command(inner, common, "show", "show one resident's file")
+    p.add_argument("resident", metavar="ID", help="the resident's id, ID card number or health-record number")
+    p.set_defaults(handler=cmd_resident_show)
+    p = _command(inner, common, "search", "find residents by name, pinyin initials, ID or health-record number")
+    p.add_argument("text")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(handler=cmd_resident_search)
+
+
+def cmd_resident_add(args: argparse.Namespace) -> int:
+    """Register a resident."""
+    params = {
+        "id_number": args.id_number,
+        "name": args.name,
+        "sex": args.sex,
+        "birth_date": args.birth_date,
+        "phone": args.phone,
+        "village": args.village,
+        "health_record_number": args.health_record_number,
+    }
+    with backend(args) as chosen:
+        resident = chosen.call("resident.add", {k: v for k, v in params.items() if v is not None})
+    show(args, resident, lambda r: f"Registered {output.safe(r['name'])} ({r['id_number']}), id {r['id']}.")
+    return 0
+
+
+def cmd_resident_list(args: argparse.Namespace) -> int:
+    """List residents."""
+    with backend(args) as chosen:
+        result = chosen.call("resident.list")
+    residents = result["residents"]
+    if wants_json(args):
+        output.emit_json(residents)
+    elif residents:
+        print(output.table([output.resident_line(r) for r in residents], output.RESIDENT_HEADERS))
+    else:
+        print("No residents yet.")
+    return report_problems(result)
+
+
+def cmd_resident_show(args: argparse.Namespace) -> int:
+    """Show a resident's file."""
+    with backend(args) as chosen:
+        result = chosen.call("resident.file", {"resident": args.resident})
+    show(args, result, _file_text)
+    return report_problems(result)
+
+
+def _file_text(f: dict[str, Any]) -> str:
+    lines = [output.resident_card(f["resident"])]
+    titles = {
+        "allergy": "Allergies",
+        "condition": "Conditions",
+        "procedure": "Surgery, trauma, transfusion",
+        "family_history": "Family history",
+        "follow_up": "Follow-ups",
+        "note": "Notes",
+    }
+    for kind, title in titles.items():
+        items = f["entries"].get(kind) or []
+        if items:
+            lines += ["", f"{title}:"] + [f"  {output.safe(_entry_summary(kind, e))}" for e in items]
+    readings = f["readings"]
+    lines += ["", f"Readings ({len(readings)}):" if readings else "No readings."]
+    lines += [f"  {output.reading_line(r)}" for r in readings[:20]]
+    if len(readings) > 20:
+        lines.append(f"  ... and {len(readings) - 20} older (use --json for all)")
+    return "\n".join(lines)
+
+
+def _entry_summary(kind: str, e: dict[str, Any]) -> str:
+    if kind == "allergy":
+        return f"{e['substance']} {e.get('reaction') or ''}".strip()
+    if kind == "condition":
+        return f"{e['name']} (since {e.get('diagnosed_on') or '?'})"
+    if kind == "procedure":
+        return f"{e['category']}: {e['name']} ({e.get('performed_on') or '?'})"
+    if kind == "family_history":
+        return f"{e['relation']}: {e['condition']}"
+    if kind == "follow_up":
+        return f"{e['programme']} {e['visit_date']} BP {e.get('sbp') or '-'}/{e.get('dbp') or '-'}"
+    return str(e.get("text", ""))
+
+
+def cmd_resident_search(args: argparse.Namespace) -> int:
+    """Search residents."""
+    with backend(args) as chosen:
+        result = chosen.call("resident.search", {"text": args.text, "limit": args.limit})
+    matches = result["matches"]
+    show(
+        args,
+        matches,
+        lambda ms: (
+            output.table([[m["name"], m["matched_by"], m["id"]] for m in ms], ["name", "matched by", "id"])
+            if ms
+            else "No match."
+        ),
+    )
+    return 0
+
+
+# -- readings -----------------------------------------------------------------------------------------------------
+
+
+@registrar
+def _reading_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    reading = _command(sub, common, "reading", "readings")
+    inner = reading.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _command(inner, common, "add", "record one measured value")
+    p.add_argument(
+        "--resident",
+        help="the resident's id, ID card number or health-record number "
+        "(without it the reading waits in the unassigned inbox)",
+    )
+    p.add_argument("--code", required=True, help="LOINC code, e.g. 8480-6 (systolic BP)")
+    p.add_argument("--value", required=True, help="the value as measured, e.g. 120 or 5.60")
+    p.add_argument("--unit", required=True, help="UCUM unit, e.g. mm[Hg], mmol/L, Cel, %%")
+    p.add_argument("--display", help="what was measured, in words")
+    p.add_argument("--taken-at", help="when it was measured, YYYY-MM-DDTHH:MM (default: now)")
+    p.set_defaults(handler=cmd_reading_add)
+    p = _command(inner, common, "unassigned", "readings waiting to be assigned to a resident")
+    p.set_defaults(handler=cmd_reading_unassigned)
+    p = _command(inner, common, "assign", "assign a waiting reading to a resident")
+    p.add_argument("reading", metavar="READING_ID")
+    p.add_argument("resident", metavar="RESIDENT")
+    p.set_defaults(handler=cmd_reading_assign)
+
+
+def cmd_reading_add(args: argparse.Namespace) -> int:
+    """Record a reading."""
+    params = {
+        "resident": args.resident,
+        "code": args.code,
+        "value": args.value,
+        "unit": args.unit,
+        "display": args.display,
+        "taken_at": args.taken_at,
+    }
+    with backend(args) as chosen:
+        result = chosen.call("reading.add", {k: v for k, v in params.items() if v is not None})
+    show(args, result, _reading_added_text)
+    return 0
+
+
+def _reading_added_text(r: dict[str, Any]) -> str:
+    if r["duplicate"]:
+        return f"Already stored as reading {r['id']} (nothing added)."
+    text = f"Saved reading {r['id']}."
+    if r["sealed"]:
+        text += " The store is locked: it is sealed and will be encrypted at the next unlock."
+    if r.get("alerts"):
+        text += "\nALERT: " + "; ".join(r["alerts"])
+    return text
+
+
+def cmd_reading_unassigned(args: argparse.Namespace) -> int:
+    """List the unassigned inbox."""
+    with backend(args) as chosen:
+        result = chosen.call("reading.unassigned")
+    readings = result["readings"]
+    show(
+        args,
+        readings,
+        lambda rs: "\n".join(f"{r['id']}  {output.reading_line(r)}" for r in rs) or "No reading is waiting.",
+    )
+    return report_problems(result)
+
+
+def cmd_reading_assign(args: argparse.Namespace) -> int:
+    """Assign a reading."""
+    with backend(args) as chosen:
+        result = chosen.call("reading.assign", {"id": args.reading, "resident": args.resident})
+    show(args, result, lambda r: f"Reading {r['id']} assigned to resident {r['resident_id']}.")
+    return 0
+
+
+# -- audit and keys --------------------------------------------------------------------------------------------------
+
+
+@registrar
+def _audit_and_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    audit = _command(sub, common, "audit", "the tamper-evident audit log")
+    inner = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _command(inner, common, "verify", "check every entry of the audit chain").set_defaults(handler=cmd_audit_verify)
+
+    passphrase = _command(sub, common, "passphrase", "passphrase key slots")
+    inner = passphrase.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _command(inner, common, "change", "change your passphrase (the data is not re-encrypted)")
+    p.add_argument("--new-passphrase-file", metavar="FILE", help="or set CLINIC_AGENT_NEW_PASSPHRASE")
+    p.set_defaults(handler=cmd_passphrase_change)
+    p = _command(inner, common, "add", "give another user a passphrase slot of their own")
+    p.add_argument("slot_user", metavar="USER")
+    p.add_argument("--new-passphrase-file", metavar="FILE", help="or set CLINIC_AGENT_NEW_PASSPHRASE")
+    p.set_defaults(handler=cmd_passphrase_add)
+
+    key = _command(sub, common, "key", "the data key")
+    inner = key.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _command(inner, common, "rotate", "make a new data key and re-encrypt everything under it, without downtime")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted rotation without a new key")
+    p.set_defaults(handler=cmd_key_rotate)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Verify the audit chain."""
+    with backend(args) as chosen:
+        result = chosen.call("audit.verify")
+    show(args, result, _audit_text)
+    return 0 if result["ok"] else 1
+
+
+def _audit_text(r: dict[str, Any]) -> str:
+    if r["ok"]:
+        return f"Audit log intact: {r['entries']} entries verified."
+    return f"AUDIT LOG BROKEN at entry {r['first_bad_seq']}: {r['problem']} ({r['entries']} entries before it verified)"
+
+
+def _new_passphrase(args: argparse.Namespace) -> str:
+    return secrets.new_passphrase(args.new_passphrase_file, env="CLINIC_AGENT_NEW_PASSPHRASE", what="new passphrase")
+
+
+def cmd_passphrase_change(args: argparse.Namespace) -> int:
+    """Change a passphrase."""
+    current = passphrase_source(args)()
+    if current is None:
+        raise WrongPassphrase("the current passphrase is needed: --passphrase-file or CLINIC_AGENT_PASSPHRASE")
+    new = _new_passphrase(args)
+    with backend(args) as chosen:
+        result = chosen.call("passphrase.change", {"passphrase": current, "new_passphrase": new, "user": user_of(args)})
+    show(args, result, lambda r: f"Passphrase changed for {r['user']}. The old one no longer opens the store.")
+    return 0
+
+
+def cmd_passphrase_add(args: argparse.Namespace) -> int:
+    """Add a passphrase slot for another user."""
+    new = _new_passphrase(args)
+    with backend(args) as chosen:
+        result = chosen.call("passphrase.add", {"user": args.slot_user, "new_passphrase": new})
+    show(args, result, lambda r: f"Passphrase slot added for {r['user']}.")
+    return 0
+
+
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    """Rotate the data key."""
+    with backend(args) as chosen:
+        result = chosen.call("key.rotate", {"resume": args.resume})
+    show(args, result, _rotation_text)
+    if result["unreadable_rows"]:
+        raise StoreCorrupted(
+            f"{len(result['unreadable_rows'])} rows failed their integrity check and keep the old key: "
+            + ", ".join(result["unreadable_rows"][:10])
+        )
+    return 0
+
+
+def _rotation_text(r: dict[str, Any]) -> str:
+    text = f"Data key is now {r['current']}; {r['reencrypted']} rows re-encrypted."
+    if r["retired"]:
+        text += f" Retired {', '.join(r['retired'])}."
+    if r["kept"]:
+        text += f" Still in use: {', '.join(r['kept'])}."
+    return text

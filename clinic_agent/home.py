@@ -1,0 +1,182 @@
+"""The agent's home directory: where things live, creating a store, opening and unlocking it.
+
+    HOME/agent.toml    configuration            HOME/keys.json    key slots and keyring
+    HOME/clinic.db     the encrypted store      HOME/machine.key  optional, unattended unlock
+    HOME/run/          the local API socket     HOME/logs/        logs (no personal data)
+
+``--home`` or ``CLINIC_AGENT_HOME`` choose it; otherwise a system install (``/etc/clinic-agent/
+agent.toml`` present) uses /var/lib/clinic-agent, and a user install ``~/.local/share/clinic-agent``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from clinic_agent import config as config_module
+from clinic_agent.config import Config
+from clinic_agent.crypto import Argon2Parameters
+from clinic_agent.errors import InvalidInput, StoreMissing, WrongPassphrase
+from clinic_agent.fsutil import atomic_write, ensure_private_directory
+from clinic_agent.keys import KeyFile, Vault, new_machine_key
+from clinic_agent.model import utcnow
+from clinic_agent.store import Store
+from clinic_agent.store.core import Clock
+
+SYSTEM_CONFIG = Path("/etc/clinic-agent/agent.toml")
+SYSTEM_DATA = Path("/var/lib/clinic-agent")
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """Paths of one agent installation."""
+
+    root: Path
+    config_path: Path
+
+    @property
+    def keys_path(self) -> Path:
+        """keys.json."""
+        return self.root / "keys.json"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database."""
+        return self.root / "clinic.db"
+
+    @property
+    def machine_key_path(self) -> Path:
+        """The machine key file (systemd's credentials directory when run as a service)."""
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        if credentials and (Path(credentials) / "machine.key").exists():
+            return Path(credentials) / "machine.key"
+        return self.root / "machine.key"
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the daemon writes its log file."""
+        return self.root / "logs"
+
+    def exists(self) -> bool:
+        """Whether a store has been created here."""
+        return self.keys_path.exists() or self.db_path.exists()
+
+    def load_config(self) -> Config:
+        """agent.toml, checked."""
+        return config_module.load(self.root, self.config_path)
+
+
+def resolve(explicit: str | Path | None = None) -> Home:
+    """The home chosen by --home, CLINIC_AGENT_HOME, a system install, or the user's data directory."""
+    chosen = explicit or os.environ.get("CLINIC_AGENT_HOME")
+    if chosen:
+        root = Path(chosen).expanduser().absolute()
+        return Home(root, root / "agent.toml")
+    if SYSTEM_CONFIG.exists():
+        return Home(SYSTEM_DATA, SYSTEM_CONFIG)
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    root = data / "clinic-agent"
+    return Home(root, root / "agent.toml")
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    """What `init` made."""
+
+    store_id: str
+    recovery_code: str
+    user: str
+    machine_key: Path | None
+
+
+def initialise(
+    home: Home,
+    *,
+    passphrase: str,
+    user: str,
+    machine_key: bool = False,
+    kdf: Argon2Parameters | None = None,
+    clock: Clock = utcnow,
+) -> InitResult:
+    """Create a new store; refuse if any part of one is already here (nothing is overwritten)."""
+    if home.exists():
+        raise InvalidInput(f"a store already exists in {home.root}; nothing was changed")
+    ensure_private_directory(home.root)
+    if not home.config_path.exists() and home.config_path.parent == home.root:
+        atomic_write(home.config_path, config_module.DEFAULT_TEXT.encode(), mode=0o640)
+    config = home.load_config()
+    keyfile, vault_key, keyring = KeyFile.create(home.keys_path, str(uuid.uuid4()))
+    keyfile.add_passphrase_slot(vault_key, user, passphrase, kdf or config.kdf)
+    recovery = keyfile.add_recovery_slot(vault_key)
+    machine_path = None
+    if machine_key:
+        key = new_machine_key()
+        machine_path = home.root / "machine.key"
+        atomic_write(machine_path, key, mode=0o600)
+        keyfile.add_machine_slot(vault_key, key)
+    store = Store.create(home.db_path, keyfile, clock=clock)
+    try:
+        keyfile.save()  # last: a store is only complete once its key file is durable
+        store.unlock(keyring, actor=f"cli:{user}")
+        store.audit.record(
+            f"cli:{user}",
+            "init",
+            "store",
+            keyfile.store_id,
+            f"slots: passphrase {user}, recovery" + (", machine" if machine_key else ""),
+        )
+    finally:
+        store.close()
+    return InitResult(keyfile.store_id, recovery, user, machine_path)
+
+
+def open_locked(home: Home, *, clock: Clock = utcnow, synchronous: str = "FULL") -> tuple[Store, KeyFile]:
+    """Open the store without keys; refuse if its database or key file is missing."""
+    if not home.db_path.exists():
+        if home.keys_path.exists():
+            raise StoreMissing(
+                f"{home.keys_path} is here but the database {home.db_path} is missing; nothing was created. "
+                "Restore clinic.db from a backup."
+            )
+        raise StoreMissing(f"no store in {home.root}; run `clinic-agent init` first")
+    keyfile = KeyFile.load(home.keys_path)
+    return Store.open(home.db_path, keyfile, clock=clock, synchronous=synchronous), keyfile
+
+
+def read_machine_key(home: Home) -> bytes:
+    """The machine key file's bytes."""
+    try:
+        return home.machine_key_path.read_bytes()
+    except OSError as exc:
+        raise WrongPassphrase(f"the machine key file {home.machine_key_path} cannot be read ({exc.strerror})") from None
+
+
+THROTTLE_AFTER = 5
+THROTTLE_WINDOW = timedelta(minutes=10)
+
+
+def guess_delay(store: Store, clock: Clock = utcnow) -> float:
+    """Seconds to wait before trying a passphrase, growing after repeated failures."""
+    failures = store.audit.recent_failures(clock() - THROTTLE_WINDOW)
+    return 0.0 if failures < THROTTLE_AFTER else float(min(60, 2 ** (failures - THROTTLE_AFTER)))
+
+
+def open_vault(
+    home: Home,
+    keyfile: KeyFile,
+    *,
+    passphrase: str | None = None,
+    recovery_code: str | None = None,
+    user: str | None = None,
+) -> Vault:
+    """Open the key file with a passphrase, the recovery code, or (with neither) the machine key."""
+    if recovery_code is not None:
+        return keyfile.open_with_recovery_code(recovery_code)
+    if passphrase is not None:
+        return keyfile.open_with_passphrase(passphrase, user)
+    if keyfile.has_machine_slot():
+        return keyfile.open_with_machine_key(read_machine_key(home))
+    raise WrongPassphrase("a passphrase is needed to unlock (no machine key is set up)")
