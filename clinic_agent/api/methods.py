@@ -66,6 +66,16 @@ def method(
     return register
 
 
+# Methods the daemon itself answers without a session (sign-in, unlocking, status).
+DAEMON_PUBLIC = frozenset({"status", "unlock", "lock", "auth.passphrase", "login", "logout", "ping"})
+
+
+def needs_session(name: str) -> bool:
+    """Whether a caller must be signed in to call a method."""
+    entry = REGISTRY.get(name)
+    return name not in DAEMON_PUBLIC and (entry is None or not entry.public)
+
+
 def call(agent: Agent, caller: Caller, name: str, params: Any) -> Any:
     """Check the caller's right to an operation, then run it."""
     entry = REGISTRY.get(name)

@@ -36,11 +36,6 @@ class Backend(Protocol):
         """Release what the backend holds."""
 
 
-def _needs_sign_in(method: str) -> bool:
-    entry = methods.REGISTRY.get(method)
-    return entry is None or not entry.public
-
-
 class DaemonBackend:
     """Methods run by the daemon; the caller proves itself with a passphrase once per command."""
 
@@ -53,7 +48,7 @@ class DaemonBackend:
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Sign in with the passphrase if the method needs it, then call it."""
-        if _needs_sign_in(method) and self._client.session is None:
+        if methods.needs_session(method) and self._client.session is None:
             passphrase = self._passphrase()
             if passphrase is None:
                 raise WrongPassphrase(

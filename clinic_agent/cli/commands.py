@@ -93,6 +93,8 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="also create a machine key file so the service unlocks by itself after a reboot",
     )
     p.set_defaults(handler=cmd_init)
+    p = _command(sub, common, "run", "run the daemon in the foreground (the service runs this)")
+    p.set_defaults(handler=cmd_run)
     p = _command(sub, common, "status", "show the state of the store and the daemon (no personal data)")
     p.set_defaults(handler=cmd_status)
     p = _command(sub, common, "lock", "make the running daemon forget its keys")
@@ -137,6 +139,14 @@ def _init_text(data: dict[str, Any]) -> str:
     if data["machine_key"]:
         lines.append(f"Machine key file: {data['machine_key']} (the service unlocks by itself with it).")
     return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon."""
+    from clinic_agent import daemon  # the daemon's imports are only paid for by `run`
+
+    home = home_of(args)
+    return daemon.run(home, log_level=home.load_config().log_level)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

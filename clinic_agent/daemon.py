@@ -1,0 +1,188 @@
+"""The daemon: a supervisor that starts its services in order and stops them in reverse.
+
+    keys         unlock with the machine key if there is one, else wait locked (still collecting)
+    local API    the Unix socket the CLI and the TUI talk to
+    housekeeping idle sessions, disk space, the systemd watchdog
+
+Each start and stop has a timeout; a service stuck on stop is logged and left behind so the rest
+still stop. SIGTERM and SIGINT stop the daemon cleanly; under systemd it reports READY=1 once
+every service is up and pings the watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Protocol
+
+from clinic_agent import systemd
+from clinic_agent.agent import Agent
+from clinic_agent.api.server import ApiServer
+from clinic_agent.errors import ClinicAgentError
+from clinic_agent.home import Home
+
+_LOGGER = logging.getLogger(__name__)
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+HOUSEKEEPING_INTERVAL = 15.0
+
+
+class Service(Protocol):
+    """Something the supervisor starts and stops."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Start; return once running (background work goes in tasks)."""
+
+    async def stop(self) -> None:
+        """Stop and release everything."""
+
+
+class Supervisor:
+    """Starts services in order, stops them in reverse, each within a timeout."""
+
+    def __init__(
+        self, services: Sequence[Service], *, start_timeout: float = START_TIMEOUT, stop_timeout: float = STOP_TIMEOUT
+    ) -> None:
+        self.services = list(services)
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set (or a service fails to start, which is raised after cleanup)."""
+        started: list[Service] = []
+        try:
+            for service in self.services:
+                try:
+                    await asyncio.wait_for(service.start(), self.start_timeout)
+                except TimeoutError:
+                    raise ClinicAgentError(f"{service.name} did not start within {self.start_timeout:.0f} s") from None
+                started.append(service)
+                _LOGGER.info("started %s", service.name)
+            self.ready.set()
+            systemd.notify("READY=1\nSTATUS=running")
+            _LOGGER.info("ready")
+            await stop.wait()
+        finally:
+            systemd.notify("STOPPING=1")
+            await self._stop_all(started)
+
+    async def _stop_all(self, started: list[Service]) -> None:
+        for service in reversed(started):
+            try:
+                await asyncio.wait_for(service.stop(), self.stop_timeout)
+                _LOGGER.info("stopped %s", service.name)
+            except TimeoutError:
+                _LOGGER.error("%s did not stop within %.0f s; leaving it", service.name, self.stop_timeout)
+            except Exception:
+                _LOGGER.exception("%s failed while stopping", service.name)
+
+
+class KeyService:
+    """Unlocks with the machine key when there is one; locks and closes the store last of all."""
+
+    name = "keys"
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    async def start(self) -> None:
+        """Unlock unattended if a machine slot exists; otherwise stay locked and keep collecting."""
+        if self.agent.keyfile.has_machine_slot():
+            try:
+                await asyncio.to_thread(self.agent.unlock, actor="daemon")
+                _LOGGER.info("unlocked with the machine key")
+                return
+            except ClinicAgentError as exc:
+                _LOGGER.error("machine key did not unlock the store (%s); staying locked", exc)
+        _LOGGER.info("store locked: readings are sealed until someone unlocks with a passphrase")
+
+    async def stop(self) -> None:
+        """Forget the keys and close the database."""
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with contextlib.suppress(ClinicAgentError):
+            self.agent.lock(actor="daemon")
+        self.agent.close()
+
+
+class Housekeeping:
+    """Periodic chores: expire idle sessions, watch the disk, ping the systemd watchdog."""
+
+    name = "housekeeping"
+
+    def __init__(self, agent: Agent, server: ApiServer, interval: float = HOUSEKEEPING_INTERVAL) -> None:
+        self.agent = agent
+        self.server = server
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._disk_low = False
+
+    async def start(self) -> None:
+        """Start the periodic task."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Cancel the periodic task."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        watchdog = systemd.watchdog_interval()
+        period = min(self.interval, watchdog) if watchdog else self.interval
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:
+                _LOGGER.exception("housekeeping failed; trying again next round")
+            if watchdog:
+                systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(period)
+
+    def tick(self) -> None:
+        """One round of chores."""
+        for session in self.server.sessions.expire_idle():
+            _LOGGER.info("session of %s expired after being idle", session.caller.actor)
+        low = self.agent.disk_free_mib() < self.agent.config.disk_low_mib
+        if low != self._disk_low:
+            self._disk_low = low
+            self.agent.publish("disk.low", {"low": low, "free_mib": self.agent.disk_free_mib()})
+            if low:
+                _LOGGER.warning("the data disk is low on space (%d MiB free)", self.agent.disk_free_mib())
+
+
+def build_services(agent: Agent) -> tuple[list[Service], ApiServer]:
+    """The services of a daemon for this agent, in start order."""
+    server = ApiServer(agent, agent.config.api)
+    agent.publish = server.publish
+    return [KeyService(agent), server, Housekeeping(agent, server)], server
+
+
+async def serve(home: Home, *, stop: asyncio.Event | None = None) -> None:
+    """Open the store and run the daemon until SIGTERM or SIGINT (or ``stop``)."""
+    agent = await asyncio.to_thread(Agent.open, home)
+    services, _ = build_services(agent)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await Supervisor(services).run(stop)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def run(home: Home, *, log_level: str = "info") -> int:
+    """`clinic-agent run`: the daemon in the foreground; exit status 0 after a clean stop."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    asyncio.run(serve(home))
+    return 0
