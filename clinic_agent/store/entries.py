@@ -9,7 +9,7 @@ from clinic_agent import validation
 from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
 from clinic_agent.model import ENTRY_TYPES, Entry, EntryKind
 from clinic_agent.store.core import Core
-from clinic_agent.store.records import changed_fields, now_text, payload_of, record_from_row
+from clinic_agent.store.records import changed_fields, payload_of, record_from_row, stamp
 
 TABLE = "entries"
 _COLUMNS = "id, key_id, payload, version, updated_at, deleted, resident_id, kind"
@@ -74,7 +74,7 @@ class Entries:
     def _write(self, conn: sqlite3.Connection, record: Entry, *, insert: bool) -> None:
         core = self._core
         key_id, blob = core.seal(TABLE, record.id, payload_of(record))
-        values = (key_id, blob, record.version, now_text(core), int(record.deleted), core.next_change_seq(conn))
+        values = (key_id, blob, record.version, stamp(record), int(record.deleted), core.next_change_seq(conn))
         if insert:
             conn.execute(
                 "INSERT INTO entries(id, resident_id, kind, key_id, payload, version, updated_at, deleted, change_seq)"

@@ -20,7 +20,7 @@ from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted
 from clinic_agent.model import QuarantinedFrame, Reading, ReadingStatus, new_id
 from clinic_agent.rules import critical_reasons
 from clinic_agent.store.core import Core
-from clinic_agent.store.records import now_text, payload_of, record_from_row
+from clinic_agent.store.records import payload_of, record_from_row, stamp
 
 TABLE = "readings"
 _COLUMNS = "id, key_id, payload, version, updated_at, deleted, resident_id"
@@ -92,7 +92,7 @@ class Readings:
                 int(critical),
                 key_id,
                 blob,
-                now_text(core),
+                stamp(stored),
                 core.next_change_seq(conn),
             ),
         )
@@ -155,7 +155,7 @@ class Readings:
                 key_id,
                 blob,
                 reading.version,
-                now_text(core),
+                stamp(reading),
                 core.next_change_seq(conn),
                 reading.id,
             ),

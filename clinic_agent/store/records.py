@@ -35,9 +35,12 @@ def record_from_row(core: Core, cls: type[T], table: str, row: sqlite3.Row | tup
         ) from None
 
 
-def now_text(core: Core) -> str:
-    """The store clock as stored text."""
-    return core.clock().isoformat()
+def stamp(record: Any) -> str:
+    """A record's updated_at as stored text (the same instant the caller gets back)."""
+    updated_at: datetime | None = record.updated_at
+    if updated_at is None:
+        raise ValueError("a record is written with its updated_at set")
+    return updated_at.isoformat()
 
 
 def parse_time(text: str) -> datetime:

@@ -11,7 +11,7 @@ from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, Sto
 from clinic_agent.idnumber import normalise_id_number
 from clinic_agent.model import Resident
 from clinic_agent.store.core import Core
-from clinic_agent.store.records import changed_fields, now_text, payload_of, record_from_row
+from clinic_agent.store.records import changed_fields, payload_of, record_from_row, stamp
 
 TABLE = "residents"
 _COLUMNS = "id, key_id, payload, version, updated_at, deleted"
@@ -82,7 +82,7 @@ class Residents:
             "key_id": key_id,
             "payload": blob,
             "version": record.version,
-            "updated_at": now_text(core),
+            "updated_at": stamp(record),
             "deleted": int(record.deleted),
             "change_seq": core.next_change_seq(conn),
         }
