@@ -41,7 +41,8 @@ LOG = _log()
 
 def test_an_untouched_log_verifies() -> None:
     result = audit.verify(KEY, STORE, LOG)
-    assert result.ok and result.entries == 200
+    assert result.ok
+    assert result.entries == 200
 
 
 def _changed(entry: AuditEntry, field: str) -> AuditEntry:
@@ -70,14 +71,16 @@ def test_every_single_field_change_of_every_entry_is_detected(field: str) -> Non
 def test_every_deletion_is_detected_at_the_gap() -> None:
     for index in range(len(LOG) - 1):  # removing the very last entry is tail truncation: see below
         result = audit.verify(KEY, STORE, LOG[:index] + LOG[index + 1 :])
-        assert result.first_bad_seq == index + 1 and "missing" in result.problem
+        assert result.first_bad_seq == index + 1
+        assert "missing" in result.problem
 
 
 def test_every_insertion_is_detected() -> None:
     for index in range(len(LOG)):
         forged = dataclasses.replace(LOG[index], detail="inserted")
         result = audit.verify(KEY, STORE, [*LOG[:index], forged, *LOG[index:]])
-        assert not result.ok and result.first_bad_seq == index + 1
+        assert not result.ok
+        assert result.first_bad_seq == index + 1
 
 
 def test_every_swap_of_neighbours_is_detected() -> None:
@@ -85,7 +88,8 @@ def test_every_swap_of_neighbours_is_detected() -> None:
         swapped = list(LOG)
         swapped[index], swapped[index + 1] = swapped[index + 1], swapped[index]
         result = audit.verify(KEY, STORE, swapped)
-        assert not result.ok and result.first_bad_seq == index + 1
+        assert not result.ok
+        assert result.first_bad_seq == index + 1
 
 
 def test_renumbering_after_a_deletion_is_detected() -> None:

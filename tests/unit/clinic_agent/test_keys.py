@@ -129,11 +129,13 @@ def test_rotation_keeps_old_keys_until_retired(keyfile: tuple[KeyFile, bytes, st
     ring = keys.read_keyring(vault_key)
     old = ring.current
     new = ring.add_data_key()
-    assert new != old and set(ring.data_keys) == {old, new}
+    assert new != old
+    assert set(ring.data_keys) == {old, new}
     keys.write_keyring(vault_key, ring)
     keys.save()
     reloaded = KeyFile.load(keys.path).open_with_passphrase(PASSPHRASE).keyring
-    assert reloaded.current == new and old in reloaded.data_keys
+    assert reloaded.current == new
+    assert old in reloaded.data_keys
     reloaded.retire(old)
     with pytest.raises(InvalidInput):
         reloaded.retire(new)

@@ -125,7 +125,8 @@ def test_file_entries_add_update_delete(home: Home, store: Store) -> None:
 def test_a_re_sent_reading_collapses_to_one(home: Home, store: Store) -> None:
     first = store.readings.add(reading(dedupe_key="seq-41"), actor="device")
     again = store.readings.add(reading(dedupe_key="seq-41", systolic="999"), actor="device")
-    assert again.duplicate and again.id == first.id
+    assert again.duplicate
+    assert again.id == first.id
     assert _count(home, "SELECT count(*) FROM readings") == 1
     assert _count(home, "SELECT count(*) FROM audit WHERE action = 'reading.create'") == 1
 
@@ -153,9 +154,8 @@ def test_a_wrong_reading_is_marked_not_edited(store: Store) -> None:
     person = store.residents.add(resident(), actor="test")
     added = store.readings.add(reading(person.id), actor="d")
     marked = store.readings.mark_entered_in_error(added.id, actor="doctor")
-    assert (
-        marked.status is ReadingStatus.ENTERED_IN_ERROR and marked.components == store.readings.get(added.id).components
-    )
+    assert marked.status is ReadingStatus.ENTERED_IN_ERROR
+    assert marked.components == store.readings.get(added.id).components
 
 
 def test_while_locked_readings_are_sealed_then_stored_at_unlock(home: Home) -> None:
@@ -167,12 +167,14 @@ def test_while_locked_readings_are_sealed_then_stored_at_unlock(home: Home) -> N
         store.quarantine.add(
             QuarantinedFrame(id=new_id(), received_at=utcnow(), source="cuff", reason="bad"), actor="d"
         )
-        assert first.sealed and again.sealed
+        assert first.sealed
+        assert again.sealed
         assert store.counts().sealed_waiting == 4  # without the index key a re-sent reading is sealed too
         with pytest.raises(StoreLocked):
             store.residents.add(resident(), actor="test")
         report = store.unlock(open_vault(home, keyfile, passphrase=PASSPHRASE).keyring, actor="test")
-        assert report.sealed_failed == [] and store.counts().sealed_waiting == 0
+        assert report.sealed_failed == []
+        assert store.counts().sealed_waiting == 0
         assert store.counts().readings == 1  # the duplicate collapsed at unlock
         assert store.frames.get(frame) == b"\x1e\x78\x00"
         assert len(store.quarantine.recent()[0]) == 1
@@ -189,9 +191,11 @@ def test_a_tampered_row_is_named_and_the_rest_keeps_working(home: Home, store: S
         conn.execute("UPDATE residents SET payload = ? WHERE id = ?", (bytes(blob), bad.id))
     with pytest.raises(StoreCorrupted) as caught:
         store.residents.get(bad.id)
-    assert caught.value.row_id == bad.id and bad.id in caught.value.message
+    assert caught.value.row_id == bad.id
+    assert bad.id in caught.value.message
     page = store.residents.changed_since(0)
-    assert page.residents == [good] and [p.row_id for p in page.problems] == [bad.id]
+    assert page.residents == [good]
+    assert [p.row_id for p in page.problems] == [bad.id]
     assert store.residents.get(good.id) == good
 
 
@@ -223,7 +227,8 @@ def test_an_audit_entry_edited_behind_the_store_is_found(home: Home, store: Stor
         conn.execute("DROP TRIGGER audit_append_only_update")
         conn.execute("UPDATE audit SET actor = 'someone-else' WHERE seq = 4")
     result = store.audit.verify()
-    assert not result.ok and result.first_bad_seq == 4
+    assert not result.ok
+    assert result.first_bad_seq == 4
 
 
 def test_users_sign_in_and_every_attempt_is_audited(home: Home, store: Store) -> None:
@@ -260,7 +265,8 @@ def test_a_missing_key_file_is_refused_and_nothing_is_touched(home: Home) -> Non
         open_locked(home)
     with pytest.raises(InvalidInput, match="already exists"):
         initialise(home, passphrase=PASSPHRASE, user="admin", kdf=FAST_KDF)
-    assert _digest(home.db_path) == before and not home.keys_path.exists()
+    assert _digest(home.db_path) == before
+    assert not home.keys_path.exists()
 
 
 def test_a_key_file_of_another_store_is_refused(tmp_path: Path) -> None:
