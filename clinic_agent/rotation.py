@@ -125,7 +125,10 @@ def change_passphrase(agent: Agent, *, current: str, new: str, user: str | None,
     slot_user = vault.opened_by.removeprefix("passphrase:")
     agent.keyfile.add_passphrase_slot(vault.vault_key, slot_user, new, agent.config.kdf)
     agent.keyfile.save()
-    agent.store.audit.record(actor, "passphrase.change", "slot", slot_user)
+    if agent.locked:  # no audit key yet: the event joins the chain at the next unlock
+        agent.store.audit.note_while_locked(actor, "passphrase.change", f"slot {slot_user}")
+    else:
+        agent.store.audit.record(actor, "passphrase.change", "slot", slot_user)
     return slot_user
 
 

@@ -1,0 +1,51 @@
+"""agent.toml: every mistake is reported with the key that holds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clinic_agent import config
+from clinic_agent.errors import ConfigError
+
+
+def _load(tmp_path: Path, text: str) -> config.Config:
+    (tmp_path / "agent.toml").write_text(text, encoding="utf-8")
+    return config.load(tmp_path)
+
+
+def test_a_missing_file_means_defaults(tmp_path: Path) -> None:
+    loaded = config.load(tmp_path)
+    assert loaded.api.socket == tmp_path / "run" / "agent.sock"
+    assert loaded.kdf.meets_floor()
+
+
+def test_the_default_text_is_valid(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, config.DEFAULT_TEXT)
+    assert loaded.thresholds.systolic_urgent == 180
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[store]\nkdf_memory_mib = 16\n", "store.kdf_memory_mib"),
+        ("[store]\nkdf_memory_mib = 'lots'\n", "store.kdf_memory_mib"),
+        ("[api]\nsession_idle_minutes = 60\n", "api.session_idle_minutes"),
+        ("[api]\nsockt = 'x'\n", "api.sockt"),
+        ("[nonsense]\n", "[nonsense]"),
+        ("[log]\nlevel = 'loud'\n", "log.level"),
+        ("[alerts]\nspo2_low = true\n", "alerts.spo2_low"),
+        ("[api]\nmax_frame_bytes = 1\n", "api.max_frame_bytes"),
+        ("not toml = = 1", "not valid TOML"),
+        ("devices = 3\n", "devices"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        _load(tmp_path, text)
+
+
+def test_relative_paths_are_relative_to_the_home(tmp_path: Path) -> None:
+    assert _load(tmp_path, "[api]\nsocket = 'sock/a.sock'\n").api.socket == tmp_path / "sock" / "a.sock"
+    assert _load(tmp_path, "[api]\nsocket = '/run/x.sock'\n").api.socket == Path("/run/x.sock")

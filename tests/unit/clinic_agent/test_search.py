@@ -1,0 +1,77 @@
+"""Finding residents by name, pinyin initials, ID card and health-record number."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clinic_agent.search import NameIndex, initials
+from tests.support import id_number, resident
+
+
+def _index(*people: object) -> NameIndex:
+    index = NameIndex()
+    for person in people:
+        index.upsert(person)  # type: ignore[arg-type]
+    return index
+
+
+def test_initials_include_heteronym_readings_most_common_first() -> None:
+    assert initials("张三丰") == ["zsf"]
+    assert initials("单田芳")[0] == "dtf" and "stf" in initials("单田芳")  # noqa: PT018
+    assert "zzw" in initials("曾志伟")
+    assert initials("Li Ming") == ["liming"]
+
+
+def test_exact_name_then_prefix_then_part() -> None:
+    exact, prefix, part = resident(name="张伟"), resident(name="张伟强"), resident(name="李张伟")
+    found = _index(part, prefix, exact).search("张伟")
+    assert [m.resident_id for m in found] == [exact.id, prefix.id, part.id]
+
+
+def test_pinyin_initials_find_chinese_names() -> None:
+    zhang, wang = resident(name="张秀英"), resident(name="王秀英")
+    index = _index(zhang, wang)
+    assert [m.resident_id for m in index.search("zxy")] == [zhang.id]
+    assert {m.resident_id for m in index.search("xy")} == set()
+    assert {m.resident_id for m in index.search("ZX")} == {zhang.id}
+
+
+def test_id_numbers_by_prefix_or_any_part_and_record_numbers_by_prefix() -> None:
+    rng = random.Random(3)
+    one = resident(id_number=id_number(rng), health_record_number="52220100100100001")
+    two = resident(id_number=id_number(rng))
+    index = _index(one, two)
+    assert index.search(one.id_number)[0].resident_id == one.id
+    assert index.search(one.id_number[:10])[0].matched_by == "id_number"
+    assert one.id in {m.resident_id for m in index.search(one.id_number[8:14])}
+    assert index.search("522201001001")[0].resident_id == one.id
+
+
+def test_updates_and_deletions_are_seen() -> None:
+    person = resident(name="赵六")
+    index = _index(person)
+    index.upsert(person.__class__(**{**_fields(person), "name": "钱七"}))
+    assert index.search("赵六") == []
+    assert index.search("钱七")[0].resident_id == person.id
+    index.upsert(person.__class__(**{**_fields(person), "deleted": True}))
+    assert index.search("钱七") == []
+
+
+def _fields(person: object) -> dict[str, object]:
+    return {name: getattr(person, name) for name in person.__slots__}  # type: ignore[attr-defined]
+
+
+@given(st.text(max_size=80))
+def test_any_query_is_safe(query: str) -> None:
+    index = _index(resident(name="张秀英"), resident(name="Ab\x00c"))
+    assert len(index.search(query, limit=5)) <= 5
+
+
+def test_clear_forgets_every_name() -> None:
+    index = _index(resident(name="张秀英"))
+    index.clear()
+    assert len(index) == 0
+    assert index.search("张") == []
