@@ -68,7 +68,11 @@ def from_fhir(resource: Resource, *, resident_id: str) -> Allergy:
     found = expect_type(resource, "AllergyIntolerance")
     code = obj(found, "code", "AllergyIntolerance") or {}
     categories = found.get("category") or ["medication"]
-    if not isinstance(categories, list) or categories[0] not in CATEGORIES:
+    if (
+        not isinstance(categories, list)
+        or not isinstance(categories[0], str)
+        or categories[0] not in CATEGORIES
+    ):
         raise PlatformProtocolError(f"AllergyIntolerance.category {categories!r:.40} is not a FHIR category")
     recorded = found.get("recordedDate")
     return Allergy(

@@ -212,7 +212,7 @@ def _read_sex(patient: Resource) -> Sex:
                 f"Patient GB/T 2261.1 sex code {value.get('code')!r} is unknown"
             ) from None
     gender = patient.get("gender", "unknown")
-    if gender not in _SEX_FROM_GENDER:
+    if not isinstance(gender, str) or gender not in _SEX_FROM_GENDER:
         raise PlatformProtocolError(f"Patient.gender {gender!r} is not a FHIR gender")
     return _SEX_FROM_GENDER[gender]
 
