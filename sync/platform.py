@@ -36,6 +36,7 @@ from sync.errors import (
 )
 from sync.fhir import bundle, wire
 from sync.fhir.bundle import EntryResult, RequestEntry, SearchPage
+from sync.fhir.capability import Capabilities, parse_capabilities
 from sync.fhir.common import Resource
 from sync.retry import Action, classify_exception, classify_status, parse_retry_after
 
@@ -73,6 +74,10 @@ class Platform(Protocol):
 
     async def read(self, resource_type: str, resource_id: str) -> ReadResult:
         """One resource by id (PlatformRejected with status 404/410 when it is not there)."""
+        ...
+
+    async def capabilities(self) -> Capabilities:
+        """What the platform supports (to choose conditional create or PUT to a client id)."""
         ...
 
     async def aclose(self) -> None:
@@ -159,6 +164,11 @@ class FhirPlatform:
             version_id=version,
             last_modified=bundle.parse_last_modified(modified) if modified else None,
         )
+
+    async def capabilities(self) -> Capabilities:
+        """GET ``[base]/metadata``, parsed."""
+        response = await self._send("GET", f"{self.base_url}/metadata", what="capability check")
+        return parse_capabilities(_json(response, "CapabilityStatement"))
 
     def _check_same_platform(self, url: str) -> None:
         mine, theirs = urlsplit(self.base_url), urlsplit(url)
