@@ -82,7 +82,7 @@ def merge(
     ancestor = base or {}
     merged: dict[str, Any] = {}
     conflicts: list[FieldConflict] = []
-    for name in _field_order(ancestor, local, remote):
+    for name in _field_order(ancestor, local, remote):  # the same order whichever side is "local"
         was, mine, theirs = (ancestor.get(name, MISSING), local.get(name, MISSING), remote.get(name, MISSING))
         if name in ignore:
             value = mine if mine is not MISSING else theirs
@@ -117,11 +117,9 @@ def _merge_deletion(
     return MergeResult(dict(survivor), (conflict,))
 
 
-def _field_order(*records: Mapping[str, Any]) -> list[str]:
-    seen: dict[str, None] = {}
-    for record in records:
-        seen.update(dict.fromkeys(record))
-    return list(seen)
+def _field_order(base: Mapping[str, Any], local: Mapping[str, Any], remote: Mapping[str, Any]) -> list[str]:
+    added = (set(local) | set(remote)) - set(base)
+    return [*base, *sorted(added, key=str)]
 
 
 def _same(a: Any, b: Any) -> bool:
