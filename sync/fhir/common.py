@@ -31,7 +31,7 @@ _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(?:T.+)?)?)?", re.DOT
 
 def uuid_identifier(record_id: str) -> dict[str, str]:
     """The agent's own stable identifier of a record: system urn:ietf:rfc:3986, value urn:uuid:<id>."""
-    return {"system": codes.UUID_SYSTEM, "value": f"{_UUID_PREFIX}{record_id}"}
+    return {"system": codes.UUID_SYSTEM, "value": full_url(record_id)}
 
 
 def fhir_id(local_id: str) -> str:
@@ -42,8 +42,16 @@ def fhir_id(local_id: str) -> str:
 
 
 def full_url(record_id: str) -> str:
-    """The ``fullUrl`` of a record inside a Bundle (and the target of references to it there)."""
-    return f"{_UUID_PREFIX}{record_id}"
+    """``urn:uuid:<record id>``: a record's fullUrl in a Bundle and the value of its agent identifier.
+
+    Record ids are UUIDs (``model.new_id``); any other id (a device name) gets a UUID derived from
+    it, so the URN is always a valid ``urn:uuid``.
+    """
+    try:
+        canonical = str(uuid.UUID(record_id)) == record_id
+    except ValueError:
+        canonical = False
+    return f"{_UUID_PREFIX}{record_id if canonical else uuid.uuid5(_NAMESPACE, record_id)}"
 
 
 def token(system: str, value: str) -> str:

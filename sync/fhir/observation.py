@@ -16,6 +16,7 @@
   which ``from_fhir`` uses to restore the trailing zeros.
 - ``effectiveDateTime`` is when it was taken (PC clock), ``issued`` when the agent received it; the
   device's own clock text is an extension. ``identifier`` is the reading's urn:uuid.
+- An Observation made upstream (no reading-source extension) comes back with source ``platform``.
 - Local-only: ``dedupe_key``, ``frame_id``, ``subject_hint``, ``version``, ``updated_at``, ``deleted``.
 """
 
@@ -163,7 +164,7 @@ def from_fhir(
         display=text(obj(observation, "code", "Observation") or {}, "text", "Observation.code") or "",
         device_time=text(device_time, "valueString", "Observation.extension") if device_time else None,
         device=device,
-        source=(text(source, "valueCode", "Observation.extension") if source else None) or "manual",
+        source=(text(source, "valueCode", "Observation.extension") if source else None) or "platform",
         flags=tuple(
             required_text(ext, "valueString", "Observation.extension")
             for ext in extensions(observation, codes.EXT_READING_FLAG, "Observation")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -53,7 +54,7 @@ TAKEN = datetime(2026, 11, 25, 1, 30, 0, tzinfo=UTC)
 
 
 def make_resident() -> Resident:
-    first17 = f"520602{1958:04d}0304{new_id()[:3].translate(str.maketrans('abcdef', '123456'))}"
+    first17 = f"52060219580304{random.randrange(1000):03d}"
     return Resident(
         id=new_id(),
         id_number=first17 + check_character(first17),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,18 +16,23 @@ from hypothesis import strategies as st
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import bundle, wire
 
-PATIENT = {"resourceType": "Patient", "identifier": [{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:r1"}]}
+R1 = "0f8fad5b-d9cb-469f-a165-70867728950e"
+C1 = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{R1}"}],
+}
 
 
 def test_conditional_create_carries_if_none_exist_and_a_urn_uuid_full_url() -> None:
-    entry = bundle.create(PATIENT, "r1").to_fhir()
+    entry = bundle.create(PATIENT, R1).to_fhir()
     assert entry == {
-        "fullUrl": "urn:uuid:r1",
+        "fullUrl": f"urn:uuid:{R1}",
         "resource": PATIENT,
         "request": {
             "method": "POST",
             "url": "Patient",
-            "ifNoneExist": "identifier=urn:ietf:rfc:3986|urn:uuid:r1",
+            "ifNoneExist": f"identifier=urn:ietf:rfc:3986|urn:uuid:{R1}",
         },
     }
 
@@ -35,9 +41,9 @@ def test_put_to_a_client_id_sets_the_id_and_if_match_only_for_updates() -> None:
     first = bundle.put({**PATIENT, "id": "stale"}, "r1").to_fhir()
     assert first["request"] == {"method": "PUT", "url": "Patient/r1"}
     assert first["resource"]["id"] == "r1"
-    update = bundle.put(PATIENT, "r1", version_id="7", record_id="r1").to_fhir()
+    update = bundle.put(PATIENT, "r1", version_id="7", record_id=R1).to_fhir()
     assert update["request"] == {"method": "PUT", "url": "Patient/r1", "ifMatch": 'W/"7"'}
-    assert update["fullUrl"] == "urn:uuid:r1"
+    assert update["fullUrl"] == f"urn:uuid:{R1}"
 
 
 @pytest.mark.parametrize("version", ["", 'a"b', "a b"])
@@ -48,23 +54,32 @@ def test_a_version_id_that_cannot_be_an_etag_is_refused(version: str) -> None:
 
 def test_transaction_and_batch_are_valid_r4_bundles() -> None:
     entries = [
-        bundle.create(PATIENT, "r1"),
+        bundle.create(PATIENT, R1),
         bundle.put(PATIENT, "r2", version_id="3"),
         bundle.delete("Patient", "r3"),
-        bundle.delete_by_identifier("Condition", "c1"),
+        bundle.delete_by_identifier("Condition", C1),
         bundle.read("Patient", "r4"),
     ]
     for built in (bundle.transaction(entries), bundle.batch(entries)):
         Bundle.model_validate(built)
     assert bundle.transaction(entries)["type"] == "transaction"
-    assert bundle.delete_by_identifier("Condition", "c1").url == (
-        "Condition?identifier=urn:ietf:rfc:3986|urn:uuid:c1"
+    assert bundle.delete_by_identifier("Condition", C1).url == (
+        f"Condition?identifier=urn:ietf:rfc:3986|urn:uuid:{C1}"
+    )
+
+
+def test_a_record_id_that_is_not_a_uuid_still_gets_a_valid_stable_urn_uuid() -> None:
+    first, again = bundle.create(PATIENT, "ble:AA:BB"), bundle.create(PATIENT, "ble:AA:BB")
+    assert first.full_url == again.full_url
+    assert first.full_url is not None
+    assert str(uuid.UUID(first.full_url.removeprefix("urn:uuid:"))) == first.full_url.removeprefix(
+        "urn:uuid:"
     )
 
 
 def test_two_entries_with_one_full_url_are_refused() -> None:
     with pytest.raises(MappingError, match="fullUrl"):
-        bundle.transaction([bundle.create(PATIENT, "r1"), bundle.create(PATIENT, "r1")])
+        bundle.transaction([bundle.create(PATIENT, R1), bundle.create(PATIENT, R1)])
 
 
 SEKMET_RESPONSE = {

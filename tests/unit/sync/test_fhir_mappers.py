@@ -283,8 +283,9 @@ def test_unassigned_reading_claims_no_vital_signs_profile() -> None:
 
 
 def test_conditional_reference_finds_the_patient_by_the_agent_uuid() -> None:
-    assert conditional_reference("Patient", "abc") == {
-        "reference": "Patient?identifier=urn:ietf:rfc:3986|urn:uuid:abc"
+    record = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert conditional_reference("Patient", record) == {
+        "reference": f"Patient?identifier=urn:ietf:rfc:3986|urn:uuid:{record}"
     }
 
 
