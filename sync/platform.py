@@ -38,6 +38,7 @@ from sync.fhir import bundle, wire
 from sync.fhir.bundle import EntryResult, RequestEntry, SearchPage
 from sync.fhir.capability import Capabilities, parse_capabilities
 from sync.fhir.common import Resource
+from sync.fhir.history import HistoryPage, parse_history
 from sync.retry import Action, classify_exception, classify_status, parse_retry_after
 
 CONNECT_TIMEOUT = 10.0
@@ -74,6 +75,10 @@ class Platform(Protocol):
 
     async def read(self, resource_type: str, resource_id: str) -> ReadResult:
         """One resource by id (PlatformRejected with status 404/410 when it is not there)."""
+        ...
+
+    async def history(self, resource_type: str, params: Sequence[tuple[str, str]]) -> HistoryPage:
+        """A page of ``Type/_history`` (writes and deletions), e.g. params ``_since`` and ``_count``."""
         ...
 
     async def capabilities(self) -> Capabilities:
@@ -164,6 +169,13 @@ class FhirPlatform:
             version_id=version,
             last_modified=bundle.parse_last_modified(modified) if modified else None,
         )
+
+    async def history(self, resource_type: str, params: Sequence[tuple[str, str]]) -> HistoryPage:
+        """GET ``[base]/Type/_history?params`` (build later pages yourself: see sync.fhir.history)."""
+        response = await self._send(
+            "GET", f"{self.base_url}/{resource_type}/_history", what="history", params=params
+        )
+        return parse_history(_json(response, "Bundle"))
 
     async def capabilities(self) -> Capabilities:
         """GET ``[base]/metadata``, parsed."""

@@ -48,6 +48,7 @@ from sync.fhir.common import (
     identifier_query,
     reference,
 )
+from sync.fhir.history import since
 from sync.platform import FhirPlatform
 
 TAKEN = datetime(2026, 11, 25, 1, 30, 0, tzinfo=UTC)
@@ -377,3 +378,19 @@ async def test_the_clinic_is_created_once_by_its_code(fresh_fhir_server: str) ->
         )  # type: ignore[list-item]
     assert statuses == [201, 200, 200]
     assert page.total == 1
+
+
+async def test_history_shows_an_upstream_deletion(fresh_fhir_server: str) -> None:
+    file = make_file()
+    async with FhirPlatform(fresh_fhir_server) as client:
+        results = await client.transaction(file_entries(file))
+        condition_id = results[6].resource_id or ""
+        cursor = since(results[6].last_modified or TAKEN)
+        await client.transaction([bundle.delete("Condition", condition_id)])
+        page = await client.history("Condition", [("_since", cursor), ("_count", "1000")])
+    assert [(e.method, e.resource_id) for e in page.entries] == [
+        ("DELETE", condition_id),
+        ("POST", condition_id),
+    ]
+    assert page.entries[0].deleted
+    assert page.entries[0].resource is None
