@@ -394,3 +394,97 @@ async def test_history_shows_an_upstream_deletion(fresh_fhir_server: str) -> Non
     ]
     assert page.entries[0].deleted
     assert page.entries[0].resource is None
+
+
+def every_type(file: File) -> dict[str, tuple[str, dict[str, Any], Any, Any]]:
+    """For each mapped type: (record id, resource, the mapped object, a function mapping it back)."""
+    subject = reference("Patient", file.resident.id)
+    rid = file.resident.id
+    return {
+        "Organization": (
+            file.clinic_id,
+            organization.to_fhir(file.clinic),
+            file.clinic,
+            organization.from_fhir,
+        ),
+        "Device": (device.client_id(file.device), device.to_fhir(file.device), file.device, device.from_fhir),
+        "Patient": (rid, patient.to_fhir(file.resident), file.resident, patient.from_fhir),
+        "Observation": (
+            file.bp.id,
+            observation.to_fhir(file.bp, subject=subject, device=device.device_reference(file.device)),
+            file.bp,
+            lambda r: observation.from_fhir(r, resident_id=rid, device=file.device),
+        ),
+        "AllergyIntolerance": (
+            file.allergy.id,
+            allergy.to_fhir(file.allergy, patient=subject),
+            file.allergy,
+            lambda r: allergy.from_fhir(r, resident_id=rid),
+        ),
+        "Condition": (
+            file.condition.id,
+            condition.to_fhir(file.condition, subject=subject),
+            file.condition,
+            lambda r: condition.from_fhir(r, resident_id=rid),
+        ),
+        "Procedure": (
+            file.procedure.id,
+            procedure.to_fhir(file.procedure, subject=subject),
+            file.procedure,
+            lambda r: procedure.from_fhir(r, resident_id=rid),
+        ),
+        "FamilyMemberHistory": (
+            file.family.id,
+            family_history.to_fhir(file.family, patient=subject),
+            file.family,
+            lambda r: family_history.from_fhir(r, resident_id=rid),
+        ),
+    }
+
+
+TYPES = ["Organization", "Device", "Patient", "Observation", "AllergyIntolerance", "Condition", "Procedure"]
+
+
+@pytest.mark.parametrize("kind", [*TYPES, "FamilyMemberHistory"])
+async def test_put_to_a_client_id_twice_makes_one_resource_that_maps_back(
+    fhir_server: str, kind: str
+) -> None:
+    file = make_file()
+    record_id, resource, original, back = every_type(file)[kind]
+    client_id = fhir_id(record_id)
+    async with FhirPlatform(fhir_server) as client:
+        first = await client.transaction([bundle.put(resource, client_id, record_id=record_id)])
+        again = await client.transaction([bundle.put(resource, client_id, record_id=record_id)])
+        stored = await client.read(kind, client_id)
+    assert ([first[0].status, again[0].status], again[0].resource_id) == ([201, 200], client_id)
+    assert back(stored.resource) == original
+
+
+@pytest.mark.parametrize("kind", TYPES)
+async def test_a_conditional_create_twice_makes_one_resource_that_maps_back(
+    fhir_server: str, kind: str
+) -> None:
+    file = make_file()
+    record_id, resource, original, back = every_type(file)[kind]
+    query = {
+        "Organization": organization.identifier_search(file.clinic.code),
+        "Device": device.identifier_search(file.device),
+    }.get(kind)
+    entry = bundle.create(resource, record_id, if_none_exist=query)
+    async with FhirPlatform(fhir_server) as client:
+        first = await client.transaction([entry])
+        again = await client.transaction([entry])
+        criteria = (query or identifier_query(codes.UUID_SYSTEM, full_url(record_id))).split("=", 1)[1]
+        found = await client.search(kind, [("identifier", criteria)])
+    assert [first[0].status, again[0].status] == [201, 200]
+    assert first[0].resource_id == again[0].resource_id
+    assert len(found.resources) == 1
+    assert back(found.resources[0]) == original
+
+
+async def test_sekmet_cannot_create_family_history_conditionally(fhir_server: str) -> None:
+    file = make_file()
+    record_id, resource, _, _ = every_type(file)["FamilyMemberHistory"]
+    async with FhirPlatform(fhir_server) as client:
+        with pytest.raises(PlatformRejected, match="Unknown search parameter 'identifier'"):
+            await client.transaction([bundle.create(resource, record_id)])

@@ -263,7 +263,7 @@ response_bundles = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(
     response_bundles | json_values, st.sampled_from(["transaction", "batch"]), st.none() | st.integers(0, 4)
 )
@@ -273,7 +273,7 @@ def test_response_parser_raises_only_protocol_errors(body: Any, kind: Any, expec
         assert all(100 <= r.status <= 599 for r in results)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(response_bundles | json_values)
 def test_searchset_parser_raises_only_protocol_errors(body: Any) -> None:
     with contextlib.suppress(PlatformProtocolError):
@@ -281,7 +281,7 @@ def test_searchset_parser_raises_only_protocol_errors(body: Any) -> None:
         assert all(isinstance(r, dict) for r in page.resources)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     st.fixed_dictionaries({"resourceType": st.just("OperationOutcome")}, optional={"issue": json_values})
     | json_values

@@ -67,14 +67,14 @@ def local_only(record: Any, original: Any) -> Any:
     return dataclasses.replace(record, **keep)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(residents)
 def test_resident_round_trips_through_a_valid_patient(resident: Resident) -> None:
     resource = valid_r4(patient.to_fhir(resident, managing_organization=reference("Organization", "o-1")))
     assert local_only(patient.from_fhir(resource), resident) == resident
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(readings())
 def test_reading_round_trips_through_a_valid_observation(reading: Reading) -> None:
     resource = valid_r4(observation.to_fhir(reading, subject=PATIENT, device=reference("Device", "d-1")))
@@ -82,6 +82,7 @@ def test_reading_round_trips_through_a_valid_observation(reading: Reading) -> No
     assert dataclasses.replace(back, version=reading.version, updated_at=reading.updated_at) == reading
 
 
+@settings(deadline=None)
 @given(allergies)
 def test_allergy_round_trips(record: Allergy) -> None:
     resource = valid_r4(allergy.to_fhir(record, patient=PATIENT))
@@ -94,6 +95,7 @@ def test_allergy_round_trips(record: Allergy) -> None:
     )
 
 
+@settings(deadline=None)
 @given(conditions)
 def test_condition_round_trips(record: Any) -> None:
     resource = valid_r4(condition.to_fhir(record, subject=PATIENT))
@@ -106,6 +108,7 @@ def test_condition_round_trips(record: Any) -> None:
     )
 
 
+@settings(deadline=None)
 @given(procedures)
 def test_procedure_round_trips(record: Any) -> None:
     resource = valid_r4(procedure.to_fhir(record, subject=PATIENT))
@@ -118,6 +121,7 @@ def test_procedure_round_trips(record: Any) -> None:
     )
 
 
+@settings(deadline=None)
 @given(family_histories)
 def test_family_history_round_trips(record: FamilyHistory) -> None:
     resource = valid_r4(family_history.to_fhir(record, patient=PATIENT))
@@ -130,11 +134,13 @@ def test_family_history_round_trips(record: FamilyHistory) -> None:
     )
 
 
+@settings(deadline=None)
 @given(clinics)
 def test_clinic_round_trips(clinic: organization.Clinic) -> None:
     assert organization.from_fhir(valid_r4(organization.to_fhir(clinic))) == clinic
 
 
+@settings(deadline=None)
 @given(devices)
 def test_device_round_trips(info: DeviceInfo) -> None:
     assert device.from_fhir(valid_r4(device.to_fhir(info))) == info
@@ -360,7 +366,7 @@ MAPPERS = {
 }
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     kind=st.sampled_from(sorted(MAPPERS)),
     fields=st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8),
@@ -370,7 +376,7 @@ def test_from_fhir_raises_only_protocol_errors_on_garbage(kind: str, fields: dic
         MAPPERS[kind]({"resourceType": kind, **fields})
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(kind=st.sampled_from(sorted(MAPPERS)), example=st.data())
 def test_from_fhir_survives_damaged_real_resources(kind: str, example: st.DataObject) -> None:
     resource = _real_example(kind)
