@@ -172,9 +172,7 @@ class FhirPlatform:
 
     async def history(self, resource_type: str, params: Sequence[tuple[str, str]]) -> HistoryPage:
         """GET ``[base]/Type/_history?params`` (build later pages yourself: see sync.fhir.history)."""
-        response = await self._send(
-            "GET", f"{self.base_url}/{resource_type}/_history", what="history", params=params
-        )
+        response = await self._send("GET", f"{self.base_url}/{resource_type}/_history", what="history", params=params)
         return parse_history(_json(response, "Bundle"))
 
     async def capabilities(self) -> Capabilities:

@@ -42,9 +42,7 @@ def to_fhir(allergy: Allergy, *, patient: Reference) -> Resource:
     if allergy.category not in CATEGORIES:
         raise MappingError(f"allergy category {allergy.category!r} is not one of {sorted(CATEGORIES)}")
     if allergy.criticality is not None and allergy.criticality not in CRITICALITIES:
-        raise MappingError(
-            f"allergy criticality {allergy.criticality!r} is not one of {sorted(CRITICALITIES)}"
-        )
+        raise MappingError(f"allergy criticality {allergy.criticality!r} is not one of {sorted(CRITICALITIES)}")
     form = coding(codes.DRUG_ALLERGY, allergy.code, _FORM_CODES.get(allergy.code)) if allergy.code else None
     return prune(
         {
@@ -68,11 +66,7 @@ def from_fhir(resource: Resource, *, resident_id: str) -> Allergy:
     found = expect_type(resource, "AllergyIntolerance")
     code = obj(found, "code", "AllergyIntolerance") or {}
     categories = found.get("category") or ["medication"]
-    if (
-        not isinstance(categories, list)
-        or not isinstance(categories[0], str)
-        or categories[0] not in CATEGORIES
-    ):
+    if not isinstance(categories, list) or not isinstance(categories[0], str) or categories[0] not in CATEGORIES:
         raise PlatformProtocolError(f"AllergyIntolerance.category {categories!r:.40} is not a FHIR category")
     recorded = found.get("recordedDate")
     return Allergy(

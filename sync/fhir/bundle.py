@@ -30,9 +30,7 @@ from sync.fhir.common import Resource, full_url, identifier_query
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 
 _STATUS = re.compile(r"([1-5][0-9]{2})(?:\s.*)?", re.DOTALL)
-_LOCATION = re.compile(
-    r"(?:^|/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?/?$"
-)
+_LOCATION = re.compile(r"(?:^|/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?/?$")
 _ETAG = re.compile(r'(?:W/)?"([^"\s]{1,64})"|([^"\s/]{1,64})')
 _MAX_REASON = 300
 
@@ -68,9 +66,7 @@ def create(resource: Resource, record_id: str, *, if_none_exist: str | None = No
     """POST a resource conditionally: by default, only if none carries the record's urn:uuid identifier."""
     kind = _kind(resource)
     query = if_none_exist or identifier_query(codes.UUID_SYSTEM, full_url(record_id))
-    return RequestEntry(
-        method="POST", url=kind, resource=resource, full_url=full_url(record_id), if_none_exist=query
-    )
+    return RequestEntry(method="POST", url=kind, resource=resource, full_url=full_url(record_id), if_none_exist=query)
 
 
 def put(
@@ -212,9 +208,7 @@ def _entry_result(entry: Any, index: int) -> EntryResult:
         version_id=version,
         last_modified=parse_last_modified(modified) if modified else None,
         reason=parse_outcome(outcome) if outcome is not None else None,
-        resource=resource
-        if resource is not None and resource.get("resourceType") != "OperationOutcome"
-        else None,
+        resource=resource if resource is not None and resource.get("resourceType") != "OperationOutcome" else None,
     )
 
 
@@ -259,9 +253,7 @@ def parse_last_modified(value: str) -> datetime:
         try:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
-            raise PlatformProtocolError(
-                f"the time {_show(value)} is neither an instant nor an HTTP-date"
-            ) from None
+            raise PlatformProtocolError(f"the time {_show(value)} is neither an instant nor an HTTP-date") from None
     if moment.tzinfo is None:
         raise PlatformProtocolError(f"the time {_show(value)} has no time zone")
     return moment
@@ -276,9 +268,7 @@ def parse_outcome(outcome: Any) -> str:
         raise PlatformProtocolError("the platform's explanation is not an OperationOutcome")
     issues = _list(outcome.get("issue"), "OperationOutcome.issue")
     parts = [_issue(item, index) for index, item in enumerate(issues)]
-    important = [
-        p for p, item in zip(parts, issues, strict=True) if item.get("severity") in ("fatal", "error")
-    ]
+    important = [p for p, item in zip(parts, issues, strict=True) if item.get("severity") in ("fatal", "error")]
     line = "; ".join(important or parts) or "the platform gave no reason"
     line = " ".join(line.split())
     return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 1] + "…"
@@ -290,9 +280,7 @@ def _issue(item: Any, index: int) -> str:
     severity = _optional_str(item.get("severity"), "issue.severity") or "error"
     code = _optional_str(item.get("code"), "issue.code") or "processing"
     details = item.get("details")
-    details_text = (
-        _optional_str(details.get("text"), "issue.details.text") if isinstance(details, dict) else None
-    )
+    details_text = _optional_str(details.get("text"), "issue.details.text") if isinstance(details, dict) else None
     diagnostics = _optional_str(item.get("diagnostics"), "issue.diagnostics")
     message = " — ".join(m for m in (details_text, diagnostics) if m) or "no details"
     where = [w for w in _list(item.get("expression"), "issue.expression") if isinstance(w, str)]
@@ -319,9 +307,7 @@ def parse_searchset(bundle: Any) -> SearchPage:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise PlatformProtocolError("the platform answered a search with something that is not a Bundle")
     if bundle.get("type") != "searchset":
-        raise PlatformProtocolError(
-            f"the platform answered a search with a {_show(bundle.get('type'))} Bundle"
-        )
+        raise PlatformProtocolError(f"the platform answered a search with a {_show(bundle.get('type'))} Bundle")
     total = bundle.get("total")
     if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
         raise PlatformProtocolError(f"Bundle.total {_show(total)} is not a count")

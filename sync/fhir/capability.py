@@ -58,9 +58,7 @@ def parse_capabilities(statement: Any) -> Capabilities:
     """Parse a CapabilityStatement; raises PlatformProtocolError on anything else."""
     if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
         raise PlatformProtocolError("the platform's /metadata is not a CapabilityStatement")
-    rests = [
-        r for r in _list(statement.get("rest")) if isinstance(r, dict) and r.get("mode", "server") == "server"
-    ]
+    rests = [r for r in _list(statement.get("rest")) if isinstance(r, dict) and r.get("mode", "server") == "server"]
     if not rests:
         raise PlatformProtocolError("the platform's CapabilityStatement describes no server REST interface")
     rest = rests[0]

@@ -86,9 +86,7 @@ def from_fhir(resource: Resource, *, resident_id: str) -> Condition:
     return Condition(
         id=local_id(found),
         resident_id=resident_id,
-        name=required_text(code, "text", "Condition.code")
-        if code.get("text")
-        else FORM_CODES.get(form or "", ""),
+        name=required_text(code, "text", "Condition.code") if code.get("text") else FORM_CODES.get(form or "", ""),
         code=form,
         icd10=code_in(code, codes.ICD10, "Condition.code"),
         diagnosed_on=parse_date(onset, "Condition.onsetDateTime") if onset else None,

@@ -54,11 +54,7 @@ def since(moment: datetime) -> str:
 
 def parse_history(bundle: Any) -> HistoryPage:
     """Parse a history Bundle page; raises only PlatformProtocolError."""
-    if (
-        not isinstance(bundle, dict)
-        or bundle.get("resourceType") != "Bundle"
-        or bundle.get("type") != "history"
-    ):
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "history":
         raise PlatformProtocolError("the platform answered a history request with something else")
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
@@ -71,9 +67,7 @@ def parse_history(bundle: Any) -> HistoryPage:
     )
     if next_url is not None and not isinstance(next_url, str):
         raise PlatformProtocolError("the next-page link is not a string")
-    return HistoryPage(
-        entries=[_entry(entry, index) for index, entry in enumerate(entries)], next_url=next_url
-    )
+    return HistoryPage(entries=[_entry(entry, index) for index, entry in enumerate(entries)], next_url=next_url)
 
 
 def _entry(entry: Any, index: int) -> HistoryEntry:

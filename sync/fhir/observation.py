@@ -131,9 +131,7 @@ def _extensions(reading: Reading) -> list[dict[str, Any]]:
     return found
 
 
-def from_fhir(
-    resource: Resource, *, resident_id: str | None = None, device: DeviceInfo | None = None
-) -> Reading:
+def from_fhir(resource: Resource, *, resident_id: str | None = None, device: DeviceInfo | None = None) -> Reading:
     """Map an Observation to a reading; the caller resolves ``subject`` and ``device`` to local objects."""
     observation = expect_type(resource, "Observation")
     code, display = _read_code(observation)
@@ -214,9 +212,7 @@ def _quantity(value: dict[str, Any], code: str, system: str, display: str, what:
         exact = _restore_places(Decimal(str(number)), places)
         return Quantity(code=code, value=str(exact), unit=unit, display=display, system=system)
     except (InvalidInput, InvalidOperation) as exc:
-        raise PlatformProtocolError(
-            f"{what}.valueQuantity.value {number!r:.40} is not usable: {exc}"
-        ) from None
+        raise PlatformProtocolError(f"{what}.valueQuantity.value {number!r:.40} is not usable: {exc}") from None
 
 
 def _restore_places(exact: Decimal, places: int | None) -> Decimal:

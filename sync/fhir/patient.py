@@ -208,9 +208,7 @@ def _read_sex(patient: Resource) -> Sex:
         try:
             return Sex(required_text(value, "code", "Patient.extension.valueCoding"))
         except ValueError:
-            raise PlatformProtocolError(
-                f"Patient GB/T 2261.1 sex code {value.get('code')!r} is unknown"
-            ) from None
+            raise PlatformProtocolError(f"Patient GB/T 2261.1 sex code {value.get('code')!r} is unknown") from None
     gender = patient.get("gender", "unknown")
     if not isinstance(gender, str) or gender not in _SEX_FROM_GENDER:
         raise PlatformProtocolError(f"Patient.gender {gender!r} is not a FHIR gender")

@@ -58,9 +58,7 @@ def from_fhir(resource: Resource, *, resident_id: str) -> Procedure:
     try:
         category = ProcedureCategory(value or "surgery")
     except ValueError:
-        raise PlatformProtocolError(
-            f"Procedure category {value!r:.30} is not surgery, trauma or transfusion"
-        ) from None
+        raise PlatformProtocolError(f"Procedure category {value!r:.30} is not surgery, trauma or transfusion") from None
     performed = found.get("performedDateTime")
     return Procedure(
         id=local_id(found),

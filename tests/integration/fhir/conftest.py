@@ -19,9 +19,7 @@ from pathlib import Path
 import pytest
 
 # Loaded under a unique name: "server" alone would clash with other test helpers on sys.path.
-_spec = importlib.util.spec_from_file_location(
-    "clinic_agent_tests_sekmet", Path(__file__).with_name("server.py")
-)
+_spec = importlib.util.spec_from_file_location("clinic_agent_tests_sekmet", Path(__file__).with_name("server.py"))
 if _spec is None or _spec.loader is None:
     raise ImportError("tests/integration/fhir/server.py cannot be loaded")
 sekmet = importlib.util.module_from_spec(_spec)

@@ -104,9 +104,7 @@ def _run(step: list[str]) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SekmetUnavailable(f"installing SEKMET failed: {exc}") from exc
     if done.returncode != 0:
-        lines = [
-            line for line in done.stderr.splitlines() if line and not line.startswith("WARNING: Location")
-        ]
+        lines = [line for line in done.stderr.splitlines() if line and not line.startswith("WARNING: Location")]
         tail = " | ".join(lines[-3:]) or f"exit status {done.returncode}"
         raise SekmetUnavailable(f"installing SEKMET from {REQUIREMENTS.name} failed (no network?): {tail}")
 

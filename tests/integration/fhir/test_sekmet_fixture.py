@@ -19,9 +19,7 @@ def test_an_install_without_a_package_index_fails_with_a_reason(
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
     venv = tmp_path / "sekmet-venv"
-    with pytest.raises(
-        sekmet.SekmetUnavailable, match=r"installing SEKMET from sekmet-requirements\.txt failed"
-    ):
+    with pytest.raises(sekmet.SekmetUnavailable, match=r"installing SEKMET from sekmet-requirements\.txt failed"):
         sekmet.install_sekmet(venv)
     assert not (venv / ".installed").exists()  # a half-made venv is redone next time, never reused
 

@@ -92,9 +92,7 @@ def make_file() -> File:
     cuff = DeviceInfo(id=f"ble:{new_id()[:8]}", model="HEM-7600T", serial="SN-2.00", protocol="ble-bps")
     meter = [Quantity(code="14743-9", value="5.60", unit="mmol/L", display="Glucose capillary")]
     return File(
-        clinic=organization.Clinic(
-            code=f"TR{new_id()[:8].upper()}", name="坝盘村卫生室", region_code="520602"
-        ),
+        clinic=organization.Clinic(code=f"TR{new_id()[:8].upper()}", name="坝盘村卫生室", region_code="520602"),
         clinic_id=new_id(),
         device=cuff,
         resident=resident,
@@ -256,9 +254,7 @@ async def test_device_precision_survives_the_server(fhir_server: str) -> None:
     file = make_file()
     async with FhirPlatform(fhir_server) as client:
         await client.transaction(file_entries(file))
-        page = await client.search(
-            "Observation", [("identifier", f"{codes.UUID_SYSTEM}|{full_url(file.bp.id)}")]
-        )
+        page = await client.search("Observation", [("identifier", f"{codes.UUID_SYSTEM}|{full_url(file.bp.id)}")])
     back = observation.from_fhir(page.resources[0], resident_id=file.resident.id, device=file.device)
     assert [q.value for q in back.components] == ["152.00", "96.00", "114.67", "72"]
 
@@ -268,9 +264,7 @@ async def test_a_stale_if_match_is_a_conflict_and_nothing_is_applied(fhir_server
     async with FhirPlatform(fhir_server) as client:
         await client.transaction(file_entries(file))
         moved = dataclasses.replace(file.resident, phone="13985611111")
-        done = await client.transaction(
-            [bundle.put(patient.to_fhir(moved), file.resident.id, version_id="1")]
-        )
+        done = await client.transaction([bundle.put(patient.to_fhir(moved), file.resident.id, version_id="1")])
         assert (done[0].status, done[0].version_id) == (200, "2")
 
         upstream_missed = dataclasses.replace(file.resident, village="寨英村")
@@ -331,10 +325,7 @@ async def test_a_reading_is_corrected_by_marking_it_entered_in_error(fhir_server
         )
         back = await client.read("Observation", created.resource_id or "")
     assert (marked[0].status, marked[0].version_id) == (200, "2")
-    assert (
-        observation.from_fhir(back.resource, resident_id=file.resident.id).status
-        is ReadingStatus.ENTERED_IN_ERROR
-    )
+    assert observation.from_fhir(back.resource, resident_id=file.resident.id).status is ReadingStatus.ENTERED_IN_ERROR
 
 
 async def test_a_later_reading_finds_its_patient_by_identifier(fhir_server: str) -> None:
@@ -446,9 +437,7 @@ TYPES = ["Organization", "Device", "Patient", "Observation", "AllergyIntolerance
 
 
 @pytest.mark.parametrize("kind", [*TYPES, "FamilyMemberHistory"])
-async def test_put_to_a_client_id_twice_makes_one_resource_that_maps_back(
-    fhir_server: str, kind: str
-) -> None:
+async def test_put_to_a_client_id_twice_makes_one_resource_that_maps_back(fhir_server: str, kind: str) -> None:
     file = make_file()
     record_id, resource, original, back = every_type(file)[kind]
     client_id = fhir_id(record_id)
@@ -461,9 +450,7 @@ async def test_put_to_a_client_id_twice_makes_one_resource_that_maps_back(
 
 
 @pytest.mark.parametrize("kind", TYPES)
-async def test_a_conditional_create_twice_makes_one_resource_that_maps_back(
-    fhir_server: str, kind: str
-) -> None:
+async def test_a_conditional_create_twice_makes_one_resource_that_maps_back(fhir_server: str, kind: str) -> None:
     file = make_file()
     record_id, resource, original, back = every_type(file)[kind]
     query = {

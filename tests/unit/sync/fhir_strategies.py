@@ -88,9 +88,7 @@ CODES = [
 def decimal_texts(draw: st.DrawFn) -> str:
     """A decimal as a device writes it, trailing zeros kept ("2.00", "120", "36.5")."""
     places = draw(st.integers(0, 3))
-    value = draw(
-        st.decimals(min_value=0, max_value=99999, places=places, allow_nan=False, allow_infinity=False)
-    )
+    value = draw(st.decimals(min_value=0, max_value=99999, places=places, allow_nan=False, allow_infinity=False))
     return str(value)
 
 

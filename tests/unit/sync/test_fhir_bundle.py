@@ -63,18 +63,14 @@ def test_transaction_and_batch_are_valid_r4_bundles() -> None:
     for built in (bundle.transaction(entries), bundle.batch(entries)):
         Bundle.model_validate(built)
     assert bundle.transaction(entries)["type"] == "transaction"
-    assert bundle.delete_by_identifier("Condition", C1).url == (
-        f"Condition?identifier=urn:ietf:rfc:3986|urn:uuid:{C1}"
-    )
+    assert bundle.delete_by_identifier("Condition", C1).url == (f"Condition?identifier=urn:ietf:rfc:3986|urn:uuid:{C1}")
 
 
 def test_a_record_id_that_is_not_a_uuid_still_gets_a_valid_stable_urn_uuid() -> None:
     first, again = bundle.create(PATIENT, "ble:AA:BB"), bundle.create(PATIENT, "ble:AA:BB")
     assert first.full_url == again.full_url
     assert first.full_url is not None
-    assert str(uuid.UUID(first.full_url.removeprefix("urn:uuid:"))) == first.full_url.removeprefix(
-        "urn:uuid:"
-    )
+    assert str(uuid.UUID(first.full_url.removeprefix("urn:uuid:"))) == first.full_url.removeprefix("urn:uuid:")
 
 
 def test_two_entries_with_one_full_url_are_refused() -> None:
@@ -102,9 +98,7 @@ SEKMET_RESPONSE = {
                 "status": "404 Not Found",
                 "outcome": {
                     "resourceType": "OperationOutcome",
-                    "issue": [
-                        {"severity": "error", "code": "not-found", "diagnostics": "Patient/zzz not found"}
-                    ],
+                    "issue": [{"severity": "error", "code": "not-found", "diagnostics": "Patient/zzz not found"}],
                 },
             }
         },
@@ -142,17 +136,13 @@ def test_a_batch_response_is_not_a_transaction_response() -> None:
         bundle.parse_response({**SEKMET_RESPONSE, "type": "batch-response"}, kind="transaction")
 
 
-@pytest.mark.parametrize(
-    ("etag", "version"), [('W/"1"', "1"), ('"abc-2"', "abc-2"), ('W/"x.y"', "x.y"), ("17", "17")]
-)
+@pytest.mark.parametrize(("etag", "version"), [('W/"1"', "1"), ('"abc-2"', "abc-2"), ('W/"x.y"', "x.y"), ("17", "17")])
 def test_version_ids_are_opaque_text_from_the_etag(etag: str, version: str) -> None:
     assert bundle.version_from_etag(etag) == version
 
 
 def test_last_modified_accepts_http_dates_too() -> None:
-    assert bundle.parse_last_modified("Wed, 25 Nov 2026 20:33:15 GMT") == datetime(
-        2026, 11, 25, 20, 33, 15, tzinfo=UTC
-    )
+    assert bundle.parse_last_modified("Wed, 25 Nov 2026 20:33:15 GMT") == datetime(2026, 11, 25, 20, 33, 15, tzinfo=UTC)
 
 
 def test_operation_outcome_becomes_one_line_naming_the_place() -> None:
@@ -236,8 +226,7 @@ responses = st.fixed_dictionaries(
     {},
     optional={
         "status": statuses | json_values,
-        "location": st.sampled_from(["Patient/1/_history/2", "http://x/fhir/Observation/a", "//", "x"])
-        | json_values,
+        "location": st.sampled_from(["Patient/1/_history/2", "http://x/fhir/Observation/a", "//", "x"]) | json_values,
         "etag": st.sampled_from(['W/"1"', '"2"', "W/", '""', "a b"]) | json_values,
         "lastModified": st.sampled_from(
             ["2026-01-01T00:00:00Z", "Wed, 25 Nov 2026 20:33:15 GMT", "2026-01-01T00:00:00", "x"]
@@ -264,9 +253,7 @@ response_bundles = st.fixed_dictionaries(
 
 
 @settings(max_examples=400, deadline=None)
-@given(
-    response_bundles | json_values, st.sampled_from(["transaction", "batch"]), st.none() | st.integers(0, 4)
-)
+@given(response_bundles | json_values, st.sampled_from(["transaction", "batch"]), st.none() | st.integers(0, 4))
 def test_response_parser_raises_only_protocol_errors(body: Any, kind: Any, expected: int | None) -> None:
     with contextlib.suppress(PlatformProtocolError):
         results = bundle.parse_response(body, kind=kind, expected=expected)
@@ -283,8 +270,7 @@ def test_searchset_parser_raises_only_protocol_errors(body: Any) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.fixed_dictionaries({"resourceType": st.just("OperationOutcome")}, optional={"issue": json_values})
-    | json_values
+    st.fixed_dictionaries({"resourceType": st.just("OperationOutcome")}, optional={"issue": json_values}) | json_values
 )
 def test_outcome_parser_raises_only_protocol_errors(body: Any) -> None:
     with contextlib.suppress(PlatformProtocolError):

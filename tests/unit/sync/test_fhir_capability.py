@@ -59,11 +59,7 @@ json_values = st.recursive(
 @given(
     st.fixed_dictionaries(
         {"resourceType": st.just("CapabilityStatement")},
-        optional={
-            "rest": st.lists(
-                st.dictionaries(st.sampled_from(["mode", "resource", "interaction"]), json_values)
-            )
-        },
+        optional={"rest": st.lists(st.dictionaries(st.sampled_from(["mode", "resource", "interaction"]), json_values))},
     )
     | json_values
 )

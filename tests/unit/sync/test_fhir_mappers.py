@@ -88,9 +88,7 @@ def test_allergy_round_trips(record: Allergy) -> None:
     resource = valid_r4(allergy.to_fhir(record, patient=PATIENT))
     back = allergy.from_fhir(resource, resident_id=record.resident_id)
     assert (
-        dataclasses.replace(
-            back, version=record.version, updated_at=record.updated_at, deleted=record.deleted
-        )
+        dataclasses.replace(back, version=record.version, updated_at=record.updated_at, deleted=record.deleted)
         == record
     )
 
@@ -101,9 +99,7 @@ def test_condition_round_trips(record: Any) -> None:
     resource = valid_r4(condition.to_fhir(record, subject=PATIENT))
     back = condition.from_fhir(resource, resident_id=record.resident_id)
     assert (
-        dataclasses.replace(
-            back, version=record.version, updated_at=record.updated_at, deleted=record.deleted
-        )
+        dataclasses.replace(back, version=record.version, updated_at=record.updated_at, deleted=record.deleted)
         == record
     )
 
@@ -114,9 +110,7 @@ def test_procedure_round_trips(record: Any) -> None:
     resource = valid_r4(procedure.to_fhir(record, subject=PATIENT))
     back = procedure.from_fhir(resource, resident_id=record.resident_id)
     assert (
-        dataclasses.replace(
-            back, version=record.version, updated_at=record.updated_at, deleted=record.deleted
-        )
+        dataclasses.replace(back, version=record.version, updated_at=record.updated_at, deleted=record.deleted)
         == record
     )
 
@@ -127,9 +121,7 @@ def test_family_history_round_trips(record: FamilyHistory) -> None:
     resource = valid_r4(family_history.to_fhir(record, patient=PATIENT))
     back = family_history.from_fhir(resource, resident_id=record.resident_id)
     assert (
-        dataclasses.replace(
-            back, version=record.version, updated_at=record.updated_at, deleted=record.deleted
-        )
+        dataclasses.replace(back, version=record.version, updated_at=record.updated_at, deleted=record.deleted)
         == record
     )
 
@@ -312,9 +304,7 @@ def test_family_relations_are_v3_role_codes() -> None:
 
 def test_condition_codes_icd10_and_the_national_form_code() -> None:
     resource = condition.to_fhir(
-        Condition(
-            id="c", resident_id="r", name="高血压", code="2", icd10="I10", diagnosed_on=date(2019, 5, 3)
-        ),
+        Condition(id="c", resident_id="r", name="高血压", code="2", icd10="I10", diagnosed_on=date(2019, 5, 3)),
         subject=PATIENT,
     )
     assert resource["code"]["coding"] == [
@@ -326,9 +316,7 @@ def test_condition_codes_icd10_and_the_national_form_code() -> None:
 
 def test_an_allergy_category_fhir_does_not_know_is_a_mapping_error() -> None:
     with pytest.raises(MappingError, match="category"):
-        allergy.to_fhir(
-            Allergy(id="a", resident_id="r", substance="青霉素", category="drug"), patient=PATIENT
-        )
+        allergy.to_fhir(Allergy(id="a", resident_id="r", substance="青霉素", category="drug"), patient=PATIENT)
 
 
 def test_a_naive_time_is_a_mapping_error() -> None:
@@ -394,9 +382,7 @@ def _real_example(kind: str) -> dict[str, Any]:
             Allergy(id="a", resident_id="r", substance="青霉素", code="2", reaction="皮疹"), patient=PATIENT
         ),
         "Condition": lambda: condition.to_fhir(
-            __import__("clinic_agent.model").model.Condition(
-                id="c", resident_id="r", name="糖尿病", code="3"
-            ),
+            __import__("clinic_agent.model").model.Condition(id="c", resident_id="r", name="糖尿病", code="3"),
             subject=PATIENT,
         ),
         "Procedure": lambda: procedure.to_fhir(
@@ -414,8 +400,6 @@ def _real_example(kind: str) -> dict[str, Any]:
             patient=PATIENT,
         ),
         "Organization": lambda: organization.to_fhir(organization.Clinic(code="C1", name="坝盘村卫生室")),
-        "Device": lambda: device.to_fhir(
-            DeviceInfo(id="ble:AA", model="HEM-7600T", serial="1", protocol="ble")
-        ),
+        "Device": lambda: device.to_fhir(DeviceInfo(id="ble:AA", model="HEM-7600T", serial="1", protocol="ble")),
     }
     return wire.loads(wire.dumps(made[kind]()))  # type: ignore[no-any-return]

@@ -11,10 +11,7 @@ from sync.merge import MISSING, RECORD, FieldConflict, merge
 
 FIELDS = ["name", "phone", "village", "note", "status"]
 values = (
-    st.none()
-    | st.integers(-3, 3)
-    | st.sampled_from(["a", "b", "张三", ""])
-    | st.lists(st.integers(0, 2), max_size=2)
+    st.none() | st.integers(-3, 3) | st.sampled_from(["a", "b", "张三", ""]) | st.lists(st.integers(0, 2), max_size=2)
 )
 records = st.dictionaries(st.sampled_from(FIELDS), values)
 
@@ -49,9 +46,7 @@ def test_conflicts_are_symmetric(data: st.DataObject) -> None:
     local, remote = data.draw(edits_of(base)), data.draw(edits_of(base))
     there = merge(base, local, remote).conflicts
     back = merge(base, remote, local).conflicts
-    assert [(c.field, c.base, c.local, c.remote) for c in there] == [
-        (c.field, c.base, c.remote, c.local) for c in back
-    ]
+    assert [(c.field, c.base, c.local, c.remote) for c in there] == [(c.field, c.base, c.remote, c.local) for c in back]
 
 
 @given(st.data())

@@ -67,9 +67,7 @@ async def test_gzip_request_bodies_only_when_asked() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.headers["Content-Encoding"] == "gzip"
         bodies.append(gzip.decompress(request.content))
-        return httpx.Response(
-            200, json={"resourceType": "Bundle", "type": "batch-response", "entry": []}, headers=FHIR
-        )
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": []}, headers=FHIR)
 
     async with platform(handler, gzip_requests=True) as client:
         assert await client.batch([]) == []
@@ -92,9 +90,7 @@ async def test_http_errors_become_sync_errors_with_the_servers_reason(
     status: int, headers: dict[str, str], error: type[Exception], text: str
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            status, json=outcome("Patient.birthDate: bad date"), headers={**FHIR, **headers}
-        )
+        return httpx.Response(status, json=outcome("Patient.birthDate: bad date"), headers={**FHIR, **headers})
 
     async with platform(handler) as client:
         with pytest.raises(error, match=text) as caught:
@@ -117,9 +113,7 @@ async def test_network_failures_become_platform_unavailable() -> None:
 
 async def test_a_proxy_html_page_is_a_protocol_error_even_with_200() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            200, text="<html>Login to the Wi-Fi</html>", headers={"Content-Type": "text/html"}
-        )
+        return httpx.Response(200, text="<html>Login to the Wi-Fi</html>", headers={"Content-Type": "text/html"})
 
     async with platform(handler) as client:
         with pytest.raises(PlatformProtocolError, match="captive portal"):
@@ -128,9 +122,7 @@ async def test_a_proxy_html_page_is_a_protocol_error_even_with_200() -> None:
 
 async def test_a_truncated_body_is_a_protocol_error() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            200, content=b'{"resourceType": "Bundle", "type": "searchset", "entr', headers=FHIR
-        )
+        return httpx.Response(200, content=b'{"resourceType": "Bundle", "type": "searchset", "entr', headers=FHIR)
 
     async with platform(handler) as client:
         with pytest.raises(PlatformProtocolError, match="not valid JSON"):
@@ -139,9 +131,7 @@ async def test_a_truncated_body_is_a_protocol_error() -> None:
 
 async def test_the_reason_of_an_html_error_page_is_readable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            502, text="<html><body>Bad gateway</body></html>", headers={"Content-Type": "text/html"}
-        )
+        return httpx.Response(502, text="<html><body>Bad gateway</body></html>", headers={"Content-Type": "text/html"})
 
     async with platform(handler) as client:
         with pytest.raises(PlatformUnavailable, match="HTML page"):

@@ -70,9 +70,7 @@ NETWORK_ERRORS = [
     httpx.ReadError("reset", request=REQUEST),
     httpx.WriteError("broken pipe", request=REQUEST),
     httpx.CloseError("closed", request=REQUEST),
-    httpx.RemoteProtocolError(
-        "peer closed connection without sending complete message body", request=REQUEST
-    ),
+    httpx.RemoteProtocolError("peer closed connection without sending complete message body", request=REQUEST),
     httpx.ProxyError("proxy down", request=REQUEST),
     httpx.DecodingError("truncated gzip", request=REQUEST),
     httpx.TooManyRedirects("loop", request=REQUEST),
@@ -202,9 +200,7 @@ async def test_async_retrying_uses_the_injected_sleep() -> None:
         slept.append(seconds)
 
     attempts = 0
-    async for attempt in async_retrying(
-        sleep=fake_sleep, rng=lambda: 0.5, stop=tenacity.stop_after_attempt(5)
-    ):
+    async for attempt in async_retrying(sleep=fake_sleep, rng=lambda: 0.5, stop=tenacity.stop_after_attempt(5)):
         with attempt:
             attempts += 1
             if attempts < 3:
