@@ -1,0 +1,101 @@
+"""Every code system, identifier system, profile and extension URL the FHIR mapping uses.
+
+Our own extensions and code systems live under ``AGENT_BASE``. It uses the reserved ``.example``
+top-level domain (RFC 2606) on purpose: the project owns no domain yet, and a placeholder that can
+never resolve to someone else's definitions is better than a guessed one. Change it here, once.
+
+Our extensions (all on the resource unless noted):
+
+- ``gbt2261-sex`` (Patient): valueCoding, the GB/T 2261.1 sex code as recorded (0, 1, 2, 9);
+  ``Patient.gender`` carries the FHIR reading of it.
+- ``ethnicity`` (Patient): valueCoding with a GB/T 3304 code (two digits), or valueString when
+  the file holds free text.
+- ``key-population`` (Patient, repeating): valueCoding from ``KEY_POPULATION_SYSTEM``.
+- ``village`` (Patient.address): valueString, the administrative village (行政村).
+- ``device-time`` (Observation): valueString, the time as the device's own clock wrote it.
+- ``reading-source`` (Observation): valueCode, how the reading arrived (manual, ble, astm, hl7 ...).
+- ``reading-flag`` (Observation, repeating): valueString, a plausibility or alert flag.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+AGENT_BASE: Final = "https://clinic-agent.example/fhir"
+_EXT: Final = f"{AGENT_BASE}/StructureDefinition"
+_CS: Final = f"{AGENT_BASE}/CodeSystem"
+_NS: Final = f"{AGENT_BASE}/NamingSystem"
+
+# Identifier systems
+UUID_SYSTEM: Final = "urn:ietf:rfc:3986"  # value is "urn:uuid:<record id>": the agent's own stable id
+ID_CARD_SYSTEM: Final = "urn:oid:2.16.156.10011.1.3"  # 身份证号 (WS/T 483 CDA practice)
+HEALTH_RECORD_SYSTEM: Final = "urn:oid:2.16.156.10011.1.2"  # 健康档案编号
+DEVICE_ID_SYSTEM: Final = f"{_NS}/device-id"  # the agent's device identity (driver name, address)
+CLINIC_CODE_SYSTEM: Final = f"{_NS}/clinic-code"  # the clinic code the platform assigns at enrolment
+
+# HL7 terminology
+V2_0203: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
+V3_ROLE_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+ALLERGY_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/condition-category"
+LOINC: Final = "http://loinc.org"
+UCUM: Final = "http://unitsofmeasure.org"
+ICD10: Final = "http://hl7.org/fhir/sid/icd-10"
+
+# Chinese national value sets (CDA OIDs where they are known, our own CodeSystems otherwise)
+GBT2261_SEX: Final = "urn:oid:2.16.156.10011.2.3.3.4"
+GBT3304_ETHNICITY: Final = "urn:oid:2.16.156.10011.2.3.3.3"
+CV02_10_005: Final = f"{_CS}/CV02.10.005"  # 既往史-疾病 form codes: 2 高血压, 3 糖尿病, ...
+FAMILY_DISEASE: Final = f"{_CS}/family-history-disease"  # 家族史 form codes: ..., 11 先天畸形, 12 其他
+DRUG_ALLERGY: Final = f"{_CS}/drug-allergy"  # 药物过敏史 form codes: 2 青霉素, 3 磺胺, 4 链霉素, 5 其他
+KEY_POPULATION_SYSTEM: Final = f"{_CS}/key-population"
+PAST_HISTORY_CATEGORY: Final = f"{_CS}/past-history-category"  # surgery | trauma | transfusion
+
+# HL7 extensions
+QUANTITY_PRECISION: Final = "http://hl7.org/fhir/StructureDefinition/quantity-precision"
+
+# Our extensions
+EXT_SEX: Final = f"{_EXT}/gbt2261-sex"
+EXT_ETHNICITY: Final = f"{_EXT}/ethnicity"
+EXT_KEY_POPULATION: Final = f"{_EXT}/key-population"
+EXT_VILLAGE: Final = f"{_EXT}/village"
+EXT_DEVICE_TIME: Final = f"{_EXT}/device-time"
+EXT_READING_SOURCE: Final = f"{_EXT}/reading-source"
+EXT_READING_FLAG: Final = f"{_EXT}/reading-flag"
+
+# Vital-signs profiles (FHIR R4 core), by LOINC code of the Observation.
+VITAL_SIGNS_BASE: Final = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+VITAL_SIGN_PROFILES: Final[dict[str, str]] = {
+    "85354-9": "http://hl7.org/fhir/StructureDefinition/bp",
+    "8867-4": "http://hl7.org/fhir/StructureDefinition/heartrate",
+    "9279-1": "http://hl7.org/fhir/StructureDefinition/resprate",
+    "2708-6": "http://hl7.org/fhir/StructureDefinition/oxygensat",
+    "59408-5": "http://hl7.org/fhir/StructureDefinition/oxygensat",
+    "8310-5": "http://hl7.org/fhir/StructureDefinition/bodytemp",
+    "8302-2": "http://hl7.org/fhir/StructureDefinition/bodyheight",
+    "29463-7": "http://hl7.org/fhir/StructureDefinition/bodyweight",
+    "39156-5": "http://hl7.org/fhir/StructureDefinition/bmi",
+    "9843-4": "http://hl7.org/fhir/StructureDefinition/headcircum",
+    "85353-1": "http://hl7.org/fhir/StructureDefinition/vitalspanel",
+}
+# Vital signs without a core profile of their own (category vital-signs, no meta.profile).
+OTHER_VITAL_SIGNS: Final = frozenset({"8280-0", "8478-0"})
+
+BP_PANEL: Final = "85354-9"
+SYSTOLIC: Final = "8480-6"
+DIASTOLIC: Final = "8462-4"
+MEAN_ARTERIAL: Final = "8478-0"
+HEART_RATE: Final = "8867-4"
+OXYGEN_SATURATION: Final = "2708-6"
+PULSE_OXIMETRY: Final = "59408-5"
+
+RELATION_CODES: Final[dict[str, tuple[str, str]]] = {
+    "father": ("FTH", "father"),
+    "mother": ("MTH", "mother"),
+    "sibling": ("SIB", "sibling"),
+    "child": ("CHILD", "child"),
+}

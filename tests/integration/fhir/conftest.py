@@ -1,0 +1,72 @@
+"""Fixtures that run the real SEKMET FHIR server (see server.py).
+
+- ``fhir_server``: the base URL of one server shared by the whole session.
+- ``fresh_fhir_server``: the base URL of a new, empty server for one test (isolation).
+
+If SEKMET cannot be installed (no network, wrong Python), every test that needs it is SKIPPED
+with the reason, which pytest's ``-ra`` summary prints at the end of the run. Set
+``CLINIC_AGENT_REQUIRE_SEKMET=1`` to make that a failure instead (CI with a known-good network).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Loaded under a unique name: "server" alone would clash with other test helpers on sys.path.
+_spec = importlib.util.spec_from_file_location("clinic_agent_tests_sekmet", Path(__file__).with_name("server.py"))
+if _spec is None or _spec.loader is None:
+    raise ImportError("tests/integration/fhir/server.py cannot be loaded")
+sekmet = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = sekmet
+_spec.loader.exec_module(sekmet)
+
+
+def _unavailable(reason: str) -> None:
+    message = f"SEKMET FHIR server unavailable, FHIR integration tests cannot run: {reason}"
+    if os.environ.get("CLINIC_AGENT_REQUIRE_SEKMET") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def sekmet_executable() -> Path:
+    """The installed ``sekmet`` command (installed once, then reused)."""
+    try:
+        return sekmet.install_sekmet()
+    except sekmet.SekmetUnavailable as exc:
+        _unavailable(str(exc))
+        raise  # unreachable: skip or fail raised
+
+
+@pytest.fixture(scope="session")
+def fhir_server(sekmet_executable: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:<port>/fhir``) of a SEKMET server shared by the session."""
+    server = sekmet.SekmetServer(sekmet_executable, tmp_path_factory.mktemp("sekmet"))
+    try:
+        server.start()
+    except sekmet.SekmetUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_fhir_server(sekmet_executable: Path, tmp_path: Path) -> Iterator[str]:
+    """Base URL of a new, empty SEKMET server for this test only."""
+    server = sekmet.SekmetServer(sekmet_executable, tmp_path)
+    try:
+        server.start()
+    except sekmet.SekmetUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
