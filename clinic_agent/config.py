@@ -145,6 +145,14 @@ def _bounded(path: Path, key: str, value: int, low: int, high: int) -> int:
     return value
 
 
+def default_text(*, socket: str = "run/agent.sock", group: str | None = None) -> str:
+    """The commented default agent.toml, with the socket path and allowed group filled in."""
+    group_line = f'group = "{group}"' if group else '# group = "clinic"'
+    return DEFAULT_TEXT.replace('socket = "run/agent.sock"', f'socket = "{socket}"').replace(
+        '# group = "clinic"', group_line
+    )
+
+
 DEFAULT_TEXT = """\
 # Clinic Agent configuration. Every key is optional; the values shown are the defaults.
 

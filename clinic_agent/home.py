@@ -19,7 +19,7 @@ from pathlib import Path
 from clinic_agent import config as config_module
 from clinic_agent.config import Config
 from clinic_agent.crypto import Argon2Parameters
-from clinic_agent.errors import InvalidInput, StoreMissing, WrongPassphrase
+from clinic_agent.errors import AccessDenied, InvalidInput, StoreMissing, WrongPassphrase
 from clinic_agent.fsutil import atomic_write, ensure_private_directory
 from clinic_agent.keys import KeyFile, Vault, new_machine_key
 from clinic_agent.model import utcnow
@@ -62,7 +62,10 @@ class Home:
 
     def exists(self) -> bool:
         """Whether a store has been created here."""
-        return self.keys_path.exists() or self.db_path.exists()
+        try:
+            return self.keys_path.exists() or self.db_path.exists()
+        except PermissionError:
+            raise no_access(self.root) from None
 
     def load_config(self) -> Config:
         """agent.toml, checked."""
@@ -75,7 +78,14 @@ def resolve(explicit: str | Path | None = None) -> Home:
     if chosen:
         root = Path(chosen).expanduser().absolute()
         return Home(root, root / "agent.toml")
-    if SYSTEM_CONFIG.exists():
+    try:
+        installed = SYSTEM_CONFIG.exists()
+    except PermissionError:
+        raise AccessDenied(
+            f"Clinic Agent is installed on this PC, but this login may not use it ({SYSTEM_CONFIG.parent} is "
+            "closed to it): ask the technician to add it to the group (usermod -aG clinic NAME), then log in again"
+        ) from None
+    if installed:
         return Home(SYSTEM_DATA, SYSTEM_CONFIG)
     data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     root = data / "clinic-agent"
@@ -133,8 +143,23 @@ def initialise(
     return InitResult(keyfile.store_id, recovery, user, machine_path)
 
 
+def no_access(root: Path) -> AccessDenied:
+    """The error for a user who may not read the agent's data directory."""
+    return AccessDenied(
+        f"no permission to read the agent's data in {root}: start the service (systemctl start clinic-agent) "
+        "so commands go through it, or run this as the agent's user (sudo -u clinic-agent ...)"
+    )
+
+
 def open_locked(home: Home, *, clock: Clock = utcnow, synchronous: str = "FULL") -> tuple[Store, KeyFile]:
     """Open the store without keys; refuse if its database or key file is missing."""
+    try:
+        return _open_locked(home, clock, synchronous)
+    except PermissionError:
+        raise no_access(home.root) from None
+
+
+def _open_locked(home: Home, clock: Clock, synchronous: str) -> tuple[Store, KeyFile]:
     if not home.db_path.exists():
         if home.keys_path.exists():
             raise StoreMissing(

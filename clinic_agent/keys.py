@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from clinic_agent import crypto
-from clinic_agent.errors import InvalidInput, StoreCorrupted, StoreMissing, WrongPassphrase
+from clinic_agent.errors import AccessDenied, InvalidInput, StoreCorrupted, StoreMissing, WrongPassphrase
 from clinic_agent.fsutil import atomic_write
 from clinic_agent.model import utcnow
 
@@ -226,6 +226,8 @@ class KeyFile:
         """Read keys.json; refuse a missing or damaged file without touching anything."""
         try:
             raw = json.loads(path.read_bytes())
+        except PermissionError:
+            raise AccessDenied(f"no permission to read the key file {path}; nothing was changed") from None
         except FileNotFoundError:
             raise StoreMissing(
                 f"the key file {path} is missing; the database is left untouched. "

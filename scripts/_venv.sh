@@ -10,12 +10,16 @@ fi
 venv="$root/.venv"
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
-    "$venv/bin/pip" install --quiet --upgrade pip
+    "$venv/bin/pip" install --quiet --upgrade pip > /dev/null 2>&1 || true
 fi
 stamp="$venv/.installed-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
     echo "Installing Clinic Agent and its dependencies into .venv ..." >&2
-    "$venv/bin/pip" install --quiet --editable "$root[dev]"
+    if ! "$venv/bin/pip" install --quiet --editable "$root[dev]" > "$venv/install.log" 2>&1; then
+        cat "$venv/install.log" >&2
+        echo "Installing the dependencies failed (log above)." >&2
+        exit 1
+    fi
     rm -f "$venv"/.installed-*
     touch "$stamp"
 fi

@@ -93,6 +93,10 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="also create a machine key file so the service unlocks by itself after a reboot",
     )
     p.set_defaults(handler=cmd_init)
+    p = _command(sub, common, "demo", "a throwaway demo clinic: residents, readings, the daemon running")
+    p.add_argument("--keep", action="store_true", help="keep the demo home at the end instead of deleting it")
+    p.add_argument("--once", action="store_true", help="show the status and stop at once (for scripts)")
+    p.set_defaults(handler=cmd_demo)
     p = _command(sub, common, "run", "run the daemon in the foreground (the service runs this)")
     p.set_defaults(handler=cmd_run)
     p = _command(sub, common, "status", "show the state of the store and the daemon (no personal data)")
@@ -141,6 +145,13 @@ def _init_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo."""
+    from clinic_agent import demo
+
+    return demo.run(keep=args.keep, once=args.once)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon."""
     from clinic_agent import daemon  # the daemon's imports are only paid for by `run`
@@ -154,11 +165,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     with backend(args) as chosen:
         data = chosen.call("status")
         data.setdefault("daemon", {"running": chosen.daemon})
-    show(args, data, _status_text)
+    show(args, data, status_text)
     return 0
 
 
-def _status_text(s: dict[str, Any]) -> str:
+def status_text(s: dict[str, Any]) -> str:
+    """The status for a person, one item a line."""
     daemon = s.get("daemon", {})
     running = (
         f"running (pid {daemon.get('pid')}, up {daemon.get('uptime_s', 0):.0f} s)"

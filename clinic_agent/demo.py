@@ -1,0 +1,240 @@
+"""`clinic-agent demo`: a throwaway clinic with residents and readings, and the daemon running.
+
+Everything lives in a temporary home that is deleted at the end (unless --keep). No platform,
+no hardware and no personal data of real people are needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import NamedTuple
+
+from clinic_agent import home as home_module
+from clinic_agent.agent import Agent
+from clinic_agent.api.client import ApiClient
+from clinic_agent.errors import ClinicAgentError, DaemonError
+from clinic_agent.idnumber import check_character
+from clinic_agent.model import (
+    Allergy,
+    Condition,
+    DeviceInfo,
+    KeyPopulation,
+    Quantity,
+    Reading,
+    Resident,
+    Role,
+    Sex,
+    new_id,
+    utcnow,
+)
+
+DEMO_PASSPHRASE = "demo passphrase 2026"  # noqa: S105  (a throwaway demo store, printed on screen)
+DEMO_USER, DEMO_PIN = "doctor", "246810"
+
+
+class _Person(NamedTuple):
+    name: str
+    region: str
+    born: date
+    male: bool
+    village: str
+    flags: tuple[KeyPopulation, ...]
+
+
+_HT, _DM, _OLD = KeyPopulation.HYPERTENSION, KeyPopulation.DIABETES, KeyPopulation.ELDERLY
+# Made-up residents of Tongren villages (county codes of Bijiang, Jiangkou, Shiqian, Songtao).
+_PEOPLE = [
+    _Person("龙秀英", "522229", date(1951, 3, 8), False, "松桃县 盘信镇 大塘村", (_HT, _OLD)),
+    _Person("吴国华", "522222", date(1958, 11, 21), True, "江口县 太平镇 梵净山村", (_DM,)),
+    _Person("杨光明", "522201", date(1947, 6, 2), True, "碧江区 坝黄镇 宋家坝村", (_HT, _OLD)),
+    _Person("田玉梅", "522224", date(1969, 1, 30), False, "石阡县 龙塘镇 大屯村", ()),
+    _Person("张秀兰", "522201", date(1955, 9, 14), False, "碧江区 坝黄镇 宋家坝村", (_DM, _OLD)),
+    _Person("石红梅", "522229", date(1982, 4, 5), False, "松桃县 盘信镇 大塘村", ()),
+    _Person("麻桂芳", "522229", date(1944, 12, 19), False, "松桃县 孟溪镇 孟溪村", (_HT, _OLD)),
+    _Person("姚德胜", "522222", date(1962, 7, 27), True, "江口县 太平镇 寨沙村", (_HT, _DM)),
+]
+
+
+def _id_number(region: str, born: date, male: bool, serial: int) -> str:
+    order = serial * 2 + (1 if male else 0)
+    first17 = f"{region}{born:%Y%m%d}{order:03d}"
+    return first17 + check_character(first17)
+
+
+@dataclass
+class DemoStore:
+    """What the demo made."""
+
+    home: home_module.Home
+    residents: int
+    readings: int
+
+
+def build(root: Path, *, seed: int = 2026) -> DemoStore:
+    """Create a demo store in ``root`` with residents, file entries, readings and a doctor."""
+    root.mkdir(parents=True, exist_ok=True)
+    home = home_module.resolve(root)
+    home_module.initialise(home, passphrase=DEMO_PASSPHRASE, user="admin", machine_key=True)
+    agent = Agent.open(home)
+    try:
+        agent.unlock(actor="demo", passphrase=DEMO_PASSPHRASE)
+        agent.store.users.add(DEMO_USER, Role.DOCTOR, DEMO_PIN, actor="demo", display_name="王医生")
+        rng = random.Random(seed)
+        readings = sum(_person(agent, rng, i, person) for i, person in enumerate(_PEOPLE, start=1))
+        readings += _waiting_reading(agent)
+    finally:
+        agent.close()
+    return DemoStore(home, len(_PEOPLE), readings)
+
+
+def _person(agent: Agent, rng: random.Random, serial: int, person: _Person) -> int:
+    resident = agent.store.residents.add(
+        Resident(
+            id=new_id(),
+            id_number=_id_number(person.region, person.born, person.male, serial),
+            name=person.name,
+            sex=Sex.MALE if person.male else Sex.FEMALE,
+            birth_date=person.born,
+            village=person.village,
+            phone=f"138{rng.randrange(10**8):08d}",
+            key_populations=person.flags,
+        ),
+        actor="demo",
+    )
+    for flag, name, code, icd10, since in (
+        (_HT, "高血压", "2", "I10", date(2015, 5, 1)),
+        (_DM, "2型糖尿病", "3", "E11", date(2018, 9, 1)),
+    ):
+        if flag in person.flags:
+            condition = Condition(
+                id=new_id(), resident_id=resident.id, name=name, code=code, icd10=icd10, diagnosed_on=since
+            )
+            agent.store.entries.add(condition, actor="demo")
+    if serial % 3 == 0:
+        allergy = Allergy(id=new_id(), resident_id=resident.id, substance="青霉素", code="2", reaction="皮疹")
+        agent.store.entries.add(allergy, actor="demo")
+    for days_ago in (90, 60, 30, 7):
+        high = _HT in person.flags and rng.random() < 0.4
+        systolic = rng.randint(150, 186) if high else rng.randint(112, 139)
+        bp = _bp(resident.id, systolic, rng.randint(70, 96), rng.randint(58, 92), days_ago)
+        agent.store.readings.add(bp, actor="demo")
+    return 4
+
+
+def _bp(resident_id: str | None, systolic: int, diastolic: int, pulse: int, days_ago: int) -> Reading:
+    taken = utcnow() - timedelta(days=days_ago, minutes=days_ago * 7)
+    components = (
+        Quantity(code="8480-6", value=str(systolic), unit="mm[Hg]", display="Systolic"),
+        Quantity(code="8462-4", value=str(diastolic), unit="mm[Hg]", display="Diastolic"),
+        Quantity(code="8867-4", value=str(pulse), unit="/min", display="Pulse"),
+    )
+    device = DeviceInfo(id="demo-health-machine", model="Demo all-in-one")
+    return Reading(
+        id=new_id(),
+        resident_id=resident_id,
+        code="85354-9",
+        display="Blood pressure",
+        components=components,
+        taken_at=taken,
+        received_at=taken,
+        device=device,
+        source="demo",
+    )
+
+
+def _waiting_reading(agent: Agent) -> int:
+    agent.store.readings.add(_bp(None, 142, 91, 77, 0), actor="demo")
+    return 1
+
+
+def run(*, keep: bool = False, once: bool = False) -> int:
+    """Build a throwaway clinic, run the daemon on it, show its status, and clean up at the end."""
+    root = Path(tempfile.mkdtemp(prefix="clinic-agent-demo-"))
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        print(f"Creating a demo clinic in {root} ...")
+        demo = build(root)
+        print(f"  {demo.residents} residents, {demo.readings} readings, user {DEMO_USER!r} with PIN {DEMO_PIN}.")
+        print(f"  Passphrase of this throwaway store: {DEMO_PASSPHRASE!r}")
+        daemon = _start_daemon(demo.home)
+        print(f"Daemon running (pid {daemon.pid}); its log is {demo.home.log_dir / 'daemon.log'}.\n")
+        status = _status(demo.home)
+        _print_status(status)
+        print(_TRY.format(root=root, passphrase=DEMO_PASSPHRASE))
+        if not once:
+            print("\nPress Ctrl-C to stop the demo" + (" (the home is kept)." if keep else " and delete its home."))
+            with contextlib.suppress(KeyboardInterrupt):
+                while daemon.poll() is None:
+                    time.sleep(0.5)
+        return 0
+    finally:
+        if daemon is not None:
+            _stop(daemon)
+        if keep:
+            print(f"Demo home kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+_TRY = """
+Try, in another terminal (with .venv/bin on your PATH):
+  export CLINIC_AGENT_HOME={root}
+  export CLINIC_AGENT_PASSPHRASE='{passphrase}'
+  clinic-agent status
+  clinic-agent resident search lxy
+  clinic-agent resident show <an ID number from `clinic-agent resident list`>
+  clinic-agent reading unassigned"""
+
+
+def _start_daemon(home: home_module.Home) -> subprocess.Popen[bytes]:
+    home.log_dir.mkdir(mode=0o700, exist_ok=True)
+    env = {**os.environ, "CLINIC_AGENT_HOME": str(home.root)}
+    env.pop("NOTIFY_SOCKET", None)
+    with (home.log_dir / "daemon.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clinic_agent", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    socket = home.load_config().api.socket
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DaemonError(f"the daemon stopped at once; see {home.log_dir / 'daemon.log'}")
+        with contextlib.suppress(ClinicAgentError), ApiClient(socket, timeout=5) as client:
+            if not client.call("status")["locked"]:
+                return process
+        time.sleep(0.1)
+    _stop(process)
+    raise DaemonError("the daemon did not become ready within 30 s")
+
+
+def _status(home: home_module.Home) -> dict[str, object]:
+    with ApiClient(home.load_config().api.socket) as client:
+        status: dict[str, object] = client.call("status")
+    return status
+
+
+def _print_status(status: dict[str, object]) -> None:
+    from clinic_agent.cli.commands import status_text  # the CLI imports this module: import late
+
+    print(status_text(status))
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
