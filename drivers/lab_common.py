@@ -145,3 +145,13 @@ def loinc_check_digit_ok(code: str) -> bool:
         value = int(digit) * (2 if position % 2 == 0 else 1)
         total += value // 10 + value % 10
     return (10 - total % 10) % 10 == int(match.group(2))
+
+
+def person_name(family: str, given: str, middle: str = "") -> str | None:
+    """A display name: Chinese names family-first without spaces, others "given middle family"."""
+    parts = [p.strip() for p in (family, given, middle) if p.strip()]
+    if not parts:
+        return None
+    if not any(ch.isascii() and ch.isalpha() for part in parts for ch in part):
+        return "".join(parts)
+    return " ".join(p.strip() for p in (given, middle, family) if p.strip())
