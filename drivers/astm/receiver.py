@@ -125,9 +125,8 @@ class AstmReceiver:
             partial = bytes(self._message)
             self._to_idle()
             return [TransferAborted("transfer ended before the L record", partial)] if partial else []
-        if token.byte == ENQ and self._last is None:
-            # Our ACK to the ENQ was lost and the sender asks again; nothing is received yet.
-            return [self._reply(ACK, now)]
+        # Anything else is noise. Not even an ENQ is answered here: a second reply to one
+        # transmission would be read by the sender as the reply to its next frame.
         return []
 
     def _idle_token(self, token: Token, now: float) -> list[AstmEvent]:
@@ -154,10 +153,19 @@ class AstmReceiver:
         self._undo = (len(self._message), self._expected, self._last)
         self._message += frame.text
         self._last, self._expected = frame.number, (frame.number + 1) % 8
-        if frame.final and ends_with_terminator(self._message):
-            self._state = _State.HOLDING
-            return [MessageReceived(bytes(self._message))]
-        return [self._reply(ACK, now)]
+        if not (frame.final and ends_with_terminator(self._message)):
+            return [self._reply(ACK, now)]
+        if not self._message.startswith(b"H"):
+            # Only a whole message counts; a tail is what is left after a lost beginning.
+            partial = bytes(self._message)
+            self._message.clear()
+            self._expected, self._last = self._undo[1:]
+            return [
+                self._reply(NAK, now),
+                TransferAborted("message does not start with an H record", partial),
+            ]
+        self._state = _State.HOLDING
+        return [MessageReceived(bytes(self._message))]
 
     def _reply(self, byte: int, now: float) -> Send:
         self._deadline = now + self._timeout

@@ -129,7 +129,7 @@ def test_the_receive_timer_discards_a_partial_message_after_30_s() -> None:
 
 def test_the_timer_fires_inside_feed_too() -> None:
     receiver = started(now=0.0)
-    events = receiver.feed(ENQ, 31.0)
+    events = receiver.feed(ENQ, 30.0)
     assert isinstance(events[0], TransferAborted)
     assert events[1:] == [Send(ACK)]  # the late ENQ starts a new transfer
 
@@ -164,11 +164,19 @@ def test_bytes_that_arrive_while_holding_are_handled_after_the_reply() -> None:
     assert receiver.accept(3.0) == [Send(ACK), Send(ACK)]  # the second copy is a repeat
 
 
-def test_a_second_enq_is_answered_only_before_any_frame() -> None:
+def test_an_enq_during_a_transfer_is_not_answered() -> None:
     receiver = started()
-    assert receiver.feed(ENQ, 1.0) == [Send(ACK)]
+    assert receiver.feed(ENQ, 1.0) == []
     receiver.feed(frames_of(MESSAGE, size=40)[0], 2.0)
     assert receiver.feed(ENQ, 3.0) == []
+
+
+def test_a_message_that_does_not_start_with_h_is_refused() -> None:
+    receiver = started()
+    tail = MESSAGE[MESSAGE.index(b"P|") :]
+    refused = [Send(NAK), TransferAborted("message does not start with an H record", tail)]
+    assert receiver.feed(frames_of(tail)[0], 1.0) == refused
+    assert receiver.feed(frames_of(tail)[0], 2.0) == refused  # the same frame again is no duplicate
 
 
 def test_an_stx_inside_a_frame_starts_it_again() -> None:
