@@ -40,8 +40,12 @@ class AstmLink:
     @property
     def deadline(self) -> float | None:
         """The earliest time ``poll`` has work to do, or None."""
-        times = [t for t in (self.receiver.deadline, self.sender.deadline) if t is not None]
-        return min(times) if times else None
+        times = [self.receiver.deadline]
+        # A sender waiting for a busy receiver starts when the receiver finishes, not on a timer.
+        if self.sender.active or self.receiver.idle:
+            times.append(self.sender.deadline)
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
 
     def feed(self, data: bytes, now: float) -> list[AstmEvent]:
         """Consume bytes read from the line."""
