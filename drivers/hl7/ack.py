@@ -24,6 +24,7 @@ from drivers.hl7.message import (
     parse_msh,
 )
 from drivers.hl7.mllp import unwrap
+from drivers.lab_common import decode_text
 
 AckCode = Literal["AA", "AE", "AR"]
 
@@ -109,7 +110,7 @@ def find_msh(data: bytes) -> Segment:
             raise FrameError(f"cannot acknowledge: no MSH segment ({whole})") from None
         line = data[start:].split(b"\r", 1)[0].split(b"\n", 1)[0].split(b"\x1c", 1)[0]
         try:
-            return parse_msh(line.decode("utf-8", errors="replace"))
+            return parse_msh(*decode_text(line, None))
         except FrameError as exc:
             raise FrameError(f"cannot acknowledge: the MSH segment does not parse ({exc})") from None
 

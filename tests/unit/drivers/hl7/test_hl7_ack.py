@@ -85,3 +85,9 @@ def test_arguments_are_checked() -> None:
 def test_parse_ack_needs_an_msa() -> None:
     with pytest.raises(FrameError, match="no MSA"):
         parse_ack(ORU)
+
+
+def test_refusing_a_broken_message_keeps_its_chinese_application_name() -> None:
+    broken = "MSH|^~\\&|血压计|一楼|Agent|Clinic|20240601||ORU^R01|G1|P|2.5\rbad".encode("gb18030")
+    ack = parse_message(build_ack(broken, "AR", NOW, "A6", "segment 2 is not a segment"))
+    assert (ack.msh.field(5), ack.msh.field(6)) == ("血压计", "一楼")
