@@ -107,6 +107,8 @@ def _parse(data: bytes, encoding: str | None) -> list[_Tree]:
     messages: list[list[Record]] = []
     for record in records:
         if record.type == "H":
+            if messages and messages[-1][-1].type != "L":
+                raise FrameError("a new H record before the L record of the message before it")
             messages.append([])
         elif not messages or messages[-1][-1].type == "L":
             raise FrameError(f"{record.type!r} record outside a message (messages start with H, end with L)")
@@ -170,10 +172,10 @@ def _measurement(
     unit = normalise_unit(raw_unit)
     specimen = _specimen(order.text(16) if order else "", urine)
     lab = codes.lookup(test_code, unit, specimen)
-    flags = _flags(r, value_text)
+    value, comparator = parse_number(value_text)
+    flags = _flags(r, value_text, value is None, comparator)
     if lab is None:
         flags.append("unmapped-code" if codes.analyte(test_code) is None else "unmapped-unit")
-    value, _ = parse_number(value_text)
     # R.13 (completed), then R.12 (started: the Siemens DCA Vantage fills only that one), then
     # O.8 (collected), then H.14 (message time).
     taken_at = _datetime(r, 13) or _datetime(r, 12) or (_datetime(order, 8) if order else None) or header_time
@@ -189,7 +191,7 @@ def _measurement(
     )
 
 
-def _flags(r: Record, value_text: str) -> list[str]:
+def _flags(r: Record, value_text: str, not_a_number: bool, comparator: str | None) -> list[str]:
     flags = [f"abnormal:{flag}" for rep in r.repeats(7) for flag in rep if flag]
     status = r.text(9).strip().upper()
     if status:
@@ -198,12 +200,11 @@ def _flags(r: Record, value_text: str) -> list[str]:
         flags.append("not-final")
     if status == "C":
         flags.append("corrected")
-    _, comparator = parse_number(value_text)
     if comparator:
         flags.append(f"comparator:{comparator}")
     elif not value_text.strip():
         flags.append("no-value")
-    elif parse_number(value_text)[0] is None:
+    elif not_a_number:
         flags.append("non-numeric")
     return flags
 

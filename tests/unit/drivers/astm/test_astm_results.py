@@ -227,6 +227,7 @@ def test_framed_and_plain_inputs_decode_alike() -> None:
         (b"", "no records"),
         (b"H|\\^&\rL|1|N\rH|\\^&\rL|1|N\r", "2 messages"),
         (b"H|\\^&\rL|1|N\rR|1\r", "outside a message"),
+        (b"H|\\^&\rP|1\rH|\\^&\rL|1|N\r", "new H record before the L"),
         (b"H|\\^&\x00\rL|1|N\r", "control byte 0x00"),
         (b"\x021H|\\^&\r\x1700\r\n", "checksum"),
     ],
