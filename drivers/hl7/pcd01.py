@@ -83,7 +83,7 @@ def decode_hl7(data: bytes) -> DecodedFrame:
     message = parse_message(unwrap(data))
     if message.message_type[0] == "ACK":
         return _frame(message, (), None, message.control_id)
-    oru = read_oru(message)
+    oru = _read_oru(message)
     readings = _readings(oru)
     measurements = tuple(o.measurement for o in oru.observations if o.measurement)
     frame = _frame(message, measurements, _only_subject(oru, None), message.control_id)
@@ -98,7 +98,7 @@ def decode_hl7_readings(data: bytes) -> list[DecodedFrame]:
     ``sequence`` is MSH-10, suffixed ``#1``, ``#2`` ... when the message holds several readings.
     """
     message = parse_message(unwrap(data))
-    oru = read_oru(message)
+    oru = _read_oru(message)
     readings = _readings(oru)
     frames = []
     for number, reading in enumerate(readings, start=1):
@@ -109,7 +109,7 @@ def decode_hl7_readings(data: bytes) -> list[DecodedFrame]:
     return frames
 
 
-def read_oru(message: Message) -> _Oru:
+def _read_oru(message: Message) -> _Oru:
     """Check an ORU^R01's structure and map its observations; FrameError says what is wrong."""
     if message.message_type[:2] != ("ORU", "R01"):
         kind = "^".join(message.message_type)
