@@ -1,0 +1,302 @@
+"""ASTM E1394 messages to measurements, following protocols.md §4 "Practical mapping".
+
+Value R.4 (text kept, number parsed), unit R.5, reference range R.6, abnormal flags R.7, status
+R.9 (only F and C are final; C supersedes an earlier result), time R.13, else R.12, else O.8, else H.14;
+test code = 4th component of R.3; patient from P.3/P.4/P.5; specimen from O.3 and O.16.
+
+``sequence`` is a content key, because E1394 has no message id a device keeps unique: the SHA-256
+of the patient ids and, per result, specimen id, test id, value, unit, status and effective time.
+A message sent again collapses to one reading; a corrected result (new value, status C) does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from drivers.astm.codes import DEFAULT_CODES, CodeTable, Specimen
+from drivers.astm.framing import STX, iter_frames, join_frames
+from drivers.astm.records import Record, parse_records
+from drivers.errors import FrameError
+from drivers.lab_common import decode_text, normalise_unit, parse_number, person_name, subject_from_ids
+from drivers.measurement import LOINC, DecodedFrame, Measurement, Subject
+
+_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})([0-9]{2})?)?)?")
+_FINAL = ("F", "C")
+_PLAIN_TEXT_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@dataclass(slots=True)
+class _Node:
+    record: Record
+    patient: int | None = None
+    order: int | None = None
+    comments: list[Record] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Tree:
+    header: _Node
+    terminator: Record
+    encoding: str
+    patients: list[_Node] = field(default_factory=list)
+    orders: list[_Node] = field(default_factory=list)
+    results: list[_Node] = field(default_factory=list)
+    other: list[Record] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The part of a message one DecodedFrame covers: indexes of patients and orders, and results."""
+
+    patients: list[int]
+    orders: list[int]
+    results: list[_Node]
+
+
+def decode_astm(
+    data: bytes, *, encoding: str | None = None, codes: CodeTable = DEFAULT_CODES
+) -> DecodedFrame:
+    """Decode one message, framed (E1381 frames, checksums verified) or as plain record text.
+
+    ``subject`` is set only when the message names a single patient; ingest should use
+    ``decode_astm_readings``, which never mixes patients.
+    """
+    trees = _parse(data, encoding)
+    if len(trees) != 1:
+        raise FrameError(f"input holds {len(trees)} messages; decode_astm_readings splits them")
+    tree = trees[0]
+    everything = _Selection(list(range(len(tree.patients))), list(range(len(tree.orders))), tree.results)
+    return _frame(tree, codes, everything)
+
+
+def decode_astm_readings(
+    data: bytes, *, encoding: str | None = None, codes: CodeTable = DEFAULT_CODES
+) -> list[DecodedFrame]:
+    """One DecodedFrame per message and patient that has results (results before any P come alone)."""
+    frames = []
+    for tree in _parse(data, encoding):
+        groups: dict[int | None, list[_Node]] = {}
+        for node in tree.results:
+            groups.setdefault(node.patient, []).append(node)
+        for patient, results in groups.items():
+            orders = sorted({n.order for n in results if n.order is not None})
+            patients = [] if patient is None else [patient]
+            frames.append(_frame(tree, codes, _Selection(patients, orders, results)))
+    return frames
+
+
+def message_text(data: bytes) -> bytes:
+    """The record text of framed bytes (frames joined) or of plain text (line ends made CR)."""
+    if STX in data:
+        return join_frames(list(iter_frames(data)))
+    text = data.replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+    bad = _PLAIN_TEXT_CONTROL.search(text)
+    if bad:
+        raise FrameError(f"control byte 0x{bad.group()[0]:02X} in record text")
+    return text
+
+
+def _parse(data: bytes, encoding: str | None) -> list[_Tree]:
+    text, codec = decode_text(message_text(data), encoding)
+    records = parse_records(text)
+    messages: list[list[Record]] = []
+    for record in records:
+        if record.type == "H":
+            if messages and messages[-1][-1].type != "L":
+                raise FrameError("a new H record before the L record of the message before it")
+            messages.append([])
+        elif not messages or messages[-1][-1].type == "L":
+            raise FrameError(f"{record.type!r} record outside a message (messages start with H, end with L)")
+        messages[-1].append(record)
+    if not messages:
+        raise FrameError("no records")
+    if messages[-1][-1].type != "L":
+        raise FrameError("message has no L (terminator) record: it is incomplete")
+    return [_tree(message, codec) for message in messages]
+
+
+def _tree(records: list[Record], encoding: str) -> _Tree:
+    tree = _Tree(header=_Node(records[0]), terminator=records[-1], encoding=encoding)
+    target = tree.header
+    patient: int | None = None
+    order: int | None = None
+    for record in records[1:-1]:
+        node = _Node(record, patient, order)
+        if record.type == "P":
+            tree.patients.append(node)
+            patient, order = len(tree.patients) - 1, None
+        elif record.type == "O":
+            tree.orders.append(node)
+            order = len(tree.orders) - 1
+        elif record.type == "R":
+            tree.results.append(node)
+        elif record.type == "C":
+            target.comments.append(record)  # a comment belongs to the record before it
+            continue
+        else:
+            tree.other.append(record)
+            continue
+        target = node
+    return tree
+
+
+def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
+    header, results = tree.header.record, chosen.results
+    device_time = _datetime(header, 14)
+    urine = any(codes.marks_urine(_test_code(n.record), normalise_unit(n.record.text(5))) for n in results)
+    measurements = tuple(_measurement(n, tree, codes, device_time, urine) for n in results)
+    # A subject only when the frame is about one patient: never attach one person's results to another.
+    subject = _subject(tree.patients[chosen.patients[0]].record) if len(chosen.patients) == 1 else None
+    return DecodedFrame(
+        protocol="astm",
+        measurements=measurements,
+        fields=_fields(tree, chosen),
+        device_time=device_time,
+        sequence=_content_key(subject, results, measurements, tree),
+        subject=subject,
+        final=all("not-final" not in m.flags for m in measurements),
+    )
+
+
+def _measurement(
+    node: _Node, tree: _Tree, codes: CodeTable, header_time: datetime | None, urine: bool
+) -> Measurement:
+    r = node.record
+    order = tree.orders[node.order].record if node.order is not None else None
+    test_code, value_text, raw_unit = _test_code(r), r.component(4), r.text(5)
+    unit = normalise_unit(raw_unit)
+    specimen = _specimen(order.text(16) if order else "", urine)
+    lab = codes.lookup(test_code, unit, specimen)
+    value, comparator = parse_number(value_text)
+    flags = _flags(r, value_text, value is None, comparator)
+    if lab is None:
+        flags.append("unmapped-code" if codes.analyte(test_code) is None else "unmapped-unit")
+    # R.13 (completed), then R.12 (started: the Siemens DCA Vantage fills only that one), then
+    # O.8 (collected), then H.14 (message time).
+    taken_at = _datetime(r, 13) or _datetime(r, 12) or (_datetime(order, 8) if order else None) or header_time
+    return Measurement(
+        code=lab.loinc if lab else "",
+        system=LOINC if lab else "",
+        display=lab.display if lab else (r.component(3, 5) or test_code),
+        value=value,
+        value_text=value_text,
+        unit=unit or raw_unit,
+        taken_at=taken_at,
+        flags=tuple(flags),
+    )
+
+
+def _flags(r: Record, value_text: str, not_a_number: bool, comparator: str | None) -> list[str]:
+    flags = [f"abnormal:{flag}" for rep in r.repeats(7) for flag in rep if flag]
+    status = r.text(9).strip().upper()
+    if status:
+        flags.append(f"status:{status}")
+    if status not in _FINAL:
+        flags.append("not-final")
+    if status == "C":
+        flags.append("corrected")
+    if comparator:
+        flags.append(f"comparator:{comparator}")
+    elif not value_text.strip():
+        flags.append("no-value")
+    elif not_a_number:
+        flags.append("non-numeric")
+    return flags
+
+
+def _test_code(r: Record) -> str:
+    """R.3 component 4; lenient: the first non-empty component when the instrument omits the ^^^."""
+    components = r.repeats(3)[0]
+    if len(components) >= 4 and components[3].strip():
+        return components[3].strip()
+    return next((c.strip() for c in components if c.strip()), "")
+
+
+def _specimen(descriptor: str, urine: bool) -> Specimen:
+    text = descriptor.lower()
+    if "urine" in text or "尿" in text:
+        return "urine"
+    if "serum" in text or "plasma" in text or "血清" in text or "血浆" in text:
+        return "serum"
+    if "blood" in text or "全血" in text:
+        return "blood"
+    return "urine" if urine else "serum"
+
+
+def _datetime(record: Record, number: int) -> datetime | None:
+    """E1394 date YYYYMMDD[HH[MM[SS]]] from the first component of a field; None when empty."""
+    text = record.component(number).strip()
+    if not text:
+        return None
+    match = _DATE.fullmatch(text)
+    try:
+        if match is None:
+            raise ValueError
+        year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
+        # E1394 times are the instrument's local wall clock, with no zone: keep them naive.
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        raise FrameError(f"{record.type}.{number} {text!r} is not a date YYYYMMDD[HH[MM[SS]]]") from None
+
+
+def _subject(p: Record) -> Subject | None:
+    ids = [p.component(n) for n in (3, 4, 5)]
+    return subject_from_ids(ids, person_name(p.component(6, 1), p.component(6, 2), p.component(6, 3)))
+
+
+def _content_key(
+    subject: Subject | None, results: list[_Node], measurements: tuple[Measurement, ...], tree: _Tree
+) -> str:
+    ids = [subject.id_number, subject.health_record_number, subject.other_id] if subject else None
+    parts: list[Any] = [ids]
+    for node, m in zip(results, measurements, strict=True):
+        order = tree.orders[node.order].record.field(3) if node.order is not None else ""
+        r = node.record
+        taken = m.taken_at.isoformat() if m.taken_at else ""
+        parts.append([order, r.field(3), r.field(4), r.field(5), r.field(9), taken])
+    canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _fields(tree: _Tree, chosen: _Selection) -> dict[str, Any]:
+    patient_at: dict[int | None, int] = {p: i for i, p in enumerate(chosen.patients)}
+    order_at: dict[int | None, int] = {o: i for i, o in enumerate(chosen.orders)}
+    header = tree.header.record
+    return {
+        "encoding": tree.encoding,
+        "header": {
+            **_json(tree.header),
+            "sender_name": header.component(5, 1),
+            "sender_version": header.component(5, 2),
+            "sender_serial": header.component(5, 3),
+        },
+        "patients": [_json(tree.patients[p]) for p in chosen.patients],
+        "orders": [
+            {**_json(o), "patient": patient_at.get(o.patient)}
+            for o in map(tree.orders.__getitem__, chosen.orders)
+        ],
+        "results": [
+            {
+                **_json(n),
+                "test_code": _test_code(n.record),
+                "test_name": n.record.component(3, 5),
+                "patient": patient_at.get(n.patient),
+                "order": order_at.get(n.order),
+            }
+            for n in chosen.results
+        ],
+        "other_records": [r.as_json() for r in tree.other],
+        "terminator": tree.terminator.as_json(),
+    }
+
+
+def _json(node: _Node) -> dict[str, Any]:
+    data = node.record.as_json()
+    if node.comments:
+        data["comments"] = [c.as_json() for c in node.comments]
+    return data

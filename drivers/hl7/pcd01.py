@@ -1,0 +1,376 @@
+"""HL7 v2 ORU^R01 (IHE PCD-01 and plain lab results) to measurements.
+
+ORU^R01 needs an OBR before its OBX segments; PID may be absent (a device not bound to a patient).
+When MSH-21 declares the IHE PCD profile, every OBX must carry OBX-4, the dotted 11073 containment
+``MDS.VMD.Channel.Metric``; the metrics under a blood-pressure compound (MDC 150020) become one
+85354-9 panel, with the cuff's pulse rate. Plain HL7 lab messages (no profile) may leave OBX-4
+empty; there systolic and diastolic in one OBR form the panel. OBX-14 gives the observation time,
+else the nearest containing OBX's OBX-14, else OBR-7.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from drivers.errors import FrameError
+from drivers.hl7 import mdc
+from drivers.hl7.message import Message, Segment, parse_datetime, parse_message, unescape
+from drivers.hl7.mllp import unwrap
+from drivers.lab_common import (
+    loinc_check_digit_ok,
+    normalise_unit,
+    parse_number,
+    person_name,
+    subject_from_ids,
+)
+from drivers.measurement import LOINC, DecodedFrame, Measurement, Subject
+
+PCD_PROFILE = "1.3.6.1.4.1.19376.1.6.1.1.1"
+# OBX-11 statuses that are not a result to keep as final: preliminary, pending, partial, deleted,
+# wrong, cannot obtain, not asked, order detail. R (unverified) is what PCD devices always send.
+_NOT_FINAL = frozenset({"P", "I", "S", "D", "W", "X", "N", "O"})
+_NUMERIC_TYPES = frozenset({"NM", "SN", "ST", ""})
+_CODING_SYSTEM = re.compile(r"[A-Z0-9_.-]{1,20}")
+
+
+@dataclass(slots=True)
+class _Obx:
+    segment: Segment
+    order: int
+    patient: int | None
+    measurement: Measurement | None = None
+
+    @property
+    def sub_id(self) -> str:
+        return self.segment.field(4).strip()
+
+    @property
+    def label(self) -> str:
+        return f"OBX {self.segment.field(1) or '?'}"
+
+    @property
+    def is_container(self) -> bool:
+        """A device, channel or compound header: no value type and no value."""
+        return not self.segment.field(2).strip() and not self.segment.field(5).strip()
+
+
+@dataclass(slots=True)
+class _Oru:
+    message: Message
+    pcd: bool
+    patients: list[Segment] = field(default_factory=list)
+    orders: list[tuple[Segment, int | None]] = field(default_factory=list)
+    observations: list[_Obx] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Reading:
+    patient: int | None
+    members: list[_Obx]
+    panel: bool
+
+
+def decode_hl7(data: bytes) -> DecodedFrame:
+    """Decode one ORU^R01 (or ACK) message, bare or MLLP-framed.
+
+    ``panel`` is 85354-9 only when the whole message is one blood-pressure reading; ingest should
+    use ``decode_hl7_readings``, which splits a message into its readings.
+    """
+    message = parse_message(unwrap(data))
+    if message.message_type[0] == "ACK":
+        return _frame(message, (), None, message.control_id)
+    oru = _read_oru(message)
+    readings = _readings(oru)
+    measurements = tuple(o.measurement for o in oru.observations if o.measurement)
+    frame = _frame(message, measurements, _only_subject(oru, None), message.control_id)
+    if len(readings) == 1 and readings[0].panel:
+        return _with_panel(frame)
+    return frame
+
+
+def decode_hl7_readings(data: bytes) -> list[DecodedFrame]:
+    """One DecodedFrame per reading: each blood-pressure panel, and per patient the other measurements.
+
+    ``sequence`` is MSH-10, suffixed ``#1``, ``#2`` ... when the message holds several readings.
+    """
+    message = parse_message(unwrap(data))
+    oru = _read_oru(message)
+    readings = _readings(oru)
+    frames = []
+    for number, reading in enumerate(readings, start=1):
+        sequence = message.control_id if len(readings) == 1 else f"{message.control_id}#{number}"
+        measurements = tuple(o.measurement for o in reading.members if o.measurement)
+        frame = _frame(message, measurements, _only_subject(oru, reading.patient), sequence)
+        frames.append(_with_panel(frame) if reading.panel else frame)
+    return frames
+
+
+def _read_oru(message: Message) -> _Oru:
+    """Check an ORU^R01's structure and map its observations; FrameError says what is wrong."""
+    if message.message_type[:2] != ("ORU", "R01"):
+        kind = "^".join(message.message_type)
+        raise FrameError(f"unsupported message type {kind}: only ORU^R01 carries results")
+    oru = _Oru(message=message, pcd=_declares_pcd(message))
+    for segment in message.segments[1:]:
+        if segment.name == "PID":
+            oru.patients.append(segment)
+        elif segment.name == "OBR":
+            oru.orders.append((segment, len(oru.patients) - 1 if oru.patients else None))
+        elif segment.name == "OBX":
+            oru.observations.append(_observation(oru, segment))
+    if not oru.orders:
+        raise FrameError("ORU^R01 has no OBR segment")
+    _measure(oru)
+    return oru
+
+
+def _declares_pcd(message: Message) -> bool:
+    profile = message.msh.field(21)
+    return "IHE PCD" in profile.upper() or PCD_PROFILE in profile
+
+
+def _observation(oru: _Oru, segment: Segment) -> _Obx:
+    if not oru.orders:
+        raise FrameError(f"OBX {segment.field(1) or '?'} comes before any OBR")
+    obx = _Obx(segment, len(oru.orders) - 1, oru.orders[-1][1])
+    if oru.pcd and not obx.sub_id:
+        raise FrameError(f"{obx.label} has no OBX-4 sub-ID, which IHE PCD-01 requires")
+    return obx
+
+
+def _measure(oru: _Oru) -> None:
+    times: dict[tuple[int, str], datetime] = {}
+    for obx in oru.observations:
+        own = parse_datetime(obx.segment.component(14), f"OBX-14 of {obx.label}")
+        if obx.is_container:
+            if own and obx.sub_id:
+                times[(obx.order, obx.sub_id)] = own
+            continue
+        obr = oru.orders[obx.order][0]
+        taken = own or _inherited_time(times, obx) or parse_datetime(obr.component(7), "OBR-7")
+        obx.measurement = _measurement(obx, taken)
+
+
+def _inherited_time(times: dict[tuple[int, str], datetime], obx: _Obx) -> datetime | None:
+    parts = obx.sub_id.split(".")
+    for length in range(len(parts) - 1, 0, -1):
+        found = times.get((obx.order, ".".join(parts[:length])))
+        if found:
+            return found
+    return None
+
+
+def _measurement(obx: _Obx, taken_at: datetime | None) -> Measurement:
+    seg = obx.segment
+    unit, unit_flags = _unit(seg)
+    code, display, mdc_code, code_flags = _code(seg, unit)
+    value_text, value, value_flags = _value(seg)
+    flags = [*value_flags, *_status_flags(seg), *code_flags, *unit_flags]
+    return Measurement(
+        code=code,
+        system=LOINC if code else "",
+        display=display,
+        value=value,
+        value_text=value_text,
+        unit=unit,
+        taken_at=taken_at,
+        flags=tuple(flags),
+        mdc_code=mdc_code,
+    )
+
+
+def _code(seg: Segment, unit: str) -> tuple[str, str, str | None, list[str]]:
+    """LOINC code, display, MDC code and flags from OBX-3 (its first or its alternate coding)."""
+    components = seg.components(3) + [""] * 6
+    mdc_code = None
+    for ident, text, system in (components[0:3], components[3:6]):
+        system = system.strip().upper()
+        if system == "MDC" or (not system and text.strip().upper().startswith("MDC_")):
+            metric = mdc.metric(ident, text)
+            if metric is None:
+                mdc_code = mdc_code or ident.strip() or None
+                continue
+            found = metric.loinc_for(unit)
+            if found is None:
+                return "", text or metric.refid, metric.code, ["unmapped-unit"]
+            return found[0], found[1], metric.code, []
+        if system == "LN" and ident.strip():
+            return ident.strip(), text, mdc_code, []
+    ident, text, system = (c.strip() for c in components[0:3])
+    if not _CODING_SYSTEM.fullmatch(system) and loinc_check_digit_ok(ident):
+        # No usable coding system, but the code has LOINC's shape and check digit.
+        return ident, text, mdc_code, ["assumed-loinc"]
+    return "", text or ident, mdc_code, ["unmapped-code"]
+
+
+def _unit(seg: Segment) -> tuple[str, list[str]]:
+    """UCUM unit from OBX-6 (MDC, UCUM or free text) and flags."""
+    ident, text, system = ([*seg.components(6), "", ""])[:3]
+    ident, text, system = ident.strip(), text.strip(), system.strip().upper()
+    if not (ident or text):
+        return "", []
+    if system == "MDC" or text.upper().startswith("MDC_DIM") or ident.upper().startswith("MDC_DIM"):
+        refid = text if text.upper().startswith("MDC_") else ident if ident.upper().startswith("MDC_") else ""
+        ucum = mdc.unit_to_ucum("" if ident.upper().startswith("MDC_") else ident, refid)
+        return (ucum, []) if ucum else (ident or text, ["unmapped-unit"])
+    if system == "UCUM":
+        return ident or text, []
+    ucum = normalise_unit(ident) or normalise_unit(text)
+    return (ucum, []) if ucum else (ident or text, ["unmapped-unit"])
+
+
+def _value(seg: Segment) -> tuple[str, Decimal | None, list[str]]:
+    """Value text, its number (or None) and flags from OBX-2 and OBX-5."""
+    kind = seg.field(2).strip().upper()
+    repetitions = seg.repetitions(5)
+    flags = ["repeated-value"] if len(repetitions) > 1 else []
+    if kind == "SN":
+        sign, number, separator, second = ([*seg.components(5), "", "", "", ""])[:4]
+        if separator or second:
+            return sign + number + separator + second, None, [*flags, "structured"]
+        text = (sign if sign != "=" else "") + number
+    else:
+        text = unescape(repetitions[0], seg.encoding, seg.charset)
+    if not text.strip():
+        return text, None, [*flags, "no-value"]
+    if kind not in _NUMERIC_TYPES:
+        return text, None, [*flags, "non-numeric"]
+    value, comparator = parse_number(text)
+    if comparator:
+        return text, None, [*flags, f"comparator:{comparator}"]
+    return text, value, flags if value is not None else [*flags, "non-numeric"]
+
+
+def _status_flags(seg: Segment) -> list[str]:
+    flags = [f"abnormal:{flag}" for flag in (unescape(f, seg.encoding) for f in seg.repetitions(8)) if flag]
+    status = seg.field(11).strip().upper()
+    if status:
+        flags.append(f"status:{status}")
+    if status in _NOT_FINAL:
+        flags.append("not-final")
+    if status == "C":
+        flags.append("corrected")
+    return flags
+
+
+def _readings(oru: _Oru) -> list[_Reading]:
+    """Split the measured observations into readings: BP panels first found, then the rest per patient."""
+    readings: list[_Reading] = []
+    grouped: set[int] = set()
+    for order in range(len(oru.orders)):
+        members = [o for o in oru.observations if o.order == order]
+        for panel in _bp_panels(members):
+            readings.append(_Reading(members[0].patient, panel, panel=True))
+            grouped.update(id(o) for o in panel)
+    rest: dict[int | None, list[_Obx]] = {}
+    for obx in oru.observations:
+        if obx.measurement and id(obx) not in grouped:
+            rest.setdefault(obx.patient, []).append(obx)
+    readings += [_Reading(patient, members, panel=False) for patient, members in rest.items()]
+    return sorted(readings, key=lambda r: oru.observations.index(r.members[0]))
+
+
+def _bp_panels(members: list[_Obx]) -> list[list[_Obx]]:
+    measured = [o for o in members if o.measurement]
+    compounds = [o for o in members if o.is_container and _is_bp_compound(o.segment)]
+    panels = [[o for o in measured if o.sub_id.startswith(c.sub_id + ".")] for c in compounds if c.sub_id]
+    panels = [p for p in panels if p]
+    if not compounds:
+        parts = [o for o in measured if o.measurement and o.measurement.code in mdc.BP_COMPONENTS]
+        codes = [o.measurement.code for o in parts if o.measurement]
+        if codes.count("8480-6") == 1 and codes.count("8462-4") == 1:
+            panels = [parts]
+    if len(panels) == 1:
+        taken = {id(o) for o in panels[0]}
+        panels[0] += [o for o in measured if id(o) not in taken and _mdc(o) == mdc.CUFF_PULSE]
+    return panels
+
+
+def _is_bp_compound(seg: Segment) -> bool:
+    ident, text, system = ([*seg.components(3), "", ""])[:3]
+    if system.strip().upper() == "LN":
+        return ident.strip() == mdc.BP_PANEL
+    metric = mdc.metric(ident, text)
+    return metric is not None and metric.loinc == mdc.BP_PANEL
+
+
+def _mdc(obx: _Obx) -> str | None:
+    return obx.measurement.mdc_code if obx.measurement else None
+
+
+def _only_subject(oru: _Oru, patient: int | None) -> Subject | None:
+    """The subject of one patient, or of the message when it names exactly one."""
+    if patient is None:
+        if len(oru.patients) != 1:
+            return None
+        patient = 0
+    return subject_from_pid(oru.patients[patient])
+
+
+def subject_from_pid(pid: Segment) -> Subject | None:
+    """Subject from PID-3 identifiers (every repetition) and PID-5 name."""
+    ids = [pid.component(3, 1, rep) for rep in range(1, len(pid.repetitions(3)) + 1)]
+    sub = pid.encoding.subcomponent
+    family, given, middle = ([*pid.components(5), "", "", ""])[:3]
+    return subject_from_ids(ids, person_name(family.split(sub)[0], given, middle))
+
+
+def _frame(
+    message: Message, measurements: tuple[Measurement, ...], subject: Subject | None, sequence: str
+) -> DecodedFrame:
+    return DecodedFrame(
+        protocol="hl7",
+        measurements=measurements,
+        fields=message_fields(message),
+        device_time=parse_datetime(message.msh.component(7), "MSH-7"),
+        sequence=sequence or None,
+        subject=subject,
+        final=all("not-final" not in m.flags for m in measurements),
+    )
+
+
+def _with_panel(frame: DecodedFrame) -> DecodedFrame:
+    return DecodedFrame(
+        protocol=frame.protocol,
+        measurements=frame.measurements,
+        fields=frame.fields,
+        panel=mdc.BP_PANEL,
+        panel_display="Blood pressure panel with all children optional",
+        device_time=frame.device_time,
+        sequence=frame.sequence,
+        subject=frame.subject,
+        final=frame.final,
+    )
+
+
+_TOP_LEVEL = {"MSH", "PID", "OBR", "MSA", "ERR"}
+_PLURAL = {"PID": "patients", "OBR": "orders"}
+
+
+def message_fields(message: Message) -> dict[str, Any]:
+    """Every field, raw as sent, as ``msh_9``, ``pid_3`` ...; OBX as ``observations``; others raw."""
+    out: dict[str, Any] = {"charset": message.charset, "segments": [s.name for s in message.segments]}
+    observations: list[dict[str, Any]] = []
+    lists: dict[str, list[dict[str, str]]] = {}
+    other: list[str] = []
+    for segment in message.segments:
+        values = {f"{segment.name.lower()}_{n}": segment.field(n) for n in range(1, len(segment.fields))}
+        if segment.name == "OBX":
+            observations.append({**values, "order": len(lists.get("OBR", [])) - 1})
+        elif segment.name in _TOP_LEVEL:
+            lists.setdefault(segment.name, []).append(values)
+        else:
+            other.append(segment.raw_text)
+    for name, found in lists.items():
+        out.update(found[0])
+        if len(found) > 1 and name in _PLURAL:
+            out[_PLURAL[name]] = found
+    if observations:
+        out["observations"] = observations
+    if other:
+        out["other_segments"] = other
+    return out
