@@ -66,6 +66,19 @@ class Readings:
                 return AddedReading(reading.id, sealed=True)
             return self.insert(conn, reading, actor=actor)
 
+    def add_many(self, readings: list[Reading], *, actor: str) -> list[AddedReading]:
+        """Store several readings in one transaction (a device's stored records): all or none."""
+        for reading in readings:
+            _check(reading)
+        core = self._core
+        with core.write() as conn:
+            if core.keyring is None:
+                for reading in readings:
+                    data = serde.to_json(reading)
+                    seal_row(core, conn, "reading", reading.id, reading.received_at.isoformat(), data)
+                return [AddedReading(r.id, sealed=True) for r in readings]
+            return [self.insert(conn, reading, actor=actor) for reading in readings]
+
     def insert(self, conn: sqlite3.Connection, reading: Reading, *, actor: str, detail: str = "") -> AddedReading:
         """Insert inside the caller's transaction (the store must be unlocked)."""
         core = self._core

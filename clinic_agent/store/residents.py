@@ -34,18 +34,26 @@ class Residents:
 
     def add(self, resident: Resident, *, actor: str) -> Resident:
         """Register a resident (one transaction with its outbox and audit entries)."""
-        record = validation.resident(resident, today=self._core.clock().date())
+        return self.add_many([resident], actor=actor)[0]
+
+    def add_many(self, residents: list[Resident], *, actor: str) -> list[Resident]:
+        """Register several residents in one transaction: all or none."""
+        today = self._core.clock().date()
+        records = [validation.resident(r, today=today) for r in residents]
         core = self._core
+        stored_all = []
         with core.write() as conn:
-            id_bidx = core.blind_index("id_number", record.id_number)
-            clash = conn.execute("SELECT id FROM residents WHERE id_bidx = ? AND deleted = 0", (id_bidx,)).fetchone()
-            if clash:
-                raise InvalidInput(f"a resident with ID number {record.id_number} is already registered")
-            stored = dataclasses.replace(record, version=1, updated_at=core.clock(), deleted=False)
-            self._write_row(conn, stored, insert=True)
-            core.append_outbox(conn, TABLE, stored.id, "create")
-            core.append_audit(conn, actor, "resident.create", "resident", stored.id)
-        return stored
+            for record in records:
+                id_bidx = core.blind_index("id_number", record.id_number)
+                clash = conn.execute("SELECT 1 FROM residents WHERE id_bidx = ? AND deleted = 0", (id_bidx,)).fetchone()
+                if clash:
+                    raise InvalidInput(f"a resident with ID number {record.id_number} is already registered")
+                stored = dataclasses.replace(record, version=1, updated_at=core.clock(), deleted=False)
+                self._write_row(conn, stored, insert=True)
+                core.append_outbox(conn, TABLE, stored.id, "create")
+                core.append_audit(conn, actor, "resident.create", "resident", stored.id)
+                stored_all.append(stored)
+        return stored_all
 
     def update(self, resident: Resident, *, actor: str) -> Resident:
         """Save an edited resident; refuse if someone else saved a newer version in between."""

@@ -303,3 +303,25 @@ def test_counts_need_no_key(home: Home, store: Store) -> None:
     locked.close()
     assert (counts.residents, counts.readings, counts.unassigned_readings, counts.critical_readings) == (1, 2, 1, 1)
     assert counts.outbox == {"pending": 2}
+
+
+def test_a_batch_of_readings_is_all_or_nothing(home: Home, store: Store) -> None:
+    person = store.residents.add(resident(), actor="t")
+    added = store.readings.add_many([reading(person.id, dedupe_key=str(i)) for i in range(5)], actor="device")
+    assert len({a.id for a in added}) == 5
+    with pytest.raises(RecordNotFound):
+        store.readings.add_many([reading(person.id, dedupe_key="9"), reading(new_id())], actor="device")
+    assert _count(home, "SELECT count(*) FROM readings") == 5
+    again = store.readings.add_many([reading(person.id, dedupe_key=str(i)) for i in range(5)], actor="device")
+    assert all(a.duplicate for a in again)
+
+
+def test_a_batch_of_residents_is_all_or_nothing(home: Home, store: Store) -> None:
+    rng = random.Random(11)
+    batch = [resident(rng) for _ in range(20)]
+    assert len(store.residents.add_many(batch, actor="t")) == 20
+    clash = [resident(rng), resident(id_number=batch[3].id_number)]
+    with pytest.raises(InvalidInput, match="already registered"):
+        store.residents.add_many(clash, actor="t")
+    assert _count(home, "SELECT count(*) FROM residents") == 20
+    assert _count(home, "SELECT count(*) FROM audit WHERE action = 'resident.create'") == 20

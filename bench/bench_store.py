@@ -1,0 +1,229 @@
+"""Store benchmark: every figure beside a baseline measured in the same run, as a ratio.
+
+    encrypted inserts  vs  plain sqlite3 inserts of the same rows (reading + outbox + audit)   target >= 0.5x
+    one durable reading commit (p50, p99)  vs  one raw sqlite3 commit in WAL/FULL
+    unlock (KDF, keyring, decrypting every resident, building the search index)  vs  the bare Argon2id
+    name search over 50,000 residents (p95; target < 20 ms)  vs  a plain substring scan of the names
+
+Run: .venv/bin/python bench/bench_store.py [--residents 50000] [--readings 5000]
+Absolute numbers drift by up to 25 % between runs on a shared 2-core VM (perf-baselines.md); the
+ratios are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from clinic_agent import crypto  # noqa: E402
+from clinic_agent.agent import Agent  # noqa: E402
+from clinic_agent.home import initialise, resolve  # noqa: E402
+from clinic_agent.search import NameIndex  # noqa: E402
+from tests.support import id_number, reading, resident  # noqa: E402
+
+PASSPHRASE = "benchmark passphrase 1"
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤麻"
+_GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉萍红梅鑫波斌宇浩凯健俊帆帅旭宁龙林欢佳阳德胜光"
+
+
+def _names(n: int, rng: random.Random) -> list[str]:
+    return [rng.choice(_SURNAMES) + "".join(rng.choices(_GIVEN, k=rng.randint(1, 2))) for _ in range(n)]
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# -- baselines -------------------------------------------------------------------------------------------
+
+
+def _plain_db(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE readings (id TEXT PRIMARY KEY, resident_id TEXT, taken_at TEXT, body TEXT)")
+    conn.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY, entity TEXT, entity_id TEXT, op TEXT)")
+    conn.execute("CREATE TABLE audit (seq INTEGER PRIMARY KEY, at TEXT, actor TEXT, action TEXT, object_id TEXT)")
+    return conn
+
+
+def _plain_insert(conn: sqlite3.Connection, row: tuple[str, str, str, str]) -> None:
+    conn.execute("INSERT INTO readings VALUES (?, ?, ?, ?)", row)
+    conn.execute("INSERT INTO outbox(entity, entity_id, op) VALUES ('readings', ?, 'create')", (row[0],))
+    conn.execute(
+        "INSERT INTO audit(at, actor, action, object_id) VALUES (?, 'bench', 'reading.create', ?)", (row[2], row[0])
+    )
+
+
+def _rows(readings: list[object]) -> list[tuple[str, str, str, str]]:
+    from clinic_agent import serde
+
+    return [(r.id, r.resident_id, r.taken_at.isoformat(), json.dumps(serde.to_json(r))) for r in readings]  # type: ignore[attr-defined]
+
+
+# -- measurements ------------------------------------------------------------------------------------------
+
+
+def bench_inserts(agent: Agent, work: Path, n: int, resident_id: str) -> dict[str, float]:
+    """Throughput of reading + outbox + audit, per-commit and batched, against plain sqlite3."""
+    batch = [reading(resident_id, dedupe_key=f"a{i}") for i in range(n)]
+    rows = _rows(batch)
+    plain = _plain_db(work / "plain.db")
+
+    def plain_each() -> None:
+        for row in rows:
+            plain.execute("BEGIN IMMEDIATE")
+            _plain_insert(plain, row)
+            plain.execute("COMMIT")
+
+    def plain_batch() -> None:
+        plain.execute("BEGIN IMMEDIATE")
+        for row in rows:
+            _plain_insert(plain, (row[0] + "b", *row[1:]))
+        plain.execute("COMMIT")
+
+    ours_each = _timed(lambda: [agent.store.readings.add(r, actor="bench") for r in batch])
+    base_each = _timed(plain_each)
+    second = [reading(resident_id, dedupe_key=f"b{i}") for i in range(n)]
+    ours_batch = _timed(lambda: agent.store.readings.add_many(second, actor="bench"))
+    base_batch = _timed(plain_batch)
+    plain.close()
+    return {
+        "encrypted_per_commit_rows_s": n / ours_each,
+        "plain_per_commit_rows_s": n / base_each,
+        "ratio_per_commit": base_each / ours_each,
+        "encrypted_batched_rows_s": n / ours_batch,
+        "plain_batched_rows_s": n / base_batch,
+        "ratio_batched": base_batch / ours_batch,
+    }
+
+
+def bench_commit_latency(agent: Agent, work: Path, n: int, resident_id: str) -> dict[str, float]:
+    """One durable reading: from add() called to add() returned (its commit fsynced)."""
+    plain = _plain_db(work / "latency.db")
+    ours, base = [], []
+    for i in range(n):
+        one = reading(resident_id, dedupe_key=f"l{i}")
+        ours.append(_timed(lambda one=one: agent.store.readings.add(one, actor="bench")))  # type: ignore[misc]
+        row = _rows([reading(resident_id)])[0]
+
+        def raw(row: tuple[str, str, str, str] = row) -> None:
+            plain.execute("BEGIN IMMEDIATE")
+            plain.execute("INSERT INTO readings VALUES (?, ?, ?, ?)", row)
+            plain.execute("COMMIT")
+
+        base.append(_timed(raw))
+    plain.close()
+    return {
+        "reading_commit_p50_ms": statistics.median(ours) * 1000,
+        "reading_commit_p99_ms": _percentile(ours, 0.99) * 1000,
+        "raw_commit_p50_ms": statistics.median(base) * 1000,
+        "raw_commit_p99_ms": _percentile(base, 0.99) * 1000,
+        "ratio_p50": statistics.median(ours) / statistics.median(base),
+    }
+
+
+def bench_unlock(agent: Agent) -> dict[str, float]:
+    """Unlocking with the default Argon2id slot, against the KDF alone with the same parameters."""
+    agent.lock(actor="bench")
+    unlock = _timed(lambda: agent.unlock(actor="bench", passphrase=PASSPHRASE))
+    kdf = _timed(lambda: crypto.argon2id(b"x", b"0" * 16, crypto.DEFAULT_PASSPHRASE_KDF))
+    return {"unlock_s": unlock, "argon2id_alone_s": kdf, "ratio": unlock / kdf, "residents": len(agent.index)}
+
+
+def bench_search(names: list[str], numbers: list[str], queries: int, rng: random.Random) -> dict[str, float]:
+    """Keypress searches over an index of all residents, against a plain substring scan of the names."""
+    index = NameIndex()
+    for name, number in zip(names, numbers, strict=True):
+        index.upsert(resident(rng, id_number=number, name=name))
+    build = _timed(lambda: index.search("预热"))
+    typed = [n[: rng.randint(1, len(n))] for n in rng.sample(names, queries // 4)]
+    typed += ["".join(c) for c in rng.sample(["zxy", "wj", "lxy", "zw", "ly", "chm", "y", "l"], 8)] * (queries // 32)
+    typed += [n[: rng.randint(4, 18)] for n in rng.sample(numbers, queries // 4)]
+    ours = [_timed(lambda q=q: index.search(q)) for q in typed]  # type: ignore[misc]
+    scan = [_timed(lambda q=q: [n for n in names if q in n]) for q in typed[: queries // 4]]  # type: ignore[misc]
+    return {
+        "queries": len(typed),
+        "index_build_s": build,
+        "search_p50_ms": statistics.median(ours) * 1000,
+        "search_p95_ms": _percentile(ours, 0.95) * 1000,
+        "plain_scan_p95_ms": _percentile(scan, 0.95) * 1000,
+        "ratio_p95": _percentile(ours, 0.95) / _percentile(scan, 0.95),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--residents", type=int, default=50_000)
+    parser.add_argument("--readings", type=int, default=5_000)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    rng = random.Random(2026)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="clinic-bench-") as tmp:
+        work = Path(tmp)
+        home = resolve(work / "home")
+        initialise(home, passphrase=PASSPHRASE, user="admin")  # default Argon2id parameters
+        agent = Agent.open(home)
+        agent.unlock(actor="bench", passphrase=PASSPHRASE)
+        names = _names(args.residents, rng)
+        numbers = list({id_number(rng) for _ in range(args.residents * 2)})[: args.residents]
+        people = [resident(rng, id_number=num, name=name) for name, num in zip(names, numbers, strict=True)]
+        for start in range(0, len(people), 5000):
+            agent.store.residents.add_many(people[start : start + 5000], actor="bench")
+        someone = people[0].id
+        results["inserts"] = bench_inserts(agent, work, args.readings, someone)
+        results["commit"] = bench_commit_latency(agent, work, min(args.readings, 2000), someone)
+        results["unlock"] = bench_unlock(agent)
+        agent.close()
+    results["search"] = bench_search(names, numbers, 2000, rng)
+    _print(results, args.residents)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def _print(results: dict[str, dict[str, float]], residents: int) -> None:
+    i, c, u, s = results["inserts"], results["commit"], results["unlock"], results["search"]
+    print(f"Store benchmark ({residents} residents)")
+    print(
+        f"  inserts, one commit each : {i['encrypted_per_commit_rows_s']:9.0f} readings/s  vs plain "
+        f"{i['plain_per_commit_rows_s']:9.0f}/s  = {i['ratio_per_commit']:.2f}x  (target >= 0.5x)"
+    )
+    print(
+        f"  inserts, one batch       : {i['encrypted_batched_rows_s']:9.0f} readings/s  vs plain "
+        f"{i['plain_batched_rows_s']:9.0f}/s  = {i['ratio_batched']:.2f}x"
+    )
+    print(
+        f"  durable reading commit   : p50 {c['reading_commit_p50_ms']:.2f} ms, p99 {c['reading_commit_p99_ms']:.2f} ms"
+        f"  vs raw commit p50 {c['raw_commit_p50_ms']:.2f} ms, p99 {c['raw_commit_p99_ms']:.2f} ms"
+        f"  = {c['ratio_p50']:.2f}x"
+    )
+    print(
+        f"  unlock                   : {u['unlock_s']:.2f} s vs Argon2id alone {u['argon2id_alone_s']:.2f} s"
+        f"  = {u['ratio']:.2f}x ({u['residents']:.0f} residents indexed)"
+    )
+    print(
+        f"  name search              : p50 {s['search_p50_ms']:.2f} ms, p95 {s['search_p95_ms']:.2f} ms "
+        f"(target < 20 ms) vs plain scan p95 {s['plain_scan_p95_ms']:.2f} ms = {s['ratio_p95']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
