@@ -140,6 +140,7 @@ class LiveData:
         """The field shape used in ``DecodedFrame.fields``."""
         return {
             "kind": "live",
+            "packet_type": 0x01,
             "status": self.status,
             "pleth": self.pleth,
             "bar_graph": self.bar_graph,
@@ -187,6 +188,7 @@ class SessionDate:
         found = self.date
         return {
             "kind": "session_date",
+            "packet_type": 0x07,
             "century": self.century,
             "year": self.year,
             "month": self.month,
@@ -205,7 +207,13 @@ class SessionTime:
 
     def as_json(self) -> dict[str, Any]:
         """The field shape used in ``DecodedFrame.fields``."""
-        return {"kind": "session_time", "hours": self.hours, "minutes": self.minutes, "seconds": self.seconds}
+        return {
+            "kind": "session_time",
+            "packet_type": 0x12,
+            "hours": self.hours,
+            "minutes": self.minutes,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +228,12 @@ class SessionDuration:
 
     def as_json(self) -> dict[str, Any]:
         """The field shape used in ``DecodedFrame.fields``."""
-        return {"kind": "session_duration", "raw": self.raw, "seconds_if_half_second_units": self.raw / 2}
+        return {
+            "kind": "session_duration",
+            "packet_type": 0x08,
+            "raw": self.raw,
+            "seconds_if_half_second_units": self.raw / 2,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +245,12 @@ class SessionCount:
 
     def as_json(self) -> dict[str, Any]:
         """The field shape used in ``DecodedFrame.fields``."""
-        return {"kind": "session_count", "user_index": self.user_index, "count": self.count}
+        return {
+            "kind": "session_count",
+            "packet_type": 0x0A,
+            "user_index": self.user_index,
+            "count": self.count,
+        }
 
 
 @dataclass(frozen=True, slots=True)
