@@ -114,14 +114,14 @@ def test_every_sfloat_bit_pattern_survives_decode_then_encode() -> None:
 
 
 @given(st.integers(0, 0xFFFFFFFF))
-@settings(max_examples=500)
+@settings(max_examples=300)
 def test_float_bit_patterns_survive_decode_then_encode(raw: int) -> None:
     wire = raw.to_bytes(4, "little")
     assert encode_float(decode_float(wire)) == wire
 
 
 @given(st.integers(-2048, 2047), st.integers(-8, 7))
-@settings(max_examples=500)
+@settings(max_examples=300)
 def test_sfloat_encodes_any_in_range_number_to_the_same_value(mantissa: int, exponent: int) -> None:
     value = Decimal(mantissa).scaleb(exponent)
     number = Mder.of(value)
@@ -136,7 +136,7 @@ def test_sfloat_encodes_any_in_range_number_to_the_same_value(mantissa: int, exp
 
 
 @given(st.integers(-(2**23), 2**23 - 1), st.integers(-128, 127))
-@settings(max_examples=500)
+@settings(max_examples=300)
 def test_float_encodes_in_range_numbers_to_the_same_value(mantissa: int, exponent: int) -> None:
     value = Decimal(mantissa).scaleb(exponent)
     try:
@@ -262,7 +262,7 @@ def test_current_time_from_a_datetime_sets_weekday_and_fraction() -> None:
     st.integers(0, 0xFF),
     st.integers(0, 0xFF),
 )
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_time_structures_round_trip(
     year: int, month: int, day: int, hours: int, minutes: int, seconds: int, dow: int, frac: int, reason: int
 ) -> None:
@@ -277,7 +277,7 @@ def test_time_structures_round_trip(
 
 
 @given(st.datetimes(min_value=datetime(1582, 1, 1), max_value=datetime(9999, 12, 31)))
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_real_datetimes_survive_the_wire_to_the_second(moment: datetime) -> None:
     assert decode_date_time(encode_date_time(DateTime.from_datetime(moment))).to_datetime() == moment.replace(
         microsecond=0

@@ -60,7 +60,7 @@ def _family_id(value: object) -> str:
 
 
 @pytest.mark.parametrize(("uuid", "strategy", "encode", "parse"), ROUND_TRIPS, ids=_family_id)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_encode_then_parse_gives_the_record_back(
     uuid: int, strategy: Any, encode: Any, parse: Any, data: st.DataObject
@@ -74,7 +74,7 @@ def test_encode_then_parse_gives_the_record_back(
 
 
 @pytest.mark.parametrize("uuid", SUPPORTED_UUIDS, ids=_family_id)
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(data=st.binary(max_size=40))
 def test_random_bytes_raise_nothing_but_frame_error(uuid: int, data: bytes) -> None:
     try:
@@ -101,7 +101,7 @@ def _mutated(draw: st.DrawFn, strategy: Any, encode: Callable[[Any], bytes]) -> 
     return bytes(wire)
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_values_raise_nothing_but_frame_error(data: st.DataObject) -> None:
     uuid, strategy, encode, parse = data.draw(st.sampled_from(ROUND_TRIPS))

@@ -112,7 +112,7 @@ def test_old_live_packet_fields() -> None:
 
 
 @given(st.lists(st.one_of(old_lives, recorded, headers), max_size=8))
-@settings(max_examples=300)
+@settings(max_examples=150)
 def test_old_packets_round_trip(events: list[OldLive | RecordedSample | RecordingHeader]) -> None:
     decoder = OldDecoder()
     assert decoder.feed(b"".join(map(_old_bytes, events))) == events
@@ -139,7 +139,7 @@ OLD_GARBAGE = st.lists(
     OLD_GARBAGE,
     st.lists(st.integers(0, 200), max_size=6),
 )
-@settings(max_examples=300)
+@settings(max_examples=100)
 def test_old_stream_recovers_every_packet_between_garbage(
     pairs: list[tuple[bytes, OldLive | RecordedSample | RecordingHeader]], tail: bytes, cuts: list[int]
 ) -> None:
@@ -205,7 +205,7 @@ def test_session_values() -> None:
 
 
 @given(st.sampled_from(sorted(PACKET_LENGTHS)), st.data())
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_any_payload_survives_the_carrier_encoding(packet_type: int, data: st.DataObject) -> None:
     payload = data.draw(
         st.binary(min_size=PACKET_LENGTHS[packet_type] - 2, max_size=PACKET_LENGTHS[packet_type] - 2)
@@ -217,7 +217,7 @@ def test_any_payload_survives_the_carrier_encoding(packet_type: int, data: st.Da
 
 
 @given(new_lives)
-@settings(max_examples=300)
+@settings(max_examples=150)
 def test_new_live_packets_round_trip(live: LiveData) -> None:
     assert NewDecoder().feed(encode_live(live)) == [live]
 
@@ -241,7 +241,7 @@ new_packets = st.one_of(
     NEW_GARBAGE,
     st.lists(st.integers(0, 200), max_size=6),
 )
-@settings(max_examples=300)
+@settings(max_examples=100)
 def test_new_stream_recovers_every_packet_between_garbage(
     pairs: list[tuple[bytes, tuple[bytes, object]]], tail: bytes, cuts: list[int]
 ) -> None:
@@ -259,7 +259,7 @@ def test_new_stream_drops_a_packet_cut_short_by_the_next_one() -> None:
 
 
 @given(st.binary(max_size=200), st.lists(st.integers(0, 200), max_size=6))
-@settings(max_examples=500)
+@settings(max_examples=200)
 def test_random_bytes_never_raise_from_the_stream_decoders(stream: bytes, cuts: list[int]) -> None:
     for decoder in (OldDecoder(), NewDecoder()):
         _feed_in_chunks(decoder, stream, cuts)
@@ -384,7 +384,7 @@ def test_decode_rejects_anything_but_whole_packets(hex_: str) -> None:
 
 
 @given(st.binary(max_size=60))
-@settings(max_examples=500)
+@settings(max_examples=300)
 def test_decode_raises_nothing_but_frame_error(data: bytes) -> None:
     with contextlib.suppress(FrameError):
         decode_cms50(data)
