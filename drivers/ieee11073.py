@@ -92,12 +92,17 @@ class Mder:
         mantissa = int("".join(map(str, digits)) or "0")
         return cls(-mantissa if sign else mantissa, int(exponent))
 
+    def _exact(self) -> Decimal:
+        # Built from the digits, not by arithmetic: no context rounding, whatever the size.
+        digits = tuple(int(d) for d in str(abs(self.mantissa)))
+        return Decimal((1 if self.mantissa < 0 else 0, digits, self.exponent))
+
     @property
     def text(self) -> str:
         """The value with the device's number of decimals ("2.00"), or the special value's name."""
         if self.special is not None:
             return str(self.special)
-        return format(Decimal(self.mantissa).scaleb(self.exponent), "f")
+        return format(self._exact(), "f")
 
     @property
     def value(self) -> Decimal | None:
@@ -139,6 +144,7 @@ class _Format:
 
     @property
     def size(self) -> int:
+        """Bytes on the wire."""
         return (self.mantissa_bits + self.exponent_bits) // 8
 
 
@@ -209,11 +215,13 @@ def _pack(number: Mder, fmt: _Format) -> int:
     while exponent > e_high and m_low <= mantissa * 10 <= m_high:
         mantissa, exponent = mantissa * 10, exponent - 1
     if not (m_low <= mantissa <= m_high and e_low <= exponent <= e_high):
-        raise FrameError(f"{number.text} does not fit an {fmt.name}")
+        raise FrameError(f"{number.mantissa}e{number.exponent} does not fit an {fmt.name}")
     exponent_mask, mantissa_mask = (1 << fmt.exponent_bits) - 1, (1 << fmt.mantissa_bits) - 1
     raw = (exponent & exponent_mask) << fmt.mantissa_bits | (mantissa & mantissa_mask)
     if raw in fmt.specials:
-        raise FrameError(f"{number.text} would be read as the special value {fmt.specials[raw]}")
+        raise FrameError(
+            f"{number.mantissa}e{number.exponent} would read as the special value {fmt.specials[raw]}"
+        )
     return raw
 
 

@@ -138,24 +138,25 @@ def _subject(record: BloodPressure) -> Subject | None:
     return Subject(device_user=record.user_id)
 
 
-def decode_blood_pressure(data: bytes) -> DecodedFrame:
-    """Decode a Blood Pressure Measurement (0x2A35) into the 85354-9 panel."""
-    record = parse_blood_pressure(data)
+def _measurements(record: BloodPressure) -> tuple[Measurement, ...]:
     when = taken_at(record.time_stamp)
     unit = "kPa" if record.kpa else "mm[Hg]"
     flags = status_flags(record.measurement_status)
-    values = (
-        ("8480-6", record.systolic, "150021"),
-        ("8462-4", record.diastolic, "150022"),
-        ("8478-0", record.mean_arterial_pressure, "150023"),
-    )
-    measurements: list[Measurement] = [
-        measure(code, value, unit, taken_at=when, flags=flags, mdc=mdc) for code, value, mdc in values
+    values = [
+        ("8480-6", record.systolic, unit, "150021"),
+        ("8462-4", record.diastolic, unit, "150022"),
+        ("8478-0", record.mean_arterial_pressure, unit, "150023"),
     ]
     if record.pulse_rate is not None:
-        measurements.append(
-            measure("8867-4", record.pulse_rate, "/min", taken_at=when, flags=flags, mdc="149546")
-        )
+        values.append(("8867-4", record.pulse_rate, "/min", "149546"))
+    return tuple(
+        measure(code, value, u, taken_at=when, flags=flags, mdc=mdc) for code, value, u, mdc in values
+    )
+
+
+def decode_blood_pressure(data: bytes) -> DecodedFrame:
+    """Decode a Blood Pressure Measurement (0x2A35) into the 85354-9 panel."""
+    record = parse_blood_pressure(data)
     fields = _common_fields(record, data[0])
     fields.update(
         systolic=record.systolic.as_json(),
@@ -164,11 +165,11 @@ def decode_blood_pressure(data: bytes) -> DecodedFrame:
     )
     return DecodedFrame(
         protocol="ble:2A35",
-        measurements=tuple(measurements),
+        measurements=_measurements(record),
         fields=fields,
         panel=PANEL,
         panel_display=PANEL_DISPLAY,
-        device_time=when,
+        device_time=taken_at(record.time_stamp),
         subject=_subject(record),
     )
 

@@ -107,21 +107,22 @@ def _pair(first: object, second: object, what: str) -> bool:
 
 def encode_glucose_context(record: GlucoseContext) -> bytes:
     """The 0x2A34 value of ``record``; flags follow the fields that are present."""
-    carbohydrate = _pair(record.carbohydrate_id, record.carbohydrate, "carbohydrate")
-    tester_health = _pair(record.tester, record.health, "tester/health")
-    exercise = _pair(record.exercise_duration, record.exercise_intensity, "exercise")
-    medication = _pair(record.medication_id, record.medication, "medication")
     flags = flags_from(
-        carbohydrate,
+        _pair(record.carbohydrate_id, record.carbohydrate, "carbohydrate"),
         record.meal is not None,
-        tester_health,
-        exercise,
-        medication,
+        _pair(record.tester, record.health, "tester/health"),
+        _pair(record.exercise_duration, record.exercise_intensity, "exercise"),
+        _pair(record.medication_id, record.medication, "medication"),
         record.medication_in_liters,
         record.hba1c is not None,
         record.extended_flags is not None,
     )
-    parts = [bytes([flags]), pack_uint(record.sequence_number, 2, "sequence number")]
+    head = [bytes([flags]), pack_uint(record.sequence_number, 2, "sequence number")]
+    return b"".join(head + _optional_parts(record))
+
+
+def _optional_parts(record: GlucoseContext) -> list[bytes]:
+    parts = []
     if record.extended_flags is not None:
         parts.append(pack_uint(record.extended_flags, 1, "extended flags"))
     if record.carbohydrate_id is not None and record.carbohydrate is not None:
@@ -133,15 +134,13 @@ def encode_glucose_context(record: GlucoseContext) -> bytes:
             raise FrameError(f"tester {record.tester} / health {record.health} do not fit a nibble")
         parts.append(bytes([record.health << 4 | record.tester]))
     if record.exercise_duration is not None and record.exercise_intensity is not None:
-        parts += [
-            pack_uint(record.exercise_duration, 2, "exercise duration"),
-            pack_uint(record.exercise_intensity, 1, "exercise intensity"),
-        ]
+        parts.append(pack_uint(record.exercise_duration, 2, "exercise duration"))
+        parts.append(pack_uint(record.exercise_intensity, 1, "exercise intensity"))
     if record.medication_id is not None and record.medication is not None:
         parts += [pack_uint(record.medication_id, 1, "medication id"), encode_sfloat(record.medication)]
     if record.hba1c is not None:
         parts.append(encode_sfloat(record.hba1c))
-    return b"".join(parts)
+    return parts
 
 
 def _fields(record: GlucoseContext, flags: int) -> dict[str, Any]:

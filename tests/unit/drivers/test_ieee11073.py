@@ -160,7 +160,9 @@ def test_encoding_drops_only_zeros_that_carry_no_value() -> None:
     assert decode_sfloat(encode_sfloat(Decimal("1E+9"))) == Mder(100, 7)
 
 
-@pytest.mark.parametrize("value", ["2048", "2047", "1.2345", "0.00000000001", "abc", "1E+12"])
+@pytest.mark.parametrize(
+    "value", ["2048", "2047", "1.2345", "0.00000000001", "abc", "1E+12", "1E+999999999", "1E-999999999"]
+)
 def test_values_an_sfloat_cannot_hold_are_refused(value: str) -> None:
     with pytest.raises(FrameError):
         encode_sfloat(value)
