@@ -155,7 +155,7 @@ def frame_from_events(
 ) -> DecodedFrame:
     """A frame for a run of events; measurements come from the last live packet only."""
     lives = [e for e in events if isinstance(e, OldLive | LiveData)]
-    fields: dict[str, Any] = {"format": protocol.split(":")[1], "packets": [e.as_json() for e in events]}
+    fields: dict[str, Any] = {"format": protocol.partition(":")[2], "packets": [e.as_json() for e in events]}
     measurements: tuple[Measurement, ...] = ()
     if lives:
         fields["status"] = list(live_status(lives[-1]))
