@@ -219,9 +219,7 @@ def _pack(number: Mder, fmt: _Format) -> int:
     exponent_mask, mantissa_mask = (1 << fmt.exponent_bits) - 1, (1 << fmt.mantissa_bits) - 1
     raw = (exponent & exponent_mask) << fmt.mantissa_bits | (mantissa & mantissa_mask)
     if raw in fmt.specials:
-        raise FrameError(
-            f"{number.mantissa}e{number.exponent} would read as the special value {fmt.specials[raw]}"
-        )
+        raise FrameError(f"{number.mantissa}e{number.exponent} would read as the special value {fmt.specials[raw]}")
     return raw
 
 

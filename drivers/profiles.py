@@ -134,9 +134,7 @@ class DeviceProfile:
         elif allowed is None and measurement.code in codes:
             reasons.append(f"{label}: unit {measurement.unit!r} is not one this profile expects")
         elif allowed is None:
-            reasons.append(
-                f"{label}: {measurement.code} is not a measurement the {self.name} profile expects"
-            )
+            reasons.append(f"{label}: {measurement.code} is not a measurement the {self.name} profile expects")
         return reasons
 
 
@@ -204,9 +202,7 @@ PROFILES: Mapping[str, DeviceProfile] = MappingProxyType(
                 description="Contec CMS50 oximeter on its serial cable",
                 ranges=_subset("59408-5", "8867-4"),
             ),
-            DeviceProfile(
-                name="omron", description="Omron HEM-xxxxT cuff, proprietary records", ranges=_subset(*_BP)
-            ),
+            DeviceProfile(name="omron", description="Omron HEM-xxxxT cuff, proprietary records", ranges=_subset(*_BP)),
         )
     }
 )

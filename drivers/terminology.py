@@ -75,9 +75,7 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("9843-4", "Head Occipital-frontal circumference", ("cm", "[in_i]"), vital_sign=True),
     Concept("39156-5", "Body mass index (BMI) [Ratio]", ("kg/m2",), ("188752",), vital_sign=True),
     # One MDC code per sample type covers both the mass and the molar LOINC codes (unit decides).
-    Concept(
-        "41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer", ("mg/dL",), ("160184", "160368")
-    ),
+    Concept("41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer", ("mg/dL",), ("160184", "160368")),
     Concept(
         "14743-9",
         "Glucose [Moles/volume] in Capillary blood by Glucometer",
@@ -93,9 +91,7 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("3084-1", "Urate [Mass/volume] in Serum or Plasma", ("mg/dL",), verified=False),
     Concept("14933-6", "Urate [Moles/volume] in Serum or Plasma", ("umol/L",), verified=False),
     Concept("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", ("%",), verified=False),
-    Concept(
-        "59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol", ("mmol/mol",), verified=False
-    ),
+    Concept("59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol", ("mmol/mol",), verified=False),
     Concept("41982-0", "Percentage of body fat Measured", ("%",), verified=False),
 )
 

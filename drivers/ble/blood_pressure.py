@@ -149,9 +149,7 @@ def _measurements(record: BloodPressure) -> tuple[Measurement, ...]:
     ]
     if record.pulse_rate is not None:
         values.append(("8867-4", record.pulse_rate, "/min", "149546"))
-    return tuple(
-        measure(code, value, u, taken_at=when, flags=flags, mdc=mdc) for code, value, u, mdc in values
-    )
+    return tuple(measure(code, value, u, taken_at=when, flags=flags, mdc=mdc) for code, value, u, mdc in values)
 
 
 def decode_blood_pressure(data: bytes) -> DecodedFrame:

@@ -176,15 +176,11 @@ def _value_fields(record: BodyComposition) -> dict[str, Any]:
             "unit": "kJ",
         }
     if record.muscle_percentage is not None:
-        out["muscle_percentage"] = fixed_json(
-            record.muscle_percentage, fixed(record.muscle_percentage, 1, -1), "%"
-        )
+        out["muscle_percentage"] = fixed_json(record.muscle_percentage, fixed(record.muscle_percentage, 1, -1), "%")
     if record.impedance is not None:
         out["impedance"] = fixed_json(record.impedance, fixed(record.impedance, 1, -1), "Ohm")
     if record.height is not None:
-        out["height"] = fixed_json(
-            record.height, height_value(record.height, imperial), height_unit(imperial)
-        )
+        out["height"] = fixed_json(record.height, height_value(record.height, imperial), height_unit(imperial))
     return out
 
 

@@ -37,9 +37,7 @@ MANUAL_UPDATE = 0x01
 
 def _frame(protocol: str, data: bytes, decode: Callable[[bytes], DateTime]) -> DecodedFrame:
     value = decode(data)
-    return DecodedFrame(
-        protocol=protocol, measurements=(), fields=value.as_json(), device_time=value.to_datetime()
-    )
+    return DecodedFrame(protocol=protocol, measurements=(), fields=value.as_json(), device_time=value.to_datetime())
 
 
 def decode_date_time_characteristic(data: bytes) -> DecodedFrame:

@@ -163,9 +163,7 @@ def _measurement(record: GlucoseMeasurement, when: datetime | None) -> Measureme
         flags += ("control-solution",)  # a meter check, not a patient's sample
     mdc = _MDC_BY_TYPE.get(record.type)
     if record.mol_per_l:  # mmol/L = mol/L x 1000, exact in the exponent
-        return measure(
-            "14743-9", record.concentration.scaled(3), "mmol/L", taken_at=when, flags=flags, mdc=mdc
-        )
+        return measure("14743-9", record.concentration.scaled(3), "mmol/L", taken_at=when, flags=flags, mdc=mdc)
     # mg/dL = kg/L x 100 000
     return measure("41653-7", record.concentration.scaled(5), "mg/dL", taken_at=when, flags=flags, mdc=mdc)
 
@@ -180,16 +178,12 @@ def _fields(record: GlucoseMeasurement, flags: int, when: datetime | None) -> di
         "time_offset": record.time_offset,
         "user_facing_time": None if when is None else when.isoformat(),
         "glucose_concentration": number_json(record.concentration),
-        "glucose_concentration_unit": ("mol/L" if record.mol_per_l else "kg/L")
-        if has_concentration
-        else None,
+        "glucose_concentration_unit": ("mol/L" if record.mol_per_l else "kg/L") if has_concentration else None,
         "type": record.type if has_concentration else None,
         "type_name": named(record.type, TYPES) if has_concentration else None,
         "sample_location": record.sample_location if has_concentration else None,
         "sample_location_name": named(record.sample_location, LOCATIONS) if has_concentration else None,
-        "sensor_status_annunciation": None
-        if annunciation is None
-        else bit_fields(annunciation, _ANNUNCIATION),
+        "sensor_status_annunciation": None if annunciation is None else bit_fields(annunciation, _ANNUNCIATION),
     }
 
 

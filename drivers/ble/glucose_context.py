@@ -162,9 +162,7 @@ def _fields(record: GlucoseContext, flags: int) -> dict[str, Any]:
         "medication_id": record.medication_id,
         "medication_id_name": named(record.medication_id, MEDICATIONS),
         "medication": number_json(record.medication),
-        "medication_unit": None
-        if record.medication is None
-        else ("L" if record.medication_in_liters else "kg"),
+        "medication_unit": None if record.medication is None else ("L" if record.medication_in_liters else "kg"),
         "hba1c": number_json(record.hba1c),  # percent
     }
 

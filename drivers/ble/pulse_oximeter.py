@@ -156,9 +156,7 @@ def parse_plx_continuous(data: bytes) -> Continuous:
     """The typed fields of a 0x2A5F value; FrameError if shorter than its flags say."""
     reader = Reader(data, "PLX continuous measurement")
     flags = reader.uint(1)
-    reader.require(
-        5 + sum(size for bit, size in ((0, 4), (1, 4), (2, 2), (3, 3), (4, 2)) if flag(flags, bit))
-    )
+    reader.require(5 + sum(size for bit, size in ((0, 4), (1, 4), (2, 2), (3, 3), (4, 2)) if flag(flags, bit)))
     spo2, pulse_rate = reader.sfloat(), reader.sfloat()
     fast = (reader.sfloat(), reader.sfloat()) if flag(flags, 0) else (None, None)
     slow = (reader.sfloat(), reader.sfloat()) if flag(flags, 1) else (None, None)
@@ -211,9 +209,7 @@ def encode_plx_spot_check(record: SpotCheck) -> bytes:
     parts = [bytes([flags]), encode_sfloat(record.spo2), encode_sfloat(record.pulse_rate)]
     if record.time_stamp is not None:
         parts.append(encode_date_time(record.time_stamp))
-    parts += _status_parts(
-        record.measurement_status, record.device_and_sensor_status, record.pulse_amplitude_index
-    )
+    parts += _status_parts(record.measurement_status, record.device_and_sensor_status, record.pulse_amplitude_index)
     return b"".join(parts)
 
 
@@ -237,9 +233,7 @@ def encode_plx_continuous(record: Continuous) -> bytes:
         record.pulse_amplitude_index is not None,
     )
     parts = [bytes([flags]), encode_sfloat(record.spo2), encode_sfloat(record.pulse_rate), *fast, *slow]
-    parts += _status_parts(
-        record.measurement_status, record.device_and_sensor_status, record.pulse_amplitude_index
-    )
+    parts += _status_parts(record.measurement_status, record.device_and_sensor_status, record.pulse_amplitude_index)
     return b"".join(parts)
 
 
@@ -333,8 +327,6 @@ def decode_plx_features(data: bytes) -> DecodedFrame:
     fields = {
         "supported_features": bit_fields(record.supported_features, _FEATURES),
         "measurement_status_support": _status_json(record.measurement_status_support, _MEASUREMENT_STATUS),
-        "device_and_sensor_status_support": _status_json(
-            record.device_and_sensor_status_support, _DEVICE_STATUS
-        ),
+        "device_and_sensor_status_support": _status_json(record.device_and_sensor_status_support, _DEVICE_STATUS),
     }
     return DecodedFrame(protocol="ble:2A60", measurements=(), fields=fields)

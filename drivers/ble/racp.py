@@ -234,9 +234,7 @@ def _parse_bounds(op_code: int, operator: int, reader: Reader, rest: bytes) -> R
         return RacpRequest(op_code=op_code, operator=operator, filter_type=filter_type, operand=rest)
     minimum = values[0] if wants_min else None
     maximum = values[-1] if wants_max else None
-    return RacpRequest(
-        op_code=op_code, operator=operator, filter_type=filter_type, minimum=minimum, maximum=maximum
-    )
+    return RacpRequest(op_code=op_code, operator=operator, filter_type=filter_type, minimum=minimum, maximum=maximum)
 
 
 def parse_racp(data: bytes) -> RacpRequest | NumberOfRecords | ResponseCode:

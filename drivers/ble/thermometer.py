@@ -84,9 +84,7 @@ def _decode(data: bytes, protocol: str, final: bool) -> DecodedFrame:
         "temperature_type": record.temperature_type,
         "temperature_type_name": named(record.temperature_type, TEMPERATURE_TYPES),
     }
-    return DecodedFrame(
-        protocol=protocol, measurements=(found,), fields=fields, device_time=when, final=final
-    )
+    return DecodedFrame(protocol=protocol, measurements=(found,), fields=fields, device_time=when, final=final)
 
 
 def decode_temperature(data: bytes) -> DecodedFrame:

@@ -100,9 +100,7 @@ def _pair(spo2: int, pulse: int, taken_at: datetime | None, flags: tuple[str, ..
     return found
 
 
-def _measurement(
-    code: str, value: int, unit: str, taken_at: datetime | None, flags: tuple[str, ...]
-) -> Measurement:
+def _measurement(code: str, value: int, unit: str, taken_at: datetime | None, flags: tuple[str, ...]) -> Measurement:
     return Measurement(
         code=code,
         display=concept(code).display,
@@ -141,18 +139,14 @@ def live_measurements(event: OldLive | LiveData, taken_at: datetime | None = Non
     return tuple(_pair(event.spo2, event.pulse_rate, taken_at, flags))
 
 
-def sample_measurements(
-    sample: RecordedSample | StoredSample, taken_at: datetime | None
-) -> tuple[Measurement, ...]:
+def sample_measurements(sample: RecordedSample | StoredSample, taken_at: datetime | None) -> tuple[Measurement, ...]:
     """SpO2 and pulse of a stored sample; the caller computes ``taken_at`` from the session start."""
     if isinstance(sample, StoredSample) and not sample.valid:
         return ()
     return tuple(_pair(sample.spo2, sample.pulse_rate, taken_at))
 
 
-def frame_from_events(
-    events: Sequence[Event], protocol: str, taken_at: datetime | None = None
-) -> DecodedFrame:
+def frame_from_events(events: Sequence[Event], protocol: str, taken_at: datetime | None = None) -> DecodedFrame:
     """A frame for a run of events; measurements come from the last live packet only."""
     lives = [e for e in events if isinstance(e, OldLive | LiveData)]
     fields: dict[str, Any] = {"format": protocol.partition(":")[2], "packets": [e.as_json() for e in events]}
@@ -177,9 +171,7 @@ def _commands(data: bytes) -> list[dict[str, Any]] | None:
         if op < 0x80 or any(p < 0x80 for p in params):
             raise FrameError("CMS50 command bytes after 7D 81 must have bit 7 set")
         name = Command(op).name.lower() if op in Command._value2member_map_ else "unknown"
-        found.append(
-            {"kind": "command", "command": name, "op_code": op, "parameters": [p & 0x7F for p in params]}
-        )
+        found.append({"kind": "command", "command": name, "op_code": op, "parameters": [p & 0x7F for p in params]})
     return found
 
 

@@ -89,9 +89,7 @@ PACKET_LENGTHS = {
 def encode_command(op: int, *params: int) -> bytes:
     """A 9-byte command: ``7D 81 op`` and up to six 7-bit parameters, each ORed with 0x80."""
     if not 0x80 <= op <= 0xFF or len(params) > 6 or any(not 0 <= p <= 0x7F for p in params):
-        raise FrameError(
-            f"CMS50 command {op:#04x} {params}: op must be 0x80-0xFF, up to six 7-bit parameters"
-        )
+        raise FrameError(f"CMS50 command {op:#04x} {params}: op must be 0x80-0xFF, up to six 7-bit parameters")
     padded = [*params, *(0,) * (6 - len(params))]
     return COMMAND_PREFIX + bytes([op, *(0x80 | p for p in padded)])
 
@@ -108,9 +106,7 @@ def set_time_command(moment: time) -> bytes:
 
 def set_date_command(day: date) -> bytes:
     """``7D 81 B2 century year month day weekday``; weekday 0 = Sunday .. 6 = Saturday (as OSCAR sends)."""
-    return encode_command(
-        Command.SET_DATE, day.year // 100, day.year % 100, day.month, day.day, day.isoweekday() % 7
-    )
+    return encode_command(Command.SET_DATE, day.year // 100, day.year % 100, day.month, day.day, day.isoweekday() % 7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,16 +288,7 @@ class StoredSamples:
         }
 
 
-NewEvent = (
-    Packet
-    | LiveData
-    | DeviceText
-    | SessionDate
-    | SessionTime
-    | SessionDuration
-    | SessionCount
-    | StoredSamples
-)
+NewEvent = Packet | LiveData | DeviceText | SessionDate | SessionTime | SessionDuration | SessionCount | StoredSamples
 
 
 def restore_msb(raw: bytes) -> bytes:

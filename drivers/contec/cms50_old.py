@@ -96,9 +96,7 @@ def encode_old_live(packet: OldLive) -> bytes:
     byte0 |= packet.finger_out << 4 | packet.dropping_spo2 << 5 | packet.beep << 6
     byte2 = _check(packet.bar_graph, 0x0F, "bar graph") | packet.probe_error << 4 | packet.searching << 5
     byte2 |= (pulse & 0x80) >> 1
-    return bytes(
-        [byte0, _check(packet.pleth, 0x7F, "pleth"), byte2, pulse & 0x7F, _check(packet.spo2, 0x7F, "SpO2")]
-    )
+    return bytes([byte0, _check(packet.pleth, 0x7F, "pleth"), byte2, pulse & 0x7F, _check(packet.spo2, 0x7F, "SpO2")])
 
 
 def encode_recorded_sample(sample: RecordedSample) -> bytes:

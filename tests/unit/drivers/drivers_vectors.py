@@ -56,14 +56,10 @@ def matches(actual: Any, expected: Any) -> bool:
     """Whether ``actual`` has ``expected``: numbers numerically, dicts on the expected keys only."""
     if isinstance(expected, dict):
         return isinstance(actual, dict) and all(
-            key in actual and matches(actual[key], value)
-            for key, value in expected.items()
-            if not key.startswith("_")
+            key in actual and matches(actual[key], value) for key, value in expected.items() if not key.startswith("_")
         )
     if isinstance(expected, list):
-        return (
-            isinstance(actual, list) and len(actual) == len(expected) and all(map(matches, actual, expected))
-        )
+        return isinstance(actual, list) and len(actual) == len(expected) and all(map(matches, actual, expected))
     if isinstance(expected, bool) or expected is None or isinstance(expected, str):
         return actual == expected and type(actual) is type(expected)
     if isinstance(actual, bool) or not isinstance(actual, int | float):

@@ -49,9 +49,7 @@ from drivers.ieee11073 import (
         (0xF000, 0, -1, "0.0"),
     ],
 )
-def test_sfloat_keeps_mantissa_exponent_and_precision(
-    raw: int, mantissa: int, exponent: int, text: str
-) -> None:
+def test_sfloat_keeps_mantissa_exponent_and_precision(raw: int, mantissa: int, exponent: int, text: str) -> None:
     number = sfloat_from_raw(raw)
     assert (number.mantissa, number.exponent, number.special) == (mantissa, exponent, None)
     assert number.text == text

@@ -16,9 +16,7 @@ from drivers.profiles import DEFAULT_RANGES, PROFILES, DeviceProfile, Range, che
 
 
 def _one(code: str, value: str, unit: str, *flags: str) -> DecodedFrame:
-    reading = Measurement(
-        code=code, display=code, value=Decimal(value), value_text=value, unit=unit, flags=flags
-    )
+    reading = Measurement(code=code, display=code, value=Decimal(value), value_text=value, unit=unit, flags=flags)
     return DecodedFrame(protocol="test", measurements=(reading,))
 
 
@@ -103,20 +101,14 @@ def test_mean_pressure_outside_the_pulse_pressure_is_implausible() -> None:
 
 
 def test_absent_values_have_no_range_to_break() -> None:
-    record = BloodPressure(
-        systolic=Mder(special=Special.NAN), diastolic=Mder(80), mean_arterial_pressure=Mder(90)
-    )
+    record = BloodPressure(systolic=Mder(special=Special.NAN), diastolic=Mder(80), mean_arterial_pressure=Mder(90))
     assert check(decode_characteristic(0x2A35, encode_blood_pressure(record))) == []
 
 
 def test_suspect_device_flags_are_reasons() -> None:
-    control = GlucoseMeasurement(
-        sequence_number=1, base_time=DateTime(), concentration=Mder(100, -5), type=10
-    )
+    control = GlucoseMeasurement(sequence_number=1, base_time=DateTime(), concentration=Mder(100, -5), type=10)
     reasons = check(decode_characteristic(0x2A18, encode_glucose(control)))
-    assert reasons == [
-        "Glucose [Mass/volume] in Capillary blood by Glucometer: the device reports control-solution"
-    ]
+    assert reasons == ["Glucose [Mass/volume] in Capillary blood by Glucometer: the device reports control-solution"]
     high = GlucoseMeasurement(
         sequence_number=1,
         base_time=DateTime(),
@@ -124,8 +116,7 @@ def test_suspect_device_flags_are_reasons() -> None:
         sensor_status_annunciation=0x0020,
     )
     assert any(
-        "result-higher-than-device-can-process" in r
-        for r in check(decode_characteristic(0x2A18, encode_glucose(high)))
+        "result-higher-than-device-can-process" in r for r in check(decode_characteristic(0x2A18, encode_glucose(high)))
     )
     assert check(_one("8867-4", "70", "/min", "irregular-pulse")) == []
 
@@ -166,9 +157,7 @@ def test_code_overrides_map_vendor_codes_to_loinc_before_checking() -> None:
         "8480-6",
         "Systolic blood pressure",
     )
-    assert profile.check(frame) == [
-        "Systolic blood pressure 400 mm[Hg] is outside the plausible range 40-300"
-    ]
+    assert profile.check(frame) == ["Systolic blood pressure 400 mm[Hg] is outside the plausible range 40-300"]
 
 
 def test_a_custom_range() -> None:

@@ -54,9 +54,7 @@ def test_codecs_import_no_io(codec: str) -> None:
 
 def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text(
-        "import asyncio\nfrom time import monotonic\nfrom datetime import time\n", encoding="utf-8"
-    )
+    probe.write_text("import asyncio\nfrom time import monotonic\nfrom datetime import time\n", encoding="utf-8")
     assert _imported_modules(probe) & FORBIDDEN == {"asyncio", "time"}
 
 
@@ -66,9 +64,7 @@ def test_codecs_raise_only_frame_error(codec: str) -> None:
     raised = {
         node.exc.func.id
         for node in ast.walk(tree)
-        if isinstance(node, ast.Raise)
-        and isinstance(node.exc, ast.Call)
-        and isinstance(node.exc.func, ast.Name)
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name)
     }
     # terminology.concept is a lookup (KeyError) and uuids.uuid128 checks its argument (ValueError);
     # neither reads device bytes.

@@ -46,10 +46,7 @@ NUMBER: dict[str, Extract] = {
     "fhir_dataAbsentReason": lambda m: m.data_absent_reason,
     "unit": lambda m: _bp_unit_of_systolic(encode_sfloat(m)),
 }
-TIME = {
-    k: _field(k)
-    for k in ("year", "month", "day", "hours", "minutes", "seconds", "day_of_week", "fractions256")
-}
+TIME = {k: _field(k) for k in ("year", "month", "day", "hours", "minutes", "seconds", "day_of_week", "fractions256")}
 BLOOD_PRESSURE = {
     "unit": _field("unit"),
     "systolic": _value("systolic"),
@@ -113,18 +110,13 @@ BODY_COMPOSITION = {
     "flags": _field("flags", "raw"),
     "unit_system": _field("unit_system"),
     "multiple_packet": _field("flags", "multiple_packet_measurement"),
-    "body_fat_percent": lambda f: (
-        f.fields["body_fat_percentage"]["value"] or f.fields["body_fat_percentage"]["text"]
-    ),
+    "body_fat_percent": lambda f: f.fields["body_fat_percentage"]["value"] or f.fields["body_fat_percentage"]["text"],
     "timestamp": _field("time_stamp"),
     "user_id": _field("user_id"),
     "basal_metabolism_kJ": _value("basal_metabolism"),
     "muscle_percent": _value("muscle_percentage"),
     "impedance_ohm": _value("impedance"),
-    **{
-        k: _value(k)
-        for k in ("muscle_mass", "fat_free_mass", "soft_lean_mass", "body_water_mass", "weight", "height")
-    },
+    **{k: _value(k) for k in ("muscle_mass", "fat_free_mass", "soft_lean_mass", "body_water_mass", "weight", "height")},
 }
 FEATURE = {
     k: _field(k)
@@ -179,9 +171,7 @@ def _family(vector: Vector) -> tuple[Callable[[bytes], Any], dict[str, Extract]]
 def test_every_expected_field_of_the_vector_decodes(vector: Vector) -> None:
     decode, extractors = _family(vector)
     decoded = decode(vector.data)
-    assert set(vector.expected) <= set(extractors), (
-        f"unchecked keys: {set(vector.expected) - set(extractors)}"
-    )
+    assert set(vector.expected) <= set(extractors), f"unchecked keys: {set(vector.expected) - set(extractors)}"
     for key, expected in vector.expected.items():
         actual = extractors[key](decoded)
         assert matches(actual, expected), f"{key}: {actual!r} != {expected!r}"

@@ -24,10 +24,7 @@ def _op_code_in_text(text: str) -> int:
 
 # Expected key -> what in the first decoded packet it is compared with.
 EXTRACTORS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    **{
-        k: _packet(k)
-        for k in ("signal_strength", "finger_out", "beep", "pulse_rate", "spo2", "packet_type", "date")
-    },
+    **{k: _packet(k) for k in ("signal_strength", "finger_out", "beep", "pulse_rate", "spo2", "packet_type", "date")},
     "command": _packet("op_code"),  # the expected text names the op code: "... (0xA1)"
     "session": lambda p: p["parameters"][1],
     "device_id": _packet("text"),
@@ -40,9 +37,7 @@ EXTRACTORS: dict[str, Callable[[dict[str, Any]], Any]] = {
 @pytest.mark.parametrize("vector", params("contec.json"))
 def test_every_expected_field_of_the_vector_decodes(vector: Vector) -> None:
     packet = decode_cms50(vector.data).fields["packets"][0]
-    assert set(vector.expected) <= set(EXTRACTORS), (
-        f"unchecked keys: {set(vector.expected) - set(EXTRACTORS)}"
-    )
+    assert set(vector.expected) <= set(EXTRACTORS), f"unchecked keys: {set(vector.expected) - set(EXTRACTORS)}"
     for key, expected in vector.expected.items():
         if key == "command":
             expected = _op_code_in_text(expected)

@@ -121,22 +121,16 @@ def test_measurement_status_bits_become_flags(status: int, flags: tuple[str, ...
     assert frame.fields["measurement_status"]["raw"] == status
 
 
-@pytest.mark.parametrize(
-    ("user", "subject"), [(0xFF, None), (0, Subject(device_user=0)), (4, Subject(device_user=4))]
-)
+@pytest.mark.parametrize(("user", "subject"), [(0xFF, None), (0, Subject(device_user=0)), (4, Subject(device_user=4))])
 def test_user_0xff_is_unknown(user: int, subject: Subject | None) -> None:
-    record = BloodPressure(
-        systolic=Mder(120), diastolic=Mder(80), mean_arterial_pressure=Mder(93), user_id=user
-    )
+    record = BloodPressure(systolic=Mder(120), diastolic=Mder(80), mean_arterial_pressure=Mder(93), user_id=user)
     frame = decode_blood_pressure(encode_blood_pressure(record))
     assert frame.subject == subject
     assert frame.fields["user_id"] == user
 
 
 def test_a_nan_pressure_has_no_value_and_says_so() -> None:
-    record = BloodPressure(
-        systolic=Mder(120), diastolic=Mder(80), mean_arterial_pressure=Mder(special=Special.NAN)
-    )
+    record = BloodPressure(systolic=Mder(120), diastolic=Mder(80), mean_arterial_pressure=Mder(special=Special.NAN))
     mean = decode_blood_pressure(encode_blood_pressure(record)).measurements[2]
     assert mean.value is None
     assert mean.flags == ("nan",)
@@ -181,9 +175,7 @@ def test_feature_bits() -> None:
     [
         BloodPressure(systolic=Mder(120), diastolic=Mder(80), mean_arterial_pressure=Mder(93), user_id=256),
         BloodPressure(systolic=Mder(12345), diastolic=Mder(80), mean_arterial_pressure=Mder(93)),
-        BloodPressure(
-            systolic=Mder(120), diastolic=Mder(80), mean_arterial_pressure=Mder(93), measurement_status=-1
-        ),
+        BloodPressure(systolic=Mder(120), diastolic=Mder(80), mean_arterial_pressure=Mder(93), measurement_status=-1),
     ],
 )
 def test_values_that_do_not_fit_are_refused_by_the_encoder(record: BloodPressure) -> None:

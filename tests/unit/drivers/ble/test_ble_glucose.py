@@ -25,9 +25,7 @@ from drivers.ieee11073 import DateTime, Mder, Special
 BASE = DateTime(year=2024, month=5, day=6, hours=7, minutes=30, seconds=0)
 
 
-def _glucose(
-    offset: bool, concentration: bool, molar: bool, status: bool, context: bool
-) -> GlucoseMeasurement:
+def _glucose(offset: bool, concentration: bool, molar: bool, status: bool, context: bool) -> GlucoseMeasurement:
     return GlucoseMeasurement(
         sequence_number=513,
         base_time=BASE,
@@ -76,9 +74,7 @@ def test_every_flag_combination_decodes_what_was_sent(present: tuple[bool, bool,
         ("0200", True, "14743-9", "2000", "mmol/L"),
     ],
 )
-def test_units_convert_exactly_and_keep_the_digits(
-    raw: str, molar: bool, code: str, text: str, unit: str
-) -> None:
+def test_units_convert_exactly_and_keep_the_digits(raw: str, molar: bool, code: str, text: str, unit: str) -> None:
     flags = 0x06 if molar else 0x02
     wire = bytes([flags]) + b"\x01\x00" + bytes(7) + bytes.fromhex(raw) + b"\x11"
     (reading,) = decode_glucose(wire).measurements
@@ -192,9 +188,7 @@ def test_a_full_context_decodes_every_field() -> None:
     ],
 )
 def test_each_context_field_alone(bit: int, fields: dict[str, Any], check: dict[str, object]) -> None:
-    decoded = decode_glucose_context(
-        encode_glucose_context(GlucoseContext(sequence_number=1, **fields))
-    ).fields
+    decoded = decode_glucose_context(encode_glucose_context(GlucoseContext(sequence_number=1, **fields))).fields
     assert decoded["flags"]["raw"] == bit
     assert {key: decoded[key] for key in check} == check
 

@@ -68,9 +68,7 @@ def test_requests_and_responses_encode_per_the_tables(wire: bytes, hex_: str) ->
         (Operator.GREATER_OR_EQUAL, {"minimum": 70000}),
     ],
 )
-def test_operators_and_bounds_that_disagree_are_refused(
-    operator: Operator, bounds: dict[str, object]
-) -> None:
+def test_operators_and_bounds_that_disagree_are_refused(operator: Operator, bounds: dict[str, object]) -> None:
     with pytest.raises(FrameError):
         report_records(operator, **bounds)  # type: ignore[arg-type]
 

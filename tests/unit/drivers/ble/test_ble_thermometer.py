@@ -56,9 +56,7 @@ def test_special_temperature_values_carry_no_number() -> None:
     assert (reading.value, reading.flags) == (None, ("nres",))
 
 
-@pytest.mark.parametrize(
-    ("value", "name"), [(1, "armpit"), (9, "tympanum"), (0, "reserved"), (10, "reserved")]
-)
+@pytest.mark.parametrize(("value", "name"), [(1, "armpit"), (9, "tympanum"), (0, "reserved"), (10, "reserved")])
 def test_temperature_type_characteristic(value: int, name: str) -> None:
     fields = decode_characteristic(0x2A1D, bytes([value])).fields
     assert fields == {"temperature_type": value, "temperature_type_name": name}

@@ -29,9 +29,7 @@ def test_uuids_shorten_only_on_the_sig_base(text: str, value: int | None) -> Non
 
 
 def test_every_subscribed_or_read_characteristic_can_be_decoded() -> None:
-    used = {c for pairs in SUBSCRIPTIONS.values() for c, _ in pairs} | {
-        c for cs in READ_ONCE.values() for c in cs
-    }
+    used = {c for pairs in SUBSCRIPTIONS.values() for c, _ in pairs} | {c for cs in READ_ONCE.values() for c in cs}
     assert used <= set(SUPPORTED_UUIDS)
     assert set(Characteristic) <= set(SUPPORTED_UUIDS)
 

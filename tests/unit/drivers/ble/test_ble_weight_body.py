@@ -59,12 +59,8 @@ def test_every_weight_flag_combination(present: tuple[bool, bool, bool, bool]) -
 
 def test_weight_counts_are_always_0_005_kg_whatever_the_resolution() -> None:
     # 0.1 kg resolution announced in the feature does not change the unit of the count.
-    assert decode_weight(encode_weight(WeightMeasurement(weight=14000))).measurements[0].value == Decimal(
-        "70"
-    )
-    assert (
-        decode_weight(encode_weight(WeightMeasurement(weight=14001))).measurements[0].value_text == "70.005"
-    )
+    assert decode_weight(encode_weight(WeightMeasurement(weight=14000))).measurements[0].value == Decimal("70")
+    assert decode_weight(encode_weight(WeightMeasurement(weight=14001))).measurements[0].value_text == "70.005"
 
 
 def test_an_unsuccessful_weighing_has_no_value() -> None:
@@ -127,9 +123,7 @@ def test_each_body_composition_flag_alone(bit: int) -> None:
 
 
 def test_body_composition_measurements_and_units() -> None:
-    record = BodyComposition(
-        body_fat_percentage=250, weight=14000, height=1700, impedance=4990, basal_metabolism=6500
-    )
+    record = BodyComposition(body_fat_percentage=250, weight=14000, height=1700, impedance=4990, basal_metabolism=6500)
     frame = decode_body_composition(encode_body_composition(record))
     assert [(m.code, m.value_text, m.unit) for m in frame.measurements] == [
         ("41982-0", "25.0", "%"),
@@ -139,9 +133,7 @@ def test_body_composition_measurements_and_units() -> None:
     assert frame.fields["impedance"]["text"] == "499.0"
     assert frame.fields["basal_metabolism"]["unit"] == "kJ"
     imperial = decode_body_composition(
-        encode_body_composition(
-            BodyComposition(body_fat_percentage=1, imperial=True, weight=15432, height=689)
-        )
+        encode_body_composition(BodyComposition(body_fat_percentage=1, imperial=True, weight=15432, height=689))
     )
     assert [m.unit for m in imperial.measurements] == ["%", "[lb_av]", "[in_i]"]
 
@@ -182,9 +174,7 @@ def test_halves_in_different_unit_systems_are_rejected() -> None:
     assembler.feed(encode_body_composition(BodyComposition(body_fat_percentage=1, multiple_packet=True)))
     with pytest.raises(FrameError):
         assembler.feed(
-            encode_body_composition(
-                BodyComposition(body_fat_percentage=1, imperial=True, multiple_packet=True)
-            )
+            encode_body_composition(BodyComposition(body_fat_percentage=1, imperial=True, multiple_packet=True))
         )
     with pytest.raises(FrameError):
         assembler.feed(b"\x00")

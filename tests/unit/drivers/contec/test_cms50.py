@@ -129,9 +129,9 @@ def test_the_recording_header_announces_bytes_of_samples() -> None:
 
 
 # Garbage that cannot take part in any old-format packet: bit 7 set, and not a sample/preamble start.
-OLD_GARBAGE = st.lists(
-    st.sampled_from([b for b in range(0x80, 0x100) if b not in (0xF0, 0xF1, 0xF2)]), max_size=6
-).map(bytes)
+OLD_GARBAGE = st.lists(st.sampled_from([b for b in range(0x80, 0x100) if b not in (0xF0, 0xF1, 0xF2)]), max_size=6).map(
+    bytes
+)
 
 
 @given(
@@ -207,9 +207,7 @@ def test_session_values() -> None:
 @given(st.sampled_from(sorted(PACKET_LENGTHS)), st.data())
 @settings(max_examples=200)
 def test_any_payload_survives_the_carrier_encoding(packet_type: int, data: st.DataObject) -> None:
-    payload = data.draw(
-        st.binary(min_size=PACKET_LENGTHS[packet_type] - 2, max_size=PACKET_LENGTHS[packet_type] - 2)
-    )
+    payload = data.draw(st.binary(min_size=PACKET_LENGTHS[packet_type] - 2, max_size=PACKET_LENGTHS[packet_type] - 2))
     wire = encode_packet(packet_type, payload)
     assert wire[0] == packet_type
     assert all(b & 0x80 for b in wire[1:])
@@ -284,9 +282,7 @@ def test_clock_and_session_commands() -> None:
     assert session_command(Command.ERASE_SESSION, session=2, user=1) == bytes.fromhex("7D81AE818280808080")
 
 
-@pytest.mark.parametrize(
-    ("op", "params"), [(0x21, ()), (0xA1, (128,)), (0xA1, (1, 2, 3, 4, 5, 6, 7)), (0xA1, (-1,))]
-)
+@pytest.mark.parametrize(("op", "params"), [(0x21, ()), (0xA1, (128,)), (0xA1, (1, 2, 3, 4, 5, 6, 7)), (0xA1, (-1,))])
 def test_bad_commands_are_refused(op: int, params: tuple[int, ...]) -> None:
     with pytest.raises(FrameError):
         encode_command(op, *params)
@@ -303,9 +299,7 @@ def test_bad_commands_are_refused(op: int, params: tuple[int, ...]) -> None:
         (OldLive(probe_error=True, spo2=97, pulse_rate=70), ("probe-error",)),
     ],
 )
-def test_no_reading_while_the_finger_is_out_or_the_probe_searches(
-    packet: OldLive, status: tuple[str, ...]
-) -> None:
+def test_no_reading_while_the_finger_is_out_or_the_probe_searches(packet: OldLive, status: tuple[str, ...]) -> None:
     assert live_measurements(packet, NOW) == ()
     assert live_status(packet) == status
     frame = decode_cms50(encode_old_live(packet))

@@ -63,9 +63,7 @@ def test_body_composition_carries_the_person() -> None:
         body_composition("M", 300, 1552, 548, Mode.FEET)
 
 
-@pytest.mark.parametrize(
-    "hex_", ["", "A55A", "A55A0303363D", "A55A0403363C", "A55B0303363C", "A55A01FF", "A55A0303"]
-)
+@pytest.mark.parametrize("hex_", ["", "A55A", "A55A0303363D", "A55A0403363C", "A55B0303363C", "A55A01FF", "A55A0303"])
 def test_bad_frames_are_rejected(hex_: str) -> None:
     with pytest.raises(FrameError):
         decode_bcm_h10(bytes.fromhex(hex_))
@@ -92,9 +90,7 @@ GARBAGE = st.binary(max_size=8).map(lambda b: b.replace(b"\xa5", b"\x00"))
 
 @given(st.lists(st.tuples(GARBAGE, st.integers(0, 255), st.binary(max_size=12)), max_size=6), GARBAGE)
 @settings(max_examples=150)
-def test_the_receiver_finds_every_response_between_garbage(
-    pairs: list[tuple[bytes, int, bytes]], tail: bytes
-) -> None:
+def test_the_receiver_finds_every_response_between_garbage(pairs: list[tuple[bytes, int, bytes]], tail: bytes) -> None:
     stream = b"".join(junk + encode_response(BcmResponse(i, d)) for junk, i, d in pairs) + tail
     receiver = BcmReceiver()
     found = [r for byte in stream for r in receiver.feed(bytes([byte]))]
