@@ -1,0 +1,1 @@
+"""Contec pulse oximeters (CMS50 family) over their USB-serial cable."""

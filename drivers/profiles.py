@@ -1,0 +1,237 @@
+"""Device profiles: which measurements a kind of device sends, and which values are plausible.
+
+``check(frame)`` returns human-readable reasons a frame is implausible (empty = plausible). The
+caller never drops an implausible reading: it quarantines the frame with these reasons so that a
+person can look. Ranges are per (LOINC, UCUM unit), inclusive; a value the device marks absent
+(NaN, "measurement unsuccessful") has no range to break.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from types import MappingProxyType
+
+from drivers.measurement import DecodedFrame, Measurement
+from drivers.terminology import find_concept
+
+__all__ = ["DEFAULT_RANGES", "PROFILES", "SUSPECT_FLAGS", "DeviceProfile", "Range", "check", "profile_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """An inclusive plausibility range."""
+
+    low: Decimal
+    high: Decimal
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, Decimal) and self.low <= value <= self.high
+
+
+def _r(low: str, high: str) -> Range:
+    return Range(Decimal(low), Decimal(high))
+
+
+# kPa and imperial bounds are the mmHg / metric bounds converted (1 kPa = 7.50062 mmHg, 1 lb =
+# 0.45359237 kg, 1 in = 2.54 cm) and widened to one decimal, so a unit never changes the verdict.
+DEFAULT_RANGES: Mapping[tuple[str, str], Range] = MappingProxyType(
+    {
+        ("8480-6", "mm[Hg]"): _r("40", "300"),
+        ("8480-6", "kPa"): _r("5.3", "40.0"),
+        ("8462-4", "mm[Hg]"): _r("20", "200"),
+        ("8462-4", "kPa"): _r("2.6", "26.7"),
+        ("8478-0", "mm[Hg]"): _r("25", "250"),
+        ("8478-0", "kPa"): _r("3.3", "33.4"),
+        ("8867-4", "/min"): _r("20", "300"),
+        ("59408-5", "%"): _r("50", "100"),
+        ("2708-6", "%"): _r("50", "100"),
+        ("8310-5", "Cel"): _r("30", "45"),
+        ("8310-5", "[degF]"): _r("86", "113"),
+        ("14743-9", "mmol/L"): _r("0.6", "33.3"),
+        ("41653-7", "mg/dL"): _r("10", "600"),
+        ("29463-7", "kg"): _r("0.5", "300"),
+        ("29463-7", "[lb_av]"): _r("1.1", "661.4"),
+        ("8302-2", "m"): _r("0.3", "2.5"),
+        ("8302-2", "cm"): _r("30", "250"),
+        ("8302-2", "[in_i]"): _r("11.8", "98.5"),
+        ("39156-5", "kg/m2"): _r("8", "80"),
+        ("41982-0", "%"): _r("1", "75"),
+    }
+)
+
+
+# Measurement flags meaning the device itself does not vouch for the value, or that it is not a
+# patient's reading at all (control solution, demonstration or test data).
+SUSPECT_FLAGS = frozenset(
+    {
+        "control-solution",
+        "sensor-malfunction",
+        "sample-size-insufficient",
+        "strip-insertion-error",
+        "strip-type-incorrect",
+        "result-higher-than-device-can-process",
+        "result-lower-than-device-can-process",
+        "sensor-read-interrupted",
+        "general-device-fault",
+        "measurement-unavailable",
+        "invalid-measurement-detected",
+        "data-for-demonstration",
+        "data-for-testing",
+        "equipment-malfunction-detected",
+        "sensor-malfunctioning",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceProfile:
+    """What one kind of device sends: plausibility ranges, and codes to rewrite to LOINC.
+
+    ``code_overrides`` maps a code the device reports (a vendor or MDC code in ``Measurement.code``)
+    to the LOINC code it means; ``apply`` rewrites a frame with it before ``check``.
+    """
+
+    name: str
+    description: str
+    ranges: Mapping[tuple[str, str], Range] = field(default_factory=lambda: DEFAULT_RANGES)
+    code_overrides: Mapping[str, str] = field(default_factory=dict)
+    suspect_flags: frozenset[str] = SUSPECT_FLAGS
+
+    def apply(self, frame: DecodedFrame) -> DecodedFrame:
+        """The frame with overridden codes replaced by their LOINC code and display."""
+        if not self.code_overrides:
+            return frame
+        return replace(frame, measurements=tuple(self._rewrite(m) for m in frame.measurements))
+
+    def _rewrite(self, measurement: Measurement) -> Measurement:
+        loinc = self.code_overrides.get(measurement.code)
+        if loinc is None:
+            return measurement
+        known = find_concept(loinc)
+        return replace(measurement, code=loinc, display=known.display if known else measurement.display)
+
+    def check(self, frame: DecodedFrame) -> list[str]:
+        """Why the frame is implausible, one sentence per problem; empty when plausible."""
+        frame = self.apply(frame)
+        reasons = [reason for m in frame.measurements for reason in self._check_one(m)]
+        return reasons + _panel_reasons(frame.measurements)
+
+    def _check_one(self, measurement: Measurement) -> list[str]:
+        reasons = [
+            f"{measurement.display}: the device reports {flag}"
+            for flag in measurement.flags
+            if flag in self.suspect_flags
+        ]
+        if measurement.value is None:
+            return reasons
+        codes = {code for code, _ in self.ranges}
+        allowed = self.ranges.get((measurement.code, measurement.unit))
+        label = f"{measurement.display} {measurement.value_text} {measurement.unit}"
+        if allowed is not None and measurement.value not in allowed:
+            reasons.append(f"{label} is outside the plausible range {allowed.low}-{allowed.high}")
+        elif allowed is None and measurement.code in codes:
+            reasons.append(f"{label}: unit {measurement.unit!r} is not one this profile expects")
+        elif allowed is None:
+            reasons.append(f"{label}: {measurement.code} is not a measurement the {self.name} profile expects")
+        return reasons
+
+
+def _value(measurements: tuple[Measurement, ...], code: str) -> tuple[Decimal, str] | None:
+    found = next((m for m in measurements if m.code == code and m.value is not None), None)
+    return None if found is None or found.value is None else (found.value, found.unit)
+
+
+def _panel_reasons(measurements: tuple[Measurement, ...]) -> list[str]:
+    """Checks across a blood-pressure panel (values in the same unit only)."""
+    systolic, diastolic = _value(measurements, "8480-6"), _value(measurements, "8462-4")
+    mean = _value(measurements, "8478-0")
+    reasons = []
+    if systolic and diastolic and systolic[1] == diastolic[1] and diastolic[0] >= systolic[0]:
+        reasons.append(f"diastolic {diastolic[0]} is not below systolic {systolic[0]} {systolic[1]}")
+    if systolic and diastolic and mean and len({systolic[1], diastolic[1], mean[1]}) == 1:
+        low, high = min(systolic[0], diastolic[0]), max(systolic[0], diastolic[0])
+        if not low <= mean[0] <= high:
+            reasons.append(f"mean pressure {mean[0]} is not between diastolic and systolic")
+    return reasons
+
+
+def _subset(*codes: str) -> Mapping[tuple[str, str], Range]:
+    return MappingProxyType({key: value for key, value in DEFAULT_RANGES.items() if key[0] in codes})
+
+
+_BP = ("8480-6", "8462-4", "8478-0", "8867-4")
+PROFILES: Mapping[str, DeviceProfile] = MappingProxyType(
+    {
+        profile.name: profile
+        for profile in (
+            DeviceProfile(name="default", description="Any device: every range this agent knows"),
+            DeviceProfile(
+                name="ble-blood-pressure",
+                description="BLE Blood Pressure (0x1810) cuff",
+                ranges=_subset(*_BP),
+            ),
+            DeviceProfile(
+                name="ble-glucose",
+                description="BLE Glucose (0x1808) meter",
+                ranges=_subset("41653-7", "14743-9"),
+            ),
+            DeviceProfile(
+                name="ble-thermometer",
+                description="BLE Health Thermometer (0x1809)",
+                ranges=_subset("8310-5"),
+            ),
+            DeviceProfile(
+                name="ble-pulse-oximeter",
+                description="BLE Pulse Oximeter (0x1822)",
+                ranges=_subset("59408-5", "8867-4"),
+            ),
+            DeviceProfile(
+                name="ble-weight-scale",
+                description="BLE Weight Scale (0x181D)",
+                ranges=_subset("29463-7", "39156-5", "8302-2"),
+            ),
+            DeviceProfile(
+                name="ble-body-composition",
+                description="BLE Body Composition (0x181B) scale",
+                ranges=_subset("41982-0", "29463-7", "8302-2"),
+            ),
+            DeviceProfile(
+                name="cms50",
+                description="Contec CMS50 oximeter on its serial cable",
+                ranges=_subset("59408-5", "8867-4"),
+            ),
+            DeviceProfile(name="omron", description="Omron HEM-xxxxT cuff, proprietary records", ranges=_subset(*_BP)),
+        )
+    }
+)
+
+_BY_PROTOCOL = {
+    "ble:2A35": "ble-blood-pressure",
+    "ble:2A36": "ble-blood-pressure",
+    "ble:2A18": "ble-glucose",
+    "ble:2A1C": "ble-thermometer",
+    "ble:2A1E": "ble-thermometer",
+    "ble:2A5E": "ble-pulse-oximeter",
+    "ble:2A5F": "ble-pulse-oximeter",
+    "ble:2A9D": "ble-weight-scale",
+    "ble:2A9C": "ble-body-composition",
+}
+
+
+def profile_for(protocol: str) -> DeviceProfile:
+    """The profile for a frame's protocol ("ble:2A35", "cms50:new", "omron:hem-7322t"), else default."""
+    name = _BY_PROTOCOL.get(protocol) or protocol.split(":")[0]
+    return PROFILES.get(name, PROFILES["default"])
+
+
+def check(frame: DecodedFrame, profile: DeviceProfile | str | None = None) -> list[str]:
+    """Why ``frame`` is implausible (empty = plausible), by ``profile`` or the one for its protocol."""
+    if profile is None:
+        chosen = profile_for(frame.protocol)
+    elif isinstance(profile, str):
+        chosen = PROFILES[profile]
+    else:
+        chosen = profile
+    return chosen.check(frame)
