@@ -25,14 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clinic_agent import crypto  # noqa: E402
-from clinic_agent.agent import Agent  # noqa: E402
-from clinic_agent.home import initialise, resolve  # noqa: E402
-from clinic_agent.search import NameIndex  # noqa: E402
-from tests.support import id_number, reading, resident  # noqa: E402
+from clinic_agent import crypto
+from clinic_agent.agent import Agent
+from clinic_agent.home import initialise, resolve
+from clinic_agent.search import NameIndex
+from tests.support import id_number, reading, resident
 
 PASSPHRASE = "benchmark passphrase 1"
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤麻"
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
+    "任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤麻"
+)
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉萍红梅鑫波斌宇浩凯健俊帆帅旭宁龙林欢佳阳德胜光"
 
 

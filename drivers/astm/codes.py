@@ -188,9 +188,7 @@ URINE_MARKERS = {("albumin", "mg/L"), ("albumin_creatinine_ratio", "mg/g")}
 class CodeTable:
     """Looks up a local test code, a UCUM unit and a specimen; a device profile may extend it."""
 
-    def __init__(
-        self, aliases: Mapping[str, str], analytes: Mapping[str, Mapping[str, Mapping[str, LabCode]]]
-    ) -> None:
+    def __init__(self, aliases: Mapping[str, str], analytes: Mapping[str, Mapping[str, Mapping[str, LabCode]]]) -> None:
         self._aliases = dict(aliases)
         self._analytes = analytes
 

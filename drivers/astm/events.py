@@ -56,6 +56,4 @@ class LineContention:
     """Both sides sent ENQ; this side yielded the line and will try again later."""
 
 
-AstmEvent = (
-    Send | MessageReceived | FrameRejected | TransferAborted | MessageSent | MessageFailed | LineContention
-)
+AstmEvent = Send | MessageReceived | FrameRejected | TransferAborted | MessageSent | MessageFailed | LineContention

@@ -109,8 +109,7 @@ def split_text(text: bytes, *, first_number: int = 1, max_text: int = MAX_TEXT) 
         raise ValueError("max_text must be positive")
     chunks = [text[i : i + max_text] for i in range(0, len(text), max_text)]
     return [
-        Frame(number=(first_number + i) % 8, text=chunk, final=i == len(chunks) - 1)
-        for i, chunk in enumerate(chunks)
+        Frame(number=(first_number + i) % 8, text=chunk, final=i == len(chunks) - 1) for i, chunk in enumerate(chunks)
     ]
 
 

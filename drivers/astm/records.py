@@ -141,10 +141,7 @@ class Record:
         names = FIELD_NAMES.get(self.type)
         if names is None:
             return {"record_type": self.type, "raw": self.raw_text}
-        return {
-            (names[i] if i < len(names) else f"field_{i + 1}"): self.value(i + 1)
-            for i in range(len(self.fields))
-        }
+        return {(names[i] if i < len(names) else f"field_{i + 1}"): self.value(i + 1) for i in range(len(self.fields))}
 
 
 def unescape(text: str, delimiters: Delimiters) -> str:

@@ -58,9 +58,7 @@ class _Selection:
     results: list[_Node]
 
 
-def decode_astm(
-    data: bytes, *, encoding: str | None = None, codes: CodeTable = DEFAULT_CODES
-) -> DecodedFrame:
+def decode_astm(data: bytes, *, encoding: str | None = None, codes: CodeTable = DEFAULT_CODES) -> DecodedFrame:
     """Decode one message, framed (E1381 frames, checksums verified) or as plain record text.
 
     ``subject`` is set only when the message names a single patient; ingest should use
@@ -163,9 +161,7 @@ def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
     )
 
 
-def _measurement(
-    node: _Node, tree: _Tree, codes: CodeTable, header_time: datetime | None, urine: bool
-) -> Measurement:
+def _measurement(node: _Node, tree: _Tree, codes: CodeTable, header_time: datetime | None, urine: bool) -> Measurement:
     r = node.record
     order = tree.orders[node.order].record if node.order is not None else None
     test_code, value_text, raw_unit = _test_code(r), r.component(4), r.text(5)
@@ -277,8 +273,7 @@ def _fields(tree: _Tree, chosen: _Selection) -> dict[str, Any]:
         },
         "patients": [_json(tree.patients[p]) for p in chosen.patients],
         "orders": [
-            {**_json(o), "patient": patient_at.get(o.patient)}
-            for o in map(tree.orders.__getitem__, chosen.orders)
+            {**_json(o), "patient": patient_at.get(o.patient)} for o in map(tree.orders.__getitem__, chosen.orders)
         ],
         "results": [
             {

@@ -123,6 +123,4 @@ def parse_ack(data: bytes) -> Ack:
         raise FrameError("acknowledgement has no MSA segment")
     err = message.first("ERR")
     error = (err.text(8) if err else "") or msa.text(3)
-    return Ack(
-        code=msa.text(1), acknowledged_id=msa.text(2), control_id=message.control_id, error=error or None
-    )
+    return Ack(code=msa.text(1), acknowledged_id=msa.text(2), control_id=message.control_id, error=error or None)

@@ -42,21 +42,13 @@ def blood_pressure(
     """The PCD-01 containment of one cuff reading: device, compound 150020, its metrics, the pulse."""
     observations = [
         Observation(sub_id="1", code=("528391", "MDC_DEV_SPEC_PROFILE_BP", "MDC"), value_type=""),
-        Observation(
-            sub_id="1.0.1", code=("150020", "MDC_PRESS_BLD_NONINV", "MDC"), value_type="", observed_at=at
-        ),
-        Observation(
-            sub_id="1.0.1.1", code=("150021", "MDC_PRESS_BLD_NONINV_SYS", "MDC"), value=systolic, unit=MMHG
-        ),
-        Observation(
-            sub_id="1.0.1.2", code=("150022", "MDC_PRESS_BLD_NONINV_DIA", "MDC"), value=diastolic, unit=MMHG
-        ),
+        Observation(sub_id="1.0.1", code=("150020", "MDC_PRESS_BLD_NONINV", "MDC"), value_type="", observed_at=at),
+        Observation(sub_id="1.0.1.1", code=("150021", "MDC_PRESS_BLD_NONINV_SYS", "MDC"), value=systolic, unit=MMHG),
+        Observation(sub_id="1.0.1.2", code=("150022", "MDC_PRESS_BLD_NONINV_DIA", "MDC"), value=diastolic, unit=MMHG),
     ]
     if mean is not None:
         observations.append(
-            Observation(
-                sub_id="1.0.1.3", code=("150023", "MDC_PRESS_BLD_NONINV_MEAN", "MDC"), value=mean, unit=MMHG
-            )
+            Observation(sub_id="1.0.1.3", code=("150023", "MDC_PRESS_BLD_NONINV_MEAN", "MDC"), value=mean, unit=MMHG)
         )
     if pulse is not None:
         code = ("149546", "MDC_PULS_RATE_NON_INV", "MDC")
@@ -90,9 +82,7 @@ def build_oru_r01(
         ids = Repeated([identifier, "", "", "", kind] for identifier, kind in patient_ids)
         segments.append(encode_segment("PID", ["", "", ids, "", list(patient_name or ())], encoding))
     obr_time = format_datetime(observed_at or timestamp)
-    segments.append(
-        encode_segment("OBR", ["1", control_id, "", list(order_code), "", "", obr_time], encoding)
-    )
+    segments.append(encode_segment("OBR", ["1", control_id, "", list(order_code), "", "", obr_time], encoding))
     segments += [encode_segment("OBX", _obx(i, o), encoding) for i, o in enumerate(observations, start=1)]
     return "".join(s + "\r" for s in segments).encode("utf-8")
 

@@ -39,9 +39,7 @@ _GLUCOSE_METER = (
 METRICS = {
     m.code: m
     for m in (
-        MdcMetric(
-            "150020", "MDC_PRESS_BLD_NONINV", BP_PANEL, "Blood pressure panel with all children optional"
-        ),
+        MdcMetric("150020", "MDC_PRESS_BLD_NONINV", BP_PANEL, "Blood pressure panel with all children optional"),
         MdcMetric("150021", "MDC_PRESS_BLD_NONINV_SYS", "8480-6", "Systolic blood pressure"),
         MdcMetric("150022", "MDC_PRESS_BLD_NONINV_DIA", "8462-4", "Diastolic blood pressure"),
         # 8478-0 is marked unverified in protocols.md §7.

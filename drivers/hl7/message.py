@@ -55,11 +55,7 @@ class Encoding:
             raise FrameError("message does not start with an MSH segment")
         chars = segment[4:].split(separator, 1)[0]
         used = separator + chars
-        if (
-            len(chars) not in (4, 5)
-            or len(set(used)) != len(used)
-            or any(c.isalnum() or c.isspace() for c in used)
-        ):
+        if len(chars) not in (4, 5) or len(set(used)) != len(used) or any(c.isalnum() or c.isspace() for c in used):
             raise FrameError(f"MSH declares unusable delimiters {used!r} (expected |^~\\&)")
         return cls(separator, chars[0], chars[1], chars[2], chars[3], chars[4:])
 

@@ -86,9 +86,7 @@ class MllpDecoder:
     def _inside_block(self, data: bytes, pos: int, messages: list[bytes]) -> int:
         end, restart = data.find(FS, pos), data.find(VT, pos)
         if restart != -1 and (end == -1 or restart < end):
-            self._problem(
-                f"message cut short after {len(self._buf) + restart - pos} bytes by a new start block"
-            )
+            self._problem(f"message cut short after {len(self._buf) + restart - pos} bytes by a new start block")
             self._inside = False
             self._buf.clear()
             return restart

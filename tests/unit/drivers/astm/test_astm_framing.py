@@ -75,9 +75,7 @@ def test_frame_numbers_run_1_to_7_then_0() -> None:
     assert [f.number for f in split_text(b"xy", first_number=7, max_text=1)] == [7, 0]
 
 
-@pytest.mark.parametrize(
-    "frame", [Frame(number=8, text=b"x", final=True), Frame(number=1, text=b"a\x03b", final=True)]
-)
+@pytest.mark.parametrize("frame", [Frame(number=8, text=b"x", final=True), Frame(number=1, text=b"a\x03b", final=True)])
 def test_encoder_refuses_what_e1381_forbids(frame: Frame) -> None:
     with pytest.raises(ValueError):  # caller mistakes, not peer input: not FrameError
         encode_frame(frame)

@@ -138,18 +138,14 @@ def test_records_round_trip_through_escapes(fields: list[str | list[str]]) -> No
     ),
     st.text(alphabet="0123456789ABCDEF张王李^|&\\", max_size=20),
 )
-def test_built_messages_decode_to_what_was_built(
-    results: list[tuple[str, object, str]], patient: str
-) -> None:
+def test_built_messages_decode_to_what_was_built(results: list[tuple[str, object, str]], patient: str) -> None:
     built = build_result_message(
         results=[LabResult(test_code=c, value=str(v), unit=u) for c, v, u in results],
         timestamp=datetime(2024, 1, 1, 8, 0),
         patient_id=patient,
     )
     frame = decode_astm(built)
-    assert [(m.value_text, str(m.value)) for m in frame.measurements] == [
-        (str(v), str(v)) for _, v, _ in results
-    ]
+    assert [(m.value_text, str(m.value)) for m in frame.measurements] == [(str(v), str(v)) for _, v, _ in results]
     assert [r["test_code"] for r in frame.fields["results"]] == [c for c, _, _ in results]
     assert frame.fields["patients"][0].get("practice_patient_id", "") == (patient if patient else "")
 
@@ -157,9 +153,7 @@ def test_built_messages_decode_to_what_was_built(
 chunks = st.lists(st.tuples(st.binary(max_size=40), st.floats(0, 100)), max_size=30)
 
 
-def _drive(
-    machine: AstmReceiver | RawAstmReceiver | AstmSender | AstmLink, steps: list[tuple[bytes, float]]
-) -> None:
+def _drive(machine: AstmReceiver | RawAstmReceiver | AstmSender | AstmLink, steps: list[tuple[bytes, float]]) -> None:
     now = 0.0
     for data, delay in steps:
         now += delay

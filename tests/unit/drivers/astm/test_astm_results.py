@@ -120,9 +120,7 @@ def test_abnormal_flags_are_all_kept() -> None:
         ("-1.25", Decimal("-1.25"), None),
     ],
 )
-def test_values_that_are_not_plain_numbers_are_kept_as_text(
-    value: str, number: Decimal | None, flag: str
-) -> None:
+def test_values_that_are_not_plain_numbers_are_kept_as_text(value: str, number: Decimal | None, flag: str) -> None:
     m = decode_astm(message(f"R|1|^^^GLU|{value}|mmol/L||||F")).measurements[0]
     assert (m.value, m.value_text) == (number, value)
     if flag:
@@ -198,12 +196,8 @@ def test_results_of_two_patients_never_share_a_subject() -> None:
 
 def test_the_content_key_ignores_the_message_time_but_not_the_result() -> None:
     base = decode_astm(message("R|1|^^^GLU|5.6|mmol/L||||F||||20240601081500", header_time="20240601093000"))
-    resent = decode_astm(
-        message("R|1|^^^GLU|5.6|mmol/L||||F||||20240601081500", header_time="20240602100000")
-    )
-    corrected = decode_astm(
-        message("R|1|^^^GLU|5.9|mmol/L||||C||||20240601081500", header_time="20240601093000")
-    )
+    resent = decode_astm(message("R|1|^^^GLU|5.6|mmol/L||||F||||20240601081500", header_time="20240602100000"))
+    corrected = decode_astm(message("R|1|^^^GLU|5.9|mmol/L||||C||||20240601081500", header_time="20240601093000"))
     assert base.sequence == resent.sequence
     assert base.sequence != corrected.sequence
     assert base.sequence is not None
@@ -261,6 +255,4 @@ def test_fields_are_json_serialisable() -> None:
     import json
 
     text = message("R|1|^^^GLU^Glucose|5|mmol/L|3.9-6.1|N\\A||F", "C|1|I|x^y|G")
-    assert (
-        json.loads(json.dumps(decode_astm(text).as_json()))["fields"]["results"][0]["test_name"] == "Glucose"
-    )
+    assert json.loads(json.dumps(decode_astm(text).as_json()))["fields"]["results"][0]["test_name"] == "Glucose"

@@ -190,9 +190,7 @@ def test_dca_vantage_oversize_frame() -> None:
         expected["sender_serial"],
     )
     results = decoded.fields["results"]
-    assert [{"test": r["test_code"], "value": r["value"], "units": r["units"]} for r in results] == expected[
-        "results"
-    ]
+    assert [{"test": r["test_code"], "value": r["value"], "units": r["units"]} for r in results] == expected["results"]
     assert sum(len(r.get("comments", [])) for r in results) == expected["comments_after_results"]
     assert [m.value for m in decoded.measurements] == [Decimal("63.7"), Decimal("230.8"), Decimal("27.6")]
     assert frame.final
@@ -227,8 +225,7 @@ def test_omnilab_result_record() -> None:
         expected["test_assay_name"],
     )
     assert [record.field(n) for n in (4, 5, 6, 7, 8, 9)] == [
-        expected[k]
-        for k in ("value", "units", "reference_range", "abnormal_flag", "abnormality_nature", "status")
+        expected[k] for k in ("value", "units", "reference_range", "abnormal_flag", "abnormality_nature", "status")
     ]
     assert record.value(11) == expected["operator"]
     assert record.field(14) == expected["instrument"]

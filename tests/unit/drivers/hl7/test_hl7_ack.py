@@ -56,9 +56,7 @@ def test_without_a_readable_msh_there_is_no_one_to_answer(data: bytes) -> None:
 
 
 def test_the_ack_uses_their_delimiters_and_character_set() -> None:
-    theirs = "MSH#*!/%#App#Fac#Agent#Cl#20240601##ORU*R01#X9#P#2.5######GB 18030-2000\rOBR#1".encode(
-        "gb18030"
-    )
+    theirs = "MSH#*!/%#App#Fac#Agent#Cl#20240601##ORU*R01#X9#P#2.5######GB 18030-2000\rOBR#1".encode("gb18030")
     ack = build_ack(theirs, "AE", NOW, "A*1", "无法识别")
     message = parse_message(ack)
     assert message.charset == "gb18030"

@@ -141,10 +141,7 @@ def test_bad_dates_name_their_field(bad: str) -> None:
 
 
 def test_format_datetime_keeps_the_offset() -> None:
-    assert (
-        format_datetime(datetime(2024, 6, 1, 8, 0, tzinfo=timezone(timedelta(hours=8))))
-        == "20240601080000+0800"
-    )
+    assert format_datetime(datetime(2024, 6, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))) == "20240601080000+0800"
     assert format_datetime(datetime(2024, 6, 1, 8, 0)) == "20240601080000"
 
 

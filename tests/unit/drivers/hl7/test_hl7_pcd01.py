@@ -31,9 +31,7 @@ def one(obx: str, msh: str = PCD_MSH) -> Measurement:
 
 
 def test_pid_may_be_absent() -> None:
-    frame = decode_hl7(
-        f"{PCD_MSH}\r{OBR}\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.0.0.1|97|262688^^MDC".encode()
-    )
+    frame = decode_hl7(f"{PCD_MSH}\r{OBR}\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.0.0.1|97|262688^^MDC".encode())
     assert frame.subject is None
     assert [(m.code, m.value, m.unit) for m in frame.measurements] == [("59408-5", Decimal(97), "%")]
 
@@ -96,9 +94,7 @@ def test_only_oru_r01_carries_results() -> None:
         ("HR^Heart rate^L^8867-4^Heart rate^LN", "bpm", "8867-4", "/min", None),
     ],
 )
-def test_codes_and_units_map_to_loinc_and_ucum(
-    code: str, unit: str, loinc: str, ucum: str, mdc: str | None
-) -> None:
+def test_codes_and_units_map_to_loinc_and_ucum(code: str, unit: str, loinc: str, ucum: str, mdc: str | None) -> None:
     m = one(f"OBX|1|NM|{code}|1.0.0.1|12.5|{unit}|||||R")
     assert (m.code, m.unit, m.mdc_code, m.value) == (loinc, ucum, mdc, Decimal("12.5"))
     assert not [f for f in m.flags if f.startswith("unmapped")]
@@ -199,9 +195,7 @@ def test_a_mixed_message_splits_into_a_bp_panel_and_the_other_readings() -> None
         Observation(sub_id="2.0.0.1", code=("150456", "MDC_PULS_OXIM_SAT_O2", "MDC"), value="97"),
         Observation(sub_id="3.0.0.1", code=("150364", "MDC_TEMP_BODY", "MDC"), value="36.6"),
     ]
-    data = build_oru_r01(
-        control_id="MIX", timestamp=datetime(2024, 6, 1, 8, 0, tzinfo=CST), observations=observations
-    )
+    data = build_oru_r01(control_id="MIX", timestamp=datetime(2024, 6, 1, 8, 0, tzinfo=CST), observations=observations)
     whole = decode_hl7(data)
     assert whole.panel is None
     assert len(whole.measurements) == 6

@@ -66,9 +66,7 @@ def test_decode_raises_only_frame_error_and_gives_json(data: bytes) -> None:
 
 
 @given(inputs, st.sampled_from(["AA", "AE", "AR"]), st.text(max_size=30))
-def test_an_ack_is_either_built_and_readable_or_refused_with_frame_error(
-    data: bytes, code: str, reason: str
-) -> None:
+def test_an_ack_is_either_built_and_readable_or_refused_with_frame_error(data: bytes, code: str, reason: str) -> None:
     try:
         ack = build_ack(data, code, NOW, "ACK1", reason)  # type: ignore[arg-type]
     except FrameError:
@@ -114,9 +112,7 @@ def test_built_oru_messages_decode_to_what_was_built(
         Observation(sub_id=f"1.0.0.{i}", code=(code, refid, "MDC"), value=str(value), observed_at=when)
         for i, ((code, refid, _), value) in enumerate(rows, start=1)
     ]
-    data = build_oru_r01(
-        control_id="R|1", timestamp=when, observations=observations, patient_ids=[(name, "PI")]
-    )
+    data = build_oru_r01(control_id="R|1", timestamp=when, observations=observations, patient_ids=[(name, "PI")])
     decoded = decode_hl7(frame(data))
     assert [(m.code, m.value, m.taken_at) for m in decoded.measurements] == [
         (loinc, value, when) for (_, _, loinc), value in rows
