@@ -48,6 +48,10 @@ class Core:
         self._synchronous = synchronous
         self._lock = threading.RLock()
         self._broken = False
+        # Read once per write transaction (BEGIN IMMEDIATE holds the write lock, so nobody else
+        # can move them meanwhile), then carried in memory until COMMIT.
+        self._change_seq: int | None = None
+        self._audit_head: tuple[int, bytes] | None = None
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -57,12 +61,20 @@ class Core:
         with self._lock, translate_errors():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
+            self._change_seq, self._audit_head = None, None
             try:
                 yield conn
+                self._save_change_seq(conn)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 self._rollback(conn, exc)
                 raise
+            finally:
+                self._change_seq, self._audit_head = None, None
+
+    def _save_change_seq(self, conn: sqlite3.Connection) -> None:
+        if self._change_seq is not None:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('change_seq', ?)", (str(self._change_seq),))
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -142,10 +154,11 @@ class Core:
 
     def next_change_seq(self, conn: sqlite3.Connection) -> int:
         """A store-wide counter, bumped by every record write (lets readers catch up on changes)."""
-        row = conn.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()
-        value = int(row[0]) + 1 if row else 1
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('change_seq', ?)", (str(value),))
-        return value
+        if self._change_seq is None:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()
+            self._change_seq = int(row[0]) if row else 0
+        self._change_seq += 1
+        return self._change_seq
 
     def append_audit(
         self,
@@ -159,8 +172,10 @@ class Core:
     ) -> AuditEntry:
         """Append one entry to the audit chain inside the caller's transaction."""
         key = self.keys().audit_key
-        last = conn.execute("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, previous = (last[0] + 1, last[1]) if last else (1, audit.genesis_mac(key, self.store_id))
+        if self._audit_head is None:
+            last = conn.execute("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            self._audit_head = (int(last[0]), bytes(last[1])) if last else (0, audit.genesis_mac(key, self.store_id))
+        seq, previous = self._audit_head[0] + 1, self._audit_head[1]
         draft = AuditEntry(
             seq=seq,
             at=at or self.clock(),
@@ -185,6 +200,7 @@ class Core:
                 entry.mac,
             ),
         )
+        self._audit_head = (entry.seq, entry.mac)
         return entry
 
     def append_outbox(self, conn: sqlite3.Connection, entity: str, entity_id: str, op: str, priority: int = 0) -> None:
