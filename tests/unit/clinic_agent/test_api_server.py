@@ -1,0 +1,77 @@
+"""The API server in-process, driven by the asyncio client: sessions expire when idle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from clinic_agent.agent import Agent
+from clinic_agent.api.client import AsyncApiClient
+from clinic_agent.api.server import ApiServer
+from clinic_agent.config import ApiConfig
+from clinic_agent.errors import AccessDenied, SessionExpired
+from clinic_agent.model import Role
+from tests.support import PASSPHRASE, new_home
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[ApiServer, Clock, Path]]:
+    agent = Agent.open(new_home(tmp_path / "home"))
+    agent.unlock(actor="test", passphrase=PASSPHRASE)
+    agent.store.users.add("li", Role.DOCTOR, "246810", actor="test")
+    socket_path = tmp_path / "run" / "api.sock"
+    server = ApiServer(agent, ApiConfig(socket=socket_path, session_idle_minutes=10))
+    clock = Clock()
+    server.sessions._clock = clock
+    agent.publish = server.publish
+    await server.start()
+    yield server, clock, socket_path
+    await server.stop()
+    agent.close()
+
+
+async def test_an_idle_session_is_refused_and_an_active_one_kept(served: tuple[ApiServer, Clock, Path]) -> None:
+    _, clock, path = served
+    client = AsyncApiClient(path)
+    await client.connect()
+    try:
+        client.session = (await client.call("login", {"user": "li", "pin": "246810"}))["session"]
+        for _ in range(3):
+            clock.now += 9 * 60  # nine idle minutes, then activity
+            assert (await client.call("whoami"))["actor"] == "user:li"
+        clock.now += 10 * 60 + 1
+        with pytest.raises(SessionExpired, match="idle"):
+            await client.call("resident.list")
+    finally:
+        await client.close()
+
+
+async def test_events_reach_subscribers_pushed_not_polled(served: tuple[ApiServer, Clock, Path]) -> None:
+    _, _, path = served
+    seen: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
+    listener = AsyncApiClient(path, on_event=lambda name, data: seen.put_nowait((name, data)))
+    writer = AsyncApiClient(path)
+    await listener.connect()
+    await writer.connect()
+    try:
+        for client in (listener, writer):
+            client.session = (await client.call("login", {"user": "li", "pin": "246810"}))["session"]
+        await listener.call("events.subscribe")
+        added = await writer.call("reading.add", {"code": "8867-4", "value": "71", "unit": "/min"})
+        name, data = await asyncio.wait_for(seen.get(), 5)
+        assert (name, data["id"]) == ("reading.received", added["id"])
+        with pytest.raises(AccessDenied):
+            await writer.call("login", {"user": "li", "pin": "000000"})
+    finally:
+        await listener.close()
+        await writer.close()
