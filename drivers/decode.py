@@ -1,0 +1,66 @@
+"""Every decoder by protocol name: one table for the ingest path and the `decode` command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drivers.astm import decode_astm, decode_astm_readings
+from drivers.ble import SUPPORTED_UUIDS, decode_characteristic
+from drivers.contec.cms50 import decode_cms50
+from drivers.errors import FrameError
+from drivers.hl7 import decode_hl7, decode_hl7_readings
+from drivers.measurement import DecodedFrame
+from drivers.vendor.bcm_h10 import decode_bcm_h10
+from drivers.vendor.omron import decode_omron
+
+_ONE: dict[str, Callable[[bytes], DecodedFrame]] = {
+    "astm": decode_astm,
+    "hl7": decode_hl7,
+    "cms50": decode_cms50,
+    "omron": decode_omron,
+    "bcm-h10": decode_bcm_h10,
+}
+_MANY: dict[str, Callable[[bytes], list[DecodedFrame]]] = {
+    "astm": decode_astm_readings,
+    "hl7": decode_hl7_readings,
+}
+
+
+def protocols() -> list[str]:
+    """Every protocol name the decoders know."""
+    return sorted(_ONE) + [f"ble:{uuid:04X}" for uuid in sorted(SUPPORTED_UUIDS)]
+
+
+def _ble_uuid(protocol: str) -> int | None:
+    if not protocol.startswith("ble:"):
+        return None
+    try:
+        return int(protocol[4:], 16)
+    except ValueError:
+        return None
+
+
+def decode_one(protocol: str, data: bytes) -> DecodedFrame:
+    """Decode one frame or message into one result (the `decode` command's view)."""
+    name = protocol.lower()
+    uuid = _ble_uuid(name)
+    if uuid is not None:
+        return decode_characteristic(uuid, data)
+    base = name.split(":", 1)[0]
+    decoder = _ONE.get(base)
+    if decoder is None:
+        raise FrameError(f"unknown protocol {protocol!r}; known: {', '.join(protocols())}")
+    return decoder(data)
+
+
+def decode(protocol: str, data: bytes) -> list[DecodedFrame]:
+    """Decode one frame or message into readings, split per patient and per panel where it can hold several."""
+    base = protocol.lower().split(":", 1)[0]
+    many = _MANY.get(base)
+    return many(data) if many is not None else [decode_one(protocol, data)]
+
+
+def is_known(protocol: str) -> bool:
+    """Whether a protocol name has a decoder."""
+    uuid = _ble_uuid(protocol.lower())
+    return uuid in SUPPORTED_UUIDS if uuid is not None else protocol.lower().split(":", 1)[0] in _ONE
