@@ -3,6 +3,7 @@
     keys         unlock with the machine key if there is one, else wait locked (still collecting)
     local API    the Unix socket the CLI and the TUI talk to
     housekeeping idle sessions, disk space, the systemd watchdog
+    devices      one supervised link per configured device, feeding the ingest path
 
 Each start and stop has a timeout; a service stuck on stop is logged and left behind so the rest
 still stop. SIGTERM and SIGINT stop the daemon cleanly; under systemd it reports READY=1 once
@@ -21,6 +22,8 @@ from typing import Protocol
 from clinic_agent import systemd
 from clinic_agent.agent import Agent
 from clinic_agent.api.server import ApiServer
+from clinic_agent.devices import DeviceService
+from clinic_agent.devices import parse as parse_devices
 from clinic_agent.errors import ClinicAgentError
 from clinic_agent.home import Home
 
@@ -160,10 +163,11 @@ class Housekeeping:
 
 
 def build_services(agent: Agent) -> tuple[list[Service], ApiServer]:
-    """The services of a daemon for this agent, in start order."""
+    """The services of a daemon for this agent, in start order (devices last: the store is ready)."""
     server = ApiServer(agent, agent.config.api)
     agent.publish = server.publish
-    return [KeyService(agent), server, Housekeeping(agent, server)], server
+    devices = DeviceService(agent, parse_devices(agent.config.devices, str(agent.home.config_path)))
+    return [KeyService(agent), server, Housekeeping(agent, server), devices], server
 
 
 async def serve(home: Home, *, stop: asyncio.Event | None = None) -> None:

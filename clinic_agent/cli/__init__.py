@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from clinic_agent import __version__
-from clinic_agent.cli import commands
+from clinic_agent.cli import commands, device_commands  # noqa: F401  (device_commands registers itself)
 from clinic_agent.errors import ClinicAgentError
 
 PROG = "clinic-agent"

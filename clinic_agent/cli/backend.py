@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from clinic_agent import devices as _devices  # noqa: F401  (registers the device operations)
 from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import methods
 from clinic_agent.api.client import ApiClient

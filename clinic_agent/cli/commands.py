@@ -194,10 +194,13 @@ def status_text(s: dict[str, Any]) -> str:
         ("key slots", ", ".join(f"{k['type']}:{k['name']}" for k in s["slots"])),
         ("disk free", f"{s['disk_free_mib']} MiB" + ("  LOW" if s.get("disk_low") else "")),
     ]
-    for extra in ("devices", "sync"):
-        if s.get(extra):
-            lines.append((extra, output.safe(s[extra])))
-    return "\n".join(f"{output.pad(k, 20)} {v}" for k, v in lines)
+    for device in s.get("devices") or []:
+        detail = f" ({device['detail']})" if device.get("detail") else ""
+        lines.append((f"device {device['name']}", f"{device['state']}{detail}, {device['where']}"))
+    if s.get("sync"):
+        sync = s["sync"]
+        lines.append(("platform", f"{sync.get('state')}, last sync {sync.get('last_sync') or 'never'}"))
+    return "\n".join(f"{output.pad(k, 20)} {output.safe(v)}" for k, v in lines)
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
