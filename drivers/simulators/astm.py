@@ -55,7 +55,9 @@ async def run(
     """Serve results on a pty at ``link`` until ``count`` were accepted (or ``stop``)."""
     rng, stop = random.Random(seed), stop or asyncio.Event()
     device = PtyDevice(link)
-    line = AstmLink(role="instrument")
+    # A line nobody listens on yet (or a port flushed when the agent opens it) loses our ENQ: try
+    # again within a few seconds rather than E1381's 15 + 10, so a demo does not stall.
+    line = AstmLink(role="instrument", reply_timeout=3.0, busy_delay=1.0)
     sent = 0
     try:
         line_events = line.send(next_message(rng, 0, id_numbers, datetime.now(CHINA)), time.monotonic())
