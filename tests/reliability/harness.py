@@ -203,6 +203,7 @@ class StoreCheck:
     lost: list[str]
     unexpected: set[str]
     problems: list[str]
+    sealed_opened: int = 0
 
 
 def check_store(home: Home, ledger: Ledger, fresh: Iterable[str] = ()) -> StoreCheck:
@@ -213,8 +214,11 @@ def check_store(home: Home, ledger: Ledger, fresh: Iterable[str] = ()) -> StoreC
             vault = open_vault(home, keyfile)
         except ClinicAgentError as exc:
             return StoreCheck(0, 0, 0, [], set(), [f"the key file no longer opens (bricked): {exc}"])
-        store.unlock(vault.keyring, actor="reliability-check")
-        return inspect_store(store, ledger, fresh)
+        report = store.unlock(vault.keyring, actor="reliability-check")
+        check = inspect_store(store, ledger, fresh)
+        check.sealed_opened = report.sealed_opened
+        check.problems += [f"sealed reading {row} did not open at unlock" for row in report.sealed_failed]
+        return check
     finally:
         store.close()
 

@@ -51,6 +51,36 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(tmp_path: Path, seed: i
     )
 
 
+LOCKED_KILLS = 25
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_kill_9_while_locked_loses_no_sealed_reading(tmp_path: Path, seed: int, figures: Figures) -> None:
+    """Locked (no key after a reboot), readings are sealed to the store's public key; a crash loses none."""
+    rng = random.Random(seed)
+    home = make_home(tmp_path / "home")
+    ledger = Ledger()
+    ledger.take(run_worker(home, seed=rng.randrange(1 << 32), args=["--count", "20"]))
+    in_flight = opened = 0
+    for kill in range(LOCKED_KILLS):
+        run = run_worker(home, seed=rng.randrange(1 << 32), kill_after=rng.uniform(*KILL_AFTER_S), args=["--locked"])
+        fresh = ledger.take(run)
+        assert run.killed, f"kill {kill}: the worker ended before it was killed: {run.stderr[-2000:]}"
+        assert not ledger.foreign, f"kill {kill}: {ledger.foreign}"
+        check = check_store(home, ledger, fresh)  # unlocks: every sealed reading becomes a row
+        opened += check.sealed_opened
+        assert not check.lost, f"kill {kill}: sealed and acknowledged but lost {describe(check.lost)}"
+        assert not check.problems, f"kill {kill}: {describe(check.problems)}"
+        assert len(check.unexpected) - in_flight <= 1
+        in_flight = len(check.unexpected)
+    figures.report(
+        f"kills={LOCKED_KILLS} acked_readings={len(ledger.readings)} sealed_opened_at_unlock={opened} lost=0 "
+        f"in_flight_stored={in_flight} time={figures.elapsed():.1f}s"
+    )
+    assert opened >= len(ledger.readings) - 20, "the readings were not sealed while locked"
+
+
 CONTROL_KILLS = 20
 
 

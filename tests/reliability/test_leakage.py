@@ -186,12 +186,15 @@ def drive_daemon(
         [PYTHON, "-m", "clinic_agent", "--home", str(home.root), "resident", "show", pairs[6][1]],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=no_core_dumps,
     )
     time.sleep(0.3)
     daemon.kill()  # a crash while a command may be in flight
-    pending.wait(60)
+    _, said = pending.communicate(timeout=60)
+    if "Traceback" in said or len(said.splitlines()) > 1:
+        wrong.append(f"a command whose daemon died printed more than one line: {said[-1000:]}")
     after_crash()
     daemon = Daemon(home, env)  # replaces the stale socket
     for _, number in pairs[1::2]:

@@ -37,8 +37,8 @@ from tests.reliability.harness import (
 )
 from tests.support import FAST_CONFIG, PASSPHRASE
 
-CRASHES = 40
-CONTROL_CRASHES = 15
+CRASHES = 60
+CONTROL_CRASHES = 20
 KILL_AFTER_S = (0.05, 0.4)
 
 

@@ -5,7 +5,7 @@ the store unlocked with the machine key, makes sure a few residents exist, then 
 resident, unassigned readings, and resident edits. Each line on stdout is one ``os.write`` of a short line,
 so a line is either delivered whole or not at all, even when the worker is killed:
 
-    READY <pid>                          the store is open and unlocked; the loop starts now
+    READY <pid>                          the store is open (and unlocked); the loop starts now
     R <resident id>                      a resident was registered (add returned)
     A <reading id> <resident id or ->    a reading was stored (add returned): the acknowledgement
     E <resident id> <version>            a resident edit was stored (update returned)
@@ -14,6 +14,10 @@ so a line is either delivered whole or not at all, even when the worker is kille
                                          <cause> names the SQLite error behind it
     X <exception class> <text>           anything else escaped (a bug); the worker exits with status 3
     DONE <operations>
+
+With ``--locked`` the worker never unlocks: like a daemon after a reboot without a machine key, it seals
+each reading to the store's public key; the readings become rows at the next unlock. With
+``--ack-before-commit`` (the kill -9 test's negative control only) it acknowledges before add() returns.
 
 With ``--fiu`` the worker, once started, enables a libfiu failure point (the same command syntax as
 ``fiu-run -c``) through libfiu itself; it must run under ``fiu-run -x`` so the POSIX wrappers are loaded.
@@ -67,6 +71,11 @@ class Faults:
         self._lib = ctypes.CDLL("libfiu.so.0")
         self._lib.fiu_enable_random.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_float]
         self._lib.fiu_disable.argtypes = [ctypes.c_char_p]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a failure point was asked for."""
+        return self._lib is not None
 
     def on(self) -> None:
         """Enable the failure point."""
@@ -135,7 +144,11 @@ class Workload:
         self.residents: dict[str, Resident | None] = {}
 
     def load_residents(self) -> None:
-        """The residents already stored (read before any fault is enabled)."""
+        """The residents already stored (read before any fault is enabled); only their ids while locked."""
+        if self.store.locked:
+            with self.store.core.read() as conn:
+                self.residents = {row[0]: None for row in conn.execute("SELECT id FROM residents WHERE deleted = 0")}
+            return
         page = self.store.residents.changed_since(0)
         self.residents = {r.id: r for r in page.residents if not r.deleted}
 
@@ -148,7 +161,7 @@ class Workload:
     def step(self) -> None:
         """One operation: an edit, a reading for a resident, or an unassigned reading."""
         roll = self.rng.random()
-        if roll < self.edit_share and self.residents:
+        if roll < self.edit_share and self.residents and not self.store.locked:
             self.edit(self.rng.choice(sorted(self.residents)))
         elif roll < 0.7 and self.residents:
             self.add_reading(self.rng.choice(sorted(self.residents)))
@@ -166,6 +179,8 @@ class Workload:
         except ClinicAgentError as exc:
             say("F", type(exc).__name__, reading.id, cause_of(exc), exc.message)
             return
+        if added.sealed != self.store.locked or added.duplicate:
+            raise RuntimeError(f"add() returned {added} with the store {'locked' if self.store.locked else 'open'}")
         if not self.ack_before_commit:
             say("A", added.id, resident_id or "-")
 
@@ -181,7 +196,9 @@ class Workload:
                 )
                 stored = self.store.residents.update(edited, actor="worker")
         except RecordChanged:
-            self.residents[resident_id] = None  # an earlier failed edit did commit: read it again
+            if not self.faults.enabled:
+                raise  # without faults every edit starts from the version this worker last saved
+            self.residents[resident_id] = None  # an edit reported failed did commit: read it again
             return
         except ClinicAgentError as exc:
             self.residents[resident_id] = None
@@ -212,6 +229,7 @@ def main() -> int:
     parser.add_argument("--edit-share", type=float, default=0.1)
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     parser.add_argument("--fiu", help="a fiu-run -c command, e.g. 'enable_random name=posix/io/rw/*,probability=0.01'")
+    parser.add_argument("--locked", action="store_true", help="stay locked: readings are sealed (HPKE) as they come")
     parser.add_argument(
         "--ack-before-commit", action="store_true", help="negative control only: acknowledge before add() returns"
     )
@@ -221,13 +239,15 @@ def main() -> int:
     rng = random.Random(args.seed)
     home = resolve(args.home)
     store, keyfile = open_locked(home, synchronous=args.synchronous)
-    store.unlock(open_vault(home, keyfile).keyring, actor="worker")
+    if not args.locked:
+        store.unlock(open_vault(home, keyfile).keyring, actor="worker")
     work = Workload(store, rng, Faults(args.fiu), args.edit_share, ack_before_commit=args.ack_before_commit)
     work.load_residents()
     say("READY", os.getpid())
     done = 0
     try:
-        ensure_residents(work, args, rng)
+        if not args.locked:
+            ensure_residents(work, args, rng)
         while not args.count or done < args.count:
             work.step()
             done += 1
