@@ -358,11 +358,12 @@ def describe(items: Iterable[str], limit: int = 10) -> str:
 SHIM_SOURCE = HERE / "lostwrites.c"
 
 
-def build_shim(directory: Path) -> Path:
-    """Compile the lost-writes shim into ``directory`` (gcc must be on PATH)."""
-    library = directory / "lostwrites.so"
+def build_shim(directory: Path, *defines: str) -> Path:
+    """Compile the lost-writes shim into ``directory`` (gcc must be on PATH), with ``-D`` defines."""
+    library = directory / f"lostwrites{''.join(defines)}.so"
+    flags = [f"-D{name}" for name in defines]
     subprocess.run(
-        ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o", str(library), str(SHIM_SOURCE), "-ldl"],
+        ["gcc", "-O2", "-Wall", "-Werror", *flags, "-shared", "-fPIC", "-o", str(library), str(SHIM_SOURCE), "-ldl"],
         check=True,
         capture_output=True,
     )

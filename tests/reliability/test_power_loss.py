@@ -39,6 +39,7 @@ from tests.support import FAST_CONFIG, PASSPHRASE
 
 CRASHES = 60
 CONTROL_CRASHES = 20
+DIR_CONTROL_CRASHES = 5
 KILL_AFTER_S = (0.05, 0.4)
 
 
@@ -133,3 +134,21 @@ def test_negative_control_power_cut_with_synchronous_normal_loses_acknowledged_r
         f"lost={len(lost_readings)} ({share:.1%}) corrupt=0 time={figures.elapsed():.1f}s"
     )
     assert lost_readings, "synchronous=NORMAL lost nothing: the power-loss harness cannot see a loss"
+
+
+@pytest.mark.timeout(120)
+def test_negative_control_power_cut_that_also_loses_directory_fsyncs_loses_the_wal(
+    tmp_path: Path, shim: Path, seed: int, figures: Figures
+) -> None:
+    """With directory fsyncs ignored, the WAL a worker creates never gets a durable name: the model must see it.
+
+    This shows the FULL run above passes because SQLite makes the new WAL's name durable (it fsyncs the
+    directory on the WAL's first sync), not because the harness keeps names it should drop.
+    """
+    home, _ = create_under_shim(tmp_path, shim)
+    blind = PowerCut(home.root, tmp_path / "shadow", build_shim(shim.parent, "LW_IGNORE_DIR_SYNC"))
+    ledger, lost, _ = crash_loop(home, blind, seed, DIR_CONTROL_CRASHES, "FULL")
+    figures.report(
+        f"crashes={DIR_CONTROL_CRASHES} acked_readings={len(ledger.readings)} lost={len(lost)} (must be > 0)"
+    )
+    assert lost, "losing the WAL's name lost nothing: the strict directory model is not applied"

@@ -18,6 +18,7 @@ so a line is either delivered whole or not at all, even when the worker is kille
 With ``--locked`` the worker never unlocks: like a daemon after a reboot without a machine key, it seals
 each reading to the store's public key; the readings become rows at the next unlock. With
 ``--ack-before-commit`` (the kill -9 test's negative control only) it acknowledges before add() returns.
+With ``--unlock-on-stdin`` it only unlocks, when told, and reports ``U <sealed opened> <sealed failed>``.
 
 With ``--fiu`` the worker, once started, enables a libfiu failure point (the same command syntax as
 ``fiu-run -c``) through libfiu itself; it must run under ``fiu-run -x`` so the POSIX wrappers are loaded.
@@ -45,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from clinic_agent.errors import ClinicAgentError, RecordChanged  # noqa: E402
 from clinic_agent.home import open_locked, open_vault, resolve  # noqa: E402
+from clinic_agent.keys import Keyring  # noqa: E402
 from clinic_agent.model import DeviceInfo, Quantity, Reading, Resident, new_id, utcnow  # noqa: E402
 from clinic_agent.store import Store  # noqa: E402
 from tests.support import resident as make_resident  # noqa: E402
@@ -219,6 +221,21 @@ def ensure_residents(work: Workload, args: argparse.Namespace, rng: random.Rando
         work.register(make_resident(rng, name=rng.choice(NAMES), village=rng.choice(VILLAGES)))
 
 
+def unlock_when_told(store: Store, keyring: Keyring) -> int:
+    """Say READY, wait for a line on stdin, unlock (moving what was sealed), and report: U <opened> <failed>."""
+    say("READY", os.getpid())
+    sys.stdin.readline()
+    try:
+        report = store.unlock(keyring, actor="worker")
+    except Exception as exc:  # noqa: BLE001  (reported to the parent, which fails the test)
+        say("X", type(exc).__name__, str(exc)[:300])
+        return 3
+    finally:
+        store.close()
+    say("U", report.sealed_opened, len(report.sealed_failed))
+    return 0
+
+
 def main() -> int:
     """Open, unlock, ingest; report every outcome on stdout."""
     parser = argparse.ArgumentParser()
@@ -233,12 +250,15 @@ def main() -> int:
     parser.add_argument(
         "--ack-before-commit", action="store_true", help="negative control only: acknowledge before add() returns"
     )
+    parser.add_argument("--unlock-on-stdin", action="store_true", help="only unlock, when a line comes on stdin")
     parser.add_argument("--canaries-stdin", action="store_true", help="register the residents given as JSON on stdin")
     args = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     rng = random.Random(args.seed)
     home = resolve(args.home)
     store, keyfile = open_locked(home, synchronous=args.synchronous)
+    if args.unlock_on_stdin:
+        return unlock_when_told(store, open_vault(home, keyfile).keyring)
     if not args.locked:
         store.unlock(open_vault(home, keyfile).keyring, actor="worker")
     work = Workload(store, rng, Faults(args.fiu), args.edit_share, ack_before_commit=args.ack_before_commit)
