@@ -8,6 +8,7 @@ the worker died). Every check ends with SQLite's own ``integrity_check`` and the
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -65,8 +66,6 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def no_core_dumps() -> None:
     """preexec_fn of every child: a crash must not leave a core file holding decrypted data."""
-    import resource
-
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 

@@ -6,7 +6,7 @@ integrity_check is "ok". Then free space (a ballast file made first): ingestion 
 process on the same Store, without reopening it, and again after reopening. The CLI on the full disk
 exits non-zero with one line on stderr and no traceback. Needs root for the mount; skipped loudly without.
 
-Measured here: an 8 MiB tmpfs holds about 1,700 readings; the test takes about 5 s.
+Measured here: an 8 MiB tmpfs with a 2 MiB ballast file fills after about 1,600 readings; about 2 s.
 """
 
 from __future__ import annotations
