@@ -231,7 +231,7 @@ class KeyFile:
         except FileNotFoundError:
             raise StoreMissing(
                 f"the key file {path} is missing; the database is left untouched. "
-                "Restore keys.json from the backup taken at installation."
+                "Put back a copy of keys.json from a backup: without it the data cannot be opened."
             ) from None
         except (OSError, ValueError) as exc:
             raise StoreCorrupted(f"the key file {path} cannot be read ({exc}); nothing was changed") from None

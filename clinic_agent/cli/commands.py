@@ -11,7 +11,7 @@ from typing import Any
 from clinic_agent import home as home_module
 from clinic_agent.cli import output, secrets
 from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user
-from clinic_agent.errors import InvalidInput, StoreCorrupted, WrongPassphrase
+from clinic_agent.errors import StoreCorrupted, WrongPassphrase
 from clinic_agent.home import Home
 
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -112,7 +112,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Create the store."""
     home = home_of(args)
     if home.exists():
-        raise InvalidInput(f"a store already exists in {home.root}; nothing was changed")
+        home_module.set_aside_unfinished_init(home)  # before asking for a passphrase: refuse early
     passphrase = secrets.new_passphrase(
         getattr(args, "passphrase_file", None), env="CLINIC_AGENT_PASSPHRASE", what="passphrase"
     )

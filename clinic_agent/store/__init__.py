@@ -157,6 +157,10 @@ class Store:
                 continue
             try:
                 with core.write() as conn:
+                    # Another process (the daemon at boot, a CLI command) may be unlocking too:
+                    # whoever holds the write lock first moves the row; the other skips it.
+                    if conn.execute("SELECT 1 FROM sealed WHERE id = ?", (row_id,)).fetchone() is None:
+                        continue
                     self._insert_opened(conn, kind, row_id, data)
                     conn.execute("DELETE FROM sealed WHERE id = ?", (row_id,))
             except (InvalidInput, RecordNotFound, StoreCorrupted):

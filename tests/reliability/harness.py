@@ -164,6 +164,7 @@ class Ledger:
     failures: Counter[str] = field(default_factory=Counter)
     failed_ids: set[str] = field(default_factory=set)
     failure_messages: Counter[str] = field(default_factory=Counter)
+    failed_with: dict[str, str] = field(default_factory=dict)  # id -> what the store said about it
     foreign: list[str] = field(default_factory=list)
     edits: int = 0
 
@@ -185,6 +186,7 @@ class Ledger:
                 self.failures[words[0]] += 1
                 self.failed_ids.add(words[1])
                 self.failure_messages[f"{words[0]}: {' '.join(words[2:])}"] += 1
+                self.failed_with[words[1]] = f"{words[0]}: {' '.join(words[2:])}"
             elif kind == "X":
                 self.foreign.append(line)
         if run.returncode not in (0, -signal.SIGKILL) and not self.foreign:

@@ -123,13 +123,6 @@ def test_negative_control_kill_9_harness_sees_an_ack_sent_before_commit(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: two processes unlocking at once both move the same sealed readings; the second one's INSERT "
-    "hits UNIQUE(readings.id) and a raw sqlite3.IntegrityError escapes Store.unlock (store/__init__.py "
-    "_open_sealed reads the sealed rows outside the per-row transaction and does not re-check them)",
-)
 def test_two_processes_unlocking_at_once_both_succeed(tmp_path: Path, seed: int) -> None:
     """After a crash while locked, the daemon and a CLI command may both unlock; both must succeed."""
     home = make_home(tmp_path / "home")
