@@ -21,6 +21,7 @@ from drivers.astm.session import AstmSession
 from drivers.contec.session import Cms50Session
 from drivers.frames import FrameSink
 from drivers.hl7.session import Hl7Session
+from drivers.serial import ports
 from drivers.serial.link import SerialLink
 from drivers.stream import StreamSession
 from drivers.tcp import TcpClientLink, TcpListener
@@ -102,14 +103,36 @@ class DeviceService:
         self._tasks: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
         self.links: dict[str, Link] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: asyncio.Task[None] | None = None
         agent.status_providers["devices"] = self.status
         agent.services["devices"] = self
 
     async def start(self) -> None:
-        """Start a link for every device."""
+        """Start a link for every device, and the watcher of USB-serial adapters."""
         self.loop = asyncio.get_running_loop()
         for config in self.configs.values():
             self._start(config)
+        self._watcher = asyncio.create_task(self._watch_ports())
+
+    async def _watch_ports(self, interval: float = 2.0) -> None:
+        """Tell the log and the UI when a USB-serial adapter is plugged in or pulled out."""
+        before = await asyncio.to_thread(ports.snapshot)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = await asyncio.to_thread(ports.snapshot)
+            except OSError as exc:  # sysfs briefly unreadable while a device settles
+                _LOGGER.debug("port listing failed: %s", exc)
+                continue
+            added, removed = ports.diff(before, now)
+            for port, change in [(p, "plugged in") for p in added] + [(p, "unplugged") for p in removed]:
+                ids = f"{port.vid:04x}:{port.pid:04x}" if port.vid is not None and port.pid is not None else "-"
+                _LOGGER.info("serial adapter %s %s (%s, serial %s)", port.device, change, ids, port.serial_number)
+                self.agent.publish(
+                    "device.port",
+                    {"port": port.device, "change": change, "usb_id": ids, "serial_number": port.serial_number},
+                )
+            before = now
 
     def _start(self, config: DeviceConfig) -> None:
         stop = asyncio.Event()
@@ -138,6 +161,10 @@ class DeviceService:
 
     async def stop(self) -> None:
         """Stop every link (each gets a few seconds to close its port)."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await asyncio.gather(*(self._stop(name) for name in list(self._tasks)))
 
     async def _stop(self, name: str) -> None:
