@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from clinic_agent import devices as _devices  # noqa: F401  (registers the device operations)
 from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import methods
 from clinic_agent.api.client import ApiClient
@@ -110,6 +109,8 @@ class LocalBackend:
 
 def connect(home: Home, passphrase: PassphraseSource, user: str | None, *, local_only: bool = False) -> Backend:
     """The daemon if one listens on the configured socket, else the store in this process."""
+    from clinic_agent import devices  # noqa: F401  (registers the device operations; loads the drivers)
+
     config = home.load_config()
     if not local_only:
         try:

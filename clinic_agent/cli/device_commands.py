@@ -11,11 +11,10 @@ from typing import Any
 
 from clinic_agent.cli import output
 from clinic_agent.cli.commands import _command, backend, home_of, registrar, show
-from clinic_agent.devices import add_device, remove_device
-from clinic_agent.devices.methods import parse_hex
 from clinic_agent.errors import InvalidInput
-from drivers.decode import decode_one
-from drivers.errors import FrameError
+
+# The drivers and the device wiring are imported by the commands that use them, so that `--help`
+# and the other commands start without loading every protocol decoder.
 
 _CONTROL = {
     "NUL": 0,
@@ -103,6 +102,10 @@ BLE_KINDS = ["bp-cuff", "glucometer", "thermometer", "scale", "oximeter"]
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode a frame and print it."""
+    from clinic_agent.devices.methods import parse_hex
+    from drivers.decode import decode_one
+    from drivers.errors import FrameError
+
     sources = [x for x in (args.hex, args.text, args.file) if x is not None]
     if len(sources) != 1:
         raise InvalidInput("give the frame once: as HEX, --text TEXT or --file FILE")
@@ -213,6 +216,8 @@ def _scan_text(r: dict[str, Any]) -> str:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Add a device."""
+    from clinic_agent.devices import add_device
+
     home = home_of(args)
     entry = {
         "name": args.name,
@@ -238,6 +243,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     """Remove a device."""
+    from clinic_agent.devices import remove_device
+
     remove_device(home_of(args).config_path, args.name)
     note = _reload(args)
     show(args, {"removed": args.name, "daemon": note}, lambda r: f"Removed {r['removed']}. {r['daemon']}")
