@@ -23,7 +23,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from clinic_agent import crypto
@@ -413,7 +412,3 @@ def new_machine_key() -> bytes:
     """Random bytes for a machine key file."""
     return secrets.token_bytes(32)
 
-
-def public_key_bytes(key: X25519PublicKey) -> bytes:
-    """Raw bytes of an X25519 public key."""
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from clinic_agent import home as home_module
-from clinic_agent.cli import output, secrets
+from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user
 from clinic_agent.errors import StoreCorrupted, WrongPassphrase
 from clinic_agent.home import Home
@@ -45,7 +45,7 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def passphrase_source(args: argparse.Namespace) -> Callable[[], str | None]:
     """Read the passphrase only when a command turns out to need it."""
-    return lambda: secrets.passphrase(getattr(args, "passphrase_file", None))
+    return lambda: prompts.passphrase(getattr(args, "passphrase_file", None))
 
 
 @contextlib.contextmanager
@@ -113,7 +113,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     home = home_of(args)
     if home.exists():
         home_module.set_aside_unfinished_init(home)  # before asking for a passphrase: refuse early
-    passphrase = secrets.new_passphrase(
+    passphrase = prompts.new_passphrase(
         getattr(args, "passphrase_file", None), env="CLINIC_AGENT_PASSPHRASE", what="passphrase"
     )
     result = home_module.initialise(
@@ -220,7 +220,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     """Unlock the daemon, or (without one) open what was sealed while locked."""
     recovery = None
     if args.recovery:
-        recovery = secrets.passphrase(None, env="CLINIC_AGENT_RECOVERY_CODE", prompt="Recovery code: ")
+        recovery = prompts.passphrase(None, env="CLINIC_AGENT_RECOVERY_CODE", prompt="Recovery code: ")
         if recovery is None:
             raise WrongPassphrase("no recovery code: type it on a terminal or set CLINIC_AGENT_RECOVERY_CODE")
     with backend(args) as chosen:
@@ -272,7 +272,7 @@ def _user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Add a user."""
-    pin = secrets.pin()
+    pin = prompts.pin()
     with backend(args) as chosen:
         user = chosen.call(
             "user.add", {"name": args.name, "role": args.role, "pin": pin, "display_name": args.display_name}
@@ -530,7 +530,7 @@ def _audit_text(r: dict[str, Any]) -> str:
 
 
 def _new_passphrase(args: argparse.Namespace) -> str:
-    return secrets.new_passphrase(args.new_passphrase_file, env="CLINIC_AGENT_NEW_PASSPHRASE", what="new passphrase")
+    return prompts.new_passphrase(args.new_passphrase_file, env="CLINIC_AGENT_NEW_PASSPHRASE", what="new passphrase")
 
 
 def cmd_passphrase_change(args: argparse.Namespace) -> int:
