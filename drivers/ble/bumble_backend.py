@@ -66,7 +66,13 @@ class BumbleCentral:
         async with self._lock:
             if self._device is None or self._lost():
                 await self._close()
-                self._device = await self._power_on()
+                try:
+                    self._device = await self._power_on()
+                except BaseException as exc:
+                    await self._close()
+                    if isinstance(exc, OSError):  # the simulator (or HCI bridge) is not there (yet)
+                        raise BleakError(f"the HCI transport {self.where} cannot be reached: {exc}") from exc
+                    raise
             self._users += 1
             return self._device
 
@@ -267,7 +273,8 @@ class BumbleClient(BaseBleakClient):
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         """Connect, discover every service, characteristic and descriptor, and pair if asked."""
-        device = await self.central.open()
+        with _as_bleak("connect"):
+            device = await self.central.open()
         self._holding = True
         try:
             target = self._target or self.central.known.get(self.address.upper())

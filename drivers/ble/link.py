@@ -216,6 +216,12 @@ class BleLink:
             raise DeviceUnavailable(self.device.id, "the device disconnected")
 
 
+def _quietly(task: asyncio.Future[Any]) -> None:
+    """Collect the outcome of an abandoned operation, so that nothing is logged as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
 @dataclass(frozen=True, slots=True)
 class _Value:
     characteristic: BleakGATTCharacteristic
@@ -257,9 +263,14 @@ class _Session:
             )
         finally:
             lost.cancel()
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(_quietly)
         if task not in done:
-            task.cancel()
-            raise self._fail(f"{what}: {'the device disconnected' if lost in done else 'no answer'}")
+            raise self._fail(f"{what}: {'the device disconnected' if self.gone.is_set() else 'no answer'}")
+        error = task.exception()
+        if error is not None and self.gone.is_set():  # whatever the stack said, the device is gone
+            raise self._fail(f"{what}: the device disconnected") from error
         with _unavailable(self.link.device.id):
             return task.result()
 

@@ -134,6 +134,7 @@ class Peripheral:
         self._controller: Controller | None = None
         self._wake = asyncio.Event()
         self._delivery: asyncio.Task[None] | None = None
+        self._limit: int | None = None  # deliver no more than this many results in all
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- what a kind defines ---------------------------------------------------------------------------
@@ -244,6 +245,11 @@ class Peripheral:
                 with contextlib.suppress(Exception):  # already gone is fine
                     await connection.disconnect()
 
+    async def settle(self, within: float = 2.0) -> None:
+        """Let what is under way finish (a result being confirmed, a record request being answered)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=within)
+
     async def close(self) -> None:
         """Disconnect, stop advertising and leave the link."""
         for task in list(self._tasks):
@@ -263,6 +269,7 @@ class Peripheral:
         """Measure every ``interval`` seconds and deliver, until ``stop`` or ``count`` acknowledged results."""
         loop = asyncio.get_running_loop()
         next_at = loop.time()
+        self._limit = count
         while not stop.is_set() and (count is None or self.acknowledged < count):
             if loop.time() >= next_at:
                 self.take_reading()
@@ -273,6 +280,7 @@ class Peripheral:
             await asyncio.wait(waiters, timeout=max(0.0, next_at - loop.time()), return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+        self._limit = self.acknowledged  # what is under way may finish; nothing new starts
         return self.acknowledged
 
     @property
@@ -293,8 +301,11 @@ class Peripheral:
         char, _value, indicate = step
         return next((c for c in self.device.connections.values() if self.subscribed(c, char, indicate)), None)
 
+    def _more(self) -> bool:
+        return bool(self.pending) and (self._limit is None or self.acknowledged < self._limit)
+
     def _deliver_pending(self) -> None:
-        if not self.pending or (self._delivery is not None and not self._delivery.done()):
+        if not self._more() or (self._delivery is not None and not self._delivery.done()):
             return
         connection = self._collector(self.pending[0][-1])
         if connection is not None:
@@ -302,7 +313,7 @@ class Peripheral:
 
     async def _deliver(self, connection: Connection) -> None:
         server = self.server
-        while self.pending and self.subscribed(connection, self.pending[0][-1][0], self.pending[0][-1][2]):
+        while self._more() and self.subscribed(connection, self.pending[0][-1][0], self.pending[0][-1][2]):
             for char, value, indicate in self.pending[0]:
                 if indicate:
                     await server.indicate_subscriber(connection, char, value)  # returns once confirmed
@@ -320,10 +331,13 @@ class BloodPressureCuff(Peripheral):
 
     kind, local_name, service = "bp-cuff", "BP-Cuff Sim", Service.BLOOD_PRESSURE
 
-    def services(self, server: Any) -> list[gatt.Service]:
-        """Blood Pressure (measurement, cuff pressure, features) and a writable Current Time."""
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.measurement = _char(C.BLOOD_PRESSURE_MEASUREMENT, _P.INDICATE)
         self.cuff_pressure = _char(C.INTERMEDIATE_CUFF_PRESSURE, _P.NOTIFY)
+
+    def services(self, server: Any) -> list[gatt.Service]:
+        """Blood Pressure (measurement, cuff pressure, features) and a writable Current Time."""
         feature = _char(C.BLOOD_PRESSURE_FEATURE, _P.READ, encode_blood_pressure_feature(0b0000_0111))
         bp = gatt.Service(UUID.from_16_bits(Service.BLOOD_PRESSURE), [self.measurement, self.cuff_pressure, feature])
         return [bp, self.current_time_service()]
@@ -363,10 +377,13 @@ class Thermometer(Peripheral):
 
     kind, local_name, service = "thermometer", "Thermo Sim", Service.HEALTH_THERMOMETER
 
-    def services(self, server: Any) -> list[gatt.Service]:
-        """Health Thermometer (measurement, intermediate, type, interval) and a read-only Current Time."""
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.measurement = _char(C.TEMPERATURE_MEASUREMENT, _P.INDICATE)
         self.intermediate = _char(C.INTERMEDIATE_TEMPERATURE, _P.NOTIFY)
+
+    def services(self, server: Any) -> list[gatt.Service]:
+        """Health Thermometer (measurement, intermediate, type, interval) and a read-only Current Time."""
         kind = _char(C.TEMPERATURE_TYPE, _P.READ, bytes([9]))  # tympanum
         interval = _char(C.MEASUREMENT_INTERVAL, _P.READ, bytes(2))
         uuid = UUID.from_16_bits(Service.HEALTH_THERMOMETER)
@@ -397,9 +414,12 @@ class WeightScale(Peripheral):
 
     kind, local_name, service = "scale", "Scale Sim", Service.WEIGHT_SCALE
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.measurement = _char(C.WEIGHT_MEASUREMENT, _P.INDICATE)
+
     def services(self, server: Any) -> list[gatt.Service]:
         """Weight Scale (measurement, feature, Date Time); no Current Time service."""
-        self.measurement = _char(C.WEIGHT_MEASUREMENT, _P.INDICATE)
         features = 0b1 | 0b100 | 4 << 3 | 1 << 7  # time stamp, BMI, 0.05 kg, 0.01 m
         feature = _char(C.WEIGHT_SCALE_FEATURE, _P.READ, encode_weight_scale_feature(features))
         date_time = _char(
@@ -438,15 +458,11 @@ class _RecordKeeper(Peripheral):
         self.drop_after = drop_after  # tests: disconnect after sending this many records, once
         self.idle_disconnect = idle_disconnect  # hang up this long after the last request, as meters do
         self.requests: list[bytes] = []  # every value written to the control point, for tests
-        self._procedure: asyncio.Task[None] | None = None
-        self._idle: asyncio.TimerHandle | None = None
-
-    def racp(self) -> gatt.Characteristic[bytes]:
-        """The Record Access Control Point."""
         self.control_point = _char(
             C.RECORD_ACCESS_CONTROL_POINT, _P.WRITE | _P.INDICATE, gatt.CharacteristicValue(write=self._racp_write)
         )
-        return self.control_point
+        self._procedure: asyncio.Task[None] | None = None
+        self._idle: asyncio.TimerHandle | None = None
 
     def _racp_write(self, connection: Connection, value: bytes) -> None:
         self.requests.append(bytes(value))
@@ -478,7 +494,8 @@ class _RecordKeeper(Peripheral):
                     await server.notify_subscriber(connection, char, value)
                 self.sent.append((_uuid16(char), value))
                 await asyncio.sleep(0)
-        await server.indicate_subscriber(connection, self.control_point, response)
+        if response:  # a hung meter (in tests) answers nothing
+            await server.indicate_subscriber(connection, self.control_point, response)
         if self.idle_disconnect is not None:
             self._idle = asyncio.get_running_loop().call_later(self.idle_disconnect, lambda: self.spawn(self.drop()))
 
@@ -491,20 +508,20 @@ class Glucometer(_RecordKeeper):
     def __init__(self, *, stored: int = 0, require_pairing: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.require_pairing = require_pairing
+        self.measurement = _char(C.GLUCOSE_MEASUREMENT, _P.NOTIFY)
+        self.context = _char(C.GLUCOSE_MEASUREMENT_CONTEXT, _P.NOTIFY)
+        self.record_steps = ((self.measurement, False), (self.context, False))
         self.store = RecordStore(first_sequence=self.rng.randint(0, 400))
         for _ in range(stored):
             self.take_reading()
 
     def services(self, server: Any) -> list[gatt.Service]:
         """Glucose (measurement, context, feature, RACP) and a writable Current Time."""
-        self.measurement = _char(C.GLUCOSE_MEASUREMENT, _P.NOTIFY)
-        self.context = _char(C.GLUCOSE_MEASUREMENT_CONTEXT, _P.NOTIFY)
         feature = _char(C.GLUCOSE_FEATURE, _P.READ, encode_glucose_feature(0b0000_0100_0011_1111))
-        racp = self.racp()
+        racp = self.control_point
         if self.require_pairing:
             for characteristic in (self.measurement, self.context, racp):
                 _encrypted_cccd(server, characteristic)
-        self.record_steps = ((self.measurement, False), (self.context, False))
         uuid = UUID.from_16_bits(Service.GLUCOSE)
         return [gatt.Service(uuid, [self.measurement, self.context, feature, racp]), self.current_time_service()]
 
@@ -536,20 +553,22 @@ class PulseOximeter(_RecordKeeper):
 
     def __init__(self, *, stored: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.spot = _char(C.PLX_SPOT_CHECK_MEASUREMENT, _P.INDICATE)
+        self.continuous = _char(C.PLX_CONTINUOUS_MEASUREMENT, _P.NOTIFY)
+        self.record_steps = ((self.spot, True),)
         self.store = RecordStore(operators=(Operator.ALL,))  # PLXS storage: "all records" only
         for _ in range(stored):
             self.store.add((self._spot_check(stored=True),), self.device_time())
 
     def services(self, server: Any) -> list[gatt.Service]:
         """Pulse Oximeter (spot-check, continuous, features, RACP) and a writable Current Time."""
-        self.spot = _char(C.PLX_SPOT_CHECK_MEASUREMENT, _P.INDICATE)
-        self.continuous = _char(C.PLX_CONTINUOUS_MEASUREMENT, _P.NOTIFY)
         features = PlxFeatures(supported_features=0b0000_1101, measurement_status_support=0b0000_0011_1000_0000)
         feature = _char(C.PLX_FEATURES, _P.READ, encode_plx_features(features))
-        racp = self.racp()
-        self.record_steps = ((self.spot, True),)
         uuid = UUID.from_16_bits(Service.PULSE_OXIMETER)
-        return [gatt.Service(uuid, [self.spot, self.continuous, feature, racp]), self.current_time_service()]
+        return [
+            gatt.Service(uuid, [self.spot, self.continuous, feature, self.control_point]),
+            self.current_time_service(),
+        ]
 
     def _spot_check(self, *, stored: bool) -> bytes:
         rng = self.rng
@@ -657,7 +676,9 @@ async def serve(
         port,
     )
     try:
-        return await peripheral.run(stop, count)
+        served = await peripheral.run(stop, count)
+        await peripheral.settle()
+        return served
     finally:
         server.close()
         await peripheral.close()

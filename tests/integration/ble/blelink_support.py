@@ -113,10 +113,14 @@ class World:
 
     def ble_link(self, sink: FakeSink, address: str = "", **kwargs: Any) -> BleLink:
         """The agent's link to the device at ``address`` (or any health device), through bleak on bumble."""
-        options: dict[str, Any] = {"clock": lambda: NOW, "on_state": lambda *s: self.states.append(s)}
-        options.update(kwargs)
+        options: dict[str, Any] = {
+            **central_kwargs(self.link),
+            "clock": lambda: NOW,
+            "on_state": lambda *s: self.states.append(s),
+            **kwargs,
+        }
         device = DeviceRef(id="dev-1", protocol="ble", address=address)
-        return BleLink(device, sink, **central_kwargs(self.link), **options)
+        return BleLink(device, sink, **options)
 
     @contextlib.asynccontextmanager
     async def running(self, link: BleLink) -> AsyncIterator[BleLink]:
