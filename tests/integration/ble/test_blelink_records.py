@@ -7,7 +7,7 @@ import random
 
 from drivers.ble.racp import OpCode
 from drivers.frames import RawFrame
-from drivers.simulators.ble_records import ALL_OP_CODES, RecordStore
+from drivers.simulators.ble.records import ALL_OP_CODES, RecordStore
 from tests.integration.ble.blelink_support import FakeSink, World, no_wait, until
 
 REPORT_NUMBER_ALL = bytes([OpCode.REPORT_NUMBER_OF_STORED_RECORDS, 0x01])

@@ -22,7 +22,7 @@ from drivers.ble.racp import (
 )
 from drivers.ble.uuids import Service
 from drivers.ieee11073 import DateTime
-from drivers.simulators.ble_records import ALL_OP_CODES, RecordStore
+from drivers.simulators.ble.records import ALL_OP_CODES, RecordStore
 
 AT = datetime(2025, 3, 14, 9, 30)
 
