@@ -50,6 +50,7 @@ HEALTH_SERVICES = (
     Service.WEIGHT_SCALE,
     Service.BODY_COMPOSITION,
 )
+_HEALTH = frozenset(HEALTH_SERVICES)
 _NEEDS_PAIRING = (0x05, 0x0F)  # ATT: insufficient authentication, insufficient encryption
 StateCallback = Callable[[str, str, str], None]
 Sleep = Callable[[float], Awaitable[None]]
@@ -69,7 +70,7 @@ def _service_names(uuids: list[str]) -> tuple[str, ...]:
     names = []
     for text in uuids:
         short = uuid16(text)
-        if short in set(HEALTH_SERVICES):
+        if short in _HEALTH:
             names.append(f"{Service(short).name.lower().replace('_', ' ')} (0x{short:04X})")
     return tuple(names)
 
@@ -211,7 +212,7 @@ class BleLink:
                 await session.serve(stop)
         finally:
             with contextlib.suppress(BleakError, TimeoutError, OSError):
-                await client.disconnect()
+                await asyncio.wait_for(client.disconnect(), self.connect_timeout)
         if not stop.is_set():
             raise DeviceUnavailable(self.device.id, "the device disconnected")
 
@@ -238,17 +239,17 @@ class _Session:
         self.download: RecordDownload | None = None
         self.answers: dict[int, asyncio.Queue[bytes]] = {}  # control point handle -> its indications
         self.paired = False
-        self.downloads: list[RecordDownload] = []
+        self.consumer: asyncio.Future[None] | None = None
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[_Session]:
         """The session with its sink consumer; on the way out every value received is still sunk."""
-        consumer = asyncio.ensure_future(self._consume())
+        consumer = self.consumer = asyncio.ensure_future(self._consume())
         try:
             yield self
         finally:
             self.queue.put_nowait(None)
-            await asyncio.shield(consumer)
+            await asyncio.shield(consumer)  # a sink that raised (a bug) raises here
 
     def _fail(self, reason: str) -> DeviceUnavailable:
         return DeviceUnavailable(self.link.device.id, reason)
@@ -284,12 +285,13 @@ class _Session:
         for service in services:
             await self._subscribe(service)
         for service in services:
-            control_point = self._find(service, Characteristic.RECORD_ACCESS_CONTROL_POINT)
+            control_point = self._characteristic(service, Characteristic.RECORD_ACCESS_CONTROL_POINT)
             if control_point is not None:
                 await self._download(service, control_point)
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.gone.wait())]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.gone.wait())]
+        watched = [*waits, self.consumer] if self.consumer is not None else waits  # it ends early if the sink raised
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waits:
                 waiter.cancel()
@@ -300,12 +302,12 @@ class _Session:
         found = []
         for service in self.client.services:
             short = uuid16(service.uuid)
-            if short is not None and short in set(HEALTH_SERVICES):
+            if short is not None and short in _HEALTH:
                 found.append((Service(short), service))
         return found
 
     @staticmethod
-    def _find(service: tuple[Service, BleakGATTService], uuid: int) -> BleakGATTCharacteristic | None:
+    def _characteristic(service: tuple[Service, BleakGATTService], uuid: int) -> BleakGATTCharacteristic | None:
         return service[1].get_characteristic(uuid128(uuid))
 
     def _time_service(self) -> BleakGATTService | None:
@@ -314,7 +316,7 @@ class _Session:
     async def _read_features(self, services: list[tuple[Service, BleakGATTService]]) -> None:
         for service in services:
             for uuid in READ_ONCE.get(service[0], ()):
-                characteristic = self._find(service, uuid)
+                characteristic = self._characteristic(service, uuid)
                 if characteristic is not None and "read" in characteristic.properties:
                     await self._read_to_sink(characteristic)
 
@@ -357,7 +359,7 @@ class _Session:
 
     async def _subscribe(self, service: tuple[Service, BleakGATTService]) -> None:
         for uuid, _delivery in SUBSCRIPTIONS.get(service[0], ()):
-            characteristic = self._find(service, uuid)
+            characteristic = self._characteristic(service, uuid)
             if characteristic is None or not {"notify", "indicate"} & set(characteristic.properties):
                 continue
             if uuid == Characteristic.RECORD_ACCESS_CONTROL_POINT:
@@ -426,7 +428,6 @@ class _Session:
         else:
             self.link.resume_after[service[0]] = download.resume_after
         _LOGGER.info("%s: %s", self.link.device.id, download.outcome)
-        self.downloads.append(download)
 
     async def _ask(
         self, control_point: BleakGATTCharacteristic, request: bytes, download: RecordDownload
@@ -455,15 +456,18 @@ class _Session:
     async def _next(self, answers: asyncio.Queue[bytes]) -> bytes | None:
         getting = asyncio.ensure_future(answers.get())
         lost = asyncio.ensure_future(self.gone.wait())
+        watched: list[asyncio.Future[Any]] = [getting, lost, *([self.consumer] if self.consumer else [])]
         try:
             done, _ = await asyncio.wait(
-                (getting, lost), timeout=self.link.response_timeout, return_when=asyncio.FIRST_COMPLETED
+                watched, timeout=self.link.response_timeout, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             lost.cancel()
         if getting in done:
             return getting.result()
         getting.cancel()
+        if self.consumer is not None and self.consumer.done():
+            self.consumer.result()  # the sink raised: that error, now
         if lost in done:
             raise self._fail("the device disconnected during a record download")
         return None

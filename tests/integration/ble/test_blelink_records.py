@@ -3,10 +3,13 @@ device only after the sink made every one durable — also when the connection d
 
 from __future__ import annotations
 
+import asyncio
 import random
 
+import pytest
+
 from drivers.ble.racp import OpCode
-from drivers.frames import RawFrame
+from drivers.frames import RawFrame, Receipt
 from drivers.simulators.ble.records import ALL_OP_CODES, RecordStore
 from tests.integration.ble.blelink_support import FakeSink, World, no_wait, until
 
@@ -185,3 +188,20 @@ async def test_many_cut_downloads_lose_nothing_and_store_nothing_twice(world: Wo
     assert _sequences(sink) == expected
     assert set(held) == {25}
     assert _ops(meter.requests).count(OpCode.DELETE_STORED_RECORDS) == 1
+
+
+async def test_a_sink_that_raises_ends_the_link_with_that_error_and_nothing_is_deleted(world: World) -> None:
+    meter = await world.add("glucometer", seed=29, stored=3)
+
+    class Broken(FakeSink):
+        async def __call__(self, frame: RawFrame) -> Receipt:
+            if frame.protocol == "ble:2A18":
+                raise RuntimeError("a bug in the ingest path")
+            return await super().__call__(frame)
+
+    link = world.ble_link(Broken(), meter.address)
+    with pytest.raises(RuntimeError, match="a bug in the ingest path"):
+        await asyncio.wait_for(link.run(asyncio.Event()), 15)
+
+    assert len(meter.store.records) == 3
+    assert OpCode.DELETE_STORED_RECORDS not in _ops(meter.requests)
