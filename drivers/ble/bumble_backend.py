@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from bleak.args import SizedBuffer
 from bleak.assigned_numbers import CharacteristicPropertyName
@@ -35,10 +35,9 @@ from bumble.link import LocalLink
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
-__all__ = ["BumbleCentral", "BumbleClient", "BumbleScanner", "central_kwargs"]
+__all__ = ["BumbleCentral", "BumbleClient", "BumbleScanner", "CentralKwargs", "central_kwargs"]
 
 _LOGGER = logging.getLogger(__name__)
-CENTRAL_ADDRESS = "F0:F0:F0:F0:F0:F0"
 _MIN_MTU = 23
 
 
@@ -49,9 +48,10 @@ class BumbleCentral:
     link between connections holds no socket and a simulator restarted meanwhile is simply reached again.
     """
 
-    def __init__(self, where: LocalLink | str, *, address: str = CENTRAL_ADDRESS) -> None:
+    def __init__(self, where: LocalLink | str, *, address: str | None = None) -> None:
         self.where = where
-        self.address = hci.Address(address)
+        # each central its own static address: two on one simulator's link must not be mistaken for each other
+        self.address = hci.Address(address) if address else hci.Address.generate_static_address()
         self.known: dict[str, hci.Address] = {}  # address text -> address with its type, from adverts
         self.connect_lock = asyncio.Lock()
         self._lock = asyncio.Lock()
@@ -119,7 +119,14 @@ class BumbleCentral:
         self._transport = None
 
 
-def central_kwargs(where: LocalLink | str, *, address: str = CENTRAL_ADDRESS) -> dict[str, dict[str, Any]]:
+class CentralKwargs(TypedDict):
+    """The keywords ``BleLink`` takes to reach a bumble world instead of the system's Bluetooth."""
+
+    scanner_kwargs: dict[str, Any]
+    client_kwargs: dict[str, Any]
+
+
+def central_kwargs(where: LocalLink | str, *, address: str | None = None) -> CentralKwargs:
     """``{"scanner_kwargs": ..., "client_kwargs": ...}`` for ``BleLink`` and ``scan`` to reach a bumble world.
 
     ``where`` is a ``LocalLink`` shared with in-process peripherals, or an HCI transport such as

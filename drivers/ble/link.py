@@ -30,7 +30,7 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.backends.service import BleakGATTService
-from bleak.exc import BleakBluetoothNotAvailableError, BleakError, BleakGATTProtocolError
+from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError, BleakGATTProtocolError
 
 from drivers.ble.current_time import set_current_time, set_date_time
 from drivers.ble.download import RecordDownload
@@ -52,6 +52,7 @@ HEALTH_SERVICES = (
 )
 _HEALTH = frozenset(HEALTH_SERVICES)
 _NEEDS_PAIRING = (0x05, 0x0F)  # ATT: insufficient authentication, insufficient encryption
+_BLUEZ_NOT_PERMITTED = "org.bluez.Error.NotPermitted"  # with "Not paired": bleak cannot tell which ATT error
 StateCallback = Callable[[str, str, str], None]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -217,6 +218,15 @@ class BleLink:
             raise DeviceUnavailable(self.device.id, "the device disconnected")
 
 
+def _needs_pairing(error: BaseException | None) -> bool:
+    """Whether a refused GATT operation asks for an encrypted link (protocols.md §2.1)."""
+    if isinstance(error, BleakGATTProtocolError):
+        return error.code in _NEEDS_PAIRING
+    if isinstance(error, BleakDBusError):  # BlueZ answers a CCCD write on an unpaired link like this
+        return error.dbus_error == _BLUEZ_NOT_PERMITTED and "paired" in (error.dbus_error_details or "").lower()
+    return False
+
+
 def _quietly(task: asyncio.Future[Any]) -> None:
     """Collect the outcome of an abandoned operation, so that nothing is logged as never retrieved."""
     if not task.cancelled():
@@ -375,8 +385,7 @@ class _Session:
         try:
             return await self._gatt(what, operation())
         except DeviceUnavailable as exc:
-            cause = exc.__cause__
-            if self.paired or not isinstance(cause, BleakGATTProtocolError) or cause.code not in _NEEDS_PAIRING:
+            if self.paired or not _needs_pairing(exc.__cause__):
                 raise
         _LOGGER.info("%s: the device wants an encrypted link; pairing", self.link.device.id)
         self.paired = True

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from bumble import att, gatt, gatt_server, hci
 from bumble.controller import Controller
-from bumble.core import UUID, AdvertisingData
+from bumble.core import UUID, AdvertisingData, BaseBumbleError
 from bumble.device import Connection, Device
 from bumble.host import Host
 from bumble.link import LocalLink
@@ -217,7 +217,7 @@ class Peripheral:
             return
         for connection in list(self.device.connections.values()):
             if peer is None or connection.peer_address == peer:
-                with contextlib.suppress(Exception):  # already gone is fine
+                with contextlib.suppress(BaseBumbleError, TimeoutError):  # already gone is fine
                     await connection.disconnect()
 
     async def settle(self, within: float = 2.0) -> None:
@@ -231,7 +231,7 @@ class Peripheral:
             task.cancel()
         await self.drop()
         if self.device is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(BaseBumbleError, TimeoutError):
                 await self.device.stop_advertising()
             await self.device.power_off()
         if self.link is not None and self._controller is not None:

@@ -25,7 +25,9 @@ class BatteryTag(Peripheral):
     kind, local_name, service = "battery-tag", "Tag", 0x180F  # type: ignore[assignment]
 
     def services(self, server: Any) -> list[gatt.Service]:
-        level = gatt.Characteristic(UUID.from_16_bits(0x2A19), gatt.Characteristic.Properties.READ, 1, bytes([80]))
+        level = gatt.Characteristic(
+            UUID.from_16_bits(0x2A19), gatt.Characteristic.Properties.READ, gatt.Characteristic.READABLE, bytes([80])
+        )
         return [gatt.Service(UUID.from_16_bits(0x180F), [level])]
 
     def reading(self) -> list[Step]:

@@ -1,4 +1,5 @@
-"""Reconnecting with backoff (an injected sleep, no real waiting), and bleak's errors translated once."""
+"""Reconnecting with backoff (an injected sleep, no real waiting); bleak's errors translated once, or read as
+"pair first"."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ from typing import Any
 
 import pytest
 from bleak.backends.scanner import BaseBleakScanner
-from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
+from bleak.exc import (
+    BleakBluetoothNotAvailableError,
+    BleakBluetoothNotAvailableReason,
+    BleakDBusError,
+    BleakError,
+    BleakGATTProtocolError,
+)
 
-from drivers.ble.link import scan
+from drivers.ble.link import _needs_pairing, scan
 from drivers.errors import DeviceUnavailable
 from tests.integration.ble.blelink_support import FakeSink, World, until
 
@@ -58,7 +65,7 @@ async def test_after_a_lost_connection_the_link_comes_back_quickly_every_time(wo
         return any(cuff.subscribed(c, cuff.cuff_pressure, indicate=False) for c in connections)  # the last one
 
     for round_ in range(1, 4):
-        await until(lambda r=round_: len(world.states_of("connected")) == r and listening())
+        await until(lambda: len(world.states_of("connected")) == round_ and listening())  # noqa: B023
         await cuff.drop()
     await until(lambda: len(world.states_of("connected")) == 4)
     stop.set()
@@ -97,3 +104,20 @@ async def test_a_link_without_bluetooth_reports_an_error_and_keeps_trying(world:
     errors = world.states_of("error")
     assert len(errors) == 3
     assert all("Bluetooth is not available" in e for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("error", "pair"),
+    [
+        (BleakGATTProtocolError(0x05), True),
+        (BleakGATTProtocolError(0x0F), True),
+        (BleakGATTProtocolError(0x80), False),
+        (BleakDBusError("org.bluez.Error.NotPermitted", ["Not paired"]), True),
+        (BleakDBusError("org.bluez.Error.NotPermitted", ["Write not permitted"]), False),
+        (BleakError("Not connected"), False),
+        (None, False),
+    ],
+)
+def test_which_refusals_make_the_link_pair(error: BaseException | None, pair: bool) -> None:
+    # the BlueZ form cannot be produced without BlueZ: bleak's own note says it answers "Not paired"
+    assert _needs_pairing(error) is pair

@@ -164,7 +164,7 @@ class _Silent(RecordStore):
 async def test_many_cut_downloads_lose_nothing_and_store_nothing_twice(world: World) -> None:
     meter = await world.add("glucometer", seed=28, stored=25)
     expected = [r.sequence for r in meter.store.records]
-    rng, cuts = random.Random(28), []
+    rng, cuts = random.Random(28), list[int]()
 
     def cut_the_next_download(_connection: object) -> None:
         if len(cuts) < 6:
