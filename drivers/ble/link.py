@@ -39,7 +39,7 @@ from drivers.ble.uuids import READ_ONCE, SUBSCRIPTIONS, Characteristic, Service,
 from drivers.errors import DeviceUnavailable
 from drivers.frames import DeviceRef, FrameSink, RawFrame
 
-__all__ = ["HEALTH_SERVICES", "BleLink", "FoundDevice", "scan"]
+__all__ = ["HEALTH_SERVICES", "BleLink", "BluetoothUnavailable", "FoundDevice", "scan"]
 
 _LOGGER = logging.getLogger(__name__)
 HEALTH_SERVICES = (
@@ -76,8 +76,12 @@ def _service_names(uuids: list[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-class _Refused(DeviceUnavailable):
-    """Retrying soon will not help: no Bluetooth here, or the device is not a health device."""
+class BluetoothUnavailable(DeviceUnavailable):
+    """This machine's Bluetooth cannot be used: no adapter, no BlueZ (D-Bus), or no permission."""
+
+
+class _NotAHealthDevice(DeviceUnavailable):
+    """The configured device offers none of the health services."""
 
 
 @contextlib.contextmanager
@@ -86,13 +90,13 @@ def _unavailable(device: str) -> Iterator[None]:
     try:
         yield
     except BleakBluetoothNotAvailableError as exc:
-        raise _Refused(device, f"Bluetooth is not available: {exc}") from exc
+        raise BluetoothUnavailable(device, f"Bluetooth is not available: {exc}") from exc
     except BleakError as exc:
         raise DeviceUnavailable(device, str(exc) or type(exc).__name__) from exc
     except TimeoutError as exc:
         raise DeviceUnavailable(device, "timed out") from exc
     except OSError as exc:  # no D-Bus, no adapter, permission denied
-        raise _Refused(device, f"Bluetooth is not available: {exc}") from exc
+        raise BluetoothUnavailable(device, f"the system's Bluetooth cannot be reached: {exc}") from exc
 
 
 async def scan(seconds: float = 5.0, **scanner_kwargs: Any) -> list[FoundDevice]:
@@ -157,7 +161,8 @@ class BleLink:
             try:
                 await self._attempt(stop)
             except DeviceUnavailable as exc:
-                self._report("error" if isinstance(exc, _Refused) else "disconnected", exc.reason)
+                wrong = isinstance(exc, (BluetoothUnavailable, _NotAHealthDevice))  # not a matter of range
+                self._report("error" if wrong else "disconnected", exc.reason)
             failures = 1 if self.connected else failures + 1  # a lost connection is retried soon
             if not stop.is_set():
                 await self._pause(stop, self._backoff(failures))
@@ -289,7 +294,7 @@ class _Session:
         """Set up the connection, fetch stored records, then receive until ``stop`` or a disconnect."""
         services = self._health_services()
         if not services:
-            raise _Refused(self.link.device.id, "the device offers no health service")
+            raise _NotAHealthDevice(self.link.device.id, "the device offers no health service")
         await self._read_features(services)
         await self._set_clock()
         for service in services:

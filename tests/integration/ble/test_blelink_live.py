@@ -14,7 +14,7 @@ from drivers.ble.blood_pressure import parse_blood_pressure
 from drivers.ble.bumble_backend import central_kwargs
 from drivers.ble.link import scan
 from drivers.simulators.ble import Peripheral, Step
-from tests.integration.ble.blelink_support import NOW, FakeSink, World, until
+from tests.integration.ble.blelink_support import NOW, FakeSink, World, no_wait, until
 
 LOCAL_NOW = NOW.astimezone().replace(tzinfo=None)  # what a device clock should read once set
 
@@ -166,3 +166,16 @@ async def test_garbage_values_reach_the_sink_and_the_link_keeps_running(world: W
     assert [f.data for f in sink.quarantined] == garbage
     assert world.states_of("connected") == [cuff.address]
     assert world.states_of("disconnected") == ["stopped"]
+
+
+async def test_a_configured_device_without_a_health_service_is_an_error_not_a_reading(world: World) -> None:
+    tag = BatteryTag(address="F2:F2:F2:F2:F2:F2")
+    await tag.attach(world.link)
+    world.peripherals.append(tag)
+    sink = FakeSink()
+
+    async with world.running(world.ble_link(sink, tag.address, sleep=no_wait)):
+        await until(lambda: len(world.states_of("error")) >= 2)
+
+    assert set(world.states_of("error")) == {"the device offers no health service"}
+    assert sink.frames == []

@@ -17,7 +17,7 @@ from bleak.exc import (
     BleakGATTProtocolError,
 )
 
-from drivers.ble.link import _needs_pairing, scan
+from drivers.ble.link import BluetoothUnavailable, _needs_pairing, scan
 from drivers.errors import DeviceUnavailable
 from tests.integration.ble.blelink_support import FakeSink, World, until
 
@@ -90,8 +90,9 @@ class _NoAdapter(BaseBleakScanner):
 
 
 async def test_scan_without_bluetooth_says_so_as_device_unavailable() -> None:
-    with pytest.raises(DeviceUnavailable, match="Bluetooth is not available"):
+    with pytest.raises(BluetoothUnavailable, match="Bluetooth is not available") as raised:
         await scan(0.1, backend=_NoAdapter)
+    assert isinstance(raised.value, DeviceUnavailable)
 
 
 async def test_a_link_without_bluetooth_reports_an_error_and_keeps_trying(world: World) -> None:
