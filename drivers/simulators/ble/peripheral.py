@@ -126,6 +126,11 @@ class Peripheral:
         """Measure now; the result waits until a collector subscribes."""
         self.pending.append(self.reading())
 
+    def measure(self) -> None:
+        """Measure now, off schedule (someone pressed the start button), and deliver if someone listens."""
+        self.take_reading()
+        self._wake.set()
+
     # -- the device clock --------------------------------------------------------------------------------
 
     def device_time(self) -> datetime:
@@ -294,7 +299,7 @@ class Peripheral:
                     await server.indicate_subscriber(connection, char, value)  # returns once confirmed
                 else:
                     await server.notify_subscriber(connection, char, value)
-                    await asyncio.sleep(min(0.2, self.interval / 50))  # the cuff inflating, the probe warming
+                    await asyncio.sleep(min(0.05, self.interval / 100))  # the cuff inflating, the probe warming
                 self.sent.append((uuid16_of(char), value))
             self.pending.popleft()
             self.acknowledged += 1
@@ -339,6 +344,11 @@ class RecordKeeper(Peripheral):
         self.acknowledged += answer.deleted
         self._wake.set()
         self._procedure = self.spawn(self._answer(connection, answer.records, answer.response))
+
+    def _on_disconnection(self) -> None:
+        super()._on_disconnection()
+        if self._procedure is not None:
+            self._procedure.cancel()  # a lost connection ends the procedure (PLXS §3.4.9): not resumed
 
     async def _answer(self, connection: Connection, records: tuple[Any, ...], response: bytes) -> None:
         server = self.server

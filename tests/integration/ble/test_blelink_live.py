@@ -98,11 +98,13 @@ async def test_blood_pressure_results_reach_the_sink_and_decode(world: World) ->
 
 
 async def test_the_device_clock_is_set_and_its_results_carry_the_clinic_time(world: World) -> None:
-    cuff = await world.add("bp-cuff", seed=4, interval=0.05, run=True)
+    cuff = await world.add("bp-cuff", seed=4, interval=3600, run=True)  # one result now, the next on demand
     sink = FakeSink()
 
     async with world.running(world.ble_link(sink, cuff.address)):
-        await until(lambda: cuff.clock_set_to is not None and len(sink.stored("ble:2A35")) >= 3)
+        await until(lambda: cuff.clock_set_to is not None and sink.stored("ble:2A35"))
+        cuff.measure()
+        await until(lambda: len(sink.received("ble:2A35")) == 2)
 
     assert cuff.clock_set_to is not None
     assert abs((cuff.clock_set_to - LOCAL_NOW).total_seconds()) < 1
