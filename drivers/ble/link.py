@@ -401,25 +401,30 @@ class _Session:
 
     async def _consume(self) -> None:
         while (value := await self.queue.get()) is not None:
-            short = uuid16(value.characteristic.uuid) or 0
-            download = self.download if self.download is not None and short in self.download.record_uuids else None
-            frame = RawFrame(
-                device=self.link.device,
-                protocol=f"ble:{short:04X}",
-                data=value.data,
-                received_at=value.received_at,
-                stored_record=download is not None,
-            )
-            receipt = await self.link.sink(frame)
-            if download is not None:
-                download.received(short, value.data, receipt.durable)
-            elif not receipt.durable:
-                _LOGGER.warning(
-                    "%s: a %s value was not stored: %s", self.link.device.id, frame.protocol, receipt.failed
-                )
-            answers = self.answers.get(value.characteristic.handle)
-            if answers is not None:
-                answers.put_nowait(value.data)
+            try:
+                await self._take(value)
+            finally:
+                self.queue.task_done()
+
+    async def _take(self, value: _Value) -> None:
+        """Hand one value to the sink, and note what it means for a download or a pending request."""
+        short = uuid16(value.characteristic.uuid) or 0
+        download = self.download if self.download is not None and short in self.download.record_uuids else None
+        frame = RawFrame(
+            device=self.link.device,
+            protocol=f"ble:{short:04X}",
+            data=value.data,
+            received_at=value.received_at,
+            stored_record=download is not None,
+        )
+        receipt = await self.link.sink(frame)
+        if download is not None:
+            download.received(short, value.data, receipt.durable)
+        elif not receipt.durable:
+            _LOGGER.warning("%s: a %s value was not stored: %s", self.link.device.id, frame.protocol, receipt.failed)
+        answers = self.answers.get(value.characteristic.handle)
+        if answers is not None:
+            answers.put_nowait(value.data)
 
     # -- stored records ---------------------------------------------------------------------------------------
 
@@ -483,8 +488,20 @@ class _Session:
         if self.consumer is not None and self.consumer.done():
             self.consumer.result()  # the sink raised: that error, now
         if lost in done:
+            await self._settled()  # meters often hang up right after their last answer: it still counts
+            if not answers.empty():
+                return answers.get_nowait()
             raise self._fail("the device disconnected during a record download")
         return None
+
+    async def _settled(self) -> None:
+        """Wait until the sink has taken every value received so far."""
+        joined = asyncio.ensure_future(self.queue.join())
+        watched: list[asyncio.Future[Any]] = [joined, *([self.consumer] if self.consumer else [])]
+        try:
+            await asyncio.wait(watched, timeout=self.link.response_timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            joined.cancel()
 
     async def _abort(self, control_point: BleakGATTCharacteristic) -> None:
         with contextlib.suppress(DeviceUnavailable):

@@ -317,11 +317,13 @@ class RecordKeeper(Peripheral):
         *,
         drop_after: int | None = None,
         idle_disconnect: float | None = None,
+        hang_up_after_upload: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.drop_after = drop_after  # tests: disconnect after sending this many records, once
         self.idle_disconnect = idle_disconnect  # hang up this long after the last request, as meters do
+        self.hang_up_after_upload = hang_up_after_upload  # power off the moment the records are sent
         self.requests: list[bytes] = []  # every value written to the control point, for tests
         self.control_point = gatt_characteristic(
             C.RECORD_ACCESS_CONTROL_POINT,
@@ -368,5 +370,7 @@ class RecordKeeper(Peripheral):
                 await asyncio.sleep(0)
         if response:  # a hung meter (in tests) answers nothing
             await server.indicate_subscriber(connection, self.control_point, response)
-        if self.idle_disconnect is not None:
+        if records and self.hang_up_after_upload:
+            await self.drop()
+        elif self.idle_disconnect is not None:
             self._idle = asyncio.get_running_loop().call_later(self.idle_disconnect, lambda: self.spawn(self.drop()))

@@ -205,3 +205,25 @@ async def test_a_sink_that_raises_ends_the_link_with_that_error_and_nothing_is_d
 
     assert len(meter.store.records) == 3
     assert OpCode.DELETE_STORED_RECORDS not in _ops(meter.requests)
+
+
+async def test_a_meter_hanging_up_right_after_its_upload_has_its_records_stored_and_deleted_next_time(
+    world: World,
+) -> None:
+    meter = await world.add("glucometer", seed=30, stored=6, hang_up_after_upload=True)
+    expected = [r.sequence for r in meter.store.records]
+
+    class SlowSink(FakeSink):
+        async def __call__(self, frame: RawFrame) -> Receipt:
+            await asyncio.sleep(0.005)  # commits lag behind the radio: the final answer waits in the queue
+            return await super().__call__(frame)
+
+    sink = SlowSink()
+    async with world.running(world.ble_link(sink, meter.address, sleep=no_wait)):
+        await until(lambda: world.states_of("disconnected"))
+        meter.hang_up_after_upload = False
+        await until(lambda: not meter.store.records)
+
+    assert world.states_of("disconnected")[0] == "record request: the device disconnected", "it meant to delete"
+    assert _sequences(sink) == expected
+    assert _ops(meter.requests).count(OpCode.DELETE_STORED_RECORDS) == 1
