@@ -10,6 +10,10 @@ Like real devices they measure on their own schedule: a cuff or thermometer keep
 not deliver and sends them, oldest first, once a collector subscribes; a glucometer (and the
 oximeter's spot-check memory) keeps records until the collector deletes them through the Record
 Access Control Point. The glucometer wants an encrypted link (pair first), as real meters do.
+
+Both ends are bumble hosts, which connect from the address they scan with, so bumble's own
+``LocalLink`` routes every packet; the ``AddressFaithfulLink`` fix of notes/device-testing.md is
+needed only when BlueZ drives one of the controllers (the VM path), which is not done here.
 """
 
 from __future__ import annotations
