@@ -411,4 +411,3 @@ def check_new_passphrase(passphrase: str) -> None:
 def new_machine_key() -> bytes:
     """Random bytes for a machine key file."""
     return secrets.token_bytes(32)
-

@@ -188,7 +188,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def _scan_ble(seconds: float) -> tuple[list[dict[str, Any]], str | None]:
     try:
-        from drivers.ble import link as ble_link  # type: ignore[attr-defined]
+        from drivers.ble import link as ble_link
 
         found = asyncio.run(ble_link.scan(seconds))
         return [

@@ -32,6 +32,7 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.backends.service import BleakGATTService
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError, BleakGATTProtocolError
 
+from drivers.ble.body_composition import MULTIPLE_PACKET_FLAG, PAIR_PROTOCOL, encode_pair
 from drivers.ble.current_time import set_current_time, set_date_time
 from drivers.ble.download import RecordDownload
 from drivers.ble.racp import abort_operation
@@ -255,6 +256,7 @@ class _Session:
         self.answers: dict[int, asyncio.Queue[bytes]] = {}  # control point handle -> its indications
         self.paired = False
         self.consumer: asyncio.Future[None] | None = None
+        self.half: bytes | None = None  # the first indication of a two-packet body composition
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[_Session]:
@@ -410,10 +412,13 @@ class _Session:
         """Hand one value to the sink, and note what it means for a download or a pending request."""
         short = uuid16(value.characteristic.uuid) or 0
         download = self.download if self.download is not None and short in self.download.record_uuids else None
+        protocol, data = f"ble:{short:04X}", value.data
+        if short == Characteristic.BODY_COMPOSITION_MEASUREMENT:
+            protocol, data = self._body_composition(value.data)
         frame = RawFrame(
             device=self.link.device,
-            protocol=f"ble:{short:04X}",
-            data=value.data,
+            protocol=protocol,
+            data=data,
             received_at=value.received_at,
             stored_record=download is not None,
         )
@@ -425,6 +430,20 @@ class _Session:
         answers = self.answers.get(value.characteristic.handle)
         if answers is not None:
             answers.put_nowait(value.data)
+
+    def _body_composition(self, data: bytes) -> tuple[str, bytes]:
+        """A measurement split over two indications goes on as one frame holding both halves.
+
+        The first half is handed on alone too (archived, not a reading), so nothing waits in memory
+        only; the pair then makes the one reading.
+        """
+        first, self.half = self.half, None
+        if len(data) >= 2 and int.from_bytes(data[:2], "little") & MULTIPLE_PACKET_FLAG:
+            if first is None:
+                self.half = data
+                return "ble:2A9C", data
+            return PAIR_PROTOCOL, encode_pair(first, data)
+        return "ble:2A9C", data
 
     # -- stored records ---------------------------------------------------------------------------------------
 
