@@ -33,7 +33,8 @@ from drivers.measurement import DecodedFrame, Measurement, Subject
 from drivers.profiles import PROFILES, DeviceProfile, profile_for
 
 _LOGGER = logging.getLogger(__name__)
-CONTENT_WINDOW = timedelta(minutes=10)  # a frame with no sequence and no time, re-sent within this, is one reading
+CONTENT_WINDOW = timedelta(minutes=10)
+CLOCK_TOLERANCE = timedelta(minutes=5)  # a frame with no sequence and no time, re-sent within this, is one reading
 _EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -183,7 +184,9 @@ class Ingest:
             return received, []
         if moment.tzinfo is None:  # device clocks keep local wall time without a zone
             moment = moment.astimezone()
-        if moment > received + timedelta(days=1) or moment < _EARLIEST_PLAUSIBLE:
+        # Nothing is measured in the future: a device clock ahead of the PC by more than a little
+        # drift is wrong (an unset or drifting clock), and so is one before 2000 (a flat battery).
+        if moment > received + CLOCK_TOLERANCE or moment < _EARLIEST_PLAUSIBLE:
             return received, ["device-clock-suspect"]
         return moment.astimezone(UTC), []
 

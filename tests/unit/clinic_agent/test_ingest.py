@@ -152,8 +152,18 @@ def test_a_storage_failure_gives_a_receipt_that_is_not_durable(agent: Agent, mon
     assert "disk is full" in (receipt.failed or "")
 
 
-def test_a_suspect_device_clock_falls_back_to_the_pc_clock(agent: Agent) -> None:
-    receipt = Ingest(agent).submit(_frame(_bp(120, 80, stamp=datetime(2031, 1, 1, 8, 0))))
+@pytest.mark.parametrize("ahead", [timedelta(hours=1), timedelta(days=2000)])
+def test_a_device_clock_ahead_of_the_pc_falls_back_to_the_pc_clock(agent: Agent, ahead: timedelta) -> None:
+    stamp = (NOW + ahead).astimezone().replace(tzinfo=None)  # devices keep local wall time
+    receipt = Ingest(agent).submit(_frame(_bp(120, 80, stamp=stamp)))
     reading = agent.store.readings.get(receipt.stored[0])
     assert reading.taken_at == NOW
     assert "device-clock-suspect" in reading.flags
+
+
+def test_a_device_clock_within_drift_or_an_older_stored_record_keeps_its_time(agent: Agent) -> None:
+    for moment in (NOW + timedelta(minutes=2), NOW - timedelta(days=3)):
+        stamp = moment.astimezone().replace(tzinfo=None)
+        reading = agent.store.readings.get(Ingest(agent).submit(_frame(_bp(121, 81, stamp=stamp))).stored[0])
+        assert reading.taken_at == moment
+        assert "device-clock-suspect" not in reading.flags
