@@ -70,7 +70,12 @@ def _register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int)
     p.add_argument("--listen", help="tcp: HOST:PORT to listen on (127.0.0.1:2575)")
     p.add_argument("--connect", help="tcp: HOST:PORT of a device server to connect to")
-    p.add_argument("--address", help="ble: the device's address")
+    p.add_argument("--address", help="ble: the device's address (only this device is used)")
+    p.add_argument(
+        "--transport",
+        help="ble: an HCI transport instead of the PC's Bluetooth, e.g. tcp-client:HOST:PORT "
+        "to reach `clinic-agent simulate ... --ble`",
+    )
     p.add_argument("--profile", help="plausibility profile (default: by protocol)")
     p.set_defaults(handler=cmd_add)
     p = _command(inner, common, "remove", "remove a device from agent.toml")
@@ -229,6 +234,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         "listen": args.listen,
         "connect": args.connect,
         "address": args.address,
+        "transport": args.transport,
         "profile": args.profile,
     }
     config = add_device(home.config_path, {k: v for k, v in entry.items() if v is not None})
