@@ -200,7 +200,7 @@ def _scan_ble(seconds: float) -> tuple[list[dict[str, Any]], str | None]:
             {"address": f.address, "name": f.name, "services": list(f.services), "rssi": f.rssi} for f in found
         ], None
     except Exception as exc:  # noqa: BLE001  (no adapter, no BlueZ, no permission: say so, list the rest)
-        return [], f"Bluetooth is not available here ({type(exc).__name__}: {exc})"
+        return [], f"Bluetooth is not available here: {getattr(exc, 'reason', None) or exc}"
 
 
 def _scan_text(r: dict[str, Any]) -> str:
