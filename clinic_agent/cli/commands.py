@@ -97,6 +97,8 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="keep the demo home at the end instead of deleting it")
     p.add_argument("--once", action="store_true", help="show the status and stop at once (for scripts)")
     p.set_defaults(handler=cmd_demo)
+    p = _command(sub, common, "doctor", "check this installation: files, keys, database, daemon, disk, clock, devices")
+    p.set_defaults(handler=cmd_doctor)
     p = _command(sub, common, "run", "run the daemon in the foreground (the service runs this)")
     p.set_defaults(handler=cmd_run)
     p = _command(sub, common, "status", "show the state of the store and the daemon (no personal data)")
@@ -150,6 +152,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from clinic_agent import demo
 
     return demo.run(keep=args.keep, once=args.once)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the installation; exit 1 if any check fails."""
+    from clinic_agent import doctor
+
+    checks = doctor.run(home_of(args))
+    data = [{"check": c.name, "outcome": c.outcome, "detail": c.detail} for c in checks]
+    show(
+        args,
+        data,
+        lambda rows: "\n".join(
+            f"{output.pad(r['outcome'], 8)} {output.pad(r['check'], 18)} {output.safe(r['detail'])}" for r in rows
+        ),
+    )
+    return 1 if any(c.outcome == doctor.FAIL for c in checks) else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
