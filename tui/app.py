@@ -15,12 +15,13 @@ from typing import Any, ClassVar
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.reactive import reactive
 
 from clinic_agent.errors import ClinicAgentError, DaemonError
 from tui.client import Api, SignedIn, is_unavailable
 from tui.i18n import DEFAULT_LANGUAGE, Catalogue
-from tui.screens.base import ClinicModal, DaemonEvent, ScreenMixin
+from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, ScreenMixin
 from tui.widgets.status_bar import StatusBar, StatusInfo
 
 DEFAULT_IDLE_SECONDS = 600.0
@@ -36,7 +37,7 @@ class ClinicApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "language", "key.language", priority=True),
         Binding("ctrl+l", "lock", "key.lock", priority=True),
-        Binding("ctrl+q", "quit", "key.quit", priority=True),
+        Binding("ctrl+q", "quit", "key.quit", show=False),
     ]
 
     language: reactive[str] = reactive(DEFAULT_LANGUAGE)
@@ -154,9 +155,9 @@ class ClinicApp(App[None]):
     # -- events and status -----------------------------------------------------------------------------------
 
     def _daemon_event(self, name: str, data: dict[str, Any]) -> None:
-        self.post_message(DaemonEvent(name, data))
+        self.post_message(ApiEvent(name, data))
 
-    def on_daemon_event(self, event: DaemonEvent) -> None:
+    def on_api_event(self, event: ApiEvent) -> None:
         if self.signed_in is None:
             return
         if event.name in ("sync.state", "conflict.new", "disk.low"):
@@ -164,7 +165,8 @@ class ClinicApp(App[None]):
                 self.status_info.disk_low = bool(event.data.get("low"))
             self.refresh_status()
         for screen in self.screen_stack:
-            screen.post_message(DaemonEvent(event.name, event.data))
+            if isinstance(screen, ClinicScreen) and screen.is_running:
+                screen.post_message(DaemonEvent(event.name, event.data))
 
     @work(exclusive=True, group="status")
     async def refresh_status(self) -> None:
@@ -198,3 +200,12 @@ class ClinicApp(App[None]):
             await self.api.logout()
             await self.api.close()
         self.exit()
+
+
+class ApiEvent(Message):
+    """An event pushed by the daemon, as the app receives it (it hands it to screens as DaemonEvent)."""
+
+    def __init__(self, name: str, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.name = name
+        self.data = data

@@ -25,12 +25,12 @@ class FakeClock:
         return self.now
 
 
-async def until(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+async def until(pilot: Pilot[None], predicate: Callable[[], bool], within: float = 10.0) -> None:
     """Let the app run until a condition holds (or fail after a timeout)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s; screen: {type(pilot.app.screen).__name__}")
+            raise AssertionError(f"condition not met within {within} s; screen: {type(pilot.app.screen).__name__}")
         await pilot.pause(0.02)
         await asyncio.sleep(0)
 
@@ -50,4 +50,5 @@ async def sign_in(pilot: Pilot[None], user: str = "doctor", pin: str = "246810")
 def visible_text(app: ClinicApp) -> str:
     """Everything drawn on the terminal now, as text (what a person would see)."""
     svg = app.export_screenshot()
-    return "".join(html.unescape(fragment) for fragment in re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S))
+    found = re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)
+    return "".join(html.unescape(fragment) for fragment in found).replace("\xa0", " ")

@@ -24,10 +24,15 @@ from tui.widgets.text import clean, lit
 
 
 class AssignScreen(ClinicModal):
-    """Dismissed with the name of the resident it was assigned to, or None."""
+    """Dismissed with the resident the doctor confirmed (the caller assigns), or None.
+
+    The confirmation is asked here, in the dialog, rather than in a second dialog on top of it.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "key.cancel"),
+        Binding("y", "yes", "key.yes", show=False),
+        Binding("n", "no", "key.no", show=False),
         Binding("down", "into_list", "key.results", show=False),
     ]
 
@@ -38,6 +43,8 @@ class AssignScreen(ClinicModal):
         self.hint = ""
         self.candidates: list[dict[str, Any]] = []
         self.suggested: set[str] = set()
+        self.pending: dict[str, Any] | None = None
+        self._search_seq = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide", id="assign-box"):
@@ -46,14 +53,16 @@ class AssignScreen(ClinicModal):
             yield Static(id="reading")
             yield Input(id="assign-search")
             yield PagedTable(id="candidates", page_size=8)
+            yield Static(id="question")
             yield Tr("assign.help", classes="help")
         yield KeyHints()
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#question").display = False
         self.load()
 
-    @work(exclusive=True, group="assign")
+    @work(group="assign")
     async def load(self) -> None:
         """The reading and the residents it names."""
         found = await self.call("reading.suggest", {"id": self.reading_id})
@@ -110,14 +119,16 @@ class AssignScreen(ClinicModal):
     def _typed(self, event: Input.Changed) -> None:
         self.search(event.value.strip())
 
-    @work(exclusive=True, group="search")
+    @work(group="search")
     async def search(self, text: str) -> None:
         """Search residents as you type."""
         text = "".join(ch for ch in text if ch.isprintable())[:60]
         if not text:
             return
+        self._search_seq += 1
+        mine = self._search_seq
         found = await self.call("resident.lookup", {"text": text, "limit": 40})
-        if found is not None:
+        if found is not None and mine == self._search_seq:
             self.candidates = list(found["matches"])
             self._show()
 
@@ -136,23 +147,51 @@ class AssignScreen(ClinicModal):
         if chosen is not None:
             self.confirm(chosen)
 
-    @work(exclusive=True, group="confirm")
-    async def confirm(self, resident: dict[str, Any]) -> None:
-        """Ask, then assign."""
-        from tui.screens.confirm import ConfirmScreen
+    def confirm(self, resident: dict[str, Any]) -> None:
+        """Ask (Y/N) before assigning."""
+        self.pending = resident
+        self._show_question()
+        self.query_one("#candidates", PagedTable).table.focus()
 
-        question = ConfirmScreen(
-            "assign.confirm",
-            name=clean(resident["name"]),
-            born=clean(resident.get("birth_date")),
-            tail=clean(resident.get("id_number"))[-6:],
-        )
-        if not await self.app.push_screen_wait(question):
+    def _show_question(self) -> None:
+        question = self.query_one("#question", Static)
+        if self.pending is None:
+            question.update("")
+            question.display = False
             return
-        done = await self.call("reading.assign", {"id": self.reading_id, "resident": resident["id"]})
-        if done is not None:
-            self.dismiss(str(resident["name"]))
+        r = self.pending
+        text = Text(
+            self.t(
+                "assign.confirm",
+                name=clean(r["name"]),
+                born=clean(r.get("birth_date")),
+                tail=clean(r.get("id_number"))[-6:],
+            ),
+            style="bold",
+        )
+        text.append("  " + self.t("assign.yes_no"), style="reverse")
+        question.update(text)
+        question.display = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Y and N answer only while a question is asked (and are then shown)."""
+        if action in ("yes", "no"):
+            return self.pending is not None
+        return True
+
+    def action_yes(self) -> None:
+        """Assign to the resident asked about."""
+        if self.pending is not None:
+            self.dismiss(self.pending)
+
+    def action_no(self) -> None:
+        """Choose another resident."""
+        self.pending = None
+        self._show_question()
 
     def action_cancel(self) -> None:
-        """Close without assigning."""
-        self.dismiss(None)
+        """Close without assigning (or take back the question first)."""
+        if self.pending is not None:
+            self.action_no()
+        else:
+            self.dismiss(None)

@@ -71,8 +71,10 @@ class ScreenMixin:
         """Call the daemon; on an error show it (unless quiet) and return None."""
         self.last_error = None
         try:
-            return await self.clinic.api.call(method, params)
+            result = await self.clinic.api.call(method, params)
         except ClinicAgentError as exc:
+            if self._gone:
+                return None
             self.last_error = Unavailable(exc.message) if is_unavailable(exc) else exc
             if isinstance(exc, SessionExpired):
                 self.clinic.lock("expired")
@@ -81,6 +83,13 @@ class ScreenMixin:
             elif not quiet and not isinstance(self.last_error, Unavailable):
                 self.show_error(exc)
             return None
+        return None if self._gone else result
+
+    @property
+    def _gone(self) -> bool:
+        """The screen was closed while the daemon answered (the answer has nowhere to go)."""
+        node: Any = self
+        return bool(node._closing or node._closed or not node.is_attached)
 
     def show_error(self, error: ClinicAgentError) -> None:
         """Show an error in the banner."""

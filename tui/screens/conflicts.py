@@ -64,7 +64,7 @@ class ConflictsScreen(ClinicScreen):
         super().on_mount()
         self.load()
 
-    @work(exclusive=True, group="conflicts")
+    @work(group="conflicts")
     async def load(self) -> None:
         """The inbox."""
         found = await self.call("conflict.list")
@@ -155,7 +155,7 @@ class ConflictsScreen(ClinicScreen):
         self._show_fields()
         table.table.focus()
 
-    @work(exclusive=True, group="resolve")
+    @work(group="resolve")
     async def action_resolve(self) -> None:
         """Resolve with the choices made (Ctrl+S)."""
         if self.current is None:

@@ -152,7 +152,7 @@ class EntryFormScreen(ClinicModal):
             )
         return values
 
-    @work(exclusive=True, group="save")
+    @work(group="save")
     async def action_save(self) -> None:
         """Save (Ctrl+S)."""
         fields = self.collect()

@@ -196,7 +196,7 @@ class FollowUpScreen(ClinicModal):
         super().on_mount()
         self.load()
 
-    @work(exclusive=True, group="prefill")
+    @work(group="prefill")
     async def load(self) -> None:
         """Today's readings and the last visit, into the form."""
         found = await self.call("followup.prefill", {"resident": self.resident_id, "programme": self.programme.value})
@@ -359,7 +359,7 @@ class FollowUpScreen(ClinicModal):
                 fields[name] = value or None
         return fields
 
-    @work(exclusive=True, group="save")
+    @work(group="save")
     async def action_save(self) -> None:
         """Save (Ctrl+S)."""
         fields = self.collect()

@@ -14,7 +14,6 @@ from rich.text import Text
 from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input
 
@@ -36,6 +35,7 @@ class HomeScreen(ClinicScreen):
         Binding("f3", "register", "key.register"),
         Binding("f4", "conflicts", "key.conflicts"),
         Binding("f5", "reload", "key.reload"),
+        Binding("ctrl+q", "app.quit", "key.quit"),
         Binding("escape", "clear", "key.clear", show=False),
         Binding("down", "into_results", "key.results", show=False),
     ]
@@ -45,12 +45,15 @@ class HomeScreen(ClinicScreen):
         self.matches: list[dict[str, Any]] = []
         self.matched_text = ""
         self.summary: dict[str, Any] = {}
-        self._reload_timer: Timer | None = None
+        self._loading = False
+        self._assigning = ""
+        self._search_seq = 0
+        self._load_again = False
 
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="search-row"):
             yield Tr("home.search_label", classes="search-label")
-            yield Input(id="search")
+            yield Input(id="search", compact=True)
         yield PagedTable(id="results", page_size=10)
         with Horizontal(id="dashboard"):
             with Vertical(id="left"):
@@ -81,17 +84,20 @@ class HomeScreen(ClinicScreen):
         else:
             self.matches, self.matched_text = [], ""
 
-    @work(exclusive=True, group="search")
+    @work(group="search")
     async def lookup(self, text: str) -> list[dict[str, Any]]:
         """Search residents (the newest keypress wins; older searches are cancelled)."""
         if "\n" in text or any(not ch.isprintable() for ch in text):
             text = "".join(ch for ch in text if ch.isprintable())
         if not text:
             return []
+        self._search_seq += 1
+        mine = self._search_seq
         result = await self.call("resident.lookup", {"text": text[:60], "limit": 50})
         matches = list(result["matches"]) if result else []
-        self.matches, self.matched_text = matches, text
-        self._show_matches()
+        if mine == self._search_seq:  # an answer to an older keypress is dropped
+            self.matches, self.matched_text = matches, text
+            self._show_matches()
         return matches
 
     def _show_matches(self) -> None:
@@ -178,26 +184,47 @@ class HomeScreen(ClinicScreen):
                 return {"id": reading_id, "resident_id": item.get("resident_id")}
         return None
 
-    @work(group="assign")
-    async def assign(self, reading_id: str) -> None:
+    def assign(self, reading_id: str) -> None:
         """Assign a waiting reading (search, confirm)."""
         from tui.screens.assign import AssignScreen
 
-        assigned = await self.app.push_screen_wait(AssignScreen(reading_id))
-        if assigned:
-            self.notify(self.t("assign.done", name=clean(assigned)), markup=False)
+        self._assigning = reading_id
+        self.app.push_screen(AssignScreen(reading_id), self._assigned)
+
+    def _assigned(self, resident: dict[str, Any] | None) -> None:
+        if resident:
+            self._assign(self._assigning, resident)
+
+    @work(group="assign")
+    async def _assign(self, reading_id: str, resident: dict[str, Any]) -> None:
+        done = await self.call("reading.assign", {"id": reading_id, "resident": resident["id"]})
+        if done is not None:
+            self.notify(self.t("assign.done", name=clean(resident["name"])), markup=False)
             self.load()
 
     # -- the lists of the day ------------------------------------------------------------------------------------
 
-    @work(exclusive=True, group="home")
-    async def load(self) -> None:
-        """Read the home summary."""
-        summary = await self.call("home.summary", {"limit": 100})
-        if summary is None:
+    def load(self) -> None:
+        """Read the home summary (once more after the current reading, if one is under way)."""
+        if self._loading:
+            self._load_again = True
             return
-        self.summary = summary
-        self._show_summary()
+        self._loading = True
+        self._load()
+
+    @work(group="home")
+    async def _load(self) -> None:
+        try:
+            while True:
+                self._load_again = False
+                summary = await self.call("home.summary", {"limit": 100})
+                if summary is not None:
+                    self.summary = summary
+                    self._show_summary()
+                if not self._load_again:
+                    return
+        finally:
+            self._loading = False
 
     def action_reload(self) -> None:
         """Read everything again (F5)."""
@@ -206,17 +233,19 @@ class HomeScreen(ClinicScreen):
 
     def on_daemon_event(self, event: DaemonEvent) -> None:
         if event.name in ("reading.received", "reading.assigned", "conflict.new", "store.unlocked"):
-            if self._reload_timer is not None:
-                self._reload_timer.stop()
-            self._reload_timer = self.set_timer(0.05, self.load)
+            self.load()  # a burst of events ends in one or two readings of the summary
 
     def _show_summary(self) -> None:
         t, s = self.t, self.summary
         today = date.fromisoformat(s["today"]) if s.get("today") else date.today()
-        unassigned: list[Row] = [
-            (r["id"], [when(r.get("taken_at")), flagged(r, t), lit(r.get("subject_hint") or "", cells=10)])
-            for r in s.get("unassigned", [])
-        ]
+        waiting = s.get("unassigned", [])
+        hints = any(r.get("subject_hint") for r in waiting)
+        unassigned: list[Row] = []
+        for r in waiting:
+            cells: list[Text | str] = [when(r.get("taken_at")), flagged(r, t, short=True)]
+            if hints:
+                cells.append(lit(r.get("subject_hint") or "", cells=10))
+            unassigned.append((r["id"], cells))
         due: list[Row] = [
             (
                 f"{d['resident_id']}|{d['programme']}",
@@ -235,7 +264,8 @@ class HomeScreen(ClinicScreen):
             )
             for a in s.get("alerts", [])
         ]
-        self._fill("#unassigned", [t("col.time"), t("col.values"), t("col.names")], unassigned, "home.none_waiting")
+        columns = [t("col.time"), t("col.values")] + ([t("col.names")] if hints else [])
+        self._fill("#unassigned", columns, unassigned, "home.none_waiting")
         self._fill("#due", [t("col.name"), t("col.programme"), t("col.due")], due, "home.none_due")
         self._fill("#alerts", [t("col.time"), t("col.name"), t("col.alert")], alerts, "home.no_alerts")
         self.query_one("#h-unassigned", Tr).set_key("home.unassigned", n=s.get("unassigned_total", len(unassigned)))

@@ -16,7 +16,10 @@ class LockScreen(ClinicScreen):
     """Shown after the idle time, Ctrl+L, or an expired session."""
 
     TITLE_KEY = "lock.title"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "sign_in", "key.sign_in")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "sign_in", "key.sign_in"),
+        Binding("ctrl+q", "app.quit", "key.quit"),
+    ]
 
     def __init__(self, *, user: str = "", reason: str = "manual") -> None:
         super().__init__()

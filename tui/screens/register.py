@@ -129,7 +129,7 @@ class RegisterScreen(ClinicModal):
                 good = False
         return values if good else None
 
-    @work(exclusive=True, group="save")
+    @work(group="save")
     async def action_save(self) -> None:
         """Save (Ctrl+S)."""
         values = self.collect()

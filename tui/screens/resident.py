@@ -94,11 +94,11 @@ class ResidentScreen(ClinicScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "key.back"),
         Binding("a", "add", "key.add"),
-        Binding("e", "edit", "key.edit"),
+        Binding("e", "edit", "key.edit", show=False),
         Binding("delete", "delete", "key.delete"),
         Binding("h", "follow_up('hypertension')", "key.ht_follow_up"),
         Binding("g", "follow_up('diabetes')", "key.dm_follow_up"),
-        Binding("r", "edit_resident", "key.edit_resident"),
+        Binding("r", "edit_resident", "key.edit_resident", show=False),
         Binding("c", "chart", "key.chart", show=False),
         *[Binding(str(i + 1), f"tab('{tab}')", show=False) for i, tab in enumerate(TABS)],
     ]
@@ -129,7 +129,7 @@ class ResidentScreen(ClinicScreen):
         super().on_mount()
         self.load()
 
-    @work(exclusive=True, group="file")
+    @work(group="file")
     async def load(self) -> None:
         """Read the file (and its history of changes)."""
         found = await self.call("resident.file", {"resident": self.resident_id})
@@ -225,6 +225,7 @@ class ResidentScreen(ClinicScreen):
                 text.append(f"  {t('col.next')} {_d(v.get('next_visit'))}")
         else:
             text.append(t("resident.none"))
+        text.append("\n\n" + t("resident.keys"), style="dim italic")
         problems = self.file.get("problems") or []
         if problems:
             text.append("\n\n" + t("banner.tamper") + " ", style="bold red")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from textual import on, work
+from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
 from textual.widget import Widget
 from textual.widgets import Input
@@ -19,6 +21,7 @@ class SignInScreen(ClinicScreen):
     """Name and PIN."""
 
     TITLE_KEY = "signin.title"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "app.quit", "key.quit")]
 
     def __init__(self, *, user: str = "", reason: str = "") -> None:
         super().__init__()
@@ -49,7 +52,7 @@ class SignInScreen(ClinicScreen):
     def _submit(self) -> None:
         self.submit()
 
-    @work(exclusive=True, group="signin")
+    @work(group="signin")
     async def submit(self) -> None:
         """Check the fields, then sign in (unlocking the daemon first if it is locked)."""
         user_field, pin_field = self.query_one("#f-user", Field), self.query_one("#f-pin", Field)

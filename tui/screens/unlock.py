@@ -42,7 +42,7 @@ class UnlockScreen(ClinicModal):
         self.query_one("#i-passphrase", Input).focus()
 
     @on(Input.Submitted, "#i-passphrase")
-    @work(exclusive=True, group="unlock")
+    @work(group="unlock")
     async def _submit(self) -> None:
         field = self.query_one("#f-passphrase", Field)
         if not field.validate_now():

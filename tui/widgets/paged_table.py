@@ -54,9 +54,10 @@ class PagedTable(Vertical):
             """The table the row belongs to."""
             return self.table
 
-    def __init__(self, *, page_size: int = 12, id: str | None = None) -> None:
+    def __init__(self, *, page_size: int = 12, fit: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
         self.page_size = page_size
+        self.fit = fit
         self.page = 0
         self.rows: list[Row] = []
         self.columns: list[str] = []
@@ -101,6 +102,18 @@ class PagedTable(Vertical):
             line.update(Text(self.empty_text, style="dim"))
         else:
             line.update(Text(self.page_text.format(page=self.page + 1, pages=self.pages, rows=len(self.rows))))
+
+    def on_resize(self) -> None:
+        """With ``fit``, a page is as many rows as the table has room for."""
+        if not self.fit or self.size.height < 4:
+            return
+        rows = self.size.height - 2  # the column titles and the page line
+        if rows != self.page_size:
+            first = self.page * self.page_size
+            self.page_size = rows
+            self.page = first // rows
+            if self.rows:
+                self._show()
 
     def action_page(self, step: int) -> None:
         """Turn a page."""

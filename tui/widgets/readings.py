@@ -27,26 +27,26 @@ def when(text: str | None, *, year: bool = False) -> str:
     return moment.strftime("%Y-%m-%d %H:%M" if year else "%m-%d %H:%M")
 
 
-def summary(reading: dict[str, Any], t: Catalogue) -> str:
-    """The values of a reading in one short line."""
+def summary(reading: dict[str, Any], t: Catalogue, *, short: bool = False) -> str:
+    """The values of a reading in one line (``short``: without units, for narrow lists)."""
     components = {str(c.get("code")): c for c in reading.get("components") or []}
     parts = []
     if SYSTOLIC in components and DIASTOLIC in components:
         sbp, dbp = components.pop(SYSTOLIC), components.pop(DIASTOLIC)
         unit = UNITS.get(str(sbp.get("unit")), clean(sbp.get("unit")))
-        parts.append(f"{t('loinc.bp')} {clean(sbp.get('value'))}/{clean(dbp.get('value'))} {unit}")
+        parts.append(f"{t('loinc.bp')} {clean(sbp.get('value'))}/{clean(dbp.get('value'))} {'' if short else unit}")
     for code, c in components.items():
         name = t(f"loinc.{code}")
         if name == f"loinc.{code}":
             name = clean(c.get("display") or code)
         unit = UNITS.get(str(c.get("unit")), clean(c.get("unit")))
-        parts.append(f"{name} {clean(c.get('value'))} {unit}".rstrip())
-    return " · ".join(parts)
+        parts.append(f"{name} {clean(c.get('value'))} {'' if short else unit}".rstrip())
+    return (" " if short else " · ").join(p.rstrip() for p in parts)
 
 
-def flagged(reading: dict[str, Any], t: Catalogue) -> Text:
+def flagged(reading: dict[str, Any], t: Catalogue, *, short: bool = False) -> Text:
     """The summary, in red with a mark when the reading is critical."""
-    text = summary(reading, t)
+    text = summary(reading, t, short=short)
     if reading.get("alerts"):
         return Text("⚠ " + text, style="bold red")
     return Text(text)
