@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from datetime import date
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -51,6 +52,7 @@ class ClinicApp(App[None]):
         idle_seconds: float | None = None,
         status_seconds: float = 30.0,
         user: str = "",
+        today: Callable[[], date] = date.today,
     ) -> None:
         super().__init__()
         self.api = api
@@ -62,6 +64,7 @@ class ClinicApp(App[None]):
         self.status_info = StatusInfo()
         self.last_activity = clock()
         self.first_user = user
+        self.today = today
         self.set_reactive(ClinicApp.language, language)
         if hasattr(api, "on_event"):
             api.on_event = self._daemon_event

@@ -276,8 +276,8 @@ MESSAGES: dict[str, str] = {
     "bmi.obese": "肥胖",
     "programme.hypertension": "高血压",
     "programme.diabetes": "糖尿病",
-    "alert.H2": "血压危急 紧急转诊",
-    "alert.D2": "血糖危急 紧急转诊",
+    "alert.H2": "血压危急",
+    "alert.D2": "血糖危急",
     "alert.spo2": "血氧过低",
     "alert.temperature": "高热",
     # assign

@@ -146,6 +146,11 @@ class FollowUpScreen(ClinicModal):
         self.touched: set[str] = set()
         self.today = date.today()
 
+    def on_mount(self) -> None:
+        self.today = self.clinic.today()
+        super().on_mount()
+        self.load()
+
     @property
     def diabetes(self) -> bool:
         """The diabetes form (else hypertension)."""
@@ -191,10 +196,6 @@ class FollowUpScreen(ClinicModal):
 
     def _today(self) -> date:
         return self.today
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.load()
 
     @work(group="prefill")
     async def load(self) -> None:

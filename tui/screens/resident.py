@@ -173,7 +173,9 @@ class ResidentScreen(ClinicScreen):
         line = Text()
         line.append(clean(r.get("name")), style="bold reverse")
         born = r.get("birth_date") or ""
-        line.append(f"  {t.label('sex', r.get('sex'))}  {t('resident.age', n=_age(born))}  {clean(born)}  ")
+        line.append(
+            f"  {t.label('sex', r.get('sex'))}  {t('resident.age', n=_age(born, self.clinic.today))}  {clean(born)}  "
+        )
         line.append(clean(r.get("id_number")), style="bold")
         for flag in r.get("key_populations") or []:
             line.append("  ")
