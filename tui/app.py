@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import date
 from collections.abc import Callable
+from datetime import date
 from typing import Any, ClassVar
 
 from textual import events, work

@@ -34,7 +34,7 @@ def resolved(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     done: list[dict[str, Any]] = []
 
     def listing(agent: Agent, caller: Caller, params: Params) -> Any:
-        return {"conflicts": [] if done else [{k: v for k, v in CONFLICT.items()}]}
+        return {"conflicts": [] if done else [dict(CONFLICT)]}
 
     def get(agent: Agent, caller: Caller, params: Params) -> Any:
         return CONFLICT

@@ -1,4 +1,4 @@
-"""The input widgets: whatever is typed or pasted (control characters, escapes, emoji, 10 KB), no crash, an inline error."""
+"""Input widgets: control characters, escapes, emoji, 10 KB pastes: no crash, an inline error."""
 
 from __future__ import annotations
 
