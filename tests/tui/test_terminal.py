@@ -106,4 +106,5 @@ def test_sign_in_see_a_device_reading_arrive_open_a_file_and_lock(terminal: Call
     assert "522229195103080024" in shown
     terminal("C-l")
     locked = wait_for(terminal, "屏幕已锁定")
-    assert "龙秀英" not in locked and "522229" not in locked
+    assert "龙秀英" not in locked
+    assert "522229" not in locked

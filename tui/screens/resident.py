@@ -26,6 +26,7 @@ from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import summary, when
 from tui.widgets.text import clean, lit
 
+FIRST_READINGS = 60  # enough for the summary, the first page and a recent chart
 TABS = ("summary", "readings", "allergy", "condition", "procedure", "family_history", "follow_up", "note", "history")
 ENTRY_TABS = ("allergy", "condition", "procedure", "family_history", "follow_up", "note")
 CHARTS = {
@@ -131,12 +132,18 @@ class ResidentScreen(ClinicScreen):
 
     @work(group="file")
     async def load(self) -> None:
-        """Read the file (and its history of changes)."""
-        found = await self.call("resident.file", {"resident": self.resident_id})
+        """Read the file with its newest readings first (the doctor sees it at once), then every reading and the
+        history of changes behind it."""
+        found = await self.call("resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS})
         if found is None:
             return
         self.file = found
         self.show_file()
+        if len(found.get("readings") or []) >= FIRST_READINGS:
+            everything = await self.call("resident.file", {"resident": self.resident_id}, quiet=True)
+            if everything is not None:
+                self.file = everything
+                self._show_readings()
         history = await self.call("resident.history", {"resident": self.resident_id}, quiet=True)
         self.history = list(history["history"]) if history else []
         self._show_history()
