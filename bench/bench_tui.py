@@ -90,9 +90,12 @@ def _build(root: Path, residents: int, readings: int) -> tuple[Agent, str]:
     agent.unlock(actor="bench", passphrase=PASSPHRASE)
     agent.store.users.add("doctor", Role.DOCTOR, "246810", actor="bench")
     rng = random.Random(7)
+    numbers: set[str] = set()
+    while len(numbers) < residents:
+        numbers.add(id_number(rng))
     people = [
-        resident(rng, id_number=id_number(rng), name=rng.choice(_SURNAMES) + "".join(rng.choices(_GIVEN, k=2)))
-        for _ in range(residents)
+        resident(rng, id_number=number, name=rng.choice(_SURNAMES) + "".join(rng.choices(_GIVEN, k=2)))
+        for number in sorted(numbers)
     ]
     for start in range(0, len(people), 5000):
         agent.store.residents.add_many(people[start : start + 5000], actor="bench")
