@@ -93,7 +93,7 @@ class HomeScreen(ClinicScreen):
             return []
         self._search_seq += 1
         mine = self._search_seq
-        result = await self.call("resident.lookup", {"text": text[:60], "limit": 50})
+        result = await self.call("resident.lookup", {"text": text[:60], "limit": 20})
         matches = list(result["matches"]) if result else []
         if mine == self._search_seq:  # an answer to an older keypress is dropped
             self.matches, self.matched_text = matches, text
