@@ -55,6 +55,10 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "glucose_high": (int, float),
         "glucose_low": (int, float),
         "temperature_high": (int, float),
+        "systolic_control": (int, float),
+        "diastolic_control": (int, float),
+        "glucose_control": (int, float),
+        "heart_rate_high": (int, float),
     },
 }
 # Sections whose contents their own modules check (devices in the drivers wiring, sync in sync).
@@ -182,4 +186,9 @@ spo2_low = 90
 glucose_high = 16.7
 glucose_low = 3.9
 temperature_high = 39
+# follow-up control targets (H3/H4, D3/D4) and the D2 heart-rate limit; 2020/2025 guidelines differ
+systolic_control = 140
+diastolic_control = 90
+glucose_control = 7.0
+heart_rate_high = 100
 """

@@ -395,3 +395,7 @@ def _passphrase_add(agent: Agent, caller: Caller, params: Params) -> dict[str, A
     user = check_user_name(params.text("user", max_length=40))
     rotation.add_passphrase_slot(agent, user=user, new=params.secret("new_passphrase"), actor=caller.actor)
     return {"user": user}
+
+
+# Methods the terminal UI needs (home summary, history, follow-up prefill, reading suggestions).
+from clinic_agent.api import file_methods as _file_methods  # noqa: E402, F401

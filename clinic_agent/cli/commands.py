@@ -592,3 +592,7 @@ def _rotation_text(r: dict[str, Any]) -> str:
     if r["kept"]:
         text += f" Still in use: {', '.join(r['kept'])}."
     return text
+
+
+# `clinic-agent tui` lives in its own module (it registers itself with @registrar).
+from clinic_agent.cli import tui_command as _tui_command  # noqa: E402, F401

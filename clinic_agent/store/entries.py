@@ -119,3 +119,23 @@ class Entries:
             except StoreCorrupted as exc:
                 problems.append(exc)
         return entries, problems
+
+    def of_kind(self, kind: EntryKind) -> tuple[list[Entry], list[StoreCorrupted]]:
+        """Every live entry of one kind, of every resident (follow-up schedules, programme lists)."""
+        with self._core.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM entries WHERE kind = ? AND deleted = 0 ORDER BY rowid", (kind.value,)
+            ).fetchall()
+        entries, problems = [], []
+        for row in rows:
+            try:
+                entries.append(self._decode(row))
+            except StoreCorrupted as exc:
+                problems.append(exc)
+        return entries, problems
+
+    def ids_for_resident(self, resident_id: str) -> list[str]:
+        """The ids of every entry of a resident, deleted ones too (for the history of changes)."""
+        with self._core.read() as conn:
+            rows = conn.execute("SELECT id FROM entries WHERE resident_id = ?", (resident_id,)).fetchall()
+        return [str(row[0]) for row in rows]

@@ -72,6 +72,31 @@ class AuditLog:
                 return
             after = rows[-1][0]
 
+    def for_objects(self, object_ids: list[str], *, limit: int = 500) -> list[AuditEntry]:
+        """Entries about any of these records, newest first (a resident's history of changes)."""
+        found: list[AuditEntry] = []
+        with self._core.read() as conn:
+            for start in range(0, len(object_ids), 500):
+                chunk = object_ids[start : start + 500]
+                rows = conn.execute(
+                    "SELECT seq, at, actor, action, object_type, object_id, detail FROM audit"
+                    f" WHERE object_id IN ({', '.join('?' * len(chunk))}) ORDER BY seq DESC LIMIT ?",
+                    (*chunk, limit),
+                ).fetchall()
+                found += [
+                    AuditEntry(
+                        seq=seq,
+                        at=datetime.fromisoformat(at),
+                        actor=actor,
+                        action=action,
+                        object_type=object_type,
+                        object_id=object_id,
+                        detail=detail,
+                    )
+                    for seq, at, actor, action, object_type, object_id, detail in rows
+                ]
+        return sorted(found, key=lambda e: -e.seq)[:limit]
+
     def verify(self) -> audit.VerifyResult:
         """Walk the whole chain."""
         return audit.verify(self._core.keys().audit_key, self._core.store_id, self.entries())

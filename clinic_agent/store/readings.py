@@ -206,6 +206,18 @@ class Readings:
             (limit,),
         )
 
+    def critical_since(self, since: datetime, *, limit: int = 100) -> tuple[list[Reading], list[StoreCorrupted]]:
+        """Critical readings taken since a time, newest first (the home screen's alerts)."""
+        return self._query(
+            f"SELECT {_COLUMNS} FROM readings WHERE critical = 1 AND taken_at >= ? ORDER BY taken_at DESC LIMIT ?",
+            (since.isoformat(), limit),
+        )
+
+    def count_unassigned(self) -> int:
+        """How many readings wait to be assigned."""
+        with self._core.read() as conn:
+            return int(conn.execute("SELECT count(*) FROM readings WHERE resident_id IS NULL").fetchone()[0])
+
     def _query(self, sql: str, params: tuple[Any, ...]) -> tuple[list[Reading], list[StoreCorrupted]]:
         with self._core.read() as conn:
             rows = conn.execute(sql, params).fetchall()

@@ -1,0 +1,409 @@
+"""API methods the terminal UI needs beyond the basic operations: home summary, history, prefill, suggestions.
+
+They only read. Follow-up scheduling and classification come from ``clinic_agent.rules``, with the
+thresholds of the ``[alerts]`` configuration.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from clinic_agent import rules, serde
+from clinic_agent.agent import Agent, Caller
+from clinic_agent.api.methods import CLINICAL, find_resident, method, reading_json, resident_json
+from clinic_agent.api.params import Params
+from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordNotFound
+from clinic_agent.idnumber import normalise_id_number, parse_id_number
+from clinic_agent.model import (
+    Condition,
+    EntryKind,
+    FollowUp,
+    KeyPopulation,
+    Programme,
+    Reading,
+    Resident,
+)
+
+# Condition codes (CV02.10.005) and ICD-10 prefixes that put a resident in a follow-up programme.
+_PROGRAMME_CODES = {
+    Programme.HYPERTENSION: ("2", ("I10", "I11", "I12", "I13", "I15")),
+    Programme.DIABETES: ("3", ("E11",)),
+}
+_PROGRAMME_FLAGS = {Programme.HYPERTENSION: KeyPopulation.HYPERTENSION, Programme.DIABETES: KeyPopulation.DIABETES}
+# Audit actions that change a file (views and searches are audited too, but they are not changes).
+_CHANGES = ("create", "update", "delete", "assign", "entered_in_error")
+# LOINC codes read into follow-up form fields.
+WEIGHT, HEIGHT, BMI, HEART_RATE, PULSE_OX_RATE = "29463-7", "8302-2", "39156-5", "8867-4", "8889-8"
+
+
+def local_today(agent: Agent) -> date:
+    """The clinic's calendar day (the PC's time zone)."""
+    return agent.clock().astimezone().date()
+
+
+# -- the programme roster: which residents are in which follow-up programme ----------------------------------------
+
+
+@dataclass
+class _Roster:
+    """Key-population flags per resident id (no names), read incrementally; re-read when the keys change."""
+
+    vault: int | None = None  # id() of the vault the flags were read under
+    change_seq: int = 0
+    flags: dict[str, frozenset[KeyPopulation]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refresh(self, agent: Agent) -> dict[str, frozenset[KeyPopulation]]:
+        with self.lock:
+            if self.vault != id(agent.vault):
+                self.vault = id(agent.vault)
+                self.change_seq, self.flags = 0, {}
+            page = agent.store.residents.changed_since(self.change_seq)
+            for resident in page.residents:
+                if resident.deleted or not resident.key_populations:
+                    self.flags.pop(resident.id, None)
+                else:
+                    self.flags[resident.id] = frozenset(resident.key_populations)
+            self.change_seq = page.change_seq
+            return dict(self.flags)
+
+
+_ROSTERS: weakref.WeakKeyDictionary[Agent, _Roster] = weakref.WeakKeyDictionary()
+
+
+def _roster(agent: Agent) -> dict[str, frozenset[KeyPopulation]]:
+    roster = _ROSTERS.get(agent)
+    if roster is None:
+        roster = _ROSTERS[agent] = _Roster()
+    return roster.refresh(agent)
+
+
+def in_programme(condition: Condition, programme: Programme) -> bool:
+    """Whether a diagnosis puts a resident in a programme."""
+    code, icd = _PROGRAMME_CODES[programme]
+    return condition.code == code or bool(condition.icd10 and condition.icd10.upper().startswith(icd))
+
+
+def programme_members(agent: Agent) -> dict[Programme, set[str]]:
+    """Residents in each programme: by key-population flag or by a recorded diagnosis."""
+    members: dict[Programme, set[str]] = {p: set() for p in Programme}
+    for resident_id, flags in _roster(agent).items():
+        for programme, flag in _PROGRAMME_FLAGS.items():
+            if flag in flags:
+                members[programme].add(resident_id)
+    conditions, _ = agent.store.entries.of_kind(EntryKind.CONDITION)
+    for condition in conditions:
+        if isinstance(condition, Condition) and condition.status.value == "active":
+            for programme in Programme:
+                if in_programme(condition, programme):
+                    members[programme].add(condition.resident_id)
+    return members
+
+
+# -- home.summary -------------------------------------------------------------------------------------------------
+
+
+def _name(agent: Agent, resident_id: str, cache: dict[str, str]) -> str:
+    if resident_id not in cache:
+        try:
+            cache[resident_id] = agent.store.residents.get(resident_id).name
+        except ClinicAgentError:
+            cache[resident_id] = ""
+    return cache[resident_id]
+
+
+def due_follow_ups(agent: Agent, today: date, *, days_ahead: int, limit: int) -> list[dict[str, Any]]:
+    """Follow-ups due within ``days_ahead`` days or overdue, soonest first."""
+    visits: dict[str, list[FollowUp]] = {}
+    entries, _ = agent.store.entries.of_kind(EntryKind.FOLLOW_UP)
+    for entry in entries:
+        if isinstance(entry, FollowUp):
+            visits.setdefault(entry.resident_id, []).append(entry)
+    horizon = today + timedelta(days=days_ahead)
+    found: list[tuple[date, str, rules.Due]] = []
+    for programme, residents in programme_members(agent).items():
+        for resident_id in residents:
+            due = rules.next_due(programme, visits.get(resident_id, []), today, agent.config.thresholds)
+            if due.due <= horizon:
+                found.append((due.due, resident_id, due))
+    found.sort(key=lambda item: (item[0], item[1]))
+    names: dict[str, str] = {}
+    return [
+        {
+            "resident_id": resident_id,
+            "name": _name(agent, resident_id, names),
+            "programme": due.programme.value,
+            "due": due.due.isoformat(),
+            "overdue": due.overdue(today),
+            "last_visit": due.last_visit.isoformat() if due.last_visit else None,
+            "visits_last_year": due.visits_last_year,
+            "rule": due.rule,
+        }
+        for _, resident_id, due in found[:limit]
+    ]
+
+
+def _alerts(agent: Agent, today: date, limit: int) -> list[dict[str, Any]]:
+    since = datetime.combine(today - timedelta(days=7), datetime.min.time()).astimezone()
+    readings, _ = agent.store.readings.critical_since(since, limit=limit)
+    names: dict[str, str] = {}
+    return [
+        {
+            "reading_id": r.id,
+            "resident_id": r.resident_id,
+            "name": _name(agent, r.resident_id, names) if r.resident_id else "",
+            "taken_at": r.taken_at.isoformat(),
+            "reasons": rules.critical_reasons(r, agent.config.thresholds),
+            "codes": alert_codes(r, agent.config.thresholds),
+        }
+        for r in readings
+    ]
+
+
+def alert_codes(reading: Reading, limits: rules.Thresholds) -> list[str]:
+    """Which rule a critical reading breaks, as codes a screen can translate (H2, D2, spo2, temperature)."""
+    codes = []
+    for q in reading.components:
+        if q.code in (rules.SYSTOLIC, rules.DIASTOLIC):
+            codes.append("H2")
+        elif q.code in rules.GLUCOSE_MMOL + rules.GLUCOSE_MG:
+            codes.append("D2")
+        elif q.code in rules.SPO2:
+            codes.append("spo2")
+        elif q.code == rules.TEMPERATURE:
+            codes.append("temperature")
+    reasons = rules.critical_reasons(reading, limits)
+    return list(dict.fromkeys(codes)) if reasons else []
+
+
+@method("home.summary", roles=CLINICAL)
+def _home_summary(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    today = local_today(agent)
+    limit = params.integer("limit", default=50, low=1, high=500)
+    readings, problems = agent.store.readings.unassigned(limit=limit)
+    due = due_follow_ups(agent, today, days_ahead=params.integer("days_ahead", default=7, high=60), limit=limit)
+    agent.store.audit.record(caller.actor, "home.summary", "resident", "", f"{len(due)} due")
+    return {
+        "today": today.isoformat(),
+        "unassigned": [reading_json(r) for r in readings],
+        "unassigned_total": agent.store.readings.count_unassigned(),
+        "due": due,
+        "alerts": _alerts(agent, today, limit),
+        "problems": len(problems),
+    }
+
+
+# -- resident.history ---------------------------------------------------------------------------------------------
+
+
+@method("resident.history")
+def _resident_history(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    resident = find_resident(agent, params.text("resident", max_length=40))
+    ids = [resident.id, *agent.store.entries.ids_for_resident(resident.id)]
+    limit = params.integer("limit", default=200, low=1, high=2000)
+    entries = [
+        e for e in agent.store.audit.for_objects(ids, limit=limit * 4) if e.action.rsplit(".", 1)[-1] in _CHANGES
+    ]
+    agent.store.audit.record(caller.actor, "resident.view", "resident", resident.id, "history")
+    return {
+        "history": [
+            {
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "object_type": e.object_type,
+                "object_id": e.object_id,
+                "fields": _field_names(e.detail),
+            }
+            for e in entries[:limit]
+        ]
+    }
+
+
+def _field_names(detail: str) -> list[str]:
+    """The audit detail of an update names fields only ("fields: a,b"); nothing else is passed on."""
+    if not detail.startswith("fields: "):
+        return []
+    return [name for name in detail.removeprefix("fields: ").split(",") if name.isidentifier()]
+
+
+# -- followup.prefill ---------------------------------------------------------------------------------------------
+
+
+def _latest(readings: Iterable[Reading], codes: tuple[str, ...]) -> tuple[str, str] | None:
+    """The newest value (and its reading id) of any of these component codes."""
+    for reading in readings:  # newest first
+        for q in reading.components:
+            if q.code in codes:
+                return q.value, reading.id
+    return None
+
+
+def prefill_fields(
+    readings: list[Reading], today: date, height: Decimal | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Form fields from today's readings (newest first), and which reading each came from."""
+    todays = [r for r in readings if r.taken_at.astimezone().date() == today and r.status.value == "final"]
+    fields: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    wanted = {
+        "sbp": (rules.SYSTOLIC,),
+        "dbp": (rules.DIASTOLIC,),
+        "heart_rate": (HEART_RATE, PULSE_OX_RATE),
+        "weight_kg": (WEIGHT,),
+        "bmi": (BMI,),
+        "fasting_glucose": rules.GLUCOSE_MMOL,
+    }
+    for name, codes in wanted.items():
+        found = _latest(todays, codes)
+        if found is not None:
+            value, reading_id = found
+            fields[name] = int(Decimal(value)) if name in ("sbp", "dbp", "heart_rate") else value
+            sources[name] = reading_id
+    if "bmi" not in fields and "weight_kg" in fields and height:
+        fields["bmi"] = str(rules.bmi(Decimal(fields["weight_kg"]), height))
+        sources["bmi"] = sources["weight_kg"]
+    return fields, sources
+
+
+_CARRIED = (
+    "target_weight_kg",
+    "target_bmi",
+    "target_smoking_per_day",
+    "target_alcohol_liang_per_day",
+    "target_exercise_times_per_week",
+    "target_exercise_minutes",
+    "target_salt_intake",
+    "target_staple_food_g",
+    "smoking_per_day",
+    "alcohol_liang_per_day",
+    "exercise_times_per_week",
+    "exercise_minutes",
+    "salt_intake",
+    "staple_food_g",
+    "medications",
+    "insulin",
+    "adherence",
+)
+
+
+@method("followup.prefill", roles=CLINICAL)
+def _followup_prefill(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    resident = find_resident(agent, params.text("resident", max_length=40))
+    try:
+        programme = Programme(params.text("programme", max_length=20))
+    except ValueError:
+        raise InvalidInput("programme must be hypertension or diabetes") from None
+    today = local_today(agent)
+    readings, _ = agent.store.readings.for_resident(resident.id, limit=500)
+    height = _latest(readings, (HEIGHT,))
+    fields, sources = prefill_fields(readings, today, Decimal(height[0]) if height else None)
+    entries, _ = agent.store.entries.for_resident(resident.id, EntryKind.FOLLOW_UP)
+    previous = sorted(
+        (e for e in entries if isinstance(e, FollowUp) and e.programme is programme),
+        key=lambda e: e.visit_date,
+        reverse=True,
+    )
+    carried = {}
+    if previous:
+        last = serde.to_json(previous[0])
+        carried = {k: last[k] for k in _CARRIED if last.get(k) not in (None, "", [])}
+    limits = agent.config.thresholds
+    agent.store.audit.record(caller.actor, "resident.view", "resident", resident.id, "follow-up prefill")
+    return {
+        "resident": resident_json(resident),
+        "today": today.isoformat(),
+        "fields": {**carried, **fields, "programme": programme.value, "visit_date": today.isoformat()},
+        "sources": sources,
+        "previous": [serde.to_json(p) for p in previous[:4]],
+        "height_cm": height[0] if height else None,
+        "limits": {k: str(v) for k, v in serde.to_json(limits).items()},
+    }
+
+
+# -- reading.suggest ----------------------------------------------------------------------------------------------
+
+
+def _candidates(agent: Agent, hint: str) -> list[tuple[Resident, str]]:
+    compact = normalise_id_number(hint)
+    if len(compact) == 18:
+        try:
+            found = agent.store.residents.by_id_number(parse_id_number(compact).number)
+        except InvalidInput:
+            found = None
+        return [(found, "id_number")] if found else []
+    if len(compact) == 17 and compact.isdigit():
+        found = agent.store.residents.by_health_record_number(compact)
+        return [(found, "health_record_number")] if found else []
+    agent.refresh_index()
+    matches = agent.index.search(hint, limit=5)
+    out = []
+    for match in matches:
+        try:
+            out.append((agent.store.residents.get(match.resident_id), match.matched_by))
+        except RecordNotFound:
+            continue
+    return out
+
+
+@method("reading.suggest", roles=CLINICAL)
+def _reading_suggest(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    reading = agent.store.readings.get(params.text("id", max_length=40))
+    hint = (reading.subject_hint or "").strip()
+    candidates = _candidates(agent, hint) if hint else []
+    agent.store.audit.record(caller.actor, "reading.suggest", "reading", reading.id, f"{len(candidates)} found")
+    return {
+        "reading": reading_json(reading),
+        "hint": hint,
+        "candidates": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "id_number": r.id_number,
+                "birth_date": r.birth_date.isoformat(),
+                "sex": r.sex.value,
+                "village": r.village or "",
+                "matched_by": matched_by,
+            }
+            for r, matched_by in candidates
+        ],
+    }
+
+
+# -- resident.lookup ----------------------------------------------------------------------------------------------
+
+
+@method("resident.lookup")
+def _resident_lookup(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    """Search as you type, with what tells two people of the same name apart (born, sex, village, ID tail)."""
+    agent.refresh_index()
+    matches = agent.index.search(
+        params.text("text", max_length=60), limit=params.integer("limit", default=20, low=1, high=200)
+    )
+    found = []
+    for match in matches:
+        try:
+            r = agent.store.residents.get(match.resident_id)
+        except RecordNotFound:
+            continue
+        found.append(
+            {
+                "id": r.id,
+                "name": r.name,
+                "matched_by": match.matched_by,
+                "sex": r.sex.value,
+                "birth_date": r.birth_date.isoformat(),
+                "village": r.village or "",
+                "id_number": r.id_number,
+                "health_record_number": r.health_record_number or "",
+                "key_populations": [k.value for k in r.key_populations],
+            }
+        )
+    agent.store.audit.record(caller.actor, "resident.search", "resident", "", f"{len(found)} found")
+    return {"matches": found}

@@ -1,0 +1,54 @@
+"""Helpers for driving the TUI in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from tui.app import ClinicApp
+
+CANARIES = ("龙秀英", "吴国华", "杨光明", "张秀兰", "522229", "松桃县", "青霉素")
+
+
+class FakeClock:
+    """A monotonic clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], bool], within: float = 10.0) -> None:
+    """Let the app run until a condition holds (or fail after a timeout)."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s; screen: {type(pilot.app.screen).__name__}")
+        await pilot.pause(0.02)
+        await asyncio.sleep(0)
+
+
+def screen_name(pilot: Pilot[None]) -> str:
+    """The class name of the screen on top."""
+    return type(pilot.app.screen).__name__
+
+
+async def sign_in(pilot: Pilot[None], user: str = "doctor", pin: str = "246810") -> None:
+    """Type the user name and PIN as a person would, and wait for home."""
+    await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
+    await pilot.press(*user, "enter", *pin, "enter")
+    await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+
+
+def visible_text(app: ClinicApp) -> str:
+    """Everything drawn on the terminal now, as text (what a person would see)."""
+    svg = app.export_screenshot()
+    found = re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)
+    return "".join(html.unescape(fragment) for fragment in found).replace("\xa0", " ")

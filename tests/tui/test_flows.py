@@ -1,0 +1,298 @@
+"""The doctor's flows, driven with Textual's pilot against a real daemon (in-process, demo store)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+
+from clinic_agent.api.client import AsyncApiClient
+from clinic_agent.errors import SessionExpired
+from clinic_agent.model import EntryKind, Quantity, new_id
+from tests.support import reading
+from tests.tui.conftest import Daemon
+from tests.tui.helpers import CANARIES, FakeClock, screen_name, sign_in, until, visible_text
+from tui.app import ClinicApp
+from tui.widgets.fields import Field, SelectField
+from tui.widgets.paged_table import PagedTable
+
+MakeApp = Callable[..., ClinicApp]
+
+
+def resident_id(daemon: Daemon, name: str) -> str:
+    daemon.agent.refresh_index()
+    return daemon.agent.index.search(name)[0].resident_id
+
+
+async def open_file(pilot: Any, query: str) -> None:
+    await pilot.press(*query)
+    await until(pilot, lambda: bool(pilot.app.screen.matches))
+    await pilot.press("enter")
+    await until(pilot, lambda: screen_name(pilot) == "ResidentScreen" and bool(pilot.app.screen.file))
+
+
+async def test_sign_in_puts_the_focus_in_the_search_box(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        assert isinstance(app.focused, Input) and app.focused.id == "search"  # noqa: PT018
+        await until(pilot, lambda: "龙秀英" in visible_text(app))  # due for a follow-up
+        assert "待分配读数 (1)" in visible_text(app)
+
+
+async def test_a_wrong_pin_is_a_plain_message_and_the_pin_is_cleared(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"135790", "enter")
+        await until(pilot, lambda: "wrong user name or PIN" in visible_text(app))
+        assert screen_name(pilot) == "SignInScreen"
+        assert app.screen.query_one("#i-pin", Input).value == ""
+        assert "Traceback" not in visible_text(app)
+
+
+async def test_search_by_initials_name_and_id_number_then_enter_opens_the_best_match(
+    make_app: MakeApp, daemon: Daemon
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "lxy")
+        assert "龙秀英" in visible_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+        search = app.screen.query_one("#search", Input)
+        search.value = ""
+        number = daemon.agent.store.residents.get(resident_id(daemon, "吴国华")).id_number
+        await open_file(pilot, number[:10])
+        assert "吴国华" in visible_text(app)
+
+
+async def test_adding_an_allergy_puts_it_up_front(make_app: MakeApp, daemon: Daemon) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        assert "无过敏记录" in visible_text(app)
+        await pilot.press("3", "a")
+        await until(pilot, lambda: screen_name(pilot) == "EntryFormScreen")
+        app.screen.query_one("#f-code", SelectField).value = "3"  # 磺胺 fills the substance
+        await until(pilot, lambda: app.screen.query_one("#f-substance", Field).value == "磺胺")
+        app.screen.query_one("#i-reaction", Input).focus()
+        await pilot.press(*"rash")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen" and "磺胺(rash)" in visible_text(app))
+    entries, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.ALLERGY)
+    assert [(e.substance, e.reaction, e.code) for e in entries] == [("磺胺", "rash", "3")]  # type: ignore[attr-defined]
+
+
+async def test_a_bad_date_is_refused_at_the_field(make_app: MakeApp, daemon: Daemon) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        await pilot.press("5", "a")
+        await until(pilot, lambda: screen_name(pilot) == "EntryFormScreen")
+        app.screen.query_one("#f-category", SelectField).value = "surgery"
+        app.screen.query_one("#i-name", Input).focus()
+        await pilot.press(*"appendectomy", "tab", *"2031-02-30")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "不是有效日期" in visible_text(app))
+        assert screen_name(pilot) == "EntryFormScreen"
+    assert daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.PROCEDURE)[0] == []
+
+
+async def test_assigning_the_waiting_reading_from_the_inbox(make_app: MakeApp, daemon: Daemon) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: bool(app.screen.summary))
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "AssignScreen")
+        await pilot.press(*"wgh")
+        await until(pilot, lambda: bool(app.screen.candidates))
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.pending is not None)
+        assert "把这条读数分配给 吴国华" in visible_text(app)
+        await pilot.press("y")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and app.screen.summary["unassigned_total"] == 0)
+    readings, _ = daemon.agent.store.readings.for_resident(resident_id(daemon, "吴国华"))
+    assert len(readings) == 5
+
+
+async def test_a_reading_that_names_a_resident_is_pre_matched(make_app: MakeApp, daemon: Daemon) -> None:
+    person = daemon.agent.store.residents.get(resident_id(daemon, "张秀兰"))
+    named = dataclasses.replace(reading(None, systolic="150"), id=new_id(), subject_hint=person.id_number)
+    daemon.agent.store.readings.add(named, actor="device")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: app.screen.summary.get("unassigned_total") == 2)
+        table = app.screen.query_one("#unassigned", PagedTable)
+        table.table.focus()
+        await pilot.press("enter")  # the newest first: the one that names 张秀兰
+        await until(pilot, lambda: screen_name(pilot) == "AssignScreen" and bool(app.screen.candidates))
+        assert app.screen.candidates[0]["id"] == person.id
+        assert "★" in visible_text(app) and person.id_number in visible_text(app)  # noqa: PT018
+        await pilot.press("enter", "y")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+    assert daemon.agent.store.readings.get(named.id).resident_id == person.id
+
+
+async def test_a_reading_from_a_device_appears_at_once(make_app: MakeApp, daemon: Daemon) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: app.screen.summary.get("unassigned_total") == 1)
+        device = AsyncApiClient(daemon.socket)
+        await device.connect()
+        try:
+            device.session = (await device.call("login", {"user": "doctor", "pin": "246810"}))["session"]
+            await device.call("reading.add", {"code": "8867-4", "value": "71", "unit": "/min", "device": "cuff-2"})
+        finally:
+            await device.close()
+        await until(pilot, lambda: app.screen.summary.get("unassigned_total") == 2, within=1.0)
+        assert "待分配读数 (2)" in visible_text(app)
+
+
+async def test_a_diabetes_follow_up_is_prefilled_classified_and_saved(make_app: MakeApp, daemon: Daemon) -> None:
+    person = resident_id(daemon, "张秀兰")
+    glucose = Quantity(code="14743-9", value="8.4", unit="mmol/L")
+    daemon.agent.store.readings.add(dataclasses.replace(reading(person), components=(glucose,)), actor="test")
+    daemon.agent.store.readings.add(reading(person, systolic="150", diastolic="88"), actor="test")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "张秀兰")
+        await pilot.press("g")
+        await until(pilot, lambda: screen_name(pilot) == "FollowUpScreen" and bool(app.screen.prefill))
+        form = app.screen
+        assert form.query_one("#f-fasting_glucose", Field).value == "8.4"
+        assert form.query_one("#f-sbp", Field).value == "150"
+        assert form.query_one("#f-classification", SelectField).value == "2"  # D4: first FBG ≥ 7.0
+        assert "D4" in visible_text(app)
+        form.query_one("#f-method", SelectField).value = "1"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
+    visits, _ = daemon.agent.store.entries.for_resident(person, EntryKind.FOLLOW_UP)
+    saved = visits[0]
+    assert (saved.fasting_glucose, saved.sbp, saved.classification) == ("8.4", 150, "2")  # type: ignore[attr-defined]
+    assert saved.next_visit is not None and saved.doctor == "王医生"  # type: ignore[attr-defined]  # noqa: PT018
+
+
+async def test_idle_auto_lock_leaves_no_resident_data_on_screen(
+    make_app: MakeApp, daemon: Daemon, clock: FakeClock
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "龙秀英")
+        assert "龙秀英" in visible_text(app)
+        clock.now += 9 * 60
+        app.lock_if_idle()
+        await pilot.pause()
+        assert screen_name(pilot) == "ResidentScreen"  # nine idle minutes: still open
+        clock.now += 60
+        app.lock_if_idle()
+        await until(pilot, lambda: screen_name(pilot) == "LockScreen")
+        shown = visible_text(app)
+        assert [c for c in CANARIES if c in shown] == []
+        assert [type(s).__name__ for s in app.screen_stack][1:] == ["LockScreen"]
+        await until(pilot, lambda: app.api._session is None)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
+        assert app.screen.query_one("#i-pin", Input).has_focus
+
+
+async def test_the_old_session_is_ended_on_the_daemon_at_lock(make_app: MakeApp, daemon: Daemon) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        token = app.api._session  # type: ignore[attr-defined]
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: screen_name(pilot) == "LockScreen" and app.api._session is None)  # type: ignore[attr-defined]
+    client = AsyncApiClient(daemon.socket)
+    await client.connect()
+    try:
+        client.session = token
+        with pytest.raises(SessionExpired):
+            await client.call("resident.list")
+    finally:
+        await client.close()
+
+
+async def test_switching_language_re_renders_everything(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: "待分配读数" in visible_text(app))
+        await pilot.press("f2")
+        await until(pilot, lambda: "Readings to assign (1)" in visible_text(app))
+        assert "待分配" not in visible_text(app) and "Find a resident" in visible_text(app)  # noqa: PT018
+        await open_file(pilot, "lxy")
+        assert "Readings" in visible_text(app)
+
+
+async def test_resident_strings_are_shown_literally(make_app: MakeApp, daemon: Daemon) -> None:
+    from tests.support import resident
+
+    sneaky = resident(name="[bold red]张[/]", village="[link=http://x]村[/link]")
+    daemon.agent.store.residents.add(sneaky, actor="test")
+    daemon.agent.refresh_index()
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await pilot.press(*"[bold")
+        await until(pilot, lambda: "[bold red]" in visible_text(app))
+        assert "[link=http://x]村[/link]" in visible_text(app)
+
+
+async def test_a_locked_daemon_asks_for_the_passphrase_once(make_app: MakeApp, daemon: Daemon) -> None:
+    from clinic_agent import demo
+
+    daemon.agent.lock(actor="test")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "UnlockScreen")
+        await pilot.press(*demo.DEMO_PASSPHRASE, "enter")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+    assert not daemon.agent.locked
+
+
+async def test_registering_a_resident_checks_the_id_number_as_typed(make_app: MakeApp, daemon: Daemon) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f3")
+        await until(pilot, lambda: screen_name(pilot) == "RegisterScreen")
+        await pilot.press(*"11010519491231002Y")
+        await until(pilot, lambda: "最后一位为数字或 X" in visible_text(app))
+        await pilot.press("backspace", "1")
+        await until(pilot, lambda: "校验位不对：最后一位应为 X" in visible_text(app))
+        await pilot.press("backspace", "X")
+        await until(pilot, lambda: app.screen.query_one("#f-birth_date", Field).value == "1949-12-31")
+        assert app.screen.query_one("#f-sex", SelectField).value == "2"
+        app.screen.query_one("#i-name", Input).focus()
+        await pilot.press(*"张秀英", "ctrl+s")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen" and bool(app.screen.file))
+        assert "11010519491231002X" in visible_text(app)
+    assert daemon.agent.store.residents.by_id_number("11010519491231002X") is not None
+
+
+async def test_a_stale_edit_shows_the_daemons_words(make_app: MakeApp, daemon: Daemon) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "杨光明")
+        await pilot.press("4")
+        condition = app.screen.file["entries"]["condition"][0]
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "EntryFormScreen")
+        stored = daemon.agent.store.entries.get(condition["id"])
+        daemon.agent.store.entries.update(dataclasses.replace(stored, note="elsewhere"), actor="other")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "这条记录已被别人修改" in visible_text(app))
+        assert "was changed" in visible_text(app)  # the daemon's own words, as a plain message

@@ -1,0 +1,130 @@
+"""Snapshots of the key screens in both languages, and of each error banner (fake API, fixed dates)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from clinic_agent.errors import DiskFull, StoreCorrupted, StoreLocked
+from tests.tui.fake_api import FakeApi
+from tests.tui.helpers import until
+from tui.app import ClinicApp
+from tui.widgets.banner import Banner
+
+Compare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times show in the PC's zone: pin it so snapshots do not depend on where they run."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def app(language: str = "zh", api: FakeApi | None = None) -> ClinicApp:
+    return ClinicApp(api or FakeApi(), language=language, today=lambda: date(2026, 5, 20), status_seconds=3600)
+
+
+async def signed_in(pilot: Pilot[Any]) -> None:
+    await pilot.press(*"doctor", "enter", *"246810", "enter")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "HomeScreen" and bool(pilot.app.screen.summary))
+    await pilot.pause()
+
+
+async def resident_file(pilot: Pilot[Any]) -> None:
+    await signed_in(pilot)
+    await pilot.press(*"lxy")
+    await until(pilot, lambda: bool(pilot.app.screen.matches))
+    await pilot.press("enter")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "ResidentScreen" and bool(pilot.app.screen.file))
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_sign_in(snap_compare: Compare, language: str) -> None:
+    assert snap_compare(app(language), terminal_size=(80, 24))
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_home(snap_compare: Compare, language: str) -> None:
+    assert snap_compare(app(language), terminal_size=(80, 24), run_before=signed_in)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_resident_file(snap_compare: Compare, language: str) -> None:
+    assert snap_compare(app(language), terminal_size=(80, 24), run_before=resident_file)
+
+
+def test_readings_with_trend_chart(snap_compare: Compare) -> None:
+    async def readings(pilot: Pilot[Any]) -> None:
+        await resident_file(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+
+    assert snap_compare(app("zh"), terminal_size=(120, 40), run_before=readings)
+
+
+def test_hypertension_follow_up_form(snap_compare: Compare) -> None:
+    async def follow_up(pilot: Pilot[Any]) -> None:
+        await resident_file(pilot)
+        await pilot.press("h")
+        await until(pilot, lambda: bool(getattr(pilot.app.screen, "prefill", None)))
+        await pilot.pause()
+
+    assert snap_compare(app("zh"), terminal_size=(120, 40), run_before=follow_up)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("locked", StoreLocked("the agent is locked: unlock it first (`clinic-agent unlock`)")),
+        ("disk_full", DiskFull("no space left on the data disk; nothing was written")),
+        ("tamper", StoreCorrupted("row 5f2c of entries failed its integrity check", table="entries", row_id="5f2c")),
+    ],
+)
+def test_error_banner(snap_compare: Compare, kind: str, error: Exception) -> None:
+    async def failing(pilot: Pilot[Any]) -> None:
+        await signed_in(pilot)
+        pilot.app.screen.query_one(Banner).show_error(error)  # type: ignore[arg-type]
+        await pilot.pause()
+        assert pilot.app.screen.query_one(Banner).kind == kind
+
+    assert snap_compare(app("zh"), terminal_size=(80, 24), run_before=failing)
+
+
+def test_sync_failing_banner(snap_compare: Compare) -> None:
+    sync = {
+        "state": "error",
+        "online": True,
+        "pending": 37,
+        "parked": 2,
+        "conflicts": 1,
+        "last_sync": "2026-05-19T17:02:00+00:00",
+        "last_error": "platform answered 503 Service Unavailable",
+    }
+
+    async def failing(pilot: Pilot[Any]) -> None:
+        await signed_in(pilot)
+        pilot.app.refresh_status()  # type: ignore[attr-defined]
+        await until(pilot, lambda: pilot.app.screen.query_one(Banner).kind == "sync_failing")
+        await pilot.pause()
+
+    assert snap_compare(app("zh", FakeApi(sync=sync)), terminal_size=(80, 24), run_before=failing)
+
+
+def test_locked_screen_in_english(snap_compare: Compare) -> None:
+    async def locked(pilot: Pilot[Any]) -> None:
+        await resident_file(pilot)
+        pilot.app.lock("idle")  # type: ignore[attr-defined]
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "LockScreen")
+        await pilot.pause()
+
+    assert snap_compare(app("en"), terminal_size=(80, 24), run_before=locked)

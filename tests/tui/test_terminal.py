@@ -1,0 +1,110 @@
+"""The real `clinic-agent tui` in a real terminal (tmux), against a real `clinic-agent run` on a demo store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from clinic_agent import demo
+from tests.support import FAST_CONFIG
+
+TMUX = shutil.which("tmux")
+pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed: the real-terminal test did NOT run")
+
+
+@pytest.fixture
+def home(demo_template: Path) -> Iterator[Path]:
+    scratch = Path(tempfile.mkdtemp(prefix="ca-tmux-", dir="/tmp"))
+    root = scratch / "home"
+    shutil.copytree(demo_template, root)
+    (root / "agent.toml").write_text(FAST_CONFIG, encoding="utf-8")
+    yield root
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_AGENT")}
+    env.update(CLINIC_AGENT_HOME=str(home), CLINIC_AGENT_PASSPHRASE=demo.DEMO_PASSPHRASE, TERM="xterm-256color")
+    return env
+
+
+@pytest.fixture
+def daemon(home: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (home / "daemon.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clinic_agent", "run"], env=_env(home), stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 30
+    while b"ready" not in (home / "daemon.log").read_bytes():
+        assert process.poll() is None and time.monotonic() < deadline, (home / "daemon.log").read_text()  # noqa: PT018
+        time.sleep(0.05)
+    yield process
+    process.terminate()
+    process.wait(20)
+    log.close()
+
+
+@pytest.fixture
+def terminal(home: Path, daemon: subprocess.Popen[bytes]) -> Iterator[Callable[..., str]]:
+    session = f"ca-{uuid.uuid4().hex[:8]}"
+    env = " ".join(f"{k}={v!r}" for k, v in _env(home).items() if k.startswith(("CLINIC_AGENT", "TERM", "PATH")))
+    command = f"env {env} {sys.executable} -m clinic_agent tui"
+    subprocess.run([TMUX, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True)  # type: ignore[list-item]
+
+    def screen(*keys: str) -> str:
+        for key in keys:
+            subprocess.run([TMUX, "send-keys", "-t", session, key], check=True)  # type: ignore[list-item]
+            time.sleep(0.15)
+        return subprocess.run(
+            [TMUX, "capture-pane", "-p", "-t", session],
+            check=True,
+            capture_output=True,
+            text=True,  # type: ignore[list-item]
+        ).stdout
+
+    yield screen
+    subprocess.run([TMUX, "kill-session", "-t", session], check=False)  # type: ignore[list-item]
+
+
+def wait_for(screen: Callable[..., str], text: str, within: float = 15.0) -> str:
+    deadline = time.monotonic() + within
+    while True:
+        shown = screen()
+        if text in shown:
+            return shown
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not on screen after {within} s:\n{shown}")
+        time.sleep(0.1)
+
+
+def test_sign_in_see_a_device_reading_arrive_open_a_file_and_lock(terminal: Callable[..., str], home: Path) -> None:
+    wait_for(terminal, "请登录")
+    terminal("doctor", "Enter", "246810", "Enter")
+    wait_for(terminal, "待分配读数 (1)")
+    added = subprocess.run(
+        [sys.executable, "-m", "clinic_agent", "reading", "add", "--code", "8867-4", "--value", "71", "--unit", "/min"],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    wait_for(terminal, "待分配读数 (2)", within=5)
+    terminal("l", "x", "y")
+    wait_for(terminal, "龙秀英")
+    terminal("Enter")
+    shown = wait_for(terminal, "1概要")
+    assert "522229195103080024" in shown
+    terminal("C-l")
+    locked = wait_for(terminal, "屏幕已锁定")
+    assert "龙秀英" not in locked
+    assert "522229" not in locked

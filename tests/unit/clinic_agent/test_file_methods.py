@@ -1,0 +1,164 @@
+"""The API methods of the terminal UI (home summary, history, prefill, suggestions), on a demo store."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clinic_agent import demo
+from clinic_agent import home as home_module
+from clinic_agent.agent import Agent, Caller
+from clinic_agent.api import methods
+from clinic_agent.errors import AccessDenied
+from clinic_agent.model import new_id
+from tests.support import FAST_CONFIG, reading, resident
+
+DOCTOR = Caller(actor="user:doctor", role="doctor")
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo") / "home"
+    root.mkdir()
+    (root / "agent.toml").write_text(FAST_CONFIG, encoding="utf-8")
+    demo.build(root)
+    return root
+
+
+@pytest.fixture
+def agent(demo_home: Path, tmp_path: Path) -> Iterator[Agent]:
+    root = tmp_path / "home"
+    shutil.copytree(demo_home, root)
+    opened = Agent.open(home_module.resolve(root))
+    opened.unlock(actor="test", passphrase=demo.DEMO_PASSPHRASE)
+    yield opened
+    opened.close()
+
+
+def call(agent: Agent, method: str, params: dict[str, Any] | None = None, caller: Caller = DOCTOR) -> Any:
+    return methods.call(agent, caller, method, params or {})
+
+
+def resident_named(agent: Agent, name: str) -> dict[str, Any]:
+    return dict(call(agent, "resident.lookup", {"text": name})["matches"][0])
+
+
+def test_home_summary_lists_waiting_readings_due_follow_ups_and_alerts(agent: Agent) -> None:
+    summary = call(agent, "home.summary")
+    assert summary["unassigned_total"] == 1 and len(summary["unassigned"]) == 1  # noqa: PT018
+    due_names = {d["name"] for d in summary["due"]}
+    # Every hypertension or diabetes patient of the demo has never had a follow-up: all are due today (H1/D1).
+    assert due_names == {"龙秀英", "吴国华", "杨光明", "张秀兰", "麻桂芳", "姚德胜"}
+    assert all(d["due"] == summary["today"] and d["rule"] in ("H1", "D1") for d in summary["due"])
+    assert "田玉梅" not in due_names
+
+
+def test_a_follow_up_moves_the_due_date_and_a_critical_reading_is_an_alert(agent: Agent) -> None:
+    person = resident_named(agent, "龙秀英")
+    today = call(agent, "home.summary")["today"]
+    call(
+        agent,
+        "entry.add",
+        {
+            "kind": "follow_up",
+            "resident_id": person["id"],
+            "fields": {"programme": "hypertension", "visit_date": today, "sbp": 150, "dbp": 92},
+        },
+    )
+    summary = call(agent, "home.summary", {"days_ahead": 7})
+    assert person["id"] not in {d["resident_id"] for d in summary["due"]}
+    later = call(agent, "home.summary", {"days_ahead": 14})
+    mine = next(d for d in later["due"] if d["resident_id"] == person["id"])
+    assert (mine["rule"], mine["last_visit"]) == ("H4", today)  # first uncontrolled: back within two weeks
+    call(agent, "reading.add", {"resident": person["id_number"], "code": "8480-6", "value": "186", "unit": "mm[Hg]"})
+    alerts = call(agent, "home.summary")["alerts"]
+    assert alerts[0]["name"] == "龙秀英" and alerts[0]["codes"] == ["H2"]  # noqa: PT018
+
+
+def test_history_names_who_changed_which_fields_never_values(agent: Agent) -> None:
+    person = resident_named(agent, "田玉梅")
+    added = call(
+        agent,
+        "entry.add",
+        {"kind": "allergy", "resident_id": person["id"], "fields": {"substance": "磺胺", "reaction": "皮疹"}},
+    )
+    call(
+        agent,
+        "entry.update",
+        {
+            "kind": "allergy",
+            "id": added["id"],
+            "version": added["version"],
+            "fields": {**added, "reaction": "呼吸困难"},
+        },
+    )
+    history = call(agent, "resident.history", {"resident": person["id"]})["history"]
+    assert [h["action"] for h in history[:2]] == ["allergy.update", "allergy.create"]
+    assert history[0]["fields"] == ["reaction"]
+    assert history[-1]["action"] == "resident.create" and history[0]["actor"] == "user:doctor"  # noqa: PT018
+    assert "呼吸困难" not in str(history)
+
+
+def test_prefill_maps_todays_readings_into_the_form_and_carries_targets(agent: Agent) -> None:
+    person = resident_named(agent, "张秀兰")
+    for code, value, unit in (("8302-2", "158", "cm"), ("29463-7", "61.5", "kg"), ("14743-9", "8.2", "mmol/L")):
+        call(agent, "reading.add", {"resident": person["id"], "code": code, "value": value, "unit": unit})
+    call(agent, "reading.add", {"resident": person["id"], "code": "8480-6", "value": "151", "unit": "mm[Hg]"})
+    result = call(agent, "followup.prefill", {"resident": person["id"], "programme": "diabetes"})
+    fields = result["fields"]
+    assert (fields["sbp"], fields["weight_kg"], fields["fasting_glucose"]) == (151, "61.5", "8.2")
+    assert fields["bmi"] == "24.6"  # from today's weight and the height on file
+    assert fields["visit_date"] == result["today"] and result["limits"]["glucose_control"] == "7.0"  # noqa: PT018
+    call(
+        agent,
+        "entry.add",
+        {
+            "kind": "follow_up",
+            "resident_id": person["id"],
+            "fields": {"programme": "diabetes", "visit_date": result["today"], "target_staple_food_g": 250},
+        },
+    )
+    again = call(agent, "followup.prefill", {"resident": person["id"], "programme": "diabetes"})
+    assert again["fields"]["target_staple_food_g"] == 250
+    assert len(again["previous"]) == 1
+
+
+def test_old_readings_are_not_prefilled(agent: Agent) -> None:
+    person = resident_named(agent, "杨光明")  # the demo's readings are 7 to 90 days old
+    fields = call(agent, "followup.prefill", {"resident": person["id"], "programme": "hypertension"})["fields"]
+    assert "sbp" not in fields
+
+
+def test_a_reading_that_names_a_resident_is_pre_matched(agent: Agent) -> None:
+    person = resident_named(agent, "吴国华")
+    for hint, matched_by in ((person["id_number"], "id_number"), ("吴国华", "name"), ("wgh", "initials")):
+        waiting = dataclasses.replace(reading(None), id=new_id(), subject_hint=hint)
+        agent.store.readings.add(waiting, actor="test")
+        found = call(agent, "reading.suggest", {"id": waiting.id})
+        assert found["candidates"][0]["id"] == person["id"]
+        assert found["candidates"][0]["matched_by"] == matched_by
+    anonymous = dataclasses.replace(reading(None), id=new_id())
+    agent.store.readings.add(anonymous, actor="test")
+    assert call(agent, "reading.suggest", {"id": anonymous.id})["candidates"] == []
+
+
+def test_lookup_tells_people_apart_and_a_technician_may_not(agent: Agent) -> None:
+    match = resident_named(agent, "lxy")
+    assert match["name"] == "龙秀英" and match["village"].startswith("松桃县")  # noqa: PT018
+    assert match["key_populations"] == ["hypertension", "elderly"]
+    with pytest.raises(AccessDenied):
+        call(agent, "home.summary", caller=Caller(actor="user:tech", role="technician"))
+
+
+def test_the_roster_follows_new_residents_and_forgets_at_lock(agent: Agent) -> None:
+    new = dataclasses.replace(resident(), key_populations=(methods.KeyPopulation.DIABETES,))
+    agent.store.residents.add(new, actor="test")
+    assert new.id in {d["resident_id"] for d in call(agent, "home.summary")["due"]}
+    agent.lock(actor="test")
+    agent.unlock(actor="test", passphrase=demo.DEMO_PASSPHRASE)
+    assert new.id in {d["resident_id"] for d in call(agent, "home.summary")["due"]}

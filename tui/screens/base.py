@@ -1,0 +1,178 @@
+"""What every screen shares: the title line, the error banner, the status line, key hints, and API calls.
+
+A screen calls the daemon through ``await self.call(method, params)``: an error from the daemon
+becomes a plain banner (never a traceback), an expired session locks the terminal, and the call
+returns None. Screens hold catalogue keys, and ``retranslate`` re-renders them when the language
+changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Static
+
+from clinic_agent.errors import ClinicAgentError, SessionExpired, StoreLocked
+from tui.client import is_unavailable
+from tui.i18n import Catalogue
+from tui.widgets.banner import Banner
+from tui.widgets.fields import Field, MultiField, SelectField
+from tui.widgets.key_hints import KeyHints
+from tui.widgets.status_bar import StatusBar, StatusInfo
+from tui.widgets.text import clean
+
+if TYPE_CHECKING:
+    from tui.app import ClinicApp
+
+
+class DaemonEvent(Message):
+    """An event the daemon pushed (reading.received, sync.state, conflict.new, device.state, disk.low, ...)."""
+
+    bubble = False
+
+    def __init__(self, name: str, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.name = name
+        self.data = data
+
+
+class Unavailable(ClinicAgentError):
+    """The daemon does not offer a method (yet)."""
+
+
+class ScreenMixin:
+    """API calls and translation for screens and modal screens alike."""
+
+    TITLE_KEY: ClassVar[str] = "app.title"
+    last_error: ClinicAgentError | None = None
+
+    @property
+    def clinic(self) -> ClinicApp:
+        """The app, typed."""
+        return self.app  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def t(self) -> Catalogue:
+        """The catalogue in force."""
+        return self.clinic.i18n
+
+    def banner(self) -> Banner | None:
+        """This screen's banner, if it has one."""
+        found = self.query(Banner)  # type: ignore[attr-defined]
+        return found.first() if found else None
+
+    async def call(self, method: str, params: dict[str, Any] | None = None, *, quiet: bool = False) -> Any:
+        """Call the daemon; on an error show it (unless quiet) and return None."""
+        self.last_error = None
+        try:
+            result = await self.clinic.api.call(method, params)
+        except ClinicAgentError as exc:
+            if self._gone:
+                return None
+            self.last_error = Unavailable(exc.message) if is_unavailable(exc) else exc
+            if isinstance(exc, SessionExpired):
+                self.clinic.lock("expired")
+            elif isinstance(exc, StoreLocked) and self.clinic.signed_in is not None:
+                self.clinic.lock("store_locked")
+            elif not quiet and not isinstance(self.last_error, Unavailable):
+                self.show_error(exc)
+            return None
+        return None if self._gone else result
+
+    @property
+    def _gone(self) -> bool:
+        """The screen was closed while the daemon answered (the answer has nowhere to go)."""
+        node: Any = self
+        return bool(node._closing or node._closed or not node.is_attached)
+
+    def show_error(self, error: ClinicAgentError) -> None:
+        """Show an error in the banner."""
+        banner = self.banner()
+        if banner is not None:
+            banner.show_error(error)
+        else:
+            self.clinic.notify(error.message, severity="error", markup=False)
+
+    def retranslate(self) -> None:
+        """Re-render every text of the screen in the language in force."""
+        node: Any = self
+        for widget in node.query("*"):
+            if isinstance(widget, Field | SelectField | MultiField | Banner | StatusBar | KeyHints):
+                widget.retranslate()
+        for title in node.query(".title"):
+            title.update(self.title_text())
+        for static in node.query(".t"):
+            if isinstance(static, Tr):
+                static.retranslate()
+        self.translate_body()
+
+    def translate_body(self) -> None:
+        """Screens re-render their own texts here (column titles, tab labels, ...)."""
+
+    def status_changed(self, info: StatusInfo) -> None:
+        """The status line was refreshed (a screen may raise a banner for disk space or sync)."""
+
+    def title_text(self) -> Text:
+        """The title line: the app, this screen, and who is signed in."""
+        line = Text(" " + self.t("app.title"), style="bold")
+        if self.TITLE_KEY != "app.title":
+            line.append(" · " + self.t(self.TITLE_KEY))
+        who = self.clinic.signed_in
+        if who is not None:
+            line.append("   ")
+            line.append(clean(who.display_name), style="italic")
+        return line
+
+
+class Tr(Static):
+    """A label that shows a catalogue key and follows the language."""
+
+    def __init__(self, key: str, *, classes: str = "", id: str | None = None, **values: Any) -> None:
+        super().__init__(classes=f"t {classes}".strip(), id=id)
+        self.key = key
+        self.values = values
+
+    def on_mount(self) -> None:
+        self.retranslate()
+
+    def set_key(self, key: str, **values: Any) -> None:
+        """Show another message."""
+        self.key, self.values = key, values
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        """Render in the language in force."""
+        t = getattr(self.app, "i18n", None)
+        if isinstance(t, Catalogue):
+            self.update(Text(t(self.key, **self.values)))
+
+
+class ClinicScreen(ScreenMixin, Screen[None]):
+    """A full screen: title line, banner, body, status line, key hints."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="title")
+        yield Banner()
+        yield from self.body()
+        yield StatusBar(self.clinic.status_info)
+        yield KeyHints()
+
+    def body(self) -> Iterable[Widget]:
+        """The widgets between the banner and the status line."""
+        return ()
+
+    def on_mount(self) -> None:
+        self.retranslate()
+
+
+class ClinicModal(ScreenMixin, ModalScreen[Any]):
+    """A dialog over the screen under it, with its own banner and key hints."""
+
+    def on_mount(self) -> None:
+        self.retranslate()

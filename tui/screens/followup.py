@@ -1,0 +1,406 @@
+"""The national hypertension and type 2 diabetes follow-up forms (ehr-content.md §2.3, §2.4).
+
+Opened prefilled: today's readings (blood pressure, heart rate, weight, BMI, fasting glucose), the
+targets, lifestyle and drugs of the last visit carried over. As values are typed the follow-up
+rules (H2-H5, D2-D6) suggest the classification and the next visit; the doctor may choose
+otherwise. Ctrl+S saves.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widgets import Input, Select, Static
+
+from clinic_agent import rules
+from clinic_agent.model import FollowUp, Programme
+from tui.screens.base import ClinicModal, Tr
+from tui.widgets import checks
+from tui.widgets.banner import Banner
+from tui.widgets.fields import Field, MultiField, SelectField
+from tui.widgets.key_hints import KeyHints
+from tui.widgets.text import clean
+
+# name, label, check factory arguments: (low, high, places) for numbers.
+NUMBERS: dict[str, tuple[int | Decimal, int | Decimal, int]] = {
+    "sbp": (40, 300, 0),
+    "dbp": (20, 200, 0),
+    "heart_rate": (20, 250, 0),
+    "weight_kg": (10, 300, 1),
+    "target_weight_kg": (10, 300, 1),
+    "bmi": (Decimal(10), Decimal(80), 1),
+    "target_bmi": (Decimal(10), Decimal(80), 1),
+    "smoking_per_day": (0, 100, 0),
+    "target_smoking_per_day": (0, 100, 0),
+    "alcohol_liang_per_day": (0, 50, 1),
+    "target_alcohol_liang_per_day": (0, 50, 1),
+    "exercise_times_per_week": (0, 21, 0),
+    "target_exercise_times_per_week": (0, 21, 0),
+    "exercise_minutes": (0, 600, 0),
+    "target_exercise_minutes": (0, 600, 0),
+    "staple_food_g": (0, 2000, 0),
+    "target_staple_food_g": (0, 2000, 0),
+    "fasting_glucose": (Decimal("1.0"), Decimal("35.0"), 2),
+    "hba1c": (Decimal(3), Decimal(20), 1),
+}
+INTEGERS = {k for k, (_, _, places) in NUMBERS.items() if places == 0}
+DIABETES_ONLY = {
+    "foot_pulse",
+    "staple_food_g",
+    "target_staple_food_g",
+    "hypoglycaemia",
+    "insulin",
+    "hba1c",
+    "hba1c_date",
+    "fasting_glucose",
+}
+SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("fu.visit", (("visit_date", "date"), ("method", "followup_method"), ("doctor", "text"))),
+    (
+        "fu.signs",
+        (
+            ("sbp", "num"),
+            ("dbp", "num"),
+            ("heart_rate", "num"),
+            ("weight_kg", "num"),
+            ("target_weight_kg", "num"),
+            ("bmi", "num"),
+            ("target_bmi", "num"),
+            ("foot_pulse", "foot_pulse"),
+        ),
+    ),
+    (
+        "fu.lifestyle",
+        (
+            ("smoking_per_day", "num"),
+            ("target_smoking_per_day", "num"),
+            ("alcohol_liang_per_day", "num"),
+            ("target_alcohol_liang_per_day", "num"),
+            ("exercise_times_per_week", "num"),
+            ("target_exercise_times_per_week", "num"),
+            ("exercise_minutes", "num"),
+            ("target_exercise_minutes", "num"),
+            ("salt_intake", "salt"),
+            ("target_salt_intake", "salt"),
+            ("staple_food_g", "num"),
+            ("target_staple_food_g", "num"),
+            ("psychological", "level"),
+            ("compliance", "level"),
+        ),
+    ),
+    ("fu.tests", (("fasting_glucose", "num"), ("hba1c", "num"), ("hba1c_date", "date"), ("tests", "long"))),
+    (
+        "fu.drugs",
+        (
+            ("adherence", "adherence"),
+            ("adverse_reaction", "text"),
+            ("hypoglycaemia", "hypoglycaemia"),
+            ("med1_name", "text"),
+            ("med1_times", "times"),
+            ("med1_dose", "text"),
+            ("med2_name", "text"),
+            ("med2_times", "times"),
+            ("med2_dose", "text"),
+            ("med3_name", "text"),
+            ("med3_times", "times"),
+            ("med3_dose", "text"),
+            ("insulin", "text"),
+        ),
+    ),
+    (
+        "fu.outcome",
+        (
+            ("classification", "classification"),
+            ("next_visit", "future"),
+            ("referral_reason", "text"),
+            ("referral_to", "text"),
+        ),
+    ),
+)
+RULE_FIELDS = ("sbp", "dbp", "heart_rate", "fasting_glucose", "adverse_reaction", "hypoglycaemia")
+
+
+class FollowUpScreen(ClinicModal):
+    """Dismissed with the saved follow-up, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "key.save", priority=True),
+        Binding("escape", "cancel", "key.cancel"),
+    ]
+
+    def __init__(self, resident_id: str, programme: str, *, entry: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.resident_id = resident_id
+        self.programme = Programme(programme)
+        self.entry = entry
+        self.prefill: dict[str, Any] = {}
+        self.limits = rules.DEFAULT_THRESHOLDS
+        self.previous: list[FollowUp] = []
+        self.touched: set[str] = set()
+        self.today = date.today()
+
+    def on_mount(self) -> None:
+        self.today = self.clinic.today()
+        super().on_mount()
+        self.load()
+
+    @property
+    def diabetes(self) -> bool:
+        """The diabetes form (else hypertension)."""
+        return self.programme is Programme.DIABETES
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form wide", id="followup-box"):
+            yield Tr(f"fu.title.{self.programme.value}", classes="box-title")
+            yield Static(id="fu-who")
+            yield Banner()
+            yield Static(id="assessment")
+            with VerticalScroll(id="fu-scroll"):
+                for section, fields in SECTIONS:
+                    yield Tr(section, classes="section")
+                    with Grid(classes="form-grid three"):
+                        for name, kind in fields:
+                            if name in DIABETES_ONLY and not self.diabetes:
+                                continue
+                            yield self._field(name, kind)
+                yield Tr("fu.symptoms", classes="section")
+                yield MultiField(
+                    "fu.field.symptoms", name="symptoms", value_set="dm_symptom" if self.diabetes else "ht_symptom"
+                )
+                yield Field("fu.field.other_symptoms", name="other_symptoms", check=checks.text(max_length=2000))
+        yield KeyHints()
+
+    def _field(self, name: str, kind: str) -> Field | SelectField:
+        label = f"fu.field.{name}"
+        if kind == "num":
+            low, high, places = NUMBERS[name]
+            return Field(label, name=name, check=checks.number(low, high, places=places))
+        if kind == "date":
+            return Field(
+                label, name=name, check=checks.day(required=name == "visit_date", today=self._today), hint="hint.date"
+            )
+        if kind == "future":
+            return Field(label, name=name, check=checks.future_day(today=self._today), hint="hint.date")
+        if kind == "times":
+            return Field(label, name=name, check=checks.number(1, 12))
+        if kind in ("text", "long"):
+            return Field(label, name=name, check=checks.text(max_length=2000 if kind == "long" else 200))
+        return SelectField(label, name=name, value_set=kind, required=name in ("method", "classification"))
+
+    def _today(self) -> date:
+        return self.today
+
+    @work(group="prefill")
+    async def load(self) -> None:
+        """Today's readings and the last visit, into the form."""
+        found = await self.call("followup.prefill", {"resident": self.resident_id, "programme": self.programme.value})
+        if found is None:
+            return
+        self.prefill = found
+        self.today = date.fromisoformat(found["today"])
+        self.limits = rules.Thresholds(**{k: Decimal(v) for k, v in (found.get("limits") or {}).items()})
+        self.previous = [_follow_up(p) for p in found.get("previous") or []]
+        if self.entry is not None:
+            self.previous = [p for p in self.previous if p.id != self.entry.get("id")]
+        resident = found.get("resident") or {}
+        who = Text(clean(resident.get("name")), style="bold")
+        who.append(f"  {clean(resident.get('id_number'))}  {clean(resident.get('birth_date'))}")
+        if found.get("sources"):
+            who.append("  " + self.t("fu.prefilled", n=len(found["sources"])), style="green")
+        self.query_one("#fu-who", Static).update(who)
+        values = dict(self.entry) if self.entry is not None else dict(found.get("fields") or {})
+        if self.entry is None and self.clinic.signed_in is not None:
+            values.setdefault("doctor", self.clinic.signed_in.display_name)
+        self.fill(values)
+        self.query_one("#i-sbp" if not self.diabetes else "#i-fasting_glucose", Input).focus()
+        self.assess()
+
+    def fill(self, values: dict[str, Any]) -> None:
+        """Put values into the form."""
+        for i, med in enumerate(values.get("medications") or [], start=1):
+            if i <= 3:
+                values[f"med{i}_name"] = med.get("name", "")
+                values[f"med{i}_times"] = med.get("times_per_day") or ""
+                values[f"med{i}_dose"] = med.get("dose", "")
+        for widget in self.query(Field):
+            value = values.get(widget.field_name)
+            if value not in (None, "") and widget.field_name != "symptoms":
+                with widget.input.prevent(Input.Changed):
+                    widget.value = clean(value)
+        for select in self.query(SelectField):
+            with select.select.prevent(Select.Changed):
+                select.value = values.get(select.field_name)
+        symptoms = self.query_one("#f-symptoms", MultiField)
+        selection = symptoms.query_one("SelectionList")
+        for code in values.get("symptoms") or []:
+            selection.select(code)  # type: ignore[attr-defined]
+
+    # -- the rules, live ----------------------------------------------------------------------------------------------
+
+    @on(Input.Changed)
+    def _typed(self, event: Input.Changed) -> None:
+        name = (event.input.id or "").removeprefix("i-")
+        self.touched.add(name)
+        if name == "weight_kg":
+            self._bmi()
+        if name in RULE_FIELDS:
+            self.assess()
+
+    @on(Select.Changed)
+    def _chosen(self, event: Select.Changed) -> None:
+        name = (event.select.id or "").removeprefix("i-")
+        if name == "classification" and event.select.has_focus:
+            self.touched.add(name)
+        if name in RULE_FIELDS:
+            self.assess()
+
+    def _bmi(self) -> None:
+        height = rules.decimal_or_none(self.prefill.get("height_cm"))
+        weight = rules.decimal_or_none(self.query_one("#f-weight_kg", Field).value)
+        if height and weight and "bmi" not in self.touched and Decimal(10) <= weight <= Decimal(300):
+            with self.query_one("#i-bmi", Input).prevent(Input.Changed):
+                self.query_one("#f-bmi", Field).value = str(rules.bmi(weight, height))
+
+    def _int(self, name: str) -> int | None:
+        value = rules.decimal_or_none(self.query_one(f"#f-{name}", Field).value)
+        return int(value) if value is not None and value == value.to_integral_value() else None
+
+    def facts(self) -> rules.VisitFacts:
+        """What the form says so far, as the rules read it."""
+        adverse = self.query_one("#f-adverse_reaction", Field).value
+        hypo = self.query_one("#f-hypoglycaemia", SelectField).value if self.diabetes else None
+        glucose = self.query_one("#f-fasting_glucose", Field).value if self.diabetes else ""
+        return rules.VisitFacts(
+            programme=self.programme,
+            sbp=self._int("sbp"),
+            dbp=self._int("dbp"),
+            fasting_glucose=rules.decimal_or_none(glucose),
+            heart_rate=self._int("heart_rate"),
+            adverse_reaction=bool(adverse.strip()),
+            hypoglycaemia=hypo,
+        )
+
+    def assess(self) -> rules.Assessment:
+        """Suggest the classification and next visit; show why."""
+        facts = self.facts()
+        assessment = rules.assess_visit(facts, self.previous, self.limits)
+        t = self.t
+        style = {"emergency": "bold white on red", "refer": "bold red", "recheck": "bold yellow"}.get(
+            assessment.action.value, "bold green"
+        )
+        text = Text(" " + t("fu.suggested") + " ", style="dim")
+        text.append(
+            f" {t.label('classification', assessment.classification.value)} · "
+            f"{t('action.' + assessment.action.value)} ",
+            style=style,
+        )
+        text.append("  " + " ".join(t(f"rule.{r}") for r in assessment.rules))
+        weight = rules.decimal_or_none(self.query_one("#f-bmi", Field).value)
+        if weight is not None:
+            text.append("  BMI " + t(f"bmi.{rules.bmi_band(weight).value}"))
+        self.query_one("#assessment", Static).update(text)
+        if "classification" not in self.touched:
+            classification = self.query_one("#f-classification", SelectField)
+            with classification.select.prevent(Select.Changed):
+                classification.value = assessment.classification.value
+        if "next_visit" not in self.touched:
+            visit = rules_date(self.query_one("#f-visit_date", Field).value) or self.today
+            field = self.query_one("#f-next_visit", Field)
+            with field.input.prevent(Input.Changed):
+                field.value = (visit + timedelta(days=assessment.next_visit_days)).isoformat()
+        return assessment
+
+    # -- saving --------------------------------------------------------------------------------------------------------
+
+    def collect(self) -> dict[str, Any] | None:
+        """The form as FollowUp fields, or None (problems shown)."""
+        good = True
+        values: dict[str, Any] = {}
+        for widget in self.query(Field):
+            good = widget.validate_now() and good
+            values[widget.field_name] = widget.value
+        for select in self.query(SelectField):
+            good = select.validate_now() and good
+            values[select.field_name] = select.value
+        if not good:
+            return None
+        fields: dict[str, Any] = {
+            "programme": self.programme.value,
+            "symptoms": self.query_one("#f-symptoms", MultiField).values,
+        }
+        medications = []
+        for i in (1, 2, 3):
+            name = values.pop(f"med{i}_name", "")
+            times = values.pop(f"med{i}_times", "")
+            dose = values.pop(f"med{i}_dose", "")
+            if name:
+                medications.append({"name": name, "times_per_day": int(times) if times else None, "dose": dose})
+        fields["medications"] = medications
+        for name, value in values.items():
+            if name in INTEGERS:
+                fields[name] = int(value) if value else None
+            elif name in (
+                "tests",
+                "other_symptoms",
+                "adverse_reaction",
+                "insulin",
+                "referral_reason",
+                "referral_to",
+                "doctor",
+            ):
+                fields[name] = value or ""
+            else:
+                fields[name] = value or None
+        return fields
+
+    @work(group="save")
+    async def action_save(self) -> None:
+        """Save (Ctrl+S)."""
+        fields = self.collect()
+        if fields is None:
+            self.notify(self.t("form.fix_fields"), severity="warning", markup=False)
+            return
+        if self.entry is None:
+            saved = await self.call(
+                "entry.add", {"kind": "follow_up", "resident_id": self.resident_id, "fields": fields}
+            )
+        else:
+            saved = await self.call(
+                "entry.update",
+                {"kind": "follow_up", "id": self.entry["id"], "version": self.entry["version"], "fields": fields},
+            )
+        if saved is not None:
+            self.dismiss(saved)
+
+    def action_cancel(self) -> None:
+        """Close without saving."""
+        self.dismiss(None)
+
+
+def rules_date(text: str) -> date | None:
+    """A typed date, or None."""
+    return checks.parse_date(text) if text else None
+
+
+def _follow_up(data: dict[str, Any]) -> FollowUp:
+    """An earlier visit, as much of it as the rules read."""
+    return FollowUp(
+        id=str(data.get("id", "")),
+        resident_id=str(data.get("resident_id", "")),
+        programme=Programme(data.get("programme", "hypertension")),
+        visit_date=date.fromisoformat(str(data["visit_date"])),
+        sbp=data.get("sbp"),
+        dbp=data.get("dbp"),
+        heart_rate=data.get("heart_rate"),
+        fasting_glucose=data.get("fasting_glucose"),
+        adverse_reaction=str(data.get("adverse_reaction") or ""),
+        hypoglycaemia=data.get("hypoglycaemia"),
+        classification=data.get("classification"),
+    )

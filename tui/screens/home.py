@@ -1,0 +1,320 @@
+"""Home: search as you type; readings waiting to be assigned (live); follow-ups due; alerts.
+
+After sign-in the search box has the focus: typing searches at once, Enter opens the best match,
+Down moves into the results. With the box empty the three lists of the day show instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Input
+
+from tui.screens.base import ClinicScreen, DaemonEvent, Tr
+from tui.widgets.paged_table import PagedTable, Row
+from tui.widgets.readings import flagged, when
+from tui.widgets.status_bar import StatusInfo
+from tui.widgets.text import clean, lit
+
+SEX = "sex"
+
+
+class HomeScreen(ClinicScreen):
+    """The screen after sign-in."""
+
+    TITLE_KEY = "home.title"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "key.open", show=True),
+        Binding("f3", "register", "key.register"),
+        Binding("f4", "conflicts", "key.conflicts"),
+        Binding("f5", "reload", "key.reload"),
+        Binding("ctrl+q", "app.quit", "key.quit"),
+        Binding("escape", "clear", "key.clear", show=False),
+        Binding("down", "into_results", "key.results", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.matches: list[dict[str, Any]] = []
+        self.matched_text = ""
+        self.summary: dict[str, Any] = {}
+        self._loading = False
+        self._assigning = ""
+        self._search_seq = 0
+        self._load_again = False
+
+    def body(self) -> Iterable[Widget]:
+        with Horizontal(id="search-row"):
+            yield Tr("home.search_label", classes="search-label")
+            yield Input(id="search", compact=True)
+        yield PagedTable(id="results", page_size=10)
+        with Horizontal(id="dashboard"):
+            with Vertical(id="left"):
+                yield Tr("home.unassigned", classes="heading", id="h-unassigned")
+                yield PagedTable(id="unassigned", page_size=5)
+                yield Tr("home.alerts", classes="heading", id="h-alerts")
+                yield PagedTable(id="alerts", page_size=4)
+            with Vertical(id="right"):
+                yield Tr("home.due", classes="heading", id="h-due")
+                yield PagedTable(id="due", page_size=11)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#results").display = False
+        self.query_one("#search", Input).focus()
+        self.load()
+
+    # -- search ------------------------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#search")
+    def _typed(self, event: Input.Changed) -> None:
+        text = event.value.strip()
+        searching = bool(text)
+        self.query_one("#results").display = searching
+        self.query_one("#dashboard").display = not searching
+        if searching:
+            self.lookup(text)
+        else:
+            self.matches, self.matched_text = [], ""
+
+    @work(group="search")
+    async def lookup(self, text: str) -> list[dict[str, Any]]:
+        """Search residents (the newest keypress wins; older searches are cancelled)."""
+        if "\n" in text or any(not ch.isprintable() for ch in text):
+            text = "".join(ch for ch in text if ch.isprintable())
+        if not text:
+            return []
+        self._search_seq += 1
+        mine = self._search_seq
+        result = await self.call("resident.lookup", {"text": text[:60], "limit": 20})
+        matches = list(result["matches"]) if result else []
+        if mine == self._search_seq:  # an answer to an older keypress is dropped
+            self.matches, self.matched_text = matches, text
+            self._show_matches()
+        return matches
+
+    def _show_matches(self) -> None:
+        t = self.t
+        rows: list[Row] = [
+            (
+                m["id"],
+                [
+                    lit(m["name"], "bold", cells=12),
+                    t.label(SEX, m.get("sex")),
+                    clean(m.get("birth_date")),
+                    lit(m.get("village"), cells=24),
+                    "…" + clean(m.get("id_number"))[-6:],
+                    t(f"matched.{m.get('matched_by')}"),
+                ],
+            )
+            for m in self.matches
+        ]
+        table = self.query_one("#results", PagedTable)
+        table.empty_text = t("home.no_match")
+        table.page_text = t("table.page")
+        table.set_rows(
+            [t("col.name"), t("col.sex"), t("col.born"), t("col.village"), t("col.id_number"), t("col.matched")],
+            rows,
+        )
+
+    @on(Input.Submitted, "#search")
+    async def _open_best(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        matches = self.matches if text == self.matched_text else await self.lookup(text).wait()
+        if matches:
+            await self.open_resident(str(matches[0]["id"]))
+        else:
+            self.notify(self.t("home.no_match"), severity="warning", markup=False)
+
+    async def open_resident(self, resident_id: str, tab: str = "summary") -> None:
+        """Open a resident's file."""
+        from tui.screens.resident import ResidentScreen
+
+        await self.app.push_screen(ResidentScreen(resident_id, tab=tab))
+
+    def action_clear(self) -> None:
+        """Empty the search box."""
+        search = self.query_one("#search", Input)
+        search.value = ""
+        search.focus()
+
+    def action_into_results(self) -> None:
+        """Down from the search box moves into the results (or the first list)."""
+        target = "#results" if self.query_one("#search", Input).value.strip() else "#unassigned"
+        self.query_one(target, PagedTable).table.focus()
+
+    async def action_open(self) -> None:
+        """Enter on a list row."""
+        focused = self.focused
+        parent = focused.parent if focused is not None else None
+        if isinstance(parent, PagedTable) and parent.current_key:
+            await self._chosen(parent, parent.current_key)
+
+    @on(PagedTable.Chosen)
+    async def _on_chosen(self, event: PagedTable.Chosen) -> None:
+        await self._chosen(event.table, event.key)
+
+    async def _chosen(self, table: PagedTable, key: str) -> None:
+        if table.id == "results":
+            await self.open_resident(key)
+        elif table.id == "due":
+            await self.open_resident(key.split("|")[0], tab="follow_up")
+        elif table.id in ("unassigned", "alerts"):
+            reading = self._reading(key)
+            if reading is not None and reading.get("resident_id"):
+                await self.open_resident(str(reading["resident_id"]), tab="readings")
+            else:
+                self.assign(key)
+
+    def _reading(self, reading_id: str) -> dict[str, Any] | None:
+        for item in self.summary.get("unassigned", []):
+            if item["id"] == reading_id:
+                return dict(item)
+        for item in self.summary.get("alerts", []):
+            if item["reading_id"] == reading_id:
+                return {"id": reading_id, "resident_id": item.get("resident_id")}
+        return None
+
+    def assign(self, reading_id: str) -> None:
+        """Assign a waiting reading (search, confirm)."""
+        from tui.screens.assign import AssignScreen
+
+        self._assigning = reading_id
+        self.app.push_screen(AssignScreen(reading_id), self._assigned)
+
+    def _assigned(self, resident: dict[str, Any] | None) -> None:
+        if resident:
+            self._assign(self._assigning, resident)
+
+    @work(group="assign")
+    async def _assign(self, reading_id: str, resident: dict[str, Any]) -> None:
+        done = await self.call("reading.assign", {"id": reading_id, "resident": resident["id"]})
+        if done is not None:
+            self.notify(self.t("assign.done", name=clean(resident["name"])), markup=False)
+            self.load()
+
+    # -- the lists of the day ------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the home summary (once more after the current reading, if one is under way)."""
+        if self._loading:
+            self._load_again = True
+            return
+        self._loading = True
+        self._load()
+
+    @work(group="home")
+    async def _load(self) -> None:
+        try:
+            while True:
+                self._load_again = False
+                summary = await self.call("home.summary", {"limit": 100})
+                if summary is not None:
+                    self.summary = summary
+                    self._show_summary()
+                if not self._load_again:
+                    return
+        finally:
+            self._loading = False
+
+    def action_reload(self) -> None:
+        """Read everything again (F5)."""
+        self.load()
+        self.clinic.refresh_status()
+
+    def on_daemon_event(self, event: DaemonEvent) -> None:
+        if event.name in ("reading.received", "reading.assigned", "conflict.new", "store.unlocked"):
+            self.load()  # a burst of events ends in one or two readings of the summary
+
+    def _show_summary(self) -> None:
+        t, s = self.t, self.summary
+        today = date.fromisoformat(s["today"]) if s.get("today") else date.today()
+        waiting = s.get("unassigned", [])
+        hints = any(r.get("subject_hint") for r in waiting)
+        unassigned: list[Row] = []
+        for r in waiting:
+            cells: list[Text | str] = [when(r.get("taken_at")), flagged(r, t, short=True)]
+            if hints:
+                cells.append(lit(r.get("subject_hint") or "", cells=10))
+            unassigned.append((r["id"], cells))
+        due: list[Row] = [
+            (
+                f"{d['resident_id']}|{d['programme']}",
+                [lit(d["name"], cells=10), t(f"programme.{d['programme']}"), self._due_text(d, today)],
+            )
+            for d in s.get("due", [])
+        ]
+        alerts: list[Row] = [
+            (
+                a["reading_id"],
+                [
+                    when(a.get("taken_at")),
+                    lit(a.get("name") or t("home.unassigned_short"), cells=10),
+                    Text(" ".join(t(f"alert.{c}") for c in a.get("codes", [])), style="bold red"),
+                ],
+            )
+            for a in s.get("alerts", [])
+        ]
+        columns = [t("col.time"), t("col.values")] + ([t("col.names")] if hints else [])
+        self._fill("#unassigned", columns, unassigned, "home.none_waiting")
+        self._fill("#due", [t("col.name"), t("col.programme"), t("col.due")], due, "home.none_due")
+        self._fill("#alerts", [t("col.time"), t("col.name"), t("col.alert")], alerts, "home.no_alerts")
+        self.query_one("#h-unassigned", Tr).set_key("home.unassigned", n=s.get("unassigned_total", len(unassigned)))
+        self.query_one("#h-due", Tr).set_key("home.due", n=len(due))
+        self.query_one("#h-alerts", Tr).set_key("home.alerts", n=len(alerts))
+
+    def _due_text(self, item: dict[str, Any], today: date) -> Text:
+        due = date.fromisoformat(item["due"])
+        days = (due - today).days
+        if days < 0:
+            return Text(self.t("due.overdue", n=-days), style="bold red")
+        if days == 0:
+            return Text(self.t("due.today"), style="bold yellow")
+        return Text(self.t("due.in_days", n=days, date=due.strftime("%m-%d")))
+
+    def _fill(self, selector: str, columns: list[str], rows: list[Row], empty: str) -> None:
+        table = self.query_one(selector, PagedTable)
+        table.empty_text = self.t(empty)
+        table.page_text = self.t("table.page")
+        table.set_rows(columns, rows, keep_page=True)
+
+    def translate_body(self) -> None:
+        self.query_one("#search", Input).placeholder = self.t("home.search_hint")
+        if self.summary:
+            self._show_summary()
+        if self.matches:
+            self._show_matches()
+
+    def status_changed(self, info: StatusInfo) -> None:
+        banner = self.banner()
+        if banner is None or (banner.kind not in (None, "disk_full", "sync_failing")):
+            return
+        if info.disk_low:
+            banner.show("disk_full")
+        elif info.sync and info.sync.get("state") == "error":
+            banner.show("sync_failing", str(info.sync.get("last_error") or ""))
+        elif banner.kind is not None:
+            banner.hide()
+
+    # -- elsewhere -----------------------------------------------------------------------------------------------
+
+    async def action_register(self) -> None:
+        """Register a new resident (F3)."""
+        from tui.screens.register import RegisterScreen
+
+        await self.app.push_screen(RegisterScreen())
+
+    async def action_conflicts(self) -> None:
+        """The conflicts inbox (F4)."""
+        from tui.screens.conflicts import ConflictsScreen
+
+        await self.app.push_screen(ConflictsScreen())

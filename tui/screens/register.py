@@ -1,0 +1,154 @@
+"""Registering a resident (or editing one's basic information).
+
+The ID card number is checked as it is typed (length, birth date, the MOD 11-2 check digit); once it
+is valid the birth date and sex are filled in from it. Ctrl+S saves and opens the new file.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widgets import Input
+
+from clinic_agent.errors import InvalidInput
+from clinic_agent.idnumber import parse_id_number
+from tui.screens.base import ClinicModal, Tr
+from tui.widgets import checks
+from tui.widgets.banner import Banner
+from tui.widgets.fields import Field, MultiField, SelectField
+from tui.widgets.key_hints import KeyHints
+from tui.widgets.text import clean
+
+TEXT_FIELDS = ("id_number", "name", "birth_date", "health_record_number", "phone", "village", "address")
+
+
+class RegisterScreen(ClinicModal):
+    """Dismissed with the saved resident, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "key.save", priority=True),
+        Binding("escape", "cancel", "key.cancel"),
+    ]
+
+    def __init__(self, *, resident: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.resident = resident
+
+    def compose(self) -> ComposeResult:
+        r = self.resident or {}
+        with Vertical(classes="dialog form wide"):
+            yield Tr("register.edit" if r else "register.title", classes="box-title")
+            yield Banner()
+            with VerticalScroll(), Grid(classes="form-grid"):
+                yield Field(
+                    "field.id_number",
+                    name="id_number",
+                    check=checks.id_number(),
+                    value=clean(r.get("id_number", "")),
+                    hint="hint.id_number",
+                )
+                yield Field(
+                    "field.name",
+                    name="name",
+                    check=checks.text(required=True, max_length=50),
+                    value=clean(r.get("name", "")),
+                )
+                yield SelectField("field.sex", name="sex", value_set="sex", value=r.get("sex"), required=True)
+                yield Field(
+                    "field.birth_date",
+                    name="birth_date",
+                    check=checks.day(required=True),
+                    value=clean(r.get("birth_date", "")),
+                    hint="hint.date",
+                )
+                yield Field(
+                    "field.health_record_number",
+                    name="health_record_number",
+                    check=checks.health_record_number,
+                    value=clean(r.get("health_record_number") or ""),
+                    hint="hint.hrn",
+                )
+                yield Field("field.phone", name="phone", check=checks.phone, value=clean(r.get("phone") or ""))
+                yield Field(
+                    "field.village",
+                    name="village",
+                    check=checks.text(max_length=100),
+                    value=clean(r.get("village") or ""),
+                )
+                yield Field("field.address", name="address", check=checks.text(), value=clean(r.get("address") or ""))
+                yield SelectField("field.ethnicity", name="ethnicity", value_set="ethnicity", value=r.get("ethnicity"))
+                yield MultiField(
+                    "field.key_populations",
+                    name="key_populations",
+                    value_set="key_population",
+                    values=list(r.get("key_populations") or []),
+                )
+        yield KeyHints()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#i-id_number" if not self.resident else "#i-name", Input).focus()
+
+    @on(Input.Changed, "#i-id_number")
+    def _from_id_number(self, event: Input.Changed) -> None:
+        try:
+            number = parse_id_number(event.value)
+        except InvalidInput:
+            return
+        birth = self.query_one("#f-birth_date", Field)
+        if not birth.value:
+            birth.value = number.birth_date.isoformat()
+        sex = self.query_one("#f-sex", SelectField)
+        if sex.value is None:
+            sex.value = "1" if number.is_male else "2"
+
+    def collect(self) -> dict[str, Any] | None:
+        """The form's values, or None (problems shown) when a field is wrong."""
+        good = True
+        values: dict[str, Any] = {}
+        for name in TEXT_FIELDS:
+            field = self.query_one(f"#f-{name}", Field)
+            good = field.validate_now() and good
+            values[name] = field.value or None
+        for name in ("sex", "ethnicity"):
+            select = self.query_one(f"#f-{name}", SelectField)
+            good = select.validate_now() and good
+            values[name] = select.value
+        values["key_populations"] = self.query_one("#f-key_populations", MultiField).values
+        if good and values["id_number"] and values["birth_date"]:
+            held = parse_id_number(values["id_number"]).birth_date
+            if date.fromisoformat(values["birth_date"]) != held:
+                self.query_one("#f-birth_date", Field).show_problem(
+                    checks.Problem("err.birth_mismatch", {"held": held.isoformat()})
+                )
+                good = False
+        return values if good else None
+
+    @work(group="save")
+    async def action_save(self) -> None:
+        """Save (Ctrl+S)."""
+        values = self.collect()
+        if values is None:
+            return
+        params = {k: v for k, v in values.items() if v is not None}
+        if self.resident:
+            params.update(id=self.resident["id"], version=self.resident["version"])
+            saved = await self.call("resident.update", params)
+        else:
+            saved = await self.call("resident.add", params)
+        if saved is None:
+            return
+        self.dismiss(saved)
+        if not self.resident:
+            from tui.screens.resident import ResidentScreen
+
+            await self.app.push_screen(ResidentScreen(str(saved["id"])))
+
+    def action_cancel(self) -> None:
+        """Close without saving."""
+        self.dismiss(None)

@@ -1,0 +1,454 @@
+"""A resident's file: a header with allergies up front, then tabs for every part of the file.
+
+Summary · Readings (trend chart and a paged table) · Allergies · Conditions · Surgery/trauma/
+transfusion · Family history · Follow-ups · Notes · History of changes. ``a`` adds to the tab in
+view, Enter edits the row under the cursor, Delete removes it (after a confirmation), ``h``/``g``
+start a hypertension or diabetes follow-up with today's readings filled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static, TabbedContent, TabPane
+
+from tui.i18n import Catalogue
+from tui.screens.base import ClinicScreen, DaemonEvent
+from tui.widgets.chart import Limit, Series, TrendChart
+from tui.widgets.paged_table import PagedTable, Row
+from tui.widgets.readings import summary, when
+from tui.widgets.text import clean, lit
+
+FIRST_READINGS = 60  # enough for the summary, the first page and a recent chart
+TABS = ("summary", "readings", "allergy", "condition", "procedure", "family_history", "follow_up", "note", "history")
+ENTRY_TABS = ("allergy", "condition", "procedure", "family_history", "follow_up", "note")
+CHARTS = {
+    "bp": (("8480-6", "chart.sbp", "red"), ("8462-4", "chart.dbp", "cyan")),
+    "glucose": (("14743-9", "chart.glucose", "yellow"), ("14771-0", "chart.glucose", "yellow")),
+    "weight": (("29463-7", "chart.weight", "green"),),
+}
+
+
+def _d(value: Any) -> str:
+    return clean(value)[:10] if value else ""
+
+
+def _entry_cells(kind: str, e: dict[str, Any], t: Catalogue) -> list[Text | str]:
+    """The columns of one entry in its tab."""
+    if kind == "allergy":
+        return [
+            lit(e.get("substance"), "bold red", cells=16),
+            lit(e.get("reaction"), cells=16),
+            t.label("allergy_category", e.get("category")),
+            t.label("clinical_status", e.get("status")),
+            _d(e.get("recorded_on")),
+        ]
+    if kind == "condition":
+        return [
+            lit(e.get("name"), "bold", cells=16),
+            lit(e.get("icd10") or "", cells=8),
+            _d(e.get("diagnosed_on")),
+            t.label("clinical_status", e.get("status")),
+        ]
+    if kind == "procedure":
+        return [
+            t.label("procedure_category", e.get("category")),
+            lit(e.get("name"), cells=24),
+            _d(e.get("performed_on")),
+        ]
+    if kind == "family_history":
+        return [t.label("relation", e.get("relation")), lit(e.get("condition"), cells=24), lit(e.get("note"), cells=20)]
+    if kind == "follow_up":
+        bp = f"{e.get('sbp') or '-'}/{e.get('dbp') or '-'}"
+        return [
+            _d(e.get("visit_date")),
+            t(f"programme.{e.get('programme')}"),
+            bp,
+            clean(e.get("fasting_glucose") or "-"),
+            t.label("classification", e.get("classification")),
+            _d(e.get("next_visit")),
+        ]
+    return [when(e.get("written_at"), year=True), lit(e.get("text"), cells=40), lit(e.get("author"), cells=10)]
+
+
+ENTRY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "allergy": ("col.substance", "col.reaction", "col.category", "col.status", "col.recorded"),
+    "condition": ("col.condition", "col.icd10", "col.diagnosed", "col.status"),
+    "procedure": ("col.category", "col.procedure", "col.date"),
+    "family_history": ("col.relation", "col.condition", "col.note"),
+    "follow_up": ("col.visit", "col.programme", "col.bp", "col.fbg", "col.classification", "col.next"),
+    "note": ("col.time", "col.note", "col.author"),
+}
+
+
+class ResidentScreen(ClinicScreen):
+    """One resident's health file."""
+
+    TITLE_KEY = "resident.title"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "key.back"),
+        Binding("a", "add", "key.add"),
+        Binding("e", "edit", "key.edit", show=False),
+        Binding("delete", "delete", "key.delete"),
+        Binding("h", "follow_up('hypertension')", "key.ht_follow_up"),
+        Binding("g", "follow_up('diabetes')", "key.dm_follow_up"),
+        Binding("r", "edit_resident", "key.edit_resident", show=False),
+        Binding("c", "chart", "key.chart", show=False),
+        *[Binding(str(i + 1), f"tab('{tab}')", show=False) for i, tab in enumerate(TABS)],
+    ]
+
+    def __init__(self, resident_id: str, *, tab: str = "summary") -> None:
+        super().__init__()
+        self.resident_id = resident_id
+        self.first_tab = tab
+        self.file: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+        self.chart = "bp"
+
+    def body(self) -> Iterable[Widget]:
+        yield Static(id="resident-header")
+        with TabbedContent(initial=self.first_tab, id="tabs"):
+            with TabPane("", id="summary"), VerticalScroll():
+                yield Static(id="summary-text")
+            with TabPane("", id="readings"):
+                yield TrendChart(id="chart")
+                yield PagedTable(id="t-readings", page_size=8)
+            for kind in ENTRY_TABS:
+                with TabPane("", id=kind):
+                    yield PagedTable(id=f"t-{kind}", page_size=12)
+            with TabPane("", id="history"):
+                yield PagedTable(id="t-history", page_size=12)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load()
+
+    @work(group="file")
+    async def load(self) -> None:
+        """Read the file with its newest readings first (the doctor sees it at once), then every reading and the
+        history of changes behind it."""
+        found = await self.call("resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS})
+        if found is None:
+            return
+        self.file = found
+        self.show_file()
+        if len(found.get("readings") or []) >= FIRST_READINGS:
+            everything = await self.call("resident.file", {"resident": self.resident_id}, quiet=True)
+            if everything is not None:
+                self.file = everything
+                self._show_readings()
+        history = await self.call("resident.history", {"resident": self.resident_id}, quiet=True)
+        self.history = list(history["history"]) if history else []
+        self._show_history()
+
+    def on_daemon_event(self, event: DaemonEvent) -> None:
+        if event.data.get("resident_id") == self.resident_id and event.name.startswith("reading."):
+            self.load()
+
+    # -- rendering ----------------------------------------------------------------------------------------------
+
+    def show_file(self) -> None:
+        """Render everything from ``self.file``."""
+        if not self.file:
+            return
+        self._show_header()
+        self._show_summary()
+        self._show_readings()
+        for kind in ENTRY_TABS:
+            self._show_entries(kind)
+
+    @property
+    def resident(self) -> dict[str, Any]:
+        """The resident's basic information."""
+        return dict(self.file.get("resident") or {})
+
+    def _entries(self, kind: str) -> list[dict[str, Any]]:
+        items = list((self.file.get("entries") or {}).get(kind) or [])
+        if kind == "follow_up":
+            items.sort(key=lambda e: str(e.get("visit_date")), reverse=True)
+        return items
+
+    def _show_header(self) -> None:
+        t, r = self.t, self.resident
+        line = Text()
+        line.append(clean(r.get("name")), style="bold reverse")
+        born = r.get("birth_date") or ""
+        line.append(
+            f"  {t.label('sex', r.get('sex'))}  {t('resident.age', n=_age(born, self.clinic.today))}  {clean(born)}  "
+        )
+        line.append(clean(r.get("id_number")), style="bold")
+        for flag in r.get("key_populations") or []:
+            line.append("  ")
+            line.append(f" {t.label('key_population', flag)} ", style="black on yellow")
+        allergies = self._entries("allergy")
+        line.append("\n")
+        if allergies:
+            line.append("⚠ " + t("resident.allergies") + " ", style="bold red")
+            shown = "、".join(
+                clean(a.get("substance")) + (f"({clean(a.get('reaction'))})" if a.get("reaction") else "")
+                for a in allergies
+            )
+            line.append(shown, style="bold red")
+        else:
+            line.append(t("resident.no_allergies"), style="dim")
+        self.query_one("#resident-header", Static).update(line)
+
+    def _show_summary(self) -> None:
+        t, r = self.t, self.resident
+        rows = [
+            ("field.health_record_number", r.get("health_record_number") or "—"),
+            ("field.phone", r.get("phone") or "—"),
+            ("field.village", r.get("village") or "—"),
+            ("field.address", r.get("address") or "—"),
+            ("field.ethnicity", t.label("ethnicity", r.get("ethnicity")) or "—"),
+        ]
+        text = Text()
+        for key, value in rows:
+            text.append(f"{t(key)}: ", style="dim")
+            text.append(clean(value) + "\n")
+        conditions = self._entries("condition")
+        text.append(f"\n{t('tab.condition')}: ", style="bold")
+        text.append("、".join(clean(c.get("name")) for c in conditions) or t("resident.none"))
+        readings = self.file.get("readings") or []
+        text.append(f"\n{t('resident.last_reading')}: ", style="bold")
+        if readings:
+            text.append(f"{when(readings[0].get('taken_at'), year=True)}  {summary(readings[0], t)}")
+        else:
+            text.append(t("resident.none"))
+        visits = self._entries("follow_up")
+        text.append(f"\n{t('resident.last_follow_up')}: ", style="bold")
+        if visits:
+            v = visits[0]
+            text.append(
+                f"{_d(v.get('visit_date'))} {t('programme.' + str(v.get('programme')))} "
+                f"{t.label('classification', v.get('classification'))}"
+            )
+            if v.get("next_visit"):
+                text.append(f"  {t('col.next')} {_d(v.get('next_visit'))}")
+        else:
+            text.append(t("resident.none"))
+        text.append("\n\n" + t("resident.keys"), style="dim italic")
+        problems = self.file.get("problems") or []
+        if problems:
+            text.append("\n\n" + t("banner.tamper") + " ", style="bold red")
+            text.append("; ".join(clean(p.get("message")) for p in problems))
+        self.query_one("#summary-text", Static).update(text)
+
+    def _show_readings(self) -> None:
+        t = self.t
+        readings = self.file.get("readings") or []
+        table = self.query_one("#t-readings", PagedTable)
+        table.empty_text, table.page_text = t("resident.no_readings"), t("table.page")
+        rows: list[Row] = [
+            (r["id"], [when(r.get("taken_at"), year=True), _reading_text(r, t), lit(_source(r), cells=14)])
+            for r in readings
+        ]
+        table.set_rows([t("col.time"), t("col.values"), t("col.source")], rows, keep_page=True)
+        self._show_chart()
+
+    def _show_chart(self) -> None:
+        t = self.t
+        readings = self.file.get("readings") or []
+        lines: dict[str, tuple[str, list[tuple[datetime, float]]]] = {}
+        for _, key, style in CHARTS[self.chart]:
+            lines.setdefault(key, (style, []))
+        for r in readings:
+            moment = _moment(r.get("taken_at"))
+            for c in r.get("components") or []:
+                for code, key, _ in CHARTS[self.chart]:
+                    if c.get("code") == code and moment is not None:
+                        value = _number(c.get("value"))
+                        if value is not None:
+                            lines[key][1].append((moment, value))
+        series = [Series(t(key), style, points) for key, (style, points) in lines.items()]
+        limits = {"bp": [Limit(140), Limit(90, "yellow")], "glucose": [Limit(7.0), Limit(3.9, "yellow")]}
+        self.query_one(TrendChart).show(
+            series, limits.get(self.chart, []), t("chart.empty", what=t(f"chart.{self.chart}"))
+        )
+
+    def _show_entries(self, kind: str) -> None:
+        t = self.t
+        table = self.query_one(f"#t-{kind}", PagedTable)
+        table.empty_text, table.page_text = t(f"resident.empty.{kind}"), t("table.page")
+        rows: list[Row] = [(e["id"], _entry_cells(kind, e, t)) for e in self._entries(kind)]
+        table.set_rows([t(c) for c in ENTRY_COLUMNS[kind]], rows, keep_page=True)
+
+    def _show_history(self) -> None:
+        t = self.t
+        table = self.query_one("#t-history", PagedTable)
+        table.empty_text, table.page_text = t("resident.empty.history"), t("table.page")
+        rows: list[Row] = [
+            (
+                str(i),
+                [
+                    when(h.get("at"), year=True),
+                    lit(str(h.get("actor", "")).removeprefix("user:"), cells=12),
+                    t(f"action.{h.get('action')}")
+                    if t(f"action.{h.get('action')}") != f"action.{h.get('action')}"
+                    else clean(h.get("action")),
+                    ", ".join(
+                        t(f"fieldname.{f}") if t(f"fieldname.{f}") != f"fieldname.{f}" else f
+                        for f in h.get("fields") or []
+                    ),
+                ],
+            )
+            for i, h in enumerate(self.history)
+        ]
+        table.set_rows([t("col.time"), t("col.who"), t("col.what"), t("col.fields")], rows, keep_page=True)
+
+    def translate_body(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        for tab in TABS:
+            tabs.get_tab(tab).label = self.t(f"tab.{tab}")
+        self.show_file()
+        if self.history:
+            self._show_history()
+
+    # -- actions --------------------------------------------------------------------------------------------------
+
+    @property
+    def tab(self) -> str:
+        """The tab in view."""
+        return str(self.query_one(TabbedContent).active)
+
+    def action_tab(self, tab: str) -> None:
+        """Switch tab (1-9)."""
+        self.query_one(TabbedContent).active = tab
+        tables = self.query_one(f"#{tab}", TabPane).query(PagedTable)
+        if tables:
+            tables.first().table.focus()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        tables = event.pane.query(PagedTable)
+        if tables:
+            self.call_after_refresh(tables.first().table.focus)
+
+    def action_back(self) -> None:
+        """Back to where we came from."""
+        self.app.pop_screen()
+
+    def action_chart(self) -> None:
+        """Cycle the chart: blood pressure, glucose, weight."""
+        order = list(CHARTS)
+        self.chart = order[(order.index(self.chart) + 1) % len(order)]
+        self._show_chart()
+
+    def _selected(self) -> dict[str, Any] | None:
+        if self.tab not in ENTRY_TABS:
+            return None
+        key = self.query_one(f"#t-{self.tab}", PagedTable).current_key
+        return next((e for e in self._entries(self.tab) if e["id"] == key), None)
+
+    def action_add(self) -> None:
+        """Add to the tab in view."""
+        if self.tab == "follow_up":
+            programme = "diabetes" if "diabetes" in (self.resident.get("key_populations") or []) else "hypertension"
+            self.action_follow_up(programme)
+        elif self.tab in ENTRY_TABS:
+            self._edit_entry(self.tab, None)
+        else:
+            self.notify(self.t("resident.choose_tab"), markup=False)
+
+    def action_edit(self) -> None:
+        """Edit the row under the cursor."""
+        entry = self._selected()
+        if entry is not None:
+            self._edit_entry(self.tab, entry)
+
+    @on(PagedTable.Chosen)
+    def _chosen(self, event: PagedTable.Chosen) -> None:
+        if event.table.id and event.table.id.removeprefix("t-") in ENTRY_TABS:
+            self.action_edit()
+
+    @work(group="edit")
+    async def _edit_entry(self, kind: str, entry: dict[str, Any] | None) -> None:
+        if kind == "follow_up":
+            from tui.screens.followup import FollowUpScreen
+
+            programme = str((entry or {}).get("programme") or "hypertension")
+            screen: Any = FollowUpScreen(self.resident_id, programme, entry=entry)
+        else:
+            from tui.screens.entry_form import EntryFormScreen
+
+            screen = EntryFormScreen(kind, self.resident_id, entry=entry)
+        if await self.app.push_screen_wait(screen):
+            self.notify(self.t("saved"), markup=False)
+            self.load()
+
+    def action_follow_up(self, programme: str) -> None:
+        """A new follow-up of a programme, prefilled."""
+        self._start_follow_up(programme)
+
+    @work(group="edit")
+    async def _start_follow_up(self, programme: str) -> None:
+        from tui.screens.followup import FollowUpScreen
+
+        if await self.app.push_screen_wait(FollowUpScreen(self.resident_id, programme)):
+            self.notify(self.t("saved"), markup=False)
+            self.load()
+
+    @work(group="edit")
+    async def action_delete(self) -> None:
+        """Delete the row under the cursor, after asking."""
+        from tui.screens.confirm import ConfirmScreen
+
+        entry = self._selected()
+        if entry is None:
+            return
+        if await self.app.push_screen_wait(ConfirmScreen("confirm.delete")):
+            done = await self.call("entry.delete", {"kind": self.tab, "id": entry["id"]})
+            if done is not None:
+                self.load()
+
+    @work(group="edit")
+    async def action_edit_resident(self) -> None:
+        """Edit the basic information."""
+        from tui.screens.register import RegisterScreen
+
+        if self.file and await self.app.push_screen_wait(RegisterScreen(resident=self.resident)):
+            self.load()
+
+
+def _age(born: str, today: Callable[[], date] = date.today) -> int | str:
+    try:
+        birth = date.fromisoformat(born)
+    except ValueError:
+        return "?"
+    now = today()
+    return now.year - birth.year - ((now.month, now.day) < (birth.month, birth.day))
+
+
+def _moment(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(str(text))
+    except ValueError:
+        return None
+
+
+def _source(reading: dict[str, Any]) -> str:
+    device = reading.get("device") or {}
+    return str(device.get("model") or device.get("id") or reading.get("source") or "")
+
+
+def _reading_text(reading: dict[str, Any], t: Catalogue) -> Text:
+    text = summary(reading, t)
+    if reading.get("status") == "entered-in-error":
+        return Text(text + " " + t("reading.in_error"), style="strike dim")
+    if reading.get("alerts"):
+        return Text("⚠ " + text, style="bold red")
+    return Text(text)

@@ -1,0 +1,87 @@
+"""Sign in: the user name first, the PIN next, Enter submits. A locked daemon asks for the passphrase once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual import on, work
+from textual.binding import Binding, BindingType
+from textual.containers import Center, Vertical
+from textual.widget import Widget
+from textual.widgets import Input
+
+from clinic_agent.errors import ClinicAgentError, StoreLocked
+from tui.screens.base import ClinicScreen, Tr
+from tui.widgets import checks
+from tui.widgets.fields import Field
+
+
+class SignInScreen(ClinicScreen):
+    """Name and PIN."""
+
+    TITLE_KEY = "signin.title"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "app.quit", "key.quit")]
+
+    def __init__(self, *, user: str = "", reason: str = "") -> None:
+        super().__init__()
+        self.user = user
+        self.reason = reason
+        self.busy = False
+
+    def body(self) -> Iterable[Widget]:
+        with Center(), Vertical(id="signin-box", classes="box"):
+            yield Tr("signin.welcome", classes="box-title")
+            yield Field("signin.user", name="user", check=checks.user_name, value=self.user, hint="signin.user_hint")
+            yield Field("signin.pin", name="pin", check=checks.pin, password=True, hint="signin.pin_hint")
+            yield Tr("signin.help", classes="help")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#i-pin" if self.user else "#i-user", Input).focus()
+        if self.reason:
+            banner = self.banner()
+            if banner is not None:
+                banner.show(self.reason)
+
+    @on(Input.Submitted, "#i-user")
+    def _next(self) -> None:
+        self.query_one("#i-pin", Input).focus()
+
+    @on(Input.Submitted, "#i-pin")
+    def _submit(self) -> None:
+        self.submit()
+
+    @work(group="signin")
+    async def submit(self) -> None:
+        """Check the fields, then sign in (unlocking the daemon first if it is locked)."""
+        user_field, pin_field = self.query_one("#f-user", Field), self.query_one("#f-pin", Field)
+        if not (user_field.validate_now() and pin_field.validate_now()):
+            (user_field if user_field.problem else pin_field).input.focus()
+            return
+        banner = self.banner()
+        if banner is not None:
+            banner.hide()
+        who = None
+        try:
+            await self.clinic.api.connect()
+            who = await self.clinic.api.login(user_field.value, pin_field.input.value)
+        except StoreLocked:
+            if await self._unlock(user_field.value):
+                try:
+                    who = await self.clinic.api.login(user_field.value, pin_field.input.value)
+                except ClinicAgentError as exc:
+                    self.show_error(exc)
+        except ClinicAgentError as exc:
+            self.show_error(exc)
+        pin_field.value = ""
+        if who is None:
+            pin_field.input.focus()
+            return
+        self.clinic.signed_in_as(who)
+
+    async def _unlock(self, user: str) -> bool:
+        from tui.screens.unlock import UnlockScreen
+
+        unlocked: bool = await self.app.push_screen_wait(UnlockScreen(user=user))
+        return unlocked

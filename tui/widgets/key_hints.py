@@ -1,0 +1,48 @@
+"""Key hints at the bottom: the keys of the screen in force, described in the language in force.
+
+Bindings carry catalogue keys as their descriptions (``"key.save"``); this footer translates them.
+A hint can be clicked, like Textual's own footer.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+from tui.widgets.fields import catalogue_of
+
+
+class KeyHints(Footer):
+    """Textual's footer, with every description taken from the catalogue."""
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        t = catalogue_of(self)
+        seen: set[str] = set()
+        shown = [
+            (binding, enabled, tooltip)
+            for (_, binding, enabled, tooltip) in self.screen.active_bindings.values()
+            if binding.show
+        ]
+        self.styles.grid_size_columns = len({b.action for b, _, _ in shown}) or 1
+        for binding, enabled, tooltip in shown:
+            if binding.action in seen:
+                continue
+            seen.add(binding.action)
+            key = FooterKey(
+                binding.key,
+                self.app.get_key_display(binding),
+                t(binding.description),
+                binding.action,
+                disabled=not enabled,
+                tooltip=t(tooltip) if tooltip else "",
+            )
+            key.compact = self.compact
+            yield key
+
+    def retranslate(self) -> None:
+        """Re-render in the language in force."""
+        if self.is_attached:
+            self.call_after_refresh(self.recompose)

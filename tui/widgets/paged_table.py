@@ -1,0 +1,142 @@
+"""A table that shows one page at a time: 5,000 readings stay a list in memory, never 5,000 table rows.
+
+A DataTable's first render costs about 75 µs per row (perf-baselines.md §7), so only the rows of the
+page on screen are ever added. PageUp/PageDown (and [ ]) turn pages; Enter chooses a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+Row = tuple[str, Sequence[Text | str]]  # (key, cells)
+
+
+class PagedTable(Vertical):
+    """Rows in pages, with "page 2 / 250 · 5,000 rows" under them."""
+
+    DEFAULT_CLASSES = "paged"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("pagedown,right_square_bracket", "page(1)", "key.next_page", show=False),
+        Binding("pageup,left_square_bracket", "page(-1)", "key.previous_page", show=False),
+    ]
+
+    class Chosen(Message):
+        """A row was chosen (Enter or a click)."""
+
+        def __init__(self, table: PagedTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> PagedTable:
+            """The table the row belongs to."""
+            return self.table
+
+    class Highlighted(Message):
+        """The cursor moved to a row."""
+
+        def __init__(self, table: PagedTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> PagedTable:
+            """The table the row belongs to."""
+            return self.table
+
+    def __init__(self, *, page_size: int = 12, fit: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.page_size = page_size
+        self.fit = fit
+        self.page = 0
+        self.rows: list[Row] = []
+        self.columns: list[str] = []
+        self.empty_text = ""
+        self.page_text = "{page}/{pages} · {rows}"
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[Text | str] = DataTable(cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static(classes="page-line")
+
+    @property
+    def table(self) -> DataTable[Text | str]:
+        """The DataTable showing the page."""
+        return self.query_one(DataTable)
+
+    @property
+    def pages(self) -> int:
+        """How many pages."""
+        return max(1, -(-len(self.rows) // self.page_size))
+
+    def set_rows(self, columns: list[str], rows: list[Row], *, keep_page: bool = False) -> None:
+        """Replace the rows (and the column titles, already translated)."""
+        self.columns, self.rows = columns, rows
+        if not keep_page:
+            self.page = 0
+        self.page = min(self.page, self.pages - 1)
+        self._show()
+
+    def _show(self) -> None:
+        table = self.table
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_columns(*self.columns)
+        start = self.page * self.page_size
+        for key, cells in self.rows[start : start + self.page_size]:
+            table.add_row(*cells, key=key)
+        if table.row_count:
+            table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
+        line = self.query_one(".page-line", Static)
+        if not self.rows:
+            line.update(Text(self.empty_text, style="dim"))
+        else:
+            line.update(Text(self.page_text.format(page=self.page + 1, pages=self.pages, rows=len(self.rows))))
+
+    def on_resize(self) -> None:
+        """With ``fit``, a page is as many rows as the table has room for."""
+        if not self.fit or self.size.height < 4:
+            return
+        rows = self.size.height - 2  # the column titles and the page line
+        if rows != self.page_size:
+            first = self.page * self.page_size
+            self.page_size = rows
+            self.page = first // rows
+            if self.rows:
+                self._show()
+
+    def action_page(self, step: int) -> None:
+        """Turn a page."""
+        page = min(max(self.page + step, 0), self.pages - 1)
+        if page != self.page:
+            self.page = page
+            self._show()
+
+    @property
+    def current_key(self) -> str | None:
+        """The key of the row under the cursor."""
+        table = self.table
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Chosen(self, str(event.row_key.value)))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Highlighted(self, str(event.row_key.value)))
