@@ -102,8 +102,8 @@ def test_sign_in_see_a_device_reading_arrive_open_a_file_and_lock(terminal: Call
     terminal("l", "x", "y")
     wait_for(terminal, "龙秀英")
     terminal("Enter")
-    shown = wait_for(terminal, "1概要")
-    assert "522229195103080024" in shown
+    shown = wait_for(terminal, "522229195103080024")  # the file's summary, loaded after the tabs paint
+    assert "1概要" in shown
     terminal("C-l")
     locked = wait_for(terminal, "屏幕已锁定")
     assert "龙秀英" not in locked
