@@ -190,6 +190,11 @@ def run(*, keep: bool = False, once: bool = False) -> int:
             _wait_for_readings(demo.home, demo.readings + 1)
             _print_status(_status(demo.home))
             return 0
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            _wait_for_readings(demo.home, demo.readings + 1)
+            _terminal_ui(demo.home)
+            print(_TRY.format(root=root, passphrase=DEMO_PASSPHRASE) if keep else "Demo finished.")
+            return 0
         _print_status(_status(demo.home))
         print(_TRY.format(root=root, passphrase=DEMO_PASSPHRASE))
         print(
@@ -206,6 +211,17 @@ def run(*, keep: bool = False, once: bool = False) -> int:
             print(f"Demo home kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _terminal_ui(home: home_module.Home) -> None:
+    """The doctor's terminal UI in the foreground, until it quits (Ctrl+Q)."""
+    print(f"Starting the terminal UI: sign in as {DEMO_USER!r} with PIN {DEMO_PIN} (Ctrl+Q quits the demo) ...")
+    time.sleep(1.5)
+    env = {**os.environ, "CLINIC_AGENT_HOME": str(home.root)}
+    with contextlib.suppress(KeyboardInterrupt):
+        subprocess.run(  # noqa: S603  (our own interpreter and module)
+            [sys.executable, "-m", "clinic_agent", "tui", "--sign-in-as", DEMO_USER], env=env, check=False
+        )
 
 
 def _free_port() -> int:

@@ -93,9 +93,9 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="also create a machine key file so the service unlocks by itself after a reboot",
     )
     p.set_defaults(handler=cmd_init)
-    p = _command(sub, common, "demo", "a throwaway demo clinic: residents, readings, the daemon running")
+    p = _command(sub, common, "demo", "a throwaway demo clinic: the daemon, a simulated health machine, the UI")
     p.add_argument("--keep", action="store_true", help="keep the demo home at the end instead of deleting it")
-    p.add_argument("--once", action="store_true", help="show the status and stop at once (for scripts)")
+    p.add_argument("--once", action="store_true", help="stop as soon as a simulated reading is stored (for scripts)")
     p.set_defaults(handler=cmd_demo)
     p = _command(sub, common, "doctor", "check this installation: files, keys, database, daemon, disk, clock, devices")
     p.set_defaults(handler=cmd_doctor)
