@@ -1,0 +1,293 @@
+"""Push: the outbox in order (critical readings first), in transaction Bundles sized to the link.
+
+Every create is conditional on the record's identifier or a PUT to its client id, and every update
+carries If-Match with the last versionId the platform confirmed, so a retry after a lost answer
+duplicates nothing and a stale update is refused, never applied. A resident goes in the same
+Bundle as (and before) the first record that refers to it. When the platform refuses a whole
+Bundle, it is split in halves until the one record at fault is found: that record is parked with
+the platform's reason, the rest is sent. A 409/412 on one record pulls the platform's version and
+merges it (``conflicts``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordChanged
+from clinic_agent.model import Entry, Reading, Resident
+from clinic_agent.sync_values import Confirmed, LocalState, Pending, Sent, Write
+from sync.engine.conflicts import reconcile
+from sync.engine.engine import SyncEngine
+from sync.engine.mapping import (
+    comparable,
+    create_request,
+    from_resource,
+    resource_type,
+    to_resource,
+    update_request,
+)
+from sync.errors import MappingError, PlatformProtocolError, PlatformRejected, SyncConflict
+from sync.fhir import bundle, device
+from sync.fhir.bundle import EntryResult, RequestEntry
+from sync.fhir.common import bundle_reference, fhir_id, reference
+
+
+@dataclass(slots=True)
+class Unit:
+    """One outbox row and its record, as loaded for this Bundle."""
+
+    pending: Pending
+    state: LocalState
+
+
+@dataclass(slots=True)
+class Built:
+    """The requests of one Bundle and, for each, the unit (or device id) it belongs to."""
+
+    entries: list[RequestEntry] = field(default_factory=list)
+    owners: list[Unit | str] = field(default_factory=list)
+    sent: dict[int, dict[str, object]] = field(default_factory=dict)  # seq -> comparable content sent
+    units: list[Unit] = field(default_factory=list)
+
+
+async def push(engine: SyncEngine) -> None:
+    """Send every pending outbox row once (those queued during the run wait for the next pass)."""
+    after: tuple[int, int] | None = None
+    while True:
+        items = await engine.db(engine.store.pending, limit=engine.sizer.size, after=after)
+        if not items:
+            return
+        after = (items[-1].priority, items[-1].seq)
+        units = await engine.db(_prepare, engine, items)
+        if units:
+            await _send(engine, units)
+
+
+def _prepare(engine: SyncEngine, items: Sequence[Pending]) -> list[Unit]:
+    """Load each row's record; bring an unconfirmed resident in before what refers to it."""
+    store = engine.store
+    units: list[Unit] = []
+    seen: set[int] = set()
+    for item in items:
+        if item.seq in seen:
+            continue
+        state = store.load(item.entity, item.entity_id)
+        if state is None:
+            store.drop(item.seq)
+            continue
+        record = state.record
+        if resource_type(record) is None:
+            store.keep_local(item.seq, "no platform form yet for this kind of entry; it stays on this PC")
+            continue
+        if record.deleted and state.remote_id is None and item.attempts == 0 and state.base is None:
+            store.drop(item.seq)  # never left this PC: nothing to delete upstream
+            continue
+        waits = isinstance(record, Entry | Reading) and record.resident_id is not None
+        if waits and not _resident_ready(engine, str(record.resident_id), units, seen):
+            continue  # its resident is parked or in conflict: this waits, the rest goes on
+        units.append(Unit(item, state))
+        seen.add(item.seq)
+    return units
+
+
+def _resident_ready(engine: SyncEngine, resident_id: str, units: list[Unit], seen: set[int]) -> bool:
+    if resident_id in engine.resident_refs or any(u.state.record.id == resident_id for u in units):
+        return True
+    resident = engine.store.load("residents", resident_id)
+    if resident is None:
+        return False
+    if resident.remote_id is not None and resident.remote_version is not None:
+        engine.resident_refs[resident_id] = resident.remote_id
+        return True
+    pending = engine.store.pending_for("residents", resident_id)
+    if pending is None:
+        return False
+    units.append(Unit(pending, resident))
+    seen.add(pending.seq)
+    return True
+
+
+async def _send(engine: SyncEngine, units: list[Unit]) -> None:
+    built = await engine.db(_build, engine, units)
+    if not built.entries:
+        return
+    sent = [
+        Sent(u.pending.seq, u.pending.entity, u.pending.entity_id, built.sent[u.pending.seq])
+        if u.state.remote_version is None and u.state.base is None and not u.state.record.deleted
+        else Sent(u.pending.seq, u.pending.entity, u.pending.entity_id)
+        for u in built.units
+    ]
+    await engine.db(engine.store.mark_sent, sent)
+    try:
+        results = await engine.transaction(built.entries)
+    except PlatformRejected as exc:
+        await _refused(engine, built.units, exc.reason or str(exc))
+        return
+    except SyncConflict:
+        if len(built.units) == 1:
+            await _conflict(engine, built.units[0])
+        else:
+            await _halves(engine, built.units)
+        return
+    await engine.db(_apply_results, engine, built, results)
+
+
+async def _refused(engine: SyncEngine, units: list[Unit], reason: str) -> None:
+    if len(units) == 1:
+        await engine.db(engine.store.park, units[0].pending.seq, reason)
+        engine.report.parked += 1
+    else:
+        await _halves(engine, units)
+
+
+async def _halves(engine: SyncEngine, units: list[Unit]) -> None:
+    """Bisect: the first half first (a resident confirmed there is referred to by id in the second)."""
+    middle = len(units) // 2
+    for half in (units[:middle], units[middle:]):
+        await _send(engine, half)
+
+
+def _build(engine: SyncEngine, units: list[Unit]) -> Built:
+    built = Built()
+    in_bundle = {u.state.record.id for u in units if isinstance(u.state.record, Resident)}
+    devices: set[str] = set()
+    for unit in units:
+        record = unit.state.record
+        subject = None
+        if isinstance(record, Entry | Reading) and record.resident_id is not None:
+            ref = engine.resident_refs.get(record.resident_id)
+            if ref is not None:
+                subject = reference("Patient", ref)
+            elif record.resident_id in in_bundle:
+                subject = bundle_reference(record.resident_id)
+            else:
+                continue  # its resident was parked in this very Bundle: it waits
+        try:
+            entry = _request(engine, unit, subject)
+        except (MappingError, InvalidInput) as exc:
+            engine.store.park(unit.pending.seq, f"cannot be expressed in FHIR: {exc}")
+            engine.report.parked += 1
+            continue
+        if isinstance(record, Reading) and record.device is not None and entry.resource is not None:
+            if record.device.id not in engine.devices and record.device.id not in devices:
+                devices.add(record.device.id)
+                built.entries.append(bundle.put(device.to_fhir(record.device), device.client_id(record.device)))
+                built.owners.append(record.device.id)
+            entry.resource["device"] = device.device_reference(record.device)
+        built.entries.append(entry)
+        built.owners.append(unit)
+        built.units.append(unit)
+        built.sent[unit.pending.seq] = comparable(record)
+    return built
+
+
+def _request(engine: SyncEngine, unit: Unit, subject: dict[str, str] | None) -> RequestEntry:
+    state = unit.state
+    record = state.record
+    kind = resource_type(record) or ""
+    if record.deleted and not isinstance(record, Resident):
+        if state.remote_id is not None:
+            return bundle.delete(kind, state.remote_id)
+        if engine.capabilities.create_by(kind) != "conditional-create":
+            return bundle.delete(kind, fhir_id(record.id))
+        return bundle.delete_by_identifier(kind, record.id)
+    organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
+    resource = to_resource(record, subject=subject, organization=organization)
+    if state.remote_id is not None and state.remote_version is not None:
+        return update_request(record, resource, state.remote_id, state.remote_version)
+    create_by = engine.capabilities.create_by(kind)
+    return create_request(record, resource, create_by=create_by, plain_post=engine.options.plain_post)
+
+
+def _apply_results(engine: SyncEngine, built: Built, results: list[EntryResult]) -> None:
+    confirmed: list[Confirmed] = []
+    merges: list[Write] = []
+    devices: list[str] = []
+    for owner, entry, result in zip(built.owners, built.entries, results, strict=True):
+        if isinstance(owner, str):
+            devices.append(owner)
+            continue
+        if not result.ok:
+            engine.store.park(owner.pending.seq, result.reason or f"refused with status {result.status}")
+            engine.report.parked += 1
+            continue
+        done = _confirmed(engine, owner, entry, result, built.sent[owner.pending.seq])
+        if isinstance(done, Write):
+            merges.append(done)
+        else:
+            confirmed.append(done)
+            if isinstance(owner.state.record, Resident) and done.remote_id:
+                engine.resident_refs[owner.state.record.id] = done.remote_id
+    engine.store.confirm(confirmed, devices=devices)
+    engine.devices.update(devices)
+    engine.report.pushed += len(confirmed)
+    for write in merges:
+        try:
+            counts = engine.store.apply([write], actor=engine.options.actor)
+        except (RecordChanged, ClinicAgentError):
+            continue  # edited meanwhile: still queued, the next pass sorts it out
+        engine.note_conflicts(counts.conflicts)
+        if isinstance(write.record, Resident) and write.remote_id:
+            engine.resident_refs[write.record.id] = write.remote_id
+
+
+def _confirmed(
+    engine: SyncEngine, unit: Unit, entry: RequestEntry, result: EntryResult, sent: dict[str, object]
+) -> Confirmed | Write:
+    state = unit.state
+    record = state.record
+    if entry.method == "DELETE":
+        return Confirmed(unit.pending.seq, state.entity, record.id, record.version, state.remote_id, None, None)
+    remote_id = result.resource_id or state.remote_id
+    found_existing = state.remote_version is None and result.status == 200 and result.resource is not None
+    if found_existing and result.resource is not None:
+        resident_id = record.resident_id if isinstance(record, Entry | Reading) else None
+        try:
+            remote = from_resource(result.resource, resident_id=resident_id)
+        except (PlatformProtocolError, InvalidInput):
+            remote = None
+        if remote is not None and comparable(remote) != sent:
+            # A copy was already there (an earlier try whose answer was lost, perhaps edited since): merge.
+            base = state.base if state.base is not None else sent
+            pending_state = dataclasses.replace(state, base=dict(base), outbox="pending")
+            return reconcile(
+                pending_state, remote, remote_id=remote_id, remote_version=result.version_id, action="sync.merge"
+            )
+    return Confirmed(
+        unit.pending.seq, state.entity, record.id, record.version, remote_id, result.version_id, dict(sent)
+    )
+
+
+async def _conflict(engine: SyncEngine, unit: Unit) -> None:
+    """The platform holds a newer version: read it and merge it against the base copy."""
+    state = unit.state
+    kind = resource_type(state.record) or ""
+    if state.remote_id is None:
+        await engine.db(engine.store.park, unit.pending.seq, "the platform reports a conflict on a new record")
+        engine.report.parked += 1
+        return
+    try:
+        current = await engine.call(engine.platform.read, kind, state.remote_id)
+    except PlatformRejected as exc:
+        await engine.db(engine.store.park, unit.pending.seq, f"the platform no longer has it: {exc.reason or exc}")
+        engine.report.parked += 1
+        return
+    record = state.record
+    resident_id = record.resident_id if isinstance(record, Entry | Reading) else None
+    try:
+        remote = from_resource(current.resource, resident_id=resident_id)
+    except (PlatformProtocolError, InvalidInput) as exc:
+        await engine.db(engine.store.park, unit.pending.seq, f"the platform's newer version cannot be read: {exc}")
+        engine.report.parked += 1
+        return
+    latest = await engine.db(engine.store.load, state.entity, record.id)
+    if latest is None:
+        return
+    write = reconcile(latest, remote, remote_id=state.remote_id, remote_version=current.version_id, action="sync.merge")
+    try:
+        counts = await engine.db(engine.store.apply, [write], actor=engine.options.actor)
+    except RecordChanged:
+        return  # edited meanwhile: it stays queued and the next pass merges again
+    engine.note_conflicts(counts.conflicts)
