@@ -19,6 +19,7 @@ peer, does not decode ``Content-Encoding: gzip`` and answers 500.
 from __future__ import annotations
 
 import gzip
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -107,6 +108,8 @@ class FhirPlatform:
         self.base_url = base_url.rstrip("/")
         self._gzip = gzip_requests
         self._clock = clock
+        # The platform's clock (its Date header) and ours when it answered: a PC clock far off is named.
+        self.clock_offset: float | None = None
         self._client = httpx.AsyncClient(
             auth=auth,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -210,20 +213,49 @@ class FhirPlatform:
             response = await self._client.request(method, url, content=content, headers=headers, params=query)
         except httpx.HTTPError as exc:
             raise _translate_exception(exc, what, self.base_url) from exc
+        self._note_date(response)
         if not 200 <= response.status_code < 300:
             raise _translate_status(response, what, self._clock())
         return response
+
+    def _note_date(self, response: httpx.Response) -> None:
+        date = response.headers.get("Date")
+        if date:
+            try:
+                theirs = bundle.parse_last_modified(date)
+            except PlatformProtocolError:
+                return
+            self.clock_offset = (self._clock() - theirs).total_seconds()
 
 
 def _translate_exception(exc: httpx.HTTPError, what: str, base_url: str) -> Exception:
     host = urlsplit(base_url).netloc
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    tls = _tls_failure(exc)
+    if tls is not None:
+        return PlatformUnavailable(
+            f"the TLS certificate of {host} could not be verified ({tls}); check the PC clock and the platform "
+            "address — nothing was sent, the work stays queued"
+        )
     if classify_exception(exc) is Action.RETRY:
         return PlatformUnavailable(
             f"the platform at {host} could not be reached for the {what} ({detail}); "
             "the work stays queued and is retried when the link is back"
         )
     return PlatformRejected(f"the {what} could not be sent to {host} ({detail}); check the platform address")
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """The reason of a failed TLS handshake, if that is what ``exc`` was."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate verification failed"
+        if isinstance(seen, ssl.SSLError):
+            return seen.reason or "TLS handshake failed"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return "certificate verification failed" if "CERTIFICATE_VERIFY_FAILED" in text else None
 
 
 def _translate_status(response: httpx.Response, what: str, now: datetime) -> Exception:

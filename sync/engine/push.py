@@ -84,8 +84,8 @@ def _prepare(engine: SyncEngine, items: Sequence[Pending]) -> list[Unit]:
         if record.deleted and state.remote_id is None and item.attempts == 0 and state.base is None:
             store.drop(item.seq)  # never left this PC: nothing to delete upstream
             continue
-        waits = isinstance(record, Entry | Reading) and record.resident_id is not None
-        if waits and not _resident_ready(engine, str(record.resident_id), units, seen):
+        owner = record.resident_id if isinstance(record, Entry | Reading) else None
+        if owner is not None and not _resident_ready(engine, owner, units, seen):
             continue  # its resident is parked or in conflict: this waits, the rest goes on
         units.append(Unit(item, state))
         seen.add(item.seq)
