@@ -67,6 +67,8 @@ class Agent:
         self.started_at = time.monotonic()
         self.vault: Vault | None = None
         self._index_lock = threading.Lock()
+        # Services running beside the store add what status should show (devices, sync, ...).
+        self.status_providers: dict[str, Callable[[], Any]] = {}
 
     @classmethod
     def open(cls, home: Home, *, clock: Clock = utcnow, publish: Publish = _no_listener) -> Agent:
@@ -174,7 +176,7 @@ class Agent:
             "data_keys": sorted(self.store.keyring.data_keys) if self.store.keyring else None,
             "disk_free_mib": free,
             "disk_low": free < self.config.disk_low_mib,
-        }
+        } | {name: provide() for name, provide in self.status_providers.items()}
 
     def close(self) -> None:
         """Close the store."""

@@ -3,6 +3,7 @@
     keys         unlock with the machine key if there is one, else wait locked (still collecting)
     local API    the Unix socket the CLI and the TUI talk to
     housekeeping idle sessions, disk space, the systemd watchdog
+    sync         the opportunistic sync loop with the regional platform
 
 Each start and stop has a timeout; a service stuck on stop is logged and left behind so the rest
 still stop. SIGTERM and SIGINT stop the daemon cleanly; under systemd it reports READY=1 once
@@ -23,6 +24,7 @@ from clinic_agent.agent import Agent
 from clinic_agent.api.server import ApiServer
 from clinic_agent.errors import ClinicAgentError
 from clinic_agent.home import Home
+from clinic_agent.syncing import SyncService
 
 _LOGGER = logging.getLogger(__name__)
 START_TIMEOUT = 30.0
@@ -163,7 +165,7 @@ def build_services(agent: Agent) -> tuple[list[Service], ApiServer]:
     """The services of a daemon for this agent, in start order."""
     server = ApiServer(agent, agent.config.api)
     agent.publish = server.publish
-    return [KeyService(agent), server, Housekeeping(agent, server)], server
+    return [KeyService(agent), server, Housekeeping(agent, server), SyncService(agent)], server
 
 
 async def serve(home: Home, *, stop: asyncio.Event | None = None) -> None:

@@ -31,6 +31,7 @@ from sync.fhir import bundle, organization
 from sync.platform import FhirPlatform
 
 _LOGGER = logging.getLogger(__name__)
+DEFAULT_SCOPE = auth.DEFAULT_SCOPE
 SECRET = "platform"  # noqa: S105  (the name of the encrypted row, not a secret)
 STATES = ("not enrolled", "idle", "syncing", "offline", "error")
 
@@ -302,6 +303,13 @@ def controller_for(agent: Agent) -> SyncService | None:
     return _CONTROLLERS.get(agent)
 
 
+def wake(agent: Agent) -> None:
+    """Tell a running sync service to sync now (after an enrolment or a retry)."""
+    service = controller_for(agent)
+    if service is not None and service._loop is not None and not service._loop.is_closed():
+        service._loop.call_soon_threadsafe(service._wake.set)
+
+
 def sync_now(agent: Agent, *, wait: bool = True) -> dict[str, Any]:
     """Start a sync (or join the one running); the report when done, else ``{"started": true}``."""
     service = controller_for(agent)
@@ -334,9 +342,7 @@ class SyncService:
         self._loop = asyncio.get_running_loop()
         _CONTROLLERS[self.agent] = self
         self.agent.store.core.outbox_listeners.append(self._new_work)
-        providers = getattr(self.agent, "status_providers", None)
-        if isinstance(providers, dict):
-            providers["sync"] = lambda: status(self.agent, self.live)
+        self.agent.status_providers["sync"] = lambda: status(self.agent, self.live, records=True)
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -344,6 +350,7 @@ class SyncService:
         with contextlib.suppress(ValueError):
             self.agent.store.core.outbox_listeners.remove(self._new_work)
         _CONTROLLERS.pop(self.agent, None)
+        self.agent.status_providers.pop("sync", None)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

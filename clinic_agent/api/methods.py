@@ -386,3 +386,6 @@ def _passphrase_add(agent: Agent, caller: Caller, params: Params) -> dict[str, A
     user = check_user_name(params.text("user", max_length=40))
     rotation.add_passphrase_slot(agent, user=user, new=params.secret("new_passphrase"), actor=caller.actor)
     return {"user": user}
+
+
+from clinic_agent.api import sync_methods  # noqa: E402, F401  (registers the sync operations)

@@ -13,7 +13,10 @@ import sys
 import traceback
 
 from clinic_agent import __version__
-from clinic_agent.cli import commands
+from clinic_agent.cli import (
+    commands,
+    sync_commands,  # noqa: F401  (registers enroll, sync, conflicts, parked)
+)
 from clinic_agent.errors import ClinicAgentError
 
 PROG = "clinic-agent"

@@ -165,6 +165,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     with backend(args) as chosen:
         data = chosen.call("status")
         data.setdefault("daemon", {"running": chosen.daemon})
+        if "sync" not in data and not chosen.daemon:
+            data["sync"] = chosen.call("sync.status")
     show(args, data, status_text)
     return 0
 
@@ -194,9 +196,12 @@ def status_text(s: dict[str, Any]) -> str:
         ("key slots", ", ".join(f"{k['type']}:{k['name']}" for k in s["slots"])),
         ("disk free", f"{s['disk_free_mib']} MiB" + ("  LOW" if s.get("disk_low") else "")),
     ]
-    for extra in ("devices", "sync"):
-        if s.get(extra):
-            lines.append((extra, output.safe(s[extra])))
+    if s.get("devices"):
+        lines.append(("devices", output.safe(s["devices"])))
+    if s.get("sync"):
+        from clinic_agent.cli.sync_commands import records_text, sync_text
+
+        lines += [("sync", sync_text(s["sync"])), ("records", records_text(s["sync"]))]
     return "\n".join(f"{output.pad(k, 20)} {v}" for k, v in lines)
 
 
