@@ -306,8 +306,8 @@ def controller_for(agent: Agent) -> SyncService | None:
 def wake(agent: Agent) -> None:
     """Tell a running sync service to sync now (after an enrolment or a retry)."""
     service = controller_for(agent)
-    if service is not None and service._loop is not None and not service._loop.is_closed():
-        service._loop.call_soon_threadsafe(service._wake.set)
+    if service is not None:
+        service._poke()
 
 
 def sync_now(agent: Agent, *, wait: bool = True) -> dict[str, Any]:
@@ -343,6 +343,8 @@ class SyncService:
         _CONTROLLERS[self.agent] = self
         self.agent.store.core.outbox_listeners.append(self._new_work)
         self.agent.status_providers["sync"] = lambda: status(self.agent, self.live, records=True)
+        self._publish = self.agent.publish
+        self.agent.publish = self._published
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -351,15 +353,26 @@ class SyncService:
             self.agent.store.core.outbox_listeners.remove(self._new_work)
         _CONTROLLERS.pop(self.agent, None)
         self.agent.status_providers.pop("sync", None)
+        if self.agent.publish == self._published:
+            self.agent.publish = self._publish
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _published(self, event: str, data: dict[str, Any]) -> None:
+        self._publish(event, data)
+        if event == "store.unlocked":
+            self._poke()
+
     def _new_work(self) -> None:
-        """Called after a commit that queued work (from any thread)."""
+        """Called after a commit that queued work (from any thread): sync now unless the link is known down."""
+        if self.live.get("state") not in ("offline", "error"):
+            self._poke()
+
+    def _poke(self) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed() and self.live.get("online"):
+        if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
