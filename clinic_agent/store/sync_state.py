@@ -115,6 +115,11 @@ class SyncState(SyncInbox):
                         (key_id, blob, item.entity_id),
                     )
 
+    def unsend(self, seqs: Sequence[int]) -> None:
+        """Take back the attempt of rows whose Bundle the platform refused whole (nothing of it was applied)."""
+        with self._core.write() as conn:
+            conn.executemany("UPDATE outbox SET attempts = max(attempts - 1, 0) WHERE seq = ?", [(s,) for s in seqs])
+
     def confirm(self, done: Sequence[Confirmed], *, devices: Sequence[str] = ()) -> None:
         """Record what the platform confirmed; a record edited meanwhile stays queued for its new version."""
         core = self._core

@@ -73,6 +73,10 @@ class SyncStore(Protocol):
         """Count an attempt on each row before its request leaves."""
         ...
 
+    def unsend(self, seqs: Sequence[int]) -> None:
+        """Take back the attempt of rows whose Bundle the platform refused whole (nothing of it was applied)."""
+        ...
+
     def confirm(self, done: Sequence[Confirmed], *, devices: Sequence[str] = ()) -> None:
         """Record what the platform confirmed (one transaction, with its audit entry)."""
         ...

@@ -78,6 +78,8 @@ def _prepare(engine: SyncEngine, items: Sequence[Pending]) -> list[Unit]:
             store.drop(item.seq)
             continue
         record = state.record
+        if state.outbox == "conflict":
+            continue  # held until the doctor resolves it: sending it now would overwrite the platform's value
         if resource_type(record) is None:
             store.keep_local(item.seq, "no platform form yet for this kind of entry; it stays on this PC")
             continue
@@ -123,9 +125,11 @@ async def _send(engine: SyncEngine, units: list[Unit]) -> None:
     try:
         results = await engine.transaction(built.entries)
     except PlatformRejected as exc:
+        await engine.db(engine.store.unsend, [u.pending.seq for u in built.units])  # rolled back: not sent
         await _refused(engine, built.units, exc.reason or str(exc))
         return
     except SyncConflict:
+        await engine.db(engine.store.unsend, [u.pending.seq for u in built.units])
         if len(built.units) == 1:
             await _conflict(engine, built.units[0])
         else:
