@@ -41,6 +41,7 @@ class LocalState:
     remote_version: str | None = None
     base: dict[str, Any] | None = None  # the last-synced copy (or, before a first confirmation, the first sent)
     outbox: str | None = None  # the state of its outbox row: pending, parked, conflict, local; None when synced
+    sent: dict[str, Any] | None = None  # what the last request for it carried, if it was sent and not confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class Sent:
     entity: str
     entity_id: str
     first_base: dict[str, Any] | None = None  # a create's content, kept as base until confirmed
+    content: dict[str, Any] | None = None  # what this request carries
 
 
 @dataclass(frozen=True, slots=True)

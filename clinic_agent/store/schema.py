@@ -175,6 +175,10 @@ def _sync(db: Database) -> None:
     db.table("sync_devices").create({"device_id": str, "confirmed_at": str}, pk="device_id", not_null={"confirmed_at"})
     db.execute("CREATE INDEX residents_remote ON residents(remote_id) WHERE remote_id IS NOT NULL")
     db.execute("CREATE INDEX outbox_record ON outbox(entity, entity_id)")
+    # What the last request of a row carried (encrypted): when a reply was lost and the platform's
+    # copy turns out to be exactly that, it is our own write, not someone else's edit.
+    db.execute("ALTER TABLE outbox ADD COLUMN sent_key_id TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN sent BLOB")
 
 
 def migrate(db: Database) -> None:

@@ -71,13 +71,13 @@ class SyncState(SyncInbox):
             remote_id, remote_version, base_key, base = conn.execute(
                 f"SELECT {_STATE_COLUMNS} FROM {_table(entity)} WHERE id = ?", (entity_id,)
             ).fetchone()
-            states = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT state FROM outbox WHERE entity = ? AND entity_id = ?", (entity, entity_id)
-                ).fetchall()
-            }
+            rows = conn.execute(
+                "SELECT state, seq, sent_key_id, sent FROM outbox WHERE entity = ? AND entity_id = ?",
+                (entity, entity_id),
+            ).fetchall()
+        states = {r[0] for r in rows}
         outbox = next((s for s in ("conflict", "pending", "parked", "local") if s in states), None)
+        sent = next((self._sent(*r[1:]) for r in rows if r[0] in ("pending", "conflict") and r[3] is not None), None)
         return LocalState(
             entity=entity,
             record=record,
@@ -85,7 +85,14 @@ class SyncState(SyncInbox):
             remote_version=remote_version,
             base=self._core.open(f"{entity}.base", entity_id, base_key, base) if base is not None else None,
             outbox=outbox,
+            sent=sent,
         )
+
+    def _sent(self, seq: int, key_id: str, blob: bytes) -> dict[str, Any] | None:
+        try:
+            return self._core.open("outbox.sent", str(seq), key_id, blob)
+        except StoreCorrupted:
+            return None  # sealed under a key retired since: only a shortcut is lost
 
     def resident_by_remote(self, remote_id: str) -> str | None:
         """The local resident a platform Patient id belongs to (our own ids are tried too)."""
@@ -105,7 +112,11 @@ class SyncState(SyncInbox):
         core = self._core
         with core.write() as conn:
             for item in sent:
-                conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (item.seq,))
+                key_id, blob = core.seal("outbox.sent", str(item.seq), item.content) if item.content else (None, None)
+                conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, sent_key_id = ?, sent = ? WHERE seq = ?",
+                    (key_id, blob, item.seq),
+                )
                 if item.first_base is not None:
                     table = _table(item.entity)
                     key_id, blob = core.seal(f"{table}.base", item.entity_id, item.first_base)

@@ -39,7 +39,9 @@ def reconcile(
             action=action,
             content_changed=remote_cmp != local_cmp,
         )
-    result = merge(state.base, local_cmp, remote_cmp)
+    # The platform holds exactly what we last sent (its reply was lost): that is the common ancestor.
+    base = remote_cmp if state.sent is not None and state.sent == remote_cmp else state.base
+    result = merge(base, local_cmp, remote_cmp)
     merged = result.merged if result.merged is not None else local_cmp
     conflict = None
     if result.conflicts:
@@ -48,10 +50,12 @@ def reconcile(
         )
         conflict = ConflictDraft(kind="fields", fields=fields, remote_version=remote_version, remote=remote_cmp)
         outbox = "conflict"
+    elif state.outbox in ("conflict", "parked"):
+        outbox = "keep"  # held for the doctor, or refused: only a person releases it
     elif merged == remote_cmp:
-        outbox = "done" if state.outbox != "conflict" else "keep"
+        outbox = "done"
     else:
-        outbox = "pending" if state.outbox != "parked" else "keep"
+        outbox = "pending"
     return Write(
         entity=state.entity,
         record=with_remote(state.record, merged),

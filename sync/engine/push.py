@@ -116,9 +116,13 @@ async def _send(engine: SyncEngine, units: list[Unit]) -> None:
     if not built.entries:
         return
     sent = [
-        Sent(u.pending.seq, u.pending.entity, u.pending.entity_id, built.sent[u.pending.seq])
-        if u.state.remote_version is None and u.state.base is None and not u.state.record.deleted
-        else Sent(u.pending.seq, u.pending.entity, u.pending.entity_id)
+        Sent(
+            u.pending.seq,
+            u.pending.entity,
+            u.pending.entity_id,
+            first_base=built.sent[u.pending.seq] if _first_send(u) else None,
+            content=None if u.state.record.deleted else built.sent[u.pending.seq],
+        )
         for u in built.units
     ]
     await engine.db(engine.store.mark_sent, sent)
@@ -136,6 +140,11 @@ async def _send(engine: SyncEngine, units: list[Unit]) -> None:
             await _halves(engine, built.units)
         return
     await engine.db(_apply_results, engine, built, results)
+
+
+def _first_send(unit: Unit) -> bool:
+    state = unit.state
+    return state.remote_version is None and state.base is None and not state.record.deleted
 
 
 async def _refused(engine: SyncEngine, units: list[Unit], reason: str) -> None:
