@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import threading
@@ -26,9 +27,9 @@ from clinic_agent.errors import ClinicAgentError, ConfigError, InvalidInput, Sto
 from clinic_agent.model import new_id, utcnow
 from sync import auth
 from sync.engine import EngineOptions, SyncEngine, SyncReport
-from sync.errors import PlatformUnavailable, SyncError
+from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformUnavailable, SyncError
 from sync.fhir import bundle, organization
-from sync.platform import FhirPlatform
+from sync.platform import FhirPlatform, Platform
 
 _LOGGER = logging.getLogger(__name__)
 DEFAULT_SCOPE = auth.DEFAULT_SCOPE
@@ -122,9 +123,20 @@ def check_url(url: str) -> str:
 
 
 async def enroll(
-    agent: Agent, url: str, *, token: str | None = None, smart: Smart | None = None, actor: str
+    agent: Agent,
+    url: str,
+    *,
+    token: str | None = None,
+    smart: Smart | None = None,
+    actor: str,
+    private_key_pem: bytes | None = None,
 ) -> dict[str, Any]:
-    """Register this clinic: check the link, clock and credentials; find or make its Organization."""
+    """Register this clinic: check the link, clock and credentials; find or make its Organization.
+
+    With SMART the key is made here; until the platform has its public key the token endpoint
+    refuses us, so the enrolment is kept and the answer says to register the key (sync then starts
+    by itself once the platform accepts it).
+    """
     agent.require_unlocked()
     config = settings(agent.config.sync, str(agent.home.config_path))
     if not agent.config.clinic_code:
@@ -134,7 +146,7 @@ async def enroll(
     warning = None
     public = None
     if smart is not None:
-        pem = auth.new_private_key()
+        pem = private_key_pem or auth.new_private_key()
         secret = {"kind": "smart", "client_id": smart.client_id, "token_url": smart.token_url, "scope": smart.scope}
         secret["private_key_pem"] = pem.decode("ascii")
         public = auth.public_jwk(pem)
@@ -144,37 +156,58 @@ async def enroll(
         secret = {"kind": "bearer", "token": token.strip()}
     else:
         warning = "the platform is used without authentication (acceptable only for pilots and tests)"
-    clinic = organization.Clinic(code=agent.config.clinic_code, name=agent.config.clinic_name)
-    async with _platform(base, secret, config) as platform:
-        await platform.capabilities()
-        _check_clock(platform, config)
-        entry = bundle.create(
-            organization.to_fhir(clinic),
-            new_id(),
-            if_none_exist=organization.identifier_search(clinic.code),
-        )
-        result = (await platform.transaction([entry]))[0]
-    if not result.resource_id:
-        raise SyncError("the platform did not say which Organization is this clinic's")
+    result: dict[str, Any] = {"platform": base, "auth": secret["kind"], "public_jwk": public, "warning": warning}
+    if smart is not None:  # kept before the first contact: the key must survive a refusal
+        await _save_enrolment(agent, base, secret, actor)
+    try:
+        async with _platform(base, secret, config) as platform:
+            await platform.capabilities()
+            _check_clock(platform, config)
+            organization_id = await find_organization(agent, platform)
+    except AuthenticationFailed as exc:
+        if smart is None:
+            raise
+        result.update(organization_id=None, registration_needed=True, warning=f"{exc}")
+        return result
+    if smart is None:
+        await _save_enrolment(agent, base, secret, actor)
+    await asyncio.to_thread(agent.store.sync.save_settings, {"organization_id": organization_id})
+    result["organization_id"] = organization_id
+    return result
+
+
+async def _save_enrolment(agent: Agent, base: str, secret: dict[str, Any], actor: str) -> None:
     await asyncio.to_thread(agent.store.sync.save_secret, SECRET, secret, actor=actor)
-    await asyncio.to_thread(
-        agent.store.sync.save_settings,
-        {
-            "platform": base,
-            "auth": secret["kind"],
-            "organization_id": result.resource_id,
-            "enrolled_at": utcnow().isoformat(),
-        },
-        actor=actor,
-        action="sync.enroll",
-    )
-    return {
+    values: dict[str, str | None] = {
         "platform": base,
-        "auth": secret["kind"],
-        "organization_id": result.resource_id,
-        "public_jwk": public,
-        "warning": warning,
+        "auth": str(secret["kind"]),
+        "organization_id": None,
+        "enrolled_at": utcnow().isoformat(),
+        "last_sync": None,
+        "last_error": None,
     }
+    await asyncio.to_thread(agent.store.sync.save_settings, values, actor=actor, action="sync.enroll")
+    for resource_type in (
+        "Patient",
+        "Condition",
+        "AllergyIntolerance",
+        "Procedure",
+        "FamilyMemberHistory",
+        "Observation",
+    ):
+        await asyncio.to_thread(agent.store.sync.reset_cursor, resource_type)
+
+
+async def find_organization(agent: Agent, platform: Platform) -> str:
+    """The clinic's Organization on the platform, made if missing (conditional on the clinic code)."""
+    clinic = organization.Clinic(code=agent.config.clinic_code, name=agent.config.clinic_name)
+    entry = bundle.create(
+        organization.to_fhir(clinic), new_id(), if_none_exist=organization.identifier_search(clinic.code)
+    )
+    result = (await platform.transaction([entry]))[0]
+    if not result.resource_id:
+        raise PlatformProtocolError("the platform did not say which Organization is this clinic's")
+    return result.resource_id
 
 
 def _platform(base: str, secret: dict[str, Any], config: SyncSettings) -> FhirPlatform:
@@ -246,15 +279,7 @@ async def run_once(
     own = platform is None
     client = platform or _platform(enrolment["platform"], secret, config)
     try:
-        engine = SyncEngine(
-            agent.store.sync, client, options, on_conflict=lambda i: agent.publish("conflict.new", {"id": i})
-        )
-        report = await engine.run()
-        if not report.offline:
-            try:
-                _check_clock(client, config)
-            except SyncError as exc:
-                report.errors.insert(0, str(exc))
+        report = await _run(agent, client, options, config)
     finally:
         if own:
             await client.aclose()
@@ -264,6 +289,24 @@ async def run_once(
         values["last_sync"] = utcnow().isoformat()
     await asyncio.to_thread(agent.store.sync.save_settings, values)
     return report
+
+
+async def _run(agent: Agent, client: FhirPlatform, options: EngineOptions, config: SyncSettings) -> SyncReport:
+    if not options.organization_id:  # enrolled before the platform would talk to us (SMART)
+        try:
+            organization_id = await find_organization(agent, client)
+        except SyncError as exc:
+            return SyncReport(errors=[str(exc)], offline=isinstance(exc, PlatformUnavailable))
+        await asyncio.to_thread(agent.store.sync.save_settings, {"organization_id": organization_id})
+        options = dataclasses.replace(options, organization_id=organization_id)
+    engine = SyncEngine(
+        agent.store.sync,
+        client,
+        options,
+        on_conflict=lambda i: agent.publish("conflict.new", {"id": i}),
+        after_probe=lambda: _check_clock(client, config),
+    )
+    return await engine.run()
 
 
 # -- status -------------------------------------------------------------------------------------------

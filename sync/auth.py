@@ -115,6 +115,8 @@ class SmartClient:
 class SmartBackendAuth(httpx.Auth):
     """Access tokens from the token endpoint, renewed before they expire and once after a 401."""
 
+    requires_response_body = True  # httpx reads each answer (the token's) for us, with or without asyncio
+
     def __init__(self, client: SmartClient, *, clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self._clock = clock
@@ -143,7 +145,6 @@ class SmartBackendAuth(httpx.Auth):
             ),
         }
         response = yield httpx.Request("POST", self.client.token_url, data=form, headers={"Accept": "application/json"})
-        response.read()
         self._token, self._expires = _token_from(response, now)
 
 

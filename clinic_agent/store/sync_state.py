@@ -181,6 +181,11 @@ class SyncState(SyncInbox):
             conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
             conn.execute("DELETE FROM sync_parked WHERE id = ?", (str(seq),))
 
+    def reset_cursor(self, resource_type: str) -> None:
+        """Pull a type from the start again (a new enrolment)."""
+        with self._core.write() as conn:
+            conn.execute("DELETE FROM sync_cursors WHERE resource = ?", (resource_type,))
+
     def cursor(self, resource_type: str) -> str | None:
         """The pull cursor of a resource type."""
         with self._core.read() as conn:

@@ -81,6 +81,7 @@ class SyncEngine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         on_conflict: Callable[[str], None] = lambda _id: None,
+        after_probe: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.platform = platform
@@ -88,6 +89,7 @@ class SyncEngine:
         self.sleep = sleep
         self.rng = rng
         self.on_conflict = on_conflict
+        self.after_probe = after_probe  # may raise SyncError (a PC clock far off): then nothing is sent
         self.sizer = LinkSizer(
             self.options.batch_size, high=self.options.max_batch, target_seconds=self.options.target_seconds
         )
@@ -104,6 +106,7 @@ class SyncEngine:
         self.report = SyncReport()
         try:
             self.capabilities = await self.call(self.platform.capabilities)
+            self.after_probe()
             self.devices = await self.db(self.store.known_devices)
             for _ in range(ROUNDS):
                 await push(self)
