@@ -15,7 +15,7 @@ from sync import auth
 from tests.integration.fhir.conftest import sekmet
 from tests.support import resident
 
-TOKEN = "clinic-token-5ac1"  # noqa: S105 (a test token)
+TOKEN = "clinic-token-5ac1"
 CLIENT = "clinic-TR0001"
 
 
