@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from clinic_agent import serde
 from clinic_agent.errors import RecordChanged, RecordNotFound, StoreCorrupted
 from clinic_agent.model import Entry, Reading, Resident
 from clinic_agent.rules import critical_reasons
@@ -22,7 +23,7 @@ from clinic_agent.store.entries import Entries
 from clinic_agent.store.readings import Readings
 from clinic_agent.store.records import payload_of, stamp
 from clinic_agent.store.residents import Residents
-from clinic_agent.store.sync_inbox import SyncInbox, conflict_upsert, resolved, validated
+from clinic_agent.store.sync_inbox import RECORD_FIELD, Conflict, SyncInbox, conflict_upsert, resolved, validated
 from clinic_agent.sync_values import ApplyCounts, Confirmed, LocalState, Pending, Record, Sent, Write
 
 TABLES = ("residents", "entries", "readings")
@@ -226,6 +227,26 @@ class SyncState(SyncInbox):
         return dataclasses.replace(counts, inserted=inserted, updated=updated)
 
     # -- the doctor's decision -----------------------------------------------------------------------
+
+    def conflicts(self) -> list[Conflict]:
+        """Open conflicts, oldest first, each with this PC's value as it is now."""
+        return [self._current(c) for c in super().conflicts()]
+
+    def conflict(self, conflict_id: str) -> Conflict:
+        """One open conflict, with this PC's value as it is now (the doctor may have edited since)."""
+        return self._current(super().conflict(conflict_id))
+
+    def _current(self, conflict: Conflict) -> Conflict:
+        with self._core.read() as conn:
+            try:
+                record = serde.to_json(self._get(conn, conflict.entity, conflict.entity_id))
+            except RecordNotFound:
+                return conflict
+        fields = [
+            {**f, "local": record.get(f["name"], f["local"])} if f["name"] != RECORD_FIELD else f
+            for f in conflict.fields
+        ]
+        return dataclasses.replace(conflict, fields=fields)
 
     def resolve(self, conflict_id: str, choices: dict[str, Any], *, actor: str) -> Record:
         """Apply the doctor's choice for each field; the record then syncs with If-Match."""

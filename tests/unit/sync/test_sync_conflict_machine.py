@@ -161,8 +161,8 @@ class ConflictMachine(RuleBasedStateMachine):
             self.seen[item["name"]].add(item["remote"])  # the doctor saw it and decided
             if take == "remote":
                 self.local_pending.pop(item["name"], None)
-            else:
-                self.local_pending[item["name"]] = item["local"]
+            else:  # "local" keeps what is on this PC now (conflicts show it as it is, edits included)
+                self.local_pending[item["name"]] = self._local()[item["name"]]
 
     def _check_write(self, write: Write) -> None:
         if write.by != "agent" or write.resource_type != "Patient" or write.before is None or write.after is None:
