@@ -95,6 +95,17 @@ class SyncState(SyncInbox):
         except StoreCorrupted:
             return None  # sealed under a key retired since: only a shortcut is lost
 
+    def known(self, entity: str, ids: Sequence[str]) -> set[str]:
+        """Which of these records exist here (one query for a page)."""
+        table = _table(entity)
+        found: set[str] = set()
+        with self._core.read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk))
+        return found
+
     def resident_by_remote(self, remote_id: str) -> str | None:
         """The local resident a platform Patient id belongs to (our own ids are tried too)."""
         with self._core.read() as conn:

@@ -97,6 +97,9 @@ class SyncEngine:
         self.capabilities = Capabilities()
         self.resident_refs: dict[str, str] = {}  # resident id -> its Patient id, once confirmed
         self.devices: set[str] = set()
+        self.patients: dict[str, str] = {}  # Patient id -> resident id, as pull finds them
+        self.known: set[str] = set()  # records of the page being pulled that exist here
+        self.in_flight: set[str] = set()  # residents in the Bundle on the wire
 
     async def run(self) -> SyncReport:
         """One sync; never raises a platform error (it is in the report), only store errors."""

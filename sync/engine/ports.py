@@ -61,6 +61,10 @@ class SyncStore(Protocol):
         """A record with its sync state (None if there is no such record)."""
         ...
 
+    def known(self, entity: str, ids: Sequence[str]) -> set[str]:
+        """Which of these records exist here (one query for a page)."""
+        ...
+
     def resident_by_remote(self, remote_id: str) -> str | None:
         """The local resident a platform Patient id belongs to."""
         ...

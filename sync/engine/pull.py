@@ -11,6 +11,7 @@ per record, in one transaction; what was already applied (our own writes echoed 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from sync.engine.engine import SyncEngine
 from sync.engine.mapping import PULLED, SUBJECT_PARAM, entity_of, from_resource, subject_id
 from sync.errors import PlatformProtocolError
 from sync.fhir.bundle import SearchPage
-from sync.fhir.common import parse_instant
+from sync.fhir.common import parse_instant, record_id_of
 from sync.fhir.history import since
 
 _APPLY_TRIES = 3
@@ -48,19 +49,45 @@ def _params(engine: SyncEngine, resource_type: str, cursor: str | None) -> list[
 
 
 async def _pull_type(engine: SyncEngine, resource_type: str) -> None:
+    """Walk the pages; the next page is fetched while this one is applied (the server and the store overlap)."""
     cursor = await engine.db(engine.store.cursor, resource_type)
     page: SearchPage | None = await engine.call(
         engine.platform.search, resource_type, _params(engine, resource_type, cursor)
     )
     while page is not None:
-        newest = await _apply_page(engine, resource_type, page.resources, cursor)
-        if page.next_url is None:
+        newest = _newest(page.resources)
+        following: asyncio.Task[SearchPage | None] | None = None
+        if page.next_url is not None:
+            if newest is not None and newest != cursor:
+                following = asyncio.create_task(
+                    engine.call(engine.platform.search, resource_type, _params(engine, resource_type, newest))
+                )
+            else:  # a whole page at one instant: step over it by the platform's own link
+                following = asyncio.create_task(engine.call(engine.platform.next_page, page))
+        try:
+            moved = await _apply_page(engine, resource_type, page.resources, cursor)
+        except BaseException:
+            if following is not None:
+                following.cancel()
+            raise
+        if following is None:
             return
-        if newest is not None and newest != cursor:
-            cursor = newest
-            page = await engine.call(engine.platform.search, resource_type, _params(engine, resource_type, cursor))
-        else:  # a whole page at one instant: step over it by the platform's own link
-            page = await engine.call(engine.platform.next_page, page)
+        if moved == cursor and newest != cursor:  # the page could not be applied: stop here, retry next run
+            following.cancel()
+            return
+        cursor = moved
+        page = await following
+
+
+def _newest(resources: list[Any]) -> str | None:
+    stamps = []
+    for resource in resources:
+        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        try:
+            stamps.append(parse_instant(meta.get("lastUpdated"), "meta.lastUpdated"))
+        except PlatformProtocolError:
+            continue
+    return since(max(stamps)) if stamps else None
 
 
 async def _apply_page(engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None) -> str | None:
@@ -87,6 +114,8 @@ def _writes(engine: SyncEngine, resource_type: str, resources: list[Any]) -> tup
     writes: list[Write] = []
     newest: datetime | None = None
     seen: set[str] = set()
+    local_ids = [own for own in (record_id_of(r) for r in resources if isinstance(r, dict)) if own]
+    engine.known = engine.store.known(entity_of(resource_type), local_ids) if local_ids else set()
     for resource in resources:
         meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
         try:
@@ -109,7 +138,7 @@ def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any],
     resident_id = None
     if resource_type != "Patient":
         patient = subject_id(resource)
-        resident_id = store.resident_by_remote(patient) if patient else None
+        resident_id = _resident_of(engine, patient) if patient else None
         if resident_id is None:
             return None  # not one of this clinic's residents
     try:
@@ -118,7 +147,8 @@ def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any],
         engine.report.errors.append(f"{resource_type}/{str(remote_id)[:64]} could not be read: {exc}")
         return None
     entity = entity_of(resource_type)
-    state = store.load(entity, remote.id)
+    ours = record_id_of(resource)
+    state = None if ours is not None and ours not in engine.known else store.load(entity, remote.id)
     if state is None:
         if resource_type == "Patient" and not engine.options.organization_id:
             return None  # without the clinic's Organization, a Patient is not known to be ours
@@ -126,6 +156,15 @@ def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any],
     if state.remote_id == remote_id and state.remote_version == version:
         return None  # our own write, echoed back
     return reconcile(state, remote, remote_id=remote_id, remote_version=version, action="sync.pull")
+
+
+def _resident_of(engine: SyncEngine, patient: str) -> str | None:
+    found = engine.patients.get(patient)
+    if found is None:
+        found = engine.store.resident_by_remote(patient)
+        if found is not None:
+            engine.patients[patient] = found
+    return found
 
 
 def _after(a: str, b: str) -> bool:

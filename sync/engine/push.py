@@ -11,9 +11,12 @@ merges it (``conflicts``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordChanged
 from clinic_agent.model import Entry, Reading, Resident
@@ -21,6 +24,7 @@ from clinic_agent.sync_values import Confirmed, LocalState, Pending, Sent, Write
 from sync.engine.conflicts import reconcile
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import (
+    SUBJECT_PARAM,
     comparable,
     create_request,
     from_resource,
@@ -33,6 +37,8 @@ from sync.fhir import bundle, device
 from sync.fhir.bundle import EntryResult, RequestEntry
 from sync.fhir.common import bundle_reference, fhir_id, reference
 
+_PLACEHOLDER = {"reference": "Patient/to-be-filled-in"}
+
 
 @dataclass(slots=True)
 class Unit:
@@ -40,6 +46,8 @@ class Unit:
 
     pending: Pending
     state: LocalState
+    resource: dict[str, Any] | None = None  # mapped ahead (while the previous Bundle is on the wire)
+    content: dict[str, Any] | None = None  # its comparable form
 
 
 @dataclass(slots=True)
@@ -53,16 +61,36 @@ class Built:
 
 
 async def push(engine: SyncEngine) -> None:
-    """Send every pending outbox row once (those queued during the run wait for the next pass)."""
+    """Send every pending outbox row once (those queued during the run wait for the next pass).
+
+    The next Bundle's records are read while the current one is on the wire: the store and the
+    platform work at the same time. A resident in flight is not brought into the next Bundle; by
+    the time that Bundle is built, it is confirmed (and referred to by id) or it failed (and what
+    refers to it waits).
+    """
     after: tuple[int, int] | None = None
-    while True:
-        items = await engine.db(engine.store.pending, limit=engine.sizer.size, after=after)
-        if not items:
-            return
-        after = (items[-1].priority, items[-1].seq)
-        units = await engine.db(_prepare, engine, items)
-        if units:
-            await _send(engine, units)
+    upcoming = asyncio.create_task(_next(engine, after))
+    try:
+        while True:
+            items, units = await upcoming
+            if not items:
+                return
+            after = (items[-1].priority, items[-1].seq)
+            engine.in_flight = {u.state.record.id for u in units if isinstance(u.state.record, Resident)}
+            upcoming = asyncio.create_task(_next(engine, after))
+            if units:
+                await _send(engine, units)
+    finally:
+        upcoming.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await upcoming
+        engine.in_flight = set()
+
+
+async def _next(engine: SyncEngine, after: tuple[int, int] | None) -> tuple[list[Pending], list[Unit]]:
+    items = await engine.db(engine.store.pending, limit=engine.sizer.size, after=after)
+    units = await engine.db(_prepare, engine, items) if items else []
+    return items, units
 
 
 def _prepare(engine: SyncEngine, items: Sequence[Pending]) -> list[Unit]:
@@ -91,11 +119,28 @@ def _prepare(engine: SyncEngine, items: Sequence[Pending]) -> list[Unit]:
             continue  # its resident is parked or in conflict: this waits, the rest goes on
         units.append(Unit(item, state))
         seen.add(item.seq)
+    for unit in units:
+        _map_ahead(engine, unit)
     return units
 
 
+def _map_ahead(engine: SyncEngine, unit: Unit) -> None:
+    """Map a record now; only its reference to the resident is filled in when the Bundle is built."""
+    record = unit.state.record
+    if record.deleted and not isinstance(record, Resident):
+        return
+    organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
+    try:
+        unit.resource = to_resource(record, subject=_PLACEHOLDER, organization=organization)
+    except (MappingError, InvalidInput):
+        return  # mapped again when built, and parked there with the reason
+    unit.content = comparable(record)
+
+
 def _resident_ready(engine: SyncEngine, resident_id: str, units: list[Unit], seen: set[int]) -> bool:
-    if resident_id in engine.resident_refs or any(u.state.record.id == resident_id for u in units):
+    if resident_id in engine.resident_refs or resident_id in engine.in_flight:
+        return True
+    if any(u.state.record.id == resident_id for u in units):
         return True
     resident = engine.store.load("residents", resident_id)
     if resident is None:
@@ -121,7 +166,7 @@ async def _send(engine: SyncEngine, units: list[Unit]) -> None:
             u.pending.entity,
             u.pending.entity_id,
             first_base=built.sent[u.pending.seq] if _first_send(u) else None,
-            content=None if u.state.record.deleted else built.sent[u.pending.seq],
+            content=None if u.state.record.deleted or _first_send(u) else built.sent[u.pending.seq],
         )
         for u in built.units
     ]
@@ -192,7 +237,7 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
         built.entries.append(entry)
         built.owners.append(unit)
         built.units.append(unit)
-        built.sent[unit.pending.seq] = comparable(record)
+        built.sent[unit.pending.seq] = unit.content if unit.content is not None else comparable(record)
     return built
 
 
@@ -206,8 +251,15 @@ def _request(engine: SyncEngine, unit: Unit, subject: dict[str, str] | None) -> 
         if engine.capabilities.create_by(kind) != "conditional-create":
             return bundle.delete(kind, fhir_id(record.id))
         return bundle.delete_by_identifier(kind, record.id)
-    organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
-    resource = to_resource(record, subject=subject, organization=organization)
+    if unit.resource is not None:
+        resource = dict(unit.resource)
+        if not isinstance(record, Resident):
+            resource[SUBJECT_PARAM[kind]] = subject
+    else:
+        organization = (
+            reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
+        )
+        resource = to_resource(record, subject=subject, organization=organization)
     if state.remote_id is not None and state.remote_version is not None:
         return update_request(record, resource, state.remote_id, state.remote_version)
     create_by = engine.capabilities.create_by(kind)
