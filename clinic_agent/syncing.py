@@ -28,7 +28,7 @@ from clinic_agent.model import new_id, utcnow
 from sync import auth
 from sync.engine import EngineOptions, SyncEngine, SyncReport
 from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformUnavailable, SyncError
-from sync.fhir import bundle, organization
+from sync.fhir import audit_anchor, bundle, organization
 from sync.platform import FhirPlatform, Platform
 
 _LOGGER = logging.getLogger(__name__)
@@ -306,7 +306,25 @@ async def _run(agent: Agent, client: FhirPlatform, options: EngineOptions, confi
         on_conflict=lambda i: agent.publish("conflict.new", {"id": i}),
         after_probe=lambda: _check_clock(client, config),
     )
-    return await engine.run()
+    report = await engine.run()
+    if not report.errors:
+        await _anchor(agent, client, options.organization_id)
+    return report
+
+
+async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -> None:
+    """Put the audit chain's head on the platform (a cut tail then shows); a failure only waits a sync."""
+    seq, mac = await asyncio.to_thread(agent.store.audit.head)
+    head = f"{seq}:{mac.hex()}"
+    if (await asyncio.to_thread(agent.store.sync.settings)).get("audit_anchor") == head:
+        return  # nothing was logged since the last anchor
+    observer = {"reference": f"Organization/{organization_id}"} if organization_id else None
+    try:
+        await client.transaction([audit_anchor.request(agent.store.store_id, seq, mac, utcnow(), observer=observer)])
+    except SyncError as exc:
+        _LOGGER.warning("the audit anchor was not accepted: %s", exc)
+        return
+    await asyncio.to_thread(agent.store.sync.save_settings, {"audit_anchor": head})
 
 
 # -- status -------------------------------------------------------------------------------------------

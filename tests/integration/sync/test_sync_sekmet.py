@@ -164,3 +164,23 @@ def test_one_invalid_resource_is_parked_with_the_platforms_reason_and_the_rest_s
     for item in [*good, *more]:
         assert store.sync.record_state("readings", item.id) == "confirmed"
     assert store.sync.record_state("entries", bad.id) == "local"
+
+
+def test_each_sync_anchors_the_audit_chain_head_on_the_platform(
+    fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+) -> None:
+    from sync.fhir import audit_anchor
+
+    agent = clinic_factory(fresh_fhir_server)
+    agent.store.residents.add(resident(), actor="doctor")
+    assert sync(agent)["errors"] == []
+    seq, mac = agent.store.audit.head()
+
+    async def anchored() -> dict[str, object]:
+        async with FhirPlatform(fresh_fhir_server) as client:
+            return (await client.read("AuditEvent", audit_anchor.anchor_id(agent.store.store_id))).resource
+
+    event = asyncio.run(anchored())
+    details = {d["type"]: d["valueString"] for d in event["entity"][0]["detail"]}  # type: ignore[index]
+    assert details == {"seq": str(seq), "mac": mac.hex()}
+    assert agent.store.sync.settings()["audit_anchor"] == f"{seq}:{mac.hex()}"
