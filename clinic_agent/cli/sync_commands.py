@@ -205,7 +205,7 @@ def sync_text(s: dict[str, Any]) -> str:
     """The sync line of `clinic-agent status`."""
     text = f"{s['state']}"
     if s.get("platform"):
-        text += f" with {s['platform']} ({'online' if s.get('online') else 'link not seen up'})"
+        text += f" with {s['platform']}" + (" (online)" if s.get("online") else "")
     text += f"; {s['pending']} to send, {s['parked']} parked, {s['conflicts']} conflicts"
     if s.get("last_sync"):
         text += f"; last sync {s['last_sync'][:19]}"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import time
+from typing import Any
 
+from clinic_agent import syncing
 from tests.integration.conftest import Cli, start_daemon
-from tests.support import id_number
+from tests.support import id_number, resident
 
 
 def prepare(cli: Cli, platform: str) -> None:
@@ -57,3 +61,36 @@ def test_the_daemon_syncs_new_work_by_itself(fresh_fhir_server: str, cli: Cli) -
         assert report["errors"] == []
     finally:
         daemon.stop()
+
+
+def test_the_conflicts_inbox_from_the_command_line(fresh_fhir_server: str, clinic_factory: Any) -> None:
+    first = clinic_factory(fresh_fhir_server, code="TR7002")
+    second = clinic_factory(fresh_fhir_server, code="TR7002")
+    person = first.store.residents.add(resident(phone="13800000000"), actor="doctor")
+    asyncio.run(syncing.run_once(first))
+    asyncio.run(syncing.run_once(second))
+    first.store.residents.update(dataclasses.replace(person, phone="13911111111", version=1), actor="doctor")
+    theirs = second.store.residents.get(person.id)
+    second.store.residents.update(dataclasses.replace(theirs, phone="13922222222"), actor="doctor")
+    asyncio.run(syncing.run_once(first))
+    home = second.home.root
+    second.close()
+    cli = Cli(home)
+
+    report = json.loads(cli("sync", "--once", "--json", check=True).stdout)
+    assert report["conflicts"] == 1
+    listed = cli("conflicts", "list", check=True).stdout
+    assert "phone" in listed
+    [conflict] = json.loads(cli("conflicts", "list", "--json", check=True).stdout)
+    shown = cli("conflicts", "show", conflict["id"], check=True).stdout
+    assert "13800000000" in shown
+    assert "13922222222" in shown
+    assert "13911111111" in shown
+    refused = cli("conflicts", "resolve", conflict["id"])
+    assert refused.returncode == 2
+    assert "--take" in refused.stderr
+    cli("conflicts", "resolve", conflict["id"], "--field", "phone=remote", check=True)
+    assert json.loads(cli("sync", "--once", "--json", check=True).stdout)["errors"] == []
+    assert "No conflicts." in cli("conflicts", "list", check=True).stdout
+    status = json.loads(cli("status", "--json", check=True).stdout)["sync"]
+    assert (status["conflicts"], status["pending"]) == (0, 0)
