@@ -442,7 +442,12 @@ class SyncService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
-            await self.sync_once()
+            try:
+                await self.sync_once()
+            except Exception as exc:  # a bug must not end the loop: say it, back off, try again
+                _LOGGER.exception("sync failed unexpectedly")
+                self._failures += 1
+                self._set(state="error", last_error=f"internal error ({type(exc).__name__}); see the daemon log")
             delay = self._next_delay()
 
     def _next_delay(self) -> float:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordChanged
+from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordChanged, StoreCorrupted
 from clinic_agent.model import Entry, Reading, Resident
 from clinic_agent.sync_values import Confirmed, LocalState, Pending, Sent, Write
 from sync.engine.conflicts import reconcile
@@ -101,7 +101,12 @@ def _prepare(engine: SyncEngine, items: Sequence[Pending]) -> list[Unit]:
     for item in items:
         if item.seq in seen:
             continue
-        state = store.load(item.entity, item.entity_id)
+        try:
+            state = store.load(item.entity, item.entity_id)
+        except StoreCorrupted as exc:  # a damaged row is set aside with the reason; the rest goes on
+            store.park(item.seq, str(exc))
+            engine.report.parked += 1
+            continue
         if state is None:
             store.drop(item.seq)
             continue

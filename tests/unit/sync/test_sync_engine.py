@@ -252,3 +252,16 @@ def test_bundles_follow_the_link(store: Store) -> None:
     sync(store, platform, EngineOptions(batch_size=4, max_batch=64, attempts=2, backoff_base=0, backoff_cap=0))
     assert platform.bundle_sizes[0] <= 4 + 1  # four records (and the Device they came from)
     assert max(platform.bundle_sizes) >= 16  # quick answers: bigger bundles
+
+
+def test_a_damaged_row_is_parked_with_its_reason_and_the_rest_goes(store: Store) -> None:
+    platform = FakePlatform()
+    person = store.residents.add(resident(), actor="t")
+    readings = [store.readings.add(reading(person.id), actor="t").id for _ in range(3)]
+    with store.core.write() as conn:
+        conn.execute("UPDATE readings SET payload = substr(payload, 1, 20) || x'00' WHERE id = ?", (readings[1],))
+    report = sync(store, platform)
+    assert (report.pushed, report.parked) == (3, 1)
+    [parked] = store.sync.parked()
+    assert parked.entity_id == readings[1]
+    assert "integrity" in parked.reason
