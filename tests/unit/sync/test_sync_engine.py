@@ -259,7 +259,7 @@ def test_a_damaged_row_is_parked_with_its_reason_and_the_rest_goes(store: Store)
     person = store.residents.add(resident(), actor="t")
     readings = [store.readings.add(reading(person.id), actor="t").id for _ in range(3)]
     with store.core.write() as conn:
-        conn.execute("UPDATE readings SET payload = substr(payload, 1, 20) || x'00' WHERE id = ?", (readings[1],))
+        conn.execute("UPDATE readings SET payload = randomblob(80) WHERE id = ?", (readings[1],))
     report = sync(store, platform)
     assert (report.pushed, report.parked) == (3, 1)
     [parked] = store.sync.parked()
