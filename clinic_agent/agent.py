@@ -67,8 +67,10 @@ class Agent:
         self.started_at = time.monotonic()
         self.vault: Vault | None = None
         self._index_lock = threading.Lock()
-        # Services running beside the store add what status should show (devices, sync, ...).
+        # Services running beside the store add what status should show (devices, sync, ...),
+        # and register themselves by name for the operations that drive them.
         self.status_providers: dict[str, Callable[[], Any]] = {}
+        self.services: dict[str, Any] = {}
 
     @classmethod
     def open(cls, home: Home, *, clock: Clock = utcnow, publish: Publish = _no_listener) -> Agent:

@@ -3,6 +3,7 @@
     keys         unlock with the machine key if there is one, else wait locked (still collecting)
     local API    the Unix socket the CLI and the TUI talk to
     housekeeping idle sessions, disk space, the systemd watchdog
+    devices      one supervised link per configured device, feeding the ingest path
     sync         the opportunistic sync loop with the regional platform
 
 Each start and stop has a timeout; a service stuck on stop is logged and left behind so the rest
@@ -22,6 +23,8 @@ from typing import Protocol
 from clinic_agent import systemd
 from clinic_agent.agent import Agent
 from clinic_agent.api.server import ApiServer
+from clinic_agent.devices import DeviceService
+from clinic_agent.devices import parse as parse_devices
 from clinic_agent.errors import ClinicAgentError
 from clinic_agent.home import Home
 from clinic_agent.syncing import SyncService
@@ -162,10 +165,11 @@ class Housekeeping:
 
 
 def build_services(agent: Agent) -> tuple[list[Service], ApiServer]:
-    """The services of a daemon for this agent, in start order."""
+    """The services of a daemon for this agent, in start order (devices last: the store is ready)."""
     server = ApiServer(agent, agent.config.api)
     agent.publish = server.publish
-    return [KeyService(agent), server, Housekeeping(agent, server), SyncService(agent)], server
+    devices = DeviceService(agent, parse_devices(agent.config.devices, str(agent.home.config_path)))
+    return [KeyService(agent), server, Housekeeping(agent, server), devices, SyncService(agent)], server
 
 
 async def serve(home: Home, *, stop: asyncio.Event | None = None) -> None:

@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,11 +19,12 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from clinic_agent import home as home_module
 from clinic_agent.agent import Agent
 from clinic_agent.api.client import ApiClient
+from clinic_agent.devices import add_device
 from clinic_agent.errors import ClinicAgentError, DaemonError
 from clinic_agent.idnumber import check_character
 from clinic_agent.model import (
@@ -79,6 +81,7 @@ class DemoStore:
     home: home_module.Home
     residents: int
     readings: int
+    id_numbers: list[str]
 
 
 def build(root: Path, *, seed: int = 2026) -> DemoStore:
@@ -95,7 +98,8 @@ def build(root: Path, *, seed: int = 2026) -> DemoStore:
         readings += _waiting_reading(agent)
     finally:
         agent.close()
-    return DemoStore(home, len(_PEOPLE), readings)
+    numbers = [_id_number(p.region, p.born, p.male, i) for i, p in enumerate(_PEOPLE, start=1)]
+    return DemoStore(home, len(_PEOPLE), readings, numbers)
 
 
 def _person(agent: Agent, rng: random.Random, serial: int, person: _Person) -> int:
@@ -159,32 +163,97 @@ def _waiting_reading(agent: Agent) -> int:
 
 
 def run(*, keep: bool = False, once: bool = False) -> int:
-    """Build a throwaway clinic, run the daemon on it, show its status, and clean up at the end."""
+    """A throwaway clinic, its daemon, and a simulated health machine sending readings; clean up at the end."""
     root = Path(tempfile.mkdtemp(prefix="clinic-agent-demo-"))
-    daemon: subprocess.Popen[bytes] | None = None
+    processes: list[subprocess.Popen[bytes]] = []
     try:
         print(f"Creating a demo clinic in {root} ...")
         demo = build(root)
+        port = _free_port()
+        add_device(
+            demo.home.config_path,
+            {
+                "name": "health-machine",
+                "kind": "tcp",
+                "protocol": "hl7",
+                "listen": f"127.0.0.1:{port}",
+                "model": "multi-parameter health machine",
+            },
+        )
         print(f"  {demo.residents} residents, {demo.readings} readings, user {DEMO_USER!r} with PIN {DEMO_PIN}.")
         print(f"  Passphrase of this throwaway store: {DEMO_PASSPHRASE!r}")
-        daemon = _start_daemon(demo.home)
-        print(f"Daemon running (pid {daemon.pid}); its log is {demo.home.log_dir / 'daemon.log'}.\n")
-        status = _status(demo.home)
-        _print_status(status)
+        processes.append(_start_daemon(demo.home))
+        print(f"Daemon running; its log is {demo.home.log_dir / 'daemon.log'}.")
+        processes.append(_start_simulator(demo, port, once=once))
+        print(f"A simulated health machine sends HL7 readings to 127.0.0.1:{port} (log: {demo.home.log_dir}).\n")
+        if once:
+            _wait_for_readings(demo.home, demo.readings + 1)
+            _print_status(_status(demo.home))
+            return 0
+        _print_status(_status(demo.home))
         print(_TRY.format(root=root, passphrase=DEMO_PASSPHRASE))
-        if not once:
-            print("\nPress Ctrl-C to stop the demo" + (" (the home is kept)." if keep else " and delete its home."))
-            with contextlib.suppress(KeyboardInterrupt):
-                while daemon.poll() is None:
-                    time.sleep(0.5)
+        print(
+            "\nReadings as they arrive (Ctrl-C stops the demo"
+            + (", the home is kept):" if keep else " and deletes its home):")
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            _follow(demo.home, processes[0])
         return 0
     finally:
-        if daemon is not None:
-            _stop(daemon)
+        for process in reversed(processes):
+            _stop(process)
         if keep:
             print(f"Demo home kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_simulator(demo: DemoStore, port: int, *, once: bool) -> subprocess.Popen[bytes]:
+    ids = [arg for number in demo.id_numbers for arg in ("--id-number", number)]
+    pace = ["--interval", "0.5", "--count", "3"] if once else ["--interval", "4"]
+    with (demo.home.log_dir / "simulator.log").open("wb") as log:
+        return subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+            [sys.executable, "-m", "clinic_agent", "simulate", "hl7-monitor", "--tcp", str(port), *pace, *ids],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_for_readings(home: home_module.Home, at_least: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status = _status(home)
+        if int(str(status["readings"])) + int(str(status["quarantined"])) >= at_least:
+            return
+        time.sleep(0.2)
+    raise DaemonError("no reading arrived from the simulated health machine within 30 s")
+
+
+def _follow(home: home_module.Home, daemon: subprocess.Popen[bytes]) -> None:
+    """Print each reading as the daemon announces it, with the resident's name."""
+    with ApiClient(home.load_config().api.socket, timeout=3600) as client:
+        client.session = client.call("login", {"user": DEMO_USER, "pin": DEMO_PIN})["session"]
+        client.call("events.subscribe")
+        while daemon.poll() is None:
+            client.call("ping")
+            for name, data in client.events:
+                if name == "reading.received":
+                    print(_reading_line(client.call("reading.get", {"id": data["id"]})))
+            client.events.clear()
+            time.sleep(0.5)
+
+
+def _reading_line(reading: dict[str, Any]) -> str:
+    values = ", ".join(f"{c['display'] or c['code']} {c['value']} {c['unit']}" for c in reading["components"])
+    who = reading.get("resident_name") or "(unassigned: waiting for the doctor)"
+    alert = "   ALERT: " + "; ".join(reading["alerts"]) if reading["alerts"] else ""
+    return f"  {reading['received_at'][11:19]}  {who}  {values}{alert}"
 
 
 _TRY = """

@@ -14,6 +14,7 @@
     │   ├── RecordChanged       edited from a stale copy; open it again
     │   ├── DiskFull
     │   └── StorageFailed       any other I/O failure of the database
+    │       └── SaveUncertain   the disk failed while committing: the outcome is unknown
     ├── ConfigError             agent.toml is wrong; the message names the key
     ├── DaemonError             the local API is unreachable or answered oddly
     ├── DriverError             (drivers have their own tree in drivers.errors)
@@ -126,6 +127,12 @@ class StorageFailed(StoreError):
     """The database could not be read or written."""
 
     code = "storage_failed"
+
+
+class SaveUncertain(StorageFailed):
+    """The disk failed at the very end of a save: it may or may not have been kept."""
+
+    code = "save_uncertain"
 
 
 class ConfigError(ClinicAgentError):

@@ -10,13 +10,16 @@ agent.toml`` present) uses /var/lib/clinic-agent, and a user install ``~/.local/
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from clinic_agent import config as config_module
+from clinic_agent import crashpoints
 from clinic_agent.config import Config
 from clinic_agent.crypto import Argon2Parameters
 from clinic_agent.errors import AccessDenied, InvalidInput, StoreMissing, WrongPassphrase
@@ -113,7 +116,7 @@ def initialise(
 ) -> InitResult:
     """Create a new store; refuse if any part of one is already here (nothing is overwritten)."""
     if home.exists():
-        raise InvalidInput(f"a store already exists in {home.root}; nothing was changed")
+        set_aside_unfinished_init(home)
     ensure_private_directory(home.root)
     if not home.config_path.exists() and home.config_path.parent == home.root:
         atomic_write(home.config_path, config_module.DEFAULT_TEXT.encode(), mode=0o640)
@@ -129,6 +132,7 @@ def initialise(
         keyfile.add_machine_slot(vault_key, key)
     store = Store.create(home.db_path, keyfile, clock=clock)
     try:
+        crashpoints.reached("init.database_created")
         keyfile.save()  # last: a store is only complete once its key file is durable
         store.unlock(keyring, actor=f"cli:{user}")
         store.audit.record(
@@ -149,6 +153,39 @@ def no_access(root: Path) -> AccessDenied:
         f"no permission to read the agent's data in {root}: start the service (systemctl start clinic-agent) "
         "so commands go through it, or run this as the agent's user (sudo -u clinic-agent ...)"
     )
+
+
+_DATA_TABLES = ("residents", "entries", "readings", "frames", "quarantine", "sealed", "audit", "users")
+
+
+def set_aside_unfinished_init(home: Home) -> None:
+    """Make way for init, or refuse.
+
+    An init that died before its key file was saved leaves a database holding nothing: it is set
+    aside (renamed, never deleted) so init can start again. Anything else here is a real store.
+    """
+    if home.keys_path.exists() or not home.db_path.exists():
+        if home.db_path.exists():
+            raise InvalidInput(f"a store already exists in {home.root}; nothing was changed")
+        raise InvalidInput(
+            f"{home.keys_path} is here without a database. If an earlier init was interrupted, move keys.json "
+            "away (it protects no data yet); if the database was lost, restore clinic.db from a backup instead"
+        )
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{home.db_path}?mode=ro", uri=True)) as conn:
+            held = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _DATA_TABLES)
+    except sqlite3.Error:
+        held = -1
+    if held != 0:
+        raise StoreMissing(
+            f"{home.db_path} holds data but its key file {home.keys_path} is missing; nothing was changed. "
+            "Put back a copy of keys.json (from a backup); without it the data cannot be opened"
+        )
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S")
+    for suffix in ("", "-wal", "-shm"):
+        old = Path(str(home.db_path) + suffix)
+        if old.exists():
+            old.rename(old.with_name(f"{old.name}.unfinished-{stamp}"))
 
 
 def open_locked(home: Home, *, clock: Clock = utcnow, synchronous: str = "FULL") -> tuple[Store, KeyFile]:

@@ -23,7 +23,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from clinic_agent import crypto
@@ -231,7 +230,7 @@ class KeyFile:
         except FileNotFoundError:
             raise StoreMissing(
                 f"the key file {path} is missing; the database is left untouched. "
-                "Restore keys.json from the backup taken at installation."
+                "Put back a copy of keys.json from a backup: without it the data cannot be opened."
             ) from None
         except (OSError, ValueError) as exc:
             raise StoreCorrupted(f"the key file {path} cannot be read ({exc}); nothing was changed") from None
@@ -412,8 +411,3 @@ def check_new_passphrase(passphrase: str) -> None:
 def new_machine_key() -> bytes:
     """Random bytes for a machine key file."""
     return secrets.token_bytes(32)
-
-
-def public_key_bytes(key: X25519PublicKey) -> bytes:
-    """Raw bytes of an X25519 public key."""
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -14,8 +14,6 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pypinyin import Style, pinyin
-
 from clinic_agent.model import Resident
 
 _SEPARATOR = "\x00"
@@ -27,6 +25,8 @@ def _char_initials(ch: str) -> tuple[str, ...]:
     """Every first letter a character's readings start with (a letter or digit stands for itself)."""
     if ch.isascii():
         return (ch.lower(),) if ch.isalnum() else ()
+    from pypinyin import Style, pinyin  # ~160 ms of dictionaries: loaded when the index is first built
+
     readings = pinyin(ch, style=Style.FIRST_LETTER, heteronym=True, errors="ignore")
     letters = [r[0].lower() for group in readings for r in group if r and r[0].isalpha()]
     return tuple(dict.fromkeys(letters))  # the most common reading first

@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import random
 import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -356,12 +355,10 @@ def status(agent: Agent, live: dict[str, Any] | None = None, *, records: bool = 
 
 # -- who runs syncs -------------------------------------------------------------------------------------
 
-_CONTROLLERS: weakref.WeakKeyDictionary[Agent, SyncService] = weakref.WeakKeyDictionary()
-
-
 def controller_for(agent: Agent) -> SyncService | None:
     """The running sync service of this agent (None without a daemon)."""
-    return _CONTROLLERS.get(agent)
+    service = agent.services.get("sync")
+    return service if isinstance(service, SyncService) else None
 
 
 def wake(agent: Agent) -> None:
@@ -401,7 +398,7 @@ class SyncService:
     async def start(self) -> None:
         """Start the loop; it waits for an unlock and an enrolment by itself."""
         self._loop = asyncio.get_running_loop()
-        _CONTROLLERS[self.agent] = self
+        self.agent.services["sync"] = self
         self.agent.store.core.outbox_listeners.append(self._new_work)
         self.agent.status_providers["sync"] = lambda: status(self.agent, self.live, records=True)
         self._publish = self.agent.publish
@@ -412,7 +409,7 @@ class SyncService:
         """Stop the loop (a sync in flight is abandoned; the outbox keeps its work)."""
         with contextlib.suppress(ValueError):
             self.agent.store.core.outbox_listeners.remove(self._new_work)
-        _CONTROLLERS.pop(self.agent, None)
+        self.agent.services.pop("sync", None)
         self.agent.status_providers.pop("sync", None)
         if self.agent.publish == self._published:
             self.agent.publish = self._publish

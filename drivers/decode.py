@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from drivers.astm import decode_astm, decode_astm_readings
 from drivers.ble import SUPPORTED_UUIDS, decode_characteristic
+from drivers.ble.body_composition import PAIR_PROTOCOL, decode_pair
 from drivers.contec.cms50 import decode_cms50
 from drivers.errors import FrameError
 from drivers.hl7 import decode_hl7, decode_hl7_readings
@@ -43,6 +44,8 @@ def _ble_uuid(protocol: str) -> int | None:
 def decode_one(protocol: str, data: bytes) -> DecodedFrame:
     """Decode one frame or message into one result (the `decode` command's view)."""
     name = protocol.lower()
+    if name == PAIR_PROTOCOL.lower():
+        return decode_pair(data)
     uuid = _ble_uuid(name)
     if uuid is not None:
         return decode_characteristic(uuid, data)
@@ -62,5 +65,7 @@ def decode(protocol: str, data: bytes) -> list[DecodedFrame]:
 
 def is_known(protocol: str) -> bool:
     """Whether a protocol name has a decoder."""
+    if protocol.lower() == PAIR_PROTOCOL.lower():
+        return True
     uuid = _ble_uuid(protocol.lower())
     return uuid in SUPPORTED_UUIDS if uuid is not None else protocol.lower().split(":", 1)[0] in _ONE

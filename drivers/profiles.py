@@ -34,6 +34,51 @@ def _r(low: str, high: str) -> Range:
     return Range(Decimal(low), Decimal(high))
 
 
+# Laboratory results (ASTM analysers): wide bounds of what a living patient can have, to catch a
+# wrong unit, a swapped field or a broken instrument, not to judge what is normal.
+_LAB: dict[tuple[str, str], tuple[str, str]] = {
+    ("4548-4", "%"): ("3", "20"),
+    ("59261-8", "mmol/mol"): ("9", "195"),
+    ("14647-2", "mmol/L"): ("0.5", "25"),
+    ("2093-3", "mg/dL"): ("20", "1000"),
+    ("14927-8", "mmol/L"): ("0.1", "60"),
+    ("2571-8", "mg/dL"): ("9", "5000"),
+    ("14646-4", "mmol/L"): ("0.1", "5"),
+    ("2085-9", "mg/dL"): ("4", "200"),
+    ("22748-8", "mmol/L"): ("0.1", "20"),
+    ("2089-1", "mg/dL"): ("4", "800"),
+    ("14933-6", "umol/L"): ("30", "1500"),
+    ("3084-1", "mg/dL"): ("0.5", "25"),
+    ("14682-9", "umol/L"): ("10", "3000"),
+    ("2160-0", "mg/dL"): ("0.1", "35"),
+    ("14683-7", "mmol/L"): ("0.5", "50"),
+    ("14683-7", "umol/L"): ("500", "50000"),
+    ("2161-8", "mg/dL"): ("5", "600"),
+    ("22664-7", "mmol/L"): ("0.5", "100"),
+    ("3091-6", "mg/dL"): ("3", "600"),
+    ("3094-0", "mg/dL"): ("1", "300"),
+    ("14937-7", "mmol/L"): ("0.3", "100"),
+    ("1742-6", "U/L"): ("1", "10000"),
+    ("1742-6", "[IU]/L"): ("1", "10000"),
+    ("1920-8", "U/L"): ("1", "10000"),
+    ("1920-8", "[IU]/L"): ("1", "10000"),
+    ("2324-2", "U/L"): ("1", "5000"),
+    ("6768-6", "U/L"): ("5", "5000"),
+    ("14631-6", "umol/L"): ("1", "1000"),
+    ("1975-2", "mg/dL"): ("0.05", "60"),
+    ("2885-2", "g/dL"): ("2", "15"),
+    ("2885-2", "g/L"): ("20", "150"),
+    ("1751-7", "g/dL"): ("1", "7"),
+    ("1751-7", "g/L"): ("10", "70"),
+    ("14957-5", "mg/L"): ("0", "3000"),
+    ("9318-7", "mg/g"): ("0", "10000"),
+    ("2951-2", "mmol/L"): ("100", "200"),
+    ("2823-3", "mmol/L"): ("1", "10"),
+    ("2075-0", "mmol/L"): ("60", "150"),
+    ("718-7", "g/dL"): ("2", "25"),
+    ("718-7", "g/L"): ("20", "250"),
+}
+
 # kPa and imperial bounds are the mmHg / metric bounds converted (1 kPa = 7.50062 mmHg, 1 lb =
 # 0.45359237 kg, 1 in = 2.54 cm) and widened to one decimal, so a unit never changes the verdict.
 DEFAULT_RANGES: Mapping[tuple[str, str], Range] = MappingProxyType(
@@ -58,6 +103,9 @@ DEFAULT_RANGES: Mapping[tuple[str, str], Range] = MappingProxyType(
         ("8302-2", "[in_i]"): _r("11.8", "98.5"),
         ("39156-5", "kg/m2"): _r("8", "80"),
         ("41982-0", "%"): _r("1", "75"),
+        **dict.fromkeys([("14749-6", "mmol/L"), ("15074-8", "mmol/L")], _r("0.5", "60")),
+        **dict.fromkeys([("2345-7", "mg/dL"), ("2339-0", "mg/dL")], _r("9", "1100")),
+        **{key: _r(low, high) for key, (low, high) in _LAB.items()},
     }
 )
 
@@ -203,11 +251,17 @@ PROFILES: Mapping[str, DeviceProfile] = MappingProxyType(
                 ranges=_subset("59408-5", "8867-4"),
             ),
             DeviceProfile(name="omron", description="Omron HEM-xxxxT cuff, proprietary records", ranges=_subset(*_BP)),
+            DeviceProfile(
+                name="lab-chemistry",
+                description="Chemistry and HbA1c analysers (ASTM): glucose, lipids, kidney and liver panels",
+                ranges=_subset("14749-6", "15074-8", "2345-7", "2339-0", *{code for code, _ in _LAB}),
+            ),
         )
     }
 )
 
 _BY_PROTOCOL = {
+    "astm": "lab-chemistry",
     "ble:2A35": "ble-blood-pressure",
     "ble:2A36": "ble-blood-pressure",
     "ble:2A18": "ble-glucose",

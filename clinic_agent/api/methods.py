@@ -315,6 +315,15 @@ def _reading_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]
     return result
 
 
+@method("reading.get", roles=CLINICAL)
+def _reading_get(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    reading = agent.store.readings.get(params.text("id", max_length=40))
+    data = reading_json(reading)
+    if reading.resident_id is not None:
+        data["resident_name"] = agent.store.residents.get(reading.resident_id, actor=caller.actor).name
+    return data
+
+
 @method("reading.unassigned", roles=CLINICAL)
 def _reading_unassigned(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     readings, problems = agent.store.readings.unassigned(limit=params.integer("limit", default=200, low=1, high=5000))

@@ -109,6 +109,8 @@ class LocalBackend:
 
 def connect(home: Home, passphrase: PassphraseSource, user: str | None, *, local_only: bool = False) -> Backend:
     """The daemon if one listens on the configured socket, else the store in this process."""
+    from clinic_agent import devices  # noqa: F401  (registers the device operations; loads the drivers)
+
     config = home.load_config()
     if not local_only:
         try:

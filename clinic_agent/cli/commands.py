@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from clinic_agent import home as home_module
-from clinic_agent.cli import output, secrets
+from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user
-from clinic_agent.errors import InvalidInput, StoreCorrupted, WrongPassphrase
+from clinic_agent.errors import StoreCorrupted, WrongPassphrase
 from clinic_agent.home import Home
 
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -45,7 +45,7 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def passphrase_source(args: argparse.Namespace) -> Callable[[], str | None]:
     """Read the passphrase only when a command turns out to need it."""
-    return lambda: secrets.passphrase(getattr(args, "passphrase_file", None))
+    return lambda: prompts.passphrase(getattr(args, "passphrase_file", None))
 
 
 @contextlib.contextmanager
@@ -97,6 +97,8 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="keep the demo home at the end instead of deleting it")
     p.add_argument("--once", action="store_true", help="show the status and stop at once (for scripts)")
     p.set_defaults(handler=cmd_demo)
+    p = _command(sub, common, "doctor", "check this installation: files, keys, database, daemon, disk, clock, devices")
+    p.set_defaults(handler=cmd_doctor)
     p = _command(sub, common, "run", "run the daemon in the foreground (the service runs this)")
     p.set_defaults(handler=cmd_run)
     p = _command(sub, common, "status", "show the state of the store and the daemon (no personal data)")
@@ -112,8 +114,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Create the store."""
     home = home_of(args)
     if home.exists():
-        raise InvalidInput(f"a store already exists in {home.root}; nothing was changed")
-    passphrase = secrets.new_passphrase(
+        home_module.set_aside_unfinished_init(home)  # before asking for a passphrase: refuse early
+    passphrase = prompts.new_passphrase(
         getattr(args, "passphrase_file", None), env="CLINIC_AGENT_PASSPHRASE", what="passphrase"
     )
     result = home_module.initialise(
@@ -150,6 +152,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from clinic_agent import demo
 
     return demo.run(keep=args.keep, once=args.once)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the installation; exit 1 if any check fails."""
+    from clinic_agent import doctor
+
+    checks = doctor.run(home_of(args))
+    data = [{"check": c.name, "outcome": c.outcome, "detail": c.detail} for c in checks]
+    show(
+        args,
+        data,
+        lambda rows: "\n".join(
+            f"{output.pad(r['outcome'], 8)} {output.pad(r['check'], 18)} {output.safe(r['detail'])}" for r in rows
+        ),
+    )
+    return 1 if any(c.outcome == doctor.FAIL for c in checks) else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -196,13 +214,14 @@ def status_text(s: dict[str, Any]) -> str:
         ("key slots", ", ".join(f"{k['type']}:{k['name']}" for k in s["slots"])),
         ("disk free", f"{s['disk_free_mib']} MiB" + ("  LOW" if s.get("disk_low") else "")),
     ]
-    if s.get("devices"):
-        lines.append(("devices", output.safe(s["devices"])))
+    for device in s.get("devices") or []:
+        detail = f" ({device['detail']})" if device.get("detail") else ""
+        lines.append((f"device {device['name']}", f"{device['state']}{detail}, {device['where']}"))
     if s.get("sync"):
         from clinic_agent.cli.sync_commands import records_text, sync_text
 
         lines += [("sync", sync_text(s["sync"])), ("records", records_text(s["sync"]))]
-    return "\n".join(f"{output.pad(k, 20)} {v}" for k, v in lines)
+    return "\n".join(f"{output.pad(k, 20)} {output.safe(v)}" for k, v in lines)
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
@@ -222,7 +241,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     """Unlock the daemon, or (without one) open what was sealed while locked."""
     recovery = None
     if args.recovery:
-        recovery = secrets.passphrase(None, env="CLINIC_AGENT_RECOVERY_CODE", prompt="Recovery code: ")
+        recovery = prompts.passphrase(None, env="CLINIC_AGENT_RECOVERY_CODE", prompt="Recovery code: ")
         if recovery is None:
             raise WrongPassphrase("no recovery code: type it on a terminal or set CLINIC_AGENT_RECOVERY_CODE")
     with backend(args) as chosen:
@@ -274,7 +293,7 @@ def _user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Add a user."""
-    pin = secrets.pin()
+    pin = prompts.pin()
     with backend(args) as chosen:
         user = chosen.call(
             "user.add", {"name": args.name, "role": args.role, "pin": pin, "display_name": args.display_name}
@@ -532,7 +551,7 @@ def _audit_text(r: dict[str, Any]) -> str:
 
 
 def _new_passphrase(args: argparse.Namespace) -> str:
-    return secrets.new_passphrase(args.new_passphrase_file, env="CLINIC_AGENT_NEW_PASSPHRASE", what="new passphrase")
+    return prompts.new_passphrase(args.new_passphrase_file, env="CLINIC_AGENT_NEW_PASSPHRASE", what="new passphrase")
 
 
 def cmd_passphrase_change(args: argparse.Namespace) -> int:

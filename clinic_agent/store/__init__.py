@@ -6,6 +6,7 @@ commits together with its outbox entry and its audit entry.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -158,6 +159,10 @@ class Store:
                 continue
             try:
                 with core.write() as conn:
+                    # Another process (the daemon at boot, a CLI command) may be unlocking too:
+                    # whoever holds the write lock first moves the row; the other skips it.
+                    if conn.execute("SELECT 1 FROM sealed WHERE id = ?", (row_id,)).fetchone() is None:
+                        continue
                     self._insert_opened(conn, kind, row_id, data)
                     conn.execute("DELETE FROM sealed WHERE id = ?", (row_id,))
             except (InvalidInput, RecordNotFound, StoreCorrupted):
@@ -168,11 +173,24 @@ class Store:
 
     def _insert_opened(self, conn: sqlite3.Connection, kind: str, row_id: str, data: dict[str, object]) -> None:
         if kind == "reading":
-            self.readings.insert(conn, serde.from_json(Reading, data), actor="device", detail="received while locked")
+            reading = serde.from_json(Reading, data)
+            if reading.resident_id is None and reading.subject_hint:
+                reading = dataclasses.replace(reading, resident_id=self._resident_named(conn, reading.subject_hint))
+            self.readings.insert(conn, reading, actor="device", detail="received while locked")
         elif kind == "frame":
             self.frames.insert(conn, row_id, data)
         elif kind == "quarantine":
             self.quarantine.insert(conn, serde.from_json(QuarantinedFrame, data), actor="device")
+
+    def _resident_named(self, conn: sqlite3.Connection, hint: str) -> str | None:
+        """The resident a device named (``id:<ID number>`` or ``hrn:<number>``), matched by blind index."""
+        kind, _, value = hint.partition(":")
+        column = {"id": ("id_bidx", "id_number"), "hrn": ("hrn_bidx", "health_record_number")}.get(kind)
+        if column is None or not value:
+            return None
+        bidx = self._core.blind_index(column[1], value.upper() if kind == "id" else value)
+        row = conn.execute(f"SELECT id FROM residents WHERE {column[0]} = ? AND deleted = 0", (bidx,)).fetchone()
+        return None if row is None else str(row[0])
 
     # -- whole-store questions -----------------------------------------------------------------------
 

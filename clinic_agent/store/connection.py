@@ -90,7 +90,8 @@ def _translate(exc: sqlite3.Error) -> StoreError:
         return DiskFull("the disk is full: nothing was saved. Free some space; work resumes by itself")
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
         return StoreCorrupted(
-            f"the database file is damaged or is not a Clinic Agent database ({text}); it was not modified"
+            f"the database could not be read ({text}): the file is damaged, or is not a Clinic Agent database, "
+            "or the disk is failing; nothing was changed. Have the disk and the file checked"
         )
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return StorageFailed("the database is busy (another program holds it); try again in a moment")
@@ -101,6 +102,11 @@ def _translate(exc: sqlite3.Error) -> StoreError:
     if code == _SQLITE_IOERR:
         return StorageFailed(f"the disk reported an I/O error ({text}); nothing was saved")
     return StorageFailed(f"the database failed: {text}")
+
+
+def is_io_error(exc: sqlite3.Error) -> bool:
+    """An I/O error (SQLITE_IOERR and its extended codes)."""
+    return _primary_code(exc) == _SQLITE_IOERR
 
 
 def is_disk_failure(exc: BaseException) -> bool:

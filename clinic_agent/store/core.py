@@ -19,10 +19,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from clinic_agent import audit, crypto
-from clinic_agent.errors import StoreCorrupted, StoreLocked
+from clinic_agent.errors import SaveUncertain, StorageFailed, StoreCorrupted, StoreLocked
 from clinic_agent.keys import Keyring
 from clinic_agent.model import AuditEntry
-from clinic_agent.store.connection import is_disk_failure, open_connection, translate_errors
+from clinic_agent.store.connection import is_disk_failure, is_io_error, open_connection, translate_errors
 
 Clock = Callable[[], datetime]
 
@@ -61,14 +61,14 @@ class Core:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; rolled back whole on any error."""
-        with self._lock, translate_errors():
+        with self._lock, self._translated():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             self._change_seq, self._audit_head, self._outbox_touched = None, None, False
             try:
                 yield conn
                 self._save_change_seq(conn)
-                conn.execute("COMMIT")
+                self._commit(conn)
             except BaseException as exc:
                 self._rollback(conn, exc)
                 raise
@@ -79,6 +79,44 @@ class Core:
             for listener in list(self.outbox_listeners):
                 listener()
 
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if is_io_error(exc):
+                # The WAL frames may already be in the file and come back at the next recovery, or
+                # not: nobody can say "nothing was saved" here (found by the fsync fault tests).
+                self._broken = True
+                raise SaveUncertain(
+                    "the disk failed while saving: it may or may not have been saved. "
+                    "Look before entering it again; if this repeats, have the disk checked"
+                ) from exc
+            raise
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The store's own errors, with a second opinion before the file is called damaged."""
+        try:
+            with translate_errors():
+                yield
+        except StoreCorrupted as exc:
+            # One failed page read makes SQLite say "corrupt"; a fresh look at the file tells a
+            # transient disk error from real damage (found by the read-error fault test).
+            if exc.table is None and self._file_sound():
+                self._broken = True
+                raise StorageFailed(
+                    "the disk reported a read error; nothing was saved. Try again, and have the disk "
+                    "checked if it keeps happening"
+                ) from exc
+            raise
+
+    def _file_sound(self) -> bool:
+        try:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=5)) as probe:
+                return bool(probe.execute("PRAGMA quick_check").fetchone()[0] == "ok")
+        except sqlite3.Error:
+            return False
+
     def _save_change_seq(self, conn: sqlite3.Connection) -> None:
         if self._change_seq is not None:
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('change_seq', ?)", (str(self._change_seq),))
@@ -86,14 +124,19 @@ class Core:
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent read (one snapshot)."""
-        with self._lock, translate_errors():
+        with self._lock, self._translated():
             conn = self._connection()
-            conn.execute("BEGIN")
             try:
+                conn.execute("BEGIN")
                 yield conn
+            except BaseException as exc:
+                if is_disk_failure(exc):
+                    self._broken = True
+                raise
             finally:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
 
     def _rollback(self, conn: sqlite3.Connection, exc: BaseException) -> None:
         if conn.in_transaction:

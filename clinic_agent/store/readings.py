@@ -123,6 +123,13 @@ class Readings:
         device = reading.device.id if reading.device else reading.source
         return self._core.blind_index("reading", f"{device}\x1f{reading.dedupe_key}")
 
+    def find_duplicate(self, device_id: str, dedupe_key: str) -> str | None:
+        """The id of the reading a device already delivered under this key, if any."""
+        bidx = self._core.blind_index("reading", f"{device_id}\x1f{dedupe_key}")
+        with self._core.read() as conn:
+            row = conn.execute("SELECT id FROM readings WHERE dedupe_bidx = ?", (bidx,)).fetchone()
+        return None if row is None else str(row[0])
+
     def assign(self, reading_id: str, resident_id: str, *, actor: str) -> Reading:
         """Give an unassigned reading to a resident; from then on it syncs."""
         core = self._core

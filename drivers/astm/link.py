@@ -11,7 +11,7 @@ from __future__ import annotations
 from drivers.astm.events import AstmEvent
 from drivers.astm.raw import RawAstmReceiver, RawAstmSender
 from drivers.astm.receiver import DEFAULT_MAX_MESSAGE, RECEIVE_TIMEOUT, AstmReceiver
-from drivers.astm.sender import MAX_ATTEMPTS, REPLY_TIMEOUT, AstmSender, Role
+from drivers.astm.sender import BUSY_DELAY, MAX_ATTEMPTS, REPLY_TIMEOUT, AstmSender, Role
 
 
 class AstmLink:
@@ -24,6 +24,7 @@ class AstmLink:
         raw: bool = False,
         receive_timeout: float = RECEIVE_TIMEOUT,
         reply_timeout: float = REPLY_TIMEOUT,
+        busy_delay: float = BUSY_DELAY,
         max_attempts: int = MAX_ATTEMPTS,
         max_message: int = DEFAULT_MAX_MESSAGE,
     ) -> None:
@@ -35,7 +36,9 @@ class AstmLink:
             self.sender = RawAstmSender()
         else:
             self.receiver = AstmReceiver(timeout=receive_timeout, max_message=max_message)
-            self.sender = AstmSender(role=role, reply_timeout=reply_timeout, max_attempts=max_attempts)
+            self.sender = AstmSender(
+                role=role, reply_timeout=reply_timeout, busy_delay=busy_delay, max_attempts=max_attempts
+            )
 
     @property
     def deadline(self) -> float | None:

@@ -212,6 +212,30 @@ def decode_body_composition(data: bytes) -> DecodedFrame:
     return _frame(parse_body_composition(data), int.from_bytes(data[:2], "little"), packets=1)
 
 
+MULTIPLE_PACKET_FLAG = 1 << 12
+PAIR_PROTOCOL = "ble:2A9C-pair"
+
+
+def encode_pair(first: bytes, second: bytes) -> bytes:
+    """Both indications of a two-packet measurement as one frame: length of the first, then both."""
+    return len(first).to_bytes(2, "little") + first + second
+
+
+def decode_pair(data: bytes) -> DecodedFrame:
+    """The one measurement made of a two-packet frame (see ``encode_pair``)."""
+    if len(data) < 2:
+        raise FrameError("body composition pair: no length")
+    length = int.from_bytes(data[:2], "little")
+    first, second = data[2 : 2 + length], data[2 + length :]
+    if len(first) != length or not second:
+        raise FrameError("body composition pair: a half is missing")
+    assembler = BodyCompositionAssembler()
+    frames = assembler.feed(first) + assembler.feed(second)
+    if len(frames) != 1 or not frames[0].final:
+        raise FrameError("body composition pair: the two halves do not make one measurement")
+    return frames[0]
+
+
 class BodyCompositionAssembler:
     """Joins the two indications of a multiple-packet measurement (sans-I/O: bytes in, frames out)."""
 

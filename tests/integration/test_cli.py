@@ -302,3 +302,25 @@ def test_a_bad_config_names_the_key(initialised: Cli) -> None:
     result = initialised("status")
     assert result.returncode == 1
     assert "api.session_idle_minutes" in _one_line(result.stderr)
+
+
+def test_an_interrupted_init_can_be_run_again(cli: Cli) -> None:
+    """Regression (reliability review): init dying before keys.json was saved left a home that
+    neither opened nor could be initialised again."""
+    crashed = cli("init", CLINIC_AGENT_CRASHPOINT="init.database_created")
+    assert crashed.returncode == 137
+    assert (cli.home / "clinic.db").exists()
+    assert not (cli.home / "keys.json").exists()
+    cli("init", check=True)
+    assert list(cli.home.glob("clinic.db.unfinished-*"))  # set aside, never deleted
+    cli("resident", "add", "--id-number", "11010519491231002X", "--name", "张秀英", check=True)
+
+
+def test_init_never_sets_aside_a_database_that_holds_data(initialised: Cli) -> None:
+    cli = initialised
+    cli("resident", "add", "--id-number", "11010519491231002X", "--name", "张秀英", check=True)
+    (cli.home / "keys.json").rename(cli.home / "keys.elsewhere")
+    refused = cli("init")
+    assert refused.returncode == 1
+    assert "holds data" in refused.stderr
+    assert not list(cli.home.glob("clinic.db.unfinished-*"))

@@ -191,7 +191,11 @@ try:
 except PermissionError:
     print(json.dumps({"connect": "refused by the file modes"})); raise SystemExit
 body = json.dumps({"id": 1, "method": "status"}).encode()
-s.sendall(struct.pack(">I", len(body)) + body)
+s.settimeout(10)
+try:
+    s.sendall(struct.pack(">I", len(body)) + body)
+except (BrokenPipeError, ConnectionResetError):
+    pass  # refused at once: the refusal is waiting in our buffer
 print(s.recv(65536)[4:].decode())
 """
 

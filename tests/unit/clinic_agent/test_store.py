@@ -263,7 +263,7 @@ def test_a_missing_key_file_is_refused_and_nothing_is_touched(home: Home) -> Non
     home.keys_path.rename(home.root / "keys.json.away")
     with pytest.raises(StoreMissing, match="key file"):
         open_locked(home)
-    with pytest.raises(InvalidInput, match="already exists"):
+    with pytest.raises(StoreMissing, match="holds data"):  # init never sets aside a database with data
         initialise(home, passphrase=PASSPHRASE, user="admin", kdf=FAST_KDF)
     assert _digest(home.db_path) == before
     assert not home.keys_path.exists()

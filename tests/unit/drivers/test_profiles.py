@@ -168,3 +168,21 @@ def test_a_custom_range() -> None:
     )
     assert narrow.check(_one("29463-7", "3.2", "kg")) == []
     assert len(narrow.check(_one("29463-7", "21", "kg"))) == 1
+
+
+def test_laboratory_results_from_an_analyser_have_ranges() -> None:
+    """Regression: the default profile once had no laboratory ranges and quarantined every lab result."""
+    from datetime import datetime
+
+    from drivers.astm import decode_astm
+    from drivers.astm.compose import LabResult, build_result_message
+
+    def frame(glucose: str) -> object:
+        results = [
+            LabResult(test_code="GLU", value=glucose, unit="mmol/L"),
+            LabResult(test_code="HbA1c", value="7.1", unit="%"),
+        ]
+        return decode_astm(build_result_message(results=results, timestamp=datetime(2026, 11, 25, 8, 0)))
+
+    assert check(frame("6.1")) == []  # type: ignore[arg-type]
+    assert any("plausible range" in reason for reason in check(frame("610")))  # type: ignore[arg-type]

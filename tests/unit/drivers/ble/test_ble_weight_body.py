@@ -188,3 +188,23 @@ def test_body_composition_feature() -> None:
     assert fields["height_resolution"]["imperial"] == "0.1"
     with pytest.raises(FrameError):
         decode_characteristic(0x2A9B, bytes(2))
+
+
+def test_a_two_packet_measurement_travels_as_one_pair_frame() -> None:
+    """What the BLE link sends for a split measurement decodes to the one merged reading."""
+    from drivers.ble.body_composition import PAIR_PROTOCOL, encode_pair
+    from drivers.decode import decode_one
+
+    first = encode_body_composition(
+        BodyComposition(body_fat_percentage=250, time_stamp=STAMP, user_id=4, muscle_mass=6000, multiple_packet=True)
+    )
+    second = encode_body_composition(
+        BodyComposition(body_fat_percentage=0xFFFF, weight=14000, height=1700, multiple_packet=True)
+    )
+    frame = decode_one(PAIR_PROTOCOL, encode_pair(first, second))
+    assert frame.final
+    assert {m.code for m in frame.measurements} >= {"41982-0", "29463-7"}
+    assert not decode_one("ble:2A9C", first).final  # the first half alone is archived, not a reading
+    for broken in (b"", encode_pair(first, b""), encode_pair(first, first)[:-3]):
+        with pytest.raises(FrameError):
+            decode_one(PAIR_PROTOCOL, broken)

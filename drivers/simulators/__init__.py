@@ -1,0 +1,1 @@
+"""Simulated health machines for demos and tests: they speak the real protocols on real transports."""
