@@ -355,6 +355,7 @@ def status(agent: Agent, live: dict[str, Any] | None = None, *, records: bool = 
 
 # -- who runs syncs -------------------------------------------------------------------------------------
 
+
 def controller_for(agent: Agent) -> SyncService | None:
     """The running sync service of this agent (None without a daemon)."""
     service = agent.services.get("sync")
