@@ -228,6 +228,7 @@ def _platform(base: str, secret: dict[str, Any], config: SyncSettings) -> FhirPl
         connect_timeout=config.connect_timeout_s,
         read_timeout=config.read_timeout_s,
         gzip_requests=config.gzip,
+        prefer_minimal=True,
     )
 
 

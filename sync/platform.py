@@ -102,11 +102,13 @@ class FhirPlatform:
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         gzip_requests: bool = False,
+        prefer_minimal: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._gzip = gzip_requests
+        self._prefer = {"Prefer": "return=minimal"} if prefer_minimal else {}  # ids and versions, no echo
         self._clock = clock
         # The platform's clock (its Date header) and ours when it answered: a PC clock far off is named.
         self.clock_offset: float | None = None
@@ -141,7 +143,7 @@ class FhirPlatform:
         self, kind: Literal["transaction", "batch"], entries: Sequence[RequestEntry]
     ) -> list[EntryResult]:
         body = bundle.transaction(entries) if kind == "transaction" else bundle.batch(entries)
-        response = await self._send("POST", self.base_url, what=kind, body=body)
+        response = await self._send("POST", self.base_url, what=kind, body=body, headers=self._prefer)
         return bundle.parse_response(_json(response, "Bundle"), kind=kind, expected=len(entries))
 
     async def search(self, resource_type: str, params: Sequence[tuple[str, str]]) -> SearchPage:
@@ -199,8 +201,9 @@ class FhirPlatform:
         what: str,
         body: Resource | None = None,
         params: Sequence[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers: dict[str, str] = {}
+        headers = dict(headers or {})
         content: bytes | None = None
         if body is not None:
             content = wire.dumps(body)

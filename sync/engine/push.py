@@ -189,7 +189,22 @@ async def _send(engine: SyncEngine, units: list[Unit]) -> None:
         else:
             await _halves(engine, built.units)
         return
+    results = await _with_found_resources(engine, built, results)
     await engine.db(_apply_results, engine, built, results)
+
+
+async def _with_found_resources(engine: SyncEngine, built: Built, results: list[EntryResult]) -> list[EntryResult]:
+    """A create that found a copy already there (200) is compared with what was sent: read it if not echoed."""
+    complete = list(results)
+    for index, (owner, result) in enumerate(zip(built.owners, results, strict=True)):
+        found = isinstance(owner, Unit) and owner.state.remote_version is None and result.status == 200
+        if found and result.resource is None and result.resource_type and result.resource_id:
+            try:
+                read = await engine.call(engine.platform.read, result.resource_type, result.resource_id)
+            except PlatformRejected:
+                continue
+            complete[index] = dataclasses.replace(result, resource=read.resource, version_id=read.version_id)
+    return complete
 
 
 def _first_send(unit: Unit) -> bool:

@@ -93,12 +93,12 @@ async def run(agent: Agent, base: str, seed: int, *, plain_post: bool) -> Outcom
                 systolic = str(rng.randint(100, 200))
                 added = store.readings.add(reading(person.id, systolic=systolic), actor="device")
                 acked[added.id] = store.readings.get(added.id)
-            async with FhirPlatform(url, read_timeout=1.0, connect_timeout=1.0) as client:
+            async with FhirPlatform(url, read_timeout=1.0, connect_timeout=1.0, prefer_minimal=True) as client:
                 await SyncEngine(store.sync, client, options, sleep=fast_sleep, rng=rng.random).run()
             del round_
         proxy.heal()
         for _ in range(30):
-            async with FhirPlatform(url, read_timeout=5.0) as client:
+            async with FhirPlatform(url, read_timeout=5.0, prefer_minimal=True) as client:
                 report = await SyncEngine(store.sync, client, options, sleep=fast_sleep).run()
             if not store.sync.queue_counts()["pending"] and not report.errors:
                 break
