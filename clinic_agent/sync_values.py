@@ -66,6 +66,7 @@ class Confirmed:
     remote_id: str | None
     remote_version: str | None
     base: dict[str, Any] | None
+    base_stored: bool = False  # the base copy written when it was sent is this very content: keep it
 
 
 @dataclass(frozen=True, slots=True)

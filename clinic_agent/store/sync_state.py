@@ -154,7 +154,13 @@ class SyncState(SyncInbox):
                 if row is None:
                     conn.execute("DELETE FROM outbox WHERE seq = ?", (item.seq,))
                     continue
-                self._set_state(conn, table, item.entity_id, item.remote_id, item.remote_version, item.base, now)
+                if item.base_stored:
+                    conn.execute(
+                        f"UPDATE {table} SET remote_id = ?, remote_version = ?, synced_at = ? WHERE id = ?",
+                        (item.remote_id, item.remote_version, now, item.entity_id),
+                    )
+                else:
+                    self._set_state(conn, table, item.entity_id, item.remote_id, item.remote_version, item.base, now)
                 if int(row[0]) == item.sent_version:
                     _finish(conn, item.entity, item.entity_id)
                 else:  # edited while in flight: the newer version has not been sent yet

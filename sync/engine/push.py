@@ -341,7 +341,14 @@ def _confirmed(
                 pending_state, remote, remote_id=remote_id, remote_version=result.version_id, action="sync.merge"
             )
     return Confirmed(
-        unit.pending.seq, state.entity, record.id, record.version, remote_id, result.version_id, dict(sent)
+        unit.pending.seq,
+        state.entity,
+        record.id,
+        record.version,
+        remote_id,
+        result.version_id,
+        dict(sent),
+        base_stored=_first_send(unit),  # mark_sent wrote exactly this content as the base copy
     )
 
 
