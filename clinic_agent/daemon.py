@@ -4,6 +4,7 @@
     local API    the Unix socket the CLI and the TUI talk to
     housekeeping idle sessions, disk space, the systemd watchdog
     devices      one supervised link per configured device, feeding the ingest path
+    sync         the opportunistic sync loop with the regional platform
 
 Each start and stop has a timeout; a service stuck on stop is logged and left behind so the rest
 still stop. SIGTERM and SIGINT stop the daemon cleanly; under systemd it reports READY=1 once
@@ -26,6 +27,7 @@ from clinic_agent.devices import DeviceService
 from clinic_agent.devices import parse as parse_devices
 from clinic_agent.errors import ClinicAgentError
 from clinic_agent.home import Home
+from clinic_agent.syncing import SyncService
 
 _LOGGER = logging.getLogger(__name__)
 START_TIMEOUT = 30.0
@@ -167,7 +169,7 @@ def build_services(agent: Agent) -> tuple[list[Service], ApiServer]:
     server = ApiServer(agent, agent.config.api)
     agent.publish = server.publish
     devices = DeviceService(agent, parse_devices(agent.config.devices, str(agent.home.config_path)))
-    return [KeyService(agent), server, Housekeeping(agent, server), devices], server
+    return [KeyService(agent), server, Housekeeping(agent, server), devices, SyncService(agent)], server
 
 
 async def serve(home: Home, *, stop: asyncio.Event | None = None) -> None:

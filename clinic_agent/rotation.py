@@ -16,7 +16,15 @@ from clinic_agent.errors import StoreCorrupted, StoreLocked
 from clinic_agent.keys import Keyring
 
 # Tables whose rows carry (id, key_id, payload); sync base copies are (base_key_id, base).
-ENCRYPTED_TABLES = ("residents", "entries", "readings", "frames", "quarantine", "users")
+ENCRYPTED_TABLES = (
+    "residents",
+    "entries",
+    "readings",
+    "frames",
+    "quarantine",
+    "users",
+    *("sync_conflicts", "sync_parked", "sync_secrets"),
+)
 BASE_TABLES = ("residents", "entries", "readings")
 BATCH = 200
 

@@ -19,6 +19,7 @@ peer, does not decode ``Content-Encoding: gzip`` and answers 500.
 from __future__ import annotations
 
 import gzip
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -101,12 +102,16 @@ class FhirPlatform:
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         gzip_requests: bool = False,
+        prefer_minimal: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._gzip = gzip_requests
+        self._prefer = {"Prefer": "return=minimal"} if prefer_minimal else {}  # ids and versions, no echo
         self._clock = clock
+        # The platform's clock (its Date header) and ours when it answered: a PC clock far off is named.
+        self.clock_offset: float | None = None
         self._client = httpx.AsyncClient(
             auth=auth,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -138,7 +143,7 @@ class FhirPlatform:
         self, kind: Literal["transaction", "batch"], entries: Sequence[RequestEntry]
     ) -> list[EntryResult]:
         body = bundle.transaction(entries) if kind == "transaction" else bundle.batch(entries)
-        response = await self._send("POST", self.base_url, what=kind, body=body)
+        response = await self._send("POST", self.base_url, what=kind, body=body, headers=self._prefer)
         return bundle.parse_response(_json(response, "Bundle"), kind=kind, expected=len(entries))
 
     async def search(self, resource_type: str, params: Sequence[tuple[str, str]]) -> SearchPage:
@@ -196,8 +201,9 @@ class FhirPlatform:
         what: str,
         body: Resource | None = None,
         params: Sequence[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers: dict[str, str] = {}
+        headers = dict(headers or {})
         content: bytes | None = None
         if body is not None:
             content = wire.dumps(body)
@@ -210,20 +216,49 @@ class FhirPlatform:
             response = await self._client.request(method, url, content=content, headers=headers, params=query)
         except httpx.HTTPError as exc:
             raise _translate_exception(exc, what, self.base_url) from exc
+        self._note_date(response)
         if not 200 <= response.status_code < 300:
             raise _translate_status(response, what, self._clock())
         return response
+
+    def _note_date(self, response: httpx.Response) -> None:
+        date = response.headers.get("Date")
+        if date:
+            try:
+                theirs = bundle.parse_last_modified(date)
+            except PlatformProtocolError:
+                return
+            self.clock_offset = (self._clock() - theirs).total_seconds()
 
 
 def _translate_exception(exc: httpx.HTTPError, what: str, base_url: str) -> Exception:
     host = urlsplit(base_url).netloc
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    tls = _tls_failure(exc)
+    if tls is not None:
+        return PlatformUnavailable(
+            f"the TLS certificate of {host} could not be verified ({tls}); check the PC clock and the platform "
+            "address — nothing was sent, the work stays queued"
+        )
     if classify_exception(exc) is Action.RETRY:
         return PlatformUnavailable(
             f"the platform at {host} could not be reached for the {what} ({detail}); "
             "the work stays queued and is retried when the link is back"
         )
     return PlatformRejected(f"the {what} could not be sent to {host} ({detail}); check the platform address")
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """The reason of a failed TLS handshake, if that is what ``exc`` was."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate verification failed"
+        if isinstance(seen, ssl.SSLError):
+            return seen.reason or "TLS handshake failed"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return "certificate verification failed" if "CERTIFICATE_VERIFY_FAILED" in text else None
 
 
 def _translate_status(response: httpx.Response, what: str, now: datetime) -> Exception:

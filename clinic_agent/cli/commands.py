@@ -183,6 +183,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     with backend(args) as chosen:
         data = chosen.call("status")
         data.setdefault("daemon", {"running": chosen.daemon})
+        if "sync" not in data and not chosen.daemon:
+            data["sync"] = chosen.call("sync.status")
     show(args, data, status_text)
     return 0
 
@@ -216,8 +218,9 @@ def status_text(s: dict[str, Any]) -> str:
         detail = f" ({device['detail']})" if device.get("detail") else ""
         lines.append((f"device {device['name']}", f"{device['state']}{detail}, {device['where']}"))
     if s.get("sync"):
-        sync = s["sync"]
-        lines.append(("platform", f"{sync.get('state')}, last sync {sync.get('last_sync') or 'never'}"))
+        from clinic_agent.cli.sync_commands import records_text, sync_text
+
+        lines += [("sync", sync_text(s["sync"])), ("records", records_text(s["sync"]))]
     return "\n".join(f"{output.pad(k, 20)} {output.safe(v)}" for k, v in lines)
 
 

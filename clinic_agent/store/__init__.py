@@ -25,6 +25,7 @@ from clinic_agent.store.journal import AuditLog, Outbox, OutboxItem
 from clinic_agent.store.readings import AddedReading, Frames, Quarantine, Readings, sealed_info
 from clinic_agent.store.residents import ResidentPage, Residents
 from clinic_agent.store.schema import migrate
+from clinic_agent.store.sync_state import SyncState
 from clinic_agent.store.users import Users
 
 __all__ = ["AddedReading", "OutboxItem", "ResidentPage", "Store", "StoreCounts", "UnlockReport"]
@@ -71,6 +72,7 @@ class Store:
         self.users = Users(core)
         self.audit = AuditLog(core)
         self.outbox = Outbox(core)
+        self.sync = SyncState(core)
 
     # -- opening -----------------------------------------------------------------------------------
 

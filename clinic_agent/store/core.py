@@ -52,6 +52,9 @@ class Core:
         # can move them meanwhile), then carried in memory until COMMIT.
         self._change_seq: int | None = None
         self._audit_head: tuple[int, bytes] | None = None
+        # Called after a COMMIT that queued work for the platform (the sync loop wakes up).
+        self.outbox_listeners: list[Callable[[], None]] = []
+        self._outbox_touched = False
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -61,7 +64,7 @@ class Core:
         with self._lock, self._translated():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
-            self._change_seq, self._audit_head = None, None
+            self._change_seq, self._audit_head, self._outbox_touched = None, None, False
             try:
                 yield conn
                 self._save_change_seq(conn)
@@ -71,6 +74,10 @@ class Core:
                 raise
             finally:
                 self._change_seq, self._audit_head = None, None
+        if self._outbox_touched:
+            self._outbox_touched = False
+            for listener in list(self.outbox_listeners):
+                listener()
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         try:
@@ -256,6 +263,7 @@ class Core:
             "op = CASE WHEN outbox.op = 'create' THEN 'create' ELSE excluded.op END",
             (entity, entity_id, op, priority, self.clock().isoformat()),
         )
+        self._outbox_touched = True
 
 
 def _one_line(text: str) -> str:

@@ -137,6 +137,50 @@ def _initial(db: Database) -> None:
     db.table("sync_cursors").create({"resource": str, "cursor": str, "updated_at": str}, pk="resource")
 
 
+@MIGRATIONS(name="0002_sync")
+def _sync(db: Database) -> None:
+    # What sync needs beyond the record columns and the outbox of 0001:
+    # - conflicts waiting for a doctor (the three values of each field, encrypted);
+    # - the platform's reason for a parked outbox row (it may echo personal data: encrypted);
+    # - the enrolment secrets (bearer token or SMART private key: encrypted);
+    # - devices already on the platform, and lookups of residents by their platform id.
+    # The encrypted tables have (id, key_id, payload) like every other, so key rotation covers them.
+    db.table("sync_conflicts").create(
+        {
+            "id": str,
+            "entity": str,
+            "entity_id": str,
+            "resident_id": str,
+            "kind": str,
+            "state": str,
+            "created_at": str,
+            "resolved_at": str,
+            "key_id": str,
+            "payload": bytes,
+        },
+        pk="id",
+        not_null={"entity", "entity_id", "kind", "state", "created_at", "key_id", "payload"},
+    )
+    db.execute("CREATE UNIQUE INDEX sync_conflicts_open ON sync_conflicts(entity, entity_id) WHERE state = 'open'")
+    db.table("sync_parked").create(
+        {"id": str, "entity": str, "entity_id": str, "since": str, "key_id": str, "payload": bytes},
+        pk="id",
+        not_null={"entity", "entity_id", "since", "key_id", "payload"},
+    )
+    db.table("sync_secrets").create(
+        {"id": str, "key_id": str, "payload": bytes, "updated_at": str},
+        pk="id",
+        not_null={"key_id", "payload", "updated_at"},
+    )
+    db.table("sync_devices").create({"device_id": str, "confirmed_at": str}, pk="device_id", not_null={"confirmed_at"})
+    db.execute("CREATE INDEX residents_remote ON residents(remote_id) WHERE remote_id IS NOT NULL")
+    db.execute("CREATE INDEX outbox_record ON outbox(entity, entity_id)")
+    # What the last request of a row carried (encrypted): when a reply was lost and the platform's
+    # copy turns out to be exactly that, it is our own write, not someone else's edit.
+    db.execute("ALTER TABLE outbox ADD COLUMN sent_key_id TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN sent BLOB")
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration."""
     MIGRATIONS.apply(db)

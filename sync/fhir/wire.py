@@ -8,10 +8,13 @@ verbatim, and ``loads`` reads every JSON number with a fraction or exponent back
 from __future__ import annotations
 
 import json
+import json.encoder
 from decimal import Decimal
 from typing import Any
 
 from sync.errors import MappingError, PlatformProtocolError
+
+_quote = json.encoder.encode_basestring  # the standard library's string escaper (its C version when there is one)
 
 FHIR_JSON = "application/fhir+json"
 
@@ -22,6 +25,30 @@ def dumps(value: Any) -> bytes:
 
 
 def _encode(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if kind is dict:
+        return "{" + ",".join(f"{_key(key)}:{_encode(item)}" for key, item in value.items()) + "}"
+    if kind is list or kind is tuple:
+        return "[" + ",".join([_encode(item) for item in value]) + "]"
+    if kind is Decimal:
+        if not value.is_finite():
+            raise MappingError(f"the number {value} cannot be sent: FHIR decimals are finite")
+        return str(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    return _encode_other(value)
+
+
+def _encode_other(value: Any) -> str:
+    """Subclasses of the plain types (StrEnum codes, Decimal subclasses), and what cannot be written."""
     if isinstance(value, dict):
         return "{" + ",".join(f"{_key(key)}:{_encode(item)}" for key, item in value.items()) + "}"
     if isinstance(value, list | tuple):
@@ -30,7 +57,7 @@ def _encode(value: Any) -> str:
         if not value.is_finite():
             raise MappingError(f"the number {value} cannot be sent: FHIR decimals are finite")
         return str(value)
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str | bool | int):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, float):
         raise MappingError(f"the binary float {value!r} would lose its precision; pass a Decimal")
@@ -38,6 +65,8 @@ def _encode(value: Any) -> str:
 
 
 def _key(key: object) -> str:
+    if type(key) is str:
+        return _quote(key)
     if not isinstance(key, str):
         raise MappingError(f"a FHIR JSON key must be text, not {type(key).__name__}")
     return json.dumps(key, ensure_ascii=False)

@@ -119,9 +119,10 @@ def free_port() -> int:
 class SekmetServer:
     """One SEKMET process on a free 127.0.0.1 port; ``with`` it to get the FHIR base URL."""
 
-    def __init__(self, executable: Path, workdir: Path) -> None:
+    def __init__(self, executable: Path, workdir: Path, *, extra_config: str = "") -> None:
         self.executable = executable
         self.workdir = workdir
+        self.extra_config = extra_config  # more YAML, e.g. a server_auth section
         self.port = 0
         self.base_url = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -141,7 +142,8 @@ class SekmetServer:
             self.port = free_port()
             self.base_url = f"http://127.0.0.1:{self.port}/fhir"
             config = self.workdir / "sekmet.yaml"
-            config.write_text(CONFIG.format(base_url=self.base_url, port=self.port), encoding="utf-8")
+            text = CONFIG.format(base_url=self.base_url, port=self.port) + self.extra_config
+            config.write_text(text, encoding="utf-8")
             with self._log.open("wb") as log:
                 self._process = subprocess.Popen(
                     [str(self.executable), "serve", "-c", str(config)],

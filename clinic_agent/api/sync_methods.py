@@ -1,0 +1,129 @@
+"""Sync operations of the local API: status, sync now, the conflicts inbox, parked records, record states.
+
+A contract the TUI builds against: keep the names and the shapes.
+
+    sync.status        {"state", "online", "platform", "last_sync", "last_error", "pending", "parked", "conflicts",
+                        "records": {"local", "sent", "confirmed"}}
+    sync.now           the run's report {"pushed", "pulled", "parked", "conflicts", "errors"} or {"started": true}
+    conflict.list      {"conflicts": [{"id", "entity", "entity_id", "kind", "resident_id", "fields": [name],
+                        "created_at"}]}
+    conflict.get       {"id", ..., "fields": [{"name", "base", "local", "remote"}], "created_at"}
+    conflict.resolve   {"id", "choices": {field: "local" | "remote" | {"value": ...}}} -> the resolved record
+    parked.list        {"parked": [{"seq", "entity", "entity_id", "kind", "reason", "since"}]}
+    parked.retry       {"seq"} -> {"seq", "queued": true}
+    record.sync_state  {"entity", "entity_id"} -> "local" | "sent" | "confirmed"
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from clinic_agent import serde, syncing
+from clinic_agent.agent import Agent, Caller
+from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, method
+from clinic_agent.api.params import Params
+from clinic_agent.errors import InvalidInput
+from clinic_agent.store.sync_inbox import Conflict
+
+_RECORD_KINDS = ("residents", "entries", "readings")
+
+
+@method("sync.status", roles=EVERYONE, needs_keys=False)
+def _sync_status(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    service = syncing.controller_for(agent)
+    return syncing.status(agent, service.live if service else None, records=True)
+
+
+@method("sync.now", roles=EVERYONE)
+def _sync_now(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    agent.store.audit.record(caller.actor, "sync.now", "platform")
+    return syncing.sync_now(agent, wait=params.flag("wait", default=True))
+
+
+def _summary(conflict: Conflict) -> dict[str, Any]:
+    return {
+        "id": conflict.id,
+        "entity": conflict.entity,
+        "entity_id": conflict.entity_id,
+        "kind": conflict.kind,
+        "resident_id": conflict.resident_id,
+        "fields": [f["name"] for f in conflict.fields],
+        "created_at": conflict.created_at,
+    }
+
+
+@method("conflict.list", roles=frozenset({DOCTOR}))
+def _conflict_list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    conflicts = agent.store.sync.conflicts()
+    agent.store.audit.record(caller.actor, "conflict.list", "conflict", "", f"{len(conflicts)} shown")
+    return {"conflicts": [_summary(c) for c in conflicts]}
+
+
+@method("conflict.get", roles=frozenset({DOCTOR}))
+def _conflict_get(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    conflict = agent.store.sync.conflict(params.text("id", max_length=40))
+    agent.store.audit.record(caller.actor, "conflict.view", conflict.entity, conflict.entity_id)
+    fields = [{k: f.get(k) for k in ("name", "base", "local", "remote")} for f in conflict.fields]
+    return {**_summary(conflict), "fields": fields}
+
+
+@method("conflict.resolve", roles=frozenset({DOCTOR}))
+def _conflict_resolve(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    choices = params.object("choices")
+    for name, choice in choices.items():
+        if choice not in ("local", "remote") and not (isinstance(choice, dict) and set(choice) == {"value"}):
+            raise InvalidInput(f'choices.{name} must be "local", "remote" or {{"value": ...}}')
+    record = agent.store.sync.resolve(params.text("id", max_length=40), choices, actor=caller.actor)
+    data: dict[str, Any] = serde.to_json(record)
+    return data
+
+
+@method("parked.list", roles=frozenset({DOCTOR, TECHNICIAN}))
+def _parked_list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    parked = agent.store.sync.parked()
+    return {
+        "parked": [
+            {
+                "seq": p.seq,
+                "entity": p.entity,
+                "entity_id": p.entity_id,
+                "kind": p.kind,
+                "reason": p.reason,
+                "since": p.since,
+            }
+            for p in parked
+        ]
+    }
+
+
+@method("parked.retry", roles=frozenset({DOCTOR, TECHNICIAN}))
+def _parked_retry(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    seq = params.integer("seq", low=1, high=1 << 62)
+    agent.store.sync.retry_parked(seq, actor=caller.actor)
+    return {"seq": seq, "queued": True}
+
+
+@method("record.sync_state", roles=EVERYONE, needs_keys=False)
+def _record_sync_state(agent: Agent, caller: Caller, params: Params) -> str:
+    entity = params.text("entity", max_length=20)
+    if entity not in _RECORD_KINDS:
+        raise InvalidInput(f"entity must be one of {', '.join(_RECORD_KINDS)}")
+    return agent.store.sync.record_state(entity, params.text("entity_id", max_length=40))
+
+
+@method("sync.enroll", roles=frozenset({TECHNICIAN}))
+def _sync_enroll(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    smart = None
+    if "smart" in params:
+        found = Params(params.object("smart"))
+        smart = syncing.Smart(
+            client_id=found.text("client_id", max_length=200),
+            token_url=syncing.check_url(found.text("token_url", max_length=500)),
+            scope=found.optional_text("scope", max_length=500) or syncing.DEFAULT_SCOPE,
+        )
+    token = params.secret("token") if "token" in params else None
+    url = params.text("platform", max_length=500)
+    result = asyncio.run(syncing.enroll(agent, url, token=token, smart=smart, actor=caller.actor))
+    syncing.wake(agent)
+    return result

@@ -1,0 +1,517 @@
+"""Wiring of sync into the agent: enrolment, the ``[sync]`` settings, and the opportunistic sync loop.
+
+``SyncService`` (a daemon service) probes the platform, syncs while the link holds, backs off while
+it does not, and starts at once when new work is committed and the link is up; never more than one
+sync at a time. Without a daemon, ``controller_for(agent)`` runs one sync in this process. The
+platform's address, the clinic's Organization id and the kind of credentials are ``sync.*`` rows of
+the store; a token or private key is kept encrypted (``store.sync.save_secret``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from clinic_agent.agent import Agent
+from clinic_agent.errors import ClinicAgentError, ConfigError, InvalidInput, StoreLocked
+from clinic_agent.model import new_id, utcnow
+from sync import auth
+from sync.engine import EngineOptions, SyncEngine, SyncReport
+from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformUnavailable, SyncError
+from sync.fhir import audit_anchor, bundle, organization
+from sync.platform import FhirPlatform, Platform
+
+_LOGGER = logging.getLogger(__name__)
+DEFAULT_SCOPE = auth.DEFAULT_SCOPE
+SECRET = "platform"  # noqa: S105  (the name of the encrypted row, not a secret)
+STATES = ("not enrolled", "idle", "syncing", "offline", "error")
+
+
+# -- [sync] in agent.toml ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """The ``[sync]`` section of agent.toml."""
+
+    interval_s: float = 300.0  # a sync (mostly a pull) this often while the link holds
+    retry_min_s: float = 5.0  # first wait after a failed probe; doubles up to retry_max_s
+    retry_max_s: float = 600.0
+    batch_size: int = 50
+    max_batch: int = 200
+    page_size: int = 200
+    attempts: int = 6
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    gzip: bool = False  # compress request bodies (SEKMET refuses them; real platforms take them)
+    max_clock_skew_s: float = 900.0
+    wait_s: float = 120.0  # how long `sync` waits for a run started through the daemon
+
+
+_KEYS: dict[str, tuple[type, float, float]] = {
+    "interval_s": (float, 1, 86400),
+    "retry_min_s": (float, 0.01, 3600),
+    "retry_max_s": (float, 0.01, 86400),
+    "batch_size": (int, 1, 1000),
+    "max_batch": (int, 1, 1000),
+    "page_size": (int, 1, 1000),
+    "attempts": (int, 1, 100),
+    "connect_timeout_s": (float, 0.1, 600),
+    "read_timeout_s": (float, 0.1, 3600),
+    "max_clock_skew_s": (float, 1, 10**7),
+    "wait_s": (float, 0, 3600),
+}
+
+
+def settings(raw: dict[str, Any], where: str = "agent.toml") -> SyncSettings:
+    """Check ``[sync]``; an error names the key."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "gzip":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: sync.gzip must be true or false, not {value!r}")
+            values[key] = value
+            continue
+        if key not in _KEYS:
+            raise ConfigError(f"{where}: unknown key sync.{key} (known: {', '.join(sorted([*_KEYS, 'gzip']))})")
+        kind, low, high = _KEYS[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind is int and not isinstance(value, int))
+        ):
+            raise ConfigError(f"{where}: sync.{key} must be a {'whole number' if kind is int else 'number'}")
+        if not low <= value <= high:
+            raise ConfigError(f"{where}: sync.{key} must be between {low:g} and {high:g}, not {value}")
+        values[key] = kind(value)
+    result = SyncSettings(**values)
+    if result.max_batch < result.batch_size:
+        raise ConfigError(f"{where}: sync.max_batch must be at least sync.batch_size")
+    return result
+
+
+# -- enrolment ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Smart:
+    """SMART Backend Services registration details."""
+
+    client_id: str
+    token_url: str
+    scope: str = auth.DEFAULT_SCOPE
+
+
+def check_url(url: str) -> str:
+    """A platform base URL: https, or http only to this machine (tests, a local proxy)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise InvalidInput(f"--platform {url!r} is not an http(s) URL, e.g. https://platform.example/fhir")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise InvalidInput("the platform must be reached over https (plain http is only for 127.0.0.1)")
+    return url.strip().rstrip("/")
+
+
+async def enroll(
+    agent: Agent,
+    url: str,
+    *,
+    token: str | None = None,
+    smart: Smart | None = None,
+    actor: str,
+    private_key_pem: bytes | None = None,
+) -> dict[str, Any]:
+    """Register this clinic: check the link, clock and credentials; find or make its Organization.
+
+    With SMART the key is made here; until the platform has its public key the token endpoint
+    refuses us, so the enrolment is kept and the answer says to register the key (sync then starts
+    by itself once the platform accepts it).
+    """
+    agent.require_unlocked()
+    config = settings(agent.config.sync, str(agent.home.config_path))
+    if not agent.config.clinic_code:
+        raise ConfigError(f"{agent.home.config_path}: set clinic.code (the clinic's code on the platform) first")
+    base = check_url(url)
+    secret: dict[str, Any] = {"kind": "none"}
+    warning = None
+    public = None
+    if smart is not None:
+        pem = private_key_pem or auth.new_private_key()
+        secret = {"kind": "smart", "client_id": smart.client_id, "token_url": smart.token_url, "scope": smart.scope}
+        secret["private_key_pem"] = pem.decode("ascii")
+        public = auth.public_jwk(pem)
+    elif token is not None:
+        if not token.strip() or any(ch.isspace() for ch in token.strip()):
+            raise InvalidInput("the token file must hold one token on one line")
+        secret = {"kind": "bearer", "token": token.strip()}
+    else:
+        warning = "the platform is used without authentication (acceptable only for pilots and tests)"
+    result: dict[str, Any] = {"platform": base, "auth": secret["kind"], "public_jwk": public, "warning": warning}
+    if smart is not None:  # kept before the first contact: the key must survive a refusal
+        await _save_enrolment(agent, base, secret, actor)
+    try:
+        async with _platform(base, secret, config) as platform:
+            await platform.capabilities()
+            _check_clock(platform, config)
+            organization_id = await find_organization(agent, platform)
+    except AuthenticationFailed as exc:
+        if smart is None:
+            raise
+        result.update(organization_id=None, registration_needed=True, warning=f"{exc}")
+        return result
+    if smart is None:
+        await _save_enrolment(agent, base, secret, actor)
+    await asyncio.to_thread(agent.store.sync.save_settings, {"organization_id": organization_id})
+    result["organization_id"] = organization_id
+    return result
+
+
+async def _save_enrolment(agent: Agent, base: str, secret: dict[str, Any], actor: str) -> None:
+    await asyncio.to_thread(agent.store.sync.save_secret, SECRET, secret, actor=actor)
+    values: dict[str, str | None] = {
+        "platform": base,
+        "auth": str(secret["kind"]),
+        "organization_id": None,
+        "enrolled_at": utcnow().isoformat(),
+        "last_sync": None,
+        "last_error": None,
+    }
+    await asyncio.to_thread(agent.store.sync.save_settings, values, actor=actor, action="sync.enroll")
+    for resource_type in (
+        "Patient",
+        "Condition",
+        "AllergyIntolerance",
+        "Procedure",
+        "FamilyMemberHistory",
+        "Observation",
+    ):
+        await asyncio.to_thread(agent.store.sync.reset_cursor, resource_type)
+
+
+async def find_organization(agent: Agent, platform: Platform) -> str:
+    """The clinic's Organization on the platform, made if missing (conditional on the clinic code)."""
+    clinic = organization.Clinic(code=agent.config.clinic_code, name=agent.config.clinic_name)
+    entry = bundle.create(
+        organization.to_fhir(clinic), new_id(), if_none_exist=organization.identifier_search(clinic.code)
+    )
+    result = (await platform.transaction([entry]))[0]
+    if not result.resource_id:
+        raise PlatformProtocolError("the platform did not say which Organization is this clinic's")
+    return result.resource_id
+
+
+def _platform(base: str, secret: dict[str, Any], config: SyncSettings) -> FhirPlatform:
+    credentials: httpx.Auth | None = None
+    if secret.get("kind") == "bearer":
+        credentials = auth.BearerAuth(str(secret["token"]))
+    elif secret.get("kind") == "smart":
+        credentials = auth.SmartBackendAuth(
+            auth.SmartClient(
+                client_id=str(secret["client_id"]),
+                token_url=str(secret["token_url"]),
+                private_key_pem=str(secret["private_key_pem"]).encode("ascii"),
+                scope=str(secret.get("scope") or auth.DEFAULT_SCOPE),
+            )
+        )
+    return FhirPlatform(
+        base,
+        auth=credentials,
+        connect_timeout=config.connect_timeout_s,
+        read_timeout=config.read_timeout_s,
+        gzip_requests=config.gzip,
+        prefer_minimal=True,
+    )
+
+
+def _check_clock(platform: FhirPlatform, config: SyncSettings) -> None:
+    offset = platform.clock_offset
+    if offset is not None and abs(offset) > config.max_clock_skew_s:
+        way = "ahead of" if offset > 0 else "behind"
+        raise SyncError(
+            f"the PC clock is {_duration(abs(offset))} {way} the platform's: set the date and time, "
+            "then sync resumes by itself (nothing was sent; the work stays queued)"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 60:.0f} minutes"
+
+
+# -- one sync ---------------------------------------------------------------------------------------
+
+
+def enrolled(agent: Agent) -> dict[str, str] | None:
+    """The enrolment settings, or None."""
+    found = agent.store.sync.settings()
+    return found if found.get("platform") else None
+
+
+async def run_once(
+    agent: Agent, *, options: EngineOptions | None = None, platform: FhirPlatform | None = None
+) -> SyncReport:
+    """One sync of this agent's store with its platform."""
+    enrolment = await asyncio.to_thread(enrolled, agent)
+    if enrolment is None:
+        raise InvalidInput("this clinic is not enrolled with a platform: run `clinic-agent enroll --platform URL`")
+    agent.require_unlocked()
+    config = settings(agent.config.sync, str(agent.home.config_path))
+    secret = await asyncio.to_thread(agent.store.sync.secret, SECRET) or {"kind": "none"}
+    options = options or EngineOptions(
+        organization_id=enrolment.get("organization_id"),
+        batch_size=config.batch_size,
+        max_batch=config.max_batch,
+        page_size=config.page_size,
+        attempts=config.attempts,
+    )
+    own = platform is None
+    client = platform or _platform(enrolment["platform"], secret, config)
+    try:
+        report = await _run(agent, client, options, config)
+    finally:
+        if own:
+            await client.aclose()
+    failed = report.errors[0] if report.errors and (report.offline or not (report.pushed or report.pulled)) else None
+    values: dict[str, str | None] = {"last_error": failed}
+    if not report.offline:
+        values["last_sync"] = utcnow().isoformat()
+    await asyncio.to_thread(agent.store.sync.save_settings, values)
+    return report
+
+
+async def _run(agent: Agent, client: FhirPlatform, options: EngineOptions, config: SyncSettings) -> SyncReport:
+    if not options.organization_id:  # enrolled before the platform would talk to us (SMART)
+        try:
+            organization_id = await find_organization(agent, client)
+        except SyncError as exc:
+            return SyncReport(errors=[str(exc)], offline=isinstance(exc, PlatformUnavailable))
+        await asyncio.to_thread(agent.store.sync.save_settings, {"organization_id": organization_id})
+        options = dataclasses.replace(options, organization_id=organization_id)
+    engine = SyncEngine(
+        agent.store.sync,
+        client,
+        options,
+        on_conflict=lambda i: agent.publish("conflict.new", {"id": i}),
+        after_probe=lambda: _check_clock(client, config),
+    )
+    report = await engine.run()
+    if not report.errors:
+        await _anchor(agent, client, options.organization_id)
+    return report
+
+
+async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -> None:
+    """Put the audit chain's head on the platform (a cut tail then shows); a failure only waits a sync."""
+    seq, mac = await asyncio.to_thread(agent.store.audit.head)
+    head = f"{seq}:{mac.hex()}"
+    if (await asyncio.to_thread(agent.store.sync.settings)).get("audit_anchor") == head:
+        return  # nothing was logged since the last anchor
+    observer = {"reference": f"Organization/{organization_id}"} if organization_id else None
+    try:
+        await client.transaction([audit_anchor.request(agent.store.store_id, seq, mac, utcnow(), observer=observer)])
+    except SyncError as exc:
+        _LOGGER.warning("the audit anchor was not accepted: %s", exc)
+        return
+    await asyncio.to_thread(agent.store.sync.save_settings, {"audit_anchor": head})
+
+
+# -- status -------------------------------------------------------------------------------------------
+
+
+def status(agent: Agent, live: dict[str, Any] | None = None, *, records: bool = False) -> dict[str, Any]:
+    """The sync.status shape: state, link, platform, last sync and error, queue counts."""
+    store = agent.store.sync
+    found = store.settings()
+    queue = store.queue_counts()
+    live = live or {}
+    state = live.get("state") or ("idle" if found.get("platform") else "not enrolled")
+    if not found.get("platform"):
+        state = "not enrolled"
+    data: dict[str, Any] = {
+        "state": state,
+        "online": bool(live.get("online", False)),
+        "platform": found.get("platform"),
+        "last_sync": found.get("last_sync"),
+        "last_error": live.get("last_error", found.get("last_error")),
+        "pending": queue["pending"],
+        "parked": queue["parked"],
+        "conflicts": queue["conflicts"],
+    }
+    if records:
+        data["records"] = store.state_counts()
+    return data
+
+
+# -- who runs syncs -------------------------------------------------------------------------------------
+
+
+def controller_for(agent: Agent) -> SyncService | None:
+    """The running sync service of this agent (None without a daemon)."""
+    service = agent.services.get("sync")
+    return service if isinstance(service, SyncService) else None
+
+
+def wake(agent: Agent) -> None:
+    """Tell a running sync service to sync now (after an enrolment or a retry)."""
+    service = controller_for(agent)
+    if service is not None:
+        service._poke()
+
+
+def sync_now(agent: Agent, *, wait: bool = True) -> dict[str, Any]:
+    """Start a sync (or join the one running); the report when done, else ``{"started": true}``."""
+    service = controller_for(agent)
+    if service is None:
+        report = asyncio.run(run_once(agent))
+        return report.as_json()
+    return service.request_from_thread(wait=wait)
+
+
+class SyncService:
+    """The opportunistic sync loop of the daemon."""
+
+    name = "sync"
+
+    def __init__(self, agent: Agent, *, rng: random.Random | None = None) -> None:
+        self.agent = agent
+        self.config = settings(agent.config.sync, str(agent.home.config_path))
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last: SyncReport | None = None
+        self.live: dict[str, Any] = {"state": "idle", "online": False, "last_error": None}
+        self._failures = 0
+        self._stat_lock = threading.Lock()
+
+    async def start(self) -> None:
+        """Start the loop; it waits for an unlock and an enrolment by itself."""
+        self._loop = asyncio.get_running_loop()
+        self.agent.services["sync"] = self
+        self.agent.store.core.outbox_listeners.append(self._new_work)
+        self.agent.status_providers["sync"] = lambda: status(self.agent, self.live, records=True)
+        self._publish = self.agent.publish
+        self.agent.publish = self._published
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the loop (a sync in flight is abandoned; the outbox keeps its work)."""
+        with contextlib.suppress(ValueError):
+            self.agent.store.core.outbox_listeners.remove(self._new_work)
+        self.agent.services.pop("sync", None)
+        self.agent.status_providers.pop("sync", None)
+        if self.agent.publish == self._published:
+            self.agent.publish = self._publish
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _published(self, event: str, data: dict[str, Any]) -> None:
+        self._publish(event, data)
+        if event == "store.unlocked":
+            self._poke()
+
+    def _new_work(self) -> None:
+        """Called after a commit that queued work (from any thread): sync now unless the link is known down."""
+        if self.live.get("state") not in ("offline", "error"):
+            self._poke()
+
+    def _poke(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        delay = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            self._wake.clear()
+            try:
+                await self.sync_once()
+            except Exception as exc:  # a bug must not end the loop: say it, back off, try again
+                _LOGGER.exception("sync failed unexpectedly")
+                self._failures += 1
+                self._set(state="error", last_error=f"internal error ({type(exc).__name__}); see the daemon log")
+            delay = self._next_delay()
+
+    def _next_delay(self) -> float:
+        if self.live["state"] in ("offline", "error"):
+            ceiling = min(self.config.retry_max_s, self.config.retry_min_s * 2 ** min(self._failures, 30))
+            return float(ceiling / 2 + self._rng.random() * ceiling / 2)
+        return self.config.interval_s
+
+    async def sync_once(self) -> SyncReport | None:
+        """One sync, unless one runs already (then wait for it); None when there is nothing to sync with."""
+        if self._lock.locked():
+            async with self._lock:
+                return self._last
+        async with self._lock:
+            report = await self._sync()
+            self._last = report
+            return report
+
+    async def _sync(self) -> SyncReport | None:
+        if self.agent.locked:
+            self._set(state="idle", last_error="the store is locked; sync waits for an unlock")
+            return None
+        if await asyncio.to_thread(enrolled, self.agent) is None:
+            self._set(state="not enrolled", last_error=None)
+            return None
+        self._set(state="syncing")
+        try:
+            report = await run_once(self.agent)
+        except StoreLocked:
+            self._set(state="idle", last_error="the store was locked during the sync; it resumes after an unlock")
+            return None
+        except (ClinicAgentError, httpx.HTTPError, OSError) as exc:
+            self._failures += 1
+            self._set(state="error", online=False, last_error=str(exc))
+            _LOGGER.warning("sync failed: %s", exc)
+            return None
+        if report.offline:
+            self._failures += 1
+            self._set(state="offline", online=False, last_error=report.errors[0] if report.errors else None)
+        elif report.errors and not (report.pushed or report.pulled):
+            self._failures += 1
+            self._set(state="error", online=True, last_error=report.errors[0])
+        else:
+            self._failures = 0
+            self._set(state="idle", online=True, last_error=report.errors[0] if report.errors else None)
+        return report
+
+    def _set(self, **values: Any) -> None:
+        with self._stat_lock:
+            self.live.update(values)
+        with contextlib.suppress(ClinicAgentError):
+            self.agent.publish("sync.state", status(self.agent, self.live))
+
+    def request_from_thread(self, *, wait: bool) -> dict[str, Any]:
+        """``sync.now`` from an API worker thread: start (or join) a run on the daemon's loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise PlatformUnavailable("the sync service is not running")
+        future = asyncio.run_coroutine_threadsafe(self.sync_once(), loop)
+        if not wait:
+            return {"started": True}
+        try:
+            report = future.result(timeout=self.config.wait_s)
+        except TimeoutError:
+            return {"started": True}
+        if report is None:
+            raise SyncError(str(self.live.get("last_error") or "nothing to sync with"))
+        return report.as_json()

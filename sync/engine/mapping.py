@@ -1,0 +1,155 @@
+"""Records and resources for the engine: which mapper, which request, and the comparable form for merging.
+
+The comparable form of a record is its JSON without what is local bookkeeping (id, version,
+updated_at, resident id) and, for readings, without what exists only on this PC (the dedupe key,
+the raw frame, the device hint). A record read back from the platform compares equal to the record
+that was sent: that is what makes an echo of our own write a no-op, and what the three-way merge
+works on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinic_agent import serde
+from clinic_agent.model import (
+    Allergy,
+    Condition,
+    Entry,
+    EntryKind,
+    FamilyHistory,
+    Procedure,
+    Reading,
+    Resident,
+)
+from clinic_agent.sync_values import ENTRIES, READINGS, RESIDENTS, Record
+from sync.errors import MappingError, PlatformProtocolError
+from sync.fhir import allergy, bundle, condition, family_history, observation, patient, procedure
+from sync.fhir.bundle import RequestEntry
+from sync.fhir.capability import CreateBy
+from sync.fhir.common import Reference, Resource, fhir_id, full_url
+
+ENTRY_TYPES: dict[EntryKind, str] = {
+    EntryKind.ALLERGY: "AllergyIntolerance",
+    EntryKind.CONDITION: "Condition",
+    EntryKind.PROCEDURE: "Procedure",
+    EntryKind.FAMILY_HISTORY: "FamilyMemberHistory",
+}
+# Resource types pulled, in dependency order (a Patient before what refers to it).
+PULLED = ("Patient", "Condition", "AllergyIntolerance", "Procedure", "FamilyMemberHistory", "Observation")
+# Where each pulled type names its patient.
+SUBJECT_PARAM = {
+    "Observation": "subject",
+    "Condition": "subject",
+    "Procedure": "subject",
+    "AllergyIntolerance": "patient",
+    "FamilyMemberHistory": "patient",
+}
+
+_BOOKKEEPING = frozenset({"id", "version", "updated_at", "resident_id"})
+_READING_LOCAL = frozenset({"dedupe_key", "frame_id", "subject_hint", "device"})
+
+
+def resource_type(record: Record) -> str | None:
+    """The FHIR type a record is sent as; None for what stays on this PC (notes, follow-ups)."""
+    if isinstance(record, Resident):
+        return "Patient"
+    if isinstance(record, Reading):
+        return "Observation"
+    return ENTRY_TYPES.get(record.kind)
+
+
+def entity_of(resource_type_: str) -> str:
+    """The store's table for a FHIR type."""
+    if resource_type_ == "Patient":
+        return RESIDENTS
+    if resource_type_ == "Observation":
+        return READINGS
+    return ENTRIES
+
+
+def comparable(record: Record) -> dict[str, Any]:
+    """The fields of a record that the platform also holds, as JSON values."""
+    data: dict[str, Any] = serde.to_json(record)
+    drop = _BOOKKEEPING | (_READING_LOCAL if isinstance(record, Reading) else frozenset())
+    return {key: value for key, value in data.items() if key not in drop}
+
+
+def with_remote(local: Record, remote: dict[str, Any]) -> Record:
+    """The local record with the platform's fields over it (local bookkeeping kept)."""
+    return serde.from_json(type(local), {**serde.to_json(local), **remote})
+
+
+def to_resource(record: Record, *, subject: Reference | None, organization: Reference | None) -> Resource:
+    """Map a record to its resource (``subject`` is the resident's Patient, for everything but a Patient)."""
+    if isinstance(record, Resident):
+        return patient.to_fhir(record, managing_organization=organization)
+    if subject is None:
+        raise MappingError(f"{type(record).__name__} {record.id} has no resident to refer to")
+    if isinstance(record, Reading):
+        return observation.to_fhir(record, subject=subject)
+    if isinstance(record, Allergy):
+        return allergy.to_fhir(record, patient=subject)
+    if isinstance(record, Condition):
+        return condition.to_fhir(record, subject=subject)
+    if isinstance(record, Procedure):
+        return procedure.to_fhir(record, subject=subject)
+    if isinstance(record, FamilyHistory):
+        return family_history.to_fhir(record, patient=subject)
+    raise MappingError(f"a {type(record).__name__} has no FHIR form yet; it stays on this PC")
+
+
+def from_resource(resource: Resource, *, resident_id: str | None) -> Record:
+    """Map a resource pulled from the platform to a record (of ``resident_id``, for all but a Patient)."""
+    kind = resource.get("resourceType")
+    if kind == "Patient":
+        return patient.from_fhir(resource)
+    if resident_id is None:
+        raise PlatformProtocolError(f"a {kind} names no resident of this clinic")
+    if kind == "Observation":
+        return observation.from_fhir(resource, resident_id=resident_id)
+    mappers = {
+        "AllergyIntolerance": allergy.from_fhir,
+        "Condition": condition.from_fhir,
+        "Procedure": procedure.from_fhir,
+        "FamilyMemberHistory": family_history.from_fhir,
+    }
+    mapper = mappers.get(str(kind))
+    if mapper is None:
+        raise PlatformProtocolError(f"a {str(kind)[:40]} cannot be kept in a resident's file")
+    found: Entry = mapper(resource, resident_id=resident_id)
+    return found
+
+
+def create_request(
+    record: Record, resource: Resource, *, create_by: CreateBy | None, plain_post: bool = False
+) -> RequestEntry:
+    """A create that a replay cannot duplicate: conditional on the record's identifier, or PUT to its id.
+
+    ``plain_post`` drops the condition: only the fault tests' negative control asks for it.
+    """
+    if plain_post:
+        return RequestEntry(
+            method="POST", url=str(resource["resourceType"]), resource=resource, full_url=full_url(record.id)
+        )
+    if create_by == "conditional-create":
+        return bundle.create(resource, record.id)
+    return bundle.put(resource, fhir_id(record.id), record_id=record.id)
+
+
+def update_request(record: Record, resource: Resource, remote_id: str, remote_version: str) -> RequestEntry:
+    """An update that only applies to the version we last saw (If-Match)."""
+    return bundle.put(resource, remote_id, version_id=remote_version, record_id=record.id)
+
+
+def subject_id(resource: Resource) -> str | None:
+    """The Patient id a resource refers to (``Patient/<id>``), if any."""
+    key = "patient" if resource.get("resourceType") in ("AllergyIntolerance", "FamilyMemberHistory") else "subject"
+    ref = resource.get(key)
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(text, str):
+        return None
+    parts = text.split("?", 1)[0].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == "Patient":
+        return parts[-1]
+    return None

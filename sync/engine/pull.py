@@ -1,0 +1,171 @@
+"""Pull: what changed upstream, per resource type, since the type's ``_lastUpdated`` cursor.
+
+Each page is a search ``_lastUpdated=ge<cursor>&_sort=_lastUpdated&_count=N`` scoped to this
+clinic's residents (Patients managed by its Organization, and what refers to them). Pages are
+walked by moving the cursor to the newest ``lastUpdated`` seen, a fresh search each time, rather
+than by the platform's offset links: offset paging shifts when a record changes during the walk
+(SEKMET quirk 3), and a skipped record would never come back. Only when a whole page shares one
+instant is the next link followed. Each page is applied together with its cursor and an audit entry
+per record, in one transaction; what was already applied (our own writes echoed back) is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from clinic_agent.errors import InvalidInput, RecordChanged
+from clinic_agent.sync_values import Write
+from sync.engine.conflicts import adopt, reconcile
+from sync.engine.engine import SyncEngine
+from sync.engine.mapping import PULLED, SUBJECT_PARAM, entity_of, from_resource, subject_id
+from sync.errors import PlatformProtocolError
+from sync.fhir.bundle import SearchPage
+from sync.fhir.common import parse_instant, record_id_of
+from sync.fhir.history import since
+
+_APPLY_TRIES = 3
+
+
+async def pull(engine: SyncEngine) -> None:
+    """Bring every pulled type up to date."""
+    for resource_type in PULLED:
+        if resource_type in engine.capabilities.resources or not engine.capabilities.resources:
+            await _pull_type(engine, resource_type)
+
+
+def _params(engine: SyncEngine, resource_type: str, cursor: str | None) -> list[tuple[str, str]]:
+    params = [("_sort", "_lastUpdated"), ("_count", str(engine.options.page_size))]
+    if cursor:
+        params.insert(0, ("_lastUpdated", f"ge{cursor}"))
+    organization = engine.options.organization_id
+    if organization:
+        if resource_type == "Patient":
+            params.append(("organization", f"Organization/{organization}"))
+        elif engine.capabilities.searchable(resource_type, SUBJECT_PARAM[resource_type]):
+            params.append((f"{SUBJECT_PARAM[resource_type]}:Patient.organization", f"Organization/{organization}"))
+    return params
+
+
+async def _pull_type(engine: SyncEngine, resource_type: str) -> None:
+    """Walk the pages; the next page is fetched while this one is applied (the server and the store overlap)."""
+    cursor = await engine.db(engine.store.cursor, resource_type)
+    page: SearchPage | None = await engine.call(
+        engine.platform.search, resource_type, _params(engine, resource_type, cursor)
+    )
+    while page is not None:
+        newest = _newest(page.resources)
+        following: asyncio.Task[SearchPage | None] | None = None
+        if page.next_url is not None:
+            if newest is not None and newest != cursor:
+                following = asyncio.create_task(
+                    engine.call(engine.platform.search, resource_type, _params(engine, resource_type, newest))
+                )
+            else:  # a whole page at one instant: step over it by the platform's own link
+                following = asyncio.create_task(engine.call(engine.platform.next_page, page))
+        try:
+            moved = await _apply_page(engine, resource_type, page.resources, cursor)
+        except BaseException:
+            if following is not None:
+                following.cancel()
+            raise
+        if following is None:
+            return
+        if moved == cursor and newest != cursor:  # the page could not be applied: stop here, retry next run
+            following.cancel()
+            return
+        cursor = moved
+        page = await following
+
+
+def _newest(resources: list[Any]) -> str | None:
+    stamps = []
+    for resource in resources:
+        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        try:
+            stamps.append(parse_instant(meta.get("lastUpdated"), "meta.lastUpdated"))
+        except PlatformProtocolError:
+            continue
+    return since(max(stamps)) if stamps else None
+
+
+async def _apply_page(engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None) -> str | None:
+    for _ in range(_APPLY_TRIES):
+        writes, newest = await engine.db(_writes, engine, resource_type, resources)
+        moved = newest if newest is not None and (cursor is None or _after(newest, cursor)) else cursor
+        try:
+            counts = await engine.db(
+                engine.store.apply,
+                writes,
+                cursor=(resource_type, moved) if moved else None,
+                actor=engine.options.actor,
+            )
+        except RecordChanged:
+            continue  # a local edit landed meanwhile: read again and merge again
+        engine.report.pulled += counts.inserted + counts.updated
+        engine.note_conflicts(counts.conflicts)
+        return moved
+    engine.report.errors.append(f"{resource_type}: records kept changing locally; the rest waits for the next sync")
+    return cursor
+
+
+def _writes(engine: SyncEngine, resource_type: str, resources: list[Any]) -> tuple[list[Write], str | None]:
+    writes: list[Write] = []
+    newest: datetime | None = None
+    seen: set[str] = set()
+    local_ids = [own for own in (record_id_of(r) for r in resources if isinstance(r, dict)) if own]
+    engine.known = engine.store.known(entity_of(resource_type), local_ids) if local_ids else set()
+    for resource in resources:
+        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        try:
+            stamp = parse_instant(meta.get("lastUpdated"), f"{resource_type}.meta.lastUpdated")
+        except PlatformProtocolError:
+            stamp = None
+        if stamp is not None and (newest is None or stamp > newest):
+            newest = stamp
+        write = _write_for(engine, resource_type, resource, meta)
+        if write is not None and write.record.id not in seen:
+            seen.add(write.record.id)
+            writes.append(write)
+    return writes, since(newest) if newest is not None else None
+
+
+def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any], meta: dict[str, Any]) -> Write | None:
+    store = engine.store
+    remote_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+    version = meta.get("versionId") if isinstance(meta.get("versionId"), str) else None
+    resident_id = None
+    if resource_type != "Patient":
+        patient = subject_id(resource)
+        resident_id = _resident_of(engine, patient) if patient else None
+        if resident_id is None:
+            return None  # not one of this clinic's residents
+    try:
+        remote = from_resource(resource, resident_id=resident_id)
+    except (PlatformProtocolError, InvalidInput) as exc:
+        engine.report.errors.append(f"{resource_type}/{str(remote_id)[:64]} could not be read: {exc}")
+        return None
+    entity = entity_of(resource_type)
+    ours = record_id_of(resource)
+    state = None if ours is not None and ours not in engine.known else store.load(entity, remote.id)
+    if state is None:
+        if resource_type == "Patient" and not engine.options.organization_id:
+            return None  # without the clinic's Organization, a Patient is not known to be ours
+        return adopt(entity, remote, remote_id=remote_id, remote_version=version)
+    if state.remote_id == remote_id and state.remote_version == version:
+        return None  # our own write, echoed back
+    return reconcile(state, remote, remote_id=remote_id, remote_version=version, action="sync.pull")
+
+
+def _resident_of(engine: SyncEngine, patient: str) -> str | None:
+    found = engine.patients.get(patient)
+    if found is None:
+        found = engine.store.resident_by_remote(patient)
+        if found is not None:
+            engine.patients[patient] = found
+    return found
+
+
+def _after(a: str, b: str) -> bool:
+    return parse_instant(a, "cursor") > parse_instant(b, "cursor")

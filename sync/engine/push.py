@@ -1,0 +1,385 @@
+"""Push: the outbox in order (critical readings first), in transaction Bundles sized to the link.
+
+Every create is conditional on the record's identifier or a PUT to its client id, and every update
+carries If-Match with the last versionId the platform confirmed, so a retry after a lost answer
+duplicates nothing and a stale update is refused, never applied. A resident goes in the same
+Bundle as (and before) the first record that refers to it. When the platform refuses a whole
+Bundle, it is split in halves until the one record at fault is found: that record is parked with
+the platform's reason, the rest is sent. A 409/412 on one record pulls the platform's version and
+merges it (``conflicts``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordChanged, StoreCorrupted
+from clinic_agent.model import Entry, Reading, Resident
+from clinic_agent.sync_values import Confirmed, LocalState, Pending, Sent, Write
+from sync.engine.conflicts import reconcile
+from sync.engine.engine import SyncEngine
+from sync.engine.mapping import (
+    SUBJECT_PARAM,
+    comparable,
+    create_request,
+    from_resource,
+    resource_type,
+    to_resource,
+    update_request,
+)
+from sync.errors import MappingError, PlatformProtocolError, PlatformRejected, SyncConflict
+from sync.fhir import bundle, device
+from sync.fhir.bundle import EntryResult, RequestEntry
+from sync.fhir.common import bundle_reference, fhir_id, reference
+
+_PLACEHOLDER = {"reference": "Patient/to-be-filled-in"}
+
+
+@dataclass(slots=True)
+class Unit:
+    """One outbox row and its record, as loaded for this Bundle."""
+
+    pending: Pending
+    state: LocalState
+    resource: dict[str, Any] | None = None  # mapped ahead (while the previous Bundle is on the wire)
+    content: dict[str, Any] | None = None  # its comparable form
+
+
+@dataclass(slots=True)
+class Built:
+    """The requests of one Bundle and, for each, the unit (or device id) it belongs to."""
+
+    entries: list[RequestEntry] = field(default_factory=list)
+    owners: list[Unit | str] = field(default_factory=list)
+    sent: dict[int, dict[str, object]] = field(default_factory=dict)  # seq -> comparable content sent
+    units: list[Unit] = field(default_factory=list)
+
+
+async def push(engine: SyncEngine) -> None:
+    """Send every pending outbox row once (those queued during the run wait for the next pass).
+
+    The next Bundle's records are read while the current one is on the wire: the store and the
+    platform work at the same time. A resident in flight is not brought into the next Bundle; by
+    the time that Bundle is built, it is confirmed (and referred to by id) or it failed (and what
+    refers to it waits).
+    """
+    after: tuple[int, int] | None = None
+    upcoming = asyncio.create_task(_next(engine, after))
+    try:
+        while True:
+            items, units = await upcoming
+            if not items:
+                return
+            after = (items[-1].priority, items[-1].seq)
+            engine.in_flight = {u.state.record.id for u in units if isinstance(u.state.record, Resident)}
+            upcoming = asyncio.create_task(_next(engine, after))
+            if units:
+                await _send(engine, units)
+    finally:
+        upcoming.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await upcoming
+        engine.in_flight = set()
+
+
+async def _next(engine: SyncEngine, after: tuple[int, int] | None) -> tuple[list[Pending], list[Unit]]:
+    items = await engine.db(engine.store.pending, limit=engine.sizer.size, after=after)
+    units = await engine.db(_prepare, engine, items) if items else []
+    return items, units
+
+
+def _prepare(engine: SyncEngine, items: Sequence[Pending]) -> list[Unit]:
+    """Load each row's record; bring an unconfirmed resident in before what refers to it."""
+    store = engine.store
+    units: list[Unit] = []
+    seen: set[int] = set()
+    for item in items:
+        if item.seq in seen:
+            continue
+        try:
+            state = store.load(item.entity, item.entity_id)
+        except StoreCorrupted as exc:  # a damaged row is set aside with the reason; the rest goes on
+            store.park(item.seq, str(exc))
+            engine.report.parked += 1
+            continue
+        if state is None:
+            store.drop(item.seq)
+            continue
+        record = state.record
+        if state.outbox == "conflict":
+            continue  # held until the doctor resolves it: sending it now would overwrite the platform's value
+        if resource_type(record) is None:
+            store.keep_local(item.seq, "no platform form yet for this kind of entry; it stays on this PC")
+            continue
+        if record.deleted and state.remote_id is None and item.attempts == 0 and state.base is None:
+            store.drop(item.seq)  # never left this PC: nothing to delete upstream
+            continue
+        owner = record.resident_id if isinstance(record, Entry | Reading) else None
+        if owner is not None and not _resident_ready(engine, owner, units, seen):
+            continue  # its resident is parked or in conflict: this waits, the rest goes on
+        units.append(Unit(item, state))
+        seen.add(item.seq)
+    for unit in units:
+        _map_ahead(engine, unit)
+    return units
+
+
+def _map_ahead(engine: SyncEngine, unit: Unit) -> None:
+    """Map a record now; only its reference to the resident is filled in when the Bundle is built."""
+    record = unit.state.record
+    if record.deleted and not isinstance(record, Resident):
+        return
+    organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
+    try:
+        unit.resource = to_resource(record, subject=_PLACEHOLDER, organization=organization)
+    except (MappingError, InvalidInput):
+        return  # mapped again when built, and parked there with the reason
+    unit.content = comparable(record)
+
+
+def _resident_ready(engine: SyncEngine, resident_id: str, units: list[Unit], seen: set[int]) -> bool:
+    if resident_id in engine.resident_refs or resident_id in engine.in_flight:
+        return True
+    if any(u.state.record.id == resident_id for u in units):
+        return True
+    resident = engine.store.load("residents", resident_id)
+    if resident is None:
+        return False
+    if resident.remote_id is not None and resident.remote_version is not None:
+        engine.resident_refs[resident_id] = resident.remote_id
+        return True
+    pending = engine.store.pending_for("residents", resident_id)
+    if pending is None:
+        return False
+    units.append(Unit(pending, resident))
+    seen.add(pending.seq)
+    return True
+
+
+async def _send(engine: SyncEngine, units: list[Unit]) -> None:
+    built = await engine.db(_build, engine, units)
+    if not built.entries:
+        return
+    sent = [
+        Sent(
+            u.pending.seq,
+            u.pending.entity,
+            u.pending.entity_id,
+            first_base=built.sent[u.pending.seq] if _first_send(u) else None,
+            content=None if u.state.record.deleted or _first_send(u) else built.sent[u.pending.seq],
+        )
+        for u in built.units
+    ]
+    await engine.db(engine.store.mark_sent, sent)
+    try:
+        results = await engine.transaction(built.entries)
+    except PlatformRejected as exc:
+        await engine.db(engine.store.unsend, [u.pending.seq for u in built.units])  # rolled back: not sent
+        await _refused(engine, built.units, exc.reason or str(exc))
+        return
+    except SyncConflict:
+        await engine.db(engine.store.unsend, [u.pending.seq for u in built.units])
+        if len(built.units) == 1:
+            await _conflict(engine, built.units[0])
+        else:
+            await _halves(engine, built.units)
+        return
+    results = await _with_found_resources(engine, built, results)
+    await engine.db(_apply_results, engine, built, results)
+
+
+async def _with_found_resources(engine: SyncEngine, built: Built, results: list[EntryResult]) -> list[EntryResult]:
+    """A create that found a copy already there (200) is compared with what was sent: read it if not echoed."""
+    complete = list(results)
+    for index, (owner, result) in enumerate(zip(built.owners, results, strict=True)):
+        found = isinstance(owner, Unit) and owner.state.remote_version is None and result.status == 200
+        if found and result.resource is None and result.resource_type and result.resource_id:
+            try:
+                read = await engine.call(engine.platform.read, result.resource_type, result.resource_id)
+            except PlatformRejected:
+                continue
+            complete[index] = dataclasses.replace(result, resource=read.resource, version_id=read.version_id)
+    return complete
+
+
+def _first_send(unit: Unit) -> bool:
+    state = unit.state
+    return state.remote_version is None and state.base is None and not state.record.deleted
+
+
+async def _refused(engine: SyncEngine, units: list[Unit], reason: str) -> None:
+    if len(units) == 1:
+        await engine.db(engine.store.park, units[0].pending.seq, reason)
+        engine.report.parked += 1
+    else:
+        await _halves(engine, units)
+
+
+async def _halves(engine: SyncEngine, units: list[Unit]) -> None:
+    """Bisect: the first half first (a resident confirmed there is referred to by id in the second)."""
+    middle = len(units) // 2
+    for half in (units[:middle], units[middle:]):
+        await _send(engine, half)
+
+
+def _build(engine: SyncEngine, units: list[Unit]) -> Built:
+    built = Built()
+    in_bundle = {u.state.record.id for u in units if isinstance(u.state.record, Resident)}
+    devices: set[str] = set()
+    for unit in units:
+        record = unit.state.record
+        subject = None
+        if isinstance(record, Entry | Reading) and record.resident_id is not None:
+            ref = engine.resident_refs.get(record.resident_id)
+            if ref is not None:
+                subject = reference("Patient", ref)
+            elif record.resident_id in in_bundle:
+                subject = bundle_reference(record.resident_id)
+            else:
+                continue  # its resident was parked in this very Bundle: it waits
+        try:
+            entry = _request(engine, unit, subject)
+        except (MappingError, InvalidInput) as exc:
+            engine.store.park(unit.pending.seq, f"cannot be expressed in FHIR: {exc}")
+            engine.report.parked += 1
+            continue
+        if isinstance(record, Reading) and record.device is not None and entry.resource is not None:
+            if record.device.id not in engine.devices and record.device.id not in devices:
+                devices.add(record.device.id)
+                built.entries.append(bundle.put(device.to_fhir(record.device), device.client_id(record.device)))
+                built.owners.append(record.device.id)
+            entry.resource["device"] = device.device_reference(record.device)
+        built.entries.append(entry)
+        built.owners.append(unit)
+        built.units.append(unit)
+        built.sent[unit.pending.seq] = unit.content if unit.content is not None else comparable(record)
+    return built
+
+
+def _request(engine: SyncEngine, unit: Unit, subject: dict[str, str] | None) -> RequestEntry:
+    state = unit.state
+    record = state.record
+    kind = resource_type(record) or ""
+    if record.deleted and not isinstance(record, Resident):
+        if state.remote_id is not None:
+            return bundle.delete(kind, state.remote_id)
+        if engine.capabilities.create_by(kind) != "conditional-create":
+            return bundle.delete(kind, fhir_id(record.id))
+        return bundle.delete_by_identifier(kind, record.id)
+    if unit.resource is not None:
+        resource = dict(unit.resource)
+        if not isinstance(record, Resident):
+            resource[SUBJECT_PARAM[kind]] = subject
+    else:
+        organization = (
+            reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
+        )
+        resource = to_resource(record, subject=subject, organization=organization)
+    if state.remote_id is not None and state.remote_version is not None:
+        return update_request(record, resource, state.remote_id, state.remote_version)
+    create_by = engine.capabilities.create_by(kind)
+    return create_request(record, resource, create_by=create_by, plain_post=engine.options.plain_post)
+
+
+def _apply_results(engine: SyncEngine, built: Built, results: list[EntryResult]) -> None:
+    confirmed: list[Confirmed] = []
+    merges: list[Write] = []
+    devices: list[str] = []
+    for owner, entry, result in zip(built.owners, built.entries, results, strict=True):
+        if isinstance(owner, str):
+            devices.append(owner)
+            continue
+        if not result.ok:
+            engine.store.park(owner.pending.seq, result.reason or f"refused with status {result.status}")
+            engine.report.parked += 1
+            continue
+        done = _confirmed(engine, owner, entry, result, built.sent[owner.pending.seq])
+        if isinstance(done, Write):
+            merges.append(done)
+        else:
+            confirmed.append(done)
+            if isinstance(owner.state.record, Resident) and done.remote_id:
+                engine.resident_refs[owner.state.record.id] = done.remote_id
+    engine.store.confirm(confirmed, devices=devices)
+    engine.devices.update(devices)
+    engine.report.pushed += len(confirmed)
+    for write in merges:
+        try:
+            counts = engine.store.apply([write], actor=engine.options.actor)
+        except (RecordChanged, ClinicAgentError):
+            continue  # edited meanwhile: still queued, the next pass sorts it out
+        engine.note_conflicts(counts.conflicts)
+        if isinstance(write.record, Resident) and write.remote_id:
+            engine.resident_refs[write.record.id] = write.remote_id
+
+
+def _confirmed(
+    engine: SyncEngine, unit: Unit, entry: RequestEntry, result: EntryResult, sent: dict[str, object]
+) -> Confirmed | Write:
+    state = unit.state
+    record = state.record
+    if entry.method == "DELETE":
+        return Confirmed(unit.pending.seq, state.entity, record.id, record.version, state.remote_id, None, None)
+    remote_id = result.resource_id or state.remote_id
+    found_existing = state.remote_version is None and result.status == 200 and result.resource is not None
+    if found_existing and result.resource is not None:
+        resident_id = record.resident_id if isinstance(record, Entry | Reading) else None
+        try:
+            remote = from_resource(result.resource, resident_id=resident_id)
+        except (PlatformProtocolError, InvalidInput):
+            remote = None
+        if remote is not None and comparable(remote) != sent:
+            # A copy was already there (an earlier try whose answer was lost, perhaps edited since): merge.
+            base = state.base if state.base is not None else sent
+            pending_state = dataclasses.replace(state, base=dict(base), outbox="pending")
+            return reconcile(
+                pending_state, remote, remote_id=remote_id, remote_version=result.version_id, action="sync.merge"
+            )
+    return Confirmed(
+        unit.pending.seq,
+        state.entity,
+        record.id,
+        record.version,
+        remote_id,
+        result.version_id,
+        dict(sent),
+        base_stored=_first_send(unit),  # mark_sent wrote exactly this content as the base copy
+    )
+
+
+async def _conflict(engine: SyncEngine, unit: Unit) -> None:
+    """The platform holds a newer version: read it and merge it against the base copy."""
+    state = unit.state
+    kind = resource_type(state.record) or ""
+    if state.remote_id is None:
+        await engine.db(engine.store.park, unit.pending.seq, "the platform reports a conflict on a new record")
+        engine.report.parked += 1
+        return
+    try:
+        current = await engine.call(engine.platform.read, kind, state.remote_id)
+    except PlatformRejected as exc:
+        await engine.db(engine.store.park, unit.pending.seq, f"the platform no longer has it: {exc.reason or exc}")
+        engine.report.parked += 1
+        return
+    record = state.record
+    resident_id = record.resident_id if isinstance(record, Entry | Reading) else None
+    try:
+        remote = from_resource(current.resource, resident_id=resident_id)
+    except (PlatformProtocolError, InvalidInput) as exc:
+        await engine.db(engine.store.park, unit.pending.seq, f"the platform's newer version cannot be read: {exc}")
+        engine.report.parked += 1
+        return
+    latest = await engine.db(engine.store.load, state.entity, record.id)
+    if latest is None:
+        return
+    write = reconcile(latest, remote, remote_id=state.remote_id, remote_version=current.version_id, action="sync.merge")
+    try:
+        counts = await engine.db(engine.store.apply, [write], actor=engine.options.actor)
+    except RecordChanged:
+        return  # edited meanwhile: it stays queued and the next pass merges again
+    engine.note_conflicts(counts.conflicts)

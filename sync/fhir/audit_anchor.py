@@ -1,0 +1,49 @@
+"""The local audit chain's head, anchored on the platform at each sync: an AuditEvent PUT to a client id.
+
+A hash chain cannot show locally that its tail was cut off (Ma–Tsudik): the platform's copy of the
+last (sequence number, MAC) can. One AuditEvent per store, replaced at each sync (its version
+history on the platform keeps every anchor). It holds no personal data: a random store id, a
+counter and a MAC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sync.fhir import codes
+from sync.fhir.bundle import RequestEntry, put
+from sync.fhir.common import Reference, Resource, fhir_id, instant
+
+STORE_SYSTEM = f"{codes.AGENT_BASE}/NamingSystem/store-id"
+APPLICATION_ACTIVITY = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110100"}
+
+
+def anchor_id(store_id: str) -> str:
+    """The client id the store's anchor is PUT to."""
+    return fhir_id(f"audit-anchor:{store_id}")
+
+
+def to_fhir(store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Reference | None) -> Resource:
+    """The AuditEvent that records the chain head (sequence number and MAC, hex) at ``at``."""
+    event: Resource = {
+        "resourceType": "AuditEvent",
+        "type": {**APPLICATION_ACTIVITY, "display": "Application Activity"},
+        "action": "E",
+        "recorded": instant(at),
+        "outcome": "0",
+        "agent": [{"who": {"identifier": {"system": STORE_SYSTEM, "value": store_id}}, "requestor": False}],
+        "source": {"observer": observer or {"identifier": {"system": STORE_SYSTEM, "value": store_id}}},
+        "entity": [
+            {
+                "what": {"identifier": {"system": STORE_SYSTEM, "value": store_id}},
+                "description": "clinic-agent audit chain head",
+                "detail": [{"type": "seq", "valueString": str(seq)}, {"type": "mac", "valueString": mac.hex()}],
+            }
+        ],
+    }
+    return event
+
+
+def request(store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Reference | None) -> RequestEntry:
+    """The PUT that replaces the store's anchor."""
+    return put(to_fhir(store_id, seq, mac, at, observer=observer), anchor_id(store_id))

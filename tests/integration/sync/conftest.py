@@ -1,0 +1,54 @@
+"""Fixtures for the sync engine against the real SEKMET server: clinics (stores) enrolled with it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from clinic_agent.agent import Agent
+from clinic_agent.home import resolve
+from tests.integration.fhir.conftest import fhir_server, fresh_fhir_server, sekmet, sekmet_executable
+from tests.support import FAST_CONFIG, FAST_KDF, PASSPHRASE
+
+__all__ = ["fhir_server", "fresh_fhir_server", "sekmet", "sekmet_executable"]
+
+_CLINICS = itertools.count(1)
+
+
+def make_agent(root: Path, *, code: str, extra: str = "") -> Agent:
+    """A new, unlocked clinic store in ``root`` with the clinic code ``code``."""
+    from clinic_agent.home import initialise
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "agent.toml").write_text(
+        FAST_CONFIG + f'[clinic]\ncode = "{code}"\nname = "坝盘村卫生室"\n' + extra, encoding="utf-8"
+    )
+    home = resolve(root)
+    initialise(home, passphrase=PASSPHRASE, user="admin", kdf=FAST_KDF)
+    agent = Agent.open(home)
+    agent.unlock(actor="test", passphrase=PASSPHRASE)
+    return agent
+
+
+@pytest.fixture
+def clinic_factory(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    """Makes clinics (each a store of its own); closes them at the end."""
+    made: list[Agent] = []
+
+    def factory(platform: str | None = None, *, code: str | None = None, extra: str = "") -> Agent:
+        number = next(_CLINICS)
+        agent = make_agent(tmp_path / f"clinic{number}", code=code or f"TR{number:04d}", extra=extra)
+        made.append(agent)
+        if platform is not None:
+            from clinic_agent import syncing
+
+            asyncio.run(syncing.enroll(agent, platform, actor="test"))
+        return agent
+
+    yield factory
+    for agent in made:
+        agent.close()
