@@ -2,7 +2,7 @@
 
 Left, the conflicts; right, the chosen one field by field — the last synced value, ours, the
 platform's — and which to keep. ← keeps ours, → keeps the platform's, Ctrl+S resolves and the choice
-syncs. Until the sync engine is installed the daemon has no such methods, and the screen says so.
+syncs. On a PC not enrolled with the platform (or a daemon without sync) the screen says so.
 """
 
 from __future__ import annotations
@@ -79,9 +79,14 @@ class ConflictsScreen(ClinicScreen):
         if self.conflicts:
             self.query_one("#c-list", PagedTable).table.focus()
             await self.open(str(self.conflicts[0]["id"]))
-        else:
-            self.current = None
-            self._show_fields()
+            return
+        self.current = None
+        self._show_fields()
+        sync = await self.call("sync.status", quiet=True)
+        if sync is not None and sync.get("state") == "not enrolled":
+            banner = self.banner()
+            if banner is not None:
+                banner.show("sync_unavailable")
 
     def _show_list(self) -> None:
         t = self.t
