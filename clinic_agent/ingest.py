@@ -171,7 +171,7 @@ class Ingest:
             ),
             source=frame.protocol,
             flags=tuple(flags + clock_flag),
-            dedupe_key=self._dedupe_key(frame, part, code, index, taken_at),
+            dedupe_key=self._dedupe_key(frame, part, code, index, components),
             frame_id=frame_id,
             subject_hint=_hint(part.subject, settings),
         )
@@ -190,11 +190,18 @@ class Ingest:
             return received, ["device-clock-suspect"]
         return moment.astimezone(UTC), []
 
-    def _dedupe_key(self, frame: RawFrame, part: DecodedFrame, code: str, index: int, taken_at: datetime) -> str:
+    def _dedupe_key(
+        self, frame: RawFrame, part: DecodedFrame, code: str, index: int, components: tuple[Quantity, ...]
+    ) -> str:
+        """What makes a re-sent frame the same reading: the device's sequence number, else its stamp
+        together with what was measured (a stuck clock or two quick measurements share a stamp, not
+        their values), else the frame's bytes within a short window."""
         if part.sequence:
             return f"seq:{part.sequence}:{index}:{code}"
         if part.device_time is not None:
-            return f"time:{part.device_time.isoformat()}:{code}"
+            measured = "\x1f".join(f"{q.code}={q.value} {q.unit}" for q in components)
+            digest = hashlib.sha256(measured.encode()).hexdigest()[:16]
+            return f"time:{part.device_time.isoformat()}:{code}:{digest}"
         digest = hashlib.sha256(frame.protocol.encode() + b"\0" + frame.data).hexdigest()[:24]
         bucket = int(frame.received_at.timestamp() // CONTENT_WINDOW.total_seconds())
         key = f"content:{digest}:{index}:{bucket}"

@@ -93,6 +93,16 @@ def test_a_re_sent_frame_collapses_by_device_time(agent: Agent) -> None:
     assert _count(agent, "frames") == 2  # every arrival is archived
 
 
+def test_two_measurements_stamped_in_the_same_second_are_two_readings(agent: Agent) -> None:
+    # A clock that is unset or stuck, or two quick measurements: the stamp alone does not identify a reading.
+    stamp = datetime(2026, 11, 25, 15, 30)
+    sink = Ingest(agent)
+    first, second = sink.submit(_frame(_bp(128, 84, stamp=stamp))), sink.submit(_frame(_bp(131, 86, stamp=stamp)))
+    assert len(first.stored) == len(second.stored) == 1
+    assert second.duplicates == ()
+    assert _count(agent, "readings") == 2
+
+
 def test_a_frame_without_time_or_sequence_collapses_within_the_window_even_across_its_boundary(agent: Agent) -> None:
     sink = Ingest(agent)
     data = _bp(128, 84)
