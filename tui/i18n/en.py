@@ -83,6 +83,7 @@ MESSAGES: dict[str, str] = {
     "resident.allergies": "Allergies:",
     "resident.no_allergies": "No allergy recorded",
     "resident.none": "none",
+    "resident.conditions": "Conditions",
     "resident.last_reading": "Last reading",
     "resident.last_follow_up": "Last follow-up",
     "resident.no_readings": "No readings yet",

@@ -87,6 +87,7 @@ MESSAGES: dict[str, str] = {
     "resident.allergies": "过敏：",
     "resident.no_allergies": "无过敏记录",
     "resident.none": "无",
+    "resident.conditions": "疾病",
     "resident.last_reading": "最近读数",
     "resident.last_follow_up": "最近随访",
     "resident.no_readings": "还没有读数",

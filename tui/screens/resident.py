@@ -214,7 +214,7 @@ class ResidentScreen(ClinicScreen):
             text.append(f"{t(key)}: ", style="dim")
             text.append(clean(value) + "\n")
         conditions = self._entries("condition")
-        text.append(f"\n{t('tab.condition')}: ", style="bold")
+        text.append(f"\n{t('resident.conditions')}: ", style="bold")
         text.append("、".join(clean(c.get("name")) for c in conditions) or t("resident.none"))
         readings = self.file.get("readings") or []
         text.append(f"\n{t('resident.last_reading')}: ", style="bold")
