@@ -97,6 +97,7 @@ class Resident:
     address: str | None = None
     ethnicity: str | None = None
     key_populations: tuple[KeyPopulation, ...] = ()
+    id_number_override: str | None = None  # why a number failing its check digit was kept, in the doctor's words
     version: int = 0
     updated_at: datetime | None = None
     deleted: bool = False

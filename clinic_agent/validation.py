@@ -7,8 +7,8 @@ import re
 from datetime import date
 from typing import Any
 
-from clinic_agent.errors import InvalidInput
-from clinic_agent.idnumber import check_health_record_number, parse_id_number
+from clinic_agent.errors import InvalidIdNumber, InvalidInput
+from clinic_agent.idnumber import IdNumber, check_character, check_health_record_number, parse_id_number
 from clinic_agent.model import Entry, Resident, Sex
 
 _PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
@@ -35,7 +35,10 @@ def optional_text(name: str, value: str | None, *, max_length: int = 200) -> str
 
 def resident(record: Resident, *, today: date | None = None) -> Resident:
     """A resident checked and normalised, or InvalidInput naming the first problem."""
-    number = parse_id_number(record.id_number, today=today)
+    override = optional_text("reason for keeping the ID number", record.id_number_override)
+    number = checked_id_number(record.id_number, override, today=today)
+    if number.number[17] == check_character(number.number[:17]):
+        override = None  # a number that passes needs no reason
     if record.birth_date != number.birth_date:
         raise InvalidInput(
             f"birth date {record.birth_date.isoformat()} does not match the ID number, "
@@ -51,6 +54,7 @@ def resident(record: Resident, *, today: date | None = None) -> Resident:
     return dataclasses.replace(
         record,
         id_number=number.number,
+        id_number_override=override,
         name=text_field("name", record.name, required=True, max_length=50),
         health_record_number=check_health_record_number(hrn) if hrn else None,
         phone=phone,
@@ -58,6 +62,20 @@ def resident(record: Resident, *, today: date | None = None) -> Resident:
         address=optional_text("address", record.address),
         ethnicity=optional_text("ethnicity", record.ethnicity, max_length=20),
     )
+
+
+def checked_id_number(text: str, override: str | None, *, today: date | None = None) -> IdNumber:
+    """An ID number that passes every check, or fails only its check digit and is kept for a reason.
+
+    The national forms allow this: a paper record or card with a typo is kept as written, with the
+    doctor's reason, rather than refused or silently "corrected".
+    """
+    try:
+        return parse_id_number(text, today=today)
+    except InvalidIdNumber as exc:
+        if exc.check != "check_digit" or not (override and override.strip()):
+            raise
+    return parse_id_number(text, today=today, check_digit=False)
 
 
 def entry(record: Entry) -> Entry:

@@ -16,7 +16,7 @@ from clinic_agent import rotation, serde
 from clinic_agent.agent import Agent, Caller
 from clinic_agent.api.params import Params
 from clinic_agent.errors import AccessDenied, InvalidInput, RecordNotFound, StoreCorrupted
-from clinic_agent.idnumber import parse_id_number
+from clinic_agent.idnumber import normalise_id_number, parse_id_number
 from clinic_agent.model import (
     ENTRY_TYPES,
     DeviceInfo,
@@ -31,6 +31,7 @@ from clinic_agent.model import (
 )
 from clinic_agent.rules import critical_reasons
 from clinic_agent.store.users import check_user_name
+from clinic_agent.validation import checked_id_number
 
 DOCTOR = Role.DOCTOR.value
 NURSE = Role.NURSE.value
@@ -125,7 +126,8 @@ def resident_json(resident: Resident) -> dict[str, Any]:
 
 def resident_from(params: Params, *, resident_id: str | None = None, version: int = 0) -> Resident:
     """Build a resident from request fields; the birth date and sex default to what the ID number holds."""
-    id_number = parse_id_number(params.text("id_number", max_length=40))
+    override = params.optional_text("id_number_override", max_length=200)
+    id_number = checked_id_number(params.text("id_number", max_length=40), override)
     sex = Sex.parse(params.text("sex", max_length=20)) if "sex" in params else None
     if sex is None:
         sex = Sex.MALE if id_number.is_male else Sex.FEMALE
@@ -145,6 +147,7 @@ def resident_from(params: Params, *, resident_id: str | None = None, version: in
         address=params.optional_text("address"),
         ethnicity=params.optional_text("ethnicity", max_length=20),
         key_populations=flags,
+        id_number_override=override,
         version=version,
     )
 
@@ -161,7 +164,11 @@ def find_resident(agent: Agent, reference: str) -> Resident:
     if len(compact) == 17 and compact.isdigit():
         found = agent.store.residents.by_health_record_number(compact)
     else:
-        found = agent.store.residents.by_id_number(parse_id_number(compact).number)
+        number = normalise_id_number(compact)
+        # a number kept despite its check digit is found as written; any other is checked first
+        found = agent.store.residents.by_id_number(number) if len(number) == 18 else None
+        if found is None:
+            parse_id_number(number)  # a mistyped number: say which check it fails
     if found is None:
         raise RecordNotFound(f"no resident with {'health-record' if len(compact) == 17 else 'ID'} number {compact}")
     return found

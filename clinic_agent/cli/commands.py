@@ -11,8 +11,9 @@ from typing import Any
 from clinic_agent import home as home_module
 from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user
-from clinic_agent.errors import StoreCorrupted, WrongPassphrase
+from clinic_agent.errors import InvalidIdNumber, StoreCorrupted, WrongPassphrase
 from clinic_agent.home import Home
+from clinic_agent.idnumber import parse_id_number
 
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Registrar = Callable[[Any, argparse.ArgumentParser], None]
@@ -325,6 +326,11 @@ def _resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     inner = resident.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "register a resident")
     p.add_argument("--id-number", required=True, help="the 18-character resident ID card number")
+    p.add_argument(
+        "--id-override",
+        metavar="REASON",
+        help="keep an ID number that fails only its check digit, for this reason (the card or paper record shows it)",
+    )
     p.add_argument("--name", required=True)
     p.add_argument("--sex", help="GB/T 2261.1 code 0/1/2/9 or male/female/unknown (default: from the ID number)")
     p.add_argument("--birth-date", help="YYYY-MM-DD (default: from the ID number)")
@@ -345,8 +351,18 @@ def _resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_resident_add(args: argparse.Namespace) -> int:
     """Register a resident."""
+    if not args.id_override:
+        try:
+            parse_id_number(args.id_number)
+        except InvalidIdNumber as exc:
+            if exc.check == "check_digit":
+                raise InvalidIdNumber(
+                    exc.check, f"{exc.message}; if the card really shows this number, add --id-override REASON"
+                ) from None
+            raise
     params = {
         "id_number": args.id_number,
+        "id_number_override": args.id_override,
         "name": args.name,
         "sex": args.sex,
         "birth_date": args.birth_date,

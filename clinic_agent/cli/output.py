@@ -56,6 +56,7 @@ def resident_card(r: dict[str, Any]) -> str:
     fields = [
         ("name", r["name"]),
         ("ID number", r["id_number"]),
+        *([("ID kept because", r["id_number_override"])] if r.get("id_number_override") else []),
         ("sex", _SEX.get(r["sex"], r["sex"])),
         ("born", r["birth_date"]),
         ("health-record no.", r.get("health_record_number") or "-"),

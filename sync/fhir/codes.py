@@ -63,6 +63,8 @@ EXT_SEX: Final = f"{_EXT}/gbt2261-sex"
 EXT_ETHNICITY: Final = f"{_EXT}/ethnicity"
 EXT_KEY_POPULATION: Final = f"{_EXT}/key-population"
 EXT_VILLAGE: Final = f"{_EXT}/village"
+# On the ID card identifier: the doctor's reason for keeping a number that fails its check digit.
+EXT_ID_NUMBER_OVERRIDE: Final = f"{_EXT}/id-number-override"
 EXT_DEVICE_TIME: Final = f"{_EXT}/device-time"
 EXT_READING_SOURCE: Final = f"{_EXT}/reading-source"
 EXT_READING_FLAG: Final = f"{_EXT}/reading-flag"

@@ -101,12 +101,17 @@ def to_fhir(resident: Resident, *, managing_organization: Reference | None = Non
 def _identifiers(resident: Resident) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = [
         uuid_identifier(resident.id),
-        {
-            "use": "official",
-            "type": concept(coding(codes.V2_0203, "NI", "National unique individual identifier")),
-            "system": codes.ID_CARD_SYSTEM,
-            "value": resident.id_number,
-        },
+        prune(
+            {
+                "extension": [{"url": codes.EXT_ID_NUMBER_OVERRIDE, "valueString": resident.id_number_override}]
+                if resident.id_number_override
+                else None,
+                "use": "official",
+                "type": concept(coding(codes.V2_0203, "NI", "National unique individual identifier")),
+                "system": codes.ID_CARD_SYSTEM,
+                "value": resident.id_number,
+            }
+        ),
     ]
     if resident.health_record_number:
         found.append({"system": codes.HEALTH_RECORD_SYSTEM, "value": resident.health_record_number})
@@ -184,6 +189,7 @@ def from_fhir(resource: Resource) -> Resident:
         address=text(address, "text", "Patient.address") if address else None,
         ethnicity=_read_ethnicity(patient),
         key_populations=_read_key_populations(patient),
+        id_number_override=_read_id_number_override(patient),
         deleted=patient.get("active") is False,
     )
 
@@ -240,6 +246,14 @@ def _read_ethnicity(patient: Resource) -> str | None:
     if value is not None:
         return required_text(value, "code", "Patient.extension.valueCoding")
     return required_text(ext, "valueString", "Patient.extension")
+
+
+def _read_id_number_override(patient: Resource) -> str | None:
+    for identifier in dicts(patient, "identifier", "Patient"):
+        if identifier.get("system") == codes.ID_CARD_SYSTEM:
+            found = extension(identifier, codes.EXT_ID_NUMBER_OVERRIDE, "Patient.identifier")
+            return text(found, "valueString", "Patient.identifier.extension") if found else None
+    return None
 
 
 def _read_key_populations(patient: Resource) -> tuple[KeyPopulation, ...]:

@@ -107,6 +107,21 @@ def test_a_malformed_id_number_names_the_failing_check(initialised: Cli, id_numb
     assert check in _one_line(result.stderr)
 
 
+def test_a_number_failing_its_check_digit_is_kept_only_with_a_reason(initialised: Cli) -> None:
+    refused = initialised("resident", "add", "--id-number", "110105194912310021", "--name", "某人")
+    assert refused.returncode == 2
+    assert "--id-override REASON" in _one_line(refused.stderr)
+    kept = initialised(
+        "resident", "add", "--id-number", "110105194912310021", "--name", "某人", "--id-override", "card shows it"
+    )
+    assert kept.returncode == 0, kept.stderr
+    shown = initialised("resident", "show", "110105194912310021", check=True).stdout
+    assert "card shows it" in shown
+    still = initialised("resident", "add", "--id-number", "000105194912310021", "--name", "某人", "--id-override", "x")
+    assert still.returncode == 2
+    assert "not a province code" in _one_line(still.stderr)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

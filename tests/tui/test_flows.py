@@ -282,6 +282,32 @@ async def test_registering_a_resident_checks_the_id_number_as_typed(make_app: Ma
     assert daemon.agent.store.residents.by_id_number("11010519491231002X") is not None
 
 
+async def test_a_number_failing_its_check_digit_is_kept_once_a_reason_is_given(
+    make_app: MakeApp, daemon: Daemon
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f3")
+        await until(pilot, lambda: screen_name(pilot) == "RegisterScreen")
+        await pilot.press(*"110105194912310021")
+        await until(pilot, lambda: "校验位不对" in visible_text(app))
+        assert app.screen.query_one("#f-birth_date", Field).value == "1949-12-31"  # still read from the number
+        app.screen.query_one("#i-name", Input).focus()
+        await pilot.press(*"张秀英", "ctrl+s")
+        await pilot.pause()
+        assert screen_name(pilot) == "RegisterScreen"  # refused without a reason
+        app.screen.query_one("#i-id_number_override", Input).focus()
+        await pilot.press(*"纸质档案如此")
+        await until(pilot, lambda: "校验位不对" not in visible_text(app))
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen" and bool(app.screen.file))
+        assert "纸质档案如此" in visible_text(app)
+    kept = daemon.agent.store.residents.by_id_number("110105194912310021")
+    assert kept is not None
+    assert kept.id_number_override == "纸质档案如此"
+
+
 async def test_a_stale_edit_shows_the_daemons_words(make_app: MakeApp, daemon: Daemon) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:

@@ -24,7 +24,19 @@ from tui.widgets.fields import Field, MultiField, SelectField
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.text import clean
 
-TEXT_FIELDS = ("id_number", "name", "birth_date", "health_record_number", "phone", "village", "address")
+TEXT_FIELDS = (
+    "id_number",
+    "id_number_override",
+    "name",
+    "birth_date",
+    "health_record_number",
+    "phone",
+    "village",
+    "address",
+)
+
+
+_ID_NUMBER = checks.id_number()
 
 
 class RegisterScreen(ClinicModal):
@@ -48,9 +60,16 @@ class RegisterScreen(ClinicModal):
                 yield Field(
                     "field.id_number",
                     name="id_number",
-                    check=checks.id_number(),
+                    check=self._check_id_number,
                     value=clean(r.get("id_number", "")),
                     hint="hint.id_number",
+                )
+                yield Field(
+                    "field.id_number_override",
+                    name="id_number_override",
+                    check=checks.text(),
+                    value=clean(r.get("id_number_override") or ""),
+                    hint="hint.id_number_override",
                 )
                 yield Field(
                     "field.name",
@@ -94,10 +113,24 @@ class RegisterScreen(ClinicModal):
         super().on_mount()
         self.query_one("#i-id_number" if not self.resident else "#i-name", Input).focus()
 
+    def _check_id_number(self, value: str) -> checks.Problem | None:
+        """The ID number's problem; a wrong check digit only until a reason to keep the number is given
+        (the reason field beside it says when to give one)."""
+        problem = _ID_NUMBER(value)
+        reasons = self.query("#i-id_number_override").results(Input)  # absent while the form is being built
+        if problem is not None and problem.key == "err.id.check_digit" and any(r.value.strip() for r in reasons):
+            return None
+        return problem
+
+    @on(Input.Changed, "#i-id_number_override")
+    def _reason_changed(self) -> None:
+        field = self.query_one("#f-id_number", Field)
+        field.show_problem(field.problem if field.value else None)
+
     @on(Input.Changed, "#i-id_number")
     def _from_id_number(self, event: Input.Changed) -> None:
         try:
-            number = parse_id_number(event.value)
+            number = parse_id_number(event.value, check_digit=False)  # a kept number still holds these
         except InvalidInput:
             return
         birth = self.query_one("#f-birth_date", Field)
@@ -121,7 +154,7 @@ class RegisterScreen(ClinicModal):
             values[name] = select.value
         values["key_populations"] = self.query_one("#f-key_populations", MultiField).values
         if good and values["id_number"] and values["birth_date"]:
-            held = parse_id_number(values["id_number"]).birth_date
+            held = parse_id_number(values["id_number"], check_digit=False).birth_date
             if date.fromisoformat(values["birth_date"]) != held:
                 self.query_one("#f-birth_date", Field).show_problem(
                     checks.Problem("err.birth_mismatch", {"held": held.isoformat()})

@@ -184,6 +184,8 @@ class ResidentScreen(ClinicScreen):
             f"  {t.label('sex', r.get('sex'))}  {t('resident.age', n=_age(born, self.clinic.today))}  {clean(born)}  "
         )
         line.append(clean(r.get("id_number")), style="bold")
+        if r.get("id_number_override"):
+            line.append(" ⚠", style="bold yellow")  # kept despite its check digit; the reason is in the summary
         for flag in r.get("key_populations") or []:
             line.append("  ")
             line.append(f" {t.label('key_population', flag)} ", style="black on yellow")
@@ -203,6 +205,7 @@ class ResidentScreen(ClinicScreen):
     def _show_summary(self) -> None:
         t, r = self.t, self.resident
         rows = [
+            *([("field.id_number_override", r["id_number_override"])] if r.get("id_number_override") else []),
             ("field.health_record_number", r.get("health_record_number") or "—"),
             ("field.phone", r.get("phone") or "—"),
             ("field.village", r.get("village") or "—"),

@@ -76,3 +76,11 @@ def test_health_record_numbers_are_17_digits() -> None:
     for bad in ("5222010010010000", "5222010010010000A", "00220100100100001"):
         with pytest.raises(InvalidInput):
             check_health_record_number(bad)
+
+
+def test_a_number_kept_for_a_reason_skips_only_the_check_digit() -> None:
+    kept = parse_id_number("110105194912310021", check_digit=False)
+    assert (kept.number, kept.birth_date, kept.is_male) == ("110105194912310021", date(1949, 12, 31), False)
+    with pytest.raises(InvalidIdNumber) as caught:
+        parse_id_number("110105194913310021", check_digit=False)  # month 13: still refused
+    assert caught.value.check == "birth_date"

@@ -88,6 +88,23 @@ def test_bad_resident_fields_are_refused_with_the_field_named(store: Store) -> N
         store.residents.add(resident(name="\x1b[31mred"), actor="test")
 
 
+def test_a_number_failing_only_its_check_digit_is_kept_with_the_doctors_reason(store: Store) -> None:
+    kept = store.residents.add(
+        resident(id_number="110105194912310021", id_number_override="  the card shows this number "), actor="t"
+    )
+    assert store.residents.get(kept.id).id_number_override == "the card shows this number"
+    assert store.residents.by_id_number("110105194912310021") == store.residents.get(kept.id)
+    with pytest.raises(InvalidIdNumber, match="province code"):  # a reason excuses the check digit only
+        store.residents.add(resident(id_number="000105194912310021", id_number_override="card"), actor="t")
+    with pytest.raises(InvalidInput, match="birth date"):  # the date it holds is still cross-checked
+        store.residents.add(
+            resident(id_number="110105194912310021", id_number_override="card", birth_date=date(1950, 1, 1)),
+            actor="t",
+        )
+    corrected = store.residents.update(dataclasses.replace(kept, id_number="11010519491231002X"), actor="t")
+    assert corrected.id_number_override is None  # a number that passes needs no reason
+
+
 def test_an_edit_from_a_stale_copy_is_refused(store: Store) -> None:
     person = store.residents.add(resident(), actor="test")
     first = store.residents.update(dataclasses.replace(person, village="新村"), actor="a")

@@ -64,6 +64,7 @@ residents = st.builds(
     address=st.none() | texts,
     ethnicity=st.none() | st.from_regex(r"[0-9]{2}", fullmatch=True) | texts,
     key_populations=st.lists(st.sampled_from(KeyPopulation), max_size=4).map(tuple),
+    id_number_override=st.none() | texts,
     version=st.integers(0, 1000),
     updated_at=st.none() | moments,
     deleted=st.booleans(),

@@ -166,6 +166,16 @@ def test_patient_identifiers_carry_the_national_oids_and_the_agent_uuid() -> Non
     assert systems["urn:oid:2.16.156.10011.1.2"]["value"] == "52060100100100001"
 
 
+def test_a_number_kept_despite_its_check_digit_carries_the_reason_on_its_identifier() -> None:
+    kept = _resident(id_number="110105194912310021", id_number_override="身份证上就是这个号")
+    resource = valid_r4(patient.to_fhir(kept))
+    card = next(i for i in resource["identifier"] if i["system"] == codes.ID_CARD_SYSTEM)
+    assert card["extension"] == [{"url": codes.EXT_ID_NUMBER_OVERRIDE, "valueString": "身份证上就是这个号"}]
+    assert patient.from_fhir(resource).id_number_override == "身份证上就是这个号"
+    plain = next(i for i in patient.to_fhir(_resident())["identifier"] if i["system"] == codes.ID_CARD_SYSTEM)
+    assert "extension" not in plain
+
+
 @pytest.mark.parametrize(
     ("sex", "gender"),
     [(Sex.MALE, "male"), (Sex.FEMALE, "female"), (Sex.UNKNOWN, "unknown"), (Sex.UNSPECIFIED, "unknown")],
