@@ -4,6 +4,8 @@
     keypress to results, search over 50,000 residents (p95; target < 50 ms)  vs  the raw resident.lookup call
     opening a file with 5,000 readings (target < 200 ms)  vs  the raw resident.file call
 
+and, for information, the raw resident.history (its audit-log lookup) and home.summary calls.
+
 The daemon is real (its API server in-process, on a temp socket); the app is driven headless by
 Textual's pilot, so "results on screen" means the table holds them after a refresh.
 
@@ -141,6 +143,13 @@ async def _raw(socket: Path, name: str) -> tuple[list[float], list[float]]:
         f"(raw resident.file with every reading: {(time.perf_counter() - start) * 1000:.0f} ms; the screen reads "
         "those after its first paint)"
     )
+    for method, params in (("resident.history", {"resident": match["id"]}), ("home.summary", {})):
+        took = []
+        for _ in range(5):
+            start = time.perf_counter()
+            await client.call(method, params)
+            took.append(time.perf_counter() - start)
+        print(f"(raw {method}: median {statistics.median(took) * 1000:.1f} ms)")
     await client.close()
     return lookups, files
 

@@ -207,9 +207,7 @@ def _resident_history(agent: Agent, caller: Caller, params: Params) -> dict[str,
     resident = find_resident(agent, params.text("resident", max_length=40))
     ids = [resident.id, *agent.store.entries.ids_for_resident(resident.id)]
     limit = params.integer("limit", default=200, low=1, high=2000)
-    entries = [
-        e for e in agent.store.audit.for_objects(ids, limit=limit * 4) if e.action.rsplit(".", 1)[-1] in _CHANGES
-    ]
+    entries = agent.store.audit.for_objects(ids, verbs=_CHANGES, limit=limit)
     agent.store.audit.record(caller.actor, "resident.view", "resident", resident.id, "history")
     return {
         "history": [
@@ -221,7 +219,7 @@ def _resident_history(agent: Agent, caller: Caller, params: Params) -> dict[str,
                 "object_id": e.object_id,
                 "fields": _field_names(e.detail),
             }
-            for e in entries[:limit]
+            for e in entries
         ]
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,16 +72,22 @@ class AuditLog:
                 return
             after = rows[-1][0]
 
-    def for_objects(self, object_ids: list[str], *, limit: int = 500) -> list[AuditEntry]:
-        """Entries about any of these records, newest first (a resident's history of changes)."""
+    def for_objects(self, object_ids: list[str], *, verbs: Collection[str] = (), limit: int = 500) -> list[AuditEntry]:
+        """Entries about any of these records, newest first (a resident's history of changes).
+
+        ``verbs`` keeps only actions ending in one of them ("create" keeps "allergy.create"), so that
+        however often a file was viewed, the changes are what the limit counts.
+        """
         found: list[AuditEntry] = []
+        verb_filter = f" AND ({' OR '.join('action LIKE ?' for _ in verbs)})" if verbs else ""
+        patterns = [f"%.{verb}" for verb in verbs]
         with self._core.read() as conn:
             for start in range(0, len(object_ids), 500):
                 chunk = object_ids[start : start + 500]
                 rows = conn.execute(
                     "SELECT seq, at, actor, action, object_type, object_id, detail FROM audit"
-                    f" WHERE object_id IN ({', '.join('?' * len(chunk))}) ORDER BY seq DESC LIMIT ?",
-                    (*chunk, limit),
+                    f" WHERE object_id IN ({', '.join('?' * len(chunk))}){verb_filter} ORDER BY seq DESC LIMIT ?",
+                    (*chunk, *patterns, limit),
                 ).fetchall()
                 found += [
                     AuditEntry(

@@ -181,6 +181,13 @@ def _sync(db: Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN sent BLOB")
 
 
+@MIGRATIONS(name="0003_audit_by_object")
+def _audit_by_object(db: Database) -> None:
+    # A resident's history of changes looks its records up in the audit log: without this index every
+    # opening of the history tab read the whole log, which only grows.
+    db.execute("CREATE INDEX audit_by_object ON audit(object_id, seq)")
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration."""
     MIGRATIONS.apply(db)

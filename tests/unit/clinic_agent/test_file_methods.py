@@ -104,6 +104,15 @@ def test_history_names_who_changed_which_fields_never_values(agent: Agent) -> No
     assert "呼吸困难" not in str(history)
 
 
+def test_history_keeps_every_change_however_often_the_file_was_opened_since(agent: Agent) -> None:
+    person = resident_named(agent, "田玉梅")
+    call(agent, "entry.add", {"kind": "allergy", "resident_id": person["id"], "fields": {"substance": "磺胺"}})
+    for _ in range(150):  # each opening of the history is audited too
+        call(agent, "resident.history", {"resident": person["id"], "limit": 10})
+    history = call(agent, "resident.history", {"resident": person["id"], "limit": 10})["history"]
+    assert [h["action"] for h in history] == ["allergy.create", "resident.create"]
+
+
 def test_prefill_maps_todays_readings_into_the_form_and_carries_targets(agent: Agent) -> None:
     person = resident_named(agent, "张秀兰")
     for code, value, unit in (("8302-2", "158", "cm"), ("29463-7", "61.5", "kg"), ("14743-9", "8.2", "mmol/L")):
