@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.errors import FrameError
+from drivers.terminology import MDC_UNITS
 
 MDC_SYSTEM = "urn:iso:std:iso:11073:10101"
 BP_PANEL = "85354-9"
@@ -65,17 +66,7 @@ METRICS_BY_REFID = {m.refid: m for m in METRICS.values()}
 BP_COMPONENTS = frozenset({"8480-6", "8462-4", "8478-0"})
 CUFF_PULSE = "149546"
 
-# code -> (reference ID, UCUM)
-UNITS = {
-    "266016": ("MDC_DIM_MMHG", "mm[Hg]"),
-    "262688": ("MDC_DIM_PERCENT", "%"),
-    "264864": ("MDC_DIM_BEAT_PER_MIN", "/min"),
-    "268192": ("MDC_DIM_DEGC", "Cel"),
-    "263875": ("MDC_DIM_KILO_G", "kg"),
-    "263441": ("MDC_DIM_CENTI_M", "cm"),
-    "264096": ("MDC_DIM_KG_PER_M_SQ", "kg/m2"),
-    "264274": ("MDC_DIM_MILLI_G_PER_DL", "mg/dL"),
-}
+UNITS = MDC_UNITS  # code -> (reference ID, UCUM): the confirmed unit codes, kept in one table
 UNITS_BY_REFID = {
     **dict(UNITS.values()),
     "MDC_DIM_KILO_PASCAL": "kPa",
