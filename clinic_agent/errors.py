@@ -53,9 +53,10 @@ class InvalidIdNumber(InvalidInput):
 
     code = "invalid_id_number"
 
-    def __init__(self, check: str, message: str) -> None:
+    def __init__(self, check: str, message: str, *, expected: str = "") -> None:
         super().__init__(message)
         self.check = check
+        self.expected = expected  # for a failed check digit: the character the first 17 digits call for
 
 
 class AccessDenied(ClinicAgentError):

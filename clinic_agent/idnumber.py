@@ -68,6 +68,7 @@ def parse_id_number(text: str, *, today: date | None = None, check_digit: bool =
             "check_digit",
             f"ID number {shown} fails the check digit: the last character should be {expected}, "
             f"not {number[17]} (a digit is probably mistyped)",
+            expected=expected,
         )
     return IdNumber(number=number, region_code=number[:6], birth_date=birth, is_male=int(number[16]) % 2 == 1)
 

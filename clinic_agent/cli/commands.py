@@ -357,7 +357,9 @@ def cmd_resident_add(args: argparse.Namespace) -> int:
         except InvalidIdNumber as exc:
             if exc.check == "check_digit":
                 raise InvalidIdNumber(
-                    exc.check, f"{exc.message}; if the card really shows this number, add --id-override REASON"
+                    exc.check,
+                    f"{exc.message}; if the card really shows this number, add --id-override REASON",
+                    expected=exc.expected,
                 ) from None
             raise
     params = {

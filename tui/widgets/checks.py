@@ -64,8 +64,7 @@ def id_number(*, required: bool = True, today: Callable[[], date] = date.today) 
         try:
             parse_id_number(value, today=today())
         except InvalidIdNumber as exc:
-            expected = exc.message.split("should be ", 1)[-1][:1] if exc.check == "check_digit" else ""
-            return Problem(f"err.id.{exc.check}", {"expected": expected})
+            return Problem(f"err.id.{exc.check}", {"expected": exc.expected})
         return None
 
     return check
