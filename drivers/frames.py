@@ -8,9 +8,12 @@ commit. The link acknowledges the device (ACK, AA, RACP delete) only when ``rece
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+StateCallback = Callable[[str, str, str], None]  # device id, state ("connected", ...), detail
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,3 +55,18 @@ class Receipt:
 
 
 FrameSink = Callable[[RawFrame], Awaitable[Receipt]]
+
+
+class StateReporting:
+    """What a device link shares: each change of state goes once to the log and to ``on_state``."""
+
+    device: DeviceRef
+    on_state: StateCallback | None
+    state: str
+
+    def _report(self, state: str, detail: str = "") -> None:
+        if state != self.state:
+            logging.getLogger(type(self).__module__).info("%s: %s %s", self.device.id, state, detail)
+        self.state = state
+        if self.on_state is not None:
+            self.on_state(self.device.id, state, detail)

@@ -15,11 +15,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from drivers.errors import DeviceUnavailable
-from drivers.frames import DeviceRef
+from drivers.frames import DeviceRef, StateCallback
 from drivers.stream import Read, StreamSession, drive
 
 _LOGGER = logging.getLogger(__name__)
-StateCallback = Callable[[str, str, str], None]
 
 
 def _reader(reader: asyncio.StreamReader) -> Read:

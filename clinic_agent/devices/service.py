@@ -19,7 +19,7 @@ from clinic_agent.ingest import Ingest
 from clinic_agent.model import utcnow
 from drivers.astm.session import AstmSession
 from drivers.contec.session import Cms50Session
-from drivers.frames import FrameSink
+from drivers.frames import FrameSink, StateCallback
 from drivers.hl7.session import Hl7Session
 from drivers.serial import ports
 from drivers.serial.link import SerialLink
@@ -34,9 +34,6 @@ class Link(Protocol):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
-
-
-StateCallback = Callable[[str, str, str], None]
 
 
 def session_factory(config: DeviceConfig, sink: FrameSink) -> Callable[[], StreamSession]:

@@ -38,7 +38,7 @@ from drivers.ble.download import RecordDownload
 from drivers.ble.racp import abort_operation
 from drivers.ble.uuids import READ_ONCE, SUBSCRIPTIONS, Characteristic, Service, uuid16, uuid128
 from drivers.errors import DeviceUnavailable
-from drivers.frames import DeviceRef, FrameSink, RawFrame
+from drivers.frames import DeviceRef, FrameSink, RawFrame, StateCallback, StateReporting
 
 __all__ = ["HEALTH_SERVICES", "BleLink", "BluetoothUnavailable", "FoundDevice", "scan"]
 
@@ -54,7 +54,6 @@ HEALTH_SERVICES = (
 _HEALTH = frozenset(HEALTH_SERVICES)
 _NEEDS_PAIRING = (0x05, 0x0F)  # ATT: insufficient authentication, insufficient encryption
 _BLUEZ_NOT_PERMITTED = "org.bluez.Error.NotPermitted"  # with "Not paired": bleak cannot tell which ATT error
-StateCallback = Callable[[str, str, str], None]
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -112,7 +111,7 @@ async def scan(seconds: float = 5.0, **scanner_kwargs: Any) -> list[FoundDevice]
     return sorted(found, key=lambda f: f.address)
 
 
-class BleLink:
+class BleLink(StateReporting):
     """One configured Bluetooth LE health device, kept connected for as long as the daemon runs."""
 
     def __init__(
@@ -146,13 +145,6 @@ class BleLink:
         self.resume_after: dict[Service, int] = {}  # last sequence number kept by a device that would not delete
         self.state = "disconnected"
         self.connected = False
-
-    def _report(self, state: str, detail: str = "") -> None:
-        if state != self.state:
-            _LOGGER.info("%s: %s %s", self.device.id, state, detail)
-        self.state = state
-        if self.on_state is not None:
-            self.on_state(self.device.id, state, detail)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Find, connect, receive, reconnect; until ``stop`` is set."""

@@ -15,17 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 
 from drivers.errors import DeviceUnavailable
-from drivers.frames import DeviceRef
+from drivers.frames import DeviceRef, StateCallback, StateReporting
 from drivers.serial import ports
 from drivers.serial.port import AsyncSerial, SerialSettings
 from drivers.stream import StreamSession, drive
 
 _LOGGER = logging.getLogger(__name__)
-StateCallback = Callable[[str, str, str], None]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class SerialLink:
+class SerialLink(StateReporting):
     """One configured serial device, kept connected for as long as the daemon runs."""
 
     def __init__(
@@ -54,13 +53,6 @@ class SerialLink:
         self.sleep = sleep
         self.monotonic = monotonic
         self.state = "starting"
-
-    def _report(self, state: str, detail: str = "") -> None:
-        if state != self.state:
-            _LOGGER.info("%s: %s %s", self.device.id, state, detail)
-        self.state = state
-        if self.on_state is not None:
-            self.on_state(self.device.id, state, detail)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the device connected until ``stop`` is set."""
