@@ -41,13 +41,24 @@ def printable(value: str, max_length: int) -> Problem | None:
     return None
 
 
+def guarded(rest: Check, *, required: bool = False, max_length: int = MAX_TEXT) -> Check:
+    """Empty (a problem only when ``required``), else bounded and printable, else what ``rest`` says."""
+
+    def check(value: str) -> Problem | None:
+        if not value.strip():
+            return Problem("err.required") if required else None
+        return printable(value, max_length) or rest(value)
+
+    return check
+
+
 def text(*, required: bool = False, max_length: int = MAX_TEXT) -> Check:
     """Free text."""
 
     def check(value: str) -> Problem | None:
         if required and not value.strip():
             return Problem("err.required")
-        return printable(value, max_length)
+        return printable(value, max_length)  # a blank holding a tab is still refused: a control character
 
     return check
 
@@ -55,19 +66,14 @@ def text(*, required: bool = False, max_length: int = MAX_TEXT) -> Check:
 def id_number(*, required: bool = True, today: Callable[[], date] = date.today) -> Check:
     """A resident ID card number: 18 characters, a real birth date, the MOD 11-2 check digit."""
 
-    def check(value: str) -> Problem | None:
-        if not value.strip():
-            return Problem("err.required") if required else None
-        bad = printable(value, 40)
-        if bad:
-            return bad
+    def rest(value: str) -> Problem | None:
         try:
             parse_id_number(value, today=today())
         except InvalidIdNumber as exc:
             return Problem(f"err.id.{exc.check}", {"expected": exc.expected})
         return None
 
-    return check
+    return guarded(rest, required=required, max_length=40)
 
 
 def parse_date(value: str) -> date | None:
@@ -84,12 +90,7 @@ def parse_date(value: str) -> date | None:
 def day(*, required: bool = False, earliest: date = date(1880, 1, 1), today: Callable[[], date] = date.today) -> Check:
     """A calendar date, not in the future and not before ``earliest``."""
 
-    def check(value: str) -> Problem | None:
-        if not value.strip():
-            return Problem("err.required") if required else None
-        bad = printable(value, 20)
-        if bad:
-            return bad
+    def rest(value: str) -> Problem | None:
         parsed = parse_date(value)
         if parsed is None:
             return Problem("err.date")
@@ -99,18 +100,13 @@ def day(*, required: bool = False, earliest: date = date(1880, 1, 1), today: Cal
             return Problem("err.date_early", {"earliest": earliest.isoformat()})
         return None
 
-    return check
+    return guarded(rest, required=required, max_length=20)
 
 
 def future_day(*, required: bool = False, today: Callable[[], date] = date.today) -> Check:
     """A calendar date today or later (the next follow-up)."""
 
-    def check(value: str) -> Problem | None:
-        if not value.strip():
-            return Problem("err.required") if required else None
-        bad = printable(value, 20)
-        if bad:
-            return bad
+    def rest(value: str) -> Problem | None:
         parsed = parse_date(value)
         if parsed is None:
             return Problem("err.date")
@@ -118,18 +114,13 @@ def future_day(*, required: bool = False, today: Callable[[], date] = date.today
             return Problem("err.date_past")
         return None
 
-    return check
+    return guarded(rest, required=required, max_length=20)
 
 
 def number(low: Decimal | int, high: Decimal | int, *, places: int = 0, required: bool = False) -> Check:
     """A number within a range, with at most ``places`` decimals (0: whole numbers)."""
 
-    def check(value: str) -> Problem | None:
-        if not value.strip():
-            return Problem("err.required") if required else None
-        bad = printable(value, 20)
-        if bad:
-            return bad
+    def rest(value: str) -> Problem | None:
         try:
             parsed = Decimal(value.strip())
         except InvalidOperation:
@@ -143,7 +134,7 @@ def number(low: Decimal | int, high: Decimal | int, *, places: int = 0, required
             return Problem("err.range", {"low": low, "high": high})
         return None
 
-    return check
+    return guarded(rest, required=required, max_length=20)
 
 
 def health_record_number(value: str) -> Problem | None:
@@ -159,14 +150,9 @@ def health_record_number(value: str) -> Problem | None:
     return None
 
 
-def phone(value: str) -> Problem | None:
-    """Empty, or a phone number."""
-    if not value.strip():
-        return None
-    bad = printable(value, 30)
-    if bad:
-        return bad
-    return None if _PHONE.fullmatch(value.strip()) else Problem("err.phone")
+phone: Check = guarded(
+    lambda value: None if _PHONE.fullmatch(value.strip()) else Problem("err.phone"), max_length=30
+)  # empty, or a phone number
 
 
 def pin(value: str) -> Problem | None:
@@ -178,11 +164,8 @@ def pin(value: str) -> Problem | None:
     return None
 
 
-def user_name(value: str) -> Problem | None:
-    """A sign-in name: short, lower-case ASCII."""
-    if not value.strip():
-        return Problem("err.required")
-    bad = printable(value, 40)
-    if bad:
-        return bad
-    return None if re.fullmatch(r"[a-z][a-z0-9_.-]{1,31}", value.strip()) else Problem("err.user_name")
+user_name: Check = guarded(
+    lambda value: None if re.fullmatch(r"[a-z][a-z0-9_.-]{1,31}", value.strip()) else Problem("err.user_name"),
+    required=True,
+    max_length=40,
+)  # a sign-in name: short, lower-case ASCII
