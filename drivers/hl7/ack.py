@@ -109,6 +109,7 @@ def find_msh(data: bytes) -> Segment:
         if start == -1:
             raise FrameError(f"cannot acknowledge: no MSH segment ({whole})") from None
         line = data[start:].split(b"\r", 1)[0].split(b"\n", 1)[0].split(b"\x1c", 1)[0]
+        line = line.replace(b"\x0b", b"")  # a stray block-start byte echoed into our ACK would break its framing
         try:
             return parse_msh(*decode_text(line, None))
         except FrameError as exc:

@@ -49,6 +49,16 @@ def test_junk_before_the_msh_is_skipped_when_refusing() -> None:
     assert find_msh(b"\x00\x01junk" + ORU).field(10) == "M-77"
 
 
+def test_a_stray_framing_byte_in_their_msh_never_reaches_our_ack() -> None:
+    # Found by the property test: a VT inside MSH-3 was echoed into the ACK, which then could
+    # neither be read back nor framed (it would end the MLLP block early at the device).
+    stray = ORU.replace(b"|Dev^", b"|\x0bDev^")
+    ack = build_ack(stray, "AR", NOW, "ACK-5", "framing byte inside the message")
+    assert b"\x0b" not in ack
+    assert b"\x1c" not in ack
+    assert parse_ack(ack).acknowledged_id == "M-77"
+
+
 @pytest.mark.parametrize("data", [b"", b"hello", b"MSH", b"MSH|^~\\"])
 def test_without_a_readable_msh_there_is_no_one_to_answer(data: bytes) -> None:
     with pytest.raises(FrameError, match="cannot acknowledge"):
