@@ -23,6 +23,7 @@ from clinic_agent.model import Resident, utcnow
 from clinic_agent.search import NameIndex
 from clinic_agent.store import Store, UnlockReport
 from clinic_agent.store.core import Clock
+from clinic_agent.workers import Workers
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Agent:
         self.started_at = time.monotonic()
         self.vault: Vault | None = None
         self._index_lock = threading.Lock()
+        self.workers = Workers()
         # Services running beside the store add what status should show (devices, sync, ...),
         # and register themselves by name for the operations that drive them.
         self.status_providers: dict[str, Callable[[], Any]] = {}
@@ -181,6 +183,7 @@ class Agent:
         } | {name: provide() for name, provide in self.status_providers.items()}
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store and stop the worker threads (without waiting for a stuck one)."""
         self.index.clear()
+        self.workers.shutdown()
         self.store.close()

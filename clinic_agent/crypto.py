@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import threading
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidKey, InvalidTag
@@ -28,6 +29,13 @@ PAYLOAD_FORMAT = 1
 NONCE_BYTES = 12
 KEY_BYTES = 32
 _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+# cryptography runs the lanes of an Argon2id derivation on OpenSSL's process-wide thread pool, whose
+# size it caps at the CPU count. Two derivations at once each take some of those threads and wait
+# for more, and neither ever finishes (two PIN checks froze the daemon for good). So every Argon2id
+# call in the process goes through this one door; the daemon also gives them a worker of their own
+# (clinic_agent/workers.py) so that callers queue there, not in the pool that ingest uses.
+ARGON2_DOOR = threading.Lock()
 
 
 class DecryptionFailed(Exception):
@@ -111,34 +119,33 @@ DEFAULT_PASSPHRASE_KDF = Argon2Parameters(memory_kib=256 * 1024, iterations=4, l
 PIN_KDF = Argon2Parameters(memory_kib=64 * 1024, iterations=3, lanes=4)
 
 
-def argon2id(secret: bytes, salt: bytes, params: Argon2Parameters) -> bytes:
-    """Derive a 256-bit key from a passphrase."""
-    kdf = Argon2id(
+def _argon2(salt: bytes, params: Argon2Parameters) -> Argon2id:
+    return Argon2id(
         salt=salt,
         length=KEY_BYTES,
         iterations=params.iterations,
         lanes=params.lanes,
         memory_cost=params.memory_kib,
     )
-    return kdf.derive(secret)
+
+
+def argon2id(secret: bytes, salt: bytes, params: Argon2Parameters) -> bytes:
+    """Derive a 256-bit key from a passphrase."""
+    with ARGON2_DOOR:
+        return _argon2(salt, params).derive(secret)
 
 
 def hash_pin(pin: str, params: Argon2Parameters = PIN_KDF) -> str:
     """An Argon2id PHC string for a sign-in PIN."""
-    kdf = Argon2id(
-        salt=os.urandom(16),
-        length=KEY_BYTES,
-        iterations=params.iterations,
-        lanes=params.lanes,
-        memory_cost=params.memory_kib,
-    )
-    return kdf.derive_phc_encoded(pin.encode())
+    with ARGON2_DOOR:
+        return _argon2(os.urandom(16), params).derive_phc_encoded(pin.encode())
 
 
 def verify_pin(pin: str, phc: str) -> bool:
     """Check a PIN against its PHC string."""
     try:
-        Argon2id.verify_phc_encoded(pin.encode(), phc)
+        with ARGON2_DOOR:
+            Argon2id.verify_phc_encoded(pin.encode(), phc)
     except (InvalidKey, ValueError):
         return False
     return True

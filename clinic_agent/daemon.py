@@ -8,7 +8,10 @@
 
 Each start and stop has a timeout; a service stuck on stop is logged and left behind so the rest
 still stop. SIGTERM and SIGINT stop the daemon cleanly; under systemd it reports READY=1 once
-every service is up and pings the watchdog.
+every service is up and pings the watchdog — only while a heartbeat still gets through the road a
+reading takes (the ingest worker and the store's write lock). A stop that is not done within
+STOP_DEADLINE (a worker stuck in a system call, say) ends the process anyway, naming what was stuck:
+every acknowledged reading is already committed, so nothing is lost by not waiting.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from clinic_agent import systemd
@@ -33,6 +38,8 @@ _LOGGER = logging.getLogger(__name__)
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 HOUSEKEEPING_INTERVAL = 15.0
+STOP_DEADLINE = 25.0  # below the unit's TimeoutStopSec (30 s), after which systemd would kill us
+EXIT_STUCK = 70  # EX_SOFTWARE: stopped, but had to leave stuck work behind
 
 
 class Service(Protocol):
@@ -100,7 +107,7 @@ class KeyService:
         """Unlock unattended if a machine slot exists; otherwise stay locked and keep collecting."""
         if self.agent.keyfile.has_machine_slot():
             try:
-                await asyncio.to_thread(self.agent.unlock, actor="daemon")
+                await self.agent.workers.kdf.run(self.agent.unlock, actor="daemon")
                 _LOGGER.info("unlocked with the machine key")
                 return
             except ClinicAgentError as exc:
@@ -127,6 +134,7 @@ class Housekeeping:
         self.server = server
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
         self._disk_low = False
 
     async def start(self) -> None:
@@ -134,23 +142,44 @@ class Housekeeping:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Cancel the periodic task."""
+        """Cancel the periodic task (a probe still waiting on a stuck worker is left behind)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._probe is not None:
+            self._probe.cancel()
 
     async def _run(self) -> None:
         watchdog = systemd.watchdog_interval()
         period = min(self.interval, watchdog) if watchdog else self.interval
         while True:
+            if watchdog and await self.heartbeat(within=watchdog):
+                systemd.notify("WATCHDOG=1")
             try:
                 await asyncio.to_thread(self.tick)
             except Exception:
                 _LOGGER.exception("housekeeping failed; trying again next round")
-            if watchdog:
-                systemd.notify("WATCHDOG=1")
             await asyncio.sleep(period)
+
+    async def heartbeat(self, within: float) -> bool:
+        """Whether a reading could be stored now: a probe through the ingest worker and the write lock."""
+        if self._probe is None or self._probe.done():
+            loop = asyncio.get_running_loop()
+            self._probe = loop.create_task(self.agent.workers.ingest.run(self.agent.store.heartbeat))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._probe), within)
+        except TimeoutError:
+            _LOGGER.error(
+                "the store did not answer within %.1f s: %s; not telling the watchdog all is well",
+                within,
+                "; ".join(self.agent.workers.stuck(within)) or "waiting for its write lock",
+            )
+            return False
+        except ClinicAgentError as exc:
+            _LOGGER.error("the store cannot take a reading now (%s); not telling the watchdog all is well", exc)
+            return False
+        return True
 
     def tick(self) -> None:
         """One round of chores."""
@@ -172,23 +201,67 @@ def build_services(agent: Agent) -> tuple[list[Service], ApiServer]:
     return [KeyService(agent), server, Housekeeping(agent, server), devices, SyncService(agent)], server
 
 
-async def serve(home: Home, *, stop: asyncio.Event | None = None) -> None:
-    """Open the store and run the daemon until SIGTERM or SIGINT (or ``stop``)."""
+async def serve(
+    home: Home, *, stop: asyncio.Event | None = None, stopping: Callable[[Agent], None] | None = None
+) -> None:
+    """Open the store and run the daemon until SIGTERM or SIGINT (or ``stop``).
+
+    ``stopping`` is told when a stop begins (by a signal, or by the end of the run).
+    """
     agent = await asyncio.to_thread(Agent.open, home)
     services, _ = build_services(agent)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_requested() -> None:
+        stop.set()
+        if stopping is not None:
+            stopping(agent)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop_requested)
     try:
         await Supervisor(services).run(stop)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        if stopping is not None:
+            stopping(agent)
 
 
-def run(home: Home, *, log_level: str = "info") -> int:
+class StopDeadline:
+    """Ends the process if stopping takes longer than the deadline: threads cannot be cancelled."""
+
+    def __init__(self, seconds: float = STOP_DEADLINE) -> None:
+        self.seconds = seconds
+        self._agent: Agent | None = None
+        self._timer: threading.Timer | None = None
+
+    def arm(self, agent: Agent | None = None) -> None:
+        """Start counting (once); a daemon thread, so it never keeps the process alive by itself."""
+        self._agent = agent or self._agent
+        if self._timer is None:
+            self._timer = threading.Timer(self.seconds, self._expired)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expired(self) -> None:
+        stuck = "; ".join(self._agent.workers.stuck(0)) if self._agent else ""
+        _LOGGER.error(
+            "still not stopped %.0f s after the stop request (stuck: %s); exiting without waiting",
+            self.seconds,
+            stuck or "a worker thread",
+        )
+        logging.shutdown()
+        os._exit(EXIT_STUCK)
+
+
+def run(home: Home, *, log_level: str = "info", deadline: float = STOP_DEADLINE) -> int:
     """`clinic-agent run`: the daemon in the foreground; exit status 0 after a clean stop."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    asyncio.run(serve(home))
+    stop_deadline = StopDeadline(deadline)
+    try:
+        asyncio.run(serve(home, stopping=stop_deadline.arm))
+    finally:
+        stop_deadline.arm()  # whatever ended the run, the process ends within the deadline
     return 0

@@ -14,7 +14,6 @@ Only then does the receipt go back, and only then does the link acknowledge the 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -55,7 +54,7 @@ class Ingest:
         self.devices = dict(devices or {})
 
     async def __call__(self, frame: RawFrame) -> Receipt:
-        return await asyncio.to_thread(self.submit, frame)
+        return await self.agent.workers.ingest.run(self.submit, frame)
 
     def submit(self, frame: RawFrame, *, resident_id: str | None = None) -> Receipt:
         """Archive, decode, check, match and store one frame; the receipt says what became of it."""
@@ -68,6 +67,7 @@ class Ingest:
     def _submit(self, frame: RawFrame, resident_id: str | None) -> Receipt:
         store = self.agent.store
         frame_id = store.frames.archive(frame.device.id, frame.data, frame.received_at)
+        crashpoints.stalled("ingest.archived")
         try:
             decoded = decode(frame.protocol, frame.data)
         except FrameError as exc:

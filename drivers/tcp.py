@@ -84,6 +84,10 @@ class TcpListener:
                 await drive(self.session_factory(), _reader(reader), _writer(writer), stop, self.monotonic)
             except (ConnectionError, OSError) as exc:
                 _LOGGER.info("%s: connection lost (%s)", self.device.id, exc)
+            except asyncio.CancelledError:
+                # The link is stopping. Not re-raised: asyncio's own callback for a connection
+                # handler (Python 3.11) logs a cancelled one as an error with a traceback.
+                _LOGGER.info("%s: connection closed by the stop", self.device.id)
             finally:
                 await _close(writer)
                 self._report("listening", f"{self.host}:{self.port}")
@@ -147,5 +151,9 @@ class TcpClientLink:
                 await drive(self.session_factory(), _reader(reader), _writer(writer), stop, self.monotonic)
             except (ConnectionError, OSError) as exc:
                 _LOGGER.info("%s: connection lost (%s)", self.device.id, exc)
+            except asyncio.CancelledError:
+                # The link is stopping. Not re-raised: asyncio's own callback for a connection
+                # handler (Python 3.11) logs a cancelled one as an error with a traceback.
+                _LOGGER.info("%s: connection closed by the stop", self.device.id)
             finally:
                 await _close(writer)

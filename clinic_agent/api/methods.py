@@ -50,18 +50,19 @@ class Method:
     roles: frozenset[str]
     needs_keys: bool = True
     public: bool = False
+    kdf: bool = False  # runs Argon2id: the daemon queues it on its KDF worker
 
 
 REGISTRY: dict[str, Method] = {}
 
 
 def method(
-    name: str, *, roles: frozenset[str] = CLINICAL, needs_keys: bool = True, public: bool = False
+    name: str, *, roles: frozenset[str] = CLINICAL, needs_keys: bool = True, public: bool = False, kdf: bool = False
 ) -> Callable[[Handler], Handler]:
     """Register an operation under a name."""
 
     def register(handler: Handler) -> Handler:
-        REGISTRY[name] = Method(handler, roles, needs_keys, public)
+        REGISTRY[name] = Method(handler, roles, needs_keys, public, kdf)
         return handler
 
     return register
@@ -75,6 +76,12 @@ def needs_session(name: str) -> bool:
     """Whether a caller must be signed in to call a method."""
     entry = REGISTRY.get(name)
     return name not in DAEMON_PUBLIC and (entry is None or not entry.public)
+
+
+def uses_kdf(name: str) -> bool:
+    """Whether a method runs Argon2id (a PIN hash or a passphrase check)."""
+    entry = REGISTRY.get(name)
+    return entry is not None and entry.kdf
 
 
 def call(agent: Agent, caller: Caller, name: str, params: Any) -> Any:
@@ -348,7 +355,7 @@ def _reading_assign(agent: Agent, caller: Caller, params: Params) -> dict[str, A
 # -- users -------------------------------------------------------------------------------------------------
 
 
-@method("user.add", roles=frozenset())
+@method("user.add", roles=frozenset(), kdf=True)
 def _user_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     try:
         role = Role(params.text("role", max_length=20))
@@ -385,7 +392,7 @@ def _key_rotate(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     }
 
 
-@method("passphrase.change", roles=frozenset(), needs_keys=False)
+@method("passphrase.change", roles=frozenset(), needs_keys=False, kdf=True)
 def _passphrase_change(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     user = rotation.change_passphrase(
         agent,
@@ -397,7 +404,7 @@ def _passphrase_change(agent: Agent, caller: Caller, params: Params) -> dict[str
     return {"user": user}
 
 
-@method("passphrase.add", roles=frozenset())
+@method("passphrase.add", roles=frozenset(), kdf=True)
 def _passphrase_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     user = check_user_name(params.text("user", max_length=40))
     rotation.add_passphrase_slot(agent, user=user, new=params.secret("new_passphrase"), actor=caller.actor)

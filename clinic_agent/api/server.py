@@ -230,6 +230,8 @@ class ApiServer:
         caller = Caller(actor=f"uid:{connection.uid}", peer=f"uid:{connection.uid}")
         if methods.needs_session(method):
             caller = self.sessions.touch(token if isinstance(token, str) else None, connection.uid).caller
+        if methods.uses_kdf(method):
+            return await self.agent.workers.kdf.run(methods.call, self.agent, caller, method, params)
         return await asyncio.to_thread(methods.call, self.agent, caller, method, params)
 
     # -- methods only the daemon has -------------------------------------------------------------------
@@ -252,7 +254,7 @@ class ApiServer:
         recovery = p.secret("recovery_code") if "recovery_code" in p else None
         passphrase = None if recovery else p.secret("passphrase")
         user = p.optional_text("user", max_length=40)
-        report = await asyncio.to_thread(
+        report = await self.agent.workers.kdf.run(
             self.agent.unlock, actor=actor, passphrase=passphrase, recovery_code=recovery, user=user
         )
         slot = self.agent.vault.opened_by if self.agent.vault else "?"
@@ -272,7 +274,7 @@ class ApiServer:
         p = Params(params)
         os_user = p.optional_text("os_user", max_length=64) or f"uid{connection.uid}"
         try:
-            slot_user = await asyncio.to_thread(
+            slot_user = await self.agent.workers.kdf.run(
                 self.agent.verify_passphrase, p.secret("passphrase"), p.optional_text("user", max_length=40)
             )
         except WrongPassphrase:
@@ -287,7 +289,7 @@ class ApiServer:
         p = Params(params)
         self.agent.require_unlocked()
         name, pin = p.text("user", max_length=40), p.secret("pin")
-        user = await asyncio.to_thread(self.agent.store.users.sign_in, name, pin, peer=f"uid:{connection.uid}")
+        user = await self.agent.workers.kdf.run(self.agent.store.users.sign_in, name, pin, peer=f"uid:{connection.uid}")
         session = self.sessions.open(
             Caller(actor=f"user:{user.name}", role=user.role.value, peer=f"uid:{connection.uid}"), connection.uid
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,7 @@ class Store:
         """Create a new, empty store bound to a key file; refuse if a database is already there."""
         if path.exists():
             raise StoreCorrupted(f"a database already exists at {path}; it was left untouched")
+        _create_private(path)
         conn = open_connection(path, create=True)
         with translate_errors():
             db = Database(conn, execute_plugins=False)
@@ -126,6 +128,11 @@ class Store:
     def keyring(self) -> Keyring | None:
         """The loaded keyring (rotation needs it)."""
         return self._core.keyring
+
+    def heartbeat(self) -> None:
+        """Take and release the write lock, as storing a reading does (the watchdog's proof of life)."""
+        with self._core.write() as conn:
+            conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
 
     # -- locking -----------------------------------------------------------------------------------
 
@@ -228,3 +235,11 @@ class Store:
     def core(self) -> Core:
         """The shared internals (for the key-rotation job)."""
         return self._core
+
+
+def _create_private(path: Path) -> None:
+    """Create the empty database file 0600; SQLite gives its -wal and -shm files the same mode."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        raise StoreCorrupted(f"a database already exists at {path}; it was left untouched") from None
