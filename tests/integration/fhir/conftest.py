@@ -2,10 +2,13 @@
 
 - ``fhir_server``: the base URL of one server shared by the whole session.
 - ``fresh_fhir_server``: the base URL of a new, empty server for one test (isolation).
+- ``sekmet_factory``: starts servers with more configuration (``extra_config``), stopped after the test.
 
-If SEKMET cannot be installed (no network, wrong Python), every test that needs it is SKIPPED
-with the reason, which pytest's ``-ra`` summary prints at the end of the run. Set
+If SEKMET cannot be installed or started (no network, wrong Python), every test that needs it is
+SKIPPED with the reason, which pytest's ``-ra`` summary prints at the end of the run. Set
 ``CLINIC_AGENT_REQUIRE_SEKMET=1`` to make that a failure instead (CI with a known-good network).
+That decision is taken here, in ``unavailable``, and nowhere else: a test module never catches
+``SekmetUnavailable`` itself, it asks these fixtures for a server.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,11 +30,23 @@ sys.modules[_spec.name] = sekmet
 _spec.loader.exec_module(sekmet)
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
+    """Skip the test, or fail it under CLINIC_AGENT_REQUIRE_SEKMET=1: the one place that decides."""
     message = f"SEKMET FHIR server unavailable, FHIR integration tests cannot run: {reason}"
     if os.environ.get("CLINIC_AGENT_REQUIRE_SEKMET") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def start_sekmet(executable: Path, workdir: Path, *, extra_config: str = "") -> sekmet.SekmetServer:
+    """A started server in ``workdir``; if it does not start, ``unavailable`` decides what that means."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = sekmet.SekmetServer(executable, workdir, extra_config=extra_config)
+    try:
+        server.start()
+    except sekmet.SekmetUnavailable as exc:
+        unavailable(str(exc))
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -40,18 +55,14 @@ def sekmet_executable() -> Path:
     try:
         return sekmet.install_sekmet()
     except sekmet.SekmetUnavailable as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
         raise  # unreachable: skip or fail raised
 
 
 @pytest.fixture(scope="session")
 def fhir_server(sekmet_executable: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL (``http://127.0.0.1:<port>/fhir``) of a SEKMET server shared by the session."""
-    server = sekmet.SekmetServer(sekmet_executable, tmp_path_factory.mktemp("sekmet"))
-    try:
-        server.start()
-    except sekmet.SekmetUnavailable as exc:
-        _unavailable(str(exc))
+    server = start_sekmet(sekmet_executable, tmp_path_factory.mktemp("sekmet"))
     try:
         yield server.base_url
     finally:
@@ -61,12 +72,26 @@ def fhir_server(sekmet_executable: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture
 def fresh_fhir_server(sekmet_executable: Path, tmp_path: Path) -> Iterator[str]:
     """Base URL of a new, empty SEKMET server for this test only."""
-    server = sekmet.SekmetServer(sekmet_executable, tmp_path)
-    try:
-        server.start()
-    except sekmet.SekmetUnavailable as exc:
-        _unavailable(str(exc))
+    server = start_sekmet(sekmet_executable, tmp_path)
     try:
         yield server.base_url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sekmet_factory(sekmet_executable: Path, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """``start(name, extra_config=YAML)``: the base URL of a new server configured with more YAML
+    (``server_auth`` ...), in ``tmp_path/name``; every server it started is stopped after the test."""
+    started: list[sekmet.SekmetServer] = []
+
+    def start(name: str = "sekmet", *, extra_config: str = "") -> str:
+        server = start_sekmet(sekmet_executable, tmp_path / name, extra_config=extra_config)
+        started.append(server)
+        return str(server.base_url)
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

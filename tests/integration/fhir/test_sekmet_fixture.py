@@ -45,3 +45,28 @@ def test_a_fresh_server_is_empty_and_on_its_own_port(fhir_server: str, fresh_fhi
     assert fresh_fhir_server != fhir_server
     answer = httpx.get(f"{fresh_fhir_server}/Patient", timeout=10)
     assert (answer.status_code, answer.json()["total"]) == (200, 0)
+
+
+def test_a_server_that_will_not_start_is_a_skip_or_under_ci_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.fhir.conftest import start_sekmet
+
+    fake = tmp_path / "sekmet"
+    fake.write_text("#!/bin/sh\necho 'Address already in use' >&2\nexit 1\n", encoding="utf-8")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.delenv("CLINIC_AGENT_REQUIRE_SEKMET", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Address already in use"):
+        start_sekmet(fake, tmp_path / "laptop")
+    monkeypatch.setenv("CLINIC_AGENT_REQUIRE_SEKMET", "1")  # as .ci/run sets it
+    with pytest.raises(pytest.fail.Exception, match="Address already in use"):
+        start_sekmet(fake, tmp_path / "ci")
+
+
+def test_only_the_shared_fixtures_decide_what_an_unavailable_server_means() -> None:
+    """A test module that caught SekmetUnavailable itself could skip where CI requires a failure."""
+    here = Path(__file__).resolve().parent
+    deciders = {here / "conftest.py", here / "server.py", Path(__file__).resolve()}
+    users = {path for path in here.parents[1].rglob("*.py") if "SekmetUnavailable" in path.read_text(encoding="utf-8")}
+    assert here / "conftest.py" in users  # the search sees the one place that decides
+    assert users <= deciders, sorted(str(p.relative_to(here.parents[1])) for p in users - deciders)

@@ -11,10 +11,10 @@ import pytest
 
 from clinic_agent.agent import Agent
 from clinic_agent.home import resolve
-from tests.integration.fhir.conftest import fhir_server, fresh_fhir_server, sekmet, sekmet_executable
+from tests.integration.fhir.conftest import fhir_server, fresh_fhir_server, sekmet, sekmet_executable, sekmet_factory
 from tests.support import FAST_CONFIG, FAST_KDF, PASSPHRASE
 
-__all__ = ["fhir_server", "fresh_fhir_server", "sekmet", "sekmet_executable"]
+__all__ = ["fhir_server", "fresh_fhir_server", "sekmet", "sekmet_executable", "sekmet_factory"]
 
 _CLINICS = itertools.count(1)
 
