@@ -96,18 +96,22 @@ class Agent:
         recovery_code: str | None = None,
         user: str | None = None,
     ) -> UnlockReport:
-        """Open a key slot and load the keys; a failure is noted for the audit log and slows the next try."""
-        delay = home_module.guess_delay(self.store, self.clock)
-        if delay:
-            time.sleep(delay)
+        """Open a key slot and load the keys; a wrong passphrase is audited and slows the next try."""
+        guessed = passphrase is not None or recovery_code is not None
+        if guessed:
+            self.store.guard.before_passphrase()
         try:
             vault = home_module.open_vault(
                 self.home, self.keyfile, passphrase=passphrase, recovery_code=recovery_code, user=user
             )
         except WrongPassphrase:
-            self.store.audit.note_while_locked(actor, "unlock_failed", f"user {user}" if user else "")
+            if guessed:
+                self.store.guard.passphrase_failed(actor, "unlock_failed", f"user {user}" if user else "")
             raise
-        return self.load(vault, actor=actor)
+        report = self.load(vault, actor=actor)
+        if guessed:
+            self.store.guard.passphrase_right()
+        return report
 
     def load(self, vault: Vault, *, actor: str) -> UnlockReport:
         """Use an opened vault: unlock the store and build the name index."""
@@ -117,10 +121,20 @@ class Agent:
         self.publish("store.unlocked", {"sealed_opened": report.sealed_opened})
         return report
 
-    def verify_passphrase(self, passphrase: str, user: str | None) -> str:
-        """Check a passphrase against the key slots without changing anything; returns the slot user."""
-        vault = self.keyfile.open_with_passphrase(passphrase, user)
-        return vault.opened_by.removeprefix("passphrase:")
+    def verify_passphrase(self, passphrase: str, user: str | None, *, actor: str) -> str:
+        """Check a passphrase against the key slots (guessing limited, audited); returns the slot user."""
+        return self.open_with_passphrase(passphrase, user, actor=actor).opened_by.removeprefix("passphrase:")
+
+    def open_with_passphrase(self, passphrase: str, user: str | None, *, actor: str) -> Vault:
+        """Open the key file with a passphrase without loading it: guessing limited, failures audited."""
+        self.store.guard.before_passphrase()
+        try:
+            vault = self.keyfile.open_with_passphrase(passphrase, user)
+        except WrongPassphrase:
+            self.store.guard.passphrase_failed(actor, "auth_failed", "passphrase")
+            raise
+        self.store.guard.passphrase_right()
+        return vault
 
     def lock(self, *, actor: str) -> None:
         """Forget the keys and every decrypted name."""

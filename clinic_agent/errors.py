@@ -5,7 +5,9 @@
     │   └── InvalidIdNumber     an ID card number failed one named check
     ├── AccessDenied            wrong passphrase, PIN, role or peer
     │   ├── WrongPassphrase
-    │   └── SessionExpired
+    │   ├── SessionExpired
+    │   ├── TooManyAttempts     too many wrong PINs or passphrases: wait, then try again
+    │   └── LockedOut           a user's PIN is blocked until someone with the right clears it
     ├── StoreError
     │   ├── StoreMissing        no store here, or part of it is gone (never recreated)
     │   ├── StoreLocked         the data key is not loaded
@@ -75,6 +77,22 @@ class SessionExpired(AccessDenied):
     """A login session is unknown or has been idle too long."""
 
     code = "session_expired"
+
+
+class TooManyAttempts(AccessDenied):
+    """Too many wrong PINs or passphrases just now; the next try is allowed after ``retry_after`` s."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LockedOut(AccessDenied):
+    """A user's PIN is blocked after too many wrong tries, until a passphrase holder or technician clears it."""
+
+    code = "locked_out"
 
 
 class StoreError(ClinicAgentError):

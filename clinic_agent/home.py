@@ -15,7 +15,6 @@ import os
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from clinic_agent import config as config_module
@@ -214,16 +213,6 @@ def read_machine_key(home: Home) -> bytes:
         return home.machine_key_path.read_bytes()
     except OSError as exc:
         raise WrongPassphrase(f"the machine key file {home.machine_key_path} cannot be read ({exc.strerror})") from None
-
-
-THROTTLE_AFTER = 5
-THROTTLE_WINDOW = timedelta(minutes=10)
-
-
-def guess_delay(store: Store, clock: Clock = utcnow) -> float:
-    """Seconds to wait before trying a passphrase, growing after repeated failures."""
-    failures = store.audit.recent_failures(clock() - THROTTLE_WINDOW)
-    return 0.0 if failures < THROTTLE_AFTER else float(min(60, 2 ** (failures - THROTTLE_AFTER)))
 
 
 def open_vault(

@@ -129,7 +129,7 @@ def _rows_using(agent: Agent, key_id: str) -> int:
 
 def change_passphrase(agent: Agent, *, current: str, new: str, user: str | None, actor: str) -> str:
     """Rewrap the vault key under a new passphrase for the slot the current one opens; return its user."""
-    vault = agent.keyfile.open_with_passphrase(current, user)
+    vault = agent.open_with_passphrase(current, user, actor=actor)
     slot_user = vault.opened_by.removeprefix("passphrase:")
     agent.keyfile.add_passphrase_slot(vault.vault_key, slot_user, new, agent.config.kdf)
     agent.keyfile.save()

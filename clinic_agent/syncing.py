@@ -26,7 +26,7 @@ from clinic_agent.errors import ClinicAgentError, ConfigError, InvalidInput, Sto
 from clinic_agent.model import new_id, utcnow
 from sync import auth
 from sync.engine import EngineOptions, SyncEngine, SyncReport
-from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformUnavailable, SyncError
+from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformRejected, PlatformUnavailable, SyncError
 from sync.fhir import audit_anchor, bundle, organization
 from sync.platform import FhirPlatform, Platform
 
@@ -313,7 +313,22 @@ async def _run(agent: Agent, client: FhirPlatform, options: EngineOptions, confi
 
 
 async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -> None:
-    """Put the audit chain's head on the platform (a cut tail then shows); a failure only waits a sync."""
+    """Compare the platform's copy of the audit chain's head with the chain here (a cut or rolled-back
+    log is recorded as such), then put the new head there; a failure only waits for the next sync."""
+    try:
+        held = audit_anchor.from_fhir(
+            (await client.read("AuditEvent", audit_anchor.anchor_id(agent.store.store_id))).resource
+        )
+    except PlatformRejected as exc:
+        if exc.status not in (404, 410):
+            _LOGGER.warning("the platform's audit anchor could not be read: %s", exc)
+            return
+        held = None  # never anchored there yet
+    except SyncError as exc:
+        _LOGGER.warning("the platform's audit anchor could not be read: %s", exc)
+        return
+    if held is not None:
+        await asyncio.to_thread(agent.store.audit.compare_with_anchor, *held, where="the platform")
     seq, mac = await asyncio.to_thread(agent.store.audit.head)
     head = f"{seq}:{mac.hex()}"
     if (await asyncio.to_thread(agent.store.sync.settings)).get("audit_anchor") == head:

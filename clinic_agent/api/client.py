@@ -38,6 +38,9 @@ def raise_error(error: Any) -> None:
     cls = _ERRORS.get(code, DaemonError)
     if cls is errors.InvalidIdNumber:
         raise errors.InvalidIdNumber(str(error.get("check", "")), message)
+    if cls is errors.TooManyAttempts:
+        retry_after = error.get("retry_after")
+        raise errors.TooManyAttempts(message, retry_after=retry_after if isinstance(retry_after, int) else 0)
     if cls is errors.StoreCorrupted:
         raise errors.StoreCorrupted(message, table=error.get("table"), row_id=error.get("row_id"))
     raise cls(message)

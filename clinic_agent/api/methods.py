@@ -30,6 +30,7 @@ from clinic_agent.model import (
     new_id,
 )
 from clinic_agent.rules import critical_reasons
+from clinic_agent.store.integrity import shown
 from clinic_agent.store.users import check_user_name
 from clinic_agent.validation import checked_id_number
 
@@ -106,19 +107,21 @@ def _status(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
 
 @method("audit.verify", roles=frozenset({DOCTOR, TECHNICIAN}))
 def _audit_verify(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
-    result = agent.store.audit.verify()
-    agent.store.audit.record(
-        caller.actor,
-        "audit.verify",
-        "store",
-        agent.store.store_id,
-        "ok" if result.ok else f"first bad entry {result.first_bad_seq}",
-    )
+    chain, rows = agent.store.verify()
+    ok = chain.ok and rows.ok
+    summary = "ok" if ok else (f"first bad entry {chain.first_bad_seq}" if not chain.ok else "changes found")
+    agent.store.audit.record(caller.actor, "audit.verify", "store", agent.store.store_id, summary)
     return {
-        "ok": result.ok,
-        "entries": result.entries,
-        "first_bad_seq": result.first_bad_seq,
-        "problem": result.problem,
+        "ok": ok,
+        "entries": chain.entries,
+        "first_bad_seq": chain.first_bad_seq,
+        "problem": chain.problem,
+        "anchor": rows.anchor,
+        "findings": rows.findings,
+        "rows_checked": rows.rows_checked,
+        "bad_rows": shown([f"{p.table} {p.row_id}: {p.message}" for p in rows.bad_rows]),
+        "missing_rows": shown(rows.missing),
+        "unaccounted_rows": shown(rows.unaccounted),
     }
 
 
@@ -366,6 +369,12 @@ def _user_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
         params.text("name", max_length=40), role, params.secret("pin"), actor=caller.actor, display_name=display_name
     )
     return dict(serde.to_json(user))
+
+
+@method("user.unblock", roles=frozenset({TECHNICIAN}))
+def _user_unblock(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    user = agent.store.users.get(params.text("name", max_length=40))
+    return {"name": user.name, "forgotten": agent.store.guard.clear_pin(user.name, user.id, actor=caller.actor)}
 
 
 @method("user.list", roles=frozenset({DOCTOR, TECHNICIAN}))

@@ -27,7 +27,13 @@ from clinic_agent.api.framing import FrameDecoder, FramingError, Oversize, decod
 from clinic_agent.api.params import Params
 from clinic_agent.api.sessions import Session, Sessions
 from clinic_agent.config import ApiConfig
-from clinic_agent.errors import ClinicAgentError, DaemonError, InvalidInput, StoreCorrupted, WrongPassphrase
+from clinic_agent.errors import (
+    ClinicAgentError,
+    DaemonError,
+    InvalidInput,
+    StoreCorrupted,
+    TooManyAttempts,
+)
 
 _LOGGER = logging.getLogger(__name__)
 _UCRED = struct.Struct("3i")
@@ -60,6 +66,8 @@ def error_json(exc: ClinicAgentError) -> dict[str, Any]:
     data: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if isinstance(exc, StoreCorrupted):
         data.update(table=exc.table, row_id=exc.row_id)
+    if isinstance(exc, TooManyAttempts):
+        data["retry_after"] = exc.retry_after
     check = getattr(exc, "check", None)
     if check:
         data["check"] = check
@@ -266,20 +274,22 @@ class ApiServer:
         }
 
     async def _lock(self, connection: _Connection, params: dict[str, Any], token: str | None) -> Any:
-        await asyncio.to_thread(self.agent.lock, actor=f"uid:{connection.uid}")
+        actor = f"uid:{connection.uid}"
+        if connection.uid not in (0, os.geteuid()):  # the agent's own user and root may always lock
+            actor = self.sessions.touch(token, connection.uid).caller.actor
+        await asyncio.to_thread(self.agent.lock, actor=actor)
         self.sessions.clear()
         return {"locked": True}
 
     async def _auth_passphrase(self, connection: _Connection, params: dict[str, Any], token: str | None) -> Any:
         p = Params(params)
         os_user = p.optional_text("os_user", max_length=64) or f"uid{connection.uid}"
-        try:
-            slot_user = await self.agent.workers.kdf.run(
-                self.agent.verify_passphrase, p.secret("passphrase"), p.optional_text("user", max_length=40)
-            )
-        except WrongPassphrase:
-            await asyncio.to_thread(self._note, f"{os_user}:{connection.uid}", "auth_failed", "passphrase")
-            raise
+        slot_user = await self.agent.workers.kdf.run(
+            self.agent.verify_passphrase,
+            p.secret("passphrase"),
+            p.optional_text("user", max_length=40),
+            actor=f"{os_user}:{connection.uid}",
+        )
         session = self.sessions.open(
             Caller(actor=f"cli:{slot_user}@{os_user}", owner=True, peer=f"uid:{connection.uid}"), connection.uid
         )

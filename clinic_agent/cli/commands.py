@@ -290,6 +290,9 @@ def _user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_user_add)
     p = _command(inner, common, "list", "list users")
     p.set_defaults(handler=cmd_user_list)
+    p = _command(inner, common, "unblock", "clear a user's PIN lock-out after too many wrong PINs")
+    p.add_argument("name", help="the user whose PIN is blocked")
+    p.set_defaults(handler=cmd_user_unblock)
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
@@ -300,6 +303,14 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             "user.add", {"name": args.name, "role": args.role, "pin": pin, "display_name": args.display_name}
         )
     show(args, user, lambda u: f"User {u['name']} ({u['role']}) added.")
+    return 0
+
+
+def cmd_user_unblock(args: argparse.Namespace) -> int:
+    """Clear a PIN lock-out."""
+    with backend(args) as chosen:
+        result = chosen.call("user.unblock", {"name": args.name})
+    show(args, result, lambda r: f"{r['name']} may sign in again ({r['forgotten']} wrong PINs forgotten).")
     return 0
 
 
@@ -563,9 +574,19 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _audit_text(r: dict[str, Any]) -> str:
+    rows = f"{r.get('rows_checked', 0)} records checked"
     if r["ok"]:
-        return f"Audit log intact: {r['entries']} entries verified."
-    return f"AUDIT LOG BROKEN at entry {r['first_bad_seq']}: {r['problem']} ({r['entries']} entries before it verified)"
+        return f"Audit log intact: {r['entries']} entries verified; {rows}, none changed behind the agent's back."
+    lines = []
+    if r["first_bad_seq"] is not None:
+        lines.append(f"AUDIT LOG BROKEN at entry {r['first_bad_seq']}: {r['problem']}")
+    if r.get("anchor"):
+        lines.append(f"AUDIT LOG CUT: {r['anchor']}")
+    lines += [f"EARLIER FINDING kept in the log, {f}" for f in r.get("findings", [])]
+    lines += [f"CHANGED RECORD {b}" for b in r.get("bad_rows", [])]
+    lines += [f"DELETED RECORD {m}" for m in r.get("missing_rows", [])]
+    lines += [f"RECORD NOT WRITTEN BY THE AGENT {u}" for u in r.get("unaccounted_rows", [])]
+    return "\n".join([*lines, f"({r['entries']} audit entries verified; {rows})"])
 
 
 def _new_passphrase(args: argparse.Namespace) -> str:

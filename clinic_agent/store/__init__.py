@@ -16,12 +16,16 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from clinic_agent import crypto, serde
+from clinic_agent.audit import VerifyResult
 from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted, StoreMissing
 from clinic_agent.keys import KeyFile, Keyring
 from clinic_agent.model import QuarantinedFrame, Reading, utcnow
+from clinic_agent.store import integrity
 from clinic_agent.store.connection import open_connection, translate_errors
 from clinic_agent.store.core import Clock, Core
 from clinic_agent.store.entries import Entries
+from clinic_agent.store.guard import Guard
+from clinic_agent.store.integrity import IntegrityReport
 from clinic_agent.store.journal import AuditLog, Outbox, OutboxItem
 from clinic_agent.store.readings import AddedReading, Frames, Quarantine, Readings, sealed_info
 from clinic_agent.store.residents import ResidentPage, Residents
@@ -70,7 +74,8 @@ class Store:
         self.readings = Readings(core)
         self.frames = Frames(core)
         self.quarantine = Quarantine(core)
-        self.users = Users(core)
+        self.guard = Guard(core)
+        self.users = Users(core, self.guard)
         self.audit = AuditLog(core)
         self.outbox = Outbox(core)
         self.sync = SyncState(core)
@@ -141,13 +146,45 @@ class Store:
         if keyring.store_id != self.store_id:
             raise StoreCorrupted("that keyring belongs to another store")
         self._core.keyring = keyring
-        events = self.audit.flush_pending()
+        self._core.audit_key = keyring.audit_key
+        anchor_problem = self._load_anchor(keyring)
+        events = self.audit.flush_pending()  # the first entry written checks the chain against its anchor
+        if anchor_problem:
+            self.audit.record("agent", anchor_problem[0], "audit", "", anchor_problem[1])
         self.audit.record(actor, "unlock", "store", self.store_id)
+        self._core.rows_bound = integrity.rows_are_bound(self._core)
+        if not self._core.rows_bound:
+            integrity.bind_legacy_rows(self._core)
         opened, failed = self._open_sealed(keyring)
         return UnlockReport(opened, failed, events)
 
+    def _load_anchor(self, keyring: Keyring) -> tuple[str, str] | None:
+        """Read the audit anchor; what is wrong with it, as an audit action and detail, if anything."""
+        core = self._core
+        core.anchor = core.anchor_file.read(keyring.audit_key)
+        with core.read() as conn:
+            anchored = conn.execute("SELECT value FROM meta WHERE key = 'anchored'").fetchone() is not None
+        if not anchored:
+            with core.write() as conn:  # from now on the anchor file must be there
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('anchored', '1')")
+            return None
+        if core.anchor is not None:
+            return None
+        if core.anchor_file.exists():
+            return "audit.anchor_unreadable", "the audit anchor file does not check out (replaced or damaged)"
+        return "audit.anchor_missing", "the audit anchor file was removed: a cut of the log's end could not be seen"
+
+    def verify(self) -> tuple[VerifyResult, IntegrityReport]:
+        """Check everything: the audit chain, its anchor, every row, and the records the log names."""
+        chain = self.audit.verify()
+        report = IntegrityReport()
+        integrity.check_anchor(self._core, chain.entries if chain.ok else 0, report)
+        integrity.scan_rows(self._core, report)
+        integrity.census(self._core, report)
+        return chain, report
+
     def lock(self, *, actor: str) -> None:
-        """Forget the keys (logged first, while the audit key is still there)."""
+        """Forget the keys that open health data (the audit key stays: it opens nothing)."""
         if self._core.keyring is not None:
             self.audit.record(actor, "lock", "store", self.store_id)
             self._core.keyring = None

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,14 @@ from clinic_agent import audit, crypto
 from clinic_agent.errors import SaveUncertain, StorageFailed, StoreCorrupted, StoreLocked
 from clinic_agent.keys import Keyring
 from clinic_agent.model import AuditEntry
+from clinic_agent.store.anchor import Anchor, AnchorFile
+from clinic_agent.store.binding import ROW_KEY, bound_values, mismatched
 from clinic_agent.store.connection import is_disk_failure, is_io_error, open_connection, translate_errors
 
 Clock = Callable[[], datetime]
+_SQLITE_IOERR = 10
+_LOOKS = 3  # a file is called damaged only if this many fresh looks agree
+_ERROR_CODE = re.compile(r"error code=(\d+)")  # in quick_check's "unable to get the page. error code=N"
 
 
 class Core:
@@ -45,6 +51,11 @@ class Core:
         self.public_key = public_key
         self.clock = clock
         self.keyring: Keyring | None = None
+        # The audit key outlives a lock (it opens nothing), so that what happens while locked goes
+        # straight into the chain; only a daemon that has not been unlocked since it started lacks it.
+        self.audit_key: bytes | None = None
+        # Once every row carries a copy of its bound clear columns, a row without one is refused.
+        self.rows_bound = False
         self._synchronous = synchronous
         self._lock = threading.RLock()
         self._broken = False
@@ -52,6 +63,11 @@ class Core:
         # can move them meanwhile), then carried in memory until COMMIT.
         self._change_seq: int | None = None
         self._audit_head: tuple[int, bytes] | None = None
+        self._audit_appended = False
+        # The audit chain's head as last anchored (store/anchor.py): a chain found shorter, or
+        # different at that entry, was cut behind the agent's back.
+        self.anchor_file = AnchorFile(path.with_name(path.stem + ".anchor"), store_id)
+        self.anchor: Anchor | None = None
         # Called after a COMMIT that queued work for the platform (the sync loop wakes up).
         self.outbox_listeners: list[Callable[[], None]] = []
         self._outbox_touched = False
@@ -68,12 +84,16 @@ class Core:
             try:
                 yield conn
                 self._save_change_seq(conn)
+                head, appended = self._audit_written()
                 self._commit(conn)
             except BaseException as exc:
                 self._rollback(conn, exc)
                 raise
             finally:
-                self._change_seq, self._audit_head = None, None
+                self._change_seq, self._audit_head, self._audit_appended = None, None, False
+            if appended and head is not None and self.audit_key is not None:
+                self.anchor = Anchor(*head)
+                self.anchor_file.write(self.audit_key, self.anchor)
         if self._outbox_touched:
             self._outbox_touched = False
             for listener in list(self.outbox_listeners):
@@ -100,9 +120,9 @@ class Core:
             with translate_errors():
                 yield
         except StoreCorrupted as exc:
-            # One failed page read makes SQLite say "corrupt"; a fresh look at the file tells a
-            # transient disk error from real damage (found by the read-error fault test).
-            if exc.table is None and self._file_sound():
+            # One failed page read makes SQLite say "corrupt" (a short read comes back zero-filled);
+            # fresh looks at the file tell a failing disk from real damage (found by the I/O fault tests).
+            if exc.table is None and not self._file_damaged():
                 self._broken = True
                 raise StorageFailed(
                     "the disk reported a read error; nothing was saved. Try again, and have the disk "
@@ -110,12 +130,22 @@ class Core:
                 ) from exc
             raise
 
-    def _file_sound(self) -> bool:
+    def _file_damaged(self) -> bool:
+        """Whether fresh looks at the file find the same damage, three times. Damage stays put; a look the
+        disk interrupted, or looks that disagree, mean a failing disk, not a damaged file."""
+        first = self._look()
+        return first is not None and all(self._look() == first for _ in range(_LOOKS - 1))
+
+    def _look(self) -> str | None:
+        """quick_check on a fresh connection: the damage it found, or None (sound, or the disk failed the look)."""
         try:
             with contextlib.closing(sqlite3.connect(self.path, timeout=5)) as probe:
-                return bool(probe.execute("PRAGMA quick_check").fetchone()[0] == "ok")
-        except sqlite3.Error:
-            return False
+                verdict = str(probe.execute("PRAGMA quick_check").fetchone()[0])
+        except sqlite3.Error as exc:
+            return None if is_io_error(exc) else f"{type(exc).__name__}: {exc}"
+        # A page the disk would not give ("unable to get the page. error code=266") is no evidence of damage.
+        unreadable = any(int(code) & 0xFF == _SQLITE_IOERR for code in _ERROR_CODE.findall(verdict))
+        return None if verdict == "ok" or unreadable else verdict
 
     def _save_change_seq(self, conn: sqlite3.Connection) -> None:
         if self._change_seq is not None:
@@ -165,6 +195,7 @@ class Core:
         """Close the connection and forget the keys."""
         with self._lock:
             self.keyring = None
+            self.audit_key = None
             with contextlib.suppress(sqlite3.Error):
                 self.conn.close()
 
@@ -177,13 +208,26 @@ class Core:
             raise StoreLocked("the store is locked; unlock it with a passphrase first")
         return keyring
 
-    def seal(self, table: str, row_id: str, data: dict[str, Any]) -> tuple[str, bytes]:
-        """Encrypt a row's payload under the current data key; returns (key id, blob)."""
+    def seal(
+        self, table: str, row_id: str, data: dict[str, Any], *, row: Mapping[str, object] | None = None
+    ) -> tuple[str, bytes]:
+        """Encrypt a row's payload under the current data key; returns (key id, blob).
+
+        ``row``: the row's clear columns, whose bound ones (binding.BOUND_COLUMNS) go inside too.
+        """
+        if row is not None:
+            data = {**data, ROW_KEY: bound_values(table, row)}
         cipher = self.keys().cipher()
         return cipher.key_id, cipher.seal(table, row_id, json.dumps(data, separators=(",", ":")).encode())
 
-    def open(self, table: str, row_id: str, key_id: str, blob: bytes) -> dict[str, Any]:
-        """Decrypt a row's payload; a row that fails authentication is named, never returned."""
+    def open(
+        self, table: str, row_id: str, key_id: str, blob: bytes, *, row: Mapping[str, object] | None = None
+    ) -> dict[str, Any]:
+        """Decrypt a row's payload; a row that fails authentication is named, never returned.
+
+        With ``row`` (the clear columns as read), they are checked against the copy inside and the
+        copy is removed; without it, the payload is returned as stored (key rotation re-seals it so).
+        """
         try:
             data = json.loads(self.keys().cipher(key_id).open(table, row_id, blob))
         except (crypto.DecryptionFailed, ValueError):
@@ -194,7 +238,29 @@ class Core:
             ) from None
         if not isinstance(data, dict):
             raise StoreCorrupted(f"row {row_id} of {table} holds no record", table=table, row_id=row_id)
+        if row is not None:
+            self._check_bound(table, row_id, data, row)
         return data
+
+    def _check_bound(self, table: str, row_id: str, data: dict[str, Any], row: Mapping[str, object]) -> None:
+        bound = data.pop(ROW_KEY, None)
+        if bound is None:
+            if self.rows_bound:
+                raise StoreCorrupted(
+                    f"row {row_id} of {table} carries no copy of its clear columns (an old row put back?); "
+                    "it is not shown",
+                    table=table,
+                    row_id=row_id,
+                )
+            return  # written before rows were bound; bound at the next unlock
+        changed = mismatched(table, bound, row) if isinstance(bound, dict) else ["all columns"]
+        if changed:
+            raise StoreCorrupted(
+                f"row {row_id} of {table} was changed outside the agent ({', '.join(changed)} no longer match "
+                "what was written); it is not shown",
+                table=table,
+                row_id=row_id,
+            )
 
     def blind_index(self, kind: str, value: str) -> bytes:
         """The blind index of a value under this store's index key."""
@@ -221,10 +287,16 @@ class Core:
         at: datetime | None = None,
     ) -> AuditEntry:
         """Append one entry to the audit chain inside the caller's transaction."""
-        key = self.keys().audit_key
+        key = self.audit_key
+        if key is None:
+            raise StoreLocked("the store is locked; unlock it with a passphrase first")
         if self._audit_head is None:
             last = conn.execute("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             self._audit_head = (int(last[0]), bytes(last[1])) if last else (0, audit.genesis_mac(key, self.store_id))
+            cut = self._cut_since_anchor(conn)
+            if cut:
+                self.anchor = None  # said once, in the chain itself; the new head is anchored after COMMIT
+                self.append_audit(conn, "agent", "audit.cut", "audit", "", cut)
         seq, previous = self._audit_head[0] + 1, self._audit_head[1]
         draft = AuditEntry(
             seq=seq,
@@ -251,7 +323,32 @@ class Core:
             ),
         )
         self._audit_head = (entry.seq, entry.mac)
+        self._audit_appended = True
         return entry
+
+    def _audit_written(self) -> tuple[tuple[int, bytes] | None, bool]:
+        """The chain's head in this transaction, and whether the transaction appended to it."""
+        return self._audit_head, self._audit_appended
+
+    def _cut_since_anchor(self, conn: sqlite3.Connection) -> str:
+        """Why the chain in the database is not the one last anchored ('' when it is)."""
+        anchor, head = self.anchor, self._audit_head
+        if anchor is None or head is None:
+            return ""
+        if head[0] == anchor.seq and crypto.macs_equal(head[1], anchor.mac):
+            return ""
+        if head[0] < anchor.seq:
+            return (
+                f"the audit log ended at entry {head[0]}, but entry {anchor.seq} had been written: "
+                f"entries {head[0] + 1}-{anchor.seq} were removed (cut, or the database was rolled back)"
+            )
+        row = conn.execute("SELECT mac FROM audit WHERE seq = ?", (anchor.seq,)).fetchone()
+        if row is not None and crypto.macs_equal(bytes(row[0]), anchor.mac):
+            return ""  # another process of this agent wrote after it
+        return (
+            f"audit entry {anchor.seq} is not the one that was written: the log was cut at or before it "
+            "and written again"
+        )
 
     def append_outbox(self, conn: sqlite3.Connection, entity: str, entity_id: str, op: str, priority: int = 0) -> None:
         """Queue a record for the platform; one pending entry per record (it carries the latest state)."""

@@ -12,7 +12,8 @@ from clinic_agent.store.core import Core
 from clinic_agent.store.records import changed_fields, payload_of, record_from_row, stamp
 
 TABLE = "entries"
-_COLUMNS = "id, key_id, payload, version, updated_at, deleted, resident_id, kind"
+_NAMES = ("id", "key_id", "payload", "version", "updated_at", "deleted", "resident_id", "kind")
+_COLUMNS = ", ".join(_NAMES)
 
 
 class Entries:
@@ -73,7 +74,14 @@ class Entries:
 
     def _write(self, conn: sqlite3.Connection, record: Entry, *, insert: bool) -> None:
         core = self._core
-        key_id, blob = core.seal(TABLE, record.id, payload_of(record))
+        bound = {
+            "resident_id": record.resident_id,
+            "kind": record.kind.value,
+            "version": record.version,
+            "updated_at": stamp(record),
+            "deleted": int(record.deleted),
+        }
+        key_id, blob = core.seal(TABLE, record.id, payload_of(record), row=bound)
         values = (key_id, blob, record.version, stamp(record), int(record.deleted), core.next_change_seq(conn))
         if insert:
             conn.execute(
@@ -101,7 +109,7 @@ class Entries:
 
     def _decode(self, row: tuple[object, ...]) -> Entry:
         cls = ENTRY_TYPES[EntryKind(str(row[7]))]
-        return record_from_row(self._core, cls, TABLE, row, resident_id=row[6])
+        return record_from_row(self._core, cls, TABLE, row, _NAMES, resident_id=row[6])
 
     def for_resident(self, resident_id: str, kind: EntryKind | None = None) -> tuple[list[Entry], list[StoreCorrupted]]:
         """A resident's live entries (of one kind, or all), oldest first, bad rows named apart."""

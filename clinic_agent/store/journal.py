@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from clinic_agent import audit
+from clinic_agent import audit, crypto
 from clinic_agent.model import AuditEntry
 from clinic_agent.store.core import Core
 
@@ -23,20 +24,10 @@ class AuditLog:
             self._core.append_audit(conn, actor, action, object_type, object_id, detail)
 
     def note_while_locked(self, actor: str, action: str, detail: str = "") -> None:
-        """Keep a security event (e.g. a failed unlock) until the chain can take it at the next unlock."""
+        """A security event while locked (a failed unlock): into the chain if the audit key is still
+        here (locked after an unlock), else kept until the next unlock puts it there."""
         with self._core.write() as conn:
-            conn.execute(
-                "INSERT INTO pending_events(at, actor, action, detail) VALUES (?, ?, ?, ?)",
-                (self._core.clock().isoformat(), actor, action, detail),
-            )
-
-    def recent_failures(self, since: datetime) -> int:
-        """Failed unlocks noted since a time (to slow down guessing)."""
-        with self._core.read() as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pending_events WHERE action = 'unlock_failed' AND at >= ?", (since.isoformat(),)
-            ).fetchone()
-        return int(row[0])
+            note_security_event(self._core, conn, actor, action, detail)
 
     def flush_pending(self) -> int:
         """Move events noted while locked into the chain (needs the audit key)."""
@@ -107,6 +98,24 @@ class AuditLog:
         """Walk the whole chain."""
         return audit.verify(self._core.keys().audit_key, self._core.store_id, self.entries())
 
+    def compare_with_anchor(self, seq: int, mac: bytes, *, where: str) -> str:
+        """Check a head anchored elsewhere against the chain; a mismatch is recorded as a cut and returned."""
+        core = self._core
+        with core.write() as conn:
+            row = conn.execute("SELECT mac FROM audit WHERE seq = ?", (seq,)).fetchone()
+            if row is not None and crypto.macs_equal(bytes(row[0]), mac):
+                return ""
+            last = conn.execute("SELECT max(seq) FROM audit").fetchone()[0] or 0
+            problem = (
+                f"{where} holds entry {seq} of this audit log, but the log here ends at entry {last}: "
+                f"entries {last + 1}-{seq} were removed (cut, or the database was rolled back)"
+                if row is None
+                else f"{where} holds entry {seq} of this audit log, and the entry here is another: "
+                "the log was cut at or before it and written again"
+            )
+            core.append_audit(conn, "agent", "audit.cut", "audit", "", problem)
+        return problem
+
     def head(self) -> tuple[int, bytes]:
         """The last entry's sequence number and MAC (anchored on the platform at sync)."""
         with self._core.read() as conn:
@@ -149,3 +158,19 @@ class Outbox:
         with self._core.read() as conn:
             rows = conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
         return {state: int(n) for state, n in rows}
+
+
+def note_pending(conn: sqlite3.Connection, at: datetime, actor: str, action: str, detail: str) -> None:
+    """Keep an event for the audit chain until the next unlock (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO pending_events(at, actor, action, detail) VALUES (?, ?, ?, ?)",
+        (at.isoformat(), actor, action, detail),
+    )
+
+
+def note_security_event(core: Core, conn: sqlite3.Connection, actor: str, action: str, detail: str) -> None:
+    """Append to the chain when the audit key is here; otherwise keep the event pending."""
+    if core.audit_key is not None:
+        core.append_audit(conn, actor, action, "store", "", detail)
+    else:
+        note_pending(conn, core.clock(), actor, action, detail)

@@ -23,7 +23,11 @@ from clinic_agent.store.core import Core
 from clinic_agent.store.records import payload_of, record_from_row, stamp
 
 TABLE = "readings"
-_COLUMNS = "id, key_id, payload, version, updated_at, deleted, resident_id"
+_NAMES = (
+    *("id", "key_id", "payload", "version", "updated_at", "deleted", "resident_id"),
+    *("device_id", "dedupe_bidx", "taken_at", "received_at", "critical"),
+)
+_COLUMNS = ", ".join(_NAMES)
 CRITICAL_PRIORITY = 10
 
 
@@ -91,24 +95,7 @@ class Readings:
             raise RecordNotFound(f"no resident {reading.resident_id}")
         stored = dataclasses.replace(reading, version=1, updated_at=core.clock(), deleted=False)
         critical = bool(critical_reasons(stored))
-        key_id, blob = core.seal(TABLE, stored.id, payload_of(stored))
-        conn.execute(
-            "INSERT INTO readings(id, resident_id, device_id, dedupe_bidx, taken_at, received_at, critical, key_id,"
-            " payload, version, updated_at, deleted, change_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?)",
-            (
-                stored.id,
-                stored.resident_id,
-                stored.device.id if stored.device else None,
-                dedupe,
-                stored.taken_at.isoformat(),
-                stored.received_at.isoformat(),
-                int(critical),
-                key_id,
-                blob,
-                stamp(stored),
-                core.next_change_seq(conn),
-            ),
-        )
+        insert_reading(core, conn, stored, dedupe=dedupe, critical=critical)
         if stored.resident_id is not None:
             core.append_outbox(conn, TABLE, stored.id, "create", CRITICAL_PRIORITY if critical else 0)
         notes = [detail] if detail else []
@@ -166,7 +153,14 @@ class Readings:
 
     def _update(self, conn: sqlite3.Connection, reading: Reading) -> None:
         core = self._core
-        key_id, blob = core.seal(TABLE, reading.id, payload_of(reading))
+        fixed = conn.execute(
+            "SELECT device_id, dedupe_bidx, taken_at, received_at, critical FROM readings WHERE id = ?", (reading.id,)
+        ).fetchone()
+        if fixed is None:
+            raise RecordNotFound(f"no reading {reading.id}")
+        bound = dict(zip(("device_id", "dedupe_bidx", "taken_at", "received_at", "critical"), fixed, strict=True))
+        bound.update(resident_id=reading.resident_id, version=reading.version, updated_at=stamp(reading), deleted=0)
+        key_id, blob = core.seal(TABLE, reading.id, payload_of(reading), row=bound)
         conn.execute(
             "UPDATE readings SET resident_id = ?, key_id = ?, payload = ?, version = ?, updated_at = ?,"
             " change_seq = ? WHERE id = ?",
@@ -190,7 +184,7 @@ class Readings:
         row = conn.execute(f"SELECT {_COLUMNS} FROM readings WHERE id = ?", (reading_id,)).fetchone()
         if row is None:
             raise RecordNotFound(f"no reading {reading_id}")
-        return record_from_row(self._core, Reading, TABLE, row, resident_id=row[6])
+        return record_from_row(self._core, Reading, TABLE, row, _NAMES, resident_id=row[6])
 
     def for_resident(self, resident_id: str, *, limit: int = 10_000) -> tuple[list[Reading], list[StoreCorrupted]]:
         """A resident's readings, newest first."""
@@ -224,10 +218,31 @@ class Readings:
         readings, problems = [], []
         for row in rows:
             try:
-                readings.append(record_from_row(self._core, Reading, TABLE, row, resident_id=row[6]))
+                readings.append(record_from_row(self._core, Reading, TABLE, row, _NAMES, resident_id=row[6]))
             except StoreCorrupted as exc:
                 problems.append(exc)
         return readings, problems
+
+
+def insert_reading(
+    core: Core, conn: sqlite3.Connection, reading: Reading, *, dedupe: bytes | None, critical: bool
+) -> None:
+    """The row of a reading (with its bound clear columns), inside the caller's transaction."""
+    row: dict[str, object] = {
+        "id": reading.id,
+        "resident_id": reading.resident_id,
+        "device_id": reading.device.id if reading.device else None,
+        "dedupe_bidx": dedupe,
+        "taken_at": reading.taken_at.isoformat(),
+        "received_at": reading.received_at.isoformat(),
+        "critical": int(critical),
+        "version": reading.version,
+        "updated_at": stamp(reading),
+        "deleted": 0,
+        "change_seq": core.next_change_seq(conn),
+    }
+    row["key_id"], row["payload"] = core.seal(TABLE, reading.id, payload_of(reading), row=row)
+    conn.execute(f"INSERT INTO readings({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
 
 class Frames:
@@ -250,7 +265,7 @@ class Frames:
 
     def insert(self, conn: sqlite3.Connection, frame_id: str, data: dict[str, Any]) -> None:
         """Insert inside the caller's transaction."""
-        key_id, blob = self._core.seal("frames", frame_id, {"raw": data["raw"]})
+        key_id, blob = self._core.seal("frames", frame_id, {"raw": data["raw"]}, row=data)
         conn.execute(
             "INSERT OR IGNORE INTO frames(id, device_id, received_at, key_id, payload) VALUES (?, ?, ?, ?, ?)",
             (frame_id, data["device_id"], data["received_at"], key_id, blob),
@@ -259,10 +274,13 @@ class Frames:
     def get(self, frame_id: str) -> bytes:
         """The raw bytes of an archived frame."""
         with self._core.read() as conn:
-            row = conn.execute("SELECT key_id, payload FROM frames WHERE id = ?", (frame_id,)).fetchone()
+            row = conn.execute(
+                "SELECT key_id, payload, device_id, received_at FROM frames WHERE id = ?", (frame_id,)
+            ).fetchone()
         if row is None:
             raise RecordNotFound(f"no frame {frame_id}")
-        return bytes.fromhex(self._core.open("frames", frame_id, row[0], row[1])["raw"])
+        clear = {"device_id": row[2], "received_at": row[3]}
+        return bytes.fromhex(self._core.open("frames", frame_id, row[0], row[1], row=clear)["raw"])
 
 
 class Quarantine:
@@ -283,7 +301,8 @@ class Quarantine:
     def insert(self, conn: sqlite3.Connection, item: QuarantinedFrame, *, actor: str) -> None:
         """Insert inside the caller's transaction."""
         core = self._core
-        key_id, blob = core.seal("quarantine", item.id, payload_of(item))
+        clear = {"received_at": item.received_at.isoformat(), "source": item.source}
+        key_id, blob = core.seal("quarantine", item.id, payload_of(item), row=clear)
         conn.execute(
             "INSERT OR IGNORE INTO quarantine(id, received_at, source, key_id, payload) VALUES (?, ?, ?, ?, ?)",
             (item.id, item.received_at.isoformat(), item.source, key_id, blob),
@@ -300,7 +319,9 @@ class Quarantine:
         items, problems = [], []
         for row_id, key_id, blob, received_at, source in rows:
             try:
-                data = self._core.open("quarantine", row_id, key_id, blob)
+                data = self._core.open(
+                    "quarantine", row_id, key_id, blob, row={"received_at": received_at, "source": source}
+                )
                 items.append(
                     serde.from_json(
                         QuarantinedFrame, {**data, "id": row_id, "received_at": received_at, "source": source}

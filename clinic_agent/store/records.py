@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -12,7 +13,8 @@ from clinic_agent.store.core import Core
 
 T = TypeVar("T")
 
-# Fields kept in clear columns rather than in the encrypted payload.
+# Fields of a record kept in clear columns rather than in the encrypted payload (a copy of the
+# ones that carry meaning is bound inside it: store/binding.py).
 CLEAR_FIELDS = frozenset({"id", "version", "updated_at", "deleted", "resident_id"})
 
 
@@ -22,11 +24,17 @@ def payload_of(record: object) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in CLEAR_FIELDS}
 
 
-def record_from_row(core: Core, cls: type[T], table: str, row: sqlite3.Row | tuple[Any, ...], **clear: Any) -> T:
-    """Decrypt a row (id, key_id, payload, version, updated_at, deleted, ...) into a record."""
-    row_id, key_id, blob, version, updated_at, deleted = row[:6]
-    data = core.open(table, row_id, key_id, blob)
-    data.update(id=row_id, version=version, updated_at=updated_at, deleted=bool(deleted), **clear)
+def record_from_row(
+    core: Core, cls: type[T], table: str, row: sqlite3.Row | tuple[Any, ...], columns: Sequence[str], **clear: Any
+) -> T:
+    """Decrypt a row (its ``columns``: id, key_id, payload, version, updated_at, deleted and the
+    table's other bound ones) into a record, refusing it if a bound clear column was changed."""
+    values = dict(zip(columns, row, strict=True))
+    row_id = values["id"]
+    data = core.open(table, row_id, values["key_id"], values["payload"], row=values)
+    data.update(
+        id=row_id, version=values["version"], updated_at=values["updated_at"], deleted=bool(values["deleted"]), **clear
+    )
     try:
         return serde.from_json(cls, data)
     except InvalidInput as exc:

@@ -14,7 +14,8 @@ from clinic_agent.store.core import Core
 from clinic_agent.store.records import changed_fields, payload_of, record_from_row, stamp
 
 TABLE = "residents"
-_COLUMNS = "id, key_id, payload, version, updated_at, deleted"
+_NAMES = ("id", "key_id", "payload", "version", "updated_at", "deleted", "id_bidx", "hrn_bidx")
+_COLUMNS = ", ".join(_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +82,17 @@ class Residents:
 
     def _write_row(self, conn: sqlite3.Connection, record: Resident, *, insert: bool) -> None:
         core = self._core
-        key_id, blob = core.seal(TABLE, record.id, payload_of(record))
         hrn = record.health_record_number
-        values = {
+        values: dict[str, object] = {
             "id": record.id,
             "id_bidx": core.blind_index("id_number", record.id_number),
             "hrn_bidx": core.blind_index("health_record_number", hrn) if hrn else None,
-            "key_id": key_id,
-            "payload": blob,
             "version": record.version,
             "updated_at": stamp(record),
             "deleted": int(record.deleted),
             "change_seq": core.next_change_seq(conn),
         }
+        values["key_id"], values["payload"] = core.seal(TABLE, record.id, payload_of(record), row=values)
         if insert:
             conn.execute(
                 f"INSERT INTO residents({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
@@ -118,7 +117,7 @@ class Residents:
         row = conn.execute(f"SELECT {_COLUMNS} FROM residents WHERE id = ?", (resident_id,)).fetchone()
         if row is None:
             raise RecordNotFound(f"no resident {resident_id}")
-        return record_from_row(self._core, Resident, TABLE, row)
+        return record_from_row(self._core, Resident, TABLE, row, _NAMES)
 
     def _audit_view(self, actor: str, resident_id: str) -> None:
         with self._core.write() as conn:
@@ -140,7 +139,7 @@ class Residents:
                 f"SELECT {_COLUMNS} FROM residents WHERE {column} = ? AND deleted = 0",
                 (bidx,),
             ).fetchone()
-            return None if row is None else record_from_row(self._core, Resident, TABLE, row)
+            return None if row is None else record_from_row(self._core, Resident, TABLE, row, _NAMES)
 
     def changed_since(self, change_seq: int = 0) -> ResidentPage:
         """Every resident written after a change sequence number (0: all), bad rows named apart."""
@@ -153,7 +152,7 @@ class Residents:
         residents, problems = [], []
         for row in rows:
             try:
-                residents.append(record_from_row(self._core, Resident, TABLE, row))
+                residents.append(record_from_row(self._core, Resident, TABLE, row, _NAMES))
             except StoreCorrupted as exc:
                 problems.append(exc)
         return ResidentPage(residents, problems, int(top[0]) if top else 0)

@@ -188,6 +188,19 @@ def _audit_by_object(db: Database) -> None:
     db.execute("CREATE INDEX audit_by_object ON audit(object_id, seq)")
 
 
+@MIGRATIONS(name="0004_guessing_limits")
+def _guessing_limits(db: Database) -> None:
+    # Wrong PINs and passphrases, kept until the next success: they decide how long the next try
+    # waits, and when a user is locked out, across daemon restarts. No key is needed to write one
+    # (a wrong passphrase arrives while locked); each is also in the audit log or its pending queue.
+    db.table("auth_failures").create(
+        {"id": int, "at": str, "kind": str, "subject": str},
+        pk="id",
+        not_null={"at", "kind", "subject"},
+    )
+    db.execute("CREATE INDEX auth_failures_by_subject ON auth_failures(kind, subject, at)")
+
+
 def migrate(db: Database) -> None:
     """Apply every pending migration."""
     MIGRATIONS.apply(db)

@@ -20,8 +20,7 @@ from clinic_agent.model import Entry, Reading, Resident
 from clinic_agent.rules import critical_reasons
 from clinic_agent.store.core import Core
 from clinic_agent.store.entries import Entries
-from clinic_agent.store.readings import Readings
-from clinic_agent.store.records import payload_of, stamp
+from clinic_agent.store.readings import Readings, insert_reading
 from clinic_agent.store.residents import Residents
 from clinic_agent.store.sync_inbox import RECORD_FIELD, Conflict, SyncInbox, conflict_upsert, resolved, validated
 from clinic_agent.sync_values import ApplyCounts, Confirmed, LocalState, Pending, Record, Sent, Write
@@ -312,25 +311,7 @@ class SyncState(SyncInbox):
 
     def _insert_reading(self, conn: sqlite3.Connection, reading: Reading) -> None:
         """A reading made upstream: stored like a device's, with no outbox row (the platform has it)."""
-        core = self._core
-        key_id, blob = core.seal("readings", reading.id, payload_of(reading))
-        conn.execute(
-            "INSERT INTO readings(id, resident_id, device_id, taken_at, received_at, critical, key_id, payload,"
-            " version, updated_at, deleted, change_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            (
-                reading.id,
-                reading.resident_id,
-                reading.device.id if reading.device else None,
-                reading.taken_at.isoformat(),
-                reading.received_at.isoformat(),
-                int(bool(critical_reasons(reading))),
-                key_id,
-                blob,
-                reading.version,
-                stamp(reading),
-                core.next_change_seq(conn),
-            ),
-        )
+        insert_reading(self._core, conn, reading, dedupe=None, critical=bool(critical_reasons(reading)))
 
     def _set_state(
         self,

@@ -9,8 +9,10 @@ from clinic_agent import crypto
 from clinic_agent.errors import AccessDenied, InvalidInput, RecordNotFound
 from clinic_agent.model import Role, User, new_id
 from clinic_agent.store.core import Core
+from clinic_agent.store.guard import PIN, PIN_PER_USER, Guard
 
 _NAME = re.compile(r"[a-z][a-z0-9_.-]{1,31}")
+_COLUMNS = "id, name, role, key_id, payload, created_at, disabled"
 _WEAK_PINS = frozenset({"0000", "1234", "1111", "123456", "000000", "111111", "654321", "4321"})
 
 
@@ -36,8 +38,9 @@ def check_pin(pin: str) -> str:
 class Users:
     """The users table."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, guard: Guard) -> None:
         self._core = core
+        self._guard = guard
 
     def add(self, name: str, role: Role, pin: str, *, actor: str, display_name: str = "") -> User:
         """Create a user (the PIN is stored only as an Argon2id hash, encrypted)."""
@@ -47,49 +50,58 @@ class Users:
         with core.write() as conn:
             if conn.execute("SELECT 1 FROM users WHERE name = ?", (user.name,)).fetchone():
                 raise InvalidInput(f"user {user.name} already exists")
-            key_id, blob = core.seal("users", user.id, {"pin": pin_hash, "display_name": user.display_name})
+            clear = {"name": user.name, "role": user.role.value, "disabled": 0, "created_at": core.clock().isoformat()}
+            key_id, blob = core.seal("users", user.id, {"pin": pin_hash, "display_name": user.display_name}, row=clear)
             conn.execute(
                 "INSERT INTO users(id, name, role, key_id, payload, created_at, disabled) VALUES (?, ?, ?, ?, ?, ?, 0)",
-                (user.id, user.name, user.role.value, key_id, blob, core.clock().isoformat()),
+                (user.id, user.name, user.role.value, key_id, blob, clear["created_at"]),
             )
             core.append_audit(conn, actor, "user.create", "user", user.id, f"role {user.role.value}")
         return user
 
     def sign_in(self, name: str, pin: str, *, peer: str) -> User:
-        """Check a PIN; both outcomes are audited. Raises AccessDenied without saying which part was wrong."""
+        """Check a PIN; both outcomes are audited. Raises AccessDenied without saying which part was wrong.
+
+        A try that comes too soon after wrong ones, or for a locked-out user, is refused before the
+        PIN is checked (TooManyAttempts, LockedOut; store/guard.py).
+        """
         core = self._core
+        name = name[:40]
         with core.read() as conn:
-            row = conn.execute(
-                "SELECT id, name, role, key_id, payload FROM users WHERE name = ? AND disabled = 0", (name,)
-            ).fetchone()
+            self._guard.check_pin(conn, name)
+            row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ? AND disabled = 0", (name,)).fetchone()
         user, pin_hash = self._decode(row) if row else (None, None)
         ok = pin_hash is not None and crypto.verify_pin(pin, pin_hash)
         with core.write() as conn:
-            action, who = ("login", f"user:{name}") if ok else ("login_failed", peer)
-            core.append_audit(conn, who, action, "user", user.id if user else "", peer if ok else f"name {name[:32]}")
+            if ok:
+                self._guard.succeeded(conn, PIN, name)
+                core.append_audit(conn, f"user:{name}", "login", "user", user.id if user else "", peer)
+            else:
+                failures = self._guard.failed(conn, PIN, name)
+                core.append_audit(conn, peer, "login_failed", "user", user.id if user else "", f"name {name[:32]}")
+                if failures == PIN_PER_USER.lock_out_at:
+                    detail = f"{failures} wrong PINs in a row"
+                    core.append_audit(conn, peer, "user.locked_out", "user", user.id if user else "", detail)
         if not ok or user is None:
             raise AccessDenied("wrong user name or PIN")
         return user
 
     def _decode(self, row: tuple[Any, ...]) -> tuple[User, str]:
-        user_id, name, role, key_id, blob = row
-        data = self._core.open("users", user_id, key_id, blob)
+        user_id, name, role, key_id, blob, created_at, disabled = row
+        clear = {"name": name, "role": role, "disabled": disabled, "created_at": created_at}
+        data = self._core.open("users", user_id, key_id, blob, row=clear)
         return User(id=user_id, name=name, role=Role(role), display_name=data.get("display_name", "")), data["pin"]
 
     def all(self) -> list[User]:
         """Every enabled user."""
         with self._core.read() as conn:
-            rows = conn.execute(
-                "SELECT id, name, role, key_id, payload FROM users WHERE disabled = 0 ORDER BY name"
-            ).fetchall()
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE disabled = 0 ORDER BY name").fetchall()
         return [self._decode(row)[0] for row in rows]
 
     def get(self, name: str) -> User:
         """One user by name."""
         with self._core.read() as conn:
-            row = conn.execute(
-                "SELECT id, name, role, key_id, payload FROM users WHERE name = ? AND disabled = 0", (name,)
-            ).fetchone()
+            row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ? AND disabled = 0", (name,)).fetchone()
         if row is None:
             raise RecordNotFound(f"no user {name}")
         return self._decode(row)[0]

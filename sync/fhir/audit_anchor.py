@@ -47,3 +47,16 @@ def to_fhir(store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Refe
 def request(store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Reference | None) -> RequestEntry:
     """The PUT that replaces the store's anchor."""
     return put(to_fhir(store_id, seq, mac, at, observer=observer), anchor_id(store_id))
+
+
+def from_fhir(resource: Resource) -> tuple[int, bytes] | None:
+    """The (sequence number, MAC) an anchor AuditEvent holds; None when it holds none that reads."""
+    for entity in resource.get("entity") or []:
+        if not isinstance(entity, dict):
+            continue
+        details = {d.get("type"): d.get("valueString") for d in entity.get("detail") or [] if isinstance(d, dict)}
+        try:
+            return int(str(details["seq"])), bytes.fromhex(str(details["mac"]))
+        except (KeyError, ValueError):
+            continue
+    return None
