@@ -2,7 +2,8 @@
 
     ClinicAgentError
     ├── InvalidInput            bad data from a person or a script (exit status 2)
-    │   └── InvalidIdNumber     an ID card number failed one named check
+    │   ├── InvalidIdNumber     an ID card number failed one named check
+    │   └── ImplausibleValue    a typed value outside what a body can show (kept only with a reason)
     ├── AccessDenied            wrong passphrase, PIN, role or peer
     │   ├── WrongPassphrase
     │   ├── SessionExpired
@@ -59,6 +60,12 @@ class InvalidIdNumber(InvalidInput):
         super().__init__(message)
         self.check = check
         self.expected = expected  # for a failed check digit: the character the first 17 digits call for
+
+
+class ImplausibleValue(InvalidInput):
+    """A hand-entered value outside the range devices are held to; a doctor may keep it with a reason."""
+
+    code = "implausible_value"
 
 
 class AccessDenied(ClinicAgentError):

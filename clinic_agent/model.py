@@ -282,7 +282,11 @@ ENTRY_TYPES: dict[EntryKind, type[Entry]] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Quantity:
-    """One measured value: LOINC code, the value as the device wrote it, and its UCUM unit."""
+    """One measured value: LOINC code, the value as the device wrote it, and its UCUM unit.
+
+    Any finite number can be held (a record read back is never refused); what a person, a device
+    or the platform may bring in is bounded by ``validation.measured_value``.
+    """
 
     code: str
     value: str
@@ -345,6 +349,7 @@ class Reading:
     dedupe_key: str | None = None
     frame_id: str | None = None
     subject_hint: str | None = None
+    extreme_reason: str | None = None  # why a value outside the plausible range was kept, in the doctor's words
     status: ReadingStatus = ReadingStatus.FINAL
     version: int = 0
     updated_at: datetime | None = None

@@ -5,13 +5,18 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from clinic_agent.errors import InvalidIdNumber, InvalidInput
 from clinic_agent.idnumber import IdNumber, check_character, check_health_record_number, parse_id_number
-from clinic_agent.model import Entry, Resident, Sex
+from clinic_agent.model import Entry, Resident, Sex, decimal_value
 
 _PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
+# Whatever the quantity (a viral load, a cell count per litre), a measured value has fewer than 13
+# digits before the point and at most 12 after it; 1e999 or 1e12 is a typo or garbage, never a body.
+MEASURED_LIMIT = Decimal("1e12")
+MEASURED_PLACES = 12
 
 
 def text_field(name: str, value: str, *, required: bool = False, max_length: int = 200) -> str:
@@ -90,3 +95,15 @@ def entry(record: Entry) -> Entry:
         if required in changes and not changes[required]:
             raise InvalidInput(f"{required} is required")
     return dataclasses.replace(record, **changes)
+
+
+def measured_value(text: str) -> Decimal:
+    """A measured value as typed, sent by a device or pulled from the platform: a finite, sane number."""
+    value = decimal_value(text)
+    shown = text.strip()[:40]
+    if abs(value) >= MEASURED_LIMIT:
+        raise InvalidInput(f"value {shown!r} is too large to be a measurement (at most 12 digits before the point)")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MEASURED_PLACES:
+        raise InvalidInput(f"value {shown!r} has more than {MEASURED_PLACES} decimal places")
+    return value

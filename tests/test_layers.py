@@ -20,6 +20,7 @@ WIRING = (
     "clinic_agent.demo",
     "clinic_agent.simulate",
     "clinic_agent.devices",
+    "clinic_agent.plausibility",
 )
 # Modules of clinic_agent that start the TUI.
 TUI_ENTRY = ("clinic_agent.cli",)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from clinic_agent import rotation, serde
+from clinic_agent import plausibility, rotation, serde
 from clinic_agent.agent import Agent, Caller
 from clinic_agent.api.params import Params
 from clinic_agent.errors import AccessDenied, InvalidInput, RecordNotFound, StoreCorrupted
@@ -32,7 +32,7 @@ from clinic_agent.model import (
 from clinic_agent.rules import critical_reasons
 from clinic_agent.store.integrity import shown
 from clinic_agent.store.users import check_user_name
-from clinic_agent.validation import checked_id_number
+from clinic_agent.validation import checked_id_number, measured_value
 
 DOCTOR = Role.DOCTOR.value
 NURSE = Role.NURSE.value
@@ -293,9 +293,11 @@ def _quantity(item: Any) -> Quantity:
     if not isinstance(item, dict):
         raise InvalidInput("each component must be an object with code, value and unit")
     p = Params(item)
+    value = p.text("value", max_length=40)
+    measured_value(value)
     return Quantity(
         code=p.text("code", max_length=20),
-        value=p.text("value", max_length=40),
+        value=value,
         unit=p.text("unit", max_length=20),
         display=p.optional_text("display") or "",
     )
@@ -306,6 +308,7 @@ def _reading_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]
     now = agent.clock()
     resident = find_resident(agent, params.text("resident", max_length=40)) if "resident" in params else None
     components = [_quantity(c) for c in params.items("components")] or [_quantity(params.data)]
+    reason = plausibility.hand_entry(components, params.optional_text("confirm_extreme", max_length=200))
     reading = Reading(
         id=new_id(),
         resident_id=resident.id if resident else None,
@@ -316,6 +319,7 @@ def _reading_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]
         received_at=now,
         source=params.optional_text("source", max_length=40) or "manual",
         device=DeviceInfo(id=params.text("device", max_length=100)) if "device" in params else None,
+        extreme_reason=reason,
     )
     if reading.taken_at > now:
         raise InvalidInput(f"taken_at {reading.taken_at.isoformat()} is in the future")
@@ -326,6 +330,7 @@ def _reading_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]
         "sealed": added.sealed,
         "alerts": critical_reasons(reading),
         "resident_id": reading.resident_id,
+        "extreme_reason": reading.extreme_reason,
     }
     if not added.duplicate:
         agent.publish("reading.received", {"id": added.id, "resident_id": reading.resident_id})

@@ -73,4 +73,5 @@ def reading_line(reading: dict[str, Any]) -> str:
     """A reading in one line: when, what, values."""
     values = ", ".join(f"{c.get('display') or c['code']} {c['value']} {c['unit']}" for c in reading["components"])
     flag = "  ALERT: " + "; ".join(reading["alerts"]) if reading.get("alerts") else ""
-    return safe(f"{reading['taken_at'][:16].replace('T', ' ')}  {reading['code']}  {values}{flag}")
+    kept = f"  ⚠ extreme value kept: {reading['extreme_reason']}" if reading.get("extreme_reason") else ""
+    return safe(f"{reading['taken_at'][:16].replace('T', ' ')}  {reading['code']}  {values}{flag}{kept}")

@@ -68,6 +68,8 @@ EXT_ID_NUMBER_OVERRIDE: Final = f"{_EXT}/id-number-override"
 EXT_DEVICE_TIME: Final = f"{_EXT}/device-time"
 EXT_READING_SOURCE: Final = f"{_EXT}/reading-source"
 EXT_READING_FLAG: Final = f"{_EXT}/reading-flag"
+# On an Observation: the doctor's reason for keeping a value outside the plausible range.
+EXT_EXTREME_REASON: Final = f"{_EXT}/extreme-value-reason"
 
 # Vital-signs profiles (FHIR R4 core), by LOINC code of the Observation.
 VITAL_SIGNS_BASE: Final = "http://hl7.org/fhir/StructureDefinition/vitalsigns"

@@ -17,6 +17,8 @@
 - ``effectiveDateTime`` is when it was taken (PC clock), ``issued`` when the agent received it; the
   device's own clock text is an extension. ``identifier`` is the reading's urn:uuid.
 - An Observation made upstream (no reading-source extension) comes back with source ``platform``.
+- A value kept outside the plausible range carries the doctor's reason as an extension. A value
+  no measurement can have (1e999, 1e12: ``validation.measured_value``) is not read at all.
 - Local-only: ``dedupe_key``, ``frame_id``, ``subject_hint``, ``version``, ``updated_at``, ``deleted``.
 """
 
@@ -27,6 +29,7 @@ from typing import Any
 
 from clinic_agent.errors import InvalidInput
 from clinic_agent.model import DeviceInfo, Quantity, Reading, ReadingStatus
+from clinic_agent.validation import measured_value
 from sync.errors import PlatformProtocolError
 from sync.fhir import codes
 from sync.fhir.common import (
@@ -128,6 +131,8 @@ def _extensions(reading: Reading) -> list[dict[str, Any]]:
     if reading.device_time:
         found.append({"url": codes.EXT_DEVICE_TIME, "valueString": reading.device_time})
     found.extend({"url": codes.EXT_READING_FLAG, "valueString": flag} for flag in reading.flags)
+    if reading.extreme_reason:
+        found.append({"url": codes.EXT_EXTREME_REASON, "valueString": reading.extreme_reason})
     return found
 
 
@@ -144,6 +149,7 @@ def from_fhir(resource: Resource, *, resident_id: str | None = None, device: Dev
         raise PlatformProtocolError(f"Observation/{observation.get('id')} has neither a value nor components")
     source = extension(observation, codes.EXT_READING_SOURCE, "Observation")
     device_time = extension(observation, codes.EXT_DEVICE_TIME, "Observation")
+    extreme = extension(observation, codes.EXT_EXTREME_REASON, "Observation")
     try:
         status = ReadingStatus(str(observation.get("status")))
     except ValueError:
@@ -167,6 +173,7 @@ def from_fhir(resource: Resource, *, resident_id: str | None = None, device: Dev
             required_text(ext, "valueString", "Observation.extension")
             for ext in extensions(observation, codes.EXT_READING_FLAG, "Observation")
         ),
+        extreme_reason=text(extreme, "valueString", "Observation.extension") if extreme else None,
         status=status,
     )
 
@@ -210,6 +217,7 @@ def _quantity(value: dict[str, Any], code: str, system: str, display: str, what:
     places = _precision(value, what)
     try:
         exact = _restore_places(Decimal(str(number)), places)
+        measured_value(str(exact))
         return Quantity(code=code, value=str(exact), unit=unit, display=display, system=system)
     except (InvalidInput, InvalidOperation) as exc:
         raise PlatformProtocolError(f"{what}.valueQuantity.value {number!r:.40} is not usable: {exc}") from None

@@ -135,6 +135,7 @@ def readings(draw: st.DrawFn) -> Reading:
         device=draw(st.none() | devices),
         source=draw(st.sampled_from(["manual", "ble", "astm", "hl7", "serial"])),
         flags=tuple(draw(st.lists(texts, max_size=3))),
+        extreme_reason=draw(st.none() | texts),
         status=draw(st.sampled_from(ReadingStatus)),
     )
 

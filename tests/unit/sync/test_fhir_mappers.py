@@ -276,6 +276,24 @@ def test_trailing_zeros_come_back_from_a_server_that_reads_floats() -> None:
     assert back.components[3].value == "72.00"
 
 
+def test_a_value_kept_outside_the_plausible_range_carries_the_reason() -> None:
+    kept = dataclasses.replace(_bp(), extreme_reason="复测两次, 袖带已检查")
+    resource = valid_r4(observation.to_fhir(kept, subject=PATIENT))
+    assert {"url": codes.EXT_EXTREME_REASON, "valueString": "复测两次, 袖带已检查"} in resource["extension"]
+    assert observation.from_fhir(resource, resident_id="r-1").extreme_reason == "复测两次, 袖带已检查"
+    plain = observation.to_fhir(_bp(), subject=PATIENT)
+    assert all(e["url"] != codes.EXT_EXTREME_REASON for e in plain["extension"])
+
+
+@pytest.mark.parametrize("value", [Decimal("1E+999"), Decimal("1E+12"), 10**15, Decimal("1E-999")])
+def test_a_pulled_value_no_measurement_can_have_is_refused(value: Decimal | int) -> None:
+    resource = observation.to_fhir(_bp(), subject=PATIENT)
+    resource["component"][0]["valueQuantity"]["value"] = value
+    del resource["component"][0]["valueQuantity"]["_value"]
+    with pytest.raises(PlatformProtocolError, match="not usable"):
+        observation.from_fhir(resource, resident_id="r-1")
+
+
 def test_glucose_is_laboratory_and_a_single_value() -> None:
     reading = _bp(code="14743-9", components=(Quantity(code="14743-9", value="5.60", unit="mmol/L"),))
     resource = observation.to_fhir(reading, subject=PATIENT)
