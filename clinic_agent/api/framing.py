@@ -11,12 +11,14 @@ one bad client cannot make the daemon hold a gigabyte.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 1024 * 1024
+MAX_DEPTH = 64  # nothing the API sends nests more than a dozen levels
 
 
 class FramingError(ValueError):
@@ -37,14 +39,54 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
-    """Parse one frame's body; raise FramingError unless it is a JSON object."""
+    """Parse one frame's body; raise FramingError unless it is a JSON object of sane depth and numbers.
+
+    NaN, Infinity and numbers beyond a float (1e999, which Python's json would make infinite) are
+    refused, as is nesting deeper than MAX_DEPTH (100k nested arrays used to blow the stack).
+    """
     try:
-        message = json.loads(body)
+        message = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    except _NotANumber as exc:
+        raise FramingError(f"the frame holds {exc}, which is not a JSON number") from None
+    except RecursionError:
+        raise FramingError(f"the frame is nested more than {MAX_DEPTH} levels deep") from None
     except (UnicodeDecodeError, ValueError):
         raise FramingError("the frame is not JSON") from None
     if not isinstance(message, dict):
         raise FramingError("the frame is not a JSON object")
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _deeper_than(message, MAX_DEPTH):
+        raise FramingError(f"the frame is nested more than {MAX_DEPTH} levels deep")
     return message
+
+
+class _NotANumber(ValueError):
+    """NaN, Infinity or a number too large for a float."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotANumber(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotANumber(text[:40])
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` levels (walked level by level, without recursion)."""
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) is dict or type(child) is list
+        ]
+        if not level:
+            return False
+    return True
 
 
 class FrameDecoder:

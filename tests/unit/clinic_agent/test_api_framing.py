@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinic_agent.api.framing import HEADER, FrameDecoder, FramingError, Oversize, decode_body, encode
+from clinic_agent.api.framing import HEADER, MAX_DEPTH, FrameDecoder, FramingError, Oversize, decode_body, encode
 
 
 def test_frames_survive_any_chunking() -> None:
@@ -58,3 +58,26 @@ def test_random_bytes_never_raise(data: bytes) -> None:
         if isinstance(body, bytes):
             with contextlib.suppress(FramingError):
                 decode_body(body)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1000, 100_000])
+def test_deep_nesting_is_a_bad_frame_not_a_crash(depth: int) -> None:
+    """Regression: 100k nested arrays raised RecursionError, which the daemon answered as `internal`."""
+    body = b'{"id":1,"params":' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(FramingError, match="nested"):
+        decode_body(body)
+
+
+def test_nesting_within_the_limit_is_fine() -> None:
+    inner: object = []
+    for _ in range(MAX_DEPTH - 2):
+        inner = [inner]
+    assert decode_body(encode({"params": inner})[HEADER.size :])["params"] == inner
+    brackets = {"params": [[1, 2]] * 50_000}  # many brackets, little depth
+    assert decode_body(encode(brackets)[HEADER.size :]) == brackets
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e400"])
+def test_numbers_json_does_not_have_are_a_bad_frame(number: bytes) -> None:
+    with pytest.raises(FramingError, match="number"):
+        decode_body(b'{"id":1,"params":{"value":' + number + b"}}")
