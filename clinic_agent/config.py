@@ -27,6 +27,24 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """The ``[sync]`` section."""
+
+    interval_s: float = 300.0  # a sync (mostly a pull) this often while the link holds
+    retry_min_s: float = 5.0  # first wait after a failed probe; doubles up to retry_max_s
+    retry_max_s: float = 600.0
+    batch_size: int = 50
+    max_batch: int = 200
+    page_size: int = 200
+    attempts: int = 6
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    gzip: bool = False  # compress request bodies (SEKMET refuses them; real platforms take them)
+    max_clock_skew_s: float = 900.0
+    wait_s: float = 120.0  # how long `sync` waits for a run started through the daemon
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole of agent.toml."""
 
@@ -39,7 +57,7 @@ class Config:
     disk_low_mib: int = 500
     thresholds: Thresholds = field(default_factory=Thresholds)
     devices: tuple[dict[str, Any], ...] = ()
-    sync: dict[str, Any] = field(default_factory=dict)
+    sync: SyncSettings = field(default_factory=lambda: SyncSettings())
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,24 +79,51 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "heart_rate_high": (int, float),
     },
 }
-# Sections whose contents their own modules check (devices in the drivers wiring, sync in sync).
+_SYNC_KEYS: dict[str, tuple[type, float, float]] = {
+    "interval_s": (float, 1, 86400),
+    "retry_min_s": (float, 0.01, 3600),
+    "retry_max_s": (float, 0.01, 86400),
+    "batch_size": (int, 1, 1000),
+    "max_batch": (int, 1, 1000),
+    "page_size": (int, 1, 1000),
+    "attempts": (int, 1, 100),
+    "connect_timeout_s": (float, 0.1, 600),
+    "read_timeout_s": (float, 0.1, 3600),
+    "max_clock_skew_s": (float, 1, 10**7),
+    "wait_s": (float, 0, 3600),
+}
+# Sections with rules of their own: [sync] below (sync_settings), [[devices]] in the device wiring
+# (clinic_agent.devices.parse: it knows the drivers), which `run` and `doctor` both call.
 _DELEGATED = {"devices", "sync"}
 _LEVELS = ("debug", "info", "warning", "error")
+CONFIG_LIMIT = 1024 * 1024  # agent.toml is a few KiB; a bigger file is the wrong one (or a device)
 
 
 def load(home: Path, path: Path | None = None) -> Config:
     """Read and check agent.toml (a missing file means all defaults)."""
     path = path or home / "agent.toml"
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raw = {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} cannot be read: {exc}") from None
+        raw = tomllib.loads(_read(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     _check_keys(path, raw)
     return _build(home, path, raw)
+
+
+def _read(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(CONFIG_LIMIT + 1)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
+    if len(data) > CONFIG_LIMIT:
+        raise ConfigError(f"{path} is larger than {CONFIG_LIMIT // (1024 * 1024)} MiB; is it the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
 
 
 def _check_keys(path: Path, raw: dict[str, Any]) -> None:
@@ -133,9 +178,39 @@ def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
         disk_low_mib=_bounded(path, "store.disk_low_mib", store.get("disk_low_mib", 500), 0, 1 << 20),
         thresholds=Thresholds(**{k: Decimal(str(v)) for k, v in alerts.items()}),
         devices=tuple(devices),
-        sync=dict(raw.get("sync", {})),
+        sync=sync_settings(raw.get("sync", {}), str(path)),
         raw=raw,
     )
+
+
+def sync_settings(raw: Any, where: str = "agent.toml") -> SyncSettings:
+    """Check ``[sync]``; an error names the key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: sync must be a table ([sync])")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "gzip":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: sync.gzip must be true or false, not {value!r}")
+            values[key] = value
+            continue
+        if key not in _SYNC_KEYS:
+            known = ", ".join(sorted([*_SYNC_KEYS, "gzip"]))
+            raise ConfigError(f"{where}: unknown key sync.{key} (known: {known})")
+        kind, low, high = _SYNC_KEYS[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind is int and not isinstance(value, int))
+        ):
+            raise ConfigError(f"{where}: sync.{key} must be a {'whole number' if kind is int else 'number'}")
+        if not low <= value <= high:
+            raise ConfigError(f"{where}: sync.{key} must be between {low:g} and {high:g}, not {value}")
+        values[key] = kind(value)
+    result = SyncSettings(**values)
+    if result.max_batch < result.batch_size:
+        raise ConfigError(f"{where}: sync.max_batch must be at least sync.batch_size")
+    return result
 
 
 def _path(home: Path, text: str) -> Path:

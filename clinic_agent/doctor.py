@@ -38,9 +38,12 @@ def _mode(path: Path) -> int:
 
 
 def check_config(home: Home) -> Check:
-    """agent.toml parses and every key is valid."""
+    """agent.toml parses and every key of every section is valid, as `run` checks it."""
+    from clinic_agent.devices import parse
+
     try:
-        home.load_config()
+        config = home.load_config()
+        parse(config.devices, str(home.config_path))
     except ClinicAgentError as exc:
         return Check("configuration", FAIL, exc.message)
     return Check("configuration", OK, str(home.config_path))

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from clinic_agent.agent import Agent
+from clinic_agent.config import SyncSettings, sync_settings
 from clinic_agent.errors import ClinicAgentError, ConfigError, InvalidInput, StoreLocked
 from clinic_agent.model import new_id, utcnow
 from sync import auth
@@ -39,64 +40,9 @@ STATES = ("not enrolled", "idle", "syncing", "offline", "error")
 # -- [sync] in agent.toml ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SyncSettings:
-    """The ``[sync]`` section of agent.toml."""
-
-    interval_s: float = 300.0  # a sync (mostly a pull) this often while the link holds
-    retry_min_s: float = 5.0  # first wait after a failed probe; doubles up to retry_max_s
-    retry_max_s: float = 600.0
-    batch_size: int = 50
-    max_batch: int = 200
-    page_size: int = 200
-    attempts: int = 6
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 30.0
-    gzip: bool = False  # compress request bodies (SEKMET refuses them; real platforms take them)
-    max_clock_skew_s: float = 900.0
-    wait_s: float = 120.0  # how long `sync` waits for a run started through the daemon
-
-
-_KEYS: dict[str, tuple[type, float, float]] = {
-    "interval_s": (float, 1, 86400),
-    "retry_min_s": (float, 0.01, 3600),
-    "retry_max_s": (float, 0.01, 86400),
-    "batch_size": (int, 1, 1000),
-    "max_batch": (int, 1, 1000),
-    "page_size": (int, 1, 1000),
-    "attempts": (int, 1, 100),
-    "connect_timeout_s": (float, 0.1, 600),
-    "read_timeout_s": (float, 0.1, 3600),
-    "max_clock_skew_s": (float, 1, 10**7),
-    "wait_s": (float, 0, 3600),
-}
-
-
-def settings(raw: dict[str, Any], where: str = "agent.toml") -> SyncSettings:
-    """Check ``[sync]``; an error names the key."""
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key == "gzip":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}: sync.gzip must be true or false, not {value!r}")
-            values[key] = value
-            continue
-        if key not in _KEYS:
-            raise ConfigError(f"{where}: unknown key sync.{key} (known: {', '.join(sorted([*_KEYS, 'gzip']))})")
-        kind, low, high = _KEYS[key]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (kind is int and not isinstance(value, int))
-        ):
-            raise ConfigError(f"{where}: sync.{key} must be a {'whole number' if kind is int else 'number'}")
-        if not low <= value <= high:
-            raise ConfigError(f"{where}: sync.{key} must be between {low:g} and {high:g}, not {value}")
-        values[key] = kind(value)
-    result = SyncSettings(**values)
-    if result.max_batch < result.batch_size:
-        raise ConfigError(f"{where}: sync.max_batch must be at least sync.batch_size")
-    return result
+# Checked with the rest of agent.toml when it is loaded (``Config.sync``), so that `doctor` and
+# every command refuse a wrong key just as `run` does.
+settings = sync_settings
 
 
 # -- enrolment ----------------------------------------------------------------------------------------
@@ -137,7 +83,7 @@ async def enroll(
     by itself once the platform accepts it).
     """
     agent.require_unlocked()
-    config = settings(agent.config.sync, str(agent.home.config_path))
+    config = agent.config.sync
     if not agent.config.clinic_code:
         raise ConfigError(f"{agent.home.config_path}: set clinic.code (the clinic's code on the platform) first")
     base = check_url(url)
@@ -267,7 +213,7 @@ async def run_once(
     if enrolment is None:
         raise InvalidInput("this clinic is not enrolled with a platform: run `clinic-agent enroll --platform URL`")
     agent.require_unlocked()
-    config = settings(agent.config.sync, str(agent.home.config_path))
+    config = agent.config.sync
     secret = await asyncio.to_thread(agent.store.sync.secret, SECRET) or {"kind": "none"}
     options = options or EngineOptions(
         organization_id=enrolment.get("organization_id"),
@@ -401,7 +347,7 @@ class SyncService:
 
     def __init__(self, agent: Agent, *, rng: random.Random | None = None) -> None:
         self.agent = agent
-        self.config = settings(agent.config.sync, str(agent.home.config_path))
+        self.config = agent.config.sync
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()

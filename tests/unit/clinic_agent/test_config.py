@@ -38,6 +38,9 @@ def test_the_default_text_is_valid(tmp_path: Path) -> None:
         ("[alerts]\nspo2_low = true\n", "alerts.spo2_low"),
         ("[api]\nmax_frame_bytes = 1\n", "api.max_frame_bytes"),
         ("not toml = = 1", "not valid TOML"),
+        ("[sync]\ncolour = 1\n", "sync.colour"),
+        ("[sync]\nbatch_size = 0\n", "sync.batch_size"),
+        ("sync = 5\n", "sync must be a table"),
         ("devices = 3\n", "devices"),
     ],
 )
@@ -49,3 +52,15 @@ def test_errors_name_the_key(tmp_path: Path, text: str, named: str) -> None:
 def test_relative_paths_are_relative_to_the_home(tmp_path: Path) -> None:
     assert _load(tmp_path, "[api]\nsocket = 'sock/a.sock'\n").api.socket == tmp_path / "sock" / "a.sock"
     assert _load(tmp_path, "[api]\nsocket = '/run/x.sock'\n").api.socket == Path("/run/x.sock")
+
+
+def test_sync_settings_are_read_with_the_rest(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, "[sync]\nbatch_size = 10\ngzip = true\n")
+    assert (loaded.sync.batch_size, loaded.sync.gzip, loaded.sync.max_batch) == (10, True, 200)
+
+
+def test_a_config_file_that_never_ends_is_refused(tmp_path: Path) -> None:
+    with (tmp_path / "agent.toml").open("wb") as file:
+        file.truncate(config.CONFIG_LIMIT + 1)  # sparse: a device like /dev/zero would never end
+    with pytest.raises(ConfigError, match="larger than 1 MiB"):
+        config.load(tmp_path)

@@ -47,3 +47,17 @@ def test_a_damaged_database_and_a_bad_config_fail(tmp_path: Path) -> None:
 def test_a_clock_reset_to_the_past_fails() -> None:
     assert doctor.check_clock(lambda: datetime(2000, 1, 1, tzinfo=UTC)).outcome == doctor.FAIL
     assert doctor.check_clock(lambda: datetime(2026, 11, 25, tzinfo=UTC)).outcome == doctor.OK
+
+
+def test_every_section_run_refuses_fails_the_configuration_check(tmp_path: Path) -> None:
+    """Regression: doctor said "ok configuration" for a [sync] key that `clinic-agent run` refuses."""
+    home = new_home(tmp_path / "home")
+    for text, named in [
+        ("[sync]\ncolour = 1\n", "sync.colour"),
+        ("[sync]\nbatch_size = 0\n", "sync.batch_size"),
+        ("sync = 5\n", "sync must be a table"),
+        ('[[devices]]\nname = "cuff"\nkind = "teleport"\n', "kind"),
+    ]:
+        (home.root / "agent.toml").write_text(text)
+        found = doctor.check_config(home)
+        assert (found.outcome, named in found.detail) == (doctor.FAIL, True), (text, found)
