@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import methods
 from clinic_agent.api.client import ApiClient
-from clinic_agent.errors import DaemonNotRunning, WrongPassphrase
+from clinic_agent.errors import DaemonNotRunning, InvalidInput
 from clinic_agent.home import Home
 
 PassphraseSource = Callable[[], "str | None"]
@@ -22,6 +22,11 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
+
+
+def passphrase_needed(what: str = "a passphrase") -> InvalidInput:
+    """The error for a command given no passphrase at all: missing input, exit status 2 (a wrong one is 1)."""
+    return InvalidInput(f"{what} is needed: give --passphrase-file, set CLINIC_AGENT_PASSPHRASE, or run on a terminal")
 
 
 class Backend(Protocol):
@@ -51,9 +56,7 @@ class DaemonBackend:
         if methods.needs_session(method) and self._client.session is None:
             passphrase = self._passphrase()
             if passphrase is None:
-                raise WrongPassphrase(
-                    "a passphrase is needed: give --passphrase-file, set CLINIC_AGENT_PASSPHRASE, or run on a terminal"
-                )
+                raise passphrase_needed()
             reply = self._client.call(
                 "auth.passphrase", {"passphrase": passphrase, "user": self._user, "os_user": os_user()}
             )
@@ -81,9 +84,7 @@ class LocalBackend:
         actor = f"cli:{self._user or os_user()}"
         passphrase = None if recovery_code else self._passphrase()
         if recovery_code is None and passphrase is None and not self.agent.keyfile.has_machine_slot():
-            raise WrongPassphrase(
-                "a passphrase is needed: give --passphrase-file, set CLINIC_AGENT_PASSPHRASE, or run on a terminal"
-            )
+            raise passphrase_needed()
         report = self.agent.unlock(actor=actor, passphrase=passphrase, recovery_code=recovery_code, user=self._user)
         slot = self.agent.vault.opened_by if self.agent.vault else "?"
         self._caller = Caller(actor=f"cli:{slot}", owner=True, peer=os_user())

@@ -10,8 +10,9 @@ from typing import Any
 
 from clinic_agent import home as home_module
 from clinic_agent.cli import output, prompts
-from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user
-from clinic_agent.errors import InvalidIdNumber, StoreCorrupted, WrongPassphrase
+from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user, passphrase_needed
+from clinic_agent.errors import ImplausibleValue, InvalidIdNumber, InvalidInput, StoreCorrupted
+from clinic_agent.fsutil import ensure_private_directory
 from clinic_agent.home import Home
 from clinic_agent.idnumber import parse_id_number
 
@@ -114,8 +115,9 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_init(args: argparse.Namespace) -> int:
     """Create the store."""
     home = home_of(args)
+    ensure_private_directory(home.root)  # before asking for a passphrase: refuse early
     if home.exists():
-        home_module.set_aside_unfinished_init(home)  # before asking for a passphrase: refuse early
+        home_module.set_aside_unfinished_init(home)
     passphrase = prompts.new_passphrase(
         getattr(args, "passphrase_file", None), env="CLINIC_AGENT_PASSPHRASE", what="passphrase"
     )
@@ -244,7 +246,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     if args.recovery:
         recovery = prompts.passphrase(None, env="CLINIC_AGENT_RECOVERY_CODE", prompt="Recovery code: ")
         if recovery is None:
-            raise WrongPassphrase("no recovery code: type it on a terminal or set CLINIC_AGENT_RECOVERY_CODE")
+            raise InvalidInput("a recovery code is needed: type it on a terminal or set CLINIC_AGENT_RECOVERY_CODE")
     with backend(args) as chosen:
         if isinstance(chosen, DaemonBackend):
             params: dict[str, Any] = {"user": user_of(args), "os_user": os_user()}
@@ -253,9 +255,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
             else:
                 secret = passphrase_source(args)()
                 if secret is None:
-                    raise WrongPassphrase(
-                        "a passphrase is needed: give --passphrase-file or set CLINIC_AGENT_PASSPHRASE"
-                    )
+                    raise passphrase_needed()
                 params["passphrase"] = secret
             result = chosen.call("unlock", params)
         else:
@@ -482,6 +482,12 @@ def _reading_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--unit", required=True, help="UCUM unit, e.g. mm[Hg], mmol/L, Cel, %%")
     p.add_argument("--display", help="what was measured, in words")
     p.add_argument("--taken-at", help="when it was measured, YYYY-MM-DDTHH:MM (default: now)")
+    p.add_argument(
+        "--confirm-extreme",
+        metavar="REASON",
+        help="keep a value outside the plausible range (the one devices are held to), for this reason "
+        "(it was really measured: re-measured, equipment checked)",
+    )
     p.set_defaults(handler=cmd_reading_add)
     p = _command(inner, common, "unassigned", "readings waiting to be assigned to a resident")
     p.set_defaults(handler=cmd_reading_unassigned)
@@ -500,9 +506,13 @@ def cmd_reading_add(args: argparse.Namespace) -> int:
         "unit": args.unit,
         "display": args.display,
         "taken_at": args.taken_at,
+        "confirm_extreme": args.confirm_extreme,
     }
     with backend(args) as chosen:
-        result = chosen.call("reading.add", {k: v for k, v in params.items() if v is not None})
+        try:
+            result = chosen.call("reading.add", {k: v for k, v in params.items() if v is not None})
+        except ImplausibleValue as exc:
+            raise ImplausibleValue(f"{exc.message}; if it was really measured, add --confirm-extreme REASON") from None
     show(args, result, _reading_added_text)
     return 0
 
@@ -511,6 +521,8 @@ def _reading_added_text(r: dict[str, Any]) -> str:
     if r["duplicate"]:
         return f"Already stored as reading {r['id']} (nothing added)."
     text = f"Saved reading {r['id']}."
+    if r.get("extreme_reason"):
+        text += f" The extreme value is kept because: {output.safe(r['extreme_reason'])}."
     if r["sealed"]:
         text += " The store is locked: it is sealed and will be encrypted at the next unlock."
     if r.get("alerts"):
@@ -597,7 +609,7 @@ def cmd_passphrase_change(args: argparse.Namespace) -> int:
     """Change a passphrase."""
     current = passphrase_source(args)()
     if current is None:
-        raise WrongPassphrase("the current passphrase is needed: --passphrase-file or CLINIC_AGENT_PASSPHRASE")
+        raise passphrase_needed("the current passphrase")
     new = _new_passphrase(args)
     with backend(args) as chosen:
         result = chosen.call("passphrase.change", {"passphrase": current, "new_passphrase": new, "user": user_of(args)})

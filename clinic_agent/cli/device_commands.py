@@ -12,6 +12,9 @@ from typing import Any
 from clinic_agent.cli import output
 from clinic_agent.cli.commands import _command, backend, home_of, registrar, show
 from clinic_agent.errors import InvalidInput
+from clinic_agent.fsutil import MIB, read_bounded
+
+FRAME_FILE_LIMIT = MIB  # the largest message a link accepts (an HL7 MLLP or ASTM message: 1 MiB)
 
 # The drivers and the device wiring are imported by the commands that use them, so that `--help`
 # and the other commands start without loading every protocol decoder.
@@ -117,10 +120,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.text is not None:
         data = text_bytes(args.text)
     elif args.file is not None:
-        try:
-            data = args.file.read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {args.file}: {exc.strerror}") from None
+        data = read_bounded(args.file, FRAME_FILE_LIMIT, "--file")
     else:
         data = parse_hex(args.hex)
     try:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from pathlib import Path
 
 from clinic_agent.errors import InvalidInput
+from clinic_agent.fsutil import KIB, read_bounded
+
+# A passphrase file holds one line; anything much longer is the wrong file (or /dev/zero).
+PASSPHRASE_FILE_LIMIT = 4 * KIB
+PIN_LIMIT = 64
 
 
-def _read_file(path: str) -> str:
+def _read_file(path: str, what: str = "the passphrase file") -> str:
+    data = read_bounded(path, PASSPHRASE_FILE_LIMIT, what)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text") from None
+        raise InvalidInput(f"{what} {path} is not UTF-8 text") from None
     return text.splitlines()[0] if text else ""
 
 
@@ -38,7 +41,7 @@ def passphrase(file: str | None, *, env: str = "CLINIC_AGENT_PASSPHRASE", prompt
 def new_passphrase(file: str | None, *, env: str, what: str = "new passphrase") -> str:
     """A new passphrase: from a file or the environment, or typed twice on a terminal."""
     if file:
-        return _read_file(file)
+        return _read_file(file, f"the {what} file")
     if os.environ.get(env):
         return os.environ[env]
     if not _interactive():
@@ -56,7 +59,10 @@ def pin() -> str:
         if getpass.getpass("PIN again: ") != first:
             raise InvalidInput("the two PINs differ; nothing was changed")
         return first
-    line = sys.stdin.readline()
+    line = sys.stdin.readline(PIN_LIMIT + 1)
     if not line:
         raise InvalidInput("no PIN on standard input")
-    return line.rstrip("\r\n")
+    pin = line.rstrip("\r\n")
+    if len(pin) > PIN_LIMIT:
+        raise InvalidInput(f"the first line of standard input is longer than {PIN_LIMIT} characters; it is not a PIN")
+    return pin

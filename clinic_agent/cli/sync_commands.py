@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from clinic_agent.cli import output
 from clinic_agent.cli.commands import _command, backend, registrar, show, wants_json
 from clinic_agent.errors import InvalidInput
+from clinic_agent.fsutil import KIB, read_bounded
 
 MAX_ROUNDS = 20  # `sync` without --once: runs while they make progress and work remains
+TOKEN_FILE_LIMIT = 64 * KIB  # a bearer token (a JWT with its claims) is a few KiB at most
 
 
 @registrar
@@ -69,9 +70,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 def _first_line(path: str) -> str:
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InvalidInput(f"--token-file {path}: {exc.strerror}") from None
+        lines = read_bounded(path, TOKEN_FILE_LIMIT, "--token-file").decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"--token-file {path} is not UTF-8 text") from None
     if not lines or not lines[0].strip():
         raise InvalidInput(f"--token-file {path} is empty")
     return lines[0].strip()
