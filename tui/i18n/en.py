@@ -105,6 +105,7 @@ MESSAGES: dict[str, str] = {
     "tab.note": "Notes",
     "tab.history": "Log",
     "reading.in_error": "(entered in error)",
+    "reading.extreme_kept": "⚠ extreme value kept: {reason}",
     "chart.bp": "blood pressure",
     "chart.glucose": "glucose",
     "chart.weight": "weight",

@@ -109,6 +109,7 @@ MESSAGES: dict[str, str] = {
     "tab.note": "8备注",
     "tab.history": "9修改记录",
     "reading.in_error": "（已标记为录入错误）",
+    "reading.extreme_kept": "⚠ 极端值经确认保留：{reason}",
     "chart.bp": "血压",
     "chart.glucose": "血糖",
     "chart.weight": "体重",

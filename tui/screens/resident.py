@@ -450,6 +450,8 @@ def _source(reading: dict[str, Any]) -> str:
 
 def _reading_text(reading: dict[str, Any], t: Catalogue) -> Text:
     text = summary(reading, t)
+    if reading.get("extreme_reason"):  # a value outside the plausible range, kept with the doctor's reason
+        text += "  " + t("reading.extreme_kept", reason=clean(reading["extreme_reason"]))
     if reading.get("status") == "entered-in-error":
         return Text(text + " " + t("reading.in_error"), style="strike dim")
     if reading.get("alerts"):

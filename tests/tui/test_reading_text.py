@@ -1,0 +1,24 @@
+"""A reading in the resident's file: a value kept outside the plausible range shows its reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui.i18n import Catalogue
+from tui.screens.resident import _reading_text
+
+BP: dict[str, Any] = {
+    "code": "85354-9",
+    "components": [
+        {"code": "8480-6", "value": "330", "unit": "mm[Hg]"},
+        {"code": "8462-4", "value": "150", "unit": "mm[Hg]"},
+    ],
+    "alerts": ["systolic 330 mm[Hg] ≥ 180 mmHg: urgent referral"],
+}
+
+
+def test_a_confirmed_extreme_value_shows_the_doctors_reason_in_both_languages() -> None:
+    kept = {**BP, "extreme_reason": "复测两次\x1b[31m"}
+    assert "⚠ extreme value kept: 复测两次?[31m" in _reading_text(kept, Catalogue("en")).plain
+    assert "极端值经确认保留：复测两次" in _reading_text(kept, Catalogue("zh")).plain
+    assert "kept" not in _reading_text(BP, Catalogue("en")).plain
