@@ -29,7 +29,7 @@ from clinic_agent.store.connection import is_disk_failure, is_io_error, open_con
 
 Clock = Callable[[], datetime]
 _SQLITE_IOERR = 10
-_LOOKS = 3  # a file is called damaged only if this many fresh looks agree
+_LOOKS = 5  # a file is called damaged only if this many fresh looks agree
 _ERROR_CODE = re.compile(r"error code=(\d+)")  # in quick_check's "unable to get the page. error code=N"
 
 
@@ -131,7 +131,7 @@ class Core:
             raise
 
     def _file_damaged(self) -> bool:
-        """Whether fresh looks at the file find the same damage, three times. Damage stays put; a look the
+        """Whether fresh looks at the file find the same damage, _LOOKS times. Damage stays put; a look the
         disk interrupted, or looks that disagree, mean a failing disk, not a damaged file."""
         first = self._look()
         return first is not None and all(self._look() == first for _ in range(_LOOKS - 1))
