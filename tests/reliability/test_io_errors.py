@@ -15,13 +15,16 @@ Measured here: 3,000 operations per configuration take about 5 s, with 60-950 fa
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from clinic_agent.home import Home
+from clinic_agent.errors import StoreCorrupted
+from clinic_agent.home import Home, open_locked, open_vault
 from tests.reliability.harness import (
     HERE,
     PYTHON,
@@ -36,11 +39,9 @@ from tests.reliability.harness import (
 )
 
 OPERATIONS = 3000
+# What an injected I/O error may be reported as. Never StoreCorrupted: a disk error is not damage
+# (the file is sound, and the doctor must not be told to restore a backup over it).
 STORE_ERRORS = {"DiskFull", "StorageFailed", "SaveUncertain"}
-# With 1 % of all reads failing, the store's second look at the file (quick_check) fails too, so it
-# cannot tell a failing disk from a damaged file and says "damaged ... or the disk is failing". The
-# one-shot test below checks that a transient read error alone is not called damage.
-FAILING_DISK = {"StoreCorrupted"}
 FIU_RUN = ["fiu-run", "-x", "-f", ""]  # -f "": no remote-control fifos
 
 
@@ -81,14 +82,19 @@ def test_random_io_errors_surface_as_store_errors_and_lose_nothing_acknowledged(
     check = check_store(home, ledger, ledger.readings)
     stored_after_failure = check.unexpected & ledger.failed_ids
     uncertain = {i for i in stored_after_failure if ledger.failed_with.get(i, "").startswith("SaveUncertain")}
+    failed_but_stored = sorted(stored_after_failure - uncertain)
     figures.report(
         f"fiu '{command}' operations={OPERATIONS} acked_readings={len(ledger.readings)} failures={failures} "
         f"by_type={dict(ledger.failures)} lost={len(check.lost)} "
         f"reported_uncertain_then_stored={len(uncertain)} "
-        f"reported_failed_but_stored={len(stored_after_failure - uncertain)}"
+        f"reported_failed_but_stored={len(failed_but_stored)}"
     )
     assert failures > 0, "no operation failed: the faults did not fire, so this run proves nothing"
-    assert set(ledger.failures) <= STORE_ERRORS | FAILING_DISK, dict(ledger.failures)
+    corrupted = [m for m in ledger.failure_messages if m.startswith("StoreCorrupted")]
+    assert not corrupted, f"an injected I/O error was reported as a damaged database: {describe(corrupted)}"
+    assert set(ledger.failures) <= STORE_ERRORS, dict(ledger.failures)
+    said = [f"{i} ({ledger.failed_with[i]})" for i in failed_but_stored]
+    assert not failed_but_stored, f"reported as failed (not as uncertain), yet stored: {describe(said)}"
     if "failinfo=28" in command:
         assert ledger.failures["DiskFull"] > 0, dict(ledger.failures)
         assert all("disk is full" in m for m in ledger.failure_messages if m.startswith("DiskFull"))
@@ -139,3 +145,24 @@ def test_a_reading_reported_as_not_saved_after_a_failed_fsync_is_not_stored(
         f"recovery={len(resurrected)}, reported 'nothing was saved' yet stored={len(false_claims)}"
     )
     assert not false_claims, f"{len(false_claims)} readings reported as 'nothing was saved' are stored"
+
+
+@pytest.mark.timeout(120)
+def test_a_really_damaged_file_is_still_reported_as_damaged(tmp_path: Path, seed: int) -> None:
+    """The counterpart of the checks above: damage that stays put is StoreCorrupted, not a disk error."""
+    home = make_home(tmp_path / "home")
+    run_worker(home, seed=seed, args=["--count", "300", "--edit-share", "0"])
+    with contextlib.closing(sqlite3.connect(home.db_path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'readings'").fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    with home.db_path.open("r+b") as db:  # the readings table's root page becomes junk
+        db.seek((root - 1) * page_size)
+        db.write(b"\xa5" * page_size)
+    store, keyfile = open_locked(home)
+    try:
+        store.unlock(open_vault(home, keyfile).keyring, actor="test")
+        with pytest.raises(StoreCorrupted, match="damaged"):
+            store.readings.unassigned(limit=1_000_000)
+    finally:
+        store.close()
