@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import methods
 from clinic_agent.api.client import ApiClient
-from clinic_agent.errors import DaemonNotRunning, InvalidInput
+from clinic_agent.errors import DaemonNotRunning, InvalidInput, SessionExpired, StoreLocked
 from clinic_agent.home import Home
 
 PassphraseSource = Callable[[], "str | None"]
@@ -49,19 +49,46 @@ class DaemonBackend:
     def __init__(self, client: ApiClient, passphrase: PassphraseSource, user: str | None) -> None:
         self._client = client
         self._passphrase = passphrase
+        self._given: str | None = None
         self._user = user
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """Sign in with the passphrase if the method needs it, then call it."""
+        """Sign in with the passphrase if the method needs it, then call it.
+
+        As in-process: a method that needs the keys unlocks a locked daemon with the passphrase given
+        (as `clinic-agent unlock` would), and `lock` from a login other than the agent's own signs in.
+        """
         if methods.needs_session(method) and self._client.session is None:
-            passphrase = self._passphrase()
-            if passphrase is None:
-                raise passphrase_needed()
-            reply = self._client.call(
-                "auth.passphrase", {"passphrase": passphrase, "user": self._user, "os_user": os_user()}
-            )
-            self._client.session = reply["session"]
+            self._sign_in()
+        try:
+            return self._client.call(method, params)
+        except StoreLocked:
+            entry = methods.REGISTRY.get(method)
+            if entry is None or not entry.needs_keys:
+                raise
+            self._unlock()
+        except SessionExpired:
+            if method != "lock" or self._client.session is not None:
+                raise
+            self._sign_in()
         return self._client.call(method, params)
+
+    def _given_passphrase(self) -> str:
+        if self._given is None:
+            self._given = self._passphrase()  # asked once per command, however often it is needed
+        if self._given is None:
+            raise passphrase_needed()
+        return self._given
+
+    def _sign_in(self) -> None:
+        reply = self._client.call(
+            "auth.passphrase", {"passphrase": self._given_passphrase(), "user": self._user, "os_user": os_user()}
+        )
+        self._client.session = reply["session"]
+
+    def _unlock(self) -> None:
+        params = {"passphrase": self._given_passphrase(), "user": self._user, "os_user": os_user()}
+        self._client.call("unlock", params)
 
     def close(self) -> None:
         """Close the connection."""

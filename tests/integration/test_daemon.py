@@ -35,9 +35,14 @@ def test_the_cli_goes_through_the_running_daemon(daemon: Daemon) -> None:
     status = json.loads(cli("status", "--json", CLINIC_AGENT_PASSPHRASE="", check=True).stdout)
     assert status["daemon"]["running"]
     assert status["locked"]
-    locked = cli("resident", "list")
-    assert locked.returncode == 1
-    assert "locked" in locked.stderr
+    wrong_while_locked = cli("resident", "list", CLINIC_AGENT_PASSPHRASE="definitely not it")
+    assert wrong_while_locked.returncode == 1
+    assert "wrong passphrase" in wrong_while_locked.stderr
+    assert json.loads(cli("status", "--json", check=True).stdout)["locked"]
+    # As without a daemon, the passphrase given opens the store (the daemon's, as `unlock` would).
+    assert json.loads(cli("resident", "list", "--json", check=True).stdout) == []
+    assert not json.loads(cli("status", "--json", check=True).stdout)["locked"]
+    cli("lock", check=True)
     assert json.loads(cli("unlock", "--json", check=True).stdout)["unlocked"]
     cli("resident", "add", "--id-number", "11010519491231002X", "--name", "张秀英", check=True)
     assert [m["name"] for m in json.loads(cli("resident", "search", "张", "--json", check=True).stdout)] == ["张秀英"]
