@@ -242,10 +242,21 @@ def _translate_exception(exc: httpx.HTTPError, what: str, base_url: str) -> Exce
         )
     if classify_exception(exc) is Action.RETRY:
         return PlatformUnavailable(
-            f"the platform at {host} could not be reached for the {what} ({detail}); "
-            "the work stays queued and is retried when the link is back"
+            f"{_broken_link(exc, what, host)} ({detail}); the work stays queued and is retried when the link is back"
         )
     return PlatformRejected(f"the {what} could not be sent to {host} ({detail}); check the platform address")
+
+
+def _broken_link(exc: httpx.HTTPError, what: str, host: str) -> str:
+    """What happened on the link, in words: the platform was reached when its answer was cut off or the
+    connection closed before it answered (it may have acted on the request), else it was not reached."""
+    if isinstance(exc, httpx.RemoteProtocolError):
+        text = str(exc)
+        if "complete message body" in text:  # h11: fewer bytes than Content-Length or a chunk promised
+            return f"the platform's answer to the {what} was cut off"
+        if "without sending a response" in text:
+            return f"the connection to {host} closed before the platform answered the {what}"
+    return f"the platform at {host} could not be reached for the {what}"
 
 
 def _tls_failure(exc: BaseException) -> str | None:
