@@ -11,6 +11,8 @@ seeded random source and acts it out:
     unavailable answer 503 without asking the server
     throttle    answer 429 with Retry-After
     truncated   relay, then send the status line, headers and half of the body, and close
+    truncated_unframed  the same without Content-Length (a body ended by the close): only the JSON
+                shows the cut
     html        answer 200 with an HTML page (a captive portal) without asking the server
     relay       relay as is
 
@@ -25,7 +27,17 @@ import contextlib
 import random
 from collections import Counter
 
-FAULTS = ("refuse", "blackhole", "delay", "lost_reply", "unavailable", "throttle", "truncated", "html")
+FAULTS = (
+    "refuse",
+    "blackhole",
+    "delay",
+    "lost_reply",
+    "unavailable",
+    "throttle",
+    "truncated",
+    "truncated_unframed",
+    "html",
+)
 
 
 class FaultProxy:
@@ -104,8 +116,11 @@ class FaultProxy:
             answer = _closing(await self._forward(request))
             if fault == "lost_reply":
                 return
-            if fault == "truncated":
+            if fault in ("truncated", "truncated_unframed"):
                 head, _, body = answer.partition(b"\r\n\r\n")
+                if fault == "truncated_unframed":
+                    lines = head.split(b"\r\n")
+                    head = b"\r\n".join(line for line in lines if not line.lower().startswith(b"content-length:"))
                 writer.write(head + b"\r\n\r\n" + body[: len(body) // 2])
             else:
                 writer.write(answer)

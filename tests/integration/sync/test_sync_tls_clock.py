@@ -9,8 +9,8 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,8 +19,11 @@ from cryptography.x509.oid import NameOID
 
 from clinic_agent import syncing
 from clinic_agent.agent import Agent
-from sync.errors import PlatformUnavailable
+from sync.errors import PlatformProtocolError, PlatformUnavailable
+from sync.fhir.capability import Capabilities
 from sync.platform import FhirPlatform
+from sync.retry import Action, classify_exception
+from tests.integration.sync.faultproxy import FaultProxy
 from tests.support import resident
 
 
@@ -96,13 +99,46 @@ def test_a_clock_far_off_stops_the_sync_before_anything_is_sent(
     assert (fixed.pushed, fixed.errors) == (1, [])
 
 
-def test_wrong_content_and_cut_answers_are_named(fresh_fhir_server: str) -> None:
-    def portal(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, text="<html>log in to the wifi</html>", headers={"Content-Type": "text/html"})
+# What each broken answer must be called, through the fault proxy in front of the real server: the
+# error class (both are retried by the sync engine) and the words that name what happened.
+BROKEN_ANSWERS = {
+    "html": (PlatformProtocolError, "captive portal"),  # a proxy's page instead of the server's answer
+    "truncated": (PlatformUnavailable, "answer to the capability check was cut off"),  # Content-Length unmet
+    "truncated_unframed": (PlatformProtocolError, "cut off"),  # no Content-Length: only the JSON shows it
+    "lost_reply": (PlatformUnavailable, "closed before the platform answered"),  # the server did answer
+    "refuse": (PlatformUnavailable, "closed before the platform answered"),  # the server never saw it
+}
 
-    async def ask() -> None:
-        async with FhirPlatform(fresh_fhir_server, transport=httpx.MockTransport(portal)) as client:
-            await client.capabilities()
 
-    with pytest.raises(Exception, match="captive portal"):
-        asyncio.run(ask())
+@pytest.mark.parametrize("fault", BROKEN_ANSWERS)
+def test_wrong_content_and_cut_answers_are_named(fault: str, fhir_server: str) -> None:
+    expected, words = BROKEN_ANSWERS[fault]
+    server_port = urlsplit(fhir_server).port or 80
+
+    async def ask_through_the_proxy() -> tuple[Exception | None, Capabilities, FaultProxy]:
+        proxy = FaultProxy(server_port, seed=0, faults={fault: 1.0})
+        port = await proxy.start()
+        url = fhir_server.replace(f":{server_port}/", f":{port}/")
+        caught: Exception | None = None
+        try:
+            async with FhirPlatform(url, connect_timeout=5, read_timeout=5) as client:
+                try:
+                    await client.capabilities()
+                except Exception as exc:  # noqa: BLE001  (judged below)
+                    caught = exc
+            proxy.heal()  # positive control: the same path, unbroken, gives the server's answer
+            async with FhirPlatform(url, connect_timeout=5, read_timeout=5) as client:
+                healed = await client.capabilities()
+        finally:
+            await proxy.stop()
+        return caught, healed, proxy
+
+    caught, healed, proxy = asyncio.run(ask_through_the_proxy())
+    assert proxy.counts == {fault: 1, "relay": 1}, proxy.counts
+    assert "Observation" in healed.resources, healed  # the whole CapabilityStatement came through
+    assert caught is not None, f"{fault}: the broken answer was taken as a good one"
+    assert isinstance(caught, expected), f"{fault}: {type(caught).__name__}: {caught}"
+    message = str(caught)
+    assert words in message, f"{fault}: {message}"
+    assert "\n" not in message
+    assert classify_exception(caught) is Action.RETRY  # the work stays queued and is sent again
