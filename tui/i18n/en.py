@@ -331,6 +331,8 @@ MESSAGES: dict[str, str] = {
     "banner.offline": "Cannot reach the background service: check that clinic-agent is running.",
     "banner.expired": "The sign-in expired; sign in again.",
     "banner.denied": "Not allowed, or wrong sign-in details.",
+    "banner.too_many": "Too many wrong tries: wait a moment, then try again.",
+    "banner.locked_out": "Locked out after too many wrong PINs: a technician or a passphrase holder can clear it.",
     "banner.changed": "Someone else changed this record; open it again and redo the change.",
     "banner.not_found": "That record cannot be found.",
     "banner.invalid": "Invalid input.",

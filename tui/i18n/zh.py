@@ -342,6 +342,8 @@ MESSAGES: dict[str, str] = {
     "banner.offline": "连接不上后台服务，请确认 clinic-agent 正在运行。",
     "banner.expired": "登录已过期，请重新登录。",
     "banner.denied": "没有权限或登录信息不对。",
+    "banner.too_many": "输错次数太多，请稍等片刻再试。",
+    "banner.locked_out": "多次输错 PIN，此用户已被锁定：请技术员或持有口令的医生解除。",
     "banner.changed": "这条记录已被别人修改，请重新打开后再改。",
     "banner.not_found": "找不到这条记录。",
     "banner.invalid": "输入有误。",

@@ -12,11 +12,13 @@ from clinic_agent.errors import (
     DaemonNotRunning,
     DiskFull,
     InvalidInput,
+    LockedOut,
     RecordChanged,
     RecordNotFound,
     SessionExpired,
     StoreCorrupted,
     StoreLocked,
+    TooManyAttempts,
 )
 from tui.widgets.fields import catalogue_of
 from tui.widgets.text import clean
@@ -29,6 +31,8 @@ _KINDS: tuple[tuple[type[ClinicAgentError], str], ...] = (
     (DaemonNotRunning, "offline"),
     (DaemonError, "offline"),
     (SessionExpired, "expired"),
+    (TooManyAttempts, "too_many"),
+    (LockedOut, "locked_out"),
     (AccessDenied, "denied"),
     (RecordChanged, "changed"),
     (RecordNotFound, "not_found"),
