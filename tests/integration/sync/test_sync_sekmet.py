@@ -23,7 +23,7 @@ from sync.fhir import bundle, codes, condition
 from sync.fhir.bundle import RequestEntry
 from sync.fhir.common import full_url
 from sync.platform import FhirPlatform
-from tests.support import reading, resident
+from tests.support import PASSPHRASE, reading, resident
 
 
 def sync(agent: Agent) -> dict[str, object]:
@@ -184,3 +184,32 @@ def test_each_sync_anchors_the_audit_chain_head_on_the_platform(
     details = {d["type"]: d["valueString"] for d in event["entity"][0]["detail"]}  # type: ignore[index]
     assert details == {"seq": str(seq), "mac": mac.hex()}
     assert agent.store.sync.settings()["audit_anchor"] == f"{seq}:{mac.hex()}"
+
+
+def test_a_database_rolled_back_with_its_anchor_file_is_caught_by_the_platforms_anchor(
+    fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+) -> None:
+    agent = clinic_factory(fresh_fhir_server)
+    home = agent.home
+    agent.close()  # yesterday's copy of the database and its anchor file, together
+    saved = {name: (home.root / name).read_bytes() for name in ("clinic.db", "clinic.anchor")}
+    agent = Agent.open(home)
+    agent.unlock(actor="test", passphrase=PASSPHRASE)
+    agent.store.residents.add(resident(), actor="doctor")
+    assert sync(agent)["errors"] == []  # today's head is anchored on the platform
+    anchored, _ = agent.store.audit.head()
+    agent.close()
+    for name, data in saved.items():
+        (home.root / name).write_bytes(data)
+    agent = Agent.open(home)
+    try:
+        agent.unlock(actor="test", passphrase=PASSPHRASE)
+        chain, report = agent.store.verify()
+        assert chain.ok
+        assert report.ok  # locally nothing shows: database and anchor agree
+        assert sync(agent)["errors"] == []
+        chain, report = agent.store.verify()
+    finally:
+        agent.close()
+    assert chain.ok
+    assert any(f"the platform holds entry {anchored} of this audit log" in f for f in report.findings), report
