@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-def start_sekmet(executable: Path, workdir: Path, *, extra_config: str = "") -> sekmet.SekmetServer:
+def start_sekmet(executable: Path, workdir: Path, *, extra_config: str = "") -> Any:  # a sekmet.SekmetServer
     """A started server in ``workdir``; if it does not start, ``unavailable`` decides what that means."""
     workdir.mkdir(parents=True, exist_ok=True)
     server = sekmet.SekmetServer(executable, workdir, extra_config=extra_config)
@@ -83,7 +84,7 @@ def fresh_fhir_server(sekmet_executable: Path, tmp_path: Path) -> Iterator[str]:
 def sekmet_factory(sekmet_executable: Path, tmp_path: Path) -> Iterator[Callable[..., str]]:
     """``start(name, extra_config=YAML)``: the base URL of a new server configured with more YAML
     (``server_auth`` ...), in ``tmp_path/name``; every server it started is stopped after the test."""
-    started: list[sekmet.SekmetServer] = []
+    started: list[Any] = []  # sekmet.SekmetServer (a module loaded at run time)
 
     def start(name: str = "sekmet", *, extra_config: str = "") -> str:
         server = start_sekmet(sekmet_executable, tmp_path / name, extra_config=extra_config)

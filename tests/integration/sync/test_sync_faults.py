@@ -2,14 +2,13 @@
 
 Every reading the store acknowledged (COMMIT returned) must be on the platform exactly once with
 the same content: 0 lost, 0 duplicated, 0 unexpected. The same run with plain POSTs (creates
-without a condition) must show duplicates: the check can fail. Each run prints its seed; set
-CLINIC_AGENT_FAULT_SEED to replay one.
+without a condition) must show duplicates: the check can fail. Each case is named by its seed
+(``[seed-N]``, also in every failure message); CLINIC_AGENT_FAULT_SEED=N replays it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from sync.fhir import codes, observation
 from sync.fhir.common import find_identifier
 from sync.platform import FhirPlatform
 from tests.integration.sync.faultproxy import FaultProxy
+from tests.integration.sync.seeds import ENV, replay, seed_params
 from tests.support import reading, resident
 
 FAULTS = {
@@ -127,35 +127,45 @@ async def final_read(base: str, acked: dict[str, Any]) -> tuple[Counter[str], li
     return present, unequal
 
 
-def seeds() -> list[int]:
-    chosen = os.environ.get("CLINIC_AGENT_FAULT_SEED")
-    return [int(chosen)] if chosen else [random.SystemRandom().randrange(1 << 30) for _ in range(2)]
-
-
-@pytest.mark.parametrize("seed", seeds())
+@pytest.mark.parametrize("seed", seed_params(2))
 def test_faults_then_heal_nothing_lost_nothing_duplicated(
     seed: int, fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
 ) -> None:
-    print(f"fault seed {seed} (CLINIC_AGENT_FAULT_SEED={seed} replays it)")
+    print(f"fault seed {seed} ({replay(seed)})")
     agent = clinic_factory(fresh_fhir_server)
     outcome = asyncio.run(run(agent, fresh_fhir_server, seed, plain_post=False))
     print(
         f"faults: {dict(outcome.faults)}; acked {len(outcome.acked)}, on the platform {sum(outcome.present.values())}"
     )
-    assert outcome.faults["lost_reply"] > 0
-    assert outcome.faults["refuse"] > 0
-    assert outcome.lost == set()
-    assert outcome.duplicated == {}
-    assert outcome.unexpected == set()
-    assert outcome.unequal == []
-    assert agent.store.sync.queue_counts() == {"pending": 0, "parked": 0, "local_only": 0, "conflicts": 0}
+    case = replay(seed)
+    assert outcome.faults["lost_reply"] > 0, case
+    assert outcome.faults["refuse"] > 0, case
+    assert outcome.lost == set(), case
+    assert outcome.duplicated == {}, case
+    assert outcome.unexpected == set(), case
+    assert outcome.unequal == [], case
+    queue = agent.store.sync.queue_counts()
+    assert queue == {"pending": 0, "parked": 0, "local_only": 0, "conflicts": 0}, case
 
 
-def test_the_check_fails_with_plain_posts(fresh_fhir_server: str, clinic_factory: Callable[..., Agent]) -> None:
-    seed = random.SystemRandom().randrange(1 << 30)
-    print(f"fault seed {seed}")
+@pytest.mark.parametrize("seed", seed_params(1))
+def test_the_check_fails_with_plain_posts(
+    seed: int, fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+) -> None:
+    print(f"fault seed {seed} ({replay(seed)})")
     agent = clinic_factory(fresh_fhir_server)
     outcome = asyncio.run(run(agent, fresh_fhir_server, seed, plain_post=True))
     print(f"negative control: {len(outcome.duplicated)} readings duplicated; faults {dict(outcome.faults)}")
-    assert outcome.lost == set()
-    assert len(outcome.duplicated) > 0
+    assert outcome.lost == set(), replay(seed)
+    assert len(outcome.duplicated) > 0, f"plain POSTs duplicated nothing: the check is blind? {replay(seed)}"
+
+
+def test_a_case_is_named_by_its_seed_and_replayed_by_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, "17")
+    [chosen] = seed_params(2)
+    assert (chosen.values, chosen.id) == ((17,), "seed-17")
+    assert "CLINIC_AGENT_FAULT_SEED=17" in replay(17)
+    monkeypatch.delenv(ENV)
+    drawn = seed_params(2)
+    assert len(drawn) == 2
+    assert [case.id for case in drawn] == [f"seed-{case.values[0]}" for case in drawn]

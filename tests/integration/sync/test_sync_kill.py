@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
@@ -12,8 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from clinic_agent import syncing
 from clinic_agent.agent import Agent
+from tests.integration.sync.seeds import replay, seed_params
 from tests.integration.sync.test_sync_faults import final_read
 from tests.support import PASSPHRASE, resident
 
@@ -21,11 +23,12 @@ WORKER = Path(__file__).with_name("killworker.py")
 KILLS = 10
 
 
+@pytest.mark.parametrize("seed", seed_params(1))
 def test_kill_9_during_syncs_loses_and_duplicates_nothing(
-    fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+    seed: int, fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
 ) -> None:
-    seed = int(os.environ.get("CLINIC_AGENT_FAULT_SEED") or random.SystemRandom().randrange(1 << 30))
-    print(f"kill seed {seed}")
+    print(f"kill seed {seed} ({replay(seed)})")
+    case = replay(seed)
     rng = random.Random(seed)
     agent = clinic_factory(fresh_fhir_server)
     people = [agent.store.residents.add(resident(rng), actor="test").id for _ in range(4)]
@@ -37,7 +40,7 @@ def test_kill_9_during_syncs_loses_and_duplicates_nothing(
         ids, syncing_when_killed = run_and_kill(home, seed + kill, people, rng.uniform(0.2, 1.5))
         acked |= ids
         mid_sync += syncing_when_killed
-    assert mid_sync >= KILLS // 3, f"only {mid_sync} of {KILLS} kills landed during a sync"
+    assert mid_sync >= KILLS // 3, f"only {mid_sync} of {KILLS} kills landed during a sync; {case}"
 
     survivor = Agent.open(agent.home)
     try:
@@ -46,14 +49,14 @@ def test_kill_9_during_syncs_loses_and_duplicates_nothing(
             report = asyncio.run(syncing.run_once(survivor))
             if not survivor.store.sync.queue_counts()["pending"]:
                 break
-        assert report.errors == []
-        assert survivor.store.integrity_check() == "ok"
+        assert report.errors == [], case
+        assert survivor.store.integrity_check() == "ok", case
         local = {}
         for person in people:
             readings, problems = survivor.store.readings.for_resident(person)
-            assert problems == []
+            assert problems == [], case
             local.update({r.id: r for r in readings})
-        assert acked <= set(local)  # every acknowledged reading is in the store
+        assert acked <= set(local), case  # every acknowledged reading is in the store
         present, unequal = asyncio.run(final_read(fresh_fhir_server, local))
     finally:
         survivor.close()
@@ -61,10 +64,10 @@ def test_kill_9_during_syncs_loses_and_duplicates_nothing(
         f"{KILLS} kills ({mid_sync} during a sync); acked {len(acked)}, stored {len(local)},"
         f" on the platform {sum(present.values())}"
     )
-    assert set(local) - set(present) == set()  # lost
-    assert {k: n for k, n in present.items() if n > 1} == {}  # duplicated
-    assert set(present) - set(local) == set()  # unexpected
-    assert unequal == []
+    assert set(local) - set(present) == set(), case  # lost
+    assert {k: n for k, n in present.items() if n > 1} == {}, case  # duplicated
+    assert set(present) - set(local) == set(), case  # unexpected
+    assert unequal == [], case
 
 
 def run_and_kill(home: Path, seed: int, people: list[str], after: float) -> tuple[set[str], bool]:
