@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
+import socket
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,3 +112,38 @@ def daemon(initialised: Cli) -> Iterator[Daemon]:
     running = start_daemon(initialised)
     yield running
     running.stop()
+
+
+@contextlib.contextmanager
+def daemon_with_public_socket(cli: Cli, *, group: str | None = None) -> Iterator[Daemon]:
+    """A daemon whose socket lives in a directory anyone may traverse (as a system install's /run does)."""
+    base = Path(tempfile.mkdtemp(prefix="clinic-agent-sock-"))
+    base.chmod(0o755)
+    socket_path = base / "run" / "agent.sock"
+    config = cli.home / "agent.toml"
+    api = f"\n[api]\nsocket = {str(socket_path)!r}\n" + (f"group = {group!r}\n" if group else "")
+    config.write_text(config.read_text() + api)
+    running = start_daemon(cli)
+    try:
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def raw_call(path: Path, frames: list[bytes]) -> list[dict[str, Any]]:
+    """Send raw frames on the daemon's socket; its replies, parsed."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        for frame in frames:
+            sock.sendall(frame)
+        replies: list[dict[str, Any]] = []
+        buffer = b""
+        while len(replies) < len(frames):
+            buffer += sock.recv(65536)
+            while len(buffer) >= 4 and len(buffer) >= 4 + struct.unpack(">I", buffer[:4])[0]:
+                (length,) = struct.unpack(">I", buffer[:4])
+                replies.append(json.loads(buffer[4 : 4 + length]))
+                buffer = buffer[4 + length :]
+    return replies

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Cli, start_daemon
+from tests.integration.conftest import Cli, raw_call, start_daemon
 
 NUMBER = "11010519491231002X"
 
@@ -213,23 +211,6 @@ def test_doctor_fails_the_sync_key_that_run_refuses(initialised: Cli) -> None:
 # -- the daemon's socket: deep nesting and numbers JSON does not have ------------------------------------------
 
 
-def _raw_call(path: Path, frames: list[bytes]) -> list[dict[str, Any]]:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(10)
-        sock.connect(str(path))
-        for frame in frames:
-            sock.sendall(frame)
-        replies: list[dict[str, Any]] = []
-        buffer = b""
-        while len(replies) < len(frames):
-            buffer += sock.recv(65536)
-            while len(buffer) >= 4 and len(buffer) >= 4 + struct.unpack(">I", buffer[:4])[0]:
-                (length,) = struct.unpack(">I", buffer[:4])
-                replies.append(json.loads(buffer[4 : 4 + length]))
-                buffer = buffer[4 + length :]
-    return replies
-
-
 def _frame(body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + body
 
@@ -238,7 +219,7 @@ def test_the_daemon_answers_deep_nesting_and_odd_numbers_as_bad_frames(initialis
     daemon = start_daemon(initialised)
     try:
         deep = b'{"id":1,"method":"ping","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-        replies = _raw_call(
+        replies = raw_call(
             daemon.socket,
             [
                 _frame(deep),

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
 import stat
-import struct
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import pytest
 from clinic_agent.api.client import ApiClient
 from clinic_agent.api.framing import HEADER, encode
 from clinic_agent.errors import AccessDenied, SessionExpired, StoreLocked
-from tests.integration.conftest import Cli, Daemon, start_daemon
+from tests.integration.conftest import Cli, Daemon, daemon_with_public_socket, raw_call, start_daemon
 
 
 def test_the_socket_is_private_to_the_agent_and_its_group(daemon: Daemon) -> None:
@@ -93,32 +90,15 @@ def test_a_missing_store_stops_the_daemon_with_one_line(cli: Cli) -> None:
     assert "Traceback" not in log
 
 
-def _raw_call(path: Path, frames: list[bytes]) -> list[dict[str, object]]:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(10)
-        sock.connect(str(path))
-        for frame in frames:
-            sock.sendall(frame)
-        replies: list[dict[str, object]] = []
-        buffer = b""
-        while len(replies) < len(frames):
-            buffer += sock.recv(65536)
-            while len(buffer) >= 4 and len(buffer) >= 4 + struct.unpack(">I", buffer[:4])[0]:
-                (length,) = struct.unpack(">I", buffer[:4])
-                replies.append(json.loads(buffer[4 : 4 + length]))
-                buffer = buffer[4 + length :]
-    return replies
-
-
 def test_oversize_frames_are_dropped_and_the_connection_keeps_working(daemon: Daemon) -> None:
     big = HEADER.pack(3 * 1024 * 1024) + b"\0" * (3 * 1024 * 1024)
-    replies = _raw_call(daemon.socket, [big, encode({"id": 7, "method": "ping"})])
+    replies = raw_call(daemon.socket, [big, encode({"id": 7, "method": "ping"})])
     assert replies[0]["error"]["code"] == "frame_too_large"  # type: ignore[index]
     assert replies[1] == {"id": 7, "result": "pong"}
 
 
 def test_garbage_and_unknown_methods_get_clear_errors(daemon: Daemon) -> None:
-    replies = _raw_call(
+    replies = raw_call(
         daemon.socket,
         [
             HEADER.pack(5) + b"nope!",
@@ -176,15 +156,8 @@ def test_systemd_hears_ready_and_stopping(initialised: Cli, tmp_path: Path) -> N
 @pytest.fixture
 def public_socket_daemon(initialised: Cli) -> Iterator[Daemon]:
     """A daemon whose socket lives in a directory anyone may traverse (as a system install's /run does)."""
-    base = Path(tempfile.mkdtemp(prefix="clinic-agent-sock-"))
-    base.chmod(0o755)
-    socket_path = base / "run" / "agent.sock"
-    config = initialised.home / "agent.toml"
-    config.write_text(config.read_text() + f"\n[api]\nsocket = {str(socket_path)!r}\n")
-    running = start_daemon(initialised)
-    yield running
-    running.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    with daemon_with_public_socket(initialised) as running:
+        yield running
 
 
 _STRANGER = """

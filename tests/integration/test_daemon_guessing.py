@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from clinic_agent.api.client import ApiClient
 from clinic_agent.errors import AccessDenied, LockedOut, TooManyAttempts
-from tests.integration.conftest import Cli, Daemon, start_daemon
+from tests.integration.conftest import Cli, Daemon, daemon_with_public_socket
 
 
 def test_wrong_pins_through_the_socket_are_slowed_then_locked_out(daemon: Daemon) -> None:
@@ -65,15 +62,8 @@ print(s.recv(65536)[4:].decode())
 @pytest.fixture
 def group_daemon(initialised: Cli) -> Iterator[Daemon]:
     """A daemon whose socket the group nogroup may use (uid 65534 is a member)."""
-    base = Path(tempfile.mkdtemp(prefix="clinic-agent-sock-"))
-    base.chmod(0o755)
-    socket_path = base / "run" / "agent.sock"
-    config = initialised.home / "agent.toml"
-    config.write_text(config.read_text() + f"\n[api]\nsocket = {str(socket_path)!r}\ngroup = 'nogroup'\n")
-    running = start_daemon(initialised)
-    yield running
-    running.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    with daemon_with_public_socket(initialised, group="nogroup") as running:
+        yield running
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user")
