@@ -228,6 +228,7 @@ class Stored:
     problems: list[str]
     quarantined: int
     frames: int
+    resent_after_commit: int  # frames stored from one transmission and sent again (the re-send was a duplicate)
 
 
 def read_store(home: Home, machine: Machine, *, consistency: bool = True) -> Stored:
@@ -239,16 +240,19 @@ def read_store(home: Home, machine: Machine, *, consistency: bool = True) -> Sto
         problems = [f"a reading does not decrypt: {exc}" for exc in bad]
         with store.core.read() as conn:
             rows = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
-            frames = int(conn.execute("SELECT count(*) FROM frames").fetchone()[0])
+            frame_ids = [row[0] for row in conn.execute("SELECT id FROM frames ORDER BY received_at")]
+        last_archived = {control_of(store.frames.get(frame_id)): frame_id for frame_id in frame_ids}
         if rows != len(readings) + len(bad):
             problems.append(f"{rows} reading rows, but {len(readings) + len(bad)} unassigned")
         by_control: dict[str, list[str]] = {}
+        resent_after_commit = 0
         for reading in readings:
             if reading.frame_id is None:
                 problems.append(f"reading {reading.id} names no frame")
                 continue
-            control = store.frames.get(reading.frame_id).split(b"\r", 1)[0].split(b"|")[9].decode()
+            control = control_of(store.frames.get(reading.frame_id))
             by_control.setdefault(control, []).append(reading.id)
+            resent_after_commit += reading.frame_id != last_archived.get(control)
             number = machine.sent.get(control)
             if number is not None:
                 got = ({q.code: q.value for q in reading.components}, reading.taken_at)
@@ -261,9 +265,14 @@ def read_store(home: Home, machine: Machine, *, consistency: bool = True) -> Sto
         if consistency:  # integrity_check, the audit chain, the outbox, one reading.create entry per reading
             ledger = Ledger(readings={rid: None for ids in by_control.values() for rid in ids})
             problems += inspect_store(store, ledger).problems
-        return Stored(by_control, problems, store.counts().quarantined, frames)
+        return Stored(by_control, problems, store.counts().quarantined, len(frame_ids), resent_after_commit)
     finally:
         store.close()
+
+
+def control_of(raw: bytes) -> str:
+    """MSH-10 of an archived HL7 frame."""
+    return raw.split(b"\r", 1)[0].split(b"|")[9].decode()
 
 
 @dataclasses.dataclass
@@ -356,6 +365,7 @@ def test_kill_9_of_the_daemon_loses_and_duplicates_no_acked_hl7_frame(
         f"lost={len(verdict.lost)} duplicated={len(verdict.duplicated)} foreign={len(verdict.foreign)} "
         f"stored_without_ack={len(verdict.unacked_stored)} abandoned={len(machine.abandoned)} "
         f"answers={dict(machine.answers)} archived_frames={stored.frames} "
+        f"stored_then_resent_and_recognised={stored.resent_after_commit} "
         f"lives_without_an_ack={acked_per_life.count(0)} time={figures.elapsed():.1f}s"
     )
     assert not verdict.lost, f"ACKed (AA) but not stored: {describe(verdict.lost)}"
