@@ -29,7 +29,8 @@ from clinic_agent.store.integrity import IntegrityReport
 from clinic_agent.store.journal import AuditLog, Outbox, OutboxItem
 from clinic_agent.store.readings import AddedReading, Frames, Quarantine, Readings, sealed_info
 from clinic_agent.store.residents import ResidentPage, Residents
-from clinic_agent.store.schema import migrate
+from clinic_agent.store.schema import migrate, refuse_newer
+from clinic_agent.store.schema import upgrade as upgrade_schema
 from clinic_agent.store.sync_state import SyncState
 from clinic_agent.store.users import Users
 
@@ -97,10 +98,15 @@ class Store:
         return cls(Core(path, conn, keyfile.store_id, keyfile.sealing_public_key(), clock, "FULL"))
 
     @classmethod
-    def open(cls, path: Path, keyfile: KeyFile, *, clock: Clock = utcnow, synchronous: str = "FULL") -> Store:
-        """Open an existing store (migrating it if needed); refuse a key file of another store.
+    def open(
+        cls, path: Path, keyfile: KeyFile, *, clock: Clock = utcnow, synchronous: str = "FULL", upgrade: bool = True
+    ) -> Store:
+        """Open an existing store; refuse a key file of another store, and a database a newer agent upgraded.
 
-        ``synchronous`` exists for the power-loss test's negative control only.
+        With ``upgrade`` (the default) a database of an older version is first backed up (into
+        ``backups/`` beside it) and then migrated in one transaction; a failing migration changes nothing.
+        Without it (checking a backup) the schema is left as it is. ``synchronous`` exists for the
+        power-loss test's negative control only.
         """
         conn = open_connection(path, synchronous=synchronous)
         try:
@@ -108,12 +114,16 @@ class Store:
                 db = Database(conn, execute_plugins=False)
                 if "meta" not in db.table_names():
                     raise StoreMissing(f"{path} is not a Clinic Agent database; it was left untouched")
-                migrate(db)
                 row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
             if row is None or row[0] != keyfile.store_id:
                 raise StoreCorrupted(
                     f"the key file {keyfile.path} belongs to another store than {path}; nothing was opened or changed"
                 )
+            with translate_errors():
+                if upgrade:
+                    upgrade_schema(db, lambda _pending: backup_before_upgrade(path, keyfile))
+                else:
+                    refuse_newer(db)
         except BaseException:
             conn.close()
             raise
@@ -272,6 +282,13 @@ class Store:
     def core(self) -> Core:
         """The shared internals (for the key-rotation job)."""
         return self._core
+
+
+def backup_before_upgrade(path: Path, keyfile: KeyFile) -> None:
+    """The automatic backup taken before migrations run (``backups/`` beside the database)."""
+    from clinic_agent import backup
+
+    backup.take(path, keyfile.path, backup.backups_dir(path.parent), label="before-upgrade")
 
 
 def _create_private(path: Path) -> None:

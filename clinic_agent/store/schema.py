@@ -6,8 +6,16 @@ Everything else of a row is one encrypted ``payload``.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from clinic_agent import __version__
+from clinic_agent.errors import StorageFailed, StoreError
 
 MIGRATIONS = Migrations("clinic-agent")
 
@@ -202,5 +210,79 @@ def _guessing_limits(db: Database) -> None:
 
 
 def migrate(db: Database) -> None:
-    """Apply every pending migration."""
+    """Apply every migration to a new, empty database."""
     MIGRATIONS.apply(db)
+
+
+class SchemaTooNew(StoreError):
+    """The database was upgraded by a newer agent than this one."""
+
+    code = "schema_too_new"
+
+
+class UpgradeFailed(StorageFailed):
+    """A migration failed; the database was left exactly as it was."""
+
+    code = "upgrade_failed"
+
+
+def applied(db: Database) -> list[str]:
+    """The names of the migrations this database has had, in order."""
+    return [m.name for m in MIGRATIONS.applied(db)]
+
+
+def refuse_newer(db: Database) -> None:
+    """Refuse a database that has migrations this version does not know (a newer agent wrote them)."""
+    known = {m.name for m in MIGRATIONS._migrations}  # sqlite-utils keeps the list private
+    unknown = [name for name in applied(db) if name not in known]
+    if unknown:
+        raise SchemaTooNew(
+            f"this database was upgraded by a newer Clinic Agent (schema {unknown[-1]}); this is version "
+            f"{__version__}, which does not know it. Nothing was changed: install the newer version again, "
+            "or restore a backup made by this version"
+        )
+
+
+def pending(db: Database) -> list[str]:
+    """The migrations this database has not had yet."""
+    return [m.name for m in MIGRATIONS.pending(db)]
+
+
+def upgrade(db: Database, before: Callable[[list[str]], object] | None = None) -> list[str]:
+    """Bring an existing database up to this version: all pending migrations in ONE transaction.
+
+    ``before`` runs first (the automatic backup). A migration that fails rolls back every one of them,
+    so the database stays exactly as the previous version left it and that version can still use it.
+    Returns the migrations applied.
+    """
+    refuse_newer(db)
+    waiting = pending(db)
+    if not waiting:
+        return []
+    if before is not None:
+        before(waiting)
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    current = ""
+    try:
+        done = []
+        for migration in MIGRATIONS.pending(db):  # again: another process may have upgraded meanwhile
+            current = migration.name
+            migration.fn(db)
+            db.table(MIGRATIONS.migrations_table).insert(
+                {"migration_set": MIGRATIONS.name, "name": migration.name, "applied_at": str(datetime.now(UTC))}
+            )
+            done.append(migration.name)
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        if isinstance(exc, Exception):
+            raise UpgradeFailed(
+                f"upgrading the database to version {__version__} failed at {current} ({type(exc).__name__}: "
+                f"{exc}); nothing was changed: the previous version still opens the data as it was. "
+                "Reinstall the previous version and report this"
+            ) from exc
+        raise
+    return done

@@ -1,0 +1,131 @@
+"""`clinic-agent backup` while the daemon stores readings, and `restore` of what it wrote.
+
+Every reading the daemon acknowledged before the backup started must be in the restored database,
+which must pass SQLite's integrity check and the audit verification (its anchor travelled with it, so
+it must not look like a cut log). Readings acknowledged after the backup finished must not be there
+(the control: the restore really replaced the database).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from clinic_agent.api.client import ApiClient
+from clinic_agent.errors import RecordNotFound
+from clinic_agent.home import resolve
+from tests.integration.conftest import Cli, Daemon
+from tests.support import PASSPHRASE, open_unlocked
+
+RESIDENT = "11010519491231002X"
+
+
+class Writer(threading.Thread):
+    """Adds readings through the daemon's API as fast as it acknowledges them."""
+
+    def __init__(self, socket: Path) -> None:
+        super().__init__(daemon=True)
+        self.client = ApiClient(socket, timeout=60).connect()
+        reply = self.client.call("auth.passphrase", {"passphrase": PASSPHRASE, "user": None, "os_user": "test"})
+        self.client.session = reply["session"]
+        self.acked: list[str] = []
+        self.stop = threading.Event()
+        self.started_enough = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        value = 100
+        try:
+            while not self.stop.is_set():
+                value = 100 + (value - 99) % 60
+                reply = self.client.call(
+                    "reading.add", {"resident": RESIDENT, "code": "8480-6", "value": str(value), "unit": "mm[Hg]"}
+                )
+                self.acked.append(reply["id"])
+                if len(self.acked) >= 20:
+                    self.started_enough.set()
+        except BaseException as exc:  # noqa: BLE001  (reported by the test)
+            self.error = exc
+            self.started_enough.set()
+        finally:
+            self.client.close()
+
+
+def test_backup_while_storing_then_restore_holds_every_acknowledged_reading(
+    daemon: Daemon, initialised: Cli, tmp_path: Path
+) -> None:
+    cli = initialised
+    cli("resident", "add", "--id-number", RESIDENT, "--name", "张秀英", check=True)
+    writer = Writer(daemon.socket)
+    writer.start()
+    assert writer.started_enough.wait(60), "the writer stored nothing"
+    before = list(writer.acked)  # acknowledged before the backup started
+    usb = tmp_path / "usb"
+    made = cli("backup", str(usb), "--json")
+    after_count = len(writer.acked)
+    assert made.returncode == 0, made.stderr
+    assert after_count > len(before), "no reading was stored while the backup ran"
+    while len(writer.acked) < after_count + 5 and writer.error is None:
+        time.sleep(0.05)
+    writer.stop.set()
+    writer.join(30)
+    assert writer.error is None, writer.error
+    later = writer.acked[after_count:]  # acknowledged after the backup was finished
+    info = json.loads(made.stdout)
+    assert info["audit_verified"] is True
+    backup_dir = Path(info["path"])
+    assert backup_dir.parent == usb
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["clinic.anchor", "clinic.db", "keys.json", "manifest.json"]
+    assert "machine.key" not in {p.name for p in backup_dir.iterdir()}
+    assert all(p.stat().st_mode & 0o077 == 0 for p in backup_dir.iterdir())
+    assert info["readings"] >= len(before)
+
+    refused = cli("restore", str(backup_dir))  # the daemon owns the database
+    assert refused.returncode == 1
+    assert "stop it first" in refused.stderr
+    assert daemon.stop() == 0
+
+    restored = cli("restore", str(backup_dir), "--json")
+    assert restored.returncode == 0, restored.stderr
+    kept = Path(json.loads(restored.stdout)["replaced_kept_in"])
+    assert {"clinic.db", "keys.json", "clinic.anchor"} <= {p.name for p in kept.iterdir()}
+
+    store = open_unlocked(resolve(cli.home))
+    try:
+        assert store.integrity_check() == "ok"
+        chain, report = store.verify()
+        assert chain.ok, chain.problem
+        assert report.ok, (report.anchor, report.findings, report.missing, report.unaccounted)
+        for reading_id in before:
+            assert store.readings.get(reading_id).id == reading_id
+        assert store.counts().readings == info["readings"]
+        assert later
+        for reading_id in later:
+            with pytest.raises(RecordNotFound):
+                store.readings.get(reading_id)
+    finally:
+        store.close()
+    verified = cli("audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_restore_refuses_a_damaged_backup_and_changes_nothing(initialised: Cli, tmp_path: Path) -> None:
+    cli = initialised
+    made = cli("backup", str(tmp_path / "usb"), "--json")
+    assert made.returncode == 0, made.stderr
+    backup_dir = Path(json.loads(made.stdout)["path"])
+    db = backup_dir / "clinic.db"
+    data = bytearray(db.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    db.write_bytes(bytes(data))
+    before = (cli.home / "clinic.db").read_bytes()
+    result = cli("restore", str(backup_dir))
+    assert result.returncode == 1
+    assert "checksum differs" in result.stderr
+    assert (cli.home / "clinic.db").read_bytes() == before
+    assert not list(cli.home.glob("replaced-*"))
+    assert cli("restore", str(tmp_path)).returncode == 2  # not a backup at all
