@@ -350,6 +350,10 @@ MESSAGES: dict[str, str] = {
     "banner.error": "出错了。",
     "banner.idle": "长时间未操作，已自动锁定。",
     "banner.manual": "已锁定。",
+    "banner.fix_fields": "有字段需要更正，光标已移到第一处（见红色提示）。",
+    "confirm.discard": "放弃这张表里已填写的内容？",
+    "fu.loading": "正在读取今天的测量值和上次随访……",
+    "key.close_list": "收起列表",
     # history
     "action.resident.create": "建档",
     "action.resident.update": "修改基本信息",

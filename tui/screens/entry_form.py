@@ -17,7 +17,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Select
 
-from tui.screens.base import ClinicModal, Tr
+from tui.screens.base import Tr
+from tui.screens.form import FormModal
 from tui.widgets import checks
 from tui.widgets.banner import Banner
 from tui.widgets.fields import Field, SelectField
@@ -86,7 +87,7 @@ CODE_FILLS = {
 }
 
 
-class EntryFormScreen(ClinicModal):
+class EntryFormScreen(FormModal):
     """Dismissed with the saved entry, or None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -105,7 +106,7 @@ class EntryFormScreen(ClinicModal):
         with Vertical(classes="dialog form"):
             yield Tr(f"form.{self.kind}.{'edit' if self.entry else 'add'}", classes="box-title")
             yield Banner()
-            with VerticalScroll():
+            with VerticalScroll(can_focus=False):
                 for spec in FORMS[self.kind]:
                     yield self._field(spec, values.get(spec.name))
         yield KeyHints()
@@ -157,6 +158,7 @@ class EntryFormScreen(ClinicModal):
         """Save (Ctrl+S)."""
         fields = self.collect()
         if fields is None:
+            self.show_problems()
             return
         if self.entry is None:
             params = {"kind": self.kind, "resident_id": self.resident_id, "fields": fields}
@@ -172,9 +174,11 @@ class EntryFormScreen(ClinicModal):
         if saved is not None:
             self.dismiss(saved)
 
-    def action_cancel(self) -> None:
-        """Close without saving."""
-        self.dismiss(None)
+    def draft_form(self) -> str:
+        return f"entry.{self.kind}"
+
+    def draft_args(self) -> dict[str, Any]:
+        return {"resident_id": self.resident_id, "entry": self.entry}
 
 
 def _now() -> str:

@@ -21,7 +21,8 @@ from textual.widgets import Input, Select, Static
 
 from clinic_agent import rules
 from clinic_agent.model import FollowUp, Programme
-from tui.screens.base import ClinicModal, Tr
+from tui.screens.base import Tr
+from tui.screens.form import FormModal
 from tui.widgets import checks
 from tui.widgets.banner import Banner
 from tui.widgets.fields import Field, MultiField, SelectField
@@ -68,11 +69,11 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("sbp", "num"),
             ("dbp", "num"),
-            ("heart_rate", "num"),
             ("weight_kg", "num"),
             ("target_weight_kg", "num"),
             ("bmi", "num"),
             ("target_bmi", "num"),
+            ("heart_rate", "num"),
             ("foot_pulse", "foot_pulse"),
         ),
     ),
@@ -124,10 +125,12 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
 )
+# Sections laid out in pairs (this visit | target), as on the paper form; the others in three columns.
+PAIRED = ("fu.signs", "fu.lifestyle")
 RULE_FIELDS = ("sbp", "dbp", "heart_rate", "fasting_glucose", "adverse_reaction", "hypoglycaemia")
 
 
-class FollowUpScreen(ClinicModal):
+class FollowUpScreen(FormModal):
     """Dismissed with the saved follow-up, or None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -145,11 +148,28 @@ class FollowUpScreen(ClinicModal):
         self.previous: list[FollowUp] = []
         self.touched: set[str] = set()
         self.today = date.today()
+        self.loaded = False
 
     def on_mount(self) -> None:
         self.today = self.clinic.today()
         super().on_mount()
+        self.query_one("#fu-who", Static).update(Text(self.t("fu.loading"), style="dim italic"))
         self.load()
+
+    def focus_first(self) -> None:
+        """The first value the doctor types: blood pressure (or fasting glucose), typeable before the prefill."""
+        self.query_one("#i-sbp" if not self.diabetes else "#i-fasting_glucose", Input).focus()
+
+    def ready(self) -> None:
+        """The baseline is the prefilled form, so wait for the prefill."""
+        if self.loaded:
+            super().ready()
+
+    def draft_form(self) -> str:
+        return f"follow_up.{self.programme.value}"
+
+    def draft_args(self) -> dict[str, Any]:
+        return {"resident_id": self.resident_id, "entry": self.entry}
 
     @property
     def diabetes(self) -> bool:
@@ -162,19 +182,24 @@ class FollowUpScreen(ClinicModal):
             yield Static(id="fu-who")
             yield Banner()
             yield Static(id="assessment")
-            with VerticalScroll(id="fu-scroll"):
+            with VerticalScroll(id="fu-scroll", can_focus=False):
                 for section, fields in SECTIONS:
                     yield Tr(section, classes="section")
-                    with Grid(classes="form-grid three"):
+                    with Grid(classes="form-grid" if section in PAIRED else "form-grid three"):
                         for name, kind in fields:
                             if name in DIABETES_ONLY and not self.diabetes:
                                 continue
                             yield self._field(name, kind)
-                yield Tr("fu.symptoms", classes="section")
-                yield MultiField(
-                    "fu.field.symptoms", name="symptoms", value_set="dm_symptom" if self.diabetes else "ht_symptom"
-                )
-                yield Field("fu.field.other_symptoms", name="other_symptoms", check=checks.text(max_length=2000))
+                    if section == "fu.visit":  # symptoms come second, as on the paper form
+                        yield Tr("fu.symptoms", classes="section")
+                        yield MultiField(
+                            "fu.field.symptoms",
+                            name="symptoms",
+                            value_set="dm_symptom" if self.diabetes else "ht_symptom",
+                        )
+                        yield Field(
+                            "fu.field.other_symptoms", name="other_symptoms", check=checks.text(max_length=2000)
+                        )
         yield KeyHints()
 
     def _field(self, name: str, kind: str) -> Field | SelectField:
@@ -216,11 +241,14 @@ class FollowUpScreen(ClinicModal):
             who.append("  " + self.t("fu.prefilled", n=len(found["sources"])), style="green")
         self.query_one("#fu-who", Static).update(who)
         values = dict(self.entry) if self.entry is not None else dict(found.get("fields") or {})
-        if self.entry is None and self.clinic.signed_in is not None:
-            values.setdefault("doctor", self.clinic.signed_in.display_name)
+        if self.entry is None:
+            values.setdefault("method", "1")  # at the clinic's terminal a visit is at the clinic; 2/3 change it
+            if self.clinic.signed_in is not None:
+                values.setdefault("doctor", self.clinic.signed_in.display_name)
         self.fill(values)
-        self.query_one("#i-sbp" if not self.diabetes else "#i-fasting_glucose", Input).focus()
         self.assess()
+        self.loaded = True
+        self.ready()
 
     def fill(self, values: dict[str, Any]) -> None:
         """Put values into the form."""
@@ -231,16 +259,15 @@ class FollowUpScreen(ClinicModal):
                 values[f"med{i}_dose"] = med.get("dose", "")
         for widget in self.query(Field):
             value = values.get(widget.field_name)
-            if value not in (None, "") and widget.field_name != "symptoms":
+            if value not in (None, "") and widget.field_name not in self.touched:
                 with widget.input.prevent(Input.Changed):
                     widget.value = clean(value)
         for select in self.query(SelectField):
-            with select.select.prevent(Select.Changed):
-                select.value = values.get(select.field_name)
-        symptoms = self.query_one("#f-symptoms", MultiField)
-        selection = symptoms.query_one("SelectionList")
-        for code in values.get("symptoms") or []:
-            selection.select(code)  # type: ignore[attr-defined]
+            if select.field_name not in self.touched:
+                with select.select.prevent(Select.Changed):
+                    select.value = values.get(select.field_name)
+        if values.get("symptoms"):
+            self.query_one("#f-symptoms", MultiField).set_values(list(values["symptoms"]))
 
     # -- the rules, live ----------------------------------------------------------------------------------------------
 
@@ -256,7 +283,7 @@ class FollowUpScreen(ClinicModal):
     @on(Select.Changed)
     def _chosen(self, event: Select.Changed) -> None:
         name = (event.select.id or "").removeprefix("i-")
-        if name == "classification" and event.select.has_focus:
+        if event.select.has_focus:
             self.touched.add(name)
         if name in RULE_FIELDS:
             self.assess()
@@ -269,14 +296,18 @@ class FollowUpScreen(ClinicModal):
                 self.query_one("#f-bmi", Field).value = str(rules.bmi(weight, height))
 
     def _int(self, name: str) -> int | None:
-        value = rules.decimal_or_none(self.query_one(f"#f-{name}", Field).value)
+        field = self.query_one(f"#f-{name}", Field)
+        if field.problem is not None:  # a value the field refuses (SBP 400) decides nothing
+            return None
+        value = rules.decimal_or_none(field.value)
         return int(value) if value is not None and value == value.to_integral_value() else None
 
     def facts(self) -> rules.VisitFacts:
         """What the form says so far, as the rules read it."""
         adverse = self.query_one("#f-adverse_reaction", Field).value
         hypo = self.query_one("#f-hypoglycaemia", SelectField).value if self.diabetes else None
-        glucose = self.query_one("#f-fasting_glucose", Field).value if self.diabetes else ""
+        glucose_field = self.query_one("#f-fasting_glucose", Field) if self.diabetes else None
+        glucose = glucose_field.value if glucose_field is not None and glucose_field.problem is None else ""
         return rules.VisitFacts(
             programme=self.programme,
             sbp=self._int("sbp"),
@@ -365,7 +396,7 @@ class FollowUpScreen(ClinicModal):
         """Save (Ctrl+S)."""
         fields = self.collect()
         if fields is None:
-            self.notify(self.t("form.fix_fields"), severity="warning", markup=False)
+            self.show_problems()
             return
         if self.entry is None:
             saved = await self.call(
@@ -378,10 +409,6 @@ class FollowUpScreen(ClinicModal):
             )
         if saved is not None:
             self.dismiss(saved)
-
-    def action_cancel(self) -> None:
-        """Close without saving."""
-        self.dismiss(None)
 
 
 def rules_date(text: str) -> date | None:

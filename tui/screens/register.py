@@ -17,7 +17,8 @@ from textual.widgets import Input
 
 from clinic_agent.errors import InvalidInput
 from clinic_agent.idnumber import parse_id_number
-from tui.screens.base import ClinicModal, Tr
+from tui.screens.base import Tr
+from tui.screens.form import FormModal
 from tui.widgets import checks
 from tui.widgets.banner import Banner
 from tui.widgets.fields import Field, MultiField, SelectField
@@ -39,7 +40,7 @@ TEXT_FIELDS = (
 _ID_NUMBER = checks.id_number()
 
 
-class RegisterScreen(ClinicModal):
+class RegisterScreen(FormModal):
     """Dismissed with the saved resident, or None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -56,7 +57,7 @@ class RegisterScreen(ClinicModal):
         with Vertical(classes="dialog form wide"):
             yield Tr("register.edit" if r else "register.title", classes="box-title")
             yield Banner()
-            with VerticalScroll(), Grid(classes="form-grid"):
+            with VerticalScroll(can_focus=False), Grid(classes="form-grid"):
                 yield Field(
                     "field.id_number",
                     name="id_number",
@@ -109,8 +110,7 @@ class RegisterScreen(ClinicModal):
                 )
         yield KeyHints()
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def focus_first(self) -> None:
         self.query_one("#i-id_number" if not self.resident else "#i-name", Input).focus()
 
     def _check_id_number(self, value: str) -> checks.Problem | None:
@@ -167,6 +167,7 @@ class RegisterScreen(ClinicModal):
         """Save (Ctrl+S)."""
         values = self.collect()
         if values is None:
+            self.show_problems()
             return
         params = {k: v for k, v in values.items() if v is not None}
         if self.resident:
@@ -182,6 +183,8 @@ class RegisterScreen(ClinicModal):
 
             await self.app.push_screen(ResidentScreen(str(saved["id"])))
 
-    def action_cancel(self) -> None:
-        """Close without saving."""
-        self.dismiss(None)
+    def draft_form(self) -> str:
+        return "register"
+
+    def draft_args(self) -> dict[str, Any]:
+        return {"resident": self.resident}

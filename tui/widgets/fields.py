@@ -7,9 +7,11 @@ standard ``Input.Changed``/``Select.Changed`` messages when they want to react a
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Select, SelectionList, Static
@@ -106,8 +108,41 @@ class Field(Vertical):
         self.show_problem(self.problem if event.value else None)
 
 
+def numbered(options: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Options labelled with the number that chooses them (1 青霉素, 2 磺胺, ...), as on the paper form."""
+    return [(f"{i} {label}", code) for i, (label, code) in enumerate(options, start=1)]
+
+
+class _Digits:
+    """Digits typed on a list: the option with that number (two quick digits make 10, 11, ...)."""
+
+    PAUSE = 0.8  # a second digit within this many seconds extends the first
+
+    def __init__(self) -> None:
+        self.typed = ""
+        self.at = 0.0
+
+    def choose(self, digit: str, count: int) -> tuple[int | None, bool]:
+        """(0-based option index or None, whether the choice is final: no further digit could extend it)."""
+        now = time.monotonic()
+        extended = self.typed + digit
+        if self.typed and now - self.at < self.PAUSE and 1 <= int(extended) <= count:
+            self.typed = extended
+        else:
+            self.typed = digit
+        self.at = now
+        number = int(self.typed)
+        if not 1 <= number <= count:
+            self.typed = ""
+            return None, False
+        return number - 1, number * 10 > count
+
+
 class SelectField(Vertical):
-    """A label and a choice from a value set (labels from the catalogue, codes as values)."""
+    """A label and a choice from a value set (labels from the catalogue, codes as values).
+
+    Typing an option's number chooses it; when no second digit could follow, the focus moves on.
+    """
 
     DEFAULT_CLASSES = "field"
 
@@ -120,12 +155,13 @@ class SelectField(Vertical):
         self.value_set = value_set
         self.required = required
         self._initial = value
+        self._digits = _Digits()
 
     def compose(self) -> ComposeResult:
         yield Static(classes="field-label")
         t = catalogue_of(self)
         yield Select[str](
-            t.options(self.value_set),
+            numbered(t.options(self.value_set)),
             value=self._initial if self._initial else Select.NULL,
             id=f"i-{self.field_name}",
             prompt="—",
@@ -177,9 +213,24 @@ class SelectField(Vertical):
         self.query_one(".field-label", Static).update(Text(t(self.label_key)))
         chosen = self.value
         with self.select.prevent(Select.Changed):
-            self.select.set_options(t.options(self.value_set))
+            self.select.set_options(numbered(t.options(self.value_set)))
             if chosen is not None:
                 self.select.value = chosen
+
+    def on_key(self, event: events.Key) -> None:
+        if self.select.expanded or not event.character or not event.character.isdigit():
+            return
+        event.stop()
+        event.prevent_default()
+        options = catalogue_of(self).options(self.value_set)
+        index, final = self._digits.choose(event.character, len(options))
+        if index is None:
+            return
+        self.select.value = options[index][1]
+        self.set_class(False, "-invalid")
+        self.query_one(".field-error", Static).display = False
+        if final:
+            self.screen.focus_next()
 
 
 class MultiField(Vertical):
@@ -193,12 +244,13 @@ class MultiField(Vertical):
         self.field_name = name
         self.value_set = value_set
         self._initial = list(values or [])
+        self._digits = _Digits()
 
     def compose(self) -> ComposeResult:
         yield Static(classes="field-label")
         t = catalogue_of(self)
         yield SelectionList[str](
-            *[(label, code, code in self._initial) for label, code in t.options(self.value_set)],
+            *[(label, code, code in self._initial) for label, code in numbered(t.options(self.value_set))],
             id=f"i-{self.field_name}",
         )
 
@@ -218,4 +270,23 @@ class MultiField(Vertical):
         chosen = set(self.values) if self.query_one(SelectionList).option_count else set(self._initial)
         selection = self.query_one(SelectionList)
         selection.clear_options()
-        selection.add_options([(label, code, code in chosen) for label, code in t.options(self.value_set)])
+        selection.add_options([(label, code, code in chosen) for label, code in numbered(t.options(self.value_set))])
+
+    def set_values(self, codes: list[str]) -> None:
+        """Choose exactly these codes."""
+        selection: SelectionList[str] = self.query_one(SelectionList)
+        selection.deselect_all()
+        for code in codes:
+            selection.select(code)
+
+    def on_key(self, event: events.Key) -> None:
+        if not event.character or not event.character.isdigit():
+            return
+        event.stop()
+        event.prevent_default()
+        options = catalogue_of(self).options(self.value_set)
+        index, _ = self._digits.choose(event.character, len(options))
+        if index is not None:
+            selection: SelectionList[str] = self.query_one(SelectionList)
+            selection.toggle(options[index][1])
+            selection.highlighted = index

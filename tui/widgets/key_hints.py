@@ -12,6 +12,9 @@ from textual.widgets._footer import FooterKey
 
 from tui.widgets.fields import catalogue_of
 
+# Textual's own widgets describe their keys in English; these are the ones a doctor meets.
+TEXTUAL_KEYS = {"Dismiss menu": "key.close_list"}
+
 
 class KeyHints(Footer):
     """Textual's footer, with every description taken from the catalogue."""
@@ -28,13 +31,14 @@ class KeyHints(Footer):
         ]
         self.styles.grid_size_columns = len({b.action for b, _, _ in shown}) or 1
         for binding, enabled, tooltip in shown:
-            if binding.action in seen:
+            description = TEXTUAL_KEYS.get(binding.description, binding.description)
+            if binding.action in seen or not description.startswith("key."):
                 continue
             seen.add(binding.action)
             key = FooterKey(
                 binding.key,
                 self.app.get_key_display(binding),
-                t(binding.description),
+                t(description),
                 binding.action,
                 disabled=not enabled,
                 tooltip=t(tooltip) if tooltip else "",

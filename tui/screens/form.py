@@ -1,0 +1,123 @@
+"""What every form dialog shares: the first field focused at once, Esc asking before changes are dropped, and
+the values as a draft (kept encrypted by the daemon when the terminal locks, offered back after sign-in).
+
+A form's values are read from its fields (``Field``, ``SelectField``, ``MultiField``) by name; the values
+at the moment the form was ready are the baseline a change is measured against.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.widgets import Input, Select, SelectionList
+
+from tui.screens.base import ClinicModal
+from tui.widgets.fields import Field, MultiField, SelectField
+
+
+class FormModal(ClinicModal):
+    """A dialog of fields; subclasses name their draft (``draft_form``) and how to reopen it (``draft_args``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.baseline: dict[str, Any] | None = None
+        self.restored: dict[str, Any] | None = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.focus_first()
+        self.call_after_refresh(self.ready)
+
+    def focus_first(self) -> None:
+        """Focus the first field that takes input (never a scroll container)."""
+        for widget in self.query("Input, Select, SelectionList"):
+            if isinstance(widget, Input | Select | SelectionList) and widget.focusable:
+                widget.focus()
+                return
+
+    def ready(self) -> None:
+        """The form shows its starting values: remember them (a draft being restored goes in now)."""
+        if self.restored is not None:
+            self.set_values(self.restored)
+            self.restored = None
+            self.baseline = {}
+        else:
+            self.baseline = self.values()
+
+    # -- values ----------------------------------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        """Every field's raw value, by name (text as typed, codes, lists of codes)."""
+        found: dict[str, Any] = {}
+        for widget in self.query("*"):
+            if isinstance(widget, Field):
+                found[widget.field_name] = widget.input.value
+            elif isinstance(widget, SelectField):
+                found[widget.field_name] = widget.value
+            elif isinstance(widget, MultiField):
+                found[widget.field_name] = widget.values
+        return found
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Put raw values (as ``values`` returned them) back into the fields."""
+        for widget in self.query("*"):
+            name = getattr(widget, "field_name", None)
+            if name not in values:
+                continue
+            value = values[name]
+            if isinstance(widget, Field) and isinstance(value, str):
+                widget.input.value = value
+            elif isinstance(widget, SelectField) and (value is None or isinstance(value, str)):
+                widget.value = value
+            elif isinstance(widget, MultiField) and isinstance(value, list):
+                widget.set_values([str(v) for v in value])
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was typed or chosen since the form was ready."""
+        return self.baseline is None or self.values() != self.baseline
+
+    # -- drafts ----------------------------------------------------------------------------------------------
+
+    def draft_form(self) -> str:
+        """Which form this is (entry.allergy, follow_up.hypertension, register, ...)."""
+        raise NotImplementedError
+
+    def draft_args(self) -> dict[str, Any]:
+        """What reopens the same form (resident, entry being edited, ...)."""
+        raise NotImplementedError
+
+    def draft(self) -> dict[str, Any] | None:
+        """The form as a draft, or None when nothing was changed."""
+        if not self.changed:
+            return None
+        return {"form": self.draft_form(), "args": self.draft_args(), "values": self.values()}
+
+    def show_problems(self) -> None:
+        """After a refused save: say so in the banner and put the cursor in the first field to correct."""
+        banner = self.banner()
+        if banner is not None:
+            banner.show("fix_fields")
+        for widget in self.query(".-invalid"):
+            target = widget.query("Input, Select, SelectionList")
+            if target:
+                target.first().focus()
+                widget.scroll_visible()
+                return
+
+    # -- leaving ---------------------------------------------------------------------------------------------
+
+    def action_cancel(self) -> None:
+        """Close; if something was changed, ask first."""
+        if self.changed:
+            self._ask_to_discard()
+        else:
+            self.dismiss(None)
+
+    @work(group="discard", exclusive=True)
+    async def _ask_to_discard(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        if await self.app.push_screen_wait(ConfirmScreen("confirm.discard")):
+            self.dismiss(None)
