@@ -4,22 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drivers.astm import decode_astm, decode_astm_readings
+from drivers.astm import decode_astm_readings
+from drivers.astm.inspect import inspect_astm
 from drivers.ble import SUPPORTED_UUIDS, decode_characteristic
 from drivers.ble.body_composition import PAIR_PROTOCOL, decode_pair
 from drivers.contec.cms50 import decode_cms50
 from drivers.errors import FrameError
 from drivers.hl7 import decode_hl7, decode_hl7_readings
+from drivers.ieee11073 import Mder, decode_float, decode_sfloat
 from drivers.measurement import DecodedFrame
+from drivers.vendor.and_medical import decode_and
 from drivers.vendor.bcm_h10 import decode_bcm_h10
 from drivers.vendor.omron import decode_omron
 
+
+def _number(name: str, size: int, decode: Callable[[bytes], Mder]) -> Callable[[bytes], DecodedFrame]:
+    """One IEEE 11073 SFLOAT or FLOAT, little-endian as on the wire."""
+
+    def decode_number(data: bytes) -> DecodedFrame:
+        if len(data) != size:
+            raise FrameError(f"{name} is {size} bytes, not {len(data)}")
+        number = decode(data)
+        fields = {**number.as_json(), "data_absent_reason": number.data_absent_reason}
+        return DecodedFrame(protocol=name.lower(), measurements=(), fields=fields)
+
+    return decode_number
+
+
+# The `decode` command's view: what a technician pastes, shown as far as it can be read. ASTM
+# takes lone frames and records here; the ingest path (``decode``) takes whole messages only.
 _ONE: dict[str, Callable[[bytes], DecodedFrame]] = {
-    "astm": decode_astm,
+    "astm": inspect_astm,
     "hl7": decode_hl7,
     "cms50": decode_cms50,
     "omron": decode_omron,
     "bcm-h10": decode_bcm_h10,
+    "and": decode_and,
+    "sfloat": _number("SFLOAT", 2, decode_sfloat),
+    "float": _number("FLOAT", 4, decode_float),
 }
 _MANY: dict[str, Callable[[bytes], list[DecodedFrame]]] = {
     "astm": decode_astm_readings,

@@ -49,6 +49,11 @@ def _register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("hex", nargs="?", metavar="HEX", help="the frame as hexadecimal bytes")
     p.add_argument("--text", help="the frame as text; <STX>, <CR> ... name control characters")
     p.add_argument("--file", type=Path, help="read the raw frame from a file")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="astm: the input is bare record text (a line copied from a log), not frames",
+    )
     p.set_defaults(handler=cmd_decode)
 
     p = _command(sub, common, "ingest", "feed one frame through the same path as a live device")
@@ -109,8 +114,9 @@ BLE_KINDS = ["bp-cuff", "glucometer", "thermometer", "scale", "oximeter"]
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    """Decode a frame and print it."""
+    """Decode a frame and print it; a frame a receiver would refuse is printed too, then exits 2."""
     from clinic_agent.devices.methods import parse_hex
+    from drivers.astm.inspect import inspect_astm
     from drivers.decode import decode_one
     from drivers.errors import FrameError
 
@@ -123,11 +129,17 @@ def cmd_decode(args: argparse.Namespace) -> int:
         data = read_bounded(args.file, FRAME_FILE_LIMIT, "--file")
     else:
         data = parse_hex(args.hex)
+    if args.record and args.protocol.lower() != "astm":
+        raise InvalidInput("--record is for astm only")
     try:
-        decoded = decode_one(args.protocol, data)
+        decoded = inspect_astm(data, record=True) if args.record else decode_one(args.protocol, data)
     except FrameError as exc:
         raise InvalidInput(f"{args.protocol}: {exc}") from None
     output.emit_json(decoded.as_json())
+    if decoded.fields.get("valid") is False:
+        action = decoded.fields.get("receiver_action")
+        reply = f" (a receiver answers {action})" if action else ""
+        raise InvalidInput(f"{args.protocol}: {decoded.fields.get('reason', 'invalid')}{reply}")
     return 0
 
 

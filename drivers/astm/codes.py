@@ -174,6 +174,8 @@ ALIASES: dict[str, str] = {
     "TP": "protein",
     "ALB": "albumin",
     **dict.fromkeys(("ACR", "ALB/CRE", "ALB/CREA"), "albumin_creatinine_ratio"),
+    # The Siemens DCA Vantage's name; the analyte has only mg/g, so another "Ratio" stays unmapped.
+    "RATIO": "albumin_creatinine_ratio",
     "NA": "sodium",
     "K": "potassium",
     "CL": "chloride",

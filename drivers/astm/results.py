@@ -88,6 +88,27 @@ def decode_astm_readings(
     return frames
 
 
+def result_measurement(record: Record, codes: CodeTable = DEFAULT_CODES) -> Measurement:
+    """The measurement of one R record read alone: no order, no header time (the `decode` view)."""
+    urine = codes.marks_urine(_test_code(record), normalise_unit(record.text(5)))
+    tree = _Tree(header=_Node(Record(("H",))), terminator=Record(("L",)), encoding="utf-8")
+    return _measurement(_Node(record), tree, codes, None, urine)
+
+
+def result_test_code(record: Record) -> str:
+    """The test code of an R record: R.3 component 4, or the first non-empty component."""
+    return _test_code(record)
+
+
+def try_datetime(record: Record, number: int) -> str | None:
+    """Field ``number`` as an ISO date-time, or None when it is empty or not an E1394 date."""
+    try:
+        moment = _datetime(record, number)
+    except FrameError:
+        return None
+    return None if moment is None else moment.isoformat()
+
+
 def message_text(data: bytes) -> bytes:
     """The record text of framed bytes (frames joined) or of plain text (line ends made CR)."""
     if STX in data:

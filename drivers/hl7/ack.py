@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from drivers.errors import FrameError
 from drivers.hl7.message import (
@@ -84,6 +84,26 @@ def build_ack(
         segments.append(encode_segment("ERR", ["", "", err_code, "E", "", "", "", text], enc))
     # Their character set, so their parser reads our text; what it cannot hold becomes "?".
     return "".join(s + "\r" for s in segments).encode(msh.charset, errors="replace")
+
+
+CONTROL_ID_HEX_BYTES = 8
+"""The agent's ACKs carry a fresh MSH-10 of this many random bytes, as hex (16 characters)."""
+
+
+def ack_preview(message: Message) -> dict[str, Any]:
+    """The ACK (AA) the agent answers once the message is stored, without its time and control id.
+
+    For the ``decode`` command; the live session answers AE when it keeps the readings for
+    review and AR when it cannot store them.
+    """
+    ack = parse_message(build_ack(message, "AA", datetime(2000, 1, 1), "0" * 2 * CONTROL_ID_HEX_BYTES))
+    msa = ack.first("MSA")
+    return {
+        **{f"msh_{n}": ack.msh.field(n) for n in (3, 4, 5, 6, 9, 11, 12)},
+        "msh_10_len": len(ack.control_id),
+        "msa_1": msa.field(1) if msa else "",
+        "msa_2": msa.field(2) if msa else "",
+    }
 
 
 def _ack_msh(msh: Segment, now: datetime, control_id: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from drivers.errors import FrameError
 from drivers.hl7 import mdc
+from drivers.hl7.ack import ack_preview
 from drivers.hl7.message import Message, Segment, parse_datetime, parse_message, unescape
 from drivers.hl7.mllp import unwrap
 from drivers.lab_common import (
@@ -87,6 +88,7 @@ def decode_hl7(data: bytes) -> DecodedFrame:
     readings = _readings(oru)
     measurements = tuple(o.measurement for o in oru.observations if o.measurement)
     frame = _frame(message, measurements, _only_subject(oru, None), message.control_id)
+    frame.fields["ack"] = ack_preview(message)
     if len(readings) == 1 and readings[0].panel:
         return _with_panel(frame)
     return frame
@@ -353,7 +355,11 @@ _PLURAL = {"PID": "patients", "OBR": "orders"}
 
 def message_fields(message: Message) -> dict[str, Any]:
     """Every field, raw as sent, as ``msh_9``, ``pid_3`` ...; OBX as ``observations``; others raw."""
-    out: dict[str, Any] = {"charset": message.charset, "segments": [s.name for s in message.segments]}
+    out: dict[str, Any] = {
+        "charset": message.charset,
+        "segment_count": len(message.segments),
+        "segments": [s.name for s in message.segments],
+    }
     observations: list[dict[str, Any]] = []
     lists: dict[str, list[dict[str, str]]] = {}
     other: list[str] = []

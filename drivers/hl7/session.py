@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from drivers.errors import FrameError
 from drivers.frames import DeviceRef, FrameSink, RawFrame, Receipt
-from drivers.hl7.ack import AckCode, build_ack
+from drivers.hl7.ack import CONTROL_ID_HEX_BYTES, AckCode, build_ack
 from drivers.hl7.mllp import MllpDecoder, frame
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Hl7Session:
             )
             code, error = ack_code(receipt)
             try:
-                out += frame(build_ack(message, code, self.wall(), secrets.token_hex(8), error))
+                out += frame(build_ack(message, code, self.wall(), secrets.token_hex(CONTROL_ID_HEX_BYTES), error))
             except FrameError as exc:  # no readable MSH: nobody to answer; the frame is archived anyway
                 _LOGGER.warning("%s: cannot acknowledge a message without a readable MSH (%s)", self.device.id, exc)
         for problem in self.decoder.take_problems():

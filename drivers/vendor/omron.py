@@ -8,9 +8,11 @@ cuff's calibration and are deliberately not offered. Prefer the standard BLS/CTS
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 from drivers.errors import FrameError
@@ -130,6 +132,7 @@ def decode_omron(data: bytes) -> DecodedFrame:
         "data_hex": packet.data.hex().upper(),
         "padding": packet.padding,
         "xor": data[data[0] - 1],
+        "xor_of_all_bytes": reduce(operator.xor, data[: data[0]], 0),  # 0 for a sound packet
     }
     if packet.type == 0x8F00 and packet.data:
         fields["error_code"] = packet.data[0]

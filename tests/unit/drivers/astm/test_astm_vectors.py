@@ -46,7 +46,7 @@ def _frame(vector_id: str) -> Frame:
     frame = decode_frame(data)  # raises if the checksum does not match: checksum_ok
     if "frame_number" in expected:
         assert frame.number == expected["frame_number"]
-    if "checksum" in expected and vector_id != "astm-meril-frame5-corrected":
+    if "checksum" in expected:
         assert data[-4:-2] == expected["checksum"].encode() == checksum(data[1:-4])
     if "terminator" in expected:
         assert frame.final is expected["terminator"].startswith("ETX")
@@ -163,17 +163,18 @@ def test_meril_result_frame() -> None:
     assert datetime.strptime(record.field(14), "%Y%m%d%H%M%S") == completed
 
 
-def test_meril_terminator_frame_and_its_checksum_with_cr() -> None:
+def test_meril_terminator_frame_and_its_checksum() -> None:
     vector = VECTORS["astm-meril-frame5-corrected"]
     expected = asserted(vector)
     frame = _frame("astm-meril-frame5-corrected")
     record = parse_records(frame.text.decode())[0]
     assert (record.type, int(record.field(2)), record.field(3)) == ("L", expected["seq"], "N")
-    # `checksum` describes the frame as Meril prints it, with the CR before ETX: 08, not the 06
-    # in the vendor document. The vector's bytes lack that CR, and carry FB, right for them.
-    assert checksum(b"5L|1|N\r\x03") == expected["checksum"].encode()
-    with pytest.raises(FrameError, match="checksum 06 does not match 08"):
-        decode_frame(b"\x025L|1|N\r\x0306\r\n")
+    # FB is the sum of "5L|1|N" and ETX; the vendor document printed 06, which is right for
+    # neither this frame nor the same frame with a CR before ETX (08).
+    assert checksum(b"5L|1|N\x03") == expected["checksum"].encode() == b"FB"
+    assert checksum(b"5L|1|N\r\x03") == b"08"
+    with pytest.raises(FrameError, match="checksum 06 does not match FB"):
+        decode_frame(b"\x025L|1|N\x0306\r\n")
 
 
 def test_dca_vantage_oversize_frame() -> None:
