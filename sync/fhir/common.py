@@ -106,8 +106,10 @@ def local_id(resource: Resource) -> str:
 
 
 def find_identifier(resource: Resource, system: str) -> str | None:
-    """The value of the first identifier of ``system``."""
-    for identifier in dicts(resource, "identifier", resource_kind(resource)):
+    """The value of the first identifier of ``system`` (QuestionnaireResponse has one, not a list)."""
+    single = resource.get("identifier")
+    found = [single] if isinstance(single, dict) else dicts(resource, "identifier", resource_kind(resource))
+    for identifier in found:
         if identifier.get("system") == system:
             return text(identifier, "value", f"{resource_kind(resource)}.identifier")
     return None

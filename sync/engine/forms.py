@@ -1,0 +1,138 @@
+"""Records that go up as more than one resource, and the Questionnaires their forms answer.
+
+A follow-up is one record (its QuestionnaireResponse, which push sends like any record) with
+*parts*: the visit's Encounter and an Observation per measured value (``sync.fhir.followup``).
+``part_requests`` adds them to the same transaction as the form, each effectively once like any
+create: a conditional create on its own urn:uuid identifier the first time (a PUT to its client id
+where the platform cannot search by identifier), a conditional update by that identifier once the
+form has been confirmed (so a part added since, such as a weight typed in later, is created, and
+an edited value replaces the old). A part the form no longer has (a value cleared) and every part
+of a deleted form go up as ``entered-in-error``. The form itself carries If-Match on update: a
+platform copy changed since we last saw it refuses the whole transaction, parts included.
+
+A form names its Questionnaire by canonical URL and version; ``questionnaire_requests`` publishes
+it once per platform: a conditional create on ``url`` and ``version`` where the platform searches
+Questionnaires by url, otherwise a read of the id derived from the canonical and, only when the
+platform does not have it, a PUT to that id in the same transaction as the first form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+from weakref import WeakKeyDictionary
+
+from clinic_agent import serde
+from clinic_agent.model import FollowUp, Programme
+from clinic_agent.sync_values import LocalState, Record
+from sync.engine.engine import SyncEngine
+from sync.engine.mapping import resource_type
+from sync.errors import PlatformRejected
+from sync.fhir import bundle, codes, followup, questionnaire
+from sync.fhir.bundle import RequestEntry
+from sync.fhir.common import Reference, fhir_id, full_url, identifier_query, reference
+
+# Types whose local deletion goes up as status entered-in-error: clinical documents are never hard-deleted.
+RETRACTED = frozenset({"DocumentReference", "QuestionnaireResponse"})
+_PUBLISHED: WeakKeyDictionary[SyncEngine, set[str]] = WeakKeyDictionary()
+
+
+def retracts(record: Record) -> bool:
+    """True when deleting the record here marks it entered-in-error upstream instead of a DELETE."""
+    return resource_type(record) in RETRACTED
+
+
+def part_requests(engine: SyncEngine, state: LocalState, subject: Reference | None) -> list[RequestEntry]:
+    """The requests for a record's parts, to go in the same transaction as the record (none for most)."""
+    record = state.record
+    if not isinstance(record, FollowUp) or subject is None:
+        return []
+    organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
+    update = state.remote_version is not None
+    current = followup.parts(record, subject=subject, organization=organization)
+    entries = [_part_request(engine, part, update=update) for part in current]
+    previous = _previous(record, state.base)
+    if previous is not None and not record.deleted:
+        gone = followup.part_names(previous) - followup.part_names(record)
+        retracted = dataclasses.replace(previous, deleted=True)
+        for part in followup.parts(retracted, subject=subject, organization=organization):
+            if part.name in gone:
+                entries.append(_part_request(engine, part, update=True))
+    return entries
+
+
+def _previous(record: FollowUp, base: dict[str, Any] | None) -> FollowUp | None:
+    """The follow-up as last synced (its base copy), to see which parts it had."""
+    if base is None:
+        return None
+    try:
+        return serde.from_json(FollowUp, {**base, "id": record.id, "resident_id": record.resident_id})
+    except Exception:  # noqa: BLE001 - a base copy from an older mapping: no parts to retract
+        return None
+
+
+def _part_request(engine: SyncEngine, part: followup.Part, *, update: bool) -> RequestEntry:
+    kind = str(part.resource["resourceType"])
+    if engine.capabilities.create_by(kind) != "conditional-create":
+        return bundle.put(part.resource, fhir_id(part.record_id), record_id=part.record_id)
+    if not update:
+        return bundle.create(part.resource, part.record_id)
+    return RequestEntry(
+        method="PUT",
+        url=f"{kind}?{identifier_query(codes.UUID_SYSTEM, full_url(part.record_id))}",
+        resource=part.resource,
+        full_url=full_url(part.record_id),
+    )
+
+
+def published(engine: SyncEngine) -> set[str]:
+    """The Questionnaires (``canonical|version``) this engine knows the platform holds."""
+    return _PUBLISHED.setdefault(engine, set())
+
+
+async def questionnaire_requests(engine: SyncEngine, records: Sequence[Record]) -> tuple[list[RequestEntry], set[str]]:
+    """Requests publishing the Questionnaires these records' forms answer, where the platform lacks them.
+
+    Returns the requests and the ``canonical|version`` they publish (mark them ``published`` once
+    the transaction carrying them is confirmed).
+    """
+    needed = {r.programme for r in records if isinstance(r, FollowUp) and not r.deleted}
+    known = published(engine)
+    entries: list[RequestEntry] = []
+    names: set[str] = set()
+    for programme in sorted(needed):
+        name = questionnaire.versioned(programme)
+        if name in known:
+            continue
+        if _by_url(engine):
+            entries.append(_conditional_publish(programme))
+            names.add(name)
+            continue
+        try:
+            await engine.call(engine.platform.read, "Questionnaire", questionnaire.resource_id(programme))
+        except PlatformRejected as exc:
+            if exc.status not in (404, 410):
+                raise
+            entries.append(bundle.put(questionnaire.to_fhir(programme), questionnaire.resource_id(programme)))
+            names.add(name)
+            continue
+        known.add(name)
+    return entries, names
+
+
+def _by_url(engine: SyncEngine) -> bool:
+    return (
+        engine.capabilities.searchable("Questionnaire", "url")
+        and engine.capabilities.searchable("Questionnaire", "version")
+        and engine.capabilities.create_by("Questionnaire") is not None
+        and engine.capabilities.resources["Questionnaire"].conditional_create
+    )
+
+
+def _conditional_publish(programme: Programme) -> RequestEntry:
+    query = f"url={quote(questionnaire.canonical(programme), safe=':/')}&version={quote(questionnaire.VERSION)}"
+    return RequestEntry(
+        method="POST", url="Questionnaire", resource=questionnaire.to_fhir(programme), if_none_exist=query
+    )
