@@ -150,8 +150,51 @@ def check_devices(home: Home) -> list[Check]:
     return checks or [Check("devices", OK, "none configured (see `clinic-agent devices add`)")]
 
 
+def _guarded(name: str, home: Home, check: Callable[[], Check]) -> Check:
+    """A check that this login may not make says so, instead of failing."""
+    try:
+        return check()
+    except PermissionError:
+        return Check(name, WARN, f"this login may not read it ({home.root}); run `sudo clinic-agent doctor`")
+
+
+def file_checks(home: Home) -> list[Check]:
+    """The checks that read the data directory (the agent's own user, or root, may make them)."""
+    return [
+        _guarded("data directory", home, lambda: check_home(home)),
+        _guarded("key file", home, lambda: check_keys(home)),
+        _guarded("database", home, lambda: check_database(home)),
+    ]
+
+
+def _readable(root: Path) -> bool:
+    try:
+        return not root.exists() or os.access(root, os.R_OK | os.X_OK)
+    except PermissionError:
+        return False
+
+
+def _file_checks_by_the_agent(home: Home) -> list[Check]:
+    """A doctor's login may not read the data directory: the running agent checks its files for it."""
+    try:
+        socket = home.load_config().api.socket
+        with ApiClient(socket, timeout=60) as client:
+            rows = client.call("doctor.files")
+    except ClinicAgentError as exc:
+        return [
+            Check(
+                "data files",
+                WARN,
+                f"this login may not read {home.root} and the agent does not answer ({exc.message}): start it "
+                "(systemctl start clinic-agent), or run `sudo clinic-agent doctor`",
+            )
+        ]
+    return [Check(str(r["check"]), str(r["outcome"]), f"{r['detail']} (checked by the agent)") for r in rows]
+
+
 def run(home: Home) -> list[Check]:
     """Every check, in the order a technician would look."""
-    checks = [check_config(home), check_home(home), check_keys(home), check_database(home)]
-    checks += [check_daemon(home), check_disk(home), check_clock()]
+    checks = [check_config(home)]
+    checks += file_checks(home) if _readable(home.root) else _file_checks_by_the_agent(home)
+    checks += [check_daemon(home), _guarded("disk", home, lambda: check_disk(home)), check_clock()]
     return checks + check_devices(home)

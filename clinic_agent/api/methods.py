@@ -428,5 +428,6 @@ def _passphrase_add(agent: Agent, caller: Caller, params: Params) -> dict[str, A
 # Methods the terminal UI needs (home summary, history, follow-up prefill, reading suggestions)
 # and the sync operations register themselves on import.
 from clinic_agent.api import backup_methods as _backup_methods  # noqa: E402, F401
+from clinic_agent.api import doctor_methods as _doctor_methods  # noqa: E402, F401
 from clinic_agent.api import file_methods as _file_methods  # noqa: E402, F401
 from clinic_agent.api import sync_methods as _sync_methods  # noqa: E402, F401

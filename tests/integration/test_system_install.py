@@ -107,6 +107,9 @@ def test_install_init_run_and_use_as_a_doctor(installed: None) -> None:
             CLINIC_AGENT_PASSPHRASE=PASSPHRASE,
         )
         assert added.returncode == 0, added.stderr
+        checked = _run("/usr/local/bin/clinic-agent", "doctor", user=DOCTOR)  # may not read /var/lib/clinic-agent
+        assert "internal error" not in checked.stderr, checked.stderr
+        assert "(checked by the agent)" in checked.stdout, checked.stdout
         stranger = _run("/usr/local/bin/clinic-agent", "status", user=STRANGER)
         assert stranger.returncode == 1
         assert "may not use it" in stranger.stderr

@@ -1,0 +1,19 @@
+"""`clinic-agent doctor` from a login that may not read the data directory: the daemon checks its files.
+
+What it answers holds no personal data (file modes, slot types and names, SQLite's verdict, sizes),
+the same kind of facts `status` gives, so any login allowed on the socket may ask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinic_agent import doctor
+from clinic_agent.agent import Agent, Caller
+from clinic_agent.api.methods import EVERYONE, method
+from clinic_agent.api.params import Params
+
+
+@method("doctor.files", roles=EVERYONE, needs_keys=False, public=True)
+def _doctor_files(agent: Agent, caller: Caller, params: Params) -> list[dict[str, Any]]:
+    return [{"check": c.name, "outcome": c.outcome, "detail": c.detail} for c in doctor.file_checks(agent.home)]
