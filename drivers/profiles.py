@@ -223,7 +223,7 @@ PROFILES: Mapping[str, DeviceProfile] = MappingProxyType(
             DeviceProfile(
                 name="ble-glucose",
                 description="BLE Glucose (0x1808) meter",
-                ranges=_subset("41653-7", "14743-9"),
+                ranges=_subset("41653-7", "14743-9", "2339-0", "15074-8", "2345-7", "14749-6"),
             ),
             DeviceProfile(
                 name="ble-thermometer",

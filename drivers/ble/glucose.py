@@ -155,17 +155,62 @@ def user_facing_time(record: GlucoseMeasurement) -> datetime | None:
     return base + timedelta(minutes=record.time_offset or 0)
 
 
+# (mass, molar) LOINC codes by where the sample came from (protocols.md §7). A capillary sample
+# (types 1-2, or an undetermined one from a finger, alternate site or earlobe) is a glucometer's
+# capillary blood, whatever the meter's plasma calibration; venous and arterial samples are blood
+# or serum/plasma. Interstitial fluid has no code we could verify and stays unmapped.
+_CAPILLARY = ("41653-7", "14743-9")
+_BLOOD = ("2339-0", "15074-8")
+_PLASMA = ("2345-7", "14749-6")
+_CAPILLARY_SITES = (1, 2, 3)
+_ISF = 9
+_SAMPLES = {1: "capillary whole blood", 2: "capillary plasma", 3: "venous whole blood", 4: "venous plasma"}
+_SAMPLES |= {5: "arterial whole blood", 6: "arterial plasma", 7: "whole blood", 8: "plasma"}
+_SAMPLES |= {9: "interstitial fluid", 10: "control solution"}
+
+
+def sample_codes(type_: int, location: int) -> tuple[str, str] | None:
+    """The (mass, molar) LOINC codes for a sample type and location nibble; None for ISF."""
+    if type_ == _ISF:
+        return None
+    if type_ in (1, 2) or (location in _CAPILLARY_SITES and type_ not in (3, 4, 5, 6)):
+        return _CAPILLARY
+    return _PLASMA if type_ in (4, 6, 8) else _BLOOD if type_ in (3, 5, 7) else _CAPILLARY
+
+
+def _sample(record: GlucoseMeasurement) -> str:
+    name = _SAMPLES.get(record.type, "reserved sample type")
+    capillary = record.sample_location in _CAPILLARY_SITES and record.type in (7, 8)
+    return f"capillary {name}" if capillary else name
+
+
 def _measurement(record: GlucoseMeasurement, when: datetime | None) -> Measurement | None:
     if record.concentration is None:
         return None
     flags = set_bits(record.sensor_status_annunciation or 0, _ANNUNCIATION_FLAGS)
     if record.type == _CONTROL_TYPE or record.sample_location == _CONTROL_LOCATION:
         flags += ("control-solution",)  # a meter check, not a patient's sample
+    elif record.type not in _SAMPLES:
+        flags += ("sample-type-reserved",)  # read as a glucometer's capillary sample
     mdc = _MDC_BY_TYPE.get(record.type)
-    if record.mol_per_l:  # mmol/L = mol/L x 1000, exact in the exponent
-        return measure("14743-9", record.concentration.scaled(3), "mmol/L", taken_at=when, flags=flags, mdc=mdc)
-    # mg/dL = kg/L x 100 000
-    return measure("41653-7", record.concentration.scaled(5), "mg/dL", taken_at=when, flags=flags, mdc=mdc)
+    # mmol/L = mol/L x 1000, mg/dL = kg/L x 100 000: exact in the exponent
+    value, unit = (
+        (record.concentration.scaled(3), "mmol/L") if record.mol_per_l else (record.concentration.scaled(5), "mg/dL")
+    )
+    codes = sample_codes(record.type, record.sample_location)
+    if codes is None:
+        return Measurement(
+            code="",
+            system="",
+            display=f"Glucose in {_sample(record)} (no LOINC code)",
+            value=value.value,
+            value_text=value.text,
+            unit=unit,
+            taken_at=when,
+            flags=(*((value.flag,) if value.flag else ()), *flags, "unmapped-sample-type"),
+            mdc_code=mdc,
+        )
+    return measure(codes[1] if record.mol_per_l else codes[0], value, unit, taken_at=when, flags=flags, mdc=mdc)
 
 
 def _fields(record: GlucoseMeasurement, flags: int, when: datetime | None) -> dict[str, Any]:
@@ -183,6 +228,7 @@ def _fields(record: GlucoseMeasurement, flags: int, when: datetime | None) -> di
         "type_name": named(record.type, TYPES) if has_concentration else None,
         "sample_location": record.sample_location if has_concentration else None,
         "sample_location_name": named(record.sample_location, LOCATIONS) if has_concentration else None,
+        "sample": _sample(record) if has_concentration else None,
         "sensor_status_annunciation": None if annunciation is None else bit_fields(annunciation, _ANNUNCIATION),
     }
 
@@ -190,8 +236,9 @@ def _fields(record: GlucoseMeasurement, flags: int, when: datetime | None) -> di
 def decode_glucose(data: bytes) -> DecodedFrame:
     """Decode a Glucose Measurement (0x2A18); ``sequence`` is the meter's sequence number.
 
-    The measurement is in mg/dL (41653-7) for a kg/L value and mmol/L (14743-9) for a mol/L value,
-    converted exactly; a following 0x2A34 context carries the same sequence number.
+    The measurement is in mg/dL for a kg/L value and mmol/L for a mol/L value, converted exactly
+    (the value as sent stays in ``fields``); its LOINC code follows the sample type and location
+    (``sample_codes``). A following 0x2A34 context carries the same sequence number.
     """
     record = parse_glucose(data)
     when = user_facing_time(record)

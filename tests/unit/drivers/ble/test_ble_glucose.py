@@ -84,7 +84,7 @@ def test_units_convert_exactly_and_keep_the_digits(raw: str, molar: bool, code: 
 
 def test_special_concentrations_are_values_without_numbers() -> None:
     record = GlucoseMeasurement(
-        sequence_number=1, base_time=BASE, concentration=Mder(special=Special.POSITIVE_INFINITY)
+        sequence_number=1, base_time=BASE, concentration=Mder(special=Special.POSITIVE_INFINITY), type=1
     )
     (reading,) = decode_glucose(encode_glucose(record)).measurements
     assert reading.value is None
@@ -93,13 +93,13 @@ def test_special_concentrations_are_values_without_numbers() -> None:
 
 def test_annunciations_follow_gatt_xml_not_nordic() -> None:
     record = GlucoseMeasurement(
-        sequence_number=1, base_time=BASE, concentration=Mder(100, -5), sensor_status_annunciation=0x0020
+        sequence_number=1, base_time=BASE, concentration=Mder(100, -5), sensor_status_annunciation=0x0020, type=1
     )
     frame = decode_glucose(encode_glucose(record))
     assert frame.measurements[0].flags == ("result-higher-than-device-can-process",)
     assert frame.fields["sensor_status_annunciation"]["result_higher_than_device_can_process"] is True
     every_bit = GlucoseMeasurement(
-        sequence_number=1, base_time=BASE, concentration=Mder(100, -5), sensor_status_annunciation=0xFFFF
+        sequence_number=1, base_time=BASE, concentration=Mder(100, -5), sensor_status_annunciation=0xFFFF, type=1
     )
     assert len(decode_glucose(encode_glucose(every_bit)).measurements[0].flags) == 12
 
