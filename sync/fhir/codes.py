@@ -19,6 +19,7 @@ Our extensions (all on the resource unless noted):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 AGENT_BASE: Final = "https://clinic-agent.example/fhir"
@@ -103,3 +104,122 @@ RELATION_CODES: Final[dict[str, tuple[str, str]]] = {
     "sibling": ("SIB", "sibling"),
     "child": ("CHILD", "child"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """The URLs of this agent's own extensions, NamingSystems and CodeSystems, under one base.
+
+    The base is ``[platform] namespace`` in agent.toml (``clinic_agent.config``): the platform
+    team chooses it; every mapper is handed the one in use.
+    """
+
+    base: str
+
+    def _ext(self, name: str) -> str:
+        return f"{self.base}/StructureDefinition/{name}"
+
+    def _cs(self, name: str) -> str:
+        return f"{self.base}/CodeSystem/{name}"
+
+    def _ns(self, name: str) -> str:
+        return f"{self.base}/NamingSystem/{name}"
+
+    # Identifier systems
+    @property
+    def device_id_system(self) -> str:
+        """The agent's device identity (driver name, address)."""
+        return self._ns("device-id")
+
+    @property
+    def clinic_code_system(self) -> str:
+        """The clinic code the platform assigns at enrolment."""
+        return self._ns("clinic-code")
+
+    @property
+    def store_id_system(self) -> str:
+        """The id of one PC's store (the audit anchor)."""
+        return self._ns("store-id")
+
+    # Code systems
+    @property
+    def cv02_10_005(self) -> str:
+        """既往史-疾病 form codes: 2 高血压, 3 糖尿病, ..."""
+        return self._cs("CV02.10.005")
+
+    @property
+    def family_disease(self) -> str:
+        """家族史 form codes: ..., 11 先天畸形, 12 其他."""
+        return self._cs("family-history-disease")
+
+    @property
+    def drug_allergy(self) -> str:
+        """药物过敏史 form codes: 2 青霉素, 3 磺胺, 4 链霉素, 5 其他."""
+        return self._cs("drug-allergy")
+
+    @property
+    def key_population_system(self) -> str:
+        """Key-population flags (Patient extension)."""
+        return self._cs("key-population")
+
+    @property
+    def past_history_category(self) -> str:
+        """surgery | trauma | transfusion."""
+        return self._cs("past-history-category")
+
+    # Extensions
+    @property
+    def ext_sex(self) -> str:
+        """Patient: the GB/T 2261.1 sex code as recorded."""
+        return self._ext("gbt2261-sex")
+
+    @property
+    def ext_ethnicity(self) -> str:
+        """Patient: GB/T 3304 coding, or free text."""
+        return self._ext("ethnicity")
+
+    @property
+    def ext_key_population(self) -> str:
+        """Patient (repeating): a key-population flag."""
+        return self._ext("key-population")
+
+    @property
+    def ext_village(self) -> str:
+        """Patient.address: the administrative village."""
+        return self._ext("village")
+
+    @property
+    def ext_id_number_override(self) -> str:
+        """The ID card identifier: the doctor's reason for keeping a number that fails its check digit."""
+        return self._ext("id-number-override")
+
+    @property
+    def ext_device_time(self) -> str:
+        """Observation: the time as the device's own clock wrote it."""
+        return self._ext("device-time")
+
+    @property
+    def ext_reading_source(self) -> str:
+        """Observation: how the reading arrived (manual, ble, astm, hl7 ...)."""
+        return self._ext("reading-source")
+
+    @property
+    def ext_reading_flag(self) -> str:
+        """Observation (repeating): a plausibility or alert flag."""
+        return self._ext("reading-flag")
+
+    @property
+    def ext_extreme_reason(self) -> str:
+        """Observation: the doctor's reason for keeping a value outside the plausible range."""
+        return self._ext("extreme-value-reason")
+
+    @property
+    def ext_original_quantity(self) -> str:
+        """Observation valueQuantity: the value as measured, when it is sent converted to the profile's unit."""
+        return self._ext("original-quantity")
+
+
+DEFAULT_NAMESPACE_BASE: Final = "https://namespace-not-set.invalid/clinic-agent"
+"""The namespace when agent.toml sets none: ``.invalid`` (RFC 2606) so that it can never be taken for
+a real one; the platform team must choose the real base before a clinic goes live."""
+DEFAULT_NAMESPACE: Final = Namespace(DEFAULT_NAMESPACE_BASE)

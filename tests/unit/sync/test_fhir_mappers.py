@@ -279,10 +279,11 @@ def test_trailing_zeros_come_back_from_a_server_that_reads_floats() -> None:
 def test_a_value_kept_outside_the_plausible_range_carries_the_reason() -> None:
     kept = dataclasses.replace(_bp(), extreme_reason="复测两次, 袖带已检查")
     resource = valid_r4(observation.to_fhir(kept, subject=PATIENT))
-    assert {"url": codes.EXT_EXTREME_REASON, "valueString": "复测两次, 袖带已检查"} in resource["extension"]
+    reason = {"url": codes.DEFAULT_NAMESPACE.ext_extreme_reason, "valueString": "复测两次, 袖带已检查"}
+    assert reason in resource["extension"]
     assert observation.from_fhir(resource, resident_id="r-1").extreme_reason == "复测两次, 袖带已检查"
     plain = observation.to_fhir(_bp(), subject=PATIENT)
-    assert all(e["url"] != codes.EXT_EXTREME_REASON for e in plain["extension"])
+    assert all(e["url"] != codes.DEFAULT_NAMESPACE.ext_extreme_reason for e in plain["extension"])
 
 
 @pytest.mark.parametrize("value", [Decimal("1E+999"), Decimal("1E+12"), 10**15, Decimal("1E-999")])
