@@ -30,9 +30,7 @@ decimals = st.builds(
 )
 small = st.none() | st.integers(0, 400)
 codes_1_3 = st.none() | st.sampled_from(["1", "2", "3"])
-medications = st.builds(
-    Medication, name=texts, times_per_day=st.none() | st.integers(1, 6), dose=st.just("") | texts
-)
+medications = st.builds(Medication, name=texts, times_per_day=st.none() | st.integers(1, 6), dose=st.just("") | texts)
 
 
 @st.composite
@@ -174,7 +172,9 @@ def test_the_form_names_its_questionnaire_and_answers_by_field_name() -> None:
         medications=(Medication(name="硝苯地平缓释片", times_per_day=2, dose="10mg"),),
     )
     resource = to_resource(record, subject=PATIENT, organization=CLINIC)
-    assert resource["questionnaire"] == f"{codes.AGENT_BASE}/Questionnaire/hypertension-follow-up|{questionnaire.VERSION}"
+    assert (
+        resource["questionnaire"] == f"{codes.AGENT_BASE}/Questionnaire/hypertension-follow-up|{questionnaire.VERSION}"
+    )
     answers = {item["linkId"]: item for item in resource["item"]}
     assert answers["sbp"]["answer"] == [{"valueInteger": 150}]
     assert answers["classification"]["answer"][0]["valueCoding"]["display"] == "控制不满意"
