@@ -70,6 +70,7 @@ __all__ = [
     "SessionTime",
     "StoredSample",
     "StoredSamples",
+    "absent_reasons",
     "decode_cms50",
     "encode_command",
     "encode_live",
@@ -130,6 +131,28 @@ def live_status(event: OldLive | LiveData) -> tuple[str, ...]:
     return tuple(status)
 
 
+def absent_reasons(event: OldLive | LiveData) -> dict[str, str]:
+    """Why a live packet carries no SpO2 or no pulse reading, by field ("spo2", "pulse_rate").
+
+    The protocols have no "no value" flag: the oximeter sends 0 (0xFF, 0x7F) until it has a value,
+    and no living patient has a pulse or SpO2 of 0, so such a value is no reading, never a 0.
+    """
+    if isinstance(event, OldLive):
+        for reason, on in (
+            ("finger out", event.finger_out),
+            ("probe error", event.probe_error),
+            ("searching for a pulse", event.searching),
+        ):
+            if on:
+                return {"spo2": reason, "pulse_rate": reason}
+    reasons = {}
+    if event.spo2 in _NO_SPO2:
+        reasons["spo2"] = f"SpO2 {event.spo2} with the finger in: no value yet"
+    if event.pulse_rate in _NO_PULSE:
+        reasons["pulse_rate"] = f"pulse rate {event.pulse_rate} with the finger in: no pulse found yet"
+    return reasons
+
+
 def live_measurements(event: OldLive | LiveData, taken_at: datetime | None = None) -> tuple[Measurement, ...]:
     """SpO2 (59408-5) and pulse (8867-4) of a live packet; none while the finger is out, the
     probe searches or reports an error, and none for a value the device marks as absent."""
@@ -153,6 +176,7 @@ def frame_from_events(events: Sequence[Event], protocol: str, taken_at: datetime
     measurements: tuple[Measurement, ...] = ()
     if lives:
         fields["status"] = list(live_status(lives[-1]))
+        fields["absent"] = absent_reasons(lives[-1])
         measurements = live_measurements(lives[-1], taken_at)
     return DecodedFrame(protocol=protocol, measurements=measurements, fields=fields)
 
