@@ -58,6 +58,8 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     devices: tuple[dict[str, Any], ...] = ()
     sync: SyncSettings = field(default_factory=lambda: SyncSettings())
+    backup_keep: int = 7  # daily backups kept in backups/ (0: none are taken)
+    backup_interval_hours: int = 24
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,6 +68,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "store": {"kdf_memory_mib": int, "kdf_iterations": int, "kdf_lanes": int, "disk_low_mib": int},
     "api": {"socket": str, "group": str, "session_idle_minutes": int, "max_frame_bytes": int},
     "log": {"level": str},
+    "backup": {"keep": int, "interval_hours": int},
     "alerts": {
         "systolic_urgent": (int, float),
         "diastolic_urgent": (int, float),
@@ -145,6 +148,7 @@ def _check_keys(path: Path, raw: dict[str, Any]) -> None:
 
 def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
     store, api, alerts = raw.get("store", {}), raw.get("api", {}), raw.get("alerts", {})
+    backups = raw.get("backup", {})
     kdf = Argon2Parameters(
         memory_kib=store.get("kdf_memory_mib", DEFAULT_PASSPHRASE_KDF.memory_kib // 1024) * 1024,
         iterations=store.get("kdf_iterations", DEFAULT_PASSPHRASE_KDF.iterations),
@@ -179,6 +183,8 @@ def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
         thresholds=Thresholds(**{k: Decimal(str(v)) for k, v in alerts.items()}),
         devices=tuple(devices),
         sync=sync_settings(raw.get("sync", {}), str(path)),
+        backup_keep=_bounded(path, "backup.keep", backups.get("keep", 7), 0, 366),
+        backup_interval_hours=_bounded(path, "backup.interval_hours", backups.get("interval_hours", 24), 1, 24 * 31),
         raw=raw,
     )
 
@@ -253,6 +259,10 @@ session_idle_minutes = 10       # sign-ins expire after this much idle time (at 
 
 [log]
 level = "info"
+
+[backup]                        # the service's own backups, in backups/ beside the data (`clinic-agent backups`)
+keep = 7                        # how many automatic backups to keep (0: take none)
+interval_hours = 24
 
 [alerts]                        # when a reading is urgent (2017 national specification)
 systolic_urgent = 180

@@ -28,6 +28,7 @@ from typing import Protocol
 from clinic_agent import systemd
 from clinic_agent.agent import Agent
 from clinic_agent.api.server import ApiServer
+from clinic_agent.backup import DailyBackups
 from clinic_agent.devices import DeviceService
 from clinic_agent.devices import parse as parse_devices
 from clinic_agent.errors import ClinicAgentError
@@ -198,7 +199,8 @@ def build_services(agent: Agent) -> tuple[list[Service], ApiServer]:
     server = ApiServer(agent, agent.config.api)
     agent.publish = server.publish
     devices = DeviceService(agent, parse_devices(agent.config.devices, str(agent.home.config_path)))
-    return [KeyService(agent), server, Housekeeping(agent, server), devices, SyncService(agent)], server
+    backups = DailyBackups(agent)
+    return [KeyService(agent), server, Housekeeping(agent, server), backups, devices, SyncService(agent)], server
 
 
 async def serve(
