@@ -114,3 +114,11 @@ def test_python_hl7_ack() -> None:
     assert (msa.field(1), msa.field(2)) == (expected["msa_1"], expected["msa_2"])
     assert len(ack.control_id) == expected["msh_10_len"]
     assert ack.msh.field(12) == "2.4"  # their version, so they can read it
+
+
+def test_the_segment_count_and_every_segment_type_are_in_the_fields() -> None:
+    fields = decode_hl7(input_bytes(VECTORS["hl7-ihe-pcd01-bp"])).fields
+    assert fields["segments"] == ["MSH", "PID", "OBR", "OBX", "OBX", "OBX", "OBX", "OBX"]
+    assert fields["segment_count"] == 8
+    ack = decode_hl7(input_bytes(VECTORS["hl7-ihe-pcd01-ack"])).fields
+    assert (ack["segments"], ack["segment_count"]) == (["MSH", "MSA"], 2)
