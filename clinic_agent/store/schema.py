@@ -261,6 +261,9 @@ def upgrade(db: Database, before: Callable[[list[str]], object] | None = None) -
         return []
     if before is not None:
         before(waiting)
+    if not all(m.transactional for m in MIGRATIONS.pending(db)):
+        MIGRATIONS.apply(db)  # one that cannot run in a transaction (VACUUM): each on its own, after the backup
+        return waiting
     conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     current = ""
