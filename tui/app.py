@@ -23,7 +23,9 @@ from clinic_agent.errors import ClinicAgentError, DaemonError
 from tui.client import Api, SignedIn, is_unavailable
 from tui.i18n import DEFAULT_LANGUAGE, Catalogue
 from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, ScreenMixin
+from tui.widgets.readings import summary
 from tui.widgets.status_bar import StatusBar, StatusInfo
+from tui.widgets.text import clean
 
 DEFAULT_IDLE_SECONDS = 600.0
 ACTIVITY = (events.Key, events.MouseDown, events.Paste, events.MouseScrollDown, events.MouseScrollUp)
@@ -170,6 +172,27 @@ class ClinicApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, ClinicScreen) and screen.is_running:
                 screen.post_message(DaemonEvent(event.name, event.data))
+        if event.name == "reading.received" and event.data.get("id"):
+            self.alert_if_critical(str(event.data["id"]))
+
+    @work(group="alert")
+    async def alert_if_critical(self, reading_id: str) -> None:
+        """A critical reading raises an alert on whatever screen is open, with the terminal bell."""
+        try:
+            reading = await self.api.call("reading.get", {"id": reading_id})
+        except ClinicAgentError:
+            return
+        if not reading.get("alerts") or self.signed_in is None:
+            return
+        t = self.i18n
+        name = clean(reading.get("resident_name")) or t("home.unassigned_short")
+        self.bell()
+        self.notify(
+            t("alert.critical_reading", name=name, values=summary(reading, t)),
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
 
     @work(exclusive=True, group="status")
     async def refresh_status(self) -> None:

@@ -182,6 +182,35 @@ def alert_codes(reading: Reading, limits: rules.Thresholds) -> list[str]:
     return list(dict.fromkeys(codes)) if reasons else []
 
 
+def _todays(agent: Agent, today: date, limit: int) -> list[dict[str, Any]]:
+    """Readings taken today, critical first, each with its resident's name and whether a doctor acknowledged it."""
+    since = datetime.combine(today, datetime.min.time()).astimezone()
+    readings, _ = agent.store.readings.taken_since(since, limit=limit)
+    seen = {e.object_id for e in agent.store.audit.for_objects([r.id for r in readings], verbs=(ACKNOWLEDGE,))}
+    names: dict[str, str] = {}
+    found = [
+        {
+            **reading_json(r),
+            "name": _name(agent, r.resident_id, names) if r.resident_id else "",
+            "acknowledged": r.id in seen,
+        }
+        for r in readings
+    ]
+    return sorted(found, key=lambda r: not r["alerts"])  # stable: newest first within each group
+
+
+ACKNOWLEDGE = "acknowledge"
+
+
+@method("reading.acknowledge", roles=CLINICAL)
+def _reading_acknowledge(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    """The doctor saw a reading (its entry in the audit log is the acknowledgement)."""
+    reading = agent.store.readings.get(params.text("id", max_length=40))
+    agent.store.audit.record(caller.actor, f"reading.{ACKNOWLEDGE}", "reading", reading.id)
+    agent.publish("reading.acknowledged", {"id": reading.id, "resident_id": reading.resident_id})
+    return {"id": reading.id, "acknowledged": True}
+
+
 @method("home.summary", roles=CLINICAL)
 def _home_summary(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     today = local_today(agent)
@@ -195,6 +224,7 @@ def _home_summary(agent: Agent, caller: Caller, params: Params) -> dict[str, Any
         "unassigned_total": agent.store.readings.count_unassigned(),
         "due": due,
         "alerts": _alerts(agent, today, limit),
+        "today_readings": _todays(agent, today, limit),
         "problems": len(problems),
     }
 

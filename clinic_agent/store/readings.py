@@ -207,6 +207,13 @@ class Readings:
             (since.isoformat(), limit),
         )
 
+    def taken_since(self, since: datetime, *, limit: int = 200) -> tuple[list[Reading], list[StoreCorrupted]]:
+        """Readings taken since a time, assigned or not, newest first (the home screen's readings of the day)."""
+        return self._query(
+            f"SELECT {_COLUMNS} FROM readings WHERE taken_at >= ? ORDER BY taken_at DESC LIMIT ?",
+            (since.isoformat(), limit),
+        )
+
     def count_unassigned(self) -> int:
         """How many readings wait to be assigned."""
         with self._core.read() as conn:

@@ -150,6 +150,13 @@ HOME = {
             "codes": ["H2"],
         }
     ],
+    "today_readings": [
+        {**_bp(92, 184, 108, TODAY), "id": "rd-92", "name": "姚德胜", "acknowledged": False},
+        {**_bp(91, 186, 112, TODAY, None), "name": "", "acknowledged": False},
+        {**_bp(0, 146, 92, TODAY), "name": "龙秀英", "acknowledged": False},
+        {**_bp(90, 142, 91, TODAY, None), "name": "", "acknowledged": False},
+        {**_bp(93, 128, 80, TODAY), "id": "rd-93", "name": "吴国华", "acknowledged": True},
+    ],
     "problems": 0,
 }
 
@@ -232,6 +239,11 @@ class FakeApi:
                 },
             },
         }
+        if method == "reading.acknowledge":
+            return {"id": (params or {}).get("id"), "acknowledged": True}
+        if method == "reading.get":
+            found = next(r for r in HOME["today_readings"] if r["id"] == (params or {}).get("id"))
+            return {**copy.deepcopy(found), "resident_name": found["name"]}
         if method == "sync.status":
             if self.sync is None:
                 raise InvalidInput("unknown method 'sync.status'")

@@ -127,3 +127,111 @@ async def test_a_refused_value_suggests_nothing_and_the_cursor_goes_to_it(make_a
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "光标已移到第一处" in visible_text(app))
         assert app.focused is not None and app.focused.id == "i-sbp"  # noqa: PT018
+
+
+async def add_reading(daemon: Daemon, **params: Any) -> str:
+    """A reading through the daemon's API, as a device link would send it (with the events it publishes)."""
+    from clinic_agent.api.client import AsyncApiClient
+
+    device = AsyncApiClient(daemon.socket)
+    await device.connect()
+    try:
+        device.session = (await device.call("login", {"user": "doctor", "pin": "246810"}))["session"]
+        added = await device.call("reading.add", {"device": "machine", **params})
+    finally:
+        await device.close()
+    return str(added["id"])
+
+
+BP = [
+    {"code": "8480-6", "value": "{sbp}", "unit": "mm[Hg]"},
+    {"code": "8462-4", "value": "96", "unit": "mm[Hg]"},
+]
+
+
+def bp(sbp: int) -> list[dict[str, str]]:
+    return [{**c, "value": c["value"].format(sbp=sbp)} for c in BP]
+
+
+async def test_a_named_reading_appears_on_home_and_is_acknowledged_with_two_keys(
+    make_app: MakeApp, daemon: Daemon
+) -> None:
+    person = resident_id(daemon, "田玉梅")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: bool(app.screen.summary))
+        reading = await add_reading(daemon, resident=person, code="85354-9", components=bp(152))
+        await until(pilot, lambda: any(r["id"] == reading for r in app.screen.summary.get("today_readings", [])))
+        shown = visible_text(app)
+        assert "田玉梅" in shown and "152/96" in shown and "未确认 1" in shown  # noqa: PT018
+        keys = Keys(pilot)
+        await keys("down", "space")  # into today's readings (the newest on top), acknowledge
+        await until(pilot, lambda: "未确认 0" in visible_text(app))
+        assert keys.count == 2
+    seen = daemon.agent.store.audit.for_objects([reading], verbs=("acknowledge",))
+    assert [e.actor for e in seen] == ["user:doctor"]
+    readings, _ = daemon.agent.store.readings.for_resident(person)
+    assert reading in [r.id for r in readings]  # in the file already
+
+
+async def test_a_critical_reading_alerts_with_the_bell_on_any_screen(make_app: MakeApp, daemon: Daemon) -> None:
+    person = resident_id(daemon, "田玉梅")
+    app = make_app()
+    bells: list[None] = []
+    app.bell = lambda: bells.append(None)  # type: ignore[method-assign]
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "龙秀英")  # someone else's file is open
+        await add_reading(daemon, resident=person, code="85354-9", components=bp(192))
+        await until(pilot, lambda: "危急读数：田玉梅" in visible_text(app))
+        assert screen_name(pilot) == "ResidentScreen" and bells == [None]  # noqa: PT018
+        await add_reading(daemon, resident=person, code="85354-9", components=bp(132))
+        await pilot.pause(0.3)
+        assert bells == [None]  # an ordinary reading rings nothing
+
+
+async def test_assigning_the_newest_waiting_reading_in_six_keys(make_app: MakeApp, daemon: Daemon) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: bool(app.screen.summary))
+        keys = Keys(pilot)
+        await keys("f6")
+        await until(pilot, lambda: screen_name(pilot) == "AssignScreen")
+        await keys(*"wgh")
+        await until(pilot, lambda: bool(app.screen.candidates))
+        await keys("enter")
+        await until(pilot, lambda: app.screen.pending is not None)
+        await keys("y")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and app.screen.summary["unassigned_total"] == 0)
+        assert keys.count == 6  # the goal is ≤ 6 with 2-3 pinyin letters (7-8 before)
+
+
+async def test_the_inbox_cursor_stays_on_its_reading_while_new_ones_arrive(make_app: MakeApp, daemon: Daemon) -> None:
+    from tui.widgets.paged_table import PagedTable
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await add_reading(daemon, code="8867-4", value="71", unit="/min")
+        await until(pilot, lambda: app.screen.summary.get("unassigned_total") == 2)
+        inbox = app.screen.query_one("#unassigned", PagedTable)
+        inbox.table.focus()
+        await pilot.press("down")
+        held = inbox.current_key
+        for value in ("72", "73"):
+            await add_reading(daemon, code="8867-4", value=value, unit="/min")
+        await until(pilot, lambda: app.screen.summary.get("unassigned_total") == 4)
+        assert inbox.current_key == held
+
+
+async def test_typing_while_a_list_has_the_focus_searches(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: bool(app.screen.summary))
+        await pilot.press("down", *"lxy")
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#search", Input).value == "lxy"
+        await until(pilot, lambda: bool(app.screen.matches))

@@ -229,7 +229,7 @@ async def test_switching_language_re_renders_everything(make_app: MakeApp) -> No
         await sign_in(pilot)
         await until(pilot, lambda: "待分配读数" in visible_text(app))
         await pilot.press("f2")
-        await until(pilot, lambda: "Readings to assign (1)" in visible_text(app))
+        await until(pilot, lambda: "To assign (1)" in visible_text(app))
         assert "待分配" not in visible_text(app) and "Find a resident" in visible_text(app)  # noqa: PT018
         await open_file(pilot, "lxy")
         assert "Readings" in visible_text(app)

@@ -1,7 +1,10 @@
-"""Home: search as you type; readings waiting to be assigned (live); follow-ups due; alerts.
+"""Home: search as you type; today's readings (live); readings waiting to be assigned; follow-ups due; alerts.
 
 After sign-in the search box has the focus: typing searches at once, Enter opens the best match,
-Down moves into the results. With the box empty the three lists of the day show instead.
+Down moves into the results. With the box empty the lists of the day show instead: today's readings
+as they arrive (critical first), where Space acknowledges the reading under the cursor and Enter
+opens its file (or assigns it); F6 assigns the newest waiting reading. Typing while a list has the
+focus goes to the search box.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
@@ -19,7 +22,7 @@ from textual.widgets import Input
 
 from tui.screens.base import ClinicScreen, DaemonEvent, Tr
 from tui.widgets.paged_table import PagedTable, Row
-from tui.widgets.readings import flagged, when
+from tui.widgets.readings import flagged, summary, when
 from tui.widgets.status_bar import StatusInfo
 from tui.widgets.text import clean, lit
 
@@ -35,6 +38,8 @@ class HomeScreen(ClinicScreen):
         Binding("f3", "register", "key.register"),
         Binding("f4", "conflicts", "key.conflicts"),
         Binding("f5", "reload", "key.reload"),
+        Binding("f6", "assign_newest", "key.assign_newest"),
+        Binding("space", "acknowledge", "key.acknowledge"),
         Binding("ctrl+q", "app.quit", "key.quit"),
         Binding("escape", "clear", "key.clear", show=False),
         Binding("down", "into_results", "key.results", show=False),
@@ -53,17 +58,19 @@ class HomeScreen(ClinicScreen):
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="search-row"):
             yield Tr("home.search_label", classes="search-label")
-            yield Input(id="search", compact=True)
+            yield Input(id="search", compact=True, select_on_focus=False)
         yield PagedTable(id="results", page_size=10)
         with Horizontal(id="dashboard"):
             with Vertical(id="left"):
-                yield Tr("home.unassigned", classes="heading", id="h-unassigned")
-                yield PagedTable(id="unassigned", page_size=5)
-                yield Tr("home.alerts", classes="heading", id="h-alerts")
-                yield PagedTable(id="alerts", page_size=4)
+                yield Tr("home.today", classes="heading", id="h-today", n="…", new="…")
+                yield PagedTable(id="today", page_size=6)
+                yield Tr("home.unassigned", classes="heading", id="h-unassigned", n="…")
+                yield PagedTable(id="unassigned", page_size=4)
             with Vertical(id="right"):
-                yield Tr("home.due", classes="heading", id="h-due")
-                yield PagedTable(id="due", page_size=11)
+                yield Tr("home.due", classes="heading", id="h-due", n="…")
+                yield PagedTable(id="due", page_size=6)
+                yield Tr("home.alerts", classes="heading", id="h-alerts", n="…")
+                yield PagedTable(id="alerts", page_size=4)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -148,9 +155,24 @@ class HomeScreen(ClinicScreen):
         search.focus()
 
     def action_into_results(self) -> None:
-        """Down from the search box moves into the results (or the first list)."""
-        target = "#results" if self.query_one("#search", Input).value.strip() else "#unassigned"
+        """Down from the search box moves into the results (or today's readings, or the inbox)."""
+        if self.query_one("#search", Input).value.strip():
+            target = "#results"
+        else:
+            target = "#today" if self.summary.get("today_readings") else "#unassigned"
         self.query_one(target, PagedTable).table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter or digit typed while a list has the focus goes to the search box."""
+        search = self.query_one("#search", Input)
+        if search.has_focus or not event.character or not (event.character.isalnum() and event.is_printable):
+            return
+        if event.character.isspace():
+            return
+        event.stop()
+        event.prevent_default()
+        search.focus()
+        search.insert_text_at_cursor(event.character)
 
     async def action_open(self) -> None:
         """Enter on a list row."""
@@ -168,6 +190,13 @@ class HomeScreen(ClinicScreen):
             await self.open_resident(key)
         elif table.id == "due":
             await self.open_resident(key.split("|")[0], tab="follow_up")
+        elif table.id == "today":
+            reading = self._today(key)
+            if reading is not None and reading.get("resident_id"):
+                self._acknowledge(key)
+                await self.open_resident(str(reading["resident_id"]), tab="readings")
+            else:
+                self.assign(key)
         elif table.id in ("unassigned", "alerts"):
             reading = self._reading(key)
             if reading is not None and reading.get("resident_id"):
@@ -183,6 +212,42 @@ class HomeScreen(ClinicScreen):
             if item["reading_id"] == reading_id:
                 return {"id": reading_id, "resident_id": item.get("resident_id")}
         return None
+
+    def _today(self, reading_id: str) -> dict[str, Any] | None:
+        return next((dict(r) for r in self.summary.get("today_readings", []) if r["id"] == reading_id), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Space acknowledges only in today's readings."""
+        if action == "acknowledge":
+            return self.query_one("#today", PagedTable).table.has_focus
+        return True
+
+    def action_acknowledge(self) -> None:
+        """Acknowledge the reading under the cursor (Space): the doctor has seen it."""
+        key = self.query_one("#today", PagedTable).current_key
+        reading = self._today(key) if key else None
+        if reading is None or not reading.get("resident_id"):
+            if reading is not None:
+                self.notify(self.t("home.assign_first"), markup=False)
+            return
+        if not reading.get("acknowledged"):
+            self._acknowledge(str(reading["id"]))
+
+    @work(group="acknowledge")
+    async def _acknowledge(self, reading_id: str) -> None:
+        for reading in self.summary.get("today_readings", []):
+            if reading["id"] == reading_id:
+                reading["acknowledged"] = True  # shown at once; the daemon's event reloads the list
+        self._show_summary()
+        await self.call("reading.acknowledge", {"id": reading_id})
+
+    def action_assign_newest(self) -> None:
+        """Assign the newest waiting reading (F6)."""
+        waiting = self.summary.get("unassigned") or []
+        if waiting:
+            self.assign(str(waiting[0]["id"]))
+        else:
+            self.notify(self.t("home.none_waiting"), markup=False)
 
     def assign(self, reading_id: str) -> None:
         """Assign a waiting reading (search, confirm)."""
@@ -232,7 +297,13 @@ class HomeScreen(ClinicScreen):
         self.clinic.refresh_status()
 
     def on_daemon_event(self, event: DaemonEvent) -> None:
-        if event.name in ("reading.received", "reading.assigned", "conflict.new", "store.unlocked"):
+        if event.name in (
+            "reading.received",
+            "reading.assigned",
+            "reading.acknowledged",
+            "conflict.new",
+            "store.unlocked",
+        ):
             self.load()  # a burst of events ends in one or two readings of the summary
 
     def _show_summary(self) -> None:
@@ -264,13 +335,32 @@ class HomeScreen(ClinicScreen):
             )
             for a in s.get("alerts", [])
         ]
+        todays = s.get("today_readings", [])
+        today_rows: list[Row] = [(r["id"], self._today_cells(r)) for r in todays]
+        fresh = sum(1 for r in todays if r.get("resident_id") and not r.get("acknowledged"))
         columns = [t("col.time"), t("col.values")] + ([t("col.names")] if hints else [])
+        self._fill("#today", ["", t("col.time"), t("col.name"), t("col.values")], today_rows, "home.none_today")
+        self.query_one("#h-today", Tr).set_key("home.today", n=len(todays), new=fresh)
         self._fill("#unassigned", columns, unassigned, "home.none_waiting")
         self._fill("#due", [t("col.name"), t("col.programme"), t("col.due")], due, "home.none_due")
         self._fill("#alerts", [t("col.time"), t("col.name"), t("col.alert")], alerts, "home.no_alerts")
         self.query_one("#h-unassigned", Tr).set_key("home.unassigned", n=s.get("unassigned_total", len(unassigned)))
         self.query_one("#h-due", Tr).set_key("home.due", n=len(due))
         self.query_one("#h-alerts", Tr).set_key("home.alerts", n=len(alerts))
+
+    def _today_cells(self, r: dict[str, Any]) -> list[Text | str]:
+        """A reading of today: its mark (⚠ critical, ● not yet acknowledged, ✓ seen), time, whose, values."""
+        t = self.t
+        named = bool(r.get("resident_id"))
+        if r.get("alerts"):
+            mark = Text("⚠" if not r.get("acknowledged") else "✓", style="bold red")
+        elif named and not r.get("acknowledged"):
+            mark = Text("●", style="bold yellow")
+        else:
+            mark = Text("✓" if named else "?", style="dim")
+        name = lit(r.get("name"), cells=8) if named else Text(t("home.unassigned_short"), style="italic")
+        values = Text(summary(r, t, short=True), style="bold red" if r.get("alerts") else "")
+        return [mark, when(r.get("taken_at"))[-5:], name, values]
 
     def _due_text(self, item: dict[str, Any], today: date) -> Text:
         due = date.fromisoformat(item["due"])

@@ -80,16 +80,29 @@ class PagedTable(Vertical):
         return max(1, -(-len(self.rows) // self.page_size))
 
     def set_rows(self, columns: list[str], rows: list[Row], *, keep_page: bool = False) -> None:
-        """Replace the rows (and the column titles, already translated)."""
+        """Replace the rows (and the column titles, already translated).
+
+        With ``keep_page`` the cursor of a focused table stays on the row it was on (rows pushed in
+        above it move the page, never the highlighted row); a row that went away leaves the cursor at
+        its place. A table without the focus shows its first rows, the cursor on the top one.
+        """
+        focused = self.table.has_focus
+        held = self.current_key if keep_page and focused else None
+        if not focused:
+            self.page = 0
+            self.table.move_cursor(row=0)
         self.columns, self.rows = columns, rows
         if not keep_page:
             self.page = 0
+        at = next((i for i, (key, _) in enumerate(rows) if key == held), None) if held is not None else None
+        if at is not None:
+            self.page = at // self.page_size
         self.page = min(self.page, self.pages - 1)
-        self._show()
+        self._show(None if at is None else at % self.page_size)
 
-    def _show(self) -> None:
+    def _show(self, row: int | None = None) -> None:
         table = self.table
-        cursor = table.cursor_row
+        cursor = table.cursor_row if row is None else row
         table.clear(columns=True)
         table.add_columns(*self.columns)
         start = self.page * self.page_size

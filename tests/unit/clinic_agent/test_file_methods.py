@@ -80,6 +80,21 @@ def test_a_follow_up_moves_the_due_date_and_a_critical_reading_is_an_alert(agent
     assert alerts[0]["name"] == "龙秀英" and alerts[0]["codes"] == ["H2"]  # noqa: PT018
 
 
+def test_todays_readings_put_critical_first_and_remember_who_acknowledged(agent: Agent) -> None:
+    person = resident_named(agent, "田玉梅")
+    bp = [{"code": "8480-6", "value": "132", "unit": "mm[Hg]"}, {"code": "8462-4", "value": "84", "unit": "mm[Hg]"}]
+    plain = call(agent, "reading.add", {"resident": person["id"], "code": "85354-9", "components": bp})["id"]
+    bp[0]["value"] = "190"
+    critical = call(agent, "reading.add", {"resident": person["id"], "code": "85354-9", "components": bp})["id"]
+    todays = call(agent, "home.summary")["today_readings"]
+    assert [r["id"] for r in todays][:1] == [critical]
+    assert {r["id"]: r["acknowledged"] for r in todays if r["resident_id"]} == {critical: False, plain: False}
+    assert call(agent, "reading.acknowledge", {"id": plain}) == {"id": plain, "acknowledged": True}
+    todays = call(agent, "home.summary")["today_readings"]
+    assert {r["id"]: r["acknowledged"] for r in todays if r["resident_id"]} == {critical: False, plain: True}
+    assert next(r for r in todays if r["id"] == plain)["name"] == "田玉梅"
+
+
 def test_history_names_who_changed_which_fields_never_values(agent: Agent) -> None:
     person = resident_named(agent, "田玉梅")
     added = call(
