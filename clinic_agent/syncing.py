@@ -261,10 +261,10 @@ async def _run(agent: Agent, client: FhirPlatform, options: EngineOptions, confi
 async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -> None:
     """Compare the platform's copy of the audit chain's head with the chain here (a cut or rolled-back
     log is recorded as such), then put the new head there; a failure only waits for the next sync."""
+    version: str | None = None
     try:
-        held = audit_anchor.from_fhir(
-            (await client.read("AuditEvent", audit_anchor.anchor_id(agent.store.store_id))).resource
-        )
+        read = await client.read("AuditEvent", audit_anchor.anchor_id(agent.store.store_id))
+        held, version = audit_anchor.from_fhir(read.resource), read.version_id
     except PlatformRejected as exc:
         if exc.status not in (404, 410):
             _LOGGER.warning("the platform's audit anchor could not be read: %s", exc)
@@ -281,7 +281,9 @@ async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -
         return  # nothing was logged since the last anchor
     observer = {"reference": f"Organization/{organization_id}"} if organization_id else None
     try:
-        await client.transaction([audit_anchor.request(agent.store.store_id, seq, mac, utcnow(), observer=observer)])
+        await client.transaction(
+            [audit_anchor.request(agent.store.store_id, seq, mac, utcnow(), observer=observer, version_id=version)]
+        )
     except SyncError as exc:
         _LOGGER.warning("the audit anchor was not accepted: %s", exc)
         return

@@ -48,6 +48,9 @@ class Parked:
     since: str
 
 
+PULLED_PREFIX = "pull:"  # sync_parked ids of resources from the platform (outbox rows use their seq)
+
+
 class SyncInbox:
     """Conflicts, parked rows, record states and enrolment settings."""
 
@@ -97,8 +100,32 @@ class SyncInbox:
         found = []
         for seq, entity, entity_id, since, key_id, blob, kind in rows:
             reason = str(self._core.open("sync_parked", seq, key_id, blob).get("reason", ""))
+            if seq.startswith(PULLED_PREFIX):  # a resource from the platform that could not be applied here
+                found.append(Parked(0, entity, entity_id, f"from the platform: {entity}", reason, since))
+                continue
             found.append(Parked(int(seq), entity, entity_id, kind or _KINDS.get(entity, entity), reason, since))
         return found
+
+    def park_pulled(self, resource_type: str, remote_id: str, reason: str) -> None:
+        """A resource from the platform that cannot be applied here: kept aside with the reason (encrypted);
+        the rest of the pull goes on, and a later version of it is tried again when it comes."""
+        core = self._core
+        row_id = f"{PULLED_PREFIX}{resource_type}/{remote_id}"
+        with core.write() as conn:
+            key_id, blob = core.seal("sync_parked", row_id, {"reason": reason[:500]})
+            conn.execute(
+                "INSERT OR REPLACE INTO sync_parked(id, entity, entity_id, since, key_id, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (row_id, resource_type, remote_id, core.clock().isoformat(), key_id, blob),
+            )
+            core.append_audit(conn, "sync", "sync.park_pulled", resource_type, remote_id, "not applied here")
+
+    def unpark_pulled(self, resource_type: str, remote_ids: list[str]) -> None:
+        """Resources that were applied after all: no longer set aside."""
+        with self._core.write() as conn:
+            conn.executemany(
+                "DELETE FROM sync_parked WHERE id = ?", [(f"{PULLED_PREFIX}{resource_type}/{r}",) for r in remote_ids]
+            )
 
     def retry_parked(self, seq: int, *, actor: str) -> None:
         """Queue a parked row again (after the record was fixed, or the platform was)."""

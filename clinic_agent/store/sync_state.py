@@ -113,6 +113,11 @@ class SyncState(SyncInbox):
                 row = conn.execute("SELECT id FROM residents WHERE id = ?", (remote_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    def resident_by_id_number(self, id_number: str) -> str | None:
+        """The live local resident with this national ID card number, if any."""
+        found = self._residents.by_id_number(id_number)
+        return None if found is None else found.id
+
     def known_devices(self) -> set[str]:
         """Device ids already on the platform."""
         with self._core.read() as conn:

@@ -8,13 +8,18 @@ Three cases, decided against the base copy (the last-synced version):
 - both sides changed the same field differently: the merged record keeps the doctor's value on
   screen, the conflict goes to the inbox, and the record is held (not sent) until it is resolved.
   Neither side is ever silently overwritten.
+
+A fourth case has no base copy at all: a resident registered here and a Patient the platform
+already held (written by another clinic or a hospital) turn out to be one person, by the national
+ID card number. ``adoption`` joins them: what both sides say alike joins silently, what only one
+side knows is taken from it, and what they say differently goes to the doctor.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from clinic_agent.sync_values import ConflictDraft, FieldValues, LocalState, Record, Write
+from clinic_agent.sync_values import ConflictDraft, FieldValues, LocalState, OutboxAfter, Record, Write
 from sync.engine.mapping import comparable, with_remote
 from sync.merge import MISSING, merge
 
@@ -68,6 +73,35 @@ def reconcile(
         content_changed=merged != local_cmp,
         conflict=conflict,
     )
+
+
+def adoption(state: LocalState, remote: Record, *, remote_id: str | None, remote_version: str | None) -> Write:
+    """A local record and the platform's copy of the same person, with no common ancestor, made one."""
+    local_cmp, remote_cmp = comparable(state.record), comparable(remote)
+    result = merge({}, _known(local_cmp), _known(remote_cmp))
+    merged = {**local_cmp, **(result.merged or {})}
+    conflict = None
+    if result.conflicts:
+        fields = tuple(FieldValues(c.field, None, _plain(c.local), _plain(c.remote)) for c in result.conflicts)
+        conflict = ConflictDraft(kind="fields", fields=fields, remote_version=remote_version, remote=remote_cmp)
+    outbox: OutboxAfter = "conflict" if conflict else ("done" if merged == remote_cmp else "pending")
+    return Write(
+        entity=state.entity,
+        record=with_remote(state.record, merged),
+        expected_version=state.record.version,
+        remote_id=remote_id,
+        remote_version=remote_version,
+        base=remote_cmp,  # from now on the platform's copy is what both sides last agreed on
+        outbox=outbox,
+        action="sync.conflict" if conflict else "sync.adopt",
+        content_changed=merged != local_cmp,
+        conflict=conflict,
+    )
+
+
+def _known(fields: dict[str, Any]) -> dict[str, Any]:
+    """Only what a side actually knows: an empty value is no opinion against the other side's."""
+    return {k: v for k, v in fields.items() if v not in (None, "", [], (), {})}
 
 
 def adopt(entity: str, remote: Record, *, remote_id: str | None, remote_version: str | None) -> Write:

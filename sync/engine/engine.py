@@ -52,6 +52,7 @@ class SyncReport:
 
     pushed: int = 0
     pulled: int = 0
+    adopted: int = 0  # residents joined to the Patient the platform already held
     parked: int = 0
     conflicts: int = 0
     errors: list[str] = field(default_factory=list)
@@ -63,6 +64,7 @@ class SyncReport:
         return {
             "pushed": self.pushed,
             "pulled": self.pulled,
+            "adopted": self.adopted,
             "parked": self.parked,
             "conflicts": self.conflicts,
             "errors": list(self.errors),

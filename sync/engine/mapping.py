@@ -9,6 +9,7 @@ works on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from clinic_agent import serde
@@ -18,25 +19,39 @@ from clinic_agent.model import (
     Entry,
     EntryKind,
     FamilyHistory,
+    FollowUp,
+    Note,
     Procedure,
     Reading,
     Resident,
 )
 from clinic_agent.sync_values import ENTRIES, READINGS, RESIDENTS, Record
 from sync.errors import MappingError, PlatformProtocolError
-from sync.fhir import allergy, bundle, condition, family_history, observation, patient, procedure
+from sync.fhir import allergy, bundle, codes, condition, family_history, followup, note, observation, patient, procedure
 from sync.fhir.bundle import RequestEntry
 from sync.fhir.capability import CreateBy
-from sync.fhir.common import Reference, Resource, fhir_id, full_url
+from sync.fhir.codes import DEFAULT_NAMESPACE, UUID_SYSTEM, Namespace
+from sync.fhir.common import Reference, Resource, bundle_reference, fhir_id, full_url, identifier_query
 
 ENTRY_TYPES: dict[EntryKind, str] = {
     EntryKind.ALLERGY: "AllergyIntolerance",
     EntryKind.CONDITION: "Condition",
     EntryKind.PROCEDURE: "Procedure",
     EntryKind.FAMILY_HISTORY: "FamilyMemberHistory",
+    EntryKind.NOTE: "DocumentReference",
+    EntryKind.FOLLOW_UP: "QuestionnaireResponse",  # with its Encounter and Observations (sync.engine.forms)
 }
 # Resource types pulled, in dependency order (a Patient before what refers to it).
-PULLED = ("Patient", "Condition", "AllergyIntolerance", "Procedure", "FamilyMemberHistory", "Observation")
+PULLED = (
+    "Patient",
+    "Condition",
+    "AllergyIntolerance",
+    "Procedure",
+    "FamilyMemberHistory",
+    "Observation",
+    "DocumentReference",
+    "QuestionnaireResponse",
+)
 # Where each pulled type names its patient.
 SUBJECT_PARAM = {
     "Observation": "subject",
@@ -44,6 +59,8 @@ SUBJECT_PARAM = {
     "Procedure": "subject",
     "AllergyIntolerance": "patient",
     "FamilyMemberHistory": "patient",
+    "DocumentReference": "subject",
+    "QuestionnaireResponse": "subject",
 }
 
 _BOOKKEEPING = frozenset({"id", "version", "updated_at", "resident_id"})
@@ -51,7 +68,7 @@ _READING_LOCAL = frozenset({"dedupe_key", "frame_id", "subject_hint", "device"})
 
 
 def resource_type(record: Record) -> str | None:
-    """The FHIR type a record is sent as; None for what stays on this PC (notes, follow-ups)."""
+    """The FHIR type a record is sent as (None for a kind of entry that has no platform form)."""
     if isinstance(record, Resident):
         return "Patient"
     if isinstance(record, Reading):
@@ -80,14 +97,24 @@ def with_remote(local: Record, remote: dict[str, Any]) -> Record:
     return serde.from_json(type(local), {**serde.to_json(local), **remote})
 
 
-def to_resource(record: Record, *, subject: Reference | None, organization: Reference | None) -> Resource:
-    """Map a record to its resource (``subject`` is the resident's Patient, for everything but a Patient)."""
+def to_resource(
+    record: Record,
+    *,
+    subject: Reference | None,
+    organization: Reference | None,
+    partner: Reading | None = None,
+    ns: Namespace = DEFAULT_NAMESPACE,
+) -> Resource:
+    """Map a record to its resource (``subject`` is the resident's Patient, for everything but a Patient).
+
+    ``partner``: the diastolic reading a systolic one goes up with, as one panel (``pairs``).
+    """
     if isinstance(record, Resident):
         return patient.to_fhir(record, managing_organization=organization)
     if subject is None:
         raise MappingError(f"{type(record).__name__} {record.id} has no resident to refer to")
     if isinstance(record, Reading):
-        return observation.to_fhir(record, subject=subject)
+        return observation.to_fhir(record, subject=subject, partner=partner, ns=ns)
     if isinstance(record, Allergy):
         return allergy.to_fhir(record, patient=subject)
     if isinstance(record, Condition):
@@ -96,7 +123,57 @@ def to_resource(record: Record, *, subject: Reference | None, organization: Refe
         return procedure.to_fhir(record, subject=subject)
     if isinstance(record, FamilyHistory):
         return family_history.to_fhir(record, patient=subject)
+    if isinstance(record, Note):
+        return note.to_fhir(record, subject=subject)
+    if isinstance(record, FollowUp):
+        return followup.to_fhir(record, subject=subject)
     raise MappingError(f"a {type(record).__name__} has no FHIR form yet; it stays on this PC")
+
+
+def pairs(records: Sequence[Record]) -> dict[str, Reading]:
+    """Separately entered systolic and diastolic readings taken together: systolic id -> diastolic."""
+    return observation.pairs(r for r in records if isinstance(r, Reading))
+
+
+def companion_requests(
+    record: Record,
+    entry: RequestEntry,
+    *,
+    create_by: CreateBy | None,
+    plain_post: bool = False,
+    ns: Namespace = DEFAULT_NAMESPACE,
+) -> list[RequestEntry]:
+    """What goes in the same Bundle as ``entry`` besides it: a BP reading's heart rate as its own Observation.
+
+    Created like every create (conditional on its own identifier, derived from the reading's), updated
+    with it by a conditional update on that identifier, deleted with it by identifier.
+    """
+    if not isinstance(record, Reading) or record.code != codes.BP_PANEL:
+        return []
+    cid = observation.companion_id(record.id)
+    if entry.method == "DELETE":
+        has_rate = any(q.code == codes.HEART_RATE for q in record.components)
+        return [bundle.delete_by_identifier("Observation", cid)] if has_rate else []
+    subject = entry.resource.get("subject") if entry.resource else None
+    panel = bundle_reference(record.id) if entry.full_url else None
+    rate = observation.heart_rate(record, subject=subject, panel=panel, ns=ns)
+    if rate is None:
+        return []
+    if entry.if_match is not None:  # the reading changed (entered-in-error): its heart rate follows
+        query = identifier_query(UUID_SYSTEM, full_url(cid))
+        return [RequestEntry(method="PUT", url=f"Observation?{query}", resource=rate, full_url=full_url(cid))]
+    if plain_post:
+        return [RequestEntry(method="POST", url="Observation", resource=rate, full_url=full_url(cid))]
+    if create_by == "conditional-create":
+        return [bundle.create(rate, cid)]
+    return [bundle.put(rate, fhir_id(cid), record_id=cid)]
+
+
+def derived(resource: Resource) -> bool:
+    """A resource this agent sends only as part of another record's (a BP reading's heart rate): not pulled."""
+    if followup.derived_from_form(resource):  # a follow-up's measured value: the form brings it down
+        return True
+    return resource.get("resourceType") == "Observation" and observation.is_companion(resource)
 
 
 def from_resource(resource: Resource, *, resident_id: str | None) -> Record:
@@ -113,6 +190,8 @@ def from_resource(resource: Resource, *, resident_id: str | None) -> Record:
         "Condition": condition.from_fhir,
         "Procedure": procedure.from_fhir,
         "FamilyMemberHistory": family_history.from_fhir,
+        "DocumentReference": note.from_fhir,
+        "QuestionnaireResponse": followup.from_fhir,
     }
     mapper = mappers.get(str(kind))
     if mapper is None:
@@ -131,6 +210,10 @@ def create_request(
     if plain_post:
         return RequestEntry(
             method="POST", url=str(resource["resourceType"]), resource=resource, full_url=full_url(record.id)
+        )
+    if isinstance(record, Resident):  # one person, one Patient: the national ID card number decides
+        return bundle.create(
+            resource, record.id, if_none_exist=identifier_query(codes.ID_CARD_SYSTEM, record.id_number)
         )
     if create_by == "conditional-create":
         return bundle.create(resource, record.id)

@@ -69,6 +69,10 @@ class SyncStore(Protocol):
         """The local resident a platform Patient id belongs to."""
         ...
 
+    def resident_by_id_number(self, id_number: str) -> str | None:
+        """The live local resident with this national ID card number, if any."""
+        ...
+
     def known_devices(self) -> set[str]:
         """Device ids already on the platform."""
         ...
@@ -87,6 +91,14 @@ class SyncStore(Protocol):
 
     def park(self, seq: int, reason: str) -> None:
         """Set a row aside with the platform's reason (kept encrypted)."""
+        ...
+
+    def park_pulled(self, resource_type: str, remote_id: str, reason: str) -> None:
+        """Set aside a resource from the platform that cannot be applied here, with the reason."""
+        ...
+
+    def unpark_pulled(self, resource_type: str, remote_ids: list[str]) -> None:
+        """Resources applied after all: no longer set aside."""
         ...
 
     def keep_local(self, seq: int, reason: str) -> None:

@@ -12,14 +12,16 @@ per record, in one transaction; what was already applied (our own writes echoed 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import datetime
 from typing import Any
 
-from clinic_agent.errors import InvalidInput, RecordChanged
-from clinic_agent.sync_values import Write
-from sync.engine.conflicts import adopt, reconcile
+from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
+from clinic_agent.model import Resident
+from clinic_agent.sync_values import RESIDENTS, Write
+from sync.engine.conflicts import adopt, adoption, reconcile
 from sync.engine.engine import SyncEngine
-from sync.engine.mapping import PULLED, SUBJECT_PARAM, entity_of, from_resource, subject_id
+from sync.engine.mapping import PULLED, SUBJECT_PARAM, derived, entity_of, from_resource, subject_id
 from sync.errors import PlatformProtocolError
 from sync.fhir.bundle import SearchPage
 from sync.fhir.common import parse_instant, record_id_of
@@ -103,11 +105,41 @@ async def _apply_page(engine: SyncEngine, resource_type: str, resources: list[An
             )
         except RecordChanged:
             continue  # a local edit landed meanwhile: read again and merge again
+        except _ONE_RECORDS_FAULT:
+            await engine.db(_apply_one_by_one, engine, resource_type, writes, moved)
+            return moved
         engine.report.pulled += counts.inserted + counts.updated
         engine.note_conflicts(counts.conflicts)
+        await engine.db(engine.store.unpark_pulled, resource_type, [w.remote_id for w in writes if w.remote_id])
         return moved
     engine.report.errors.append(f"{resource_type}: records kept changing locally; the rest waits for the next sync")
     return cursor
+
+
+# What one record can make a page fail with (the others of the page are not at fault).
+_ONE_RECORDS_FAULT = (sqlite3.IntegrityError, InvalidInput, RecordNotFound, StoreCorrupted)
+
+
+def _apply_one_by_one(engine: SyncEngine, resource_type: str, writes: list[Write], moved: str | None) -> None:
+    """A page that failed whole: each record alone, the one at fault set aside with the reason."""
+    store = engine.store
+    for write in writes:
+        try:
+            counts = store.apply([write], actor=engine.options.actor)
+        except RecordChanged:
+            continue  # edited here meanwhile: it comes again with the next change upstream
+        except _ONE_RECORDS_FAULT as exc:
+            reason = f"could not be applied here ({type(exc).__name__}): {exc}"
+            store.park_pulled(resource_type, write.remote_id or write.record.id, reason)
+            engine.report.parked += 1
+            engine.report.errors.append(f"{resource_type}/{(write.remote_id or '?')[:64]} was set aside: {exc}")
+            continue
+        engine.report.pulled += counts.inserted + counts.updated
+        engine.note_conflicts(counts.conflicts)
+        if write.remote_id:
+            store.unpark_pulled(resource_type, [write.remote_id])
+    if moved is not None:
+        store.apply([], cursor=(resource_type, moved), actor=engine.options.actor)
 
 
 def _writes(engine: SyncEngine, resource_type: str, resources: list[Any]) -> tuple[list[Write], str | None]:
@@ -137,6 +169,8 @@ def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any],
     version = meta.get("versionId") if isinstance(meta.get("versionId"), str) else None
     resident_id = None
     if resource_type != "Patient":
+        if derived(resource):
+            return None  # sent only as part of another record (a follow-up form's value): that record brings it
         patient = subject_id(resource)
         resident_id = _resident_of(engine, patient) if patient else None
         if resident_id is None:
@@ -145,10 +179,15 @@ def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any],
         remote = from_resource(resource, resident_id=resident_id)
     except (PlatformProtocolError, InvalidInput) as exc:
         engine.report.errors.append(f"{resource_type}/{str(remote_id)[:64]} could not be read: {exc}")
+        if remote_id is not None:
+            store.park_pulled(resource_type, remote_id, f"could not be read: {exc}")
+            engine.report.parked += 1
         return None
     entity = entity_of(resource_type)
     ours = record_id_of(resource)
     state = None if ours is not None and ours not in engine.known else store.load(entity, remote.id)
+    if state is None and isinstance(remote, Resident) and remote_id is not None:
+        return _same_person(engine, remote, remote_id, version)
     if state is None:
         if resource_type == "Patient" and not engine.options.organization_id:
             return None  # without the clinic's Organization, a Patient is not known to be ours
@@ -156,6 +195,29 @@ def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any],
     if state.remote_id == remote_id and state.remote_version == version:
         return None  # our own write, echoed back
     return reconcile(state, remote, remote_id=remote_id, remote_version=version, action="sync.pull")
+
+
+def _same_person(engine: SyncEngine, remote: Resident, remote_id: str, version: str | None) -> Write | None:
+    """A Patient new to this PC: the resident with its ID card number if there is one, else a new resident."""
+    store = engine.store
+    local_id = store.resident_by_remote(remote_id) or store.resident_by_id_number(remote.id_number)
+    state = store.load(RESIDENTS, local_id) if local_id is not None else None
+    if state is None:
+        if not engine.options.organization_id:
+            return None  # without the clinic's Organization, a Patient is not known to be ours
+        return adopt(RESIDENTS, remote, remote_id=remote_id, remote_version=version)
+    if state.remote_id is not None and state.remote_id != remote_id:
+        reason = (
+            f"it has the ID card number of a resident already linked to Patient/{state.remote_id[:64]}: "
+            "two Patients for one person on the platform, to be merged there"
+        )
+        engine.report.errors.append(f"Patient/{remote_id[:64]} was set aside: {reason}")
+        store.park_pulled("Patient", remote_id, reason)
+        engine.report.parked += 1
+        return None
+    if state.remote_id == remote_id:
+        return reconcile(state, remote, remote_id=remote_id, remote_version=version, action="sync.pull")
+    return adoption(state, remote, remote_id=remote_id, remote_version=version)
 
 
 def _resident_of(engine: SyncEngine, patient: str) -> str | None:

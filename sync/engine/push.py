@@ -21,21 +21,24 @@ from typing import Any
 from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordChanged, StoreCorrupted
 from clinic_agent.model import Entry, Reading, Resident
 from clinic_agent.sync_values import Confirmed, LocalState, Pending, Sent, Write
-from sync.engine.conflicts import reconcile
+from sync.engine import forms
+from sync.engine.conflicts import adoption, reconcile
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import (
     SUBJECT_PARAM,
+    companion_requests,
     comparable,
     create_request,
     from_resource,
+    pairs,
     resource_type,
     to_resource,
     update_request,
 )
 from sync.errors import MappingError, PlatformProtocolError, PlatformRejected, SyncConflict
-from sync.fhir import bundle, device
+from sync.fhir import bundle, codes, device, patient
 from sync.fhir.bundle import EntryResult, RequestEntry
-from sync.fhir.common import bundle_reference, fhir_id, reference
+from sync.fhir.common import bundle_reference, fhir_id, record_id_of, reference, token
 
 _PLACEHOLDER = {"reference": "Patient/to-be-filled-in"}
 
@@ -48,6 +51,7 @@ class Unit:
     state: LocalState
     resource: dict[str, Any] | None = None  # mapped ahead (while the previous Bundle is on the wire)
     content: dict[str, Any] | None = None  # its comparable form
+    current: dict[str, Any] | None = None  # the platform's Patient as it is, for an update to lay ours over
 
 
 @dataclass(slots=True)
@@ -55,9 +59,10 @@ class Built:
     """The requests of one Bundle and, for each, the unit (or device id) it belongs to."""
 
     entries: list[RequestEntry] = field(default_factory=list)
-    owners: list[Unit | str] = field(default_factory=list)
+    owners: list[Unit | str | None] = field(default_factory=list)  # None: a part of the unit before it
     sent: dict[int, dict[str, object]] = field(default_factory=dict)  # seq -> comparable content sent
     units: list[Unit] = field(default_factory=list)
+    riders: dict[int, Unit] = field(default_factory=dict)  # seq of a systolic half -> its diastolic, in its panel
 
 
 async def push(engine: SyncEngine) -> None:
@@ -162,9 +167,14 @@ def _resident_ready(engine: SyncEngine, resident_id: str, units: list[Unit], see
 
 
 async def _send(engine: SyncEngine, units: list[Unit]) -> None:
+    units = await _join_known_patients(engine, units)
+    units = await _read_current_patients(engine, units)
+    forms_published, publishing = await forms.questionnaire_requests(engine, [u.state.record for u in units])
     built = await engine.db(_build, engine, units)
     if not built.entries:
         return
+    built.entries[:0] = forms_published  # the Questionnaires the follow-ups answer, where the platform lacks them
+    built.owners[:0] = [None] * len(forms_published)
     sent = [
         Sent(
             u.pending.seq,
@@ -178,6 +188,7 @@ async def _send(engine: SyncEngine, units: list[Unit]) -> None:
     await engine.db(engine.store.mark_sent, sent)
     try:
         results = await engine.transaction(built.entries)
+        forms.published(engine).update(publishing)
     except PlatformRejected as exc:
         await engine.db(engine.store.unsend, [u.pending.seq for u in built.units])  # rolled back: not sent
         await _refused(engine, built.units, exc.reason or str(exc))
@@ -191,6 +202,88 @@ async def _send(engine: SyncEngine, units: list[Unit]) -> None:
         return
     results = await _with_found_resources(engine, built, results)
     await engine.db(_apply_results, engine, built, results)
+
+
+async def _join_known_patients(engine: SyncEngine, units: list[Unit]) -> list[Unit]:
+    """Before a resident is created, ask the platform whether it already holds that person.
+
+    The platform's Patient with the same national ID card number *is* the resident: it is adopted
+    (linked, and the two merged, differences to the doctor) instead of a second Patient being made.
+    Two or more such Patients are the platform's to sort out: the resident is parked with the reason.
+    """
+    kept: list[Unit] = []
+    for unit in units:
+        record = unit.state.record
+        if not isinstance(record, Resident) or unit.state.remote_id is not None or record.deleted:
+            kept.append(unit)
+            continue
+        query = [("identifier", token(codes.ID_CARD_SYSTEM, record.id_number))]
+        try:
+            page = await engine.call(engine.platform.search, "Patient", query)
+        except PlatformRejected as exc:
+            reason = f"the platform refused the lookup by ID card number: {exc.reason or exc}"
+            await engine.db(engine.store.park, unit.pending.seq, reason)
+            engine.report.parked += 1
+            continue
+        found = [r for r in page.resources if isinstance(r, dict) and r.get("resourceType") == "Patient"]
+        if not found:
+            kept.append(unit)  # created below, conditionally on the ID card number
+            continue
+        if len(found) > 1:
+            ids = ", ".join(f"Patient/{str(r.get('id'))[:64]}" for r in found[:5])
+            reason = f"the platform holds {len(found)} Patients with this ID card number ({ids}); link by hand"
+            await engine.db(engine.store.park, unit.pending.seq, reason)
+            engine.report.parked += 1
+            continue
+        await _adopt(engine, unit, found[0])
+    return kept
+
+
+async def _read_current_patients(engine: SyncEngine, units: list[Unit]) -> list[Unit]:
+    """Read the Patient each resident update goes to: the update keeps what the platform holds
+    beyond what this PC models (a hospital's identifiers, contacts, other addresses)."""
+    kept: list[Unit] = []
+    for unit in units:
+        state = unit.state
+        if not isinstance(state.record, Resident) or state.remote_id is None or state.remote_version is None:
+            kept.append(unit)
+            continue
+        try:
+            current = await engine.call(engine.platform.read, "Patient", state.remote_id)
+        except PlatformRejected as exc:
+            reason = f"the platform no longer has this resident's Patient: {exc.reason or exc}"
+            await engine.db(engine.store.park, unit.pending.seq, reason)
+            engine.report.parked += 1
+            continue
+        if current.version_id is not None and current.version_id != state.remote_version:
+            await _conflict(engine, unit)  # changed upstream since we last saw it: merge first
+            continue
+        unit.current = current.resource
+        kept.append(unit)
+    return kept
+
+
+async def _adopt(engine: SyncEngine, unit: Unit, resource: dict[str, Any]) -> None:
+    remote_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, dict) and isinstance(meta.get("versionId"), str) else None
+    try:
+        remote = from_resource(resource, resident_id=None)
+    except (PlatformProtocolError, InvalidInput) as exc:
+        await engine.db(engine.store.park, unit.pending.seq, f"the platform's Patient cannot be read: {exc}")
+        engine.report.parked += 1
+        return
+    latest = await engine.db(engine.store.load, unit.state.entity, unit.state.record.id)
+    if latest is None or remote_id is None:
+        return
+    write = adoption(latest, remote, remote_id=remote_id, remote_version=version)
+    try:
+        counts = await engine.db(engine.store.apply, [write], actor=engine.options.actor)
+    except RecordChanged:
+        return  # edited meanwhile: still queued, the next pass looks again
+    engine.note_conflicts(counts.conflicts)
+    engine.report.adopted += 1
+    engine.resident_refs[write.record.id] = remote_id
 
 
 async def _with_found_resources(engine: SyncEngine, built: Built, results: list[EntryResult]) -> list[EntryResult]:
@@ -231,8 +324,13 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
     built = Built()
     in_bundle = {u.state.record.id for u in units if isinstance(u.state.record, Resident)}
     devices: set[str] = set()
+    partners = pairs([u.state.record for u in units if _first_send(u)])  # halves of one BP, entered apart
+    by_id = {u.state.record.id: u for u in units}
+    riding = {d.id for d in partners.values()}
     for unit in units:
         record = unit.state.record
+        if record.id in riding:
+            continue  # goes up inside its systolic half's panel
         subject = None
         if isinstance(record, Entry | Reading) and record.resident_id is not None:
             ref = engine.resident_refs.get(record.resident_id)
@@ -243,7 +341,14 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
             else:
                 continue  # its resident was parked in this very Bundle: it waits
         try:
-            entry = _request(engine, unit, subject)
+            entry = _request(engine, unit, subject, partners.get(record.id))
+            parts = forms.part_requests(engine, unit.state, subject)  # a follow-up's Encounter and Observations
+            parts += companion_requests(  # a BP reading's heart rate as its own Observation
+                record,
+                entry,
+                create_by=engine.capabilities.create_by("Observation"),
+                plain_post=engine.options.plain_post,
+            )
         except (MappingError, InvalidInput) as exc:
             engine.store.park(unit.pending.seq, f"cannot be expressed in FHIR: {exc}")
             engine.report.parked += 1
@@ -256,22 +361,32 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
             entry.resource["device"] = device.device_reference(record.device)
         built.entries.append(entry)
         built.owners.append(unit)
+        built.entries.extend(parts)
+        built.owners.extend([None] * len(parts))
         built.units.append(unit)
         built.sent[unit.pending.seq] = unit.content if unit.content is not None else comparable(record)
+        partner = partners.get(record.id)
+        if partner is not None:
+            rider = by_id[partner.id]
+            built.units.append(rider)
+            built.sent[rider.pending.seq] = rider.content if rider.content is not None else comparable(partner)
+            built.riders[unit.pending.seq] = rider
     return built
 
 
-def _request(engine: SyncEngine, unit: Unit, subject: dict[str, str] | None) -> RequestEntry:
+def _request(
+    engine: SyncEngine, unit: Unit, subject: dict[str, str] | None, partner: Reading | None = None
+) -> RequestEntry:
     state = unit.state
     record = state.record
     kind = resource_type(record) or ""
-    if record.deleted and not isinstance(record, Resident):
+    if record.deleted and not isinstance(record, Resident) and not forms.retracts(record):
         if state.remote_id is not None:
             return bundle.delete(kind, state.remote_id)
         if engine.capabilities.create_by(kind) != "conditional-create":
             return bundle.delete(kind, fhir_id(record.id))
         return bundle.delete_by_identifier(kind, record.id)
-    if unit.resource is not None:
+    if unit.resource is not None and partner is None:
         resource = dict(unit.resource)
         if not isinstance(record, Resident):
             resource[SUBJECT_PARAM[kind]] = subject
@@ -279,8 +394,10 @@ def _request(engine: SyncEngine, unit: Unit, subject: dict[str, str] | None) -> 
         organization = (
             reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
         )
-        resource = to_resource(record, subject=subject, organization=organization)
+        resource = to_resource(record, subject=subject, organization=organization, partner=partner)
     if state.remote_id is not None and state.remote_version is not None:
+        if unit.current is not None:
+            resource = patient.overlay(unit.current, resource)
         return update_request(record, resource, state.remote_id, state.remote_version)
     create_by = engine.capabilities.create_by(kind)
     return create_request(record, resource, create_by=create_by, plain_post=engine.options.plain_post)
@@ -291,18 +408,38 @@ def _apply_results(engine: SyncEngine, built: Built, results: list[EntryResult])
     merges: list[Write] = []
     devices: list[str] = []
     for owner, entry, result in zip(built.owners, built.entries, results, strict=True):
+        if owner is None:
+            continue  # a part of a record, or a Questionnaire: it stands or falls with the transaction
         if isinstance(owner, str):
             devices.append(owner)
             continue
+        rider = built.riders.get(owner.pending.seq)
         if not result.ok:
-            engine.store.park(owner.pending.seq, result.reason or f"refused with status {result.status}")
-            engine.report.parked += 1
+            for unit in (owner, rider) if rider else (owner,):
+                engine.store.park(unit.pending.seq, result.reason or f"refused with status {result.status}")
+                engine.report.parked += 1
             continue
         done = _confirmed(engine, owner, entry, result, built.sent[owner.pending.seq])
         if isinstance(done, Write):
             merges.append(done)
         else:
             confirmed.append(done)
+            if rider is not None:  # the diastolic half is the same panel
+                half = rider.state.record
+                sent = dict(built.sent[rider.pending.seq])
+                first = _first_send(rider)
+                confirmed.append(
+                    Confirmed(
+                        rider.pending.seq,
+                        rider.state.entity,
+                        half.id,
+                        half.version,
+                        done.remote_id,
+                        done.remote_version,
+                        sent,
+                        base_stored=first,
+                    )
+                )
             if isinstance(owner.state.record, Resident) and done.remote_id:
                 engine.resident_refs[owner.state.record.id] = done.remote_id
     engine.store.confirm(confirmed, devices=devices)
@@ -333,6 +470,9 @@ def _confirmed(
             remote = from_resource(result.resource, resident_id=resident_id)
         except (PlatformProtocolError, InvalidInput):
             remote = None
+        if remote is not None and isinstance(record, Resident) and record_id_of(result.resource) != record.id:
+            # Someone else's Patient with the same ID card number, made since we looked: the same person.
+            return adoption(state, remote, remote_id=remote_id, remote_version=result.version_id)
         if remote is not None and comparable(remote) != sent:
             # A copy was already there (an earlier try whose answer was lost, perhaps edited since): merge.
             base = state.base if state.base is not None else sent

@@ -44,9 +44,11 @@ def to_fhir(store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Refe
     return event
 
 
-def request(store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Reference | None) -> RequestEntry:
-    """The PUT that replaces the store's anchor."""
-    return put(to_fhir(store_id, seq, mac, at, observer=observer), anchor_id(store_id))
+def request(
+    store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Reference | None, version_id: str | None = None
+) -> RequestEntry:
+    """The PUT that replaces the store's anchor (If-Match the version read just before, when there is one)."""
+    return put(to_fhir(store_id, seq, mac, at, observer=observer), anchor_id(store_id), version_id=version_id)
 
 
 def from_fhir(resource: Resource) -> tuple[int, bytes] | None:

@@ -98,6 +98,48 @@ def to_fhir(resident: Resident, *, managing_organization: Reference | None = Non
     )
 
 
+# What a Patient written here says about the person; everything else the platform holds on it
+# (other identifiers such as a hospital's record number, other names and addresses, contacts,
+# extensions of other systems, its managing organization) is kept as it is when we update it.
+_OURS_EXTENSIONS = frozenset({codes.EXT_SEX, codes.EXT_ETHNICITY, codes.EXT_KEY_POPULATION})
+_OURS_IDENTIFIERS = frozenset({codes.ID_CARD_SYSTEM, codes.HEALTH_RECORD_SYSTEM})
+
+
+def overlay(current: Resource, ours: Resource) -> Resource:
+    """Our Patient laid over the platform's current one: what we model replaced, the rest kept."""
+    merged: Resource = {k: v for k, v in current.items() if k not in ("meta", "text")}
+    own_uuid = next((i for i in dicts(ours, "identifier", "Patient") if i.get("system") == codes.UUID_SYSTEM), None)
+    merged["identifier"] = [
+        *(dict(i) for i in dicts(ours, "identifier", "Patient")),
+        *(
+            i
+            for i in dicts(current, "identifier", "Patient")
+            if i.get("system") not in _OURS_IDENTIFIERS and i != own_uuid
+        ),
+    ]
+    merged["extension"] = [
+        *dicts(ours, "extension", "Patient"),
+        *(e for e in dicts(current, "extension", "Patient") if e.get("url") not in _OURS_EXTENSIONS),
+    ]
+    merged["name"] = [
+        *dicts(ours, "name", "Patient"),
+        *(n for n in dicts(current, "name", "Patient") if n.get("use") != "official"),
+    ]
+    merged["telecom"] = [
+        *dicts(ours, "telecom", "Patient"),
+        *(t for t in dicts(current, "telecom", "Patient") if t.get("system") != "phone"),
+    ]
+    merged["address"] = [
+        *dicts(ours, "address", "Patient"),
+        *(a for a in dicts(current, "address", "Patient") if a.get("use") != "home"),
+    ]
+    for key in ("active", "gender", "birthDate"):
+        merged[key] = ours[key]
+    if "managingOrganization" not in merged and "managingOrganization" in ours:
+        merged["managingOrganization"] = ours["managingOrganization"]
+    return prune(merged)
+
+
 def _identifiers(resident: Resident) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = [
         uuid_identifier(resident.id),

@@ -65,7 +65,7 @@ def test_residents_readings_and_file_entries_reach_the_platform_once(
     assert asyncio.run(count(fresh_fhir_server, "Condition", entries[1].id)) == 1
 
     again = sync(agent)
-    assert again == {"pushed": 0, "pulled": 0, "parked": 0, "conflicts": 0, "errors": []}
+    assert again == {"pushed": 0, "pulled": 0, "adopted": 0, "parked": 0, "conflicts": 0, "errors": []}
 
 
 def test_a_hospitals_diagnosis_and_a_corrected_record_land_in_the_local_file(

@@ -119,15 +119,16 @@ def test_record_states_go_from_this_pc_to_sent_to_confirmed(store: Store) -> Non
     assert len(ours(platform, "Patient", person.id)) == 1
 
 
-def test_notes_stay_on_this_pc(store: Store) -> None:
+def test_notes_reach_the_platform_and_nothing_stays_only_on_this_pc(store: Store) -> None:
     platform = FakePlatform()
     person = store.residents.add(resident(), actor="t")
     note = store.entries.add(
         Note(id=new_id(), resident_id=person.id, text="复诊", written_at=datetime.now(UTC)), actor="t"
     )
     sync(store, platform)
-    assert store.sync.queue_counts()["local_only"] == 1
-    assert store.sync.record_state("entries", note.id) == "local"
+    assert store.sync.queue_counts()["local_only"] == 0
+    assert store.sync.record_state("entries", note.id) == "confirmed"
+    assert len(ours(platform, "DocumentReference", note.id)) == 1
 
 
 def test_a_deleted_entry_is_deleted_upstream(store: Store) -> None:

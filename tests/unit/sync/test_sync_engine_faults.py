@@ -51,6 +51,8 @@ def sync_with(store: Store, failure: httpx.Response | Exception, *, times: int =
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/metadata"):
             return httpx.Response(200, json=CAPABILITIES, headers=FHIR)
+        if request.method == "GET" and request.url.path.endswith("/Patient"):  # the look-up before a create
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "total": 0}, headers=FHIR)
         calls["bundle"] += 1
         if calls["bundle"] <= times:
             if isinstance(failure, Exception):
