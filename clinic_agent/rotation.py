@@ -23,6 +23,7 @@ ENCRYPTED_TABLES = (
     "frames",
     "quarantine",
     "users",
+    "drafts",
     *("sync_conflicts", "sync_parked", "sync_secrets"),
 )
 BASE_TABLES = ("residents", "entries", "readings")

@@ -18,6 +18,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
+from textual.screen import Screen
 
 from clinic_agent.errors import ClinicAgentError, DaemonError
 from tui.client import Api, SignedIn, is_unavailable
@@ -104,6 +105,42 @@ class ClinicApp(App[None]):
         await self._to_base()
         await self.switch_screen(HomeScreen())
         self.refresh_status()
+        self.offer_drafts()
+
+    @work(group="drafts", exclusive=True)
+    async def offer_drafts(self) -> None:
+        """Forms left unfinished at the last lock: offer the newest back (No discards them all)."""
+        from tui.screens.confirm import ConfirmScreen
+        from tui.screens.form import reopen
+
+        try:
+            drafts = list((await self.api.call("draft.list"))["drafts"])
+        except ClinicAgentError:
+            return
+        if not drafts or self.signed_in is None:
+            return
+        wanted = await self.push_screen_wait(ConfirmScreen("drafts.offer", n=len(drafts)))
+        taken = drafts[-1:] if wanted else drafts
+        for draft in taken:
+            with contextlib.suppress(ClinicAgentError):
+                await self.api.call("draft.delete", {"id": draft["id"]})
+        screens = reopen(dict(drafts[-1]["draft"])) if wanted and self.signed_in is not None else []
+        for screen in screens[:-1]:
+            await self.push_screen(screen)
+        if screens:
+            await self.push_screen(screens[-1], callback=self._draft_done(screens[-2] if len(screens) > 1 else None))
+
+    def _draft_done(self, under: Screen[Any] | None) -> Callable[[Any], None]:
+        """After a reopened draft is saved, the file under it shows the saved entry."""
+
+        def done(saved: Any) -> None:
+            if saved:
+                self.notify(self.i18n("saved"), markup=False)
+                reload = getattr(under, "load", None)
+                if callable(reload):
+                    reload()
+
+        return done
 
     async def _to_base(self) -> None:
         """Drop every screen above the bottom one (their widgets, and what they showed, go with them)."""
@@ -126,10 +163,21 @@ class ClinicApp(App[None]):
         from tui.screens.lock import LockScreen
 
         self.status_info = StatusInfo()
+        await self._keep_drafts()
         await self._to_base()
         await self.switch_screen(LockScreen(user=who.user, reason=reason))
         with contextlib.suppress(ClinicAgentError):
             await self.api.logout()
+
+    async def _keep_drafts(self) -> None:
+        """Every open form with something typed goes to the daemon as a draft (encrypted) before the lock."""
+        from tui.screens.form import FormModal
+
+        for screen in self.screen_stack:
+            draft = screen.draft() if isinstance(screen, FormModal) else None
+            if draft is not None:
+                with contextlib.suppress(ClinicAgentError):
+                    await self.api.call("draft.save", {"draft": draft})
 
     def action_lock(self) -> None:
         """Lock now (Ctrl+L)."""

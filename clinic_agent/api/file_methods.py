@@ -6,6 +6,7 @@ thresholds of the ``[alerts]`` configuration.
 
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from collections.abc import Iterable
@@ -435,3 +436,32 @@ def _resident_lookup(agent: Agent, caller: Caller, params: Params) -> dict[str, 
         )
     agent.store.audit.record(caller.actor, "resident.search", "resident", "", f"{len(found)} found")
     return {"matches": found}
+
+
+# -- drafts: forms left unfinished at the lock ----------------------------------------------------------------------
+
+_DRAFT_LIMIT = 64 * 1024  # characters of JSON: a follow-up form with every field full is about 10 KiB
+
+
+@method("draft.save", roles=CLINICAL)
+def _draft_save(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    """Keep an unfinished form (encrypted) for the user signing in again."""
+    draft = params.object("draft")
+    if len(json.dumps(draft)) > _DRAFT_LIMIT:
+        raise InvalidInput(f"a draft is at most {_DRAFT_LIMIT} characters")
+    return {"id": agent.store.drafts.save(caller.actor, draft, actor=caller.actor)}
+
+
+@method("draft.list", roles=CLINICAL)
+def _draft_list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    drafts, problems = agent.store.drafts.of_user(caller.actor)
+    return {
+        "drafts": [{"id": d.id, "saved_at": d.saved_at, "draft": d.data} for d in drafts],
+        "problems": len(problems),
+    }
+
+
+@method("draft.delete", roles=CLINICAL)
+def _draft_delete(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    agent.store.drafts.delete(caller.actor, params.text("id", max_length=40), actor=caller.actor)
+    return {"deleted": True}

@@ -23,6 +23,7 @@ from clinic_agent.model import QuarantinedFrame, Reading, utcnow
 from clinic_agent.store import integrity
 from clinic_agent.store.connection import open_connection, translate_errors
 from clinic_agent.store.core import Clock, Core
+from clinic_agent.store.drafts import Drafts
 from clinic_agent.store.entries import Entries
 from clinic_agent.store.guard import Guard
 from clinic_agent.store.integrity import IntegrityReport
@@ -78,6 +79,7 @@ class Store:
         self.guard = Guard(core)
         self.users = Users(core, self.guard)
         self.audit = AuditLog(core)
+        self.drafts = Drafts(core)
         self.outbox = Outbox(core)
         self.sync = SyncState(core)
 

@@ -209,6 +209,13 @@ def _guessing_limits(db: Database) -> None:
     db.execute("CREATE INDEX auth_failures_by_subject ON auth_failures(kind, subject, at)")
 
 
+@MIGRATIONS(name="0005_drafts")
+def _drafts(db: Database) -> None:
+    # Forms left unfinished when the terminal locked. Everything but the row id is inside the
+    # encrypted payload (whose draft, which form, what was typed): no clear column to bind.
+    db.table("drafts").create({"id": str, "key_id": str, "payload": bytes}, pk="id", not_null={"key_id", "payload"})
+
+
 def migrate(db: Database) -> None:
     """Apply every migration to a new, empty database."""
     MIGRATIONS.apply(db)

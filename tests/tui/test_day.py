@@ -235,3 +235,34 @@ async def test_typing_while_a_list_has_the_focus_searches(make_app: MakeApp) -> 
         await pilot.pause(0.3)
         assert app.screen.query_one("#search", Input).value == "lxy"
         await until(pilot, lambda: bool(app.screen.matches))
+
+
+async def test_the_idle_lock_keeps_a_half_filled_form_and_offers_it_back(
+    make_app: MakeApp, daemon: Daemon, clock: Any
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        await pilot.press("8", "a")
+        await until(pilot, lambda: screen_name(pilot) == "EntryFormScreen")
+        await pilot.press(*"头晕三天")
+        clock.now += 3600
+        app.lock_if_idle()
+        await until(pilot, lambda: screen_name(pilot) == "LockScreen")
+        assert "头晕三天" not in visible_text(app)
+        drafts, _ = daemon.agent.store.drafts.of_user("user:doctor")
+        assert [d.data["values"]["text"] for d in drafts] == ["头晕三天"]
+        with daemon.agent.store._core.read() as conn:  # encrypted at rest: the words are not in the row
+            assert all("头晕".encode() not in bytes(blob) for (blob,) in conn.execute("SELECT payload FROM drafts"))
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
+        await pilot.press(*"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "ConfirmScreen")
+        await until(pilot, lambda: "1张没填完的表" in visible_text(app))
+        await pilot.press("y")
+        await until(pilot, lambda: screen_name(pilot) == "EntryFormScreen")
+        await until(pilot, lambda: app.screen.query_one("#i-text", Input).value == "头晕三天")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen" and "头晕三天" in visible_text(app))
+    assert daemon.agent.store.drafts.of_user("user:doctor") == ([], [])

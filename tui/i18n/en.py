@@ -290,6 +290,7 @@ MESSAGES: dict[str, str] = {
     "assign.yes_no": "Y yes / N choose again",
     "assign.done": "Assigned to {name}",
     "confirm.delete": "Delete this entry? (The deletion syncs to the platform.)",
+    "drafts.offer": "{n} unfinished form(s) kept (encrypted) at the last lock. Open the newest? (N discards them)",
     "button.yes": "Yes (Y)",
     "button.no": "No (N)",
     "conflicts.title": "Conflicts",

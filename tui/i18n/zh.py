@@ -298,6 +298,7 @@ MESSAGES: dict[str, str] = {
     "assign.yes_no": "Y 确认 / N 重选",
     "assign.done": "已分配给 {name}",
     "confirm.delete": "删除这条记录？（删除会同步到平台）",
+    "drafts.offer": "上次锁屏时有{n}张没填完的表，已加密保存。现在打开最近的一张吗？（N：全部丢弃）",
     "button.yes": "是 (Y)",
     "button.no": "否 (N)",
     # conflicts

@@ -121,3 +121,28 @@ class FormModal(ClinicModal):
 
         if await self.app.push_screen_wait(ConfirmScreen("confirm.discard")):
             self.dismiss(None)
+
+
+def reopen(draft: dict[str, Any]) -> list[ClinicModal | Any]:
+    """The screens that show a draft again: the resident's file (if any) and the form, with the values typed."""
+    from tui.screens.entry_form import FORMS, EntryFormScreen
+    from tui.screens.followup import FollowUpScreen
+    from tui.screens.register import RegisterScreen
+    from tui.screens.resident import ResidentScreen
+
+    form, args = str(draft.get("form", "")), dict(draft.get("args") or {})
+    values = dict(draft.get("values") or {})
+    resident_id = str(args.get("resident_id") or "")
+    entry = args.get("entry") if isinstance(args.get("entry"), dict) else None
+    kind, _, programme = form.partition(".")
+    screens: list[Any] = []
+    if kind == "entry" and programme in FORMS and resident_id:
+        screens = [ResidentScreen(resident_id, tab=programme), EntryFormScreen(programme, resident_id, entry=entry)]
+    elif kind == "follow_up" and programme in ("hypertension", "diabetes") and resident_id:
+        screens = [ResidentScreen(resident_id, tab="follow_up"), FollowUpScreen(resident_id, programme, entry=entry)]
+    elif kind == "register":
+        resident = args.get("resident") if isinstance(args.get("resident"), dict) else None
+        screens = [RegisterScreen(resident=resident)]
+    if screens:
+        screens[-1].restored = values
+    return screens

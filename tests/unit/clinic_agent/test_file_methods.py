@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -14,7 +15,7 @@ from clinic_agent import demo
 from clinic_agent import home as home_module
 from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import methods
-from clinic_agent.errors import AccessDenied
+from clinic_agent.errors import AccessDenied, RecordNotFound
 from clinic_agent.model import new_id
 from tests.support import FAST_CONFIG, reading, resident
 
@@ -186,3 +187,30 @@ def test_the_roster_follows_new_residents_and_forgets_at_lock(agent: Agent) -> N
     agent.lock(actor="test")
     agent.unlock(actor="test", passphrase=demo.DEMO_PASSPHRASE)
     assert new.id in {d["resident_id"] for d in call(agent, "home.summary")["due"]}
+
+
+def test_drafts_are_sealed_per_user_audited_and_taken_back_once(agent: Agent) -> None:
+    draft = {"form": "entry.note", "args": {"resident_id": "r"}, "values": {"text": "头晕三天"}}
+    kept = call(agent, "draft.save", {"draft": draft})["id"]
+    assert call(agent, "draft.list")["drafts"] == [{"id": kept, "saved_at": ANY, "draft": draft}]
+    nurse = Caller(actor="user:nurse", role="doctor")
+    assert methods.call(agent, nurse, "draft.list", {})["drafts"] == []  # another user's drafts are not theirs
+    with pytest.raises(RecordNotFound):
+        methods.call(agent, nurse, "draft.delete", {"id": kept})
+    with agent.store._core.read() as conn:
+        (blob,) = conn.execute("SELECT payload FROM drafts").fetchone()
+    assert "头晕".encode() not in bytes(blob) and b"doctor" not in bytes(blob)  # noqa: PT018
+    call(agent, "draft.delete", {"id": kept})
+    assert call(agent, "draft.list")["drafts"] == []
+    actions = [e.action for e in agent.store.audit.for_objects([kept])]
+    assert actions == ["draft.delete", "draft.save"]
+
+
+def test_a_draft_survives_a_key_rotation(agent: Agent) -> None:
+    from clinic_agent.rotation import rotate
+
+    draft = {"form": "register", "args": {}, "values": {"name": "张秀英"}}
+    call(agent, "draft.save", {"draft": draft})
+    report = rotate(agent, actor="test")
+    assert report.unreadable_rows == []
+    assert [d["draft"] for d in call(agent, "draft.list")["drafts"]] == [draft]
