@@ -38,6 +38,7 @@ async def test_sign_in_puts_the_focus_in_the_search_box(make_app: MakeApp) -> No
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
+        await until(pilot, lambda: app.focused is not None)  # the home screen is mounted
         assert isinstance(app.focused, Input) and app.focused.id == "search"  # noqa: PT018
         await until(pilot, lambda: "龙秀英" in visible_text(app))  # due for a follow-up
         assert "待分配读数 (1)" in visible_text(app)
@@ -47,7 +48,8 @@ async def test_a_wrong_pin_is_a_plain_message_and_the_pin_is_cleared(make_app: M
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press(*"doctor", "enter", *"135790", "enter")
-        await until(pilot, lambda: "wrong user name or PIN" in visible_text(app))
+        await until(pilot, lambda: "没有权限或登录信息不对" in visible_text(app))
+        assert "wrong user name or PIN" not in visible_text(app)
         assert screen_name(pilot) == "SignInScreen"
         assert app.screen.query_one("#i-pin", Input).value == ""
         assert "Traceback" not in visible_text(app)
@@ -321,4 +323,6 @@ async def test_a_stale_edit_shows_the_daemons_words(make_app: MakeApp, daemon: D
         daemon.agent.store.entries.update(dataclasses.replace(stored, note="elsewhere"), actor="other")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "这条记录已被别人修改" in visible_text(app))
-        assert "was changed" in visible_text(app)  # the daemon's own words, as a plain message
+        assert "was changed" not in visible_text(app)  # no English in the Chinese screen
+        await pilot.press("f2")
+        await until(pilot, lambda: "was changed" in visible_text(app))  # the daemon's own words, in English

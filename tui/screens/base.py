@@ -21,7 +21,7 @@ from textual.widgets import Static
 from clinic_agent.errors import ClinicAgentError, SessionExpired, StoreLocked
 from tui.client import is_unavailable
 from tui.i18n import Catalogue
-from tui.widgets.banner import Banner
+from tui.widgets.banner import Banner, kind_of
 from tui.widgets.fields import Field, MultiField, SelectField
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.status_bar import StatusBar, StatusInfo
@@ -97,7 +97,10 @@ class ScreenMixin:
         if banner is not None:
             banner.show_error(error)
         else:
-            self.clinic.notify(error.message, severity="error", markup=False)
+            message = self.t(f"banner.{kind_of(error)}")
+            if self.t.language == "en":
+                message += "  " + clean(error.message)
+            self.clinic.notify(message, severity="error", markup=False)
 
     def retranslate(self) -> None:
         """Re-render every text of the screen in the language in force."""

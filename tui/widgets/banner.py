@@ -1,4 +1,9 @@
-"""The error banner: what went wrong in one headline (translated) and the daemon's own words, literally."""
+"""The error banner: what went wrong, in the language in force.
+
+The daemon's errors carry a code (``clinic_agent.errors``); the code picks the headline, and for the
+codes a doctor can act on (an implausible value, an ID number's check, a wait after wrong PINs) a
+sentence of its own. The daemon's English words are shown only when English is the language.
+"""
 
 from __future__ import annotations
 
@@ -57,14 +62,19 @@ class Banner(Static):
         super().__init__(id=id)
         self.kind: str | None = None
         self.detail = ""
+        self.code = ""
+        self.values: dict[str, object] = {}
 
     def show_error(self, error: ClinicAgentError) -> None:
         """Show an error from the daemon."""
         self.show(kind_of(error), error.message)
+        self.code = error.code
+        self.values = {"seconds": getattr(error, "retry_after", 0) or ""}
+        self.retranslate()
 
     def show(self, kind: str, detail: str = "") -> None:
         """Show a banner of a kind (locked, disk_full, sync_failing, tamper, offline, error, ...)."""
-        self.kind, self.detail = kind, detail
+        self.kind, self.detail, self.code, self.values = kind, detail, "", {}
         self.set_classes(f"banner -{kind}")
         self.retranslate()
         self.display = True
@@ -81,7 +91,10 @@ class Banner(Static):
             return
         t = catalogue_of(self)
         text = Text(t(f"banner.{self.kind}"), style="bold")
-        if self.detail:
+        said = t(f"error.{self.code}", **self.values) if self.code else ""
+        if said and said != f"error.{self.code}":
+            text.append("  " + said)
+        elif self.detail and (t.language == "en" or not self.code):
             text.append("  ")
             text.append(clean(self.detail))
         self.update(text)
