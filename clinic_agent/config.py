@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from clinic_agent.crypto import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
 from clinic_agent.errors import ConfigError
 from clinic_agent.rules import Thresholds
+from sync.fhir.codes import DEFAULT_NAMESPACE_BASE
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     devices: tuple[dict[str, Any], ...] = ()
     sync: SyncSettings = field(default_factory=lambda: SyncSettings())
+    namespace: str = DEFAULT_NAMESPACE_BASE  # [platform] namespace: the base of our own FHIR URLs
     backup_keep: int = 7  # daily backups kept in backups/ (0: none are taken)
     backup_interval_hours: int = 24
     raw: dict[str, Any] = field(default_factory=dict)
@@ -69,6 +72,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "api": {"socket": str, "group": str, "session_idle_minutes": int, "max_frame_bytes": int},
     "log": {"level": str},
     "backup": {"keep": int, "interval_hours": int},
+    "platform": {"namespace": str},
     "alerts": {
         "systolic_urgent": (int, float),
         "diastolic_urgent": (int, float),
@@ -183,6 +187,7 @@ def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
         thresholds=Thresholds(**{k: Decimal(str(v)) for k, v in alerts.items()}),
         devices=tuple(devices),
         sync=sync_settings(raw.get("sync", {}), str(path)),
+        namespace=namespace_base(raw.get("platform", {}).get("namespace", DEFAULT_NAMESPACE_BASE), str(path)),
         backup_keep=_bounded(path, "backup.keep", backups.get("keep", 7), 0, 366),
         backup_interval_hours=_bounded(path, "backup.interval_hours", backups.get("interval_hours", 24), 1, 24 * 31),
         raw=raw,
@@ -217,6 +222,25 @@ def sync_settings(raw: Any, where: str = "agent.toml") -> SyncSettings:
     if result.max_batch < result.batch_size:
         raise ConfigError(f"{where}: sync.max_batch must be at least sync.batch_size")
     return result
+
+
+def namespace_base(value: str, where: str = "agent.toml") -> str:
+    """Check ``[platform] namespace``: an https URL with a host, no trailing slash, query or fragment.
+
+    It is the base of every extension, NamingSystem, CodeSystem and Questionnaire URL the agent
+    sends (``sync.fhir.codes.Namespace``); an error names the key.
+    """
+    key = "platform.namespace"
+    parts = urlsplit(value)
+    if value != value.strip() or any(ch.isspace() for ch in value):
+        raise ConfigError(f"{where}: {key} must be a URL without spaces, not {value!r}")
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"{where}: {key} must be an https URL, e.g. https://fhir.platform.example/clinic-agent")
+    if value.endswith("/"):
+        raise ConfigError(f"{where}: {key} must not end with a slash: {value!r}")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ConfigError(f"{where}: {key} must have no query or fragment: {value!r}")
+    return value
 
 
 def _path(home: Path, text: str) -> Path:
@@ -259,6 +283,11 @@ session_idle_minutes = 10       # sign-ins expire after this much idle time (at 
 
 [log]
 level = "info"
+
+[platform]
+# The base of the agent's own FHIR URLs (extensions, NamingSystems, CodeSystems, Questionnaires):
+# an https URL without a trailing slash, chosen by the platform team before a clinic goes live.
+# namespace = "https://namespace-not-set.invalid/clinic-agent"
 
 [backup]                        # the service's own backups, in backups/ beside the data (`clinic-agent backups`)
 keep = 7                        # how many automatic backups to keep (0: take none)

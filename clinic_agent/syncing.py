@@ -29,6 +29,7 @@ from sync import auth
 from sync.engine import EngineOptions, SyncEngine, SyncReport
 from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformRejected, PlatformUnavailable, SyncError
 from sync.fhir import audit_anchor, bundle, organization
+from sync.fhir.codes import Namespace
 from sync.platform import FhirPlatform, Platform
 
 _LOGGER = logging.getLogger(__name__)
@@ -143,11 +144,17 @@ async def _save_enrolment(agent: Agent, base: str, secret: dict[str, Any], actor
         await asyncio.to_thread(agent.store.sync.reset_cursor, resource_type)
 
 
+def namespace(agent: Agent) -> Namespace:
+    """The namespace of the agent's own FHIR URLs: ``[platform] namespace`` (checked when agent.toml is read)."""
+    return Namespace(agent.config.namespace)
+
+
 async def find_organization(agent: Agent, platform: Platform) -> str:
     """The clinic's Organization on the platform, made if missing (conditional on the clinic code)."""
     clinic = organization.Clinic(code=agent.config.clinic_code, name=agent.config.clinic_name)
+    ns = namespace(agent)
     entry = bundle.create(
-        organization.to_fhir(clinic), new_id(), if_none_exist=organization.identifier_search(clinic.code)
+        organization.to_fhir(clinic, ns=ns), new_id(), if_none_exist=organization.identifier_search(clinic.code, ns=ns)
     )
     result = (await platform.transaction([entry]))[0]
     if not result.resource_id:
@@ -217,6 +224,7 @@ async def run_once(
     secret = await asyncio.to_thread(agent.store.sync.secret, SECRET) or {"kind": "none"}
     options = options or EngineOptions(
         organization_id=enrolment.get("organization_id"),
+        namespace=namespace(agent),
         batch_size=config.batch_size,
         max_batch=config.max_batch,
         page_size=config.page_size,
@@ -282,7 +290,17 @@ async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -
     observer = {"reference": f"Organization/{organization_id}"} if organization_id else None
     try:
         await client.transaction(
-            [audit_anchor.request(agent.store.store_id, seq, mac, utcnow(), observer=observer, version_id=version)]
+            [
+                audit_anchor.request(
+                    agent.store.store_id,
+                    seq,
+                    mac,
+                    utcnow(),
+                    observer=observer,
+                    version_id=version,
+                    ns=namespace(agent),
+                )
+            ]
         )
     except SyncError as exc:
         _LOGGER.warning("the audit anchor was not accepted: %s", exc)

@@ -22,6 +22,7 @@ from sync.engine.ports import SyncStore
 from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformUnavailable, SyncError
 from sync.fhir.bundle import EntryResult, RequestEntry
 from sync.fhir.capability import Capabilities
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.platform import Platform
 from sync.retry import async_retrying
 
@@ -34,6 +35,7 @@ class EngineOptions:
     """How a run behaves (defaults for a real link; the tests shrink the waits)."""
 
     organization_id: str | None = None  # the clinic's Organization on the platform (pull scope)
+    namespace: Namespace = DEFAULT_NAMESPACE  # our extensions, NamingSystems, CodeSystems, Questionnaires
     batch_size: int = 50  # records in the first Bundle; then it follows the link
     max_batch: int = 200
     page_size: int = 200

@@ -32,6 +32,7 @@ from sync.engine.mapping import resource_type
 from sync.errors import PlatformRejected
 from sync.fhir import bundle, codes, followup, questionnaire
 from sync.fhir.bundle import RequestEntry
+from sync.fhir.codes import Namespace
 from sync.fhir.common import Reference, fhir_id, full_url, identifier_query, reference
 
 # Types whose local deletion goes up as status entered-in-error: clinical documents are never hard-deleted.
@@ -51,13 +52,14 @@ def part_requests(engine: SyncEngine, state: LocalState, subject: Reference | No
         return []
     organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
     update = state.remote_version is not None
-    current = followup.parts(record, subject=subject, organization=organization)
+    ns = engine.options.namespace
+    current = followup.parts(record, subject=subject, organization=organization, ns=ns)
     entries = [_part_request(engine, part, update=update) for part in current]
     previous = _previous(record, state.base)
     if previous is not None and not record.deleted:
         gone = followup.part_names(previous) - followup.part_names(record)
         retracted = dataclasses.replace(previous, deleted=True)
-        for part in followup.parts(retracted, subject=subject, organization=organization):
+        for part in followup.parts(retracted, subject=subject, organization=organization, ns=ns):
             if part.name in gone:
                 entries.append(_part_request(engine, part, update=True))
     return entries
@@ -100,22 +102,23 @@ async def questionnaire_requests(engine: SyncEngine, records: Sequence[Record]) 
     """
     needed = {r.programme for r in records if isinstance(r, FollowUp) and not r.deleted}
     known = published(engine)
+    ns = engine.options.namespace
     entries: list[RequestEntry] = []
     names: set[str] = set()
     for programme in sorted(needed):
-        name = questionnaire.versioned(programme)
+        name = questionnaire.versioned(programme, ns)
         if name in known:
             continue
         if _by_url(engine):
-            entries.append(_conditional_publish(programme))
+            entries.append(_conditional_publish(programme, ns))
             names.add(name)
             continue
         try:
-            await engine.call(engine.platform.read, "Questionnaire", questionnaire.resource_id(programme))
+            await engine.call(engine.platform.read, "Questionnaire", questionnaire.resource_id(programme, ns))
         except PlatformRejected as exc:
             if exc.status not in (404, 410):
                 raise
-            entries.append(bundle.put(questionnaire.to_fhir(programme), questionnaire.resource_id(programme)))
+            entries.append(bundle.put(questionnaire.to_fhir(programme, ns), questionnaire.resource_id(programme, ns)))
             names.add(name)
             continue
         known.add(name)
@@ -131,8 +134,8 @@ def _by_url(engine: SyncEngine) -> bool:
     )
 
 
-def _conditional_publish(programme: Programme) -> RequestEntry:
-    query = f"url={quote(questionnaire.canonical(programme), safe=':/')}&version={quote(questionnaire.VERSION)}"
+def _conditional_publish(programme: Programme, ns: Namespace) -> RequestEntry:
+    query = f"url={quote(questionnaire.canonical(programme, ns), safe=':/')}&version={quote(questionnaire.VERSION)}"
     return RequestEntry(
-        method="POST", url="Questionnaire", resource=questionnaire.to_fhir(programme), if_none_exist=query
+        method="POST", url="Questionnaire", resource=questionnaire.to_fhir(programme, ns), if_none_exist=query
     )

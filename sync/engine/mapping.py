@@ -107,26 +107,28 @@ def to_resource(
 ) -> Resource:
     """Map a record to its resource (``subject`` is the resident's Patient, for everything but a Patient).
 
+    ``ns``: the namespace of our own extensions, NamingSystems, CodeSystems and Questionnaires.
+
     ``partner``: the diastolic reading a systolic one goes up with, as one panel (``pairs``).
     """
     if isinstance(record, Resident):
-        return patient.to_fhir(record, managing_organization=organization)
+        return patient.to_fhir(record, managing_organization=organization, ns=ns)
     if subject is None:
         raise MappingError(f"{type(record).__name__} {record.id} has no resident to refer to")
     if isinstance(record, Reading):
         return observation.to_fhir(record, subject=subject, partner=partner, ns=ns)
     if isinstance(record, Allergy):
-        return allergy.to_fhir(record, patient=subject)
+        return allergy.to_fhir(record, patient=subject, ns=ns)
     if isinstance(record, Condition):
-        return condition.to_fhir(record, subject=subject)
+        return condition.to_fhir(record, subject=subject, ns=ns)
     if isinstance(record, Procedure):
-        return procedure.to_fhir(record, subject=subject)
+        return procedure.to_fhir(record, subject=subject, ns=ns)
     if isinstance(record, FamilyHistory):
-        return family_history.to_fhir(record, patient=subject)
+        return family_history.to_fhir(record, patient=subject, ns=ns)
     if isinstance(record, Note):
-        return note.to_fhir(record, subject=subject)
+        return note.to_fhir(record, subject=subject)  # a note carries no URL of ours
     if isinstance(record, FollowUp):
-        return followup.to_fhir(record, subject=subject)
+        return followup.to_fhir(record, subject=subject, ns=ns)
     raise MappingError(f"a {type(record).__name__} has no FHIR form yet; it stays on this PC")
 
 
@@ -176,27 +178,31 @@ def derived(resource: Resource) -> bool:
     return resource.get("resourceType") == "Observation" and observation.is_companion(resource)
 
 
-def from_resource(resource: Resource, *, resident_id: str | None) -> Record:
-    """Map a resource pulled from the platform to a record (of ``resident_id``, for all but a Patient)."""
+def from_resource(resource: Resource, *, resident_id: str | None, ns: Namespace = DEFAULT_NAMESPACE) -> Record:
+    """Map a resource pulled from the platform to a record (of ``resident_id``, for all but a Patient).
+
+    Our extensions and codes are read under ``ns``, the namespace they were sent under.
+    """
     kind = resource.get("resourceType")
     if kind == "Patient":
-        return patient.from_fhir(resource)
+        return patient.from_fhir(resource, ns=ns)
     if resident_id is None:
         raise PlatformProtocolError(f"a {kind} names no resident of this clinic")
     if kind == "Observation":
-        return observation.from_fhir(resource, resident_id=resident_id)
+        return observation.from_fhir(resource, resident_id=resident_id, ns=ns)
+    if kind == "DocumentReference":
+        return note.from_fhir(resource, resident_id=resident_id)  # a note carries no URL of ours
     mappers = {
         "AllergyIntolerance": allergy.from_fhir,
         "Condition": condition.from_fhir,
         "Procedure": procedure.from_fhir,
         "FamilyMemberHistory": family_history.from_fhir,
-        "DocumentReference": note.from_fhir,
         "QuestionnaireResponse": followup.from_fhir,
     }
     mapper = mappers.get(str(kind))
     if mapper is None:
         raise PlatformProtocolError(f"a {str(kind)[:40]} cannot be kept in a resident's file")
-    found: Entry = mapper(resource, resident_id=resident_id)
+    found: Entry = mapper(resource, resident_id=resident_id, ns=ns)
     return found
 
 

@@ -176,7 +176,7 @@ def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any],
         if resident_id is None:
             return None  # not one of this clinic's residents
     try:
-        remote = from_resource(resource, resident_id=resident_id)
+        remote = from_resource(resource, resident_id=resident_id, ns=engine.options.namespace)
     except (PlatformProtocolError, InvalidInput) as exc:
         engine.report.errors.append(f"{resource_type}/{str(remote_id)[:64]} could not be read: {exc}")
         if remote_id is not None:

@@ -141,7 +141,9 @@ def _map_ahead(engine: SyncEngine, unit: Unit) -> None:
         return
     organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
     try:
-        unit.resource = to_resource(record, subject=_PLACEHOLDER, organization=organization)
+        unit.resource = to_resource(
+            record, subject=_PLACEHOLDER, organization=organization, ns=engine.options.namespace
+        )
     except (MappingError, InvalidInput):
         return  # mapped again when built, and parked there with the reason
     unit.content = comparable(record)
@@ -268,7 +270,7 @@ async def _adopt(engine: SyncEngine, unit: Unit, resource: dict[str, Any]) -> No
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, dict) and isinstance(meta.get("versionId"), str) else None
     try:
-        remote = from_resource(resource, resident_id=None)
+        remote = from_resource(resource, resident_id=None, ns=engine.options.namespace)
     except (PlatformProtocolError, InvalidInput) as exc:
         await engine.db(engine.store.park, unit.pending.seq, f"the platform's Patient cannot be read: {exc}")
         engine.report.parked += 1
@@ -348,6 +350,7 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
                 entry,
                 create_by=engine.capabilities.create_by("Observation"),
                 plain_post=engine.options.plain_post,
+                ns=engine.options.namespace,
             )
         except (MappingError, InvalidInput) as exc:
             engine.store.park(unit.pending.seq, f"cannot be expressed in FHIR: {exc}")
@@ -356,7 +359,11 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
         if isinstance(record, Reading) and record.device is not None and entry.resource is not None:
             if record.device.id not in engine.devices and record.device.id not in devices:
                 devices.add(record.device.id)
-                built.entries.append(bundle.put(device.to_fhir(record.device), device.client_id(record.device)))
+                built.entries.append(
+                    bundle.put(
+                        device.to_fhir(record.device, ns=engine.options.namespace), device.client_id(record.device)
+                    )
+                )
                 built.owners.append(record.device.id)
             entry.resource["device"] = device.device_reference(record.device)
         built.entries.append(entry)
@@ -394,10 +401,12 @@ def _request(
         organization = (
             reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
         )
-        resource = to_resource(record, subject=subject, organization=organization, partner=partner)
+        resource = to_resource(
+            record, subject=subject, organization=organization, partner=partner, ns=engine.options.namespace
+        )
     if state.remote_id is not None and state.remote_version is not None:
         if unit.current is not None:
-            resource = patient.overlay(unit.current, resource)
+            resource = patient.overlay(unit.current, resource, ns=engine.options.namespace)
         return update_request(record, resource, state.remote_id, state.remote_version)
     create_by = engine.capabilities.create_by(kind)
     return create_request(record, resource, create_by=create_by, plain_post=engine.options.plain_post)
@@ -467,7 +476,7 @@ def _confirmed(
     if found_existing and result.resource is not None:
         resident_id = record.resident_id if isinstance(record, Entry | Reading) else None
         try:
-            remote = from_resource(result.resource, resident_id=resident_id)
+            remote = from_resource(result.resource, resident_id=resident_id, ns=engine.options.namespace)
         except (PlatformProtocolError, InvalidInput):
             remote = None
         if remote is not None and isinstance(record, Resident) and record_id_of(result.resource) != record.id:
@@ -509,7 +518,7 @@ async def _conflict(engine: SyncEngine, unit: Unit) -> None:
     record = state.record
     resident_id = record.resident_id if isinstance(record, Entry | Reading) else None
     try:
-        remote = from_resource(current.resource, resident_id=resident_id)
+        remote = from_resource(current.resource, resident_id=resident_id, ns=engine.options.namespace)
     except (PlatformProtocolError, InvalidInput) as exc:
         await engine.db(engine.store.park, unit.pending.seq, f"the platform's newer version cannot be read: {exc}")
         engine.report.parked += 1

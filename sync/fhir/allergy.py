@@ -13,6 +13,7 @@ from typing import Any
 from clinic_agent.model import Allergy, ClinicalStatus
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import codes
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (
     Reference,
     Resource,
@@ -37,13 +38,13 @@ CRITICALITIES = frozenset({"low", "high", "unable-to-assess"})
 _FORM_CODES = {"2": "青霉素", "3": "磺胺", "4": "链霉素", "5": "其他"}
 
 
-def to_fhir(allergy: Allergy, *, patient: Reference) -> Resource:
-    """Map an allergy to an AllergyIntolerance of ``patient``."""
+def to_fhir(allergy: Allergy, *, patient: Reference, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
+    """Map an allergy to an AllergyIntolerance of ``patient`` (the form's code list under ``ns``)."""
     if allergy.category not in CATEGORIES:
         raise MappingError(f"allergy category {allergy.category!r} is not one of {sorted(CATEGORIES)}")
     if allergy.criticality is not None and allergy.criticality not in CRITICALITIES:
         raise MappingError(f"allergy criticality {allergy.criticality!r} is not one of {sorted(CRITICALITIES)}")
-    form = coding(codes.DRUG_ALLERGY, allergy.code, _FORM_CODES.get(allergy.code)) if allergy.code else None
+    form = coding(ns.drug_allergy, allergy.code, _FORM_CODES.get(allergy.code)) if allergy.code else None
     return prune(
         {
             "resourceType": "AllergyIntolerance",
@@ -61,7 +62,7 @@ def to_fhir(allergy: Allergy, *, patient: Reference) -> Resource:
     )
 
 
-def from_fhir(resource: Resource, *, resident_id: str) -> Allergy:
+def from_fhir(resource: Resource, *, resident_id: str, ns: Namespace = DEFAULT_NAMESPACE) -> Allergy:
     """Map an AllergyIntolerance to an allergy of the given resident."""
     found = expect_type(resource, "AllergyIntolerance")
     code = obj(found, "code", "AllergyIntolerance") or {}
@@ -74,7 +75,7 @@ def from_fhir(resource: Resource, *, resident_id: str) -> Allergy:
         resident_id=resident_id,
         substance=_substance(code),
         category=categories[0],
-        code=code_in(code, codes.DRUG_ALLERGY, "AllergyIntolerance.code"),
+        code=code_in(code, ns.drug_allergy, "AllergyIntolerance.code"),
         reaction=_reaction(found),
         criticality=text(found, "criticality", "AllergyIntolerance"),
         status=_status(found),

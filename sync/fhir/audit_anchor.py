@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sync.fhir import codes
 from sync.fhir.bundle import RequestEntry, put
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import Reference, Resource, fhir_id, instant
 
-STORE_SYSTEM = f"{codes.AGENT_BASE}/NamingSystem/store-id"
 APPLICATION_ACTIVITY = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110100"}
 
 
@@ -23,19 +22,25 @@ def anchor_id(store_id: str) -> str:
     return fhir_id(f"audit-anchor:{store_id}")
 
 
-def to_fhir(store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Reference | None) -> Resource:
-    """The AuditEvent that records the chain head (sequence number and MAC, hex) at ``at``."""
+def to_fhir(
+    store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Reference | None, ns: Namespace = DEFAULT_NAMESPACE
+) -> Resource:
+    """The AuditEvent that records the chain head (sequence number and MAC, hex) at ``at``.
+
+    The store is named by an identifier of ``ns.store_id_system``.
+    """
+    store = {"system": ns.store_id_system, "value": store_id}
     event: Resource = {
         "resourceType": "AuditEvent",
         "type": {**APPLICATION_ACTIVITY, "display": "Application Activity"},
         "action": "E",
         "recorded": instant(at),
         "outcome": "0",
-        "agent": [{"who": {"identifier": {"system": STORE_SYSTEM, "value": store_id}}, "requestor": False}],
-        "source": {"observer": observer or {"identifier": {"system": STORE_SYSTEM, "value": store_id}}},
+        "agent": [{"who": {"identifier": dict(store)}, "requestor": False}],
+        "source": {"observer": observer or {"identifier": dict(store)}},
         "entity": [
             {
-                "what": {"identifier": {"system": STORE_SYSTEM, "value": store_id}},
+                "what": {"identifier": dict(store)},
                 "description": "clinic-agent audit chain head",
                 "detail": [{"type": "seq", "valueString": str(seq)}, {"type": "mac", "valueString": mac.hex()}],
             }
@@ -45,10 +50,17 @@ def to_fhir(store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Refe
 
 
 def request(
-    store_id: str, seq: int, mac: bytes, at: datetime, *, observer: Reference | None, version_id: str | None = None
+    store_id: str,
+    seq: int,
+    mac: bytes,
+    at: datetime,
+    *,
+    observer: Reference | None,
+    version_id: str | None = None,
+    ns: Namespace = DEFAULT_NAMESPACE,
 ) -> RequestEntry:
     """The PUT that replaces the store's anchor (If-Match the version read just before, when there is one)."""
-    return put(to_fhir(store_id, seq, mac, at, observer=observer), anchor_id(store_id), version_id=version_id)
+    return put(to_fhir(store_id, seq, mac, at, observer=observer, ns=ns), anchor_id(store_id), version_id=version_id)
 
 
 def from_fhir(resource: Resource) -> tuple[int, bytes] | None:

@@ -1,20 +1,23 @@
 """Every code system, identifier system, profile and extension URL the FHIR mapping uses.
 
-Our own extensions and code systems live under ``AGENT_BASE``. It uses the reserved ``.example``
-top-level domain (RFC 2606) on purpose: the project owns no domain yet, and a placeholder that can
-never resolve to someone else's definitions is better than a guessed one. Change it here, once.
+The agent's own extensions, NamingSystems, CodeSystems and Questionnaires live under one base, the
+``Namespace`` in use: ``[platform] namespace`` in agent.toml (``clinic_agent.config``), handed to
+every mapper through the engine's options (``EngineOptions.namespace``). Nothing here is a URL of
+ours: everything of ours is a property of ``Namespace``. The default base is ``DEFAULT_NAMESPACE_BASE``.
 
-Our extensions (all on the resource unless noted):
+Our extensions (all on the resource unless noted), under ``<base>/StructureDefinition/``:
 
 - ``gbt2261-sex`` (Patient): valueCoding, the GB/T 2261.1 sex code as recorded (0, 1, 2, 9);
   ``Patient.gender`` carries the FHIR reading of it.
 - ``ethnicity`` (Patient): valueCoding with a GB/T 3304 code (two digits), or valueString when
   the file holds free text.
-- ``key-population`` (Patient, repeating): valueCoding from ``KEY_POPULATION_SYSTEM``.
+- ``key-population`` (Patient, repeating): valueCoding from ``Namespace.key_population_system``.
 - ``village`` (Patient.address): valueString, the administrative village (行政村).
+- ``id-number-override`` (Patient.identifier): the doctor's reason for keeping an ID number.
 - ``device-time`` (Observation): valueString, the time as the device's own clock wrote it.
 - ``reading-source`` (Observation): valueCode, how the reading arrived (manual, ble, astm, hl7 ...).
 - ``reading-flag`` (Observation, repeating): valueString, a plausibility or alert flag.
+- ``extreme-value-reason``, ``original-quantity`` (Observation): see ``Namespace``.
 """
 
 from __future__ import annotations
@@ -22,17 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-AGENT_BASE: Final = "https://clinic-agent.example/fhir"
-_EXT: Final = f"{AGENT_BASE}/StructureDefinition"
-_CS: Final = f"{AGENT_BASE}/CodeSystem"
-_NS: Final = f"{AGENT_BASE}/NamingSystem"
-
 # Identifier systems
 UUID_SYSTEM: Final = "urn:ietf:rfc:3986"  # value is "urn:uuid:<record id>": the agent's own stable id
 ID_CARD_SYSTEM: Final = "urn:oid:2.16.156.10011.1.3"  # 身份证号 (WS/T 483 CDA practice)
 HEALTH_RECORD_SYSTEM: Final = "urn:oid:2.16.156.10011.1.2"  # 健康档案编号
-DEVICE_ID_SYSTEM: Final = f"{_NS}/device-id"  # the agent's device identity (driver name, address)
-CLINIC_CODE_SYSTEM: Final = f"{_NS}/clinic-code"  # the clinic code the platform assigns at enrolment
 
 # HL7 terminology
 V2_0203: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
@@ -47,30 +43,12 @@ LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"
 ICD10: Final = "http://hl7.org/fhir/sid/icd-10"
 
-# Chinese national value sets (CDA OIDs where they are known, our own CodeSystems otherwise)
+# Chinese national value sets with CDA OIDs (the form code lists without one are ours: ``Namespace``)
 GBT2261_SEX: Final = "urn:oid:2.16.156.10011.2.3.3.4"
 GBT3304_ETHNICITY: Final = "urn:oid:2.16.156.10011.2.3.3.3"
-CV02_10_005: Final = f"{_CS}/CV02.10.005"  # 既往史-疾病 form codes: 2 高血压, 3 糖尿病, ...
-FAMILY_DISEASE: Final = f"{_CS}/family-history-disease"  # 家族史 form codes: ..., 11 先天畸形, 12 其他
-DRUG_ALLERGY: Final = f"{_CS}/drug-allergy"  # 药物过敏史 form codes: 2 青霉素, 3 磺胺, 4 链霉素, 5 其他
-KEY_POPULATION_SYSTEM: Final = f"{_CS}/key-population"
-PAST_HISTORY_CATEGORY: Final = f"{_CS}/past-history-category"  # surgery | trauma | transfusion
 
 # HL7 extensions
 QUANTITY_PRECISION: Final = "http://hl7.org/fhir/StructureDefinition/quantity-precision"
-
-# Our extensions
-EXT_SEX: Final = f"{_EXT}/gbt2261-sex"
-EXT_ETHNICITY: Final = f"{_EXT}/ethnicity"
-EXT_KEY_POPULATION: Final = f"{_EXT}/key-population"
-EXT_VILLAGE: Final = f"{_EXT}/village"
-# On the ID card identifier: the doctor's reason for keeping a number that fails its check digit.
-EXT_ID_NUMBER_OVERRIDE: Final = f"{_EXT}/id-number-override"
-EXT_DEVICE_TIME: Final = f"{_EXT}/device-time"
-EXT_READING_SOURCE: Final = f"{_EXT}/reading-source"
-EXT_READING_FLAG: Final = f"{_EXT}/reading-flag"
-# On an Observation: the doctor's reason for keeping a value outside the plausible range.
-EXT_EXTREME_REASON: Final = f"{_EXT}/extreme-value-reason"
 
 # Vital-signs profiles (FHIR R4 core), by LOINC code of the Observation.
 VITAL_SIGNS_BASE: Final = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
@@ -111,10 +89,23 @@ class Namespace:
     """The URLs of this agent's own extensions, NamingSystems and CodeSystems, under one base.
 
     The base is ``[platform] namespace`` in agent.toml (``clinic_agent.config``): the platform
-    team chooses it; every mapper is handed the one in use.
+    team chooses it; every mapper is handed the one in use. ``base`` is an https URL without a
+    trailing slash (the config checks it).
     """
 
     base: str
+
+    def contains(self, url: str) -> bool:
+        """True for a URL under this namespace."""
+        return url.startswith(self.base + "/")
+
+    def code_system(self, name: str) -> str:
+        """One of our CodeSystems (the follow-up forms' code lists among them)."""
+        return self._cs(name)
+
+    def questionnaire(self, slug: str) -> str:
+        """The canonical URL of one of our Questionnaires (without the version)."""
+        return f"{self.base}/Questionnaire/{slug}"
 
     def _ext(self, name: str) -> str:
         return f"{self.base}/StructureDefinition/{name}"
@@ -220,6 +211,7 @@ class Namespace:
 
 
 DEFAULT_NAMESPACE_BASE: Final = "https://namespace-not-set.invalid/clinic-agent"
-"""The namespace when agent.toml sets none: ``.invalid`` (RFC 2606) so that it can never be taken for
-a real one; the platform team must choose the real base before a clinic goes live."""
+"""The namespace when agent.toml sets none (``[platform] namespace``): ``.invalid`` (RFC 2606) so that
+it can never be taken for a real one; the platform team must choose the real base before a clinic
+goes live."""
 DEFAULT_NAMESPACE: Final = Namespace(DEFAULT_NAMESPACE_BASE)

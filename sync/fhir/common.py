@@ -21,8 +21,9 @@ Reference = dict[str, Any]
 
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _UUID_PREFIX = "urn:uuid:"
-# Ids derived from a local id that is not a valid FHIR id (device names), or from a platform id.
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, codes.AGENT_BASE)
+# Ids derived from a local id that is not a valid FHIR id (device names), or from a platform id. A fixed
+# seed, not the configured namespace: the same record must get the same id whatever the namespace.
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://clinic-agent.example/fhir")
 _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(?:T.+)?)?)?", re.DOTALL)
 
 

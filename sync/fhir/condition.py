@@ -11,6 +11,7 @@ from __future__ import annotations
 from clinic_agent.model import ClinicalStatus, Condition
 from sync.errors import PlatformProtocolError
 from sync.fhir import codes
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (
     Reference,
     Resource,
@@ -45,13 +46,13 @@ FORM_CODES = {
 }
 
 
-def to_fhir(condition: Condition, *, subject: Reference) -> Resource:
+def to_fhir(condition: Condition, *, subject: Reference, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
     """Map a condition to a Condition of ``subject``."""
     codings = []
     if condition.icd10:
         codings.append(coding(codes.ICD10, condition.icd10))
     if condition.code:
-        codings.append(coding(codes.CV02_10_005, condition.code, FORM_CODES.get(condition.code)))
+        codings.append(coding(ns.cv02_10_005, condition.code, FORM_CODES.get(condition.code)))
     return prune(
         {
             "resourceType": "Condition",
@@ -67,7 +68,7 @@ def to_fhir(condition: Condition, *, subject: Reference) -> Resource:
     )
 
 
-def from_fhir(resource: Resource, *, resident_id: str) -> Condition:
+def from_fhir(resource: Resource, *, resident_id: str, ns: Namespace = DEFAULT_NAMESPACE) -> Condition:
     """Map a Condition to a condition of the given resident."""
     found = expect_type(resource, "Condition")
     code = obj(found, "code", "Condition") or {}
@@ -80,7 +81,7 @@ def from_fhir(resource: Resource, *, resident_id: str) -> Condition:
         clinical = {"recurrence": ClinicalStatus.ACTIVE, "relapse": ClinicalStatus.ACTIVE}.get(
             status or "", ClinicalStatus.INACTIVE
         )
-    form = code_in(code, codes.CV02_10_005, "Condition.code")
+    form = code_in(code, ns.cv02_10_005, "Condition.code")
     if not code.get("text") and form is None:
         raise PlatformProtocolError("Condition.code has no text and no CV02.10.005 code; no disease name")
     return Condition(

@@ -1,6 +1,6 @@
 """DeviceInfo <-> Device.
 
-The agent's device identity (e.g. ``ble:AA:BB:...``) is the identifier of ``codes.DEVICE_ID_SYSTEM``;
+The agent's device identity (e.g. ``ble:AA:BB:...``) is the identifier of ``Namespace.device_id_system``;
 the FHIR id to PUT it to is ``common.fhir_id(device.id)`` (a UUID derived from it when it is not a
 valid FHIR id). The model is a ``deviceName`` of type ``model-name``, the protocol a
 ``specialization.systemType`` (the standard the device speaks), the serial ``serialNumber``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from clinic_agent.model import DeviceInfo
 from sync.errors import PlatformProtocolError
-from sync.fhir import codes
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (
     Reference,
     Resource,
@@ -27,12 +27,12 @@ from sync.fhir.common import (
 )
 
 
-def to_fhir(device: DeviceInfo, *, owner: Reference | None = None) -> Resource:
+def to_fhir(device: DeviceInfo, *, owner: Reference | None = None, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
     """Map a device to a Device (no ``id``: see ``client_id``)."""
     return prune(
         {
             "resourceType": "Device",
-            "identifier": [{"system": codes.DEVICE_ID_SYSTEM, "value": device.id}],
+            "identifier": [{"system": ns.device_id_system, "value": device.id}],
             "status": "active",
             "serialNumber": device.serial or None,
             "deviceName": [{"name": device.model, "type": "model-name"}] if device.model else None,
@@ -42,10 +42,10 @@ def to_fhir(device: DeviceInfo, *, owner: Reference | None = None) -> Resource:
     )
 
 
-def from_fhir(resource: Resource) -> DeviceInfo:
+def from_fhir(resource: Resource, *, ns: Namespace = DEFAULT_NAMESPACE) -> DeviceInfo:
     """Map a Device made by an agent back to the device."""
     found = expect_type(resource, "Device")
-    device_id = find_identifier(found, codes.DEVICE_ID_SYSTEM)
+    device_id = find_identifier(found, ns.device_id_system)
     if device_id is None:
         raise PlatformProtocolError(f"Device/{found.get('id')} has no agent device id")
     names = [n for n in dicts(found, "deviceName", "Device") if n.get("type") == "model-name"]
@@ -69,6 +69,6 @@ def device_reference(device: DeviceInfo) -> Reference:
     return reference("Device", client_id(device), device.model or None)
 
 
-def identifier_search(device: DeviceInfo) -> str:
+def identifier_search(device: DeviceInfo, *, ns: Namespace = DEFAULT_NAMESPACE) -> str:
     """The search (and ``ifNoneExist``) query that finds this device."""
-    return identifier_query(codes.DEVICE_ID_SYSTEM, device.id)
+    return identifier_query(ns.device_id_system, device.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from clinic_agent.model import FamilyHistory, Relation
 from sync.errors import PlatformProtocolError
 from sync.fhir import codes
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (
     Reference,
     Resource,
@@ -30,10 +31,10 @@ from sync.fhir.common import (
 _RELATION_FROM_CODE = {code: Relation(name) for name, (code, _) in codes.RELATION_CODES.items()}
 
 
-def to_fhir(history: FamilyHistory, *, patient: Reference) -> Resource:
+def to_fhir(history: FamilyHistory, *, patient: Reference, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
     """Map a family-history entry to a FamilyMemberHistory of ``patient``."""
     role, display = codes.RELATION_CODES[history.relation.value]
-    disease = coding(codes.FAMILY_DISEASE, history.code) if history.code else None
+    disease = coding(ns.family_disease, history.code) if history.code else None
     return prune(
         {
             "resourceType": "FamilyMemberHistory",
@@ -47,7 +48,7 @@ def to_fhir(history: FamilyHistory, *, patient: Reference) -> Resource:
     )
 
 
-def from_fhir(resource: Resource, *, resident_id: str) -> FamilyHistory:
+def from_fhir(resource: Resource, *, resident_id: str, ns: Namespace = DEFAULT_NAMESPACE) -> FamilyHistory:
     """Map a FamilyMemberHistory to a family-history entry of the given resident."""
     found = expect_type(resource, "FamilyMemberHistory")
     role = code_in(found.get("relationship"), codes.V3_ROLE_CODE, "FamilyMemberHistory.relationship")
@@ -62,6 +63,6 @@ def from_fhir(resource: Resource, *, resident_id: str) -> FamilyHistory:
         resident_id=resident_id,
         relation=_RELATION_FROM_CODE[role],
         condition=required_text(code, "text", "FamilyMemberHistory.condition.code"),
-        code=code_in(code, codes.FAMILY_DISEASE, "FamilyMemberHistory.condition.code"),
+        code=code_in(code, ns.family_disease, "FamilyMemberHistory.condition.code"),
         note=first_note(found),
     )

@@ -31,6 +31,7 @@ from clinic_agent.errors import InvalidInput
 from clinic_agent.model import FollowUp, Medication, Programme, Quantity, Reading
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import codes, observation, questionnaire
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (
     Reference,
     Resource,
@@ -88,15 +89,15 @@ def part_id(record_id: str, name: str) -> str:
 # To FHIR --------------------------------------------------------------------------------------
 
 
-def to_fhir(record: FollowUp, *, subject: Reference) -> Resource:
+def to_fhir(record: FollowUp, *, subject: Reference, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
     """The QuestionnaireResponse of a follow-up (no ``id``: the caller chooses POST or PUT)."""
-    items = [_answer_item(record, item) for item in questionnaire.items_for(record.programme)]
+    items = [_answer_item(record, item, ns) for item in questionnaire.items_for(record.programme)]
     _only_form_fields(record)
     return prune(
         {
             "resourceType": "QuestionnaireResponse",
             "identifier": uuid_identifier(record.id),  # 0..1 in R4: one Identifier, not a list
-            "questionnaire": questionnaire.versioned(record.programme),
+            "questionnaire": questionnaire.versioned(record.programme, ns),
             "status": FORM_STATUS[record.deleted],
             "subject": subject,
             "encounter": bundle_reference(part_id(record.id, ENCOUNTER_PART)),
@@ -114,13 +115,13 @@ def _only_form_fields(record: FollowUp) -> None:
             raise MappingError(f"the {record.programme.value} follow-up form has no field {item.link_id}")
 
 
-def _answer_item(record: FollowUp, item: Item) -> Resource | None:
+def _answer_item(record: FollowUp, item: Item, ns: Namespace) -> Resource | None:
     value = getattr(record, item.link_id)
     if item.link_id == "medications":
         groups = [_medication(m) for m in value]
         return {"linkId": item.link_id, "text": item.text, "item": groups} if groups else None
     values = list(value) if item.repeats else [value]
-    answers = [_answer(record, item, v) for v in values if v not in (None, "")]
+    answers = [_answer(record, item, v, ns) for v in values if v not in (None, "")]
     if not answers:
         if item.required:
             raise MappingError(f"a follow-up needs its {item.link_id}")
@@ -128,7 +129,7 @@ def _answer_item(record: FollowUp, item: Item) -> Resource | None:
     return {"linkId": item.link_id, "text": item.text, "answer": answers}
 
 
-def _answer(record: FollowUp, item: Item, value: Any) -> Resource:
+def _answer(record: FollowUp, item: Item, value: Any, ns: Namespace) -> Resource:
     if item.type == "date":
         return {"valueDate": value.isoformat()}
     if item.type == "integer":
@@ -139,9 +140,9 @@ def _answer(record: FollowUp, item: Item, value: Any) -> Resource:
         return {"valueQuantity": _quantity(item, str(value))}
     options = questionnaire.symptom_options(record.programme) if item.link_id == "symptoms" else item.options
     system = (
-        questionnaire.symptom_system(record.programme)
+        questionnaire.symptom_system(record.programme, ns)
         if item.link_id == "symptoms"
-        else questionnaire.code_system(item.system)
+        else questionnaire.code_system(item.system, ns)
     )
     code = str(value)
     if not code or code != code.strip() or any(ch in code for ch in "\t\n\r"):
@@ -184,11 +185,13 @@ def _medication(medication: Medication) -> Resource:
 # Parts: the Encounter and the Observations ----------------------------------------------------
 
 
-def parts(record: FollowUp, *, subject: Reference, organization: Reference | None) -> list[Part]:
+def parts(
+    record: FollowUp, *, subject: Reference, organization: Reference | None, ns: Namespace = DEFAULT_NAMESPACE
+) -> list[Part]:
     """The Encounter and the Observations of a follow-up, each with its own stable id."""
-    found = [Part(ENCOUNTER_PART, part_id(record.id, ENCOUNTER_PART), encounter(record, subject, organization))]
+    found = [Part(ENCOUNTER_PART, part_id(record.id, ENCOUNTER_PART), encounter(record, subject, organization, ns))]
     for name, reading in _readings(record).items():
-        found.append(Part(name, part_id(record.id, name), _observation(record, name, reading, subject)))
+        found.append(Part(name, part_id(record.id, name), _observation(record, name, reading, subject, ns)))
     return found
 
 
@@ -197,7 +200,9 @@ def part_names(record: FollowUp) -> set[str]:
     return {ENCOUNTER_PART, *_readings(record)}
 
 
-def encounter(record: FollowUp, subject: Reference, organization: Reference | None) -> Resource:
+def encounter(
+    record: FollowUp, subject: Reference, organization: Reference | None, ns: Namespace = DEFAULT_NAMESPACE
+) -> Resource:
     """The visit."""
     klass = ENCOUNTER_CLASS.get(record.method)
     if klass is None:
@@ -211,7 +216,7 @@ def encounter(record: FollowUp, subject: Reference, organization: Reference | No
             "class": coding(ACT_CODE, klass[0], klass[1]),
             "type": [
                 concept(
-                    coding(questionnaire.code_system("follow-up-programme"), record.programme.value),
+                    coding(questionnaire.code_system("follow-up-programme", ns), record.programme.value),
                     text=f"{_PROGRAMME_TEXT[record.programme]} ({method})",
                 )
             ],
@@ -263,8 +268,8 @@ def _readings(record: FollowUp) -> dict[str, Reading]:
 _NOON = parse_instant("2000-01-01T12:00:00Z", "a constant")
 
 
-def _observation(record: FollowUp, name: str, reading: Reading, subject: Reference) -> Resource:
-    resource = observation.to_fhir(reading, subject=subject)
+def _observation(record: FollowUp, name: str, reading: Reading, subject: Reference, ns: Namespace) -> Resource:
+    resource = observation.to_fhir(reading, subject=subject, ns=ns)
     resource.pop("extension", None)  # reading-source: the form is the source (derivedFrom)
     resource.pop("issued", None)
     resource["status"] = "entered-in-error" if record.deleted else "final"
@@ -293,11 +298,11 @@ def derived_from_form(resource: Resource) -> bool:
 # From FHIR ------------------------------------------------------------------------------------
 
 
-def from_fhir(resource: Resource, *, resident_id: str) -> FollowUp:
-    """Read a follow-up from its QuestionnaireResponse."""
+def from_fhir(resource: Resource, *, resident_id: str, ns: Namespace = DEFAULT_NAMESPACE) -> FollowUp:
+    """Read a follow-up from its QuestionnaireResponse (answering our Questionnaire under ``ns``)."""
     resource = expect_type(resource, "QuestionnaireResponse")
     named = required_text(resource, "questionnaire", "QuestionnaireResponse")
-    programme = questionnaire.programme_of(named)
+    programme = questionnaire.programme_of(named, ns)
     if programme is None:
         raise PlatformProtocolError(f"QuestionnaireResponse answers {named[:80]!r}, not one of our follow-up forms")
     status = text(resource, "status", "QuestionnaireResponse")
@@ -313,7 +318,7 @@ def from_fhir(resource: Resource, *, resident_id: str) -> FollowUp:
         if link_id == "medications":
             fields[link_id] = tuple(_read_medication(group) for group in dicts(answered, "item", "medications"))
             continue
-        values = [_read_answer(programme, item, a) for a in dicts(answered, "answer", f"item {link_id}")]
+        values = [_read_answer(programme, item, a, ns) for a in dicts(answered, "answer", f"item {link_id}")]
         if item.repeats:
             fields[link_id] = tuple(values)
         elif values:
@@ -337,7 +342,7 @@ def from_fhir(resource: Resource, *, resident_id: str) -> FollowUp:
         raise PlatformProtocolError(f"QuestionnaireResponse cannot be read as a follow-up: {exc}") from None
 
 
-def _read_answer(programme: Programme, item: Item, answer: Resource) -> Any:
+def _read_answer(programme: Programme, item: Item, answer: Resource, ns: Namespace) -> Any:
     what = f"QuestionnaireResponse answer to {item.link_id}"
     if item.type == "date":
         return parse_date(required_text(answer, "valueDate", what), what)
@@ -354,9 +359,9 @@ def _read_answer(programme: Programme, item: Item, answer: Resource) -> Any:
             raise PlatformProtocolError(f"{what} is not a quantity")
         return _read_quantity(quantity, what)
     system = (
-        questionnaire.symptom_system(programme)
+        questionnaire.symptom_system(programme, ns)
         if item.link_id == "symptoms"
-        else questionnaire.code_system(item.system)
+        else questionnaire.code_system(item.system, ns)
     )
     value_coding = obj(answer, "valueCoding", what)
     code = code_in({"coding": [value_coding]}, system, what) if value_coding is not None else None

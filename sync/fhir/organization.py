@@ -2,7 +2,7 @@
 
 The domain model has no clinic record yet (the clinic's code and name come from ``agent.toml`` at
 enrolment), so this module defines the small value it maps: ``Clinic``. The Organization is
-identified by the clinic code the platform assigned (``codes.CLINIC_CODE_SYSTEM``); the GB/T 2260
+identified by the clinic code the platform assigned (``Namespace.clinic_code_system``); the GB/T 2260
 code of the county it serves, when known, is an ``address.district`` code.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sync.errors import PlatformProtocolError
-from sync.fhir import codes
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (
     Reference,
     Resource,
@@ -35,12 +35,12 @@ class Clinic:
     phone: str | None = None
 
 
-def to_fhir(clinic: Clinic) -> Resource:
+def to_fhir(clinic: Clinic, *, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
     """Map the clinic to an Organization of type ``prov`` (healthcare provider)."""
     return prune(
         {
             "resourceType": "Organization",
-            "identifier": [{"system": codes.CLINIC_CODE_SYSTEM, "value": clinic.code}],
+            "identifier": [{"system": ns.clinic_code_system, "value": clinic.code}],
             "active": True,
             "type": [
                 {
@@ -60,10 +60,10 @@ def to_fhir(clinic: Clinic) -> Resource:
     )
 
 
-def from_fhir(resource: Resource) -> Clinic:
+def from_fhir(resource: Resource, *, ns: Namespace = DEFAULT_NAMESPACE) -> Clinic:
     """Map an Organization with a clinic code back to the clinic."""
     found = expect_type(resource, "Organization")
-    code = find_identifier(found, codes.CLINIC_CODE_SYSTEM)
+    code = find_identifier(found, ns.clinic_code_system)
     if code is None:
         raise PlatformProtocolError(f"Organization/{found.get('id')} has no clinic code")
     phones = [p for p in dicts(found, "telecom", "Organization") if p.get("system") == "phone"]
@@ -76,11 +76,11 @@ def from_fhir(resource: Resource) -> Clinic:
     )
 
 
-def identifier_search(clinic_code: str) -> str:
+def identifier_search(clinic_code: str, *, ns: Namespace = DEFAULT_NAMESPACE) -> str:
     """The search (and ``ifNoneExist``) query that finds the clinic's Organization."""
-    return identifier_query(codes.CLINIC_CODE_SYSTEM, clinic_code)
+    return identifier_query(ns.clinic_code_system, clinic_code)
 
 
-def conditional_reference(clinic_code: str) -> Reference:
+def conditional_reference(clinic_code: str, *, ns: Namespace = DEFAULT_NAMESPACE) -> Reference:
     """A reference to the clinic's Organization by its code; valid inside a transaction Bundle."""
-    return {"reference": f"Organization?{identifier_search(clinic_code)}"}
+    return {"reference": f"Organization?{identifier_search(clinic_code, ns=ns)}"}

@@ -15,6 +15,7 @@ from typing import Any
 from clinic_agent.model import KeyPopulation, Resident, Sex
 from sync.errors import PlatformProtocolError
 from sync.fhir import codes
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (
     Reference,
     Resource,
@@ -80,19 +81,21 @@ _HAN_NAME = re.compile(r"[\u3400-\u9fff]{2,4}")
 _ETHNICITY_CODE = re.compile(r"[0-9]{2}")
 
 
-def to_fhir(resident: Resident, *, managing_organization: Reference | None = None) -> Resource:
-    """Map a resident to a Patient (no ``id``: the caller chooses POST or PUT)."""
+def to_fhir(
+    resident: Resident, *, managing_organization: Reference | None = None, ns: Namespace = DEFAULT_NAMESPACE
+) -> Resource:
+    """Map a resident to a Patient (no ``id``: the caller chooses POST or PUT); our URLs under ``ns``."""
     return prune(
         {
             "resourceType": "Patient",
-            "extension": _extensions(resident),
-            "identifier": _identifiers(resident),
+            "extension": _extensions(resident, ns),
+            "identifier": _identifiers(resident, ns),
             "active": not resident.deleted,
             "name": [_name(resident.name)],
             "telecom": [{"system": "phone", "value": resident.phone}] if resident.phone else None,
             "gender": _GENDER[resident.sex],
             "birthDate": resident.birth_date.isoformat(),
-            "address": _address(resident),
+            "address": _address(resident, ns),
             "managingOrganization": managing_organization,
         }
     )
@@ -101,12 +104,12 @@ def to_fhir(resident: Resident, *, managing_organization: Reference | None = Non
 # What a Patient written here says about the person; everything else the platform holds on it
 # (other identifiers such as a hospital's record number, other names and addresses, contacts,
 # extensions of other systems, its managing organization) is kept as it is when we update it.
-_OURS_EXTENSIONS = frozenset({codes.EXT_SEX, codes.EXT_ETHNICITY, codes.EXT_KEY_POPULATION})
 _OURS_IDENTIFIERS = frozenset({codes.ID_CARD_SYSTEM, codes.HEALTH_RECORD_SYSTEM})
 
 
-def overlay(current: Resource, ours: Resource) -> Resource:
+def overlay(current: Resource, ours: Resource, *, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
     """Our Patient laid over the platform's current one: what we model replaced, the rest kept."""
+    ours_extensions = {ns.ext_sex, ns.ext_ethnicity, ns.ext_key_population}
     merged: Resource = {k: v for k, v in current.items() if k not in ("meta", "text")}
     own_uuid = next((i for i in dicts(ours, "identifier", "Patient") if i.get("system") == codes.UUID_SYSTEM), None)
     merged["identifier"] = [
@@ -119,7 +122,7 @@ def overlay(current: Resource, ours: Resource) -> Resource:
     ]
     merged["extension"] = [
         *dicts(ours, "extension", "Patient"),
-        *(e for e in dicts(current, "extension", "Patient") if e.get("url") not in _OURS_EXTENSIONS),
+        *(e for e in dicts(current, "extension", "Patient") if e.get("url") not in ours_extensions),
     ]
     merged["name"] = [
         *dicts(ours, "name", "Patient"),
@@ -140,12 +143,12 @@ def overlay(current: Resource, ours: Resource) -> Resource:
     return prune(merged)
 
 
-def _identifiers(resident: Resident) -> list[dict[str, Any]]:
+def _identifiers(resident: Resident, ns: Namespace) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = [
         uuid_identifier(resident.id),
         prune(
             {
-                "extension": [{"url": codes.EXT_ID_NUMBER_OVERRIDE, "valueString": resident.id_number_override}]
+                "extension": [{"url": ns.ext_id_number_override, "valueString": resident.id_number_override}]
                 if resident.id_number_override
                 else None,
                 "use": "official",
@@ -160,10 +163,10 @@ def _identifiers(resident: Resident) -> list[dict[str, Any]]:
     return found
 
 
-def _extensions(resident: Resident) -> list[dict[str, Any]]:
+def _extensions(resident: Resident, ns: Namespace) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = [
         {
-            "url": codes.EXT_SEX,
+            "url": ns.ext_sex,
             "valueCoding": coding(codes.GBT2261_SEX, resident.sex.value, _SEX_DISPLAY[resident.sex]),
         }
     ]
@@ -171,14 +174,14 @@ def _extensions(resident: Resident) -> list[dict[str, Any]]:
         if _ETHNICITY_CODE.fullmatch(resident.ethnicity):
             found.append(
                 {
-                    "url": codes.EXT_ETHNICITY,
+                    "url": ns.ext_ethnicity,
                     "valueCoding": coding(codes.GBT3304_ETHNICITY, resident.ethnicity),
                 }
             )
         else:
-            found.append({"url": codes.EXT_ETHNICITY, "valueString": resident.ethnicity})
+            found.append({"url": ns.ext_ethnicity, "valueString": resident.ethnicity})
     found.extend(
-        {"url": codes.EXT_KEY_POPULATION, "valueCoding": coding(codes.KEY_POPULATION_SYSTEM, flag.value)}
+        {"url": ns.ext_key_population, "valueCoding": coding(ns.key_population_system, flag.value)}
         for flag in resident.key_populations
     )
     return found
@@ -197,17 +200,20 @@ def _name(name: str) -> dict[str, Any]:
     return prune({"use": "official", "text": name, "family": family, "given": given})
 
 
-def _address(resident: Resident) -> list[dict[str, Any]] | None:
+def _address(resident: Resident, ns: Namespace) -> list[dict[str, Any]] | None:
     if not resident.village and not resident.address:
         return None
     village: list[dict[str, Any]] | None = (
-        [{"url": codes.EXT_VILLAGE, "valueString": resident.village}] if resident.village else None
+        [{"url": ns.ext_village, "valueString": resident.village}] if resident.village else None
     )
     return [prune({"extension": village, "use": "home", "text": resident.address, "country": "CN"})]
 
 
-def from_fhir(resource: Resource) -> Resident:
-    """Map a Patient to a resident (``version`` 0, ``updated_at`` None: sync state is the caller's)."""
+def from_fhir(resource: Resource, *, ns: Namespace = DEFAULT_NAMESPACE) -> Resident:
+    """Map a Patient to a resident (``version`` 0, ``updated_at`` None: sync state is the caller's).
+
+    Our extensions are read under ``ns``; others' (or another namespace's) are left alone.
+    """
     patient = expect_type(resource, "Patient")
     id_number = find_identifier(patient, codes.ID_CARD_SYSTEM)
     if id_number is None:
@@ -223,15 +229,15 @@ def from_fhir(resource: Resource) -> Resident:
         id=local_id(patient),
         id_number=id_number,
         name=_read_name(patient),
-        sex=_read_sex(patient),
+        sex=_read_sex(patient, ns),
         birth_date=parse_date(birth, "Patient.birthDate"),
         health_record_number=find_identifier(patient, codes.HEALTH_RECORD_SYSTEM),
         phone=_phone(patient),
-        village=_village(address),
+        village=_village(address, ns),
         address=text(address, "text", "Patient.address") if address else None,
-        ethnicity=_read_ethnicity(patient),
-        key_populations=_read_key_populations(patient),
-        id_number_override=_read_id_number_override(patient),
+        ethnicity=_read_ethnicity(patient, ns),
+        key_populations=_read_key_populations(patient, ns),
+        id_number_override=_read_id_number_override(patient, ns),
         deleted=patient.get("active") is False,
     )
 
@@ -249,8 +255,8 @@ def _read_name(patient: Resource) -> str:
     return (text(chosen, "family", "Patient.name") or "") + "".join(given)
 
 
-def _read_sex(patient: Resource) -> Sex:
-    ext = extension(patient, codes.EXT_SEX, "Patient")
+def _read_sex(patient: Resource, ns: Namespace) -> Sex:
+    ext = extension(patient, ns.ext_sex, "Patient")
     value = obj(ext, "valueCoding", "Patient.extension") if ext else None
     if value is not None:
         try:
@@ -275,13 +281,13 @@ def _home_address(patient: Resource) -> dict[str, Any] | None:
     return next((a for a in addresses if a.get("use") == "home"), addresses[0] if addresses else None)
 
 
-def _village(address: dict[str, Any] | None) -> str | None:
-    ext = extension(address, codes.EXT_VILLAGE, "Patient.address") if address else None
+def _village(address: dict[str, Any] | None, ns: Namespace) -> str | None:
+    ext = extension(address, ns.ext_village, "Patient.address") if address else None
     return text(ext, "valueString", "Patient.address.extension") if ext else None
 
 
-def _read_ethnicity(patient: Resource) -> str | None:
-    ext = extension(patient, codes.EXT_ETHNICITY, "Patient")
+def _read_ethnicity(patient: Resource, ns: Namespace) -> str | None:
+    ext = extension(patient, ns.ext_ethnicity, "Patient")
     if ext is None:
         return None
     value = obj(ext, "valueCoding", "Patient.extension")
@@ -290,17 +296,17 @@ def _read_ethnicity(patient: Resource) -> str | None:
     return required_text(ext, "valueString", "Patient.extension")
 
 
-def _read_id_number_override(patient: Resource) -> str | None:
+def _read_id_number_override(patient: Resource, ns: Namespace) -> str | None:
     for identifier in dicts(patient, "identifier", "Patient"):
         if identifier.get("system") == codes.ID_CARD_SYSTEM:
-            found = extension(identifier, codes.EXT_ID_NUMBER_OVERRIDE, "Patient.identifier")
+            found = extension(identifier, ns.ext_id_number_override, "Patient.identifier")
             return text(found, "valueString", "Patient.identifier.extension") if found else None
     return None
 
 
-def _read_key_populations(patient: Resource) -> tuple[KeyPopulation, ...]:
+def _read_key_populations(patient: Resource, ns: Namespace) -> tuple[KeyPopulation, ...]:
     flags = []
-    for ext in extensions(patient, codes.EXT_KEY_POPULATION, "Patient"):
+    for ext in extensions(patient, ns.ext_key_population, "Patient"):
         value = obj(ext, "valueCoding", "Patient.extension") or {}
         try:
             flags.append(KeyPopulation(required_text(value, "code", "Patient.extension.valueCoding")))

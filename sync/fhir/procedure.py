@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from clinic_agent.model import Procedure, ProcedureCategory
 from sync.errors import PlatformProtocolError
-from sync.fhir import codes
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (
     Reference,
     Resource,
@@ -34,9 +34,9 @@ _DISPLAY = {
 }
 
 
-def to_fhir(procedure: Procedure, *, subject: Reference) -> Resource:
+def to_fhir(procedure: Procedure, *, subject: Reference, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
     """Map a past surgery, trauma or transfusion to a Procedure of ``subject``."""
-    category = coding(codes.PAST_HISTORY_CATEGORY, procedure.category.value, _DISPLAY[procedure.category])
+    category = coding(ns.past_history_category, procedure.category.value, _DISPLAY[procedure.category])
     return prune(
         {
             "resourceType": "Procedure",
@@ -51,10 +51,10 @@ def to_fhir(procedure: Procedure, *, subject: Reference) -> Resource:
     )
 
 
-def from_fhir(resource: Resource, *, resident_id: str) -> Procedure:
+def from_fhir(resource: Resource, *, resident_id: str, ns: Namespace = DEFAULT_NAMESPACE) -> Procedure:
     """Map a Procedure to a past-history entry of the given resident."""
     found = expect_type(resource, "Procedure")
-    value = code_in(found.get("category"), codes.PAST_HISTORY_CATEGORY, "Procedure.category")
+    value = code_in(found.get("category"), ns.past_history_category, "Procedure.category")
     try:
         category = ProcedureCategory(value or "surgery")
     except ValueError:

@@ -7,10 +7,10 @@ the printed form's own (1 门诊, 2 家庭, 3 电话 ...). Numbers with a unit a
 UCUM (with HL7 ``quantity-precision``, so "65.50" kg comes back as typed), counts are ``integer``.
 
 Canonical: ``<base>/Questionnaire/<programme>-follow-up``, version ``VERSION``. The base is the
-agent's namespace (``namespace()``), the one place to switch it. The Questionnaire is PUT to an id
-derived from its canonical and version, so publishing it again (a replay, a second PC of the same
-clinic) writes the same resource, never a second one; the engine publishes it once per platform
-(``sync.engine.forms``).
+agent's namespace (``codes.Namespace``, ``[platform] namespace``), passed in as ``ns``. The
+Questionnaire is PUT to an id derived from its canonical and version, so publishing it again (a
+replay, a second PC of the same clinic) writes the same resource, never a second one; the engine
+publishes it once per platform (``sync.engine.forms``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Final, Literal
 
 from clinic_agent.model import Programme
 from sync.fhir import codes
+from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import Resource, coding, prune
 
 VERSION: Final = "2017.1"  # the 3rd edition (2017) of the national service specification; .1: our first mapping
@@ -31,14 +32,9 @@ DIABETES: Final = frozenset({Programme.DIABETES})
 _UNIT_EXTENSION: Final = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
 
 
-def namespace() -> str:
-    """The base URL of the agent's Questionnaires and form CodeSystems (today ``codes.AGENT_BASE``)."""
-    return codes.AGENT_BASE
-
-
-def code_system(name: str) -> str:
+def code_system(name: str, ns: Namespace = DEFAULT_NAMESPACE) -> str:
     """The URL of one of the form's CodeSystems."""
-    return f"{namespace()}/CodeSystem/{name}"
+    return ns.code_system(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,37 +161,37 @@ def symptom_options(programme: Programme) -> tuple[tuple[str, str], ...]:
     return HYPERTENSION_SYMPTOMS if programme is Programme.HYPERTENSION else DIABETES_SYMPTOMS
 
 
-def symptom_system(programme: Programme) -> str:
+def symptom_system(programme: Programme, ns: Namespace = DEFAULT_NAMESPACE) -> str:
     """The CodeSystem of a programme's symptoms."""
-    return code_system(f"{programme.value}-symptom")
+    return code_system(f"{programme.value}-symptom", ns)
 
 
-def canonical(programme: Programme) -> str:
+def canonical(programme: Programme, ns: Namespace = DEFAULT_NAMESPACE) -> str:
     """The Questionnaire's canonical URL (without the version)."""
-    return f"{namespace()}/Questionnaire/{_SLUG[programme]}"
+    return ns.questionnaire(_SLUG[programme])
 
 
-def versioned(programme: Programme) -> str:
+def versioned(programme: Programme, ns: Namespace = DEFAULT_NAMESPACE) -> str:
     """``canonical|version``, as QuestionnaireResponse.questionnaire names it."""
-    return f"{canonical(programme)}|{VERSION}"
+    return f"{canonical(programme, ns)}|{VERSION}"
 
 
-def programme_of(questionnaire: str) -> Programme | None:
+def programme_of(questionnaire: str, ns: Namespace = DEFAULT_NAMESPACE) -> Programme | None:
     """The programme a ``QuestionnaireResponse.questionnaire`` canonical names (any version), if ours."""
     url = questionnaire.split("|", 1)[0]
-    return next((p for p in Programme if url == canonical(p)), None)
+    return next((p for p in Programme if url == canonical(p, ns)), None)
 
 
-def resource_id(programme: Programme) -> str:
+def resource_id(programme: Programme, ns: Namespace = DEFAULT_NAMESPACE) -> str:
     """The id the Questionnaire is PUT to: derived from its canonical and version, the same on every PC."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, versioned(programme)))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, versioned(programme, ns)))
 
 
-def to_fhir(programme: Programme) -> Resource:
+def to_fhir(programme: Programme, ns: Namespace = DEFAULT_NAMESPACE) -> Resource:
     """The Questionnaire of a programme's follow-up form."""
     return {
         "resourceType": "Questionnaire",
-        "url": canonical(programme),
+        "url": canonical(programme, ns),
         "version": VERSION,
         "name": _NAME[programme],
         "title": _TITLE[programme],
@@ -203,21 +199,21 @@ def to_fhir(programme: Programme) -> Resource:
         "subjectType": ["Patient"],
         "publisher": "Clinic Agent",
         "description": "国家基本公共卫生服务规范 (第三版, 2017): " + _TITLE[programme],
-        "item": [_item(programme, item) for item in items_for(programme)],
+        "item": [_item(programme, item, ns) for item in items_for(programme)],
     }
 
 
-def _item(programme: Programme, item: Item) -> Resource:
+def _item(programme: Programme, item: Item, ns: Namespace) -> Resource:
     if item.link_id == "medications":
         return {
             "linkId": item.link_id,
             "text": item.text,
             "type": "group",
             "repeats": True,
-            "item": [_item(programme, child) for child in MEDICATION_ITEMS],
+            "item": [_item(programme, child, ns) for child in MEDICATION_ITEMS],
         }
     options = symptom_options(programme) if item.link_id == "symptoms" else item.options
-    system = symptom_system(programme) if item.link_id == "symptoms" else code_system(item.system)
+    system = symptom_system(programme, ns) if item.link_id == "symptoms" else code_system(item.system, ns)
     return prune(
         {
             "extension": [{"url": _UNIT_EXTENSION, "valueCoding": coding(codes.UCUM, item.unit)}]

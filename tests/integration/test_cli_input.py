@@ -208,6 +208,19 @@ def test_doctor_fails_the_sync_key_that_run_refuses(initialised: Cli) -> None:
     assert "sync.colour" in _one_line(run.stderr)
 
 
+def test_doctor_and_run_refuse_a_namespace_that_is_not_an_https_base(initialised: Cli) -> None:
+    config = initialised.home / "agent.toml"
+    config.write_text(config.read_text() + '[platform]\nnamespace = "https://fhir.tongren.example/ns/"\n')
+    doctor = initialised("doctor", "--json")
+    assert doctor.returncode == 1
+    [found] = [c for c in json.loads(doctor.stdout) if c["check"] == "configuration"]
+    assert found["outcome"] == "FAIL"
+    assert "platform.namespace must not end with a slash" in found["detail"]
+    run = initialised("run")
+    assert run.returncode == 1
+    assert "platform.namespace" in _one_line(run.stderr)
+
+
 # -- the daemon's socket: deep nesting and numbers JSON does not have ------------------------------------------
 
 

@@ -205,8 +205,10 @@ async def test_a_whole_file_goes_in_one_transaction_and_a_replay_duplicates_noth
 
         found = {
             "Patient": await count(client, "Patient", codes.ID_CARD_SYSTEM, file.resident.id_number),
-            "Organization": await count(client, "Organization", codes.CLINIC_CODE_SYSTEM, file.clinic.code),
-            "Device": await count(client, "Device", codes.DEVICE_ID_SYSTEM, file.device.id),
+            "Organization": await count(
+                client, "Organization", codes.DEFAULT_NAMESPACE.clinic_code_system, file.clinic.code
+            ),
+            "Device": await count(client, "Device", codes.DEFAULT_NAMESPACE.device_id_system, file.device.id),
         }
         family = await client.read("FamilyMemberHistory", fhir_id(file.family.id))  # PUT twice: one resource
         assert family.version_id == "2"
@@ -365,7 +367,8 @@ async def test_the_clinic_is_created_once_by_its_code(fresh_fhir_server: str) ->
     async with FhirPlatform(fresh_fhir_server) as client:
         statuses = [(await client.transaction([entry]))[0].status for _ in range(3)]
         page = await client.search(
-            "Organization", [tuple(identifier_query(codes.CLINIC_CODE_SYSTEM, clinic.code).split("=", 1))]
+            "Organization",
+            [tuple(identifier_query(codes.DEFAULT_NAMESPACE.clinic_code_system, clinic.code).split("=", 1))],
         )  # type: ignore[list-item]
     assert statuses == [201, 200, 200]
     assert page.total == 1

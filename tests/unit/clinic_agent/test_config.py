@@ -8,6 +8,7 @@ import pytest
 
 from clinic_agent import config
 from clinic_agent.errors import ConfigError
+from sync.fhir import codes
 
 
 def _load(tmp_path: Path, text: str) -> config.Config:
@@ -42,11 +43,28 @@ def test_the_default_text_is_valid(tmp_path: Path) -> None:
         ("[sync]\nbatch_size = 0\n", "sync.batch_size"),
         ("sync = 5\n", "sync must be a table"),
         ("devices = 3\n", "devices"),
+        ("[platform]\nnamespace = 'http://fhir.tongren.example/ns'\n", "platform.namespace must be an https URL"),
+        (
+            "[platform]\nnamespace = 'https://fhir.tongren.example/ns/'\n",
+            "platform.namespace must not end with a slash",
+        ),
+        ("[platform]\nnamespace = 'fhir.tongren.example/ns'\n", "platform.namespace must be an https URL"),
+        ("[platform]\nnamespace = 'https:///ns'\n", "platform.namespace must be an https URL"),
+        ("[platform]\nnamespace = 'https://fhir.tongren.example/ns?x=1'\n", "platform.namespace must have no query"),
+        ("[platform]\nnamespace = 'https://fhir.tongren.example/n s'\n", "platform.namespace must be a URL without"),
+        ("[platform]\nnamespace = 5\n", "platform.namespace must be a str"),
+        ("[platform]\nbase = 'https://x.example'\n", "platform.base"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, text: str, named: str) -> None:
     with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
         _load(tmp_path, text)
+
+
+def test_the_namespace_has_a_default_and_takes_a_platform_s_base(tmp_path: Path) -> None:
+    assert config.load(tmp_path).namespace == codes.DEFAULT_NAMESPACE_BASE
+    loaded = _load(tmp_path, "[platform]\nnamespace = 'https://fhir.tongren.example/ns/clinic-agent'\n")
+    assert loaded.namespace == "https://fhir.tongren.example/ns/clinic-agent"
 
 
 def test_relative_paths_are_relative_to_the_home(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ def test_every_section_run_refuses_fails_the_configuration_check(tmp_path: Path)
         ("[sync]\nbatch_size = 0\n", "sync.batch_size"),
         ("sync = 5\n", "sync must be a table"),
         ('[[devices]]\nname = "cuff"\nkind = "teleport"\n', "kind"),
+        ('[platform]\nnamespace = "http://fhir.tongren.example/ns"\n', "platform.namespace"),
     ]:
         (home.root / "agent.toml").write_text(text)
         found = doctor.check_config(home)

@@ -173,7 +173,8 @@ def test_the_form_names_its_questionnaire_and_answers_by_field_name() -> None:
     )
     resource = to_resource(record, subject=PATIENT, organization=CLINIC)
     assert (
-        resource["questionnaire"] == f"{codes.AGENT_BASE}/Questionnaire/hypertension-follow-up|{questionnaire.VERSION}"
+        resource["questionnaire"]
+        == f"{codes.DEFAULT_NAMESPACE_BASE}/Questionnaire/hypertension-follow-up|{questionnaire.VERSION}"
     )
     answers = {item["linkId"]: item for item in resource["item"]}
     assert answers["sbp"]["answer"] == [{"valueInteger": 150}]

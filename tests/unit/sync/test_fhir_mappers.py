@@ -170,7 +170,9 @@ def test_a_number_kept_despite_its_check_digit_carries_the_reason_on_its_identif
     kept = _resident(id_number="110105194912310021", id_number_override="身份证上就是这个号")
     resource = valid_r4(patient.to_fhir(kept))
     card = next(i for i in resource["identifier"] if i["system"] == codes.ID_CARD_SYSTEM)
-    assert card["extension"] == [{"url": codes.EXT_ID_NUMBER_OVERRIDE, "valueString": "身份证上就是这个号"}]
+    assert card["extension"] == [
+        {"url": codes.DEFAULT_NAMESPACE.ext_id_number_override, "valueString": "身份证上就是这个号"}
+    ]
     assert patient.from_fhir(resource).id_number_override == "身份证上就是这个号"
     plain = next(i for i in patient.to_fhir(_resident())["identifier"] if i["system"] == codes.ID_CARD_SYSTEM)
     assert "extension" not in plain
@@ -183,7 +185,7 @@ def test_a_number_kept_despite_its_check_digit_carries_the_reason_on_its_identif
 def test_gender_is_read_from_gbt_2261_and_the_code_is_kept(sex: Sex, gender: str) -> None:
     resource = patient.to_fhir(_resident(sex=sex))
     assert resource["gender"] == gender
-    sex_ext = next(e for e in resource["extension"] if e["url"] == codes.EXT_SEX)
+    sex_ext = next(e for e in resource["extension"] if e["url"] == codes.DEFAULT_NAMESPACE.ext_sex)
     assert sex_ext["valueCoding"]["code"] == sex.value
     assert sex_ext["valueCoding"]["system"] == "urn:oid:2.16.156.10011.2.3.3.4"
 
@@ -338,7 +340,7 @@ def test_condition_codes_icd10_and_the_national_form_code() -> None:
     )
     assert resource["code"]["coding"] == [
         {"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"},
-        {"system": codes.CV02_10_005, "code": "2", "display": "高血压"},
+        {"system": codes.DEFAULT_NAMESPACE.cv02_10_005, "code": "2", "display": "高血压"},
     ]
     assert resource["onsetDateTime"] == "2019-05-03"
 

@@ -106,7 +106,7 @@ class ConflictMachine(RuleBasedStateMachine):
         if field == "phone":
             patient["telecom"] = [{"system": "phone", "value": value}]
         elif field == "village":
-            patient["address"][0]["extension"] = [{"url": codes.EXT_VILLAGE, "valueString": value}]
+            patient["address"][0]["extension"] = [{"url": codes.DEFAULT_NAMESPACE.ext_village, "valueString": value}]
         else:
             patient["address"][0]["text"] = value
         self.platform.upstream_put(patient)
