@@ -108,3 +108,24 @@ def test_sign_in_see_a_device_reading_arrive_open_a_file_and_lock(terminal: Call
     locked = wait_for(terminal, "屏幕已锁定")
     assert "龙秀英" not in locked
     assert "522229" not in locked
+
+
+def test_a_named_reading_arrives_live_and_is_acknowledged_with_two_keys(
+    terminal: Callable[..., str], home: Path
+) -> None:
+    wait_for(terminal, "请登录")
+    terminal("doctor", "Enter", "246810", "Enter")
+    wait_for(terminal, "今天的读数")
+    added = subprocess.run(
+        [sys.executable, "-m", "clinic_agent", "reading", "add", "--resident", "522229195103080024"]
+        + ["--code", "8480-6", "--value", "152", "--unit", "mm[Hg]"],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    shown = wait_for(terminal, "未确认 1", within=10)
+    assert "龙秀英" in shown and "152" in shown  # noqa: PT018
+    terminal("Down", "Space")
+    wait_for(terminal, "未确认 0", within=10)
