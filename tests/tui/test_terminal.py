@@ -110,6 +110,9 @@ def test_sign_in_see_a_device_reading_arrive_open_a_file_and_lock(terminal: Call
     assert "522229" not in locked
 
 
+BP_152 = ("--code", "8480-6", "--value", "152", "--unit", "mm[Hg]")
+
+
 def test_a_named_reading_arrives_live_and_is_acknowledged_with_two_keys(
     terminal: Callable[..., str], home: Path
 ) -> None:
@@ -117,8 +120,7 @@ def test_a_named_reading_arrives_live_and_is_acknowledged_with_two_keys(
     terminal("doctor", "Enter", "246810", "Enter")
     wait_for(terminal, "今天的读数")
     added = subprocess.run(
-        [sys.executable, "-m", "clinic_agent", "reading", "add", "--resident", "522229195103080024"]
-        + ["--code", "8480-6", "--value", "152", "--unit", "mm[Hg]"],
+        [*(sys.executable, "-m", "clinic_agent", "reading", "add", "--resident", "522229195103080024"), *BP_152],
         env=_env(home),
         capture_output=True,
         text=True,
