@@ -1,6 +1,8 @@
 """One person, one Patient: a clinic joining a platform that already holds its residents' files.
 
-The platform (real SEKMET) is preloaded with the clinic's residents as a hospital would have
+Each scenario runs against two FHIR servers of different implementations (``any_fhir_server``):
+SEKMET (Python) and Medplum's FHIR router (TypeScript, npm; see docs/fhir.md for how they differ).
+The platform is preloaded with the clinic's residents as a hospital would have
 written them — with the hospital's own record number, a second contact and the managing
 organization. A PC that registered some of them offline (same ID card numbers, some fields
 different) then enrols and syncs; a second PC enrols the same clinic; the first is reinstalled.
@@ -13,22 +15,45 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from clinic_agent import syncing
 from clinic_agent.agent import Agent
 from clinic_agent.model import Resident
 from sync.fhir import codes, patient
 from sync.fhir.common import reference
+from tests.integration.fhir.conftest import unavailable
 from tests.support import id_number, reading, resident
 
 HOSPITAL_MRN = "urn:oid:1.2.156.112604.1.2.1"  # a county hospital's own patient numbers
 PRELOADED = 40
 REGISTERED_OFFLINE = 12
 PHONE_DIFFERS = 4
+
+
+@pytest.fixture(params=["sekmet", "medplum"])
+def any_fhir_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty server of each implementation: SEKMET (Python) and Medplum's FHIR router (TypeScript)."""
+    if request.param == "sekmet":
+        yield request.getfixturevalue("fresh_fhir_server")
+        return
+    from tests.integration.fhir import medplum_server
+
+    try:
+        server = medplum_server.MedplumServer(medplum_server.install(), tmp_path / "medplum")
+        base = server.start()
+    except medplum_server.MedplumUnavailable as exc:
+        unavailable(str(exc))
+        raise
+    try:
+        yield base
+    finally:
+        server.stop()
 
 
 def sync(agent: Agent) -> dict[str, Any]:
@@ -71,8 +96,9 @@ def total(base: str, kind: str) -> int:
 
 
 def test_a_clinic_joining_the_platform_adopts_the_files_it_already_holds(
-    fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+    any_fhir_server: str, clinic_factory: Callable[..., Agent]
 ) -> None:
+    fresh_fhir_server = any_fhir_server
     rng = random.Random(90)
     people = [resident(rng, name="龙秀英", phone=f"1381598{i:04d}", village="大塘村") for i in range(PRELOADED)]
     agent = clinic_factory()
@@ -116,8 +142,9 @@ def test_a_clinic_joining_the_platform_adopts_the_files_it_already_holds(
 
 
 def test_a_second_patient_for_a_linked_resident_is_set_aside_and_the_pull_goes_on(
-    fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+    any_fhir_server: str, clinic_factory: Callable[..., Agent]
 ) -> None:
+    fresh_fhir_server = any_fhir_server
     agent = clinic_factory(fresh_fhir_server)
     linked = agent.store.residents.add(resident(), actor="doctor")
     assert sync(agent)["errors"] == []
