@@ -113,6 +113,20 @@ class SyncState(SyncInbox):
                 row = conn.execute("SELECT id FROM residents WHERE id = ?", (remote_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    def record_by_remote(self, entity: str, remote_id: str) -> str | None:
+        """The local record a platform resource id belongs to, if any."""
+        with self._core.read() as conn:
+            row = conn.execute(f"SELECT id FROM {_table(entity)} WHERE remote_id = ?", (remote_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def other_half(self, remote_id: str, reading_id: str) -> str | None:
+        """The other reading sent in one panel with this one (same platform id), if any."""
+        with self._core.read() as conn:
+            row = conn.execute(
+                "SELECT id FROM readings WHERE remote_id = ? AND id != ? LIMIT 1", (remote_id, reading_id)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def resident_by_id_number(self, id_number: str) -> str | None:
         """The live local resident with this national ID card number, if any."""
         found = self._residents.by_id_number(id_number)

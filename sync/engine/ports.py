@@ -69,6 +69,14 @@ class SyncStore(Protocol):
         """The local resident a platform Patient id belongs to."""
         ...
 
+    def record_by_remote(self, entity: str, remote_id: str) -> str | None:
+        """The local record a platform resource id belongs to, if any."""
+        ...
+
+    def other_half(self, remote_id: str, reading_id: str) -> str | None:
+        """The other reading sent in one panel with this one (same platform id), if any."""
+        ...
+
     def resident_by_id_number(self, id_number: str) -> str | None:
         """The live local resident with this national ID card number, if any."""
         ...

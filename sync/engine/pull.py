@@ -20,6 +20,7 @@ from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, Sto
 from clinic_agent.model import Resident
 from clinic_agent.sync_values import RESIDENTS, Write
 from sync.engine.conflicts import adopt, adoption, reconcile
+from sync.engine.deletions import pull_deletions
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import PULLED, SUBJECT_PARAM, derived, entity_of, from_resource, subject_id
 from sync.errors import PlatformProtocolError
@@ -34,7 +35,9 @@ async def pull(engine: SyncEngine) -> None:
     """Bring every pulled type up to date."""
     for resource_type in PULLED:
         if resource_type in engine.capabilities.resources or not engine.capabilities.resources:
+            started_at = await engine.db(engine.store.cursor, resource_type)
             await _pull_type(engine, resource_type)
+            await pull_deletions(engine, resource_type, started_at)
 
 
 def _params(engine: SyncEngine, resource_type: str, cursor: str | None) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordChanged, StoreCorrupted
-from clinic_agent.model import Entry, Reading, Resident
+from clinic_agent.model import Entry, Reading, ReadingStatus, Resident
 from clinic_agent.sync_values import Confirmed, LocalState, Pending, Sent, Write
 from sync.engine import forms
 from sync.engine.conflicts import adoption, reconcile
@@ -41,6 +41,7 @@ from sync.fhir.bundle import EntryResult, RequestEntry
 from sync.fhir.common import bundle_reference, fhir_id, record_id_of, reference, token
 
 _PLACEHOLDER = {"reference": "Patient/to-be-filled-in"}
+_HALVES = (codes.SYSTOLIC, codes.DIASTOLIC)
 
 
 @dataclass(slots=True)
@@ -393,7 +394,12 @@ def _request(
         if engine.capabilities.create_by(kind) != "conditional-create":
             return bundle.delete(kind, fhir_id(record.id))
         return bundle.delete_by_identifier(kind, record.id)
-    if unit.resource is not None and partner is None:
+    halves = _panel_halves(engine, state) if partner is None else None
+    if halves is not None:  # one half of a panel sent for two readings: the update is the whole panel
+        resource = to_resource(
+            halves[0], subject=subject, organization=None, partner=halves[1], ns=engine.options.namespace
+        )
+    elif unit.resource is not None and partner is None:
         resource = dict(unit.resource)
         if not isinstance(record, Resident):
             resource[SUBJECT_PARAM[kind]] = subject
@@ -410,6 +416,25 @@ def _request(
         return update_request(record, resource, state.remote_id, state.remote_version)
     create_by = engine.capabilities.create_by(kind)
     return create_request(record, resource, create_by=create_by, plain_post=engine.options.plain_post)
+
+
+def _panel_halves(engine: SyncEngine, state: LocalState) -> tuple[Reading, Reading] | None:
+    """(systolic, diastolic) when this reading went up as half of one panel with another reading.
+
+    Updating the panel from one half alone would drop the other's value on the platform; a half
+    marked entered-in-error marks the panel so (the panel as a whole is then wrong).
+    """
+    record = state.record
+    if not isinstance(record, Reading) or state.remote_id is None or record.code not in _HALVES:
+        return None
+    other_id = engine.store.other_half(state.remote_id, record.id)
+    other = engine.store.load(state.entity, other_id) if other_id is not None else None
+    if other is None or not isinstance(other.record, Reading):
+        return None
+    systolic, diastolic = (record, other.record) if record.code == codes.SYSTOLIC else (other.record, record)
+    if ReadingStatus.ENTERED_IN_ERROR in (systolic.status, diastolic.status):
+        systolic = dataclasses.replace(systolic, status=ReadingStatus.ENTERED_IN_ERROR)
+    return systolic, diastolic
 
 
 def _apply_results(engine: SyncEngine, built: Built, results: list[EntryResult]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.model import Condition, Note, new_id
+from clinic_agent.model import Condition, Note, Quantity, new_id
 from clinic_agent.store import Store
 from sync.engine import EngineOptions
 from sync.fhir import codes
@@ -266,3 +266,27 @@ def test_a_damaged_row_is_parked_with_its_reason_and_the_rest_goes(store: Store)
     [parked] = store.sync.parked()
     assert parked.entity_id == readings[1]
     assert "integrity" in parked.reason
+
+
+def test_a_half_of_a_panel_marked_in_error_keeps_both_values_on_the_platform(store: Store) -> None:
+    platform = FakePlatform()
+    person = store.residents.add(resident(), actor="t")
+    at = datetime.now(UTC)
+    halves = []
+    for code, value in (("8480-6", "150"), ("8462-4", "95")):
+        quantity = Quantity(code=code, value=value, unit="mm[Hg]")
+        halves.append(
+            store.readings.add(
+                reading(person.id, code=code, display="", components=(quantity,), taken_at=at, received_at=at),
+                actor="doctor",
+            )
+        )
+    sync(store, platform)
+    [panel] = platform.all("Observation")
+    assert len(panel["component"]) == 2  # one panel for the two halves
+    store.readings.mark_entered_in_error(halves[1].id, actor="doctor")  # the diastolic was misread
+    sync(store, platform)
+    [panel] = platform.all("Observation")
+    assert panel["status"] == "entered-in-error"  # the panel as a whole is wrong now...
+    values = sorted(c["valueQuantity"]["value"] for c in panel["component"])
+    assert [str(v) for v in values] == ["95", "150"]  # ...and neither value was dropped from it
