@@ -259,6 +259,7 @@ async def _run(agent: Agent, client: FhirPlatform, options: EngineOptions, confi
         options,
         on_conflict=lambda i: agent.publish("conflict.new", {"id": i}),
         after_probe=lambda: _check_clock(client, config),
+        on_progress=lambda progress: agent.publish("sync.progress", progress),
     )
     report = await engine.run()
     if not report.errors:
@@ -330,6 +331,8 @@ def status(agent: Agent, live: dict[str, Any] | None = None, *, records: bool = 
         "parked": queue["parked"],
         "conflicts": queue["conflicts"],
     }
+    if state == "syncing" and live.get("progress"):
+        data["progress"] = live["progress"]  # the pull's latest page: type, records, total, seconds left
     if records:
         data["records"] = store.state_counts()
     return data
@@ -405,6 +408,9 @@ class SyncService:
         self._publish(event, data)
         if event == "store.unlocked":
             self._poke()
+        elif event == "sync.progress":  # status shows how far a long pull (a clinic's first) has come
+            with self._stat_lock:
+                self.live["progress"] = data
 
     def _new_work(self) -> None:
         """Called after a commit that queued work (from any thread): sync now unless the link is known down."""
@@ -453,7 +459,7 @@ class SyncService:
         if await asyncio.to_thread(enrolled, self.agent) is None:
             self._set(state="not enrolled", last_error=None)
             return None
-        self._set(state="syncing")
+        self._set(state="syncing", progress=None)
         try:
             report = await run_once(self.agent)
         except StoreLocked:

@@ -208,6 +208,11 @@ def sync_text(s: dict[str, Any]) -> str:
     if s.get("platform"):
         text += f" with {s['platform']}" + (" (online)" if s.get("online") else "")
     text += f"; {s['pending']} to send, {s['parked']} parked, {s['conflicts']} conflicts"
+    progress = s.get("progress")
+    if progress:
+        of = f" of {progress['total']}" if progress.get("total") is not None else ""
+        left = f", about {progress['seconds_left']} s left" if progress.get("seconds_left") is not None else ""
+        text += f"; receiving {progress['type']}: {progress['records']}{of} in {progress['pages']} pages{left}"
     if s.get("last_sync"):
         text += f"; last sync {s['last_sync'][:19]}"
     if s.get("last_error"):

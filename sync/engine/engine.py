@@ -86,6 +86,7 @@ class SyncEngine:
         rng: Callable[[], float] = random.random,
         on_conflict: Callable[[str], None] = lambda _id: None,
         after_probe: Callable[[], None] = lambda: None,
+        on_progress: Callable[[dict[str, Any]], None] = lambda _progress: None,
     ) -> None:
         self.store = store
         self.platform = platform
@@ -94,6 +95,7 @@ class SyncEngine:
         self.rng = rng
         self.on_conflict = on_conflict
         self.after_probe = after_probe  # may raise SyncError (a PC clock far off): then nothing is sent
+        self.on_progress = on_progress  # told after every pulled page (a clinic's first pull is long)
         self.sizer = LinkSizer(
             self.options.batch_size, high=self.options.max_batch, target_seconds=self.options.target_seconds
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from datetime import datetime
 from typing import Any
 
@@ -54,11 +55,17 @@ def _params(engine: SyncEngine, resource_type: str, cursor: str | None) -> list[
 
 
 async def _pull_type(engine: SyncEngine, resource_type: str) -> None:
-    """Walk the pages; the next page is fetched while this one is applied (the server and the store overlap)."""
+    """Walk the pages; the next page is fetched while this one is applied (the server and the store overlap).
+
+    Each page is applied with its cursor, so a pull cut short (the link, the power) goes on from the
+    last page applied. Progress is told after every page: records, pages, the platform's total for
+    this type (from the first page), and the time left at the pace so far.
+    """
     cursor = await engine.db(engine.store.cursor, resource_type)
     page: SearchPage | None = await engine.call(
         engine.platform.search, resource_type, _params(engine, resource_type, cursor)
     )
+    progress = Progress(resource_type, page.total if page is not None else None)
     while page is not None:
         newest = _newest(page.resources)
         following: asyncio.Task[SearchPage | None] | None = None
@@ -75,6 +82,7 @@ async def _pull_type(engine: SyncEngine, resource_type: str) -> None:
             if following is not None:
                 following.cancel()
             raise
+        engine.on_progress(progress.page_done(page.resources))
         if following is None:
             return
         if moved == cursor and newest != cursor:  # the page could not be applied: stop here, retry next run
@@ -82,6 +90,39 @@ async def _pull_type(engine: SyncEngine, resource_type: str) -> None:
             return
         cursor = moved
         page = await following
+
+
+class Progress:
+    """How far the pull of one type has come, and how long the rest should take at this pace."""
+
+    def __init__(self, resource_type: str, total: int | None) -> None:
+        self.resource_type = resource_type
+        self.total = total
+        self.seen: set[str] = set()  # a page starts at the last instant of the one before: count once
+        self.pages = 0
+        self.started = time.monotonic()
+
+    @property
+    def done(self) -> int:
+        """Records received so far."""
+        return len(self.seen)
+
+    def page_done(self, resources: list[Any]) -> dict[str, Any]:
+        """Count one page; the progress as status shows it."""
+        self.seen.update(str(r.get("id")) for r in resources if isinstance(r, dict))
+        self.pages += 1
+        elapsed = time.monotonic() - self.started
+        left = None
+        if self.total is not None and self.done and self.total > self.done:
+            left = round(elapsed / self.done * (self.total - self.done))
+        return {
+            "type": self.resource_type,
+            "records": self.done,
+            "total": self.total,
+            "pages": self.pages,
+            "seconds": round(elapsed, 1),
+            "seconds_left": left,
+        }
 
 
 def _newest(resources: list[Any]) -> str | None:

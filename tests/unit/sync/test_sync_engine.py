@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,11 +12,11 @@ import pytest
 
 from clinic_agent.model import Condition, Note, Quantity, new_id
 from clinic_agent.store import Store
-from sync.engine import EngineOptions
+from sync.engine import EngineOptions, SyncEngine
 from sync.fhir import codes
 from sync.fhir.common import find_identifier, full_url
 from tests.support import reading, resident
-from tests.unit.sync.engine_support import OPTIONS, quick_store, sync
+from tests.unit.sync.engine_support import OPTIONS, _no_sleep, quick_store, sync
 from tests.unit.sync.fakeplatform import FakePlatform
 
 
@@ -290,3 +291,25 @@ def test_a_half_of_a_panel_marked_in_error_keeps_both_values_on_the_platform(sto
     assert panel["status"] == "entered-in-error"  # the panel as a whole is wrong now...
     values = sorted(c["valueQuantity"]["value"] for c in panel["component"])
     assert [str(v) for v in values] == ["95", "150"]  # ...and neither value was dropped from it
+
+
+def test_a_long_first_pull_tells_its_progress_page_by_page(store: Store, tmp_path: Path) -> None:
+    platform = FakePlatform()
+    for _ in range(25):
+        store.residents.add(resident(), actor="t")
+    sync(store, platform)  # another PC of the clinic put 25 residents there
+    newcomer = quick_store(tmp_path / "second")
+    told: list[dict[str, object]] = []
+    options = dataclasses.replace(OPTIONS, page_size=10)
+    engine = SyncEngine(newcomer.sync, platform, options, sleep=_no_sleep, on_progress=told.append)
+    asyncio.run(engine.run())
+    newcomer.close()
+    patients = [p for p in told if p["type"] == "Patient"]
+    records = [p["records"] for p in patients]
+    assert records == sorted(set(records))  # grows page by page (a record seen twice counts once)
+    assert records[0] == 10
+    assert records[-1] == 25
+    assert [p["pages"] for p in patients] == list(range(1, len(patients) + 1))
+    assert {p["total"] for p in patients} == {25}
+    assert patients[0]["seconds_left"] is not None
+    assert patients[-1]["seconds_left"] is None  # done
