@@ -15,7 +15,11 @@ from urllib.parse import urlsplit
 from clinic_agent.crypto import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
 from clinic_agent.errors import ConfigError
 from clinic_agent.rules import Thresholds
-from sync.fhir.codes import DEFAULT_NAMESPACE_BASE
+
+# The base of the agent's own FHIR URLs until the platform team assigns one: a .invalid host, which
+# can never resolve to anyone else's definitions (sync.fhir.codes keeps the same default; a test
+# holds the two equal, since the core may not import sync).
+DEFAULT_NAMESPACE_BASE = "https://namespace-not-set.invalid/clinic-agent"
 
 
 @dataclass(frozen=True, slots=True)
