@@ -1,7 +1,8 @@
 """The Bluetooth LE link: one configured health device, kept connected through bleak.
 
 It finds the device (the configured address only, or else the first device advertising a health
-service), connects, pairs when the device demands it, reads the features once, sets the device
+service), connects, pairs when the device demands it (on BlueZ, confirmed by
+the link's own pairing agent, ``drivers.ble.bluez_agent``), reads the features once, sets the device
 clock, subscribes to every measurement, and hands each value to the sink as a raw frame. Stored
 records (glucose, pulse-oximeter spot checks) are fetched through the Record Access Control Point
 and deleted on the device only after the sink has made every one of them durable; a connection lost
@@ -18,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import random
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -198,6 +201,15 @@ class BleLink(StateReporting):
             return await BleakScanner.find_device_by_filter(match, timeout=self.scan_timeout, **self.scanner_kwargs)
 
     async def _serve(self, found: BLEDevice, stop: asyncio.Event) -> None:
+        if "backend" in self.client_kwargs or sys.platform != "linux":
+            await self._connected(found, stop)
+            return
+        # BlueZ: Linux has every Just Works pairing confirmed by an agent, and a service has none of its own
+        bluez_agent = importlib.import_module("drivers.ble.bluez_agent")
+        async with bluez_agent.pairing_allowed(found.address):
+            await self._connected(found, stop)
+
+    async def _connected(self, found: BLEDevice, stop: asyncio.Event) -> None:
         gone = asyncio.Event()
         client = BleakClient(
             found, disconnected_callback=lambda _c: gone.set(), timeout=self.connect_timeout, **self.client_kwargs
