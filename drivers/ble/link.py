@@ -92,8 +92,9 @@ def _unavailable(device: str) -> Iterator[None]:
     """bleak's (and the OS's) errors, translated once: the device is unavailable, and why."""
     try:
         yield
-    except BleakBluetoothNotAvailableError as exc:
-        raise BluetoothUnavailable(device, f"Bluetooth is not available: {exc}") from exc
+    except BleakBluetoothNotAvailableError as exc:  # args: (message, reason); str() would show the tuple
+        reason = exc.args[0] if exc.args else type(exc).__name__
+        raise BluetoothUnavailable(device, f"Bluetooth is not available: {reason}") from exc
     except BleakError as exc:
         raise DeviceUnavailable(device, str(exc) or type(exc).__name__) from exc
     except TimeoutError as exc:
