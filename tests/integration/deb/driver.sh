@@ -1,0 +1,66 @@
+#!/bin/bash
+# Run by systemd inside the throwaway Debian root that tests/integration/test_deb_package.py boots
+# with systemd-nspawn and no network. One line per step in /test/results ("ok NAME" or
+# "FAIL NAME: ..."), everything said in /test/transcript; then the root powers off.
+set -u
+T=/test
+export DEBIAN_FRONTEND=noninteractive CLINIC_AGENT_PASSPHRASE="a long package test passphrase"
+ID1=11010519491231002X
+ID2=110105198506120034
+
+result() { echo "$*" >>"$T/results"; }
+step() {  # step NAME COMMAND...: the command's success is the step's
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then result "ok $name"; else result "FAIL $name: $(echo "$out" | tail -n 4 | tr '\n' ' ')"; fi
+    printf '== %s\n%s\n' "$name" "$out" >>"$T/transcript"
+}
+timed() {  # timed NAME COMMAND...: a step whose duration is recorded too
+    local name=$1 start
+    shift
+    start=$(date +%s%N)
+    step "$name" "$@"
+    result "time $name $(( ($(date +%s%N) - start) / 1000000 )) ms"
+}
+unit() { systemctl show clinic-agent -p "$1" --value; }
+active() {  # wait until the service is active (and ready: Type=notify)
+    for _ in $(seq 60); do [ "$(systemctl is-active clinic-agent)" = active ] && return 0; sleep 0.5; done
+    systemctl status clinic-agent --no-pager; journalctl -u clinic-agent --no-pager | tail -n 20; return 1
+}
+export -f active
+is() { [ "$1" = "$2" ] || { echo "expected '$2', got '$1'"; return 1; }; }
+
+step only-loopback is "$(ls /sys/class/net)" lo
+timed install-previous dpkg -i "$T/previous.deb"
+step version sh -c 'clinic-agent --version | grep -F "clinic-agent 0.1.0"'
+step modes sh -c 'stat -c "%U:%G:%a %n" /var/lib/clinic-agent /etc/clinic-agent /etc/clinic-agent/agent.toml \
+    | tee /dev/stderr | tr "\n" " " | grep -qx "clinic-agent:clinic:700 /var/lib/clinic-agent root:clinic:750 /etc/clinic-agent root:clinic:640 /etc/clinic-agent/agent.toml "'
+step waits-before-setup sh -c '[ "$(systemctl is-enabled clinic-agent)" = enabled ] && systemctl start clinic-agent \
+    && [ "$(systemctl is-active clinic-agent)" != active ] && [ "$(systemctl show clinic-agent -p NRestarts --value)" = 0 ]'
+step init runuser -u clinic-agent -- env CLINIC_AGENT_PASSPHRASE="$CLINIC_AGENT_PASSPHRASE" clinic-agent init --machine-key
+step start sh -c 'systemctl start clinic-agent'
+step active active
+step unlocked-by-machine-key sh -c 'clinic-agent status --json | grep -q "\"locked\": false"'
+step resident-add clinic-agent resident add --id-number "$ID1" --name 张秀英
+step backup clinic-agent backup /root/usb
+step resident-after-backup clinic-agent resident add --id-number "$ID2" --name 李小燕
+sed -i 's/^name = .*/name = "坝盘村卫生室"/' /etc/clinic-agent/agent.toml
+before=$(unit InvocationID)
+timed upgrade dpkg -i "$T/clinic-agent.deb"
+step restarted-by-upgrade bash -c "active && [ \"\$(systemctl show clinic-agent -p InvocationID --value)\" != $before ]"
+step conffile-kept grep -q 坝盘村卫生室 /etc/clinic-agent/agent.toml
+step data-after-upgrade sh -c "clinic-agent resident show $ID1 && clinic-agent resident show $ID2"
+step doctor clinic-agent doctor
+step restore sh -c 'systemctl stop clinic-agent && clinic-agent restore /root/usb/clinic-agent-backup-* && systemctl start clinic-agent'
+step restored bash -c "active && clinic-agent resident show $ID1 && ! clinic-agent resident show $ID2"
+step remove dpkg -r clinic-agent
+step removed-keeps-data sh -c '[ "$(systemctl is-active clinic-agent)" != active ] && [ ! -e /usr/bin/clinic-agent ] \
+    && [ ! -e /opt/clinic-agent ] && [ -s /var/lib/clinic-agent/clinic.db ] && [ -e /etc/clinic-agent/agent.toml ]'
+step purge-unasked dpkg --purge clinic-agent
+step purge-kept-data sh -c '[ -s /var/lib/clinic-agent/clinic.db ] && [ ! -e /etc/clinic-agent ] && ! dpkg-statoverride --list | grep -q clinic'
+step reinstall dpkg -i "$T/clinic-agent.deb"
+step reinstall-uses-data bash -c "active && clinic-agent resident show $ID1"
+step purge-consented sh -c 'echo "clinic-agent clinic-agent/purge-health-data boolean true" | debconf-set-selections \
+    && dpkg --purge clinic-agent && [ ! -e /var/lib/clinic-agent ] && [ ! -e /opt/clinic-agent ]'
+result done
+systemctl poweroff
