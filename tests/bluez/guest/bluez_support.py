@@ -134,6 +134,11 @@ class Adapter:
         if self.controller is not None:
             with contextlib.suppress(KeyError):
                 self.link.remove_controller(self.controller)
+            # a real device notices the adapter is gone by its supervision timeout; bumble's link has none
+            for device in list(self.link.controllers):
+                for connection in list(device.le_connections.values()):
+                    if connection.peer_address == self.controller.public_address:
+                        device.on_le_disconnected(connection, hci.HCI_CONNECTION_TIMEOUT_ERROR)
         if self.transport is not None:
             await self.transport.close()
         self.transport, self.controller = None, None
