@@ -50,16 +50,15 @@ open(sys.argv[1], "w", encoding="utf-8").write(default_text(socket="/run/clinic-
 fi
 install -d -m 0700 -o "$user" -g "$group" "$data"
 
-echo "== systemd unit and udev rule"
+echo "== systemd unit"
 install -m 0644 "$src/packaging/systemd/clinic-agent.service" /etc/systemd/system/clinic-agent.service
 if [ "$prefix" != /opt/clinic-agent ]; then
     sed -i "s#/opt/clinic-agent#$prefix#g" /etc/systemd/system/clinic-agent.service
 fi
-install -d /etc/udev/rules.d
-install -m 0644 "$src/packaging/udev/60-clinic-agent.rules" /etc/udev/rules.d/60-clinic-agent.rules
+# earlier versions installed a udev rule; Debian's own rules already give serial adapters to dialout
+rm -f /etc/udev/rules.d/60-clinic-agent.rules
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
-    udevadm control --reload-rules 2>/dev/null || true
 fi
 
 cat <<TXT

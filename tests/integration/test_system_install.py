@@ -46,7 +46,6 @@ def _uninstall() -> None:
         shutil.rmtree(path, ignore_errors=True)
     for path in (
         Path("/etc/systemd/system/clinic-agent.service"),
-        Path("/etc/udev/rules.d/60-clinic-agent.rules"),
         Path("/usr/local/bin/clinic-agent"),
     ):
         path.unlink(missing_ok=True)

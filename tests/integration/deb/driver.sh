@@ -42,6 +42,7 @@ step start sh -c 'systemctl start clinic-agent'
 step active active
 step unlocked-by-machine-key sh -c 'clinic-agent status --json | grep -q "\"locked\": false"'
 step resident-add clinic-agent resident add --id-number "$ID1" --name 张秀英
+step reading-add clinic-agent reading add --resident "$ID1" --code 8480-6 --value 150 --unit 'mm[Hg]'
 step backup clinic-agent backup /root/usb
 step resident-after-backup clinic-agent resident add --id-number "$ID2" --name 李小燕
 sed -i 's/^name = .*/name = "坝盘村卫生室"/' /etc/clinic-agent/agent.toml
