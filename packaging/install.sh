@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install Clinic Agent as a systemd service on a clinic PC. Run as root from a clone or release:
 #   sudo packaging/install.sh [--prefix /opt/clinic-agent]
-# Safe to run again to upgrade: the configuration and the data are never overwritten.
+# Safe to run again to upgrade: the configuration and the data are never overwritten, and a running
+# agent is restarted on the new program.
 set -euo pipefail
 
 prefix=/opt/clinic-agent
@@ -59,6 +60,12 @@ fi
 rm -f /etc/udev/rules.d/60-clinic-agent.rules
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
+    # an agent already running still runs the old program: restart it on the new one (not started
+    # if it was not running)
+    if systemctl is-active --quiet clinic-agent; then
+        echo "== restarting the running agent"
+        systemctl try-restart clinic-agent || die "the agent did not restart: journalctl -u clinic-agent"
+    fi
 fi
 
 cat <<TXT
