@@ -378,6 +378,7 @@ class SyncService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last: SyncReport | None = None
         self.live: dict[str, Any] = {"state": "idle", "online": False, "last_error": None}
+        self._announcing: set[asyncio.Task[None]] = set()
         self._failures = 0
         self._stat_lock = threading.Lock()
 
@@ -413,8 +414,9 @@ class SyncService:
                 self.live["progress"] = data
 
     def _new_work(self) -> None:
-        """Called after a commit that queued work (from any thread): sync now unless the link is known down."""
-        if self.live.get("state") not in ("offline", "error"):
+        """Called after a commit that queued work (from any thread): sync now unless the link is known
+        down or there is no platform (enrolling wakes the loop itself)."""
+        if self.live.get("state") not in ("offline", "error", "not enrolled"):
             self._poke()
 
     def _poke(self) -> None:
@@ -483,9 +485,17 @@ class SyncService:
 
     def _set(self, **values: Any) -> None:
         with self._stat_lock:
+            changed = any(self.live.get(k) != v for k, v in values.items())
             self.live.update(values)
+        if changed:  # status counts the outbox: in a worker thread, never on the event loop
+            task = asyncio.get_running_loop().create_task(self._announce())
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
+
+    async def _announce(self) -> None:
         with contextlib.suppress(ClinicAgentError):
-            self.agent.publish("sync.state", status(self.agent, self.live))
+            data = await asyncio.to_thread(status, self.agent, dict(self.live))
+            self.agent.publish("sync.state", data)
 
     def request_from_thread(self, *, wait: bool) -> dict[str, Any]:
         """``sync.now`` from an API worker thread: start (or join) a run on the daemon's loop."""

@@ -213,7 +213,7 @@ class ClinicApp(App[None]):
     def on_api_event(self, event: ApiEvent) -> None:
         if self.signed_in is None:
             return
-        if event.name in ("sync.state", "conflict.new", "disk.low"):
+        if event.name in ("sync.state", "conflict.new", "disk.low", "reading.received"):  # what waits to be sent
             if event.name == "disk.low":
                 self.status_info.disk_low = bool(event.data.get("low"))
             self.refresh_status()

@@ -24,7 +24,7 @@ from sync.engine.conflicts import adopt, adoption, reconcile
 from sync.engine.deletions import pull_deletions
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import PULLED, SUBJECT_PARAM, derived, entity_of, from_resource, subject_id
-from sync.errors import PlatformProtocolError
+from sync.errors import PlatformProtocolError, PlatformRejected
 from sync.fhir.bundle import SearchPage
 from sync.fhir.common import parse_instant, record_id_of
 from sync.fhir.history import since
@@ -33,12 +33,22 @@ _APPLY_TRIES = 3
 
 
 async def pull(engine: SyncEngine) -> None:
-    """Bring every pulled type up to date."""
+    """Bring every pulled type up to date.
+
+    A type the platform's CapabilityStatement leaves out is tried all the same (SEKMET stores
+    FamilyMemberHistory and QuestionnaireResponse yet does not list them); a refusal of its search
+    only means this platform does not keep it, and the other types go on.
+    """
     for resource_type in PULLED:
-        if resource_type in engine.capabilities.resources or not engine.capabilities.resources:
-            started_at = await engine.db(engine.store.cursor, resource_type)
+        listed = resource_type in engine.capabilities.resources or not engine.capabilities.resources
+        started_at = await engine.db(engine.store.cursor, resource_type)
+        try:
             await _pull_type(engine, resource_type)
-            await pull_deletions(engine, resource_type, started_at)
+        except PlatformRejected:
+            if listed:
+                raise
+            continue
+        await pull_deletions(engine, resource_type, started_at)
 
 
 def _params(engine: SyncEngine, resource_type: str, cursor: str | None) -> list[tuple[str, str]]:

@@ -213,3 +213,18 @@ def test_a_database_rolled_back_with_its_anchor_file_is_caught_by_the_platforms_
         agent.close()
     assert chain.ok
     assert any(f"the platform holds entry {anchored} of this audit log" in f for f in report.findings), report
+
+
+def test_a_second_pc_gets_the_family_history_the_platform_does_not_list(
+    fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+) -> None:
+    first = clinic_factory(fresh_fhir_server)
+    person = first.store.residents.add(resident(), actor="doctor")
+    history = FamilyHistory(id=new_id(), resident_id=person.id, relation=Relation.FATHER, condition="糖尿病")
+    first.store.entries.add(history, actor="doctor")
+    assert sync(first)["errors"] == []
+    second = clinic_factory(fresh_fhir_server, code=first.config.clinic_code)
+    assert sync(second)["errors"] == []
+    [came] = second.store.entries.for_resident(person.id)[0]
+    assert isinstance(came, FamilyHistory)
+    assert came.condition == "糖尿病"

@@ -13,6 +13,7 @@ import pytest
 from clinic_agent.model import Condition, Note, Quantity, new_id
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
+from sync.engine.mapping import PULLED
 from sync.fhir import codes
 from sync.fhir.common import find_identifier, full_url
 from tests.support import reading, resident
@@ -244,7 +245,7 @@ def test_a_sync_with_nothing_to_do_asks_little(store: Store) -> None:
     platform.requests = 0
     report = sync(store, platform)
     assert (report.pushed, report.pulled) == (0, 0)
-    assert platform.requests == 1 + 6  # the probe, and one search per pulled type
+    assert platform.requests == 1 + len(PULLED)  # the probe, and one search per pulled type
 
 
 def test_bundles_follow_the_link(store: Store) -> None:
