@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from clinic_agent import __version__
-from clinic_agent.cli import backup_commands, commands, device_commands, sync_commands  # noqa: F401  (they register themselves)
+from clinic_agent.cli import backup_commands, commands, device_commands, setup_command, sync_commands  # noqa: F401  (they register themselves)
 from clinic_agent.errors import ClinicAgentError
 
 PROG = "clinic-agent"

@@ -181,11 +181,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    """Scan serial ports and BLE."""
+def serial_ports() -> list[dict[str, Any]]:
+    """The serial ports present now, with their USB ids."""
     from drivers.serial import ports
 
-    serial = [
+    return [
         {
             "device": p.device,
             "vid": f"{p.vid:04x}" if p.vid is not None else None,
@@ -195,6 +195,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         }
         for p in ports.snapshot().values()
     ]
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Scan serial ports and BLE."""
+    serial = serial_ports()
     by_id = Path("/dev/serial/by-id")
     links = sorted(str(p) for p in by_id.iterdir()) if by_id.is_dir() else []
     ble, ble_error = _scan_ble(args.seconds)

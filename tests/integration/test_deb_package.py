@@ -4,7 +4,7 @@ The package is built once for the module (from the files of this tree). Its meta
 are read with dpkg-deb. Then a throwaway Debian root of this machine's release (minbase, the
 release's Python, systemd) is made with mmdebstrap from the mirror apt already uses, and booted
 with systemd-nspawn under its own systemd with no network (only loopback): deb/driver.sh installs
-a previous build, commissions it, runs the service, takes a backup, upgrades with data in it (the
+a previous build, commissions it (setup from a file), runs the service, takes a backup, upgrades with data in it (the
 service restarts), runs doctor, restores, removes and purges (keeping the health data unless the
 purge question says otherwise). Each step is one test below.
 
@@ -127,6 +127,9 @@ def steps(debs: dict[str, Path], debian_root: Path, tmp_path_factory: pytest.Tem
     shutil.copy(debs["new"], shared / "clinic-agent.deb")
     shutil.copy(debs["previous"], shared / "previous.deb")
     shutil.copy(DRIVER, shared / "driver.sh")
+    (shared / "setup.toml").write_text(
+        '[clinic]\nname = "坝盘村卫生室"\ncode = "TR0001"\n[doctor]\nname = "zhangwei"\n', encoding="utf-8"
+    )
     (debian_root / "etc/systemd/system/clinic-test.service").write_text(
         "[Unit]\nAfter=multi-user.target\n[Service]\nType=oneshot\nExecStart=/test/driver.sh\n"
     )
@@ -210,11 +213,11 @@ def test_contents(debs: dict[str, Path], tmp_path: Path) -> None:
 
 def test_installs_offline(steps: dict[str, str]) -> None:
     _assert_steps(steps, "only-loopback", "install-previous", "version", "modes")
-    print(f"offline install: {steps['time install-previous']} ms, upgrade: {steps.get('time upgrade')} ms")
+    print(f"offline install: {steps['time install-previous']}, upgrade: {steps.get('time upgrade')}")
 
 
 def test_service_waits_for_setup_then_runs(steps: dict[str, str]) -> None:
-    _assert_steps(steps, "waits-before-setup", "init", "start", "active", "unlocked-by-machine-key", "resident-add")
+    _assert_steps(steps, "waits-before-setup", "setup", "start", "active", "unlocked-by-machine-key", "resident-add")
 
 
 def test_upgrade_with_data_restarts_the_service(steps: dict[str, str]) -> None:

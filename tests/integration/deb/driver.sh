@@ -37,7 +37,10 @@ step modes sh -c 'stat -c "%U:%G:%a %n" /var/lib/clinic-agent /etc/clinic-agent 
     | tee /dev/stderr | tr "\n" " " | grep -qx "clinic-agent:clinic:700 /var/lib/clinic-agent root:clinic:750 /etc/clinic-agent root:clinic:640 /etc/clinic-agent/agent.toml "'
 step waits-before-setup sh -c '[ "$(systemctl is-enabled clinic-agent)" = enabled ] && systemctl start clinic-agent \
     && [ "$(systemctl is-active clinic-agent)" != active ] && [ "$(systemctl show clinic-agent -p NRestarts --value)" = 0 ]'
-step init runuser -u clinic-agent -- env CLINIC_AGENT_PASSPHRASE="$CLINIC_AGENT_PASSPHRASE" clinic-agent init --machine-key
+step setup sh -c 'cd /root && CLINIC_AGENT_PIN=246810 clinic-agent setup --from /test/setup.toml \
+    && grep -q "TR0001" /etc/clinic-agent/agent.toml && grep -q "zhangwei (doctor)" commissioning-TR0001-*.txt \
+    && [ "$(stat -c %U:%G /var/lib/clinic-agent/keys.json /var/lib/clinic-agent/clinic.db /etc/clinic-agent/agent.toml | tr "\n" " ")" \
+        = "clinic-agent:clinic clinic-agent:clinic root:clinic " ]'
 step start sh -c 'systemctl start clinic-agent'
 step active active
 step unlocked-by-machine-key sh -c 'clinic-agent status --json | grep -q "\"locked\": false"'

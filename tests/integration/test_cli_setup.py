@@ -1,0 +1,80 @@
+"""`clinic-agent setup` through the real command: commissioning from a file, and what it refuses."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from tests.integration.conftest import Cli
+
+SETUP = """\
+[clinic]
+name = "坝盘村卫生室"
+code = "TR0001"
+[store]
+machine_key = true
+[doctor]
+name = "zhangwei"
+display_name = "张伟"
+pin_file = "pin.txt"
+"""
+
+
+def _setup_file(tmp_path: Path, text: str = SETUP) -> Path:
+    (tmp_path / "pin.txt").write_text("246810\n")
+    path = tmp_path / "setup.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_setup_from_a_file_commissions_the_pc(cli: Cli, tmp_path: Path) -> None:
+    report = tmp_path / "report.txt"
+    result = cli("setup", "--from", str(_setup_file(tmp_path)), "--report", str(report), check=True)
+    config = tomllib.loads((cli.home / "agent.toml").read_text(encoding="utf-8"))
+    assert config["clinic"] == {"name": "坝盘村卫生室", "code": "TR0001"}
+    assert config["store"]  # the rest of agent.toml is kept
+    assert (cli.home / "machine.key").exists()
+    code = next(line.strip() for line in result.stdout.splitlines() if line.startswith("    ") and "-" in line)
+    assert result.stdout.count(code) == 1  # shown once, never in the report
+    kept = report.read_text(encoding="utf-8")
+    assert code not in kept
+    assert "246810" not in kept
+    for expected in (
+        "坝盘村卫生室 (TR0001)",
+        "passphrase (admin), recovery, machine",
+        "zhangwei (doctor)",
+        "not confirmed",
+    ):
+        assert expected in kept, kept
+    users = json.loads(cli("user", "list", "--json", check=True).stdout)
+    assert {"name": "zhangwei", "role": "doctor"}.items() <= next(u for u in users if u["name"] == "zhangwei").items()
+    unlocked = cli("unlock", "--recovery", CLINIC_AGENT_PASSPHRASE="", CLINIC_AGENT_RECOVERY_CODE=code)
+    assert unlocked.returncode == 0, unlocked.stderr  # the code shown is the one that opens the store
+    assert cli("doctor").returncode == 0
+
+
+def test_setup_reports_an_enrolment_that_failed(cli: Cli, tmp_path: Path) -> None:
+    text = SETUP + '[platform]\nurl = "https://127.0.0.1:9/fhir"\n'
+    result = cli("setup", "--from", str(_setup_file(tmp_path, text)), "--json", "--report", str(tmp_path / "r.txt"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["platform"].startswith(("NOT enrolled", "enrolled with")), report["platform"]
+    assert report["clinic"]["code"] == "TR0001"
+
+
+def test_setup_refuses_twice_a_bad_file_and_no_terminal(cli: Cli, tmp_path: Path) -> None:
+    no_terminal = cli("setup")
+    assert no_terminal.returncode == 2
+    assert "--from FILE" in no_terminal.stderr
+    bad = cli("setup", "--from", str(_setup_file(tmp_path, SETUP + "[clinic2]\n")))
+    assert bad.returncode == 2
+    assert "unknown section [clinic2]" in bad.stderr
+    missing = cli("setup", "--from", str(_setup_file(tmp_path, SETUP.replace('code = "TR0001"\n', ""))))
+    assert missing.returncode == 2
+    assert "clinic.code" in missing.stderr
+    assert not (cli.home / "keys.json").exists()  # nothing was created by a refused setup
+    cli("setup", "--from", str(_setup_file(tmp_path)), "--report", str(tmp_path / "r.txt"), check=True)
+    again = cli("setup", "--from", str(_setup_file(tmp_path)))
+    assert again.returncode == 2
+    assert "already holds a store" in again.stderr
