@@ -1,4 +1,4 @@
-"""The package layering of DESIGN.md, checked by walking every import in the source tree."""
+"""The package layering (drivers, clinic_agent, sync, tui), checked by walking every import in the source tree."""
 
 from __future__ import annotations
 

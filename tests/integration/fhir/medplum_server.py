@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -92,26 +89,12 @@ class MedplumServer:
         raise MedplumUnavailable(f"the Medplum FHIR router did not answer {self.base_url}/metadata: {tail}")
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/metadata", timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return True
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        return False
+        from tests.integration.fhir.server import wait_for_metadata
+
+        return wait_for_metadata(self._process, self.base_url, START_TIMEOUT)
 
     def stop(self) -> None:
+        from tests.integration.fhir.server import stop_process
+
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)

@@ -157,30 +157,12 @@ class SekmetServer:
         raise SekmetUnavailable(f"SEKMET did not answer {self.base_url}/metadata; its log: {self.log_tail()}")
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/metadata", timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return True
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        return False
+        return wait_for_metadata(self._process, self.base_url, START_TIMEOUT, poll=0.1)
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL if it lingers."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
+        stop_process(process)
 
     def log_tail(self, lines: int = 5) -> str:
         """The end of the server's log, for failure messages."""
@@ -189,3 +171,33 @@ class SekmetServer:
         except OSError:
             return "(no log)"
         return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+
+def wait_for_metadata(
+    process: subprocess.Popen[bytes] | None, base_url: str, timeout: float, *, poll: float = 0.2
+) -> bool:
+    """Whether a FHIR server answers ``/metadata`` within ``timeout`` (False as soon as it exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is None or process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"{base_url}/metadata", timeout=2) as answer:  # noqa: S310
+                if answer.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(poll)
+    return False
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a server process, then SIGKILL if it lingers."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)

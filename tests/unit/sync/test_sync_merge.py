@@ -1,4 +1,4 @@
-"""Three-way merge: the properties of DESIGN.md's "updates never silently lose an edit"."""
+"""Three-way merge: updates never silently lose an edit (docs/fhir.md, "Effectively once")."""
 
 from __future__ import annotations
 
