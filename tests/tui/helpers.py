@@ -35,6 +35,21 @@ async def until(pilot: Pilot[None], predicate: Callable[[], bool], within: float
         await asyncio.sleep(0)
 
 
+async def settled(pilot: Pilot[None], within: float = 10.0) -> None:
+    """Let every worker the screens started finish and the screen repaint, so what is drawn no longer moves.
+
+    A snapshot taken while a load is still on its way differs on a busy machine from one on a quiet one.
+    """
+    for _ in range(2):
+        await until(pilot, lambda: not _busy(pilot), within)
+        await pilot.pause()
+
+
+def _busy(pilot: Pilot[None]) -> list[object]:
+    """The workers of the app and of the screen on top still running (a screen below waiting on a form is not)."""
+    return [w for w in pilot.app.workers if w.is_running and w.node in (pilot.app, pilot.app.screen)]
+
+
 def screen_name(pilot: Pilot[None]) -> str:
     """The class name of the screen on top."""
     return type(pilot.app.screen).__name__

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from clinic_agent.errors import DiskFull, StoreCorrupted, StoreLocked
 from tests.tui.fake_api import FakeApi
-from tests.tui.helpers import until
+from tests.tui.helpers import settled, until
 from tui.app import ClinicApp
 from tui.widgets.banner import Banner
 
@@ -29,6 +30,12 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An input's cursor blinks every half second: a snapshot would catch it in either phase, by chance."""
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
 def app(language: str = "zh", api: FakeApi | None = None) -> ClinicApp:
     return ClinicApp(api or FakeApi(), language=language, today=lambda: date(2026, 5, 20), status_seconds=3600)
 
@@ -36,7 +43,7 @@ def app(language: str = "zh", api: FakeApi | None = None) -> ClinicApp:
 async def signed_in(pilot: Pilot[Any]) -> None:
     await pilot.press(*"doctor", "enter", *"246810", "enter")
     await until(pilot, lambda: type(pilot.app.screen).__name__ == "HomeScreen" and bool(pilot.app.screen.summary))
-    await pilot.pause()
+    await settled(pilot)
 
 
 async def resident_file(pilot: Pilot[Any]) -> None:
@@ -45,7 +52,7 @@ async def resident_file(pilot: Pilot[Any]) -> None:
     await until(pilot, lambda: bool(pilot.app.screen.matches))
     await pilot.press("enter")
     await until(pilot, lambda: type(pilot.app.screen).__name__ == "ResidentScreen" and bool(pilot.app.screen.file))
-    await pilot.pause()
+    await settled(pilot)
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
@@ -67,7 +74,7 @@ def test_readings_with_trend_chart(snap_compare: Compare) -> None:
     async def readings(pilot: Pilot[Any]) -> None:
         await resident_file(pilot)
         await pilot.press("2")
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(app("zh"), terminal_size=(120, 40), run_before=readings)
 
@@ -77,7 +84,7 @@ def test_hypertension_follow_up_form(snap_compare: Compare) -> None:
         await resident_file(pilot)
         await pilot.press("h")
         await until(pilot, lambda: bool(getattr(pilot.app.screen, "prefill", None)))
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(app("zh"), terminal_size=(120, 40), run_before=follow_up)
 
@@ -94,7 +101,7 @@ def test_error_banner(snap_compare: Compare, kind: str, error: Exception) -> Non
     async def failing(pilot: Pilot[Any]) -> None:
         await signed_in(pilot)
         pilot.app.screen.query_one(Banner).show_error(error)  # type: ignore[arg-type]
-        await pilot.pause()
+        await settled(pilot)
         assert pilot.app.screen.query_one(Banner).kind == kind
 
     assert snap_compare(app("zh"), terminal_size=(80, 24), run_before=failing)
@@ -115,7 +122,7 @@ def test_sync_failing_banner(snap_compare: Compare) -> None:
         await signed_in(pilot)
         pilot.app.refresh_status()  # type: ignore[attr-defined]
         await until(pilot, lambda: pilot.app.screen.query_one(Banner).kind == "sync_failing")
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(app("zh", FakeApi(sync=sync)), terminal_size=(80, 24), run_before=failing)
 
@@ -125,6 +132,6 @@ def test_locked_screen_in_english(snap_compare: Compare) -> None:
         await resident_file(pilot)
         pilot.app.lock("idle")  # type: ignore[attr-defined]
         await until(pilot, lambda: type(pilot.app.screen).__name__ == "LockScreen")
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(app("en"), terminal_size=(80, 24), run_before=locked)
