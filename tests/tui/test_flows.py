@@ -72,6 +72,45 @@ async def test_search_by_initials_name_and_id_number_then_enter_opens_the_best_m
         assert "吴国华" in visible_text(app)
 
 
+async def test_full_pinyin_full_width_letters_and_a_phone_number_find_the_resident(
+    make_app: MakeApp, daemon: Daemon
+) -> None:
+    phone = daemon.agent.store.residents.get(resident_id(daemon, "龙秀英")).phone or ""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        search = app.screen.query_one("#search", Input)
+        for query in ("long", "longxiuying", "ｌｘｙ", phone):
+            search.value = ""
+            await pilot.press(*query)
+            await until(pilot, lambda typed=query: app.screen.matched_text == typed)
+            assert app.screen.matches[0]["name"] == "龙秀英", query
+
+
+async def test_an_id_number_with_a_wrong_check_digit_says_so_under_the_box(make_app: MakeApp, daemon: Daemon) -> None:
+    number = daemon.agent.store.residents.get(resident_id(daemon, "吴国华")).id_number
+    wrong = number[:17] + ("0" if number[17] != "0" else "1")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await pilot.press(*wrong[:17])
+        await pilot.pause()
+        assert "校验位" not in visible_text(app)  # not while the number is still being typed
+        await pilot.press(wrong[17])
+        await until(pilot, lambda: app.screen.matched_text == wrong)
+        shown = visible_text(app)
+        assert f"身份证号校验位不对：按前 17 位最后一位应为 {number[17]}，请核对号码" in shown
+        assert "没有找到相符的居民" not in shown
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen_name(pilot) == "HomeScreen"
+        assert "没有找到相符的居民" not in visible_text(app)
+        await pilot.press("backspace", number[17])
+        await until(pilot, lambda: app.screen.matched_text == number)
+        assert "校验位" not in visible_text(app)
+        assert app.screen.matches[0]["name"] == "吴国华"
+
+
 async def test_adding_an_allergy_puts_it_up_front(make_app: MakeApp, daemon: Daemon) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:

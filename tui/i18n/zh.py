@@ -26,7 +26,7 @@ MESSAGES: dict[str, str] = {
     # home
     "home.title": "首页",
     "home.search_label": "查找居民",
-    "home.search_hint": "姓名、拼音首字母、身份证号或档案号",
+    "home.search_hint": "姓名、拼音、身份证号、档案号或电话",
     "home.unassigned": "待分配读数 ({n})",
     "home.unassigned_short": "未分配",
     "home.due": "本周待随访和逾期 ({n})",
@@ -34,6 +34,8 @@ MESSAGES: dict[str, str] = {
     "home.none_waiting": "没有待分配的读数",
     "home.none_due": "本周没有待随访的居民",
     "home.no_alerts": "近 7 天没有警报",
+    "home.id_check_digit": "⚠ 身份证号校验位不对：按前 17 位最后一位应为 {expected}，请核对号码",
+    "home.id_problem": "⚠ 身份证号不对：{why}",
     "home.no_match": "没有找到相符的居民",
     "home.today": "今天的读数 ({n}，未确认 {new})",
     "home.none_today": "今天还没有读数",
@@ -82,6 +84,8 @@ MESSAGES: dict[str, str] = {
     "col.record": "记录",
     "matched.name": "姓名",
     "matched.initials": "拼音",
+    "matched.pinyin": "全拼",
+    "matched.phone": "电话",
     "matched.id_number": "身份证",
     "matched.health_record_number": "档案号",
     # resident file

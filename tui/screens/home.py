@@ -9,6 +9,7 @@ focus goes to the search box.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import date
 from typing import Any, ClassVar
@@ -18,9 +19,11 @@ from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
+from tui.i18n import Catalogue
 from tui.screens.base import ClinicScreen, DaemonEvent, Tr
+from tui.widgets import checks
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import flagged, summary, when
 from tui.widgets.status_bar import StatusInfo
@@ -59,6 +62,7 @@ class HomeScreen(ClinicScreen):
         with Horizontal(id="search-row"):
             yield Tr("home.search_label", classes="search-label")
             yield Input(id="search", compact=True, select_on_focus=False)
+        yield Static(id="search-note")
         yield PagedTable(id="results", page_size=10)
         with Horizontal(id="dashboard"):
             with Vertical(id="left"):
@@ -75,6 +79,7 @@ class HomeScreen(ClinicScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#results").display = False
+        self.query_one("#search-note").display = False
         self.query_one("#search", Input).focus()
         self.load()
 
@@ -86,6 +91,7 @@ class HomeScreen(ClinicScreen):
         searching = bool(text)
         self.query_one("#results").display = searching
         self.query_one("#dashboard").display = not searching
+        self._show_note(text)
         if searching:
             self.lookup(text)
         else:
@@ -107,6 +113,13 @@ class HomeScreen(ClinicScreen):
             self._show_matches()
         return matches
 
+    def _show_note(self, text: str) -> None:
+        """Under the box, at once: what is wrong with an ID number typed in full (a mistyped digit, say)."""
+        note = id_number_note(text, self.t)
+        widget = self.query_one("#search-note", Static)
+        widget.update(Text(note, style="bold yellow"))
+        widget.display = bool(note)
+
     def _show_matches(self) -> None:
         t = self.t
         rows: list[Row] = [
@@ -124,7 +137,7 @@ class HomeScreen(ClinicScreen):
             for m in self.matches
         ]
         table = self.query_one("#results", PagedTable)
-        table.empty_text = t("home.no_match")
+        table.empty_text = "" if id_number_note(self.matched_text, t) else t("home.no_match")
         table.page_text = t("table.page")
         table.set_rows(
             [t("col.name"), t("col.sex"), t("col.born"), t("col.village"), t("col.id_number"), t("col.matched")],
@@ -139,7 +152,7 @@ class HomeScreen(ClinicScreen):
         matches = self.matches if text == self.matched_text else await self.lookup(text).wait()
         if matches:
             await self.open_resident(str(matches[0]["id"]))
-        else:
+        elif not id_number_note(text, self.t):  # a wrong ID number is already explained beside the box
             self.notify(self.t("home.no_match"), severity="warning", markup=False)
 
     async def open_resident(self, resident_id: str, tab: str = "summary") -> None:
@@ -378,7 +391,9 @@ class HomeScreen(ClinicScreen):
         table.set_rows(columns, rows, keep_page=True)
 
     def translate_body(self) -> None:
-        self.query_one("#search", Input).placeholder = self.t("home.search_hint")
+        search = self.query_one("#search", Input)
+        search.placeholder = self.t("home.search_hint")
+        self._show_note(search.value.strip())
         if self.summary:
             self._show_summary()
         if self.matches:
@@ -408,3 +423,16 @@ class HomeScreen(ClinicScreen):
         from tui.screens.conflicts import ConflictsScreen
 
         await self.app.push_screen(ConflictsScreen())
+
+
+def id_number_note(text: str, t: Catalogue) -> str:
+    """For 18 characters that read as an ID card number but fail its checks, why (else nothing)."""
+    number = "".join(ch for ch in unicodedata.normalize("NFKC", text) if ch not in " -").upper()
+    if len(number) != 18 or not number[:17].isdigit():
+        return ""
+    problem = checks.id_number()(number)
+    if problem is None:
+        return ""
+    if problem.key == "err.id.check_digit":
+        return t("home.id_check_digit", **problem.values)
+    return t("home.id_problem", why=t(problem.key, **problem.values))

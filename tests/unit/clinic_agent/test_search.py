@@ -39,6 +39,41 @@ def test_pinyin_initials_find_chinese_names() -> None:
     assert {m.resident_id for m in index.search("ZX")} == {zhang.id}
 
 
+def test_full_pinyin_finds_names_by_any_start_of_the_spelling() -> None:
+    long, lu, shan = resident(name="龙秀英"), resident(name="吕小华"), resident(name="单田芳")
+    index = _index(long, lu, shan)
+    assert [m.resident_id for m in index.search("long")] == [long.id]
+    assert index.search("longxiuying")[0].resident_id == long.id
+    assert index.search("longxiuying")[0].matched_by == "pinyin"
+    assert index.search("Long Xiu")[0].resident_id == long.id
+    assert {m.resident_id for m in index.search("lv")} == {lu.id}
+    assert {m.resident_id for m in index.search("luxiao")} == {lu.id}  # ü typed as u too
+    assert {m.resident_id for m in index.search("shantian")} == {shan.id}  # a heteronym reading
+    assert index.search("xiuying") == []  # a spelling is found from its start, as initials are
+
+
+def test_full_width_letters_and_digits_count_as_ascii() -> None:
+    rng = random.Random(5)
+    long = resident(rng, name="龙秀英")
+    index = _index(long, resident(rng, name="王五"))
+    assert [m.resident_id for m in index.search("ｌｘｙ")] == [long.id]
+    assert [m.resident_id for m in index.search("ＬＯＮＧ")] == [long.id]
+    wide = "".join(chr(ord(ch) + 0xFEE0) for ch in long.id_number)
+    assert index.search(wide)[0].resident_id == long.id
+    assert index.search(wide)[0].matched_by == "id_number"
+
+
+def test_phone_numbers_find_residents_whole_by_start_or_any_part() -> None:
+    rng = random.Random(9)
+    one = resident(rng, name="龙秀英", phone="138-1598-8000")
+    two = resident(rng, name="吴国华", phone="13985617722")
+    index = _index(one, two, resident(rng, name="杨光明"))
+    assert [(m.resident_id, m.matched_by) for m in index.search("13815988000")] == [(one.id, "phone")]
+    assert [m.resident_id for m in index.search("138 1598 8000")] == [one.id]
+    assert [m.resident_id for m in index.search("１３９８５６")] == [two.id]
+    assert two.id in {m.resident_id for m in index.search("7722")}
+
+
 def test_id_numbers_by_prefix_or_any_part_and_record_numbers_by_prefix() -> None:
     rng = random.Random(3)
     one = resident(id_number=id_number(rng), health_record_number="52220100100100001")
