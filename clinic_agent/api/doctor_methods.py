@@ -17,3 +17,11 @@ from clinic_agent.api.params import Params
 @method("doctor.files", roles=EVERYONE, needs_keys=False, public=True)
 def _doctor_files(agent: Agent, caller: Caller, params: Params) -> list[dict[str, Any]]:
     return [{"check": c.name, "outcome": c.outcome, "detail": c.detail} for c in doctor.file_checks(agent.home)]
+
+
+@method("doctor.sync", roles=EVERYONE, needs_keys=False, public=True)
+def _doctor_sync(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    """What waits for the platform (counts, the oldest one's time and the platform's address: no personal data)."""
+    with agent.store.core.read() as conn:
+        facts = doctor.unsent_facts(conn)
+    return {"locked": agent.store.locked, **facts}

@@ -99,7 +99,14 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="keep the demo home at the end instead of deleting it")
     p.add_argument("--once", action="store_true", help="stop as soon as a simulated reading is stored (for scripts)")
     p.set_defaults(handler=cmd_demo)
-    p = _command(sub, common, "doctor", "check this installation: files, keys, database, daemon, disk, clock, devices")
+    p = _command(
+        sub,
+        common,
+        "doctor",
+        "check this installation: files, keys, database, service, unsent records, platform, disk, clock, devices "
+        "(exit 1 when a check fails)",
+    )
+    p.add_argument("--strict", action="store_true", help="exit 1 on a warning too (for monitoring scripts)")
     p.set_defaults(handler=cmd_doctor)
     p = _command(sub, common, "run", "run the daemon in the foreground (the service runs this)")
     p.set_defaults(handler=cmd_run)
@@ -158,7 +165,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Check the installation; exit 1 if any check fails."""
+    """Check the installation; exit 1 if any check fails (with --strict: or warns)."""
     from clinic_agent import doctor
 
     checks = doctor.run(home_of(args))
@@ -170,7 +177,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             f"{output.pad(r['outcome'], 8)} {output.pad(r['check'], 18)} {output.safe(r['detail'])}" for r in rows
         ),
     )
-    return 1 if any(c.outcome == doctor.FAIL for c in checks) else 0
+    bad = {doctor.FAIL, doctor.WARN} if args.strict else {doctor.FAIL}
+    return 1 if any(c.outcome in bad for c in checks) else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

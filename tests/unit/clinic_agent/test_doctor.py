@@ -17,7 +17,10 @@ def _outcomes(home: Home) -> dict[str, str]:
 def test_a_healthy_store_passes_with_the_daemon_noted_as_down(tmp_path: Path) -> None:
     home = new_home(tmp_path / "home", machine_key=True)
     outcomes = _outcomes(home)
-    assert outcomes.pop("daemon") == doctor.WARN
+    assert outcomes.pop("service") == doctor.WARN
+    assert outcomes.pop("unsent records") == doctor.WARN  # not enrolled
+    assert "daemon" not in outcomes
+    assert "platform" not in outcomes
     assert set(outcomes.values()) == {doctor.OK}
 
 
@@ -45,8 +48,61 @@ def test_a_damaged_database_and_a_bad_config_fail(tmp_path: Path) -> None:
 
 
 def test_a_clock_reset_to_the_past_fails() -> None:
-    assert doctor.check_clock(lambda: datetime(2000, 1, 1, tzinfo=UTC)).outcome == doctor.FAIL
-    assert doctor.check_clock(lambda: datetime(2026, 11, 25, tzinfo=UTC)).outcome == doctor.OK
+    assert doctor.check_clock(now=lambda: datetime(2000, 1, 1, tzinfo=UTC)).outcome == doctor.FAIL
+    assert doctor.check_clock(now=lambda: datetime(2026, 11, 25, tzinfo=UTC)).outcome == doctor.OK
+
+
+def test_a_clock_beyond_the_sync_limit_from_the_platform_fails_with_a_fix() -> None:
+    assert doctor.check_clock(899.0, 900.0).outcome == doctor.OK
+    far = doctor.check_clock(-3 * 3600.0, 900.0)
+    assert far.outcome == doctor.FAIL
+    assert "3.0 hours behind the platform's" in far.detail
+    assert "timedatectl" in far.detail
+
+
+def _facts(**overrides: object) -> dict[str, object]:
+    facts: dict[str, object] = {
+        "locked": False,
+        "platform": "https://platform.example/fhir",
+        "oldest_unsent": None,
+        "pending": 0,
+        "parked": 0,
+        "sealed": 0,
+    }
+    return facts | overrides
+
+
+def test_the_oldest_unsent_record_warns_after_a_day_and_fails_after_a_week() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert doctor.check_unsent(_facts(), now).outcome == doctor.OK
+    hours = doctor.check_unsent(_facts(oldest_unsent="2026-11-25T09:00:00+00:00", pending=2), now)
+    assert (hours.outcome, hours.detail.startswith("2 waiting, the oldest for 3.0 hours")) == (doctor.OK, True)
+    days = doctor.check_unsent(_facts(oldest_unsent="2026-11-23T12:00:00+00:00", pending=1), now)
+    assert days.outcome == doctor.WARN
+    week = doctor.check_unsent(_facts(oldest_unsent="2026-11-17T12:00:00+00:00", pending=1), now)
+    assert week.outcome == doctor.FAIL
+    assert "clinic-agent status" in week.detail
+    assert doctor.check_unsent(_facts(parked=1), now).outcome == doctor.WARN
+    assert "cannot tell while locked" in doctor.check_unsent(_facts(locked=True), now).detail
+    assert "not enrolled" in doctor.check_unsent(_facts(platform=None, pending=3), now).detail
+
+
+def test_the_service_state_from_systemd() -> None:
+    home = Home(doctor.SYSTEM_DATA, Path("/etc/clinic-agent/agent.toml"))
+    shown = doctor.parse_systemctl_show(
+        "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\nConditionResult=yes\n"
+    )
+    failed = doctor.check_service(home, False, shown)
+    assert failed.outcome == doctor.FAIL
+    assert "journalctl -u clinic-agent" in failed.detail
+    active = {**shown, "ActiveState": "active", "SubState": "running"}
+    assert doctor.check_service(home, True, active).outcome == doctor.OK
+    skipped = {**shown, "ActiveState": "inactive", "SubState": "dead", "ConditionResult": "no"}
+    assert "clinic-agent setup" in doctor.check_service(home, False, skipped).detail
+    stopped = {**skipped, "ConditionResult": "yes"}
+    assert "systemctl start clinic-agent" in doctor.check_service(home, False, stopped).detail
+    missing = doctor.check_service(home, False, {"LoadState": "not-found", "ActiveState": "inactive"})
+    assert (missing.outcome, "not installed" in missing.detail) == (doctor.FAIL, True)
 
 
 def test_every_section_run_refuses_fails_the_configuration_check(tmp_path: Path) -> None:
