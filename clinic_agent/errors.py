@@ -3,7 +3,8 @@
     ClinicAgentError
     ├── InvalidInput            bad data from a person or a script (exit status 2)
     │   ├── InvalidIdNumber     an ID card number failed one named check
-    │   └── ImplausibleValue    a typed value outside what a body can show (kept only with a reason)
+    │   ├── ImplausibleValue    a typed value outside what a body can show (kept only with a reason)
+    │   └── UnknownMethod       the daemon offers no such method (an older daemon)
     ├── AccessDenied            wrong passphrase, PIN, role or peer
     │   ├── WrongPassphrase
     │   ├── SessionExpired
@@ -16,15 +17,26 @@
     │   ├── RecordNotFound
     │   ├── RecordChanged       edited from a stale copy; open it again
     │   ├── DiskFull
+    │   ├── SchemaTooNew        a newer agent upgraded the database (in clinic_agent.store.schema)
     │   └── StorageFailed       any other I/O failure of the database
-    │       └── SaveUncertain   the disk failed while committing: the outcome is unknown
+    │       ├── SaveUncertain   the disk failed while committing: the outcome is unknown
+    │       └── UpgradeFailed   a migration failed; nothing changed (in clinic_agent.store.schema)
     ├── ConfigError             agent.toml is wrong; the message names the key
     ├── DaemonError             the local API is unreachable or answered oddly
-    ├── DriverError             (drivers have their own tree in drivers.errors)
-    └── SyncError               (sync has its own tree in sync.errors)
+    │   └── DaemonNotRunning
+    ├── DeviceError             a device could not be reached or broke its protocol
+    └── SyncError               the regional platform (in sync.errors, with its own diagram)
+
+The drivers' errors are a tree of their own, not under ClinicAgentError: ``drivers.errors.DriverError``
+(``FrameError``, ``DeviceUnavailable``, ``ProtocolViolation``). The drivers import nothing of ours, so
+that they can be read, tested and reused alone; the modules that run a driver translate its errors
+where they could reach a person: ingest quarantines a bad frame with its reason, and the device
+service and the CLI turn the rest into a ``DeviceError`` (``clinic_agent.devices.errors``).
 
 Foreign exceptions are translated once, where they enter: ``raise DiskFull(...) from exc``.
-Every message says what happened and, where it helps, what a person can do next.
+Every message says what happened and, where it helps, what a person can do next. Every code that
+crosses the local API, with the words a client shows for it, is declared in
+``clinic_agent.api.contract``.
 """
 
 from __future__ import annotations
@@ -66,6 +78,12 @@ class ImplausibleValue(InvalidInput):
     """A hand-entered value outside the range devices are held to; a doctor may keep it with a reason."""
 
     code = "implausible_value"
+
+
+class UnknownMethod(InvalidInput):
+    """The daemon offers no method of that name (a client newer than the daemon, or a typo)."""
+
+    code = "unknown_method"
 
 
 class AccessDenied(ClinicAgentError):
@@ -177,3 +195,9 @@ class DaemonNotRunning(DaemonError):
     """No daemon answers on the local API socket."""
 
     code = "daemon_not_running"
+
+
+class DeviceError(ClinicAgentError):
+    """A device could not be reached or broke its protocol; the message names the device and what happened."""
+
+    code = "device_error"

@@ -26,6 +26,7 @@ TUI_ENTRY = ("clinic_agent.cli",)
 # What the TUI may use of clinic_agent: the API client and plain data.
 TUI_ALLOWED = (
     "clinic_agent.api.client",
+    "clinic_agent.api.contract",
     "clinic_agent.api.framing",
     "clinic_agent.errors",
     "clinic_agent.model",

@@ -20,8 +20,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 
-from clinic_agent.errors import ClinicAgentError, DaemonError
-from tui.client import Api, SignedIn, is_unavailable
+from clinic_agent.errors import ClinicAgentError, DaemonError, UnknownMethod
+from tui.client import Api, SignedIn
 from tui.i18n import DEFAULT_LANGUAGE, Catalogue
 from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, ScreenMixin
 from tui.widgets.readings import summary
@@ -261,7 +261,7 @@ class ClinicApp(App[None]):
             info.sync = await self.api.call("sync.status")
             info.sync_available = True
         except ClinicAgentError as exc:
-            info.sync, info.sync_available = None, not is_unavailable(exc)
+            info.sync, info.sync_available = None, not isinstance(exc, UnknownMethod)
         for screen in self.screen_stack:
             for bar in screen.query(StatusBar):
                 bar.set_info(info)

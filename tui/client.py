@@ -15,14 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from clinic_agent.api.client import AsyncApiClient
-from clinic_agent.errors import ClinicAgentError, DaemonError, InvalidInput
+from clinic_agent.errors import ClinicAgentError, DaemonError
 
 EventSink = Callable[[str, dict[str, Any]], None]
-
-
-def is_unavailable(exc: ClinicAgentError) -> bool:
-    """Whether an error says the daemon does not offer a method (an older daemon, or sync not merged yet)."""
-    return isinstance(exc, InvalidInput) and exc.message.startswith("unknown method")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,12 @@ from typing import Any
 
 from clinic_agent import backup
 from clinic_agent.agent import Agent, Caller
-from clinic_agent.api.methods import DOCTOR, TECHNICIAN, method
+from clinic_agent.api.methods import DOCTOR, TECHNICIAN, MethodTable
 from clinic_agent.api.params import Params
 from clinic_agent.errors import InvalidInput, RecordNotFound
+
+METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
+method = METHODS.method
 
 BACKUP_ROLES = frozenset({DOCTOR, TECHNICIAN})
 CHUNK = 512 * 1024  # base64 of it fits the API's 1 MiB frames

@@ -11,39 +11,31 @@ from pathlib import Path
 from typing import Any
 
 from clinic_agent import errors
+from clinic_agent.api import contract
 from clinic_agent.api.framing import FrameDecoder, FramingError, Oversize, decode_body, encode
 from clinic_agent.errors import ClinicAgentError, DaemonError, DaemonNotRunning
 
 EventHandler = Callable[[str, dict[str, Any]], None]
 
 
-def _error_classes() -> dict[str, type[ClinicAgentError]]:
-    classes: dict[str, type[ClinicAgentError]] = {}
-    pending: list[type[ClinicAgentError]] = [ClinicAgentError]
-    while pending:
-        cls = pending.pop()
-        classes.setdefault(cls.code, cls)
-        pending.extend(cls.__subclasses__())
-    return classes
-
-
-_ERRORS = _error_classes()
-
-
 def raise_error(error: Any) -> None:
-    """Re-raise an error the daemon reported, as the same class where we know it."""
+    """Re-raise an error the daemon reported, as the class the contract declares for its code."""
     if not isinstance(error, dict):
         raise DaemonError("the daemon sent a malformed error")
     code, message = str(error.get("code", "error")), str(error.get("message", "the daemon reported an error"))
-    cls = _ERRORS.get(code, DaemonError)
-    if cls is errors.InvalidIdNumber:
-        raise errors.InvalidIdNumber(str(error.get("check", "")), message)
-    if cls is errors.TooManyAttempts:
+    entry = contract.declared(code)
+    exc: ClinicAgentError
+    if entry.error is errors.InvalidIdNumber:
+        exc = errors.InvalidIdNumber(str(error.get("check", "")), message)
+    elif entry.error is errors.TooManyAttempts:
         retry_after = error.get("retry_after")
-        raise errors.TooManyAttempts(message, retry_after=retry_after if isinstance(retry_after, int) else 0)
-    if cls is errors.StoreCorrupted:
-        raise errors.StoreCorrupted(message, table=error.get("table"), row_id=error.get("row_id"))
-    raise cls(message)
+        exc = errors.TooManyAttempts(message, retry_after=retry_after if isinstance(retry_after, int) else 0)
+    elif entry.error is errors.StoreCorrupted:
+        exc = errors.StoreCorrupted(message, table=error.get("table"), row_id=error.get("row_id"))
+    else:
+        exc = entry.error(message)
+    exc.code = entry.code  # the daemon's own code, also where the class is an ancestor (a sync error)
+    raise exc
 
 
 def _result(message: dict[str, Any]) -> Any:

@@ -10,8 +10,11 @@ from typing import Any
 
 from clinic_agent import doctor
 from clinic_agent.agent import Agent, Caller
-from clinic_agent.api.methods import EVERYONE, method
+from clinic_agent.api.methods import EVERYONE, MethodTable
 from clinic_agent.api.params import Params
+
+METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
+method = METHODS.method
 
 
 @method("doctor.files", roles=EVERYONE, needs_keys=False, public=True)

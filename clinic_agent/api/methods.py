@@ -1,8 +1,9 @@
 """The operations of the local API, by name: JSON params in, JSON results out.
 
-The daemon's socket server and the CLI (when no daemon runs) both dispatch here, so every command
-does the same thing either way. Each method says which roles may call it; whoever holds a
-passphrase (the owner) may call every method.
+The daemon's socket server and the CLI (when no daemon runs) both dispatch through
+``clinic_agent.api.registry``, so every command does the same thing either way. This module holds
+the basic operations and the table type the other method modules use. Each method says which roles
+may call it; whoever holds a passphrase (the owner) may call every method.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from clinic_agent import plausibility, rotation, serde
 from clinic_agent.agent import Agent, Caller
 from clinic_agent.api.params import Params
-from clinic_agent.errors import AccessDenied, InvalidInput, RecordNotFound, StoreCorrupted
+from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted
 from clinic_agent.idnumber import normalise_id_number, parse_id_number
 from clinic_agent.model import (
     ENTRY_TYPES,
@@ -54,47 +55,31 @@ class Method:
     kdf: bool = False  # runs Argon2id: the daemon queues it on its KDF worker
 
 
-REGISTRY: dict[str, Method] = {}
+class MethodTable(dict[str, Method]):
+    """The operations one module defines, by name; ``clinic_agent.api.registry`` joins the tables."""
+
+    def method(
+        self,
+        name: str,
+        *,
+        roles: frozenset[str] = CLINICAL,
+        needs_keys: bool = True,
+        public: bool = False,
+        kdf: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        """Add an operation to this table under a name."""
+
+        def add(handler: Handler) -> Handler:
+            if name in self:
+                raise ValueError(f"the method {name} is defined twice")
+            self[name] = Method(handler, roles, needs_keys, public, kdf)
+            return handler
+
+        return add
 
 
-def method(
-    name: str, *, roles: frozenset[str] = CLINICAL, needs_keys: bool = True, public: bool = False, kdf: bool = False
-) -> Callable[[Handler], Handler]:
-    """Register an operation under a name."""
-
-    def register(handler: Handler) -> Handler:
-        REGISTRY[name] = Method(handler, roles, needs_keys, public, kdf)
-        return handler
-
-    return register
-
-
-# Methods the daemon itself answers without a session (sign-in, unlocking, status).
-DAEMON_PUBLIC = frozenset({"status", "unlock", "lock", "auth.passphrase", "login", "logout", "ping"})
-
-
-def needs_session(name: str) -> bool:
-    """Whether a caller must be signed in to call a method."""
-    entry = REGISTRY.get(name)
-    return name not in DAEMON_PUBLIC and (entry is None or not entry.public)
-
-
-def uses_kdf(name: str) -> bool:
-    """Whether a method runs Argon2id (a PIN hash or a passphrase check)."""
-    entry = REGISTRY.get(name)
-    return entry is not None and entry.kdf
-
-
-def call(agent: Agent, caller: Caller, name: str, params: Any) -> Any:
-    """Check the caller's right to an operation, then run it."""
-    entry = REGISTRY.get(name)
-    if entry is None:
-        raise InvalidInput(f"unknown method {name[:60]!r}")
-    if not (entry.public or caller.owner or caller.role in entry.roles):
-        raise AccessDenied(f"a {caller.role or 'caller without a sign-in'} may not {name}")
-    if entry.needs_keys:
-        agent.require_unlocked()
-    return entry.handler(agent, caller, Params(params))
+METHODS = MethodTable()
+method = METHODS.method
 
 
 # -- the store as a whole -------------------------------------------------------------------------------
@@ -423,11 +408,3 @@ def _passphrase_add(agent: Agent, caller: Caller, params: Params) -> dict[str, A
     user = check_user_name(params.text("user", max_length=40))
     rotation.add_passphrase_slot(agent, user=user, new=params.secret("new_passphrase"), actor=caller.actor)
     return {"user": user}
-
-
-# Methods the terminal UI needs (home summary, history, follow-up prefill, reading suggestions)
-# and the sync operations register themselves on import.
-from clinic_agent.api import backup_methods as _backup_methods  # noqa: E402, F401
-from clinic_agent.api import doctor_methods as _doctor_methods  # noqa: E402, F401
-from clinic_agent.api import file_methods as _file_methods  # noqa: E402, F401
-from clinic_agent.api import sync_methods as _sync_methods  # noqa: E402, F401

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from clinic_agent.agent import Agent, Caller
-from clinic_agent.api import methods
+from clinic_agent.api import registry
 from clinic_agent.api.framing import FrameDecoder, FramingError, Oversize, decode_body, encode
 from clinic_agent.api.params import Params
 from clinic_agent.api.sessions import Session, Sessions
@@ -232,15 +232,15 @@ class ApiServer:
 
     async def _dispatch(self, connection: _Connection, method: str, raw: Any, token: Any) -> Any:
         params = raw if isinstance(raw, dict) else {}
-        handler = _SERVER_METHODS.get(method)
+        handler = SERVER_METHODS.get(method)
         if handler is not None:
             return await handler(self, connection, params, token if isinstance(token, str) else None)
         caller = Caller(actor=f"uid:{connection.uid}", peer=f"uid:{connection.uid}")
-        if methods.needs_session(method):
+        if registry.needs_session(method):
             caller = self.sessions.touch(token if isinstance(token, str) else None, connection.uid).caller
-        if methods.uses_kdf(method):
-            return await self.agent.workers.kdf.run(methods.call, self.agent, caller, method, params)
-        return await asyncio.to_thread(methods.call, self.agent, caller, method, params)
+        if registry.uses_kdf(method):
+            return await self.agent.workers.kdf.run(registry.call, self.agent, caller, method, params)
+        return await asyncio.to_thread(registry.call, self.agent, caller, method, params)
 
     # -- methods only the daemon has -------------------------------------------------------------------
 
@@ -328,7 +328,8 @@ class ApiServer:
         return "pong"
 
 
-_SERVER_METHODS = {
+# The methods the socket server answers itself; the operations of the store go through the registry.
+SERVER_METHODS = {
     "status": ApiServer._status,
     "unlock": ApiServer._unlock,
     "lock": ApiServer._lock,

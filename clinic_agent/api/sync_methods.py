@@ -21,10 +21,13 @@ from typing import Any
 
 from clinic_agent import serde, syncing
 from clinic_agent.agent import Agent, Caller
-from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, method
+from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, MethodTable
 from clinic_agent.api.params import Params
 from clinic_agent.errors import InvalidInput
 from clinic_agent.store.sync_inbox import Conflict
+
+METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
+method = METHODS.method
 
 _RECORD_KINDS = ("residents", "entries", "readings")
 

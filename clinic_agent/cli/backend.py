@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from clinic_agent.agent import Agent, Caller
-from clinic_agent.api import methods
+from clinic_agent.api import registry
 from clinic_agent.api.client import ApiClient
 from clinic_agent.errors import DaemonNotRunning, InvalidInput, SessionExpired, StoreLocked
 from clinic_agent.home import Home
@@ -58,12 +58,12 @@ class DaemonBackend:
         As in-process: a method that needs the keys unlocks a locked daemon with the passphrase given
         (as `clinic-agent unlock` would), and `lock` from a login other than the agent's own signs in.
         """
-        if methods.needs_session(method) and self._client.session is None:
+        if registry.needs_session(method) and self._client.session is None:
             self._sign_in()
         try:
             return self._client.call(method, params)
         except StoreLocked:
-            entry = methods.REGISTRY.get(method)
+            entry = registry.REGISTRY.get(method)
             if entry is None or not entry.needs_keys:
                 raise
             self._unlock()
@@ -124,11 +124,11 @@ class LocalBackend:
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Unlock if needed, then run the method."""
-        entry = methods.REGISTRY.get(method)
+        entry = registry.REGISTRY.get(method)
         if entry is not None and entry.needs_keys and self.agent.locked:
             self.unlock()
         caller = self._caller or Caller(actor=f"cli:{os_user()}", owner=True, peer=os_user())
-        return methods.call(self.agent, caller, method, params)
+        return registry.call(self.agent, caller, method, params)
 
     def close(self) -> None:
         """Close the store."""
@@ -137,8 +137,6 @@ class LocalBackend:
 
 def connect(home: Home, passphrase: PassphraseSource, user: str | None, *, local_only: bool = False) -> Backend:
     """The daemon if one listens on the configured socket, else the store in this process."""
-    from clinic_agent import devices  # noqa: F401  (registers the device operations; loads the drivers)
-
     config = home.load_config()
     if not local_only:
         try:

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from clinic_agent.agent import Agent, Caller
-from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, find_resident, method
+from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, MethodTable, find_resident
 from clinic_agent.api.params import Params
 from clinic_agent.devices.config import parse
 from clinic_agent.errors import AccessDenied, InvalidInput
@@ -16,6 +16,9 @@ from clinic_agent.ingest import Ingest
 from clinic_agent.model import utcnow
 from drivers.decode import is_known, protocols
 from drivers.frames import DeviceRef, RawFrame, Receipt
+
+METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
+method = METHODS.method
 
 
 def receipt_json(receipt: Receipt) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from clinic_agent.errors import ClinicAgentError, InvalidInput
+from clinic_agent.errors import ClinicAgentError, UnknownMethod
 from tui.client import SignedIn
 
 TODAY = "2026-05-20"
@@ -246,8 +246,8 @@ class FakeApi:
             return {**copy.deepcopy(found), "resident_name": found["name"]}
         if method == "sync.status":
             if self.sync is None:
-                raise InvalidInput("unknown method 'sync.status'")
+                raise UnknownMethod("unknown method 'sync.status'")
             return self.sync
         if method not in answers:
-            raise InvalidInput(f"unknown method {method!r}")
+            raise UnknownMethod(f"unknown method {method!r}")
         return copy.deepcopy(answers[method])

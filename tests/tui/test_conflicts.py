@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from clinic_agent.api import methods
+from clinic_agent.api import registry
 from tests.tui.conftest import Daemon
 from tests.tui.helpers import screen_name, sign_in, until, visible_text
 from tui.app import ClinicApp
@@ -31,7 +31,7 @@ async def test_a_daemon_without_sync_says_so_without_an_error(
     make_app: Callable[..., ClinicApp], daemon: Daemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("conflict.list", "sync.status"):  # a daemon of a version before sync
-        monkeypatch.delitem(methods.REGISTRY, name)
+        monkeypatch.delitem(registry.REGISTRY, name)
     app = make_app(language="en")
     async with app.run_test(size=(100, 24)) as pilot:
         await sign_in(pilot)

@@ -18,8 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
-from clinic_agent.errors import ClinicAgentError, SessionExpired, StoreLocked
-from tui.client import is_unavailable
+from clinic_agent.errors import ClinicAgentError, SessionExpired, StoreLocked, UnknownMethod
 from tui.i18n import Catalogue
 from tui.widgets.banner import Banner, kind_of
 from tui.widgets.fields import Field, MultiField, SelectField
@@ -40,10 +39,6 @@ class DaemonEvent(Message):
         super().__init__()
         self.name = name
         self.data = data
-
-
-class Unavailable(ClinicAgentError):
-    """The daemon does not offer a method (yet)."""
 
 
 class ScreenMixin:
@@ -75,12 +70,12 @@ class ScreenMixin:
         except ClinicAgentError as exc:
             if self._gone:
                 return None
-            self.last_error = Unavailable(exc.message) if is_unavailable(exc) else exc
+            self.last_error = exc
             if isinstance(exc, SessionExpired):
                 self.clinic.lock("expired")
             elif isinstance(exc, StoreLocked) and self.clinic.signed_in is not None:
                 self.clinic.lock("store_locked")
-            elif not quiet and not isinstance(self.last_error, Unavailable):
+            elif not quiet and not isinstance(exc, UnknownMethod):
                 self.show_error(exc)
             return None
         return None if self._gone else result

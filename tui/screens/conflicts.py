@@ -15,7 +15,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 
-from tui.screens.base import ClinicScreen, DaemonEvent, Tr, Unavailable
+from clinic_agent.errors import UnknownMethod
+from tui.screens.base import ClinicScreen, DaemonEvent, Tr
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import when
 from tui.widgets.text import clean, lit
@@ -69,7 +70,7 @@ class ConflictsScreen(ClinicScreen):
         """The inbox."""
         found = await self.call("conflict.list")
         if found is None:
-            if isinstance(self.last_error, Unavailable):
+            if isinstance(self.last_error, UnknownMethod):
                 banner = self.banner()
                 if banner is not None:
                     banner.show("sync_unavailable")

@@ -1,8 +1,9 @@
 """The error banner: what went wrong, in the language in force.
 
-The daemon's errors carry a code (``clinic_agent.errors``); the code picks the headline, and for the
-codes a doctor can act on (an implausible value, an ID number's check, a wait after wrong PINs) a
-sentence of its own. The daemon's English words are shown only when English is the language.
+The daemon's errors carry a code; the contract (``clinic_agent.api.contract``) names the catalogue
+key of the headline for every code, and the codes a doctor can act on (an implausible value, an ID
+number's check, a wait after wrong PINs) have a sentence of their own. The daemon's English words
+are shown only when English is the language.
 """
 
 from __future__ import annotations
@@ -10,47 +11,15 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from clinic_agent.errors import (
-    AccessDenied,
-    ClinicAgentError,
-    DaemonError,
-    DaemonNotRunning,
-    DiskFull,
-    InvalidInput,
-    LockedOut,
-    RecordChanged,
-    RecordNotFound,
-    SessionExpired,
-    StoreCorrupted,
-    StoreLocked,
-    TooManyAttempts,
-)
+from clinic_agent.api.contract import declared
+from clinic_agent.errors import ClinicAgentError
 from tui.widgets.fields import catalogue_of
 from tui.widgets.text import clean
 
-# Banner kinds, most specific first: (error class, kind).
-_KINDS: tuple[tuple[type[ClinicAgentError], str], ...] = (
-    (StoreLocked, "locked"),
-    (DiskFull, "disk_full"),
-    (StoreCorrupted, "tamper"),
-    (DaemonNotRunning, "offline"),
-    (DaemonError, "offline"),
-    (SessionExpired, "expired"),
-    (TooManyAttempts, "too_many"),
-    (LockedOut, "locked_out"),
-    (AccessDenied, "denied"),
-    (RecordChanged, "changed"),
-    (RecordNotFound, "not_found"),
-    (InvalidInput, "invalid"),
-)
-
 
 def kind_of(error: ClinicAgentError) -> str:
-    """The banner kind for an error."""
-    for cls, kind in _KINDS:
-        if isinstance(error, cls):
-            return kind
-    return "error"
+    """The banner kind for an error: the catalogue key the contract gives its code, less ``banner.``."""
+    return declared(error.code).message_key.removeprefix("banner.")
 
 
 class Banner(Static):

@@ -12,7 +12,7 @@ import pytest
 from clinic_agent import home as home_module
 from clinic_agent import validation
 from clinic_agent.agent import Agent, Caller
-from clinic_agent.api import methods
+from clinic_agent.api import registry
 from clinic_agent.errors import ImplausibleValue, InvalidInput
 from tests.support import PASSPHRASE, new_home
 
@@ -29,7 +29,7 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
 
 def add(agent: Agent, **params: Any) -> dict[str, Any]:
     base = {"code": "8480-6", "unit": "mm[Hg]"}
-    return dict(methods.call(agent, DOCTOR, "reading.add", {**base, **params}))
+    return dict(registry.call(agent, DOCTOR, "reading.add", {**base, **params}))
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_a_confirmed_extreme_value_is_kept_with_the_doctors_reason(agent: Agent)
     assert added["alerts"]
     stored = agent.store.readings.get(added["id"])
     assert stored.extreme_reason == "re-measured twice, cuff checked"
-    assert methods.call(agent, DOCTOR, "reading.get", {"id": added["id"]})["extreme_reason"] == stored.extreme_reason
+    assert registry.call(agent, DOCTOR, "reading.get", {"id": added["id"]})["extreme_reason"] == stored.extreme_reason
     plain = add(agent, value="150", confirm_extreme="not needed")
     assert agent.store.readings.get(plain["id"]).extreme_reason is None  # a plausible value needs no reason
     with pytest.raises(InvalidInput, match="too large"):  # a reason never excuses an absurd number
