@@ -26,7 +26,7 @@ from clinic_agent.config import SyncSettings, sync_settings
 from clinic_agent.errors import ClinicAgentError, ConfigError, InvalidInput, StoreLocked
 from clinic_agent.model import new_id, utcnow
 from sync import auth
-from sync.engine import EngineOptions, SyncEngine, SyncReport
+from sync.engine import EngineOptions, SyncEngine, SyncReport, versions
 from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformRejected, PlatformUnavailable, SyncError
 from sync.fhir import audit_anchor, bundle, organization
 from sync.fhir.codes import Namespace
@@ -289,22 +289,16 @@ async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -
     if (await asyncio.to_thread(agent.store.sync.settings)).get("audit_anchor") == head:
         return  # nothing was logged since the last anchor
     observer = {"reference": f"Organization/{organization_id}"} if organization_id else None
+    entry = audit_anchor.request(
+        agent.store.store_id, seq, mac, utcnow(), observer=observer, version_id=version, ns=namespace(agent)
+    )
     try:
-        await client.transaction(
-            [
-                audit_anchor.request(
-                    agent.store.store_id,
-                    seq,
-                    mac,
-                    utcnow(),
-                    observer=observer,
-                    version_id=version,
-                    ns=namespace(agent),
-                )
-            ]
-        )
+        [result] = await versions.transaction(client, [entry])
     except SyncError as exc:
         _LOGGER.warning("the audit anchor was not accepted: %s", exc)
+        return
+    if result.resource is not None and audit_anchor.from_fhir(result.resource) != (seq, mac):
+        _LOGGER.warning("an audit anchor was written on the platform since it was read; compared at the next sync")
         return
     await asyncio.to_thread(agent.store.sync.save_settings, {"audit_anchor": head})
 

@@ -14,7 +14,9 @@ import traceback
 
 from clinic_agent import __version__
 from clinic_agent.cli import backup_commands, commands, device_commands, setup_command, sync_commands  # noqa: F401  (they register themselves)
+from clinic_agent.devices.errors import device_error
 from clinic_agent.errors import ClinicAgentError
+from drivers.errors import DriverError
 
 PROG = "clinic-agent"
 
@@ -70,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClinicAgentError as exc:
         print(f"{PROG}: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except DriverError as exc:  # a device command met the device itself: say what happened to it
+        print(f"{PROG}: {device_error(exc).message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -14,11 +14,13 @@ from typing import Any, Protocol
 
 from clinic_agent.agent import Agent
 from clinic_agent.devices.config import DeviceConfig
+from clinic_agent.devices.errors import device_error
 from clinic_agent.errors import ConfigError
 from clinic_agent.ingest import Ingest
 from clinic_agent.model import utcnow
 from drivers.astm.session import AstmSession
 from drivers.contec.session import Cms50Session
+from drivers.errors import DriverError
 from drivers.frames import FrameSink, StateCallback
 from drivers.hl7.session import Hl7Session
 from drivers.serial import ports
@@ -143,10 +145,16 @@ class DeviceService:
                 link = self.links[config.name] = build_link(config, self.sink, self._on_state)
                 await link.run(stop)
                 failures = 0
+            except DriverError as exc:  # the device, not the program: one line for the log and the status
+                failures += 1
+                problem = device_error(exc).message
+                self._on_state(config.name, "unavailable", problem)
+                _LOGGER.warning("link of %s: %s; trying again", config.name, problem)
             except Exception as exc:  # a link must never take the daemon down: log, wait, restart
                 failures += 1
                 self._on_state(config.name, "error", str(exc))
                 _LOGGER.exception("link of %s failed; restarting", config.name)
+            if not stop.is_set() and failures:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(60.0, 2.0**failures) * (0.5 + random.random() / 2))
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import tenacity
 
 from clinic_agent.errors import ClinicAgentError
+from sync.engine import versions
 from sync.engine.link import LinkSizer
 from sync.engine.ports import SyncStore
 from sync.errors import AuthenticationFailed, PlatformProtocolError, PlatformUnavailable, SyncError
@@ -155,9 +156,9 @@ class SyncEngine:
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def transaction(self, entries: Sequence[RequestEntry]) -> list[EntryResult]:
-        """Send one transaction Bundle (retried), and let its duration size the next one."""
+        """Send one transaction Bundle (retried, its PUTs checked at every try); its duration sizes the next."""
         started = time.monotonic()
-        results = await self.call(self.platform.transaction, entries)
+        results = await self.call(versions.transaction, self.platform, entries)
         self.sizer.succeeded(len(entries), time.monotonic() - started)
         return results
 

@@ -78,7 +78,7 @@ def _previous(record: FollowUp, base: dict[str, Any] | None) -> FollowUp | None:
 def _part_request(engine: SyncEngine, part: followup.Part, *, update: bool) -> RequestEntry:
     kind = str(part.resource["resourceType"])
     if engine.capabilities.create_by(kind) != "conditional-create":
-        return bundle.put(part.resource, fhir_id(part.record_id), record_id=part.record_id)
+        return bundle.put(part.resource, fhir_id(part.record_id), record_id=part.record_id, create_only=not update)
     if not update:
         return bundle.create(part.resource, part.record_id)
     return RequestEntry(
@@ -118,7 +118,8 @@ async def questionnaire_requests(engine: SyncEngine, records: Sequence[Record]) 
         except PlatformRejected as exc:
             if exc.status not in (404, 410):
                 raise
-            entries.append(bundle.put(questionnaire.to_fhir(programme, ns), questionnaire.resource_id(programme, ns)))
+            published_id = questionnaire.resource_id(programme, ns)
+            entries.append(bundle.put(questionnaire.to_fhir(programme, ns), published_id, create_only=True))
             names.add(name)
             continue
         known.add(name)

@@ -168,7 +168,7 @@ def companion_requests(
         return [RequestEntry(method="POST", url="Observation", resource=rate, full_url=full_url(cid))]
     if create_by == "conditional-create":
         return [bundle.create(rate, cid)]
-    return [bundle.put(rate, fhir_id(cid), record_id=cid)]
+    return [bundle.put(rate, fhir_id(cid), record_id=cid, create_only=True)]
 
 
 def derived(resource: Resource) -> bool:
@@ -223,7 +223,7 @@ def create_request(
         )
     if create_by == "conditional-create":
         return bundle.create(resource, record.id)
-    return bundle.put(resource, fhir_id(record.id), record_id=record.id)
+    return bundle.put(resource, fhir_id(record.id), record_id=record.id, create_only=True)
 
 
 def update_request(record: Record, resource: Resource, remote_id: str, remote_version: str) -> RequestEntry:

@@ -42,6 +42,11 @@ from sync.fhir.common import bundle_reference, fhir_id, record_id_of, reference,
 
 _PLACEHOLDER = {"reference": "Patient/to-be-filled-in"}
 _HALVES = (codes.SYSTOLIC, codes.DIASTOLIC)
+_PART_CHANGED = (
+    "refused as a conflict while unchanged on the platform: a resource sent with it (a follow-up's Encounter or"
+    " Observation, a reading's heart rate) was changed on the platform by someone else; check it there, then"
+    " `parked retry`"
+)
 
 
 @dataclass(slots=True)
@@ -362,7 +367,9 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
                 devices.add(record.device.id)
                 built.entries.append(
                     bundle.put(
-                        device.to_fhir(record.device, ns=engine.options.namespace), device.client_id(record.device)
+                        device.to_fhir(record.device, ns=engine.options.namespace),
+                        device.client_id(record.device),
+                        create_only=True,  # a Device the platform holds (edited there, perhaps) is left as it is
                     )
                 )
                 built.owners.append(record.device.id)
@@ -538,6 +545,10 @@ async def _conflict(engine: SyncEngine, unit: Unit) -> None:
         current = await engine.call(engine.platform.read, kind, state.remote_id)
     except PlatformRejected as exc:
         await engine.db(engine.store.park, unit.pending.seq, f"the platform no longer has it: {exc.reason or exc}")
+        engine.report.parked += 1
+        return
+    if current.version_id is not None and current.version_id == state.remote_version:
+        await engine.db(engine.store.park, unit.pending.seq, _PART_CHANGED)  # sending it again would replace that edit
         engine.report.parked += 1
         return
     record = state.record

@@ -59,8 +59,10 @@ def request(
     version_id: str | None = None,
     ns: Namespace = DEFAULT_NAMESPACE,
 ) -> RequestEntry:
-    """The PUT that replaces the store's anchor (If-Match the version read just before, when there is one)."""
-    return put(to_fhir(store_id, seq, mac, at, observer=observer, ns=ns), anchor_id(store_id), version_id=version_id)
+    """The PUT that replaces the store's anchor: If-Match the version read just before, or, when none was
+    there, a first write that must not replace an anchor written since (``create_only``)."""
+    resource = to_fhir(store_id, seq, mac, at, observer=observer, ns=ns)
+    return put(resource, anchor_id(store_id), version_id=version_id, create_only=version_id is None)
 
 
 def from_fhir(resource: Resource) -> tuple[int, bytes] | None:

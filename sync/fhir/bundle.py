@@ -8,7 +8,8 @@ Effectively-once writes:
 - ``create(resource, record_id)``: POST with ``ifNoneExist: identifier=urn:ietf:rfc:3986|urn:uuid:<id>``;
   a replay after a lost response finds the first copy (status 200) instead of making a second.
 - ``put(resource, resource_id, version_id=...)``: PUT to a client-chosen id; with a ``version_id``
-  it carries ``ifMatch: W/"<versionId>"`` so a stale update is refused (409/412), never applied.
+  it carries ``ifMatch: W/"<versionId>"`` so a stale update is refused (409/412), never applied;
+  without one it is marked ``create_only`` or checked by ``sync.engine.versions`` before it is sent.
 
 Both give the entry ``fullUrl: urn:uuid:<record id>`` when a record id is known, so other entries of
 the same transaction can reference it (``common.bundle_reference``).
@@ -45,6 +46,7 @@ class RequestEntry:
     full_url: str | None = None
     if_none_exist: str | None = None
     if_match: str | None = None
+    create_only: bool = False  # a PUT that must not replace a copy already there (sync.engine.versions)
 
     def to_fhir(self) -> dict[str, Any]:
         """The Bundle.entry for this request."""
@@ -70,9 +72,17 @@ def create(resource: Resource, record_id: str, *, if_none_exist: str | None = No
 
 
 def put(
-    resource: Resource, resource_id: str, *, version_id: str | None = None, record_id: str | None = None
+    resource: Resource,
+    resource_id: str,
+    *,
+    version_id: str | None = None,
+    record_id: str | None = None,
+    create_only: bool = False,
 ) -> RequestEntry:
-    """PUT a resource to ``Type/resource_id``; with ``version_id``, only if the server still has it."""
+    """PUT a resource to ``Type/resource_id``; with ``version_id``, only if the server still has it.
+
+    ``create_only``: a first write to a client id, never to replace a copy already there.
+    """
     kind = _kind(resource)
     body = {"resourceType": kind, "id": resource_id, **{k: v for k, v in resource.items() if k != "id"}}
     return RequestEntry(
@@ -81,6 +91,7 @@ def put(
         resource=body,
         full_url=full_url(record_id) if record_id else None,
         if_match=if_match(version_id) if version_id is not None else None,
+        create_only=create_only,
     )
 
 

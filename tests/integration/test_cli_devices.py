@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clinic_agent.cli import main
+from drivers import decode
+from drivers.errors import ProtocolViolation
 from tests.integration.conftest import Cli, start_daemon
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
@@ -131,3 +135,48 @@ def test_devices_add_list_remove_with_and_without_the_daemon(initialised: Cli) -
     finally:
         daemon.stop()
     assert "oximeter" not in (cli.home / "agent.toml").read_text()
+
+
+def test_a_device_that_cannot_be_reached_is_one_line_in_the_status(initialised: Cli) -> None:
+    """The driver's DeviceUnavailable (a port another program holds) reaches a person as one line, no traceback."""
+    cli = initialised
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cli("devices", "add", "machine", "--kind", "tcp", "--protocol", "hl7", "--listen", f"127.0.0.1:{port}")
+        daemon = start_daemon(cli)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                [device] = json.loads(cli("devices", "list", "--json", check=True).stdout)
+                if device["state"] == "unavailable":
+                    break
+                time.sleep(0.1)
+            assert device["state"] == "unavailable"
+            assert device["detail"].startswith(f"device machine is unavailable: cannot listen on 127.0.0.1:{port}")
+            assert "\n" not in device["detail"]
+            status = cli("status", check=True).stdout
+            assert f"device machine       unavailable ({device['detail']})" in status
+        finally:
+            daemon.stop()
+    log = daemon.log.read_text()
+    assert "Traceback" not in log
+    assert f"link of machine: device machine is unavailable: cannot listen on 127.0.0.1:{port}" in log
+
+
+def test_a_driver_error_in_a_command_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A driver error escaping a device command is said in one line with exit status 1, never a traceback."""
+
+    def broken(protocol: str, data: bytes) -> None:
+        raise ProtocolViolation("frame number 5 where 2 was due")
+
+    monkeypatch.setattr(decode, "decode_one", broken)
+    assert main(["decode", "astm", "--text", "anything"]) == 1
+    said = capsys.readouterr().err
+    assert said.splitlines() == [
+        "clinic-agent: the device broke its protocol: frame number 5 where 2 was due; "
+        "check the device's protocol setting"
+    ]

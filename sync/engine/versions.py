@@ -1,0 +1,106 @@
+"""No write without a version check: every PUT carries If-Match, or writes where nothing is yet.
+
+An update of a record carries If-Match with the version the platform last confirmed. The other
+PUTs name a client id (``Type/id``) or an identifier (``Type?identifier=...``, a conditional
+update) without a version; before each attempt at a transaction, ``transaction`` reads what each
+of them would replace:
+
+- nothing there: the PUT stays a create (FHIR R4 has no create-only PUT, and SEKMET ignores
+  ``If-None-Match: *``; the only writer of a client id is the agent that chose it);
+- a copy there, and the entry is ``create_only`` (a record's first write, a Device, a
+  Questionnaire, a part written for the first time, the audit anchor's first write): nothing is
+  sent for it; its result is that copy (status 200), which the caller merges or leaves alone, as
+  a conditional create that found one;
+- a copy there, otherwise (a follow-up's part or a reading's heart rate written again): the PUT
+  goes to it with If-Match on the version just read, so an edit made in between is refused
+  (412), never overwritten.
+
+Read again on every attempt: a retry after a lost answer finds the first attempt's copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote
+
+from sync.errors import PlatformProtocolError, PlatformRejected
+from sync.fhir import bundle
+from sync.fhir.bundle import EntryResult, RequestEntry
+from sync.fhir.common import Resource, find_identifier, token
+from sync.platform import Platform
+
+_UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
+
+
+async def transaction(platform: Platform, entries: Sequence[RequestEntry]) -> list[EntryResult]:
+    """Send ``entries`` as one transaction, each PUT checked first; one result per entry, in order."""
+    checked = [await _checked(platform, entry) for entry in entries]
+    sending = [item for item in checked if isinstance(item, RequestEntry)]
+    answers = iter(await platform.transaction(sending) if sending else [])
+    return [next(answers) if isinstance(item, RequestEntry) else item for item in checked]
+
+
+async def _checked(platform: Platform, entry: RequestEntry) -> RequestEntry | EntryResult:
+    """The entry to send, or (a create-only write finding a copy there) that copy as its result."""
+    if entry.method != "PUT" or entry.if_match is not None:
+        return entry
+    found = await _current(platform, entry.url)
+    if found is None:
+        return entry
+    kind, resource_id, version, resource = found
+    if entry.create_only:
+        return EntryResult(
+            status=200, resource_type=kind, resource_id=resource_id, version_id=version, resource=resource
+        )
+    if version is None:
+        raise PlatformProtocolError(f"{kind}/{resource_id} came without a versionId: it cannot be replaced safely")
+    body = {**(entry.resource or {}), "id": resource_id}
+    return dataclasses.replace(entry, url=f"{kind}/{resource_id}", resource=body, if_match=bundle.if_match(version))
+
+
+async def _current(platform: Platform, url: str) -> tuple[str, str, str | None, Resource] | None:
+    """What a PUT to ``url`` would replace: (type, id, versionId, resource), or None."""
+    path, _, query = url.partition("?")
+    if not query:
+        kind, _, resource_id = path.partition("/")
+        try:
+            read = await platform.read(kind, resource_id)
+        except PlatformRejected as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
+        return kind, resource_id, read.version_id, read.resource
+    identifier = _identifier(query)
+    if identifier is None:
+        return None  # not a query this agent writes: the server decides (several matches: 412)
+    matches = await _matching(platform, path, *identifier)
+    if len(matches) != 1:
+        return None  # none: the conditional update creates; several: the server refuses it (412)
+    resource = matches[0]
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, dict) else None
+    return path, str(resource.get("id")), version if isinstance(version, str) else None, resource
+
+
+async def _matching(platform: Platform, kind: str, system: str, value: str) -> list[Resource]:
+    """The resources of ``kind`` carrying the identifier (checked here too: a lenient server may ignore it)."""
+    found: list[Resource] = []
+    page = await platform.search(kind, [("identifier", token(system, value))])
+    while page is not None:
+        found += [r for r in page.resources if r.get("resourceType") == kind and find_identifier(r, system) == value]
+        page = await platform.next_page(page)
+    return found
+
+
+def _identifier(query: str) -> tuple[str, str] | None:
+    """(system, value) of ``identifier=system|value``, the only conditional query this agent writes."""
+    name, _, raw = query.partition("=")
+    if name != "identifier" or "&" in raw:
+        return None
+    parts = _UNESCAPED_BAR.split(unquote(raw), maxsplit=1)
+    if len(parts) != 2:
+        return None
+    system, value = (re.sub(r"\\([\\|,$])", r"\1", part) for part in parts)
+    return system, value
