@@ -112,6 +112,9 @@ class EntryKind(StrEnum):
     FAMILY_HISTORY = "family_history"
     NOTE = "note"
     FOLLOW_UP = "follow_up"
+    CONSULTATION = "consultation"
+    CONSULTATION_TASK = "consultation_task"
+    CONSULTATION_MESSAGE = "consultation_message"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,8 +278,81 @@ class FollowUp(Entry):
     doctor: str = ""
 
 
+class Urgency(StrEnum):
+    """How soon a consultation needs an answer (FHIR request priority: routine, urgent, stat)."""
+
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class ConsultationOutcome(StrEnum):
+    """What the village doctor did with a specialist's answer."""
+
+    ADVICE_FOLLOWED = "advice-followed"
+    REFERRED = "referred"
+    NOT_REACHED = "not-reached"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Consultation(Entry):
+    """A request to a specialist (county or township hospital) for advice about a resident.
+
+    ``attachments`` name local records as ``<kind>:<id>`` (``reading:<id>``, ``condition:<id>``,
+    ``allergy:<id>``, ``follow_up:<id>`` ...); ``added`` is information added after the request,
+    oldest first. What the specialist's side did comes down as ``ConsultationTask`` and
+    ``ConsultationMessage`` entries of the same resident.
+    """
+
+    kind: ClassVar[EntryKind] = EntryKind.CONSULTATION
+    question: str
+    urgency: Urgency = Urgency.ROUTINE
+    target: str  # the platform's Organization or HealthcareService asked, "Organization/<id>"
+    target_name: str = ""
+    attachments: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    requested_at: datetime
+    author: str = ""
+    withdrawn: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsultationTask(Entry):
+    """The platform's Task tracking a consultation, as last read from it (never edited here)."""
+
+    kind: ClassVar[EntryKind] = EntryKind.CONSULTATION_TASK
+    request: str  # the ServiceRequest it tracks, "ServiceRequest/<platform id>"
+    status: str  # FHIR Task.status: requested, accepted, in-progress, completed, rejected, cancelled ...
+    reason: str = ""  # Task.statusReason, as the specialist's side wrote it
+    owner: str = ""
+    outputs: tuple[str, ...] = ()  # the answer, when the specialist's side writes it into the Task
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsultationMessage(Entry):
+    """A message about a consultation: the specialist's reply, or the clinic's outcome (``outcome`` set)."""
+
+    kind: ClassVar[EntryKind] = EntryKind.CONSULTATION_MESSAGE
+    request: str  # the ServiceRequest it is about, "ServiceRequest/<platform id>"
+    text: str
+    sent_at: datetime
+    sender: str = ""
+    outcome: ConsultationOutcome | None = None
+
+
 ENTRY_TYPES: dict[EntryKind, type[Entry]] = {
-    cls.kind: cls for cls in (Allergy, Condition, Procedure, FamilyHistory, Note, FollowUp)
+    cls.kind: cls
+    for cls in (
+        Allergy,
+        Condition,
+        Procedure,
+        FamilyHistory,
+        Note,
+        FollowUp,
+        Consultation,
+        ConsultationTask,
+        ConsultationMessage,
+    )
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from clinic_agent.errors import InvalidIdNumber, InvalidInput
 from clinic_agent.idnumber import IdNumber, check_character, check_health_record_number, parse_id_number
-from clinic_agent.model import Entry, Resident, Sex, decimal_value
+from clinic_agent.model import ENTRY_TYPES, Consultation, Entry, EntryKind, Resident, Sex, decimal_value
 
 _PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
 # Whatever the quantity (a viral load, a cell count per litre), a measured value has fewer than 13
@@ -89,12 +89,43 @@ def entry(record: Entry) -> Entry:
     for f in dataclasses.fields(record):
         value = getattr(record, f.name)
         if isinstance(value, str) and f.name not in ("id", "resident_id"):
-            long_text = f.name in ("note", "text", "tests", "other_symptoms", "adverse_reaction")
+            long_text = f.name in ("note", "text", "tests", "other_symptoms", "adverse_reaction", "question")
             changes[f.name] = text_field(f.name, value, max_length=2000 if long_text else 200)
     for required in ("substance", "name", "condition", "text"):
         if required in changes and not changes[required]:
             raise InvalidInput(f"{required} is required")
-    return dataclasses.replace(record, **changes)
+    checked = dataclasses.replace(record, **changes)
+    return consultation(checked) if isinstance(checked, Consultation) else checked
+
+
+# What a consultation may attach: readings and the file entries the platform holds.
+ATTACHABLE = frozenset({"reading"}) | {
+    k.value for k in ENTRY_TYPES if k not in (EntryKind.CONSULTATION_TASK, EntryKind.CONSULTATION_MESSAGE)
+}
+
+
+def consultation(record: Consultation) -> Consultation:
+    """A consultation asks something, of someone, with something to look at."""
+    if not record.question:
+        raise InvalidInput("a consultation needs a question")
+    if not record.target:
+        raise InvalidInput("a consultation needs someone to ask (target)")
+    if not re.fullmatch(r"(Organization|HealthcareService|PractitionerRole)/[A-Za-z0-9\-.]{1,64}", record.target):
+        raise InvalidInput("target must name an Organization, HealthcareService or PractitionerRole: Type/id")
+    if not record.attachments:
+        raise InvalidInput("a consultation needs at least one attached record (readings, conditions, ...)")
+    if len(record.attachments) > 200:
+        raise InvalidInput("a consultation can attach at most 200 records")
+    for attachment in record.attachments:
+        kind, _, record_id = attachment.partition(":")
+        if kind not in ATTACHABLE or not re.fullmatch(r"[0-9a-f\-]{36}", record_id):
+            raise InvalidInput(
+                f"attachment {attachment[:60]!r} is not kind:record-id (kinds: {', '.join(sorted(ATTACHABLE))})"
+            )
+    if len(record.attachments) != len(set(record.attachments)):
+        raise InvalidInput("a record is attached twice")
+    added = tuple(text_field("added", a, required=True, max_length=2000) for a in record.added)
+    return dataclasses.replace(record, added=added)
 
 
 def measured_value(text: str) -> Decimal:

@@ -7,11 +7,14 @@ import sqlite3
 
 from clinic_agent import validation
 from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
-from clinic_agent.model import ENTRY_TYPES, Entry, EntryKind
+from clinic_agent.model import ENTRY_TYPES, Consultation, Entry, EntryKind, Urgency
 from clinic_agent.store.core import Core
 from clinic_agent.store.records import changed_fields, payload_of, record_from_row, stamp
 
 TABLE = "entries"
+# Outbox priority of a consultation (critical readings are 10): urgent and emergency requests go first.
+URGENCY_PRIORITY = {Urgency.ROUTINE: 0, Urgency.URGENT: 5, Urgency.EMERGENCY: 10}
+_ENTITIES = {"reading": "readings"}
 _NAMES = ("id", "key_id", "payload", "version", "updated_at", "deleted", "resident_id", "kind")
 _COLUMNS = ", ".join(_NAMES)
 
@@ -32,9 +35,11 @@ class Entries:
                 is None
             ):
                 raise RecordNotFound(f"no resident {record.resident_id}")
+            if isinstance(record, Consultation):
+                _attachments_of(conn, record)
             stored = dataclasses.replace(record, version=1, updated_at=core.clock(), deleted=False)
             self._write(conn, stored, insert=True)
-            core.append_outbox(conn, TABLE, stored.id, "create")
+            core.append_outbox(conn, TABLE, stored.id, "create", _priority(conn, stored))
             core.append_audit(conn, actor, f"{stored.kind}.create", stored.kind.value, stored.id)
         return stored
 
@@ -63,10 +68,15 @@ class Entries:
                     f"{record.kind.value} {record.id} was changed elsewhere (now version {current.version}); "
                     "open it again and redo the change"
                 )
+            if isinstance(record, Consultation) and isinstance(current, Consultation):
+                new = tuple(a for a in record.attachments if a not in current.attachments)
+                _attachments_of(conn, dataclasses.replace(record, attachments=new))
             stored = dataclasses.replace(record, version=current.version + 1, updated_at=core.clock())
             changed = changed_fields(payload_of(current), payload_of(stored))
             self._write(conn, stored, insert=False)
-            core.append_outbox(conn, TABLE, stored.id, "delete" if stored.deleted else "update")
+            core.append_outbox(
+                conn, TABLE, stored.id, "delete" if stored.deleted else "update", _priority(conn, stored)
+            )
             core.append_audit(
                 conn, actor, f"{stored.kind}.{action}", stored.kind.value, stored.id, "fields: " + ",".join(changed)
             )
@@ -147,3 +157,32 @@ class Entries:
         with self._core.read() as conn:
             rows = conn.execute("SELECT id FROM entries WHERE resident_id = ?", (resident_id,)).fetchall()
         return [str(row[0]) for row in rows]
+
+
+def _priority(conn: sqlite3.Connection, record: Entry) -> int:
+    """A consultation's outbox priority; what it attaches and is still waiting to go up goes as early."""
+    if not isinstance(record, Consultation):
+        return 0
+    priority = URGENCY_PRIORITY[record.urgency]
+    if priority:
+        for attachment in record.attachments:
+            kind, _, record_id = attachment.partition(":")
+            conn.execute(
+                "UPDATE outbox SET priority = max(priority, ?)"
+                " WHERE entity = ? AND entity_id = ? AND state = 'pending'",
+                (priority, _ENTITIES.get(kind, TABLE), record_id),
+            )
+    return priority
+
+
+def _attachments_of(conn: sqlite3.Connection, record: Consultation) -> None:
+    """Every record a consultation attaches is a live record of the same resident."""
+    for attachment in record.attachments:
+        kind, _, record_id = attachment.partition(":")
+        table = _ENTITIES.get(kind, TABLE)
+        sql = f"SELECT resident_id FROM {table} WHERE id = ? AND deleted = 0"
+        if table == TABLE:
+            sql += " AND kind = ?"
+        row = conn.execute(sql, (record_id, kind) if table == TABLE else (record_id,)).fetchone()
+        if row is None or row[0] != record.resident_id:
+            raise InvalidInput(f"attachment {attachment} is not a record in this resident's file")

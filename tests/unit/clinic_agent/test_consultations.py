@@ -1,0 +1,110 @@
+"""Consultation requests as stored records: refused when incomplete, queued urgent first, with what they attach."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from clinic_agent import consultations
+from clinic_agent.agent import Agent
+from clinic_agent.errors import InvalidInput
+from clinic_agent.model import (
+    Allergy,
+    Condition,
+    Consultation,
+    ConsultationOutcome,
+    EntryKind,
+    Urgency,
+    new_id,
+    utcnow,
+)
+from tests.support import PASSPHRASE, new_home, reading, resident
+
+TARGET = "Organization/county-hospital"
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[Agent]:
+    opened = Agent.open(new_home(tmp_path / "home"))
+    opened.unlock(actor="test", passphrase=PASSPHRASE)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def ask(agent: Agent, resident_id: str, attachments: tuple[str, ...], **fields: object) -> Consultation:
+    values: dict[str, object] = {"question": "血压控制不佳, 请指导", "target": TARGET, "urgency": Urgency.ROUTINE}
+    values.update(fields)
+    return consultations.request(
+        agent,
+        resident_id=resident_id,
+        attachments=attachments,
+        actor="doctor",
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def test_the_suggested_attachments_are_the_last_30_days_and_the_active_file(agent: Agent) -> None:
+    person = agent.store.residents.add(resident(), actor="test")
+    recent = agent.store.readings.add(reading(person.id, systolic="172"), actor="test")
+    old_time = utcnow() - timedelta(days=45)
+    agent.store.readings.add(reading(person.id, taken_at=old_time, received_at=old_time), actor="test")
+    htn = agent.store.entries.add(Condition(id=new_id(), resident_id=person.id, name="高血压"), actor="doctor")
+    penicillin = agent.store.entries.add(Allergy(id=new_id(), resident_id=person.id, substance="青霉素"), actor="d")
+    refs = [item["ref"] for item in consultations.suggested_attachments(agent, person.id)]
+    assert sorted(refs) == sorted([f"reading:{recent.id}", f"condition:{htn.id}", f"allergy:{penicillin.id}"])
+
+
+def test_a_request_with_no_question_no_one_to_ask_or_nothing_attached_is_refused(agent: Agent) -> None:
+    person = agent.store.residents.add(resident(), actor="test")
+    htn = agent.store.entries.add(Condition(id=new_id(), resident_id=person.id, name="高血压"), actor="doctor")
+    with pytest.raises(InvalidInput, match="needs a question"):
+        ask(agent, person.id, (f"condition:{htn.id}",), question="  ")
+    with pytest.raises(InvalidInput, match="someone to ask"):
+        ask(agent, person.id, (f"condition:{htn.id}",), target="")
+    with pytest.raises(InvalidInput, match="at least one attached record"):
+        ask(agent, person.id, ())
+    other = agent.store.residents.add(resident(), actor="test")
+    theirs = agent.store.entries.add(Condition(id=new_id(), resident_id=other.id, name="糖尿病"), actor="doctor")
+    with pytest.raises(InvalidInput, match="not a record in this resident's file"):
+        ask(agent, person.id, (f"condition:{theirs.id}",))
+    assert agent.store.entries.for_resident(person.id, EntryKind.CONSULTATION)[0] == []
+
+
+def test_urgent_and_emergency_requests_and_what_they_attach_go_up_first(agent: Agent) -> None:
+    person = agent.store.residents.add(resident(), actor="test")
+    agent.store.readings.add(reading(person.id), actor="test")
+    routine_condition = agent.store.entries.add(Condition(id=new_id(), resident_id=person.id, name="糖尿病"), actor="d")
+    attached = agent.store.readings.add(reading(person.id, systolic="190"), actor="test")
+    routine = ask(agent, person.id, (f"condition:{routine_condition.id}",))
+    emergency = ask(agent, person.id, (f"reading:{attached.id}",), urgency=Urgency.EMERGENCY)
+    urgent = ask(agent, person.id, (f"condition:{routine_condition.id}",), urgency=Urgency.URGENT)
+    order = [p.entity_id for p in agent.store.sync.pending(limit=100)]
+    assert order.index(attached.id) < order.index(emergency.id) < order.index(urgent.id) < order.index(routine.id)
+    assert order.index(emergency.id) < order.index(person.id)  # the resident is brought in by the engine itself
+    shown = consultations.overview(agent, resident_id=person.id)
+    assert [c["state"] for c in shown] == ["waiting"] * 3
+
+
+def test_withdrawing_and_adding_information_change_the_stored_request(agent: Agent) -> None:
+    person = agent.store.residents.add(resident(), actor="test")
+    htn = agent.store.entries.add(Condition(id=new_id(), resident_id=person.id, name="高血压"), actor="doctor")
+    bp = agent.store.readings.add(reading(person.id), actor="test")
+    asked = ask(agent, person.id, (f"condition:{htn.id}",))
+    with pytest.raises(InvalidInput, match="nothing to add"):
+        consultations.add_information(agent, asked.id, actor="doctor")
+    more = consultations.add_information(agent, asked.id, text="今晨头晕", attachments=(f"reading:{bp.id}",), actor="d")
+    assert more.added == ("今晨头晕",)
+    assert more.attachments == (f"condition:{htn.id}", f"reading:{bp.id}")
+    gone = consultations.withdraw(agent, asked.id, actor="doctor")
+    assert gone.withdrawn
+    assert consultations.show(agent, asked.id)["state"] == "closed"
+    assert consultations.show(agent, asked.id)["closed_because"] == "withdrawn"
+    with pytest.raises(InvalidInput, match="already been withdrawn"):
+        consultations.withdraw(agent, asked.id, actor="doctor")
+    with pytest.raises(InvalidInput, match="not reached the platform"):
+        consultations.record_outcome(agent, asked.id, outcome=ConsultationOutcome.REFERRED, actor="d")
