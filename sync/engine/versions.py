@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import unquote
 
 from sync.errors import PlatformProtocolError, PlatformRejected
@@ -37,9 +38,33 @@ _UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 async def transaction(platform: Platform, entries: Sequence[RequestEntry]) -> list[EntryResult]:
     """Send ``entries`` as one transaction, each PUT checked first; one result per entry, in order."""
     checked = [await _checked(platform, entry) for entry in entries]
-    sending = [item for item in checked if isinstance(item, RequestEntry)]
+    found = {  # what the other entries refer to as urn:uuid is now the copy that was there
+        entry.full_url: f"{item.resource_type}/{item.resource_id}"
+        for entry, item in zip(entries, checked, strict=True)
+        if isinstance(item, EntryResult) and entry.full_url
+    }
+    sending = [_referring(item, found) for item in checked if isinstance(item, RequestEntry)]
     answers = iter(await platform.transaction(sending) if sending else [])
     return [next(answers) if isinstance(item, RequestEntry) else item for item in checked]
+
+
+def _referring(entry: RequestEntry, found: dict[str, str]) -> RequestEntry:
+    """The entry with its references to entries not sent pointing at the copies found instead."""
+    if not found or entry.resource is None:
+        return entry
+    resource: Resource = _rewrite(entry.resource, found)
+    return dataclasses.replace(entry, resource=resource)
+
+
+def _rewrite(value: Any, found: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: found.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, found)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_rewrite(item, found) for item in value]
+    return value
 
 
 async def _checked(platform: Platform, entry: RequestEntry) -> RequestEntry | EntryResult:
