@@ -262,6 +262,8 @@ async def _run(agent: Agent, client: FhirPlatform, options: EngineOptions, confi
         on_progress=lambda progress: agent.publish("sync.progress", progress),
     )
     report = await engine.run()
+    for answer in report.answers:  # the home screen's consultation inbox raises an alert
+        agent.publish("consult.answer", {"id": answer})
     if not report.errors:
         await _anchor(agent, client, options.organization_id)
     return report

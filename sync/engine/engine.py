@@ -61,6 +61,7 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     offline: bool = False  # the run stopped because the platform could not be reached
     conflict_ids: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)  # consultation replies and Task changes that came down
 
     def as_json(self) -> dict[str, Any]:
         """The report as the API returns it."""

@@ -10,6 +10,12 @@ an edited value replaces the old). A part the form no longer has (a value cleare
 of a deleted form go up as ``entered-in-error``. The form itself carries If-Match on update: a
 platform copy changed since we last saw it refuses the whole transaction, parts included.
 
+A consultation is one record (its ServiceRequest) with one part, the Task tracking it
+(``sync.fhir.consultation``): created with the request (a conditional create on the Task's own
+identifier, ``focus`` the request's entry in the same transaction), and sent again only when the
+request is withdrawn, as ``cancelled``: with ``If-Match`` on the Task's version when this PC has read
+the Task back (the specialist's side writes to it), else a conditional update by its identifier.
+
 A form names its Questionnaire by canonical URL and version; ``questionnaire_requests`` publishes
 it once per platform: a conditional create on ``url`` and ``version`` where the platform searches
 Questionnaires by url, otherwise a read of the id derived from the canonical and, only when the
@@ -25,18 +31,18 @@ from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
 from clinic_agent import serde
-from clinic_agent.model import FollowUp, Programme
-from clinic_agent.sync_values import LocalState, Record
+from clinic_agent.model import Consultation, ConsultationTask, FollowUp, Programme
+from clinic_agent.sync_values import ENTRIES, READINGS, LocalState, Record
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import resource_type
 from sync.errors import PlatformRejected
-from sync.fhir import bundle, codes, followup, questionnaire
+from sync.fhir import bundle, codes, consultation, followup, questionnaire
 from sync.fhir.bundle import RequestEntry
 from sync.fhir.codes import Namespace
-from sync.fhir.common import Reference, fhir_id, full_url, identifier_query, reference
+from sync.fhir.common import Reference, bundle_reference, fhir_id, full_url, identifier_query, reference
 
 # Types whose local deletion goes up as status entered-in-error: clinical documents are never hard-deleted.
-RETRACTED = frozenset({"DocumentReference", "QuestionnaireResponse"})
+RETRACTED = frozenset({"DocumentReference", "QuestionnaireResponse", "ServiceRequest", "Communication"})
 _PUBLISHED: WeakKeyDictionary[SyncEngine, set[str]] = WeakKeyDictionary()
 
 
@@ -48,9 +54,11 @@ def retracts(record: Record) -> bool:
 def part_requests(engine: SyncEngine, state: LocalState, subject: Reference | None) -> list[RequestEntry]:
     """The requests for a record's parts, to go in the same transaction as the record (none for most)."""
     record = state.record
+    organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
+    if isinstance(record, Consultation) and subject is not None:
+        return _task_requests(engine, state, record, subject, organization)
     if not isinstance(record, FollowUp) or subject is None:
         return []
-    organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
     update = state.remote_version is not None
     ns = engine.options.namespace
     current = followup.parts(record, subject=subject, organization=organization, ns=ns)
@@ -65,6 +73,37 @@ def part_requests(engine: SyncEngine, state: LocalState, subject: Reference | No
     return entries
 
 
+def _task_requests(
+    engine: SyncEngine, state: LocalState, record: Consultation, subject: Reference, organization: Reference | None
+) -> list[RequestEntry]:
+    """A consultation's Task: created with the request, cancelled with its withdrawal, else left to the platform."""
+    request = bundle_reference(record.id)
+    task_id = consultation.task_id(record.id)
+    if state.remote_version is None and state.base is None:
+        resource = consultation.task(record, subject=subject, request=request, organization=organization)
+        return [_part_request(engine, consultation.TaskPart(task_id, resource), update=False)]
+    was_withdrawn = bool(state.base and (state.base.get("withdrawn") or state.base.get("deleted")))
+    if not (record.withdrawn or record.deleted) or was_withdrawn:
+        return []
+    mirror = engine.store.load(ENTRIES, task_id)
+    outputs = mirror.record.outputs if mirror is not None and isinstance(mirror.record, ConsultationTask) else ()
+    resource = consultation.task(record, subject=subject, request=request, organization=organization, outputs=outputs)
+    if mirror is not None and mirror.remote_id is not None and mirror.remote_version is not None:
+        return [bundle.put(resource, mirror.remote_id, version_id=mirror.remote_version, record_id=task_id)]
+    return [_part_request(engine, consultation.TaskPart(task_id, resource), update=True)]
+
+
+def attach_references(engine: SyncEngine, record: Record, resource: dict[str, Any] | None) -> None:
+    """Give each attachment of a consultation the literal reference of its resource, where the platform has it."""
+    if not isinstance(record, Consultation) or resource is None:
+        return
+    for info, attachment in zip(resource.get("supportingInfo") or [], record.attachments, strict=False):
+        kind, _, record_id = attachment.partition(":")
+        state = engine.store.load(READINGS if kind == "reading" else ENTRIES, record_id)
+        if state is not None and state.remote_id is not None:
+            info["reference"] = f"{info['type']}/{state.remote_id}"
+
+
 def _previous(record: FollowUp, base: dict[str, Any] | None) -> FollowUp | None:
     """The follow-up as last synced (its base copy), to see which parts it had."""
     if base is None:
@@ -75,7 +114,7 @@ def _previous(record: FollowUp, base: dict[str, Any] | None) -> FollowUp | None:
         return None
 
 
-def _part_request(engine: SyncEngine, part: followup.Part, *, update: bool) -> RequestEntry:
+def _part_request(engine: SyncEngine, part: followup.Part | consultation.TaskPart, *, update: bool) -> RequestEntry:
     kind = str(part.resource["resourceType"])
     if engine.capabilities.create_by(kind) != "conditional-create":
         return bundle.put(part.resource, fhir_id(part.record_id), record_id=part.record_id, create_only=not update)

@@ -16,6 +16,9 @@ from clinic_agent import serde
 from clinic_agent.model import (
     Allergy,
     Condition,
+    Consultation,
+    ConsultationMessage,
+    ConsultationTask,
     Entry,
     EntryKind,
     FamilyHistory,
@@ -27,7 +30,19 @@ from clinic_agent.model import (
 )
 from clinic_agent.sync_values import ENTRIES, READINGS, RESIDENTS, Record
 from sync.errors import MappingError, PlatformProtocolError
-from sync.fhir import allergy, bundle, codes, condition, family_history, followup, note, observation, patient, procedure
+from sync.fhir import (
+    allergy,
+    bundle,
+    codes,
+    condition,
+    consultation,
+    family_history,
+    followup,
+    note,
+    observation,
+    patient,
+    procedure,
+)
 from sync.fhir.bundle import RequestEntry
 from sync.fhir.capability import CreateBy
 from sync.fhir.codes import DEFAULT_NAMESPACE, UUID_SYSTEM, Namespace
@@ -40,6 +55,9 @@ ENTRY_TYPES: dict[EntryKind, str] = {
     EntryKind.FAMILY_HISTORY: "FamilyMemberHistory",
     EntryKind.NOTE: "DocumentReference",
     EntryKind.FOLLOW_UP: "QuestionnaireResponse",  # with its Encounter and Observations (sync.engine.forms)
+    EntryKind.CONSULTATION: "ServiceRequest",  # with its Task (sync.engine.forms)
+    EntryKind.CONSULTATION_TASK: "Task",  # only read: the specialist's side moves it on
+    EntryKind.CONSULTATION_MESSAGE: "Communication",  # replies come down; the clinic's outcome goes up
 }
 # Resource types pulled, in dependency order (a Patient before what refers to it).
 PULLED = (
@@ -51,6 +69,8 @@ PULLED = (
     "Observation",
     "DocumentReference",
     "QuestionnaireResponse",
+    "Task",  # a consultation's, as the specialist's side moved it on
+    "Communication",  # replies to a consultation (and the clinic's own outcomes, read back)
 )
 # Where each pulled type names its patient.
 SUBJECT_PARAM = {
@@ -61,6 +81,9 @@ SUBJECT_PARAM = {
     "FamilyMemberHistory": "patient",
     "DocumentReference": "subject",
     "QuestionnaireResponse": "subject",
+    "ServiceRequest": "subject",
+    "Task": "subject",  # the search parameter; the element is Task.for
+    "Communication": "subject",
 }
 
 _BOOKKEEPING = frozenset({"id", "version", "updated_at", "resident_id"})
@@ -129,6 +152,12 @@ def to_resource(
         return note.to_fhir(record, subject=subject)  # a note carries no URL of ours
     if isinstance(record, FollowUp):
         return followup.to_fhir(record, subject=subject, ns=ns)
+    if isinstance(record, Consultation):
+        return consultation.to_fhir(record, subject=subject, ns=ns)
+    if isinstance(record, ConsultationMessage):
+        return consultation.message_to_fhir(record, subject=subject, ns=ns)
+    if isinstance(record, ConsultationTask):
+        raise MappingError("a consultation's Task is the specialist's side's to move on; it is not sent from here")
     raise MappingError(f"a {type(record).__name__} has no FHIR form yet; it stays on this PC")
 
 
@@ -175,6 +204,11 @@ def derived(resource: Resource) -> bool:
     """A resource this agent sends only as part of another record's (a BP reading's heart rate): not pulled."""
     if followup.derived_from_form(resource):  # a follow-up's measured value: the form brings it down
         return True
+    kind = resource.get("resourceType")
+    if kind == "Task" and not consultation.is_consultation_task(resource):
+        return True  # a Task about something else than a consultation: not kept in a file
+    if kind == "Communication" and not consultation.is_consultation_message(resource):
+        return True  # likewise a Communication about anything but a consultation
     return resource.get("resourceType") == "Observation" and observation.is_companion(resource)
 
 
@@ -192,6 +226,12 @@ def from_resource(resource: Resource, *, resident_id: str | None, ns: Namespace 
         return observation.from_fhir(resource, resident_id=resident_id, ns=ns)
     if kind == "DocumentReference":
         return note.from_fhir(resource, resident_id=resident_id)  # a note carries no URL of ours
+    if kind == "ServiceRequest":
+        return consultation.from_fhir(resource, resident_id=resident_id)
+    if kind == "Task":
+        return consultation.task_from_fhir(resource, resident_id=resident_id)
+    if kind == "Communication":
+        return consultation.message_from_fhir(resource, resident_id=resident_id, ns=ns)
     mappers = {
         "AllergyIntolerance": allergy.from_fhir,
         "Condition": condition.from_fhir,
@@ -233,7 +273,8 @@ def update_request(record: Record, resource: Resource, remote_id: str, remote_ve
 
 def subject_id(resource: Resource) -> str | None:
     """The Patient id a resource refers to (``Patient/<id>``), if any."""
-    key = "patient" if resource.get("resourceType") in ("AllergyIntolerance", "FamilyMemberHistory") else "subject"
+    kind = resource.get("resourceType")
+    key = "patient" if kind in ("AllergyIntolerance", "FamilyMemberHistory") else "for" if kind == "Task" else "subject"
     ref = resource.get(key)
     text = ref.get("reference") if isinstance(ref, dict) else None
     if not isinstance(text, str):

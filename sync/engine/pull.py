@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
-from clinic_agent.model import Resident
+from clinic_agent.model import ConsultationMessage, ConsultationTask, Resident
 from clinic_agent.sync_values import RESIDENTS, Write
 from sync.engine.conflicts import adopt, adoption, reconcile
 from sync.engine.deletions import pull_deletions
@@ -164,6 +164,7 @@ async def _apply_page(engine: SyncEngine, resource_type: str, resources: list[An
             return moved
         engine.report.pulled += counts.inserted + counts.updated
         engine.note_conflicts(counts.conflicts)
+        engine.report.answers.extend(_answers(writes))
         await engine.db(engine.store.unpark_pulled, resource_type, [w.remote_id for w in writes if w.remote_id])
         return moved
     engine.report.errors.append(f"{resource_type}: records kept changing locally; the rest waits for the next sync")
@@ -190,10 +191,28 @@ def _apply_one_by_one(engine: SyncEngine, resource_type: str, writes: list[Write
             continue
         engine.report.pulled += counts.inserted + counts.updated
         engine.note_conflicts(counts.conflicts)
+        engine.report.answers.extend(_answers([write]))
         if write.remote_id:
             store.unpark_pulled(resource_type, [write.remote_id])
     if moved is not None:
         store.apply([], cursor=(resource_type, moved), actor=engine.options.actor)
+
+
+# A consultation's Task as this PC writes it (made, withdrawn): read back, it is no news for the doctor.
+_OUR_TASK_STATES = frozenset({"draft", "requested", "cancelled"})
+
+
+def _answers(writes: list[Write]) -> list[str]:
+    """The specialist's side answered or moved a consultation on: a reply, or a Task changed (not our own echo)."""
+    return [
+        w.record.id
+        for w in writes
+        if w.content_changed
+        and (
+            (isinstance(w.record, ConsultationMessage) and w.record.outcome is None)
+            or (isinstance(w.record, ConsultationTask) and w.record.status not in _OUR_TASK_STATES)
+        )
+    ]
 
 
 def _writes(engine: SyncEngine, resource_type: str, resources: list[Any]) -> tuple[list[Write], str | None]:

@@ -350,6 +350,7 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
                 continue  # its resident was parked in this very Bundle: it waits
         try:
             entry = _request(engine, unit, subject, partners.get(record.id))
+            forms.attach_references(engine, record, entry.resource)  # a consultation's attached records
             parts = forms.part_requests(engine, unit.state, subject)  # a follow-up's Encounter and Observations
             parts += companion_requests(  # a BP reading's heart rate as its own Observation
                 record,
