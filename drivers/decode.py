@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from drivers.astm import decode_astm_readings
 from drivers.astm.inspect import inspect_astm
@@ -63,26 +64,48 @@ def _ble_uuid(protocol: str) -> int | None:
         return None
 
 
-def decode_one(protocol: str, data: bytes) -> DecodedFrame:
-    """Decode one frame or message into one result (the `decode` command's view)."""
+def _resolve_one(protocol: str) -> Callable[[bytes], DecodedFrame]:
     name = protocol.lower()
     if name == PAIR_PROTOCOL.lower():
-        return decode_pair(data)
+        return decode_pair
     uuid = _ble_uuid(name)
+    if uuid in SUPPORTED_UUIDS:
+        return partial(decode_characteristic, uuid)
     if uuid is not None:
-        return decode_characteristic(uuid, data)
-    base = name.split(":", 1)[0]
-    decoder = _ONE.get(base)
+        raise FrameError(f"characteristic {uuid:#06x} is not supported")
+    decoder = _ONE.get(name.split(":", 1)[0])
     if decoder is None:
         raise FrameError(f"unknown protocol {protocol!r}; known: {', '.join(protocols())}")
+    return decoder
+
+
+def _resolve_many(protocol: str) -> Callable[[bytes], list[DecodedFrame]]:
+    many = _MANY.get(protocol.lower().split(":", 1)[0])
+    if many is not None:
+        return many
+    one = _resolve_one(protocol)
+    return lambda data: [one(data)]
+
+
+# A link names its protocol on every frame: the name is looked up once (only known names are kept).
+_ONE_BY_NAME: dict[str, Callable[[bytes], DecodedFrame]] = {}
+_MANY_BY_NAME: dict[str, Callable[[bytes], list[DecodedFrame]]] = {}
+
+
+def decode_one(protocol: str, data: bytes) -> DecodedFrame:
+    """Decode one frame or message into one result (the `decode` command's view)."""
+    decoder = _ONE_BY_NAME.get(protocol)
+    if decoder is None:
+        decoder = _ONE_BY_NAME[protocol] = _resolve_one(protocol)
     return decoder(data)
 
 
 def decode(protocol: str, data: bytes) -> list[DecodedFrame]:
     """Decode one frame or message into readings, split per patient and per panel where it can hold several."""
-    base = protocol.lower().split(":", 1)[0]
-    many = _MANY.get(base)
-    return many(data) if many is not None else [decode_one(protocol, data)]
+    decoder = _MANY_BY_NAME.get(protocol)
+    if decoder is None:
+        decoder = _MANY_BY_NAME[protocol] = _resolve_many(protocol)
+    return decoder(data)
 
 
 def is_known(protocol: str) -> bool:

@@ -7,10 +7,12 @@ Times are device-local wall-clock values without a zone; a zero year, month or d
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from drivers._bits import bit_fields, pack_uint
@@ -92,17 +94,12 @@ class Mder:
         mantissa = int("".join(map(str, digits)) or "0")
         return cls(-mantissa if sign else mantissa, int(exponent))
 
-    def _exact(self) -> Decimal:
-        # Built from the digits, not by arithmetic: no context rounding, whatever the size.
-        digits = tuple(int(d) for d in str(abs(self.mantissa)))
-        return Decimal((1 if self.mantissa < 0 else 0, digits, self.exponent))
-
     @property
     def text(self) -> str:
         """The value with the device's number of decimals ("2.00"), or the special value's name."""
         if self.special is not None:
             return str(self.special)
-        return format(self._exact(), "f")
+        return _fixed_point(self.mantissa, self.exponent)
 
     @property
     def value(self) -> Decimal | None:
@@ -148,6 +145,18 @@ class _Format:
         return (self.mantissa_bits + self.exponent_bits) // 8
 
 
+def _fixed_point(mantissa: int, exponent: int) -> str:
+    """mantissa x 10^exponent written out exactly, every digit kept (200, -2 -> "2.00"; 0, 2 -> "0")."""
+    digits = str(-mantissa if mantissa < 0 else mantissa)
+    if exponent >= 0:
+        text = digits + "0" * exponent if mantissa else "0"
+    elif len(digits) > -exponent:
+        text = digits[:exponent] + "." + digits[exponent:]
+    else:
+        text = "0." + digits.rjust(-exponent, "0")
+    return "-" + text if mantissa < 0 else text
+
+
 def _specials(bits: int) -> dict[int, Special]:
     top = 1 << (bits - 1)
     return {
@@ -175,9 +184,14 @@ def _from_raw(raw: int, fmt: _Format) -> Mder:
     return Mder(mantissa, _signed(raw >> fmt.mantissa_bits, fmt.exponent_bits))
 
 
+@lru_cache(maxsize=1024)  # an Mder is immutable; a device sends the same few values again and again
+def _sfloat(raw: int) -> Mder:
+    return _from_raw(raw, _SFLOAT)
+
+
 def sfloat_from_raw(raw: int) -> Mder:
     """Decode a 16-bit SFLOAT given as an integer (0xE0C8 -> 200 x 10^-2)."""
-    return _from_raw(raw & 0xFFFF, _SFLOAT)
+    return _sfloat(raw & 0xFFFF)
 
 
 def float_from_raw(raw: int) -> Mder:
@@ -193,7 +207,7 @@ def _read_raw(data: bytes, offset: int, fmt: _Format) -> int:
 
 def decode_sfloat(data: bytes, offset: int = 0) -> Mder:
     """Decode the little-endian SFLOAT at ``offset``."""
-    return sfloat_from_raw(_read_raw(data, offset, _SFLOAT))
+    return _sfloat(_read_raw(data, offset, _SFLOAT))
 
 
 def decode_float(data: bytes, offset: int = 0) -> Mder:
@@ -377,9 +391,15 @@ def _date_time_fields(raw: bytes) -> dict[str, int]:
     }
 
 
+_DATE_TIME = struct.Struct("<HBBBBB")
+
+
 def decode_date_time(data: bytes, offset: int = 0) -> DateTime:
     """Decode the 7-byte Date Time at ``offset``; unknown or impossible dates decode too."""
-    return DateTime(**_date_time_fields(_need(data, offset, 7, "Date Time")))
+    if offset < 0 or len(data) < offset + 7:
+        _need(data, offset, 7, "Date Time")
+    year, month, day, hours, minutes, seconds = _DATE_TIME.unpack_from(data, offset)
+    return DateTime(year=year, month=month, day=day, hours=hours, minutes=minutes, seconds=seconds)
 
 
 def decode_day_date_time(data: bytes, offset: int = 0) -> DayDateTime:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import FrozenInstanceError, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-LOINC = "http://loinc.org"
+from drivers.terminology import LOINC_SYSTEM
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,7 +25,7 @@ class Measurement:
     value: Decimal | None
     value_text: str
     unit: str
-    system: str = LOINC
+    system: str = LOINC_SYSTEM
     taken_at: datetime | None = None
     flags: tuple[str, ...] = ()
     mdc_code: str | None = None
@@ -54,26 +55,105 @@ class Subject:
     device_user: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+FieldsSource = dict[str, Any] | Callable[[], dict[str, Any]]
+"""A frame's ``fields``: the dict itself, or a function that builds it when it is first read."""
+
+_FRAME_ATTRIBUTES = (
+    "protocol",
+    "measurements",
+    "panel",
+    "panel_display",
+    "device_time",
+    "sequence",
+    "subject",
+    "final",
+)
+
+
 class DecodedFrame:
-    """Everything decoded from one frame or message.
+    """Everything decoded from one frame or message (immutable).
 
     ``panel`` is the LOINC code grouping the measurements into one event (85354-9 for blood
     pressure), or None when the frame holds a single measurement. ``sequence`` is the device's
     own record number when it has one (glucose sequence number, HL7 MSH-10, ...), used to
     collapse a re-sent frame to one reading. ``fields`` holds every decoded field under its
-    specification name in snake_case.
+    specification name in snake_case; a codec may pass a function that builds it, because only
+    the `decode` command prints it and the ingest path never reads it.
     """
 
+    __slots__ = ("_fields", *_FRAME_ATTRIBUTES)
+    _fields: FieldsSource
     protocol: str
     measurements: tuple[Measurement, ...]
-    fields: dict[str, Any] = field(default_factory=dict)
-    panel: str | None = None
-    panel_display: str = ""
-    device_time: datetime | None = None
-    sequence: str | None = None
-    subject: Subject | None = None
-    final: bool = True
+    panel: str | None
+    panel_display: str
+    device_time: datetime | None
+    sequence: str | None
+    subject: Subject | None
+    final: bool
+
+    def __init__(
+        self,
+        *,
+        protocol: str,
+        measurements: tuple[Measurement, ...],
+        fields: FieldsSource | None = None,
+        panel: str | None = None,
+        panel_display: str = "",
+        device_time: datetime | None = None,
+        sequence: str | None = None,
+        subject: Subject | None = None,
+        final: bool = True,
+    ) -> None:
+        init = object.__setattr__
+        init(self, "protocol", protocol)
+        init(self, "measurements", measurements)
+        init(self, "_fields", {} if fields is None else fields)
+        init(self, "panel", panel)
+        init(self, "panel_display", panel_display)
+        init(self, "device_time", device_time)
+        init(self, "sequence", sequence)
+        init(self, "subject", subject)
+        init(self, "final", final)
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Every decoded field under its specification name, built on first use and kept."""
+        source = self._fields
+        if isinstance(source, dict):
+            return source
+        fields = source()
+        object.__setattr__(self, "_fields", fields)
+        return fields
+
+    def replace(self, **changes: Any) -> DecodedFrame:
+        """A copy with some attributes changed (``fields`` is shared, built or not)."""
+        values: dict[str, Any] = {name: getattr(self, name) for name in _FRAME_ATTRIBUTES}
+        values["fields"] = self._fields
+        values.update(changes)
+        return DecodedFrame(**values)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple[Any, ...]:
+        return (*(getattr(self, name) for name in _FRAME_ATTRIBUTES), self.fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, DecodedFrame)  # noqa: S101  (narrowing for mypy)
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # ``fields`` is a dict: unhashable, as before
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in ("protocol", "measurements"))
+        rest = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FRAME_ATTRIBUTES[2:])
+        return f"DecodedFrame({shown}, fields={self.fields!r}, {rest})"
 
     def as_json(self) -> dict[str, Any]:
         """The JSON shape printed by `clinic-agent decode`."""

@@ -151,7 +151,7 @@ class DeviceProfile:
         """The frame with overridden codes replaced by their LOINC code and display."""
         if not self.code_overrides:
             return frame
-        return replace(frame, measurements=tuple(self._rewrite(m) for m in frame.measurements))
+        return frame.replace(measurements=tuple(self._rewrite(m) for m in frame.measurements))
 
     def _rewrite(self, measurement: Measurement) -> Measurement:
         loinc = self.code_overrides.get(measurement.code)

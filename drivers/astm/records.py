@@ -7,6 +7,7 @@ field. Record types we do not know (M, S, vendor letters) are kept whole.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ class Record:
 
     fields: tuple[str, ...]
     delimiters: Delimiters = DEFAULT_DELIMITERS
+    # Each field split into unescaped repeats and components once, on first read.
+    _split: dict[int, tuple[tuple[str, ...], ...]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def type(self) -> str:
@@ -113,14 +118,29 @@ class Record:
         """Raw text of field ``number`` (E1394 numbering), "" when absent."""
         return self.fields[number - 1] if 0 < number <= len(self.fields) else ""
 
+    def _repeats(self, number: int) -> tuple[tuple[str, ...], ...]:
+        split = self._split.get(number)
+        if split is None:
+            d = self.delimiters
+            raw = self.field(number)
+            if d.escape in raw or d.repeat in raw or d.component in raw:
+                split = tuple(tuple(unescape(c, d) for c in r.split(d.component)) for r in raw.split(d.repeat))
+            else:
+                split = ((raw,),)
+            self._split[number] = split
+        return split
+
+    def first_repeat(self, number: int) -> tuple[str, ...]:
+        """The unescaped components of the first repeat of field ``number``."""
+        return self._repeats(number)[0]
+
     def repeats(self, number: int) -> list[list[str]]:
         """Field ``number`` as repeats of unescaped components."""
-        d = self.delimiters
-        return [[unescape(c, d) for c in r.split(d.component)] for r in self.field(number).split(d.repeat)]
+        return [list(r) for r in self._repeats(number)]
 
     def component(self, number: int, index: int = 1) -> str:
         """Component ``index`` (from 1) of the first repeat of field ``number``, unescaped."""
-        components = self.repeats(number)[0]
+        components = self._repeats(number)[0]
         return components[index - 1] if 0 < index <= len(components) else ""
 
     def text(self, number: int) -> str:
@@ -131,7 +151,7 @@ class Record:
         """Field ``number`` shaped for JSON."""
         if self.type == "H" and number == 2:
             return self.field(2)  # the delimiter definition is not itself delimited
-        repeats: list[str | list[str]] = [r[0] if len(r) == 1 else r for r in self.repeats(number)]
+        repeats: list[str | list[str]] = [r[0] if len(r) == 1 else list(r) for r in self._repeats(number)]
         if len(repeats) > 1:
             return {"repeats": repeats}
         return repeats[0]

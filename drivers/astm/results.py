@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from drivers.astm.codes import DEFAULT_CODES, CodeTable, Specimen
@@ -23,7 +24,8 @@ from drivers.astm.framing import STX, iter_frames, join_frames
 from drivers.astm.records import Record, parse_records
 from drivers.errors import FrameError
 from drivers.lab_common import decode_text, normalise_unit, parse_number, person_name, subject_from_ids
-from drivers.measurement import LOINC, DecodedFrame, Measurement, Subject
+from drivers.measurement import DecodedFrame, Measurement, Subject
+from drivers.terminology import LOINC_SYSTEM
 
 _DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})([0-9]{2})?)?)?")
 _FINAL = ("F", "C")
@@ -174,7 +176,7 @@ def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
     return DecodedFrame(
         protocol="astm",
         measurements=measurements,
-        fields=_fields(tree, chosen),
+        fields=lambda: _fields(tree, chosen),
         device_time=device_time,
         sequence=_content_key(subject, results, measurements, tree),
         subject=subject,
@@ -198,7 +200,7 @@ def _measurement(node: _Node, tree: _Tree, codes: CodeTable, header_time: dateti
     taken_at = _datetime(r, 13) or _datetime(r, 12) or (_datetime(order, 8) if order else None) or header_time
     return Measurement(
         code=lab.loinc if lab else "",
-        system=LOINC if lab else "",
+        system=LOINC_SYSTEM if lab else "",
         display=lab.display if lab else (r.component(3, 5) or test_code),
         value=value,
         value_text=value_text,
@@ -228,7 +230,7 @@ def _flags(r: Record, value_text: str, not_a_number: bool, comparator: str | Non
 
 def _test_code(r: Record) -> str:
     """R.3 component 4; lenient: the first non-empty component when the instrument omits the ^^^."""
-    components = r.repeats(3)[0]
+    components = r.first_repeat(3)
     if len(components) >= 4 and components[3].strip():
         return components[3].strip()
     return next((c.strip() for c in components if c.strip()), "")
@@ -250,15 +252,20 @@ def _datetime(record: Record, number: int) -> datetime | None:
     text = record.component(number).strip()
     if not text:
         return None
-    match = _DATE.fullmatch(text)
     try:
-        if match is None:
-            raise ValueError
-        year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
-        # E1394 times are the instrument's local wall clock, with no zone: keep them naive.
-        return datetime(year, month, day, hour, minute, second)
+        return _parse_date(text)
     except ValueError:
         raise FrameError(f"{record.type}.{number} {text!r} is not a date YYYYMMDD[HH[MM[SS]]]") from None
+
+
+@lru_cache(maxsize=256)  # a message repeats its times (H.14, O.8, each R.12/R.13)
+def _parse_date(text: str) -> datetime:
+    match = _DATE.fullmatch(text)
+    if match is None:
+        raise ValueError(text)
+    year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
+    # E1394 times are the instrument's local wall clock, with no zone: keep them naive.
+    return datetime(year, month, day, hour, minute, second)
 
 
 def _subject(p: Record) -> Subject | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from drivers.ieee11073 import DateTime, Mder
@@ -21,12 +22,13 @@ def measure(
     mdc: str | None = None,
 ) -> Measurement:
     """A measurement of the LOINC concept; a special value becomes value None plus its flag."""
-    special = (number.flag,) if number.flag else ()
+    text, flag = number.text, number.flag
+    value, special = (None, (flag,)) if flag else (Decimal(text), ())
     return Measurement(
         code=loinc,
         display=concept(loinc).display,
-        value=number.value,
-        value_text=number.text,
+        value=value,
+        value_text=text,
         unit=unit,
         taken_at=taken_at,
         flags=special + tuple(flags),

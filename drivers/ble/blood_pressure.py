@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from drivers._bits import bit_fields, pack_uint, set_bits
 from drivers.ble._frame import measure, number_json, taken_at, time_json
-from drivers.ble._wire import Reader, flag, flags_from
+from drivers.ble._wire import flag, flags_from
 from drivers.errors import FrameError
-from drivers.ieee11073 import DateTime, Mder, encode_date_time, encode_sfloat
+from drivers.ieee11073 import DateTime, Mder, decode_date_time, encode_date_time, encode_sfloat, sfloat_from_raw
 from drivers.measurement import DecodedFrame, Measurement, Subject
 
 __all__ = [
@@ -64,22 +66,42 @@ class BloodPressure:
     measurement_status: int | None = None
 
 
+_NAME = "blood pressure measurement"
+_HEAD = struct.Struct("<BHHH")
+# The length each combination of the five flag bits announces: 7 bytes, then time stamp, pulse, user, status.
+_SIZES = tuple(7 + sum(size for bit, size in ((1, 7), (2, 2), (3, 1), (4, 2)) if flag(f, bit)) for f in range(32))
+
+
 def parse_blood_pressure(data: bytes) -> BloodPressure:
     """The typed fields of a 0x2A35 or 0x2A36 value; FrameError if it is shorter than its flags say."""
-    reader = Reader(data, "blood pressure measurement")
-    flags = reader.uint(1)
-    sizes = ((1, 7), (2, 2), (3, 1), (4, 2))
-    reader.require(7 + sum(size for bit, size in sizes if flag(flags, bit)))
-    systolic, diastolic, mean = reader.sfloat(), reader.sfloat(), reader.sfloat()
+    if not data:
+        raise FrameError(f"{_NAME}: truncated at byte 0 (value has 0)")
+    need = _SIZES[data[0] & 0x1F]
+    if len(data) < need:
+        raise FrameError(f"{_NAME}: {len(data)} bytes, the flags announce {need}")
+    flags, systolic, diastolic, mean = _HEAD.unpack_from(data)
+    time_stamp = pulse_rate = user_id = status = None
+    pos = 7
+    if flags & 0x02:
+        time_stamp = decode_date_time(data, pos)
+        pos += 7
+    if flags & 0x04:
+        pulse_rate = sfloat_from_raw(data[pos] | data[pos + 1] << 8)
+        pos += 2
+    if flags & 0x08:
+        user_id = data[pos]
+        pos += 1
+    if flags & 0x10:
+        status = data[pos] | data[pos + 1] << 8
     return BloodPressure(
-        systolic=systolic,
-        diastolic=diastolic,
-        mean_arterial_pressure=mean,
-        kpa=flag(flags, 0),
-        time_stamp=reader.date_time() if flag(flags, 1) else None,
-        pulse_rate=reader.sfloat() if flag(flags, 2) else None,
-        user_id=reader.uint(1) if flag(flags, 3) else None,
-        measurement_status=reader.uint(2) if flag(flags, 4) else None,
+        systolic=sfloat_from_raw(systolic),
+        diastolic=sfloat_from_raw(diastolic),
+        mean_arterial_pressure=sfloat_from_raw(mean),
+        kpa=bool(flags & 0x01),
+        time_stamp=time_stamp,
+        pulse_rate=pulse_rate,
+        user_id=user_id,
+        measurement_status=status,
     )
 
 
@@ -138,36 +160,50 @@ def _subject(record: BloodPressure) -> Subject | None:
     return Subject(device_user=record.user_id)
 
 
-def _measurements(record: BloodPressure) -> tuple[Measurement, ...]:
-    when = taken_at(record.time_stamp)
+def _measurements(record: BloodPressure, when: datetime | None) -> tuple[Measurement, ...]:
     unit = "kPa" if record.kpa else "mm[Hg]"
     flags = status_flags(record.measurement_status)
-    values = [
-        ("8480-6", record.systolic, unit, "150021"),
-        ("8462-4", record.diastolic, unit, "150022"),
-        ("8478-0", record.mean_arterial_pressure, unit, "150023"),
-    ]
-    if record.pulse_rate is not None:
-        values.append(("8867-4", record.pulse_rate, "/min", "149546"))
-    return tuple(measure(code, value, u, taken_at=when, flags=flags, mdc=mdc) for code, value, u, mdc in values)
+    found = (
+        measure("8480-6", record.systolic, unit, taken_at=when, flags=flags, mdc="150021"),
+        measure("8462-4", record.diastolic, unit, taken_at=when, flags=flags, mdc="150022"),
+        measure("8478-0", record.mean_arterial_pressure, unit, taken_at=when, flags=flags, mdc="150023"),
+    )
+    if record.pulse_rate is None:
+        return found
+    return (*found, measure("8867-4", record.pulse_rate, "/min", taken_at=when, flags=flags, mdc="149546"))
 
 
-def decode_blood_pressure(data: bytes) -> DecodedFrame:
-    """Decode a Blood Pressure Measurement (0x2A35) into the 85354-9 panel."""
-    record = parse_blood_pressure(data)
-    fields = _common_fields(record, data[0])
+def _measurement_fields(record: BloodPressure, flags: int) -> dict[str, Any]:
+    fields = _common_fields(record, flags)
     fields.update(
         systolic=record.systolic.as_json(),
         diastolic=record.diastolic.as_json(),
         mean_arterial_pressure=record.mean_arterial_pressure.as_json(),
     )
+    return fields
+
+
+def _cuff_fields(record: BloodPressure, flags: int) -> dict[str, Any]:
+    fields = _common_fields(record, flags)
+    fields.update(
+        current_cuff_pressure=record.systolic.as_json(),
+        unused_diastolic=record.diastolic.as_json(),
+        unused_mean_arterial_pressure=record.mean_arterial_pressure.as_json(),
+    )
+    return fields
+
+
+def decode_blood_pressure(data: bytes) -> DecodedFrame:
+    """Decode a Blood Pressure Measurement (0x2A35) into the 85354-9 panel."""
+    record = parse_blood_pressure(data)
+    when = taken_at(record.time_stamp)
     return DecodedFrame(
         protocol="ble:2A35",
-        measurements=_measurements(record),
-        fields=fields,
+        measurements=_measurements(record, when),
+        fields=lambda: _measurement_fields(record, data[0]),
         panel=PANEL,
         panel_display=PANEL_DISPLAY,
-        device_time=taken_at(record.time_stamp),
+        device_time=when,
         subject=_subject(record),
     )
 
@@ -179,16 +215,10 @@ def decode_intermediate_cuff_pressure(data: bytes) -> DecodedFrame:
     specification, zero on some devices) and kept only as raw numbers.
     """
     record = parse_blood_pressure(data)
-    fields = _common_fields(record, data[0])
-    fields.update(
-        current_cuff_pressure=record.systolic.as_json(),
-        unused_diastolic=record.diastolic.as_json(),
-        unused_mean_arterial_pressure=record.mean_arterial_pressure.as_json(),
-    )
     return DecodedFrame(
         protocol="ble:2A36",
         measurements=(),
-        fields=fields,
+        fields=lambda: _cuff_fields(record, data[0]),
         device_time=taken_at(record.time_stamp),
         subject=_subject(record),
         final=False,

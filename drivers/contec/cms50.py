@@ -169,16 +169,22 @@ def sample_measurements(sample: RecordedSample | StoredSample, taken_at: datetim
     return tuple(_pair(sample.spo2, sample.pulse_rate, taken_at))
 
 
+def _event_fields(events: Sequence[Event], protocol: str, last: OldLive | LiveData | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"format": protocol.partition(":")[2], "packets": [e.as_json() for e in events]}
+    if last is not None:
+        fields["status"] = list(live_status(last))
+        fields["absent"] = absent_reasons(last)
+    return fields
+
+
 def frame_from_events(events: Sequence[Event], protocol: str, taken_at: datetime | None = None) -> DecodedFrame:
     """A frame for a run of events; measurements come from the last live packet only."""
-    lives = [e for e in events if isinstance(e, OldLive | LiveData)]
-    fields: dict[str, Any] = {"format": protocol.partition(":")[2], "packets": [e.as_json() for e in events]}
-    measurements: tuple[Measurement, ...] = ()
-    if lives:
-        fields["status"] = list(live_status(lives[-1]))
-        fields["absent"] = absent_reasons(lives[-1])
-        measurements = live_measurements(lives[-1], taken_at)
-    return DecodedFrame(protocol=protocol, measurements=measurements, fields=fields)
+    events = tuple(events)
+    last = next((e for e in reversed(events) if isinstance(e, OldLive | LiveData)), None)
+    measurements = () if last is None else live_measurements(last, taken_at)
+    return DecodedFrame(
+        protocol=protocol, measurements=measurements, fields=lambda: _event_fields(events, protocol, last)
+    )
 
 
 def _commands(data: bytes) -> list[dict[str, Any]] | None:

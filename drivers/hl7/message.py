@@ -6,10 +6,12 @@ kept raw (escaped) and unescaped only when read, after splitting on the delimite
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from drivers.errors import FrameError
 from drivers.lab_common import decode_text
@@ -70,6 +72,10 @@ class Segment:
     fields: tuple[str, ...]
     encoding: Encoding = DEFAULT_ENCODING
     charset: str = "utf-8"
+    # Each field split into repetitions of unescaped components once, on first read.
+    _split: dict[int, tuple[tuple[str, ...], ...]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -92,17 +98,27 @@ class Segment:
             return [self.field(number)]
         return self.field(number).split(self.encoding.repetition)
 
+    def _components(self, number: int, repetition: int) -> tuple[str, ...]:
+        split = self._split.get(number)
+        if split is None:
+            e = self.encoding
+            if self.name == "MSH" and number in (1, 2):
+                split = ((self.field(number),),)
+            else:
+                split = tuple(
+                    tuple(unescape(c, e, self.charset) for c in rep.split(e.component))
+                    for rep in self.field(number).split(e.repetition)
+                )
+            self._split[number] = split
+        return split[repetition - 1] if 0 < repetition <= len(split) else ("",)
+
     def components(self, number: int, repetition: int = 1) -> list[str]:
         """Components of one repetition of field ``number``, unescaped."""
-        reps = self.repetitions(number)
-        raw = reps[repetition - 1] if 0 < repetition <= len(reps) else ""
-        if self.name == "MSH" and number in (1, 2):
-            return [raw]
-        return [unescape(c, self.encoding, self.charset) for c in raw.split(self.encoding.component)]
+        return list(self._components(number, repetition))
 
     def component(self, number: int, index: int = 1, repetition: int = 1) -> str:
         """Component ``index`` (from 1) of field ``number``, subcomponents kept, unescaped."""
-        components = self.components(number, repetition)
+        components = self._components(number, repetition)
         return components[index - 1] if 0 < index <= len(components) else ""
 
     def text(self, number: int) -> str:
@@ -235,19 +251,24 @@ def parse_datetime(text: str, what: str) -> datetime | None:
     text = text.strip()
     if not text:
         return None
-    match = _DTM.fullmatch(text)
     try:
-        if match is None:
-            raise ValueError
-        y, mo, d, h, mi, s, frac, sign, zh, zm = match.groups()
-        micro = int((frac or "0").ljust(6, "0"))
-        zone = None
-        if sign:
-            offset = timedelta(hours=int(zh), minutes=int(zm))
-            zone = timezone(-offset if sign == "-" else offset)
-        return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), micro, tzinfo=zone)
+        return _datetime(text)
     except ValueError:
         raise FrameError(f"{what} {text!r} is not a date-time YYYYMMDD[HHMM[SS]][+ZZZZ]") from None
+
+
+@lru_cache(maxsize=256)  # a message gives the same time in MSH-7, OBR-7 and its OBX-14s
+def _datetime(text: str) -> datetime:
+    match = _DTM.fullmatch(text)
+    if match is None:
+        raise ValueError(text)
+    y, mo, d, h, mi, s, frac, sign, zh, zm = match.groups()
+    micro = int((frac or "0").ljust(6, "0"))
+    zone = None
+    if sign:
+        offset = timedelta(hours=int(zh), minutes=int(zm))
+        zone = timezone(-offset if sign == "-" else offset)
+    return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), micro, tzinfo=zone)
 
 
 def format_datetime(moment: datetime) -> str:

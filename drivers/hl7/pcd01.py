@@ -28,7 +28,8 @@ from drivers.lab_common import (
     person_name,
     subject_from_ids,
 )
-from drivers.measurement import LOINC, DecodedFrame, Measurement, Subject
+from drivers.measurement import DecodedFrame, Measurement, Subject
+from drivers.terminology import LOINC_SYSTEM
 
 PCD_PROFILE = "1.3.6.1.4.1.19376.1.6.1.1.1"
 # OBX-11 statuses that are not a result to keep as final: preliminary, pending, partial, deleted,
@@ -87,8 +88,9 @@ def decode_hl7(data: bytes) -> DecodedFrame:
     oru = _read_oru(message)
     readings = _readings(oru)
     measurements = tuple(o.measurement for o in oru.observations if o.measurement)
-    frame = _frame(message, measurements, _only_subject(oru, None), message.control_id)
-    frame.fields["ack"] = ack_preview(message)
+    frame = _frame(message, measurements, _only_subject(oru, None), message.control_id).replace(
+        fields=lambda: {**message_fields(message), "ack": ack_preview(message)}
+    )
     if len(readings) == 1 and readings[0].panel:
         return _with_panel(frame)
     return frame
@@ -174,7 +176,7 @@ def _measurement(obx: _Obx, taken_at: datetime | None) -> Measurement:
     flags = [*value_flags, *_status_flags(seg), *code_flags, *unit_flags]
     return Measurement(
         code=code,
-        system=LOINC if code else "",
+        system=LOINC_SYSTEM if code else "",
         display=display,
         value=value,
         value_text=value_text,
@@ -327,7 +329,7 @@ def _frame(
     return DecodedFrame(
         protocol="hl7",
         measurements=measurements,
-        fields=message_fields(message),
+        fields=lambda: message_fields(message),
         device_time=parse_datetime(message.msh.component(7), "MSH-7"),
         sequence=sequence or None,
         subject=subject,
@@ -336,17 +338,7 @@ def _frame(
 
 
 def _with_panel(frame: DecodedFrame) -> DecodedFrame:
-    return DecodedFrame(
-        protocol=frame.protocol,
-        measurements=frame.measurements,
-        fields=frame.fields,
-        panel=mdc.BP_PANEL,
-        panel_display="Blood pressure panel with all children optional",
-        device_time=frame.device_time,
-        sequence=frame.sequence,
-        subject=frame.subject,
-        final=frame.final,
-    )
+    return frame.replace(panel=mdc.BP_PANEL, panel_display="Blood pressure panel with all children optional")
 
 
 _TOP_LEVEL = {"MSH", "PID", "OBR", "MSA", "ERR"}
