@@ -10,6 +10,7 @@ from datetime import datetime
 from clinic_agent import audit, crypto
 from clinic_agent.model import AuditEntry
 from clinic_agent.store.core import Core
+from clinic_agent.store.schema import OUTBOX_COUNT_PREFIX
 
 
 class AuditLog:
@@ -156,8 +157,17 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         """How many outbox entries per state (pending, parked, ...)."""
         with self._core.read() as conn:
-            rows = conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
-        return {state: int(n) for state, n in rows}
+            return outbox_counts(conn)
+
+
+def outbox_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Outbox rows per state, as the outbox's triggers keep them (schema 0006): a few ``meta`` rows read,
+    not the outbox counted. States with no row left are not listed."""
+    rows = conn.execute(
+        "SELECT key, value FROM meta WHERE key > ? AND key < ?", (OUTBOX_COUNT_PREFIX, OUTBOX_COUNT_PREFIX[:-1] + "/")
+    ).fetchall()
+    counts = {str(key).removeprefix(OUTBOX_COUNT_PREFIX): int(value) for key, value in rows}
+    return {state: n for state, n in counts.items() if n}
 
 
 def note_pending(conn: sqlite3.Connection, at: datetime, actor: str, action: str, detail: str) -> None:

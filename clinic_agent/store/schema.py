@@ -216,6 +216,32 @@ def _drafts(db: Database) -> None:
     db.table("drafts").create({"id": str, "key_id": str, "payload": bytes}, pk="id", not_null={"key_id", "payload"})
 
 
+# The outbox's row count per state, as ``meta`` rows ``outbox.<state>``, kept by triggers in the
+# transaction that queues, sends, parks or deletes a row: status reads a few rows instead of counting
+# the whole outbox, and no writer (the store's or the sync engine's) can forget to update them.
+# In ``meta`` because every record write already changes its page (the change counter): no page more.
+OUTBOX_COUNT_PREFIX = "outbox."
+_COUNT_UP = (
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('outbox.' || {row}.state, '0'); "
+    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'outbox.' || {row}.state;"
+)
+_COUNT_DOWN = "UPDATE meta SET value = CAST(value AS INTEGER) - 1 WHERE key = 'outbox.' || {row}.state;"
+
+
+@MIGRATIONS(name="0006_outbox_counts")
+def _outbox_counts(db: Database) -> None:
+    for state, count in db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall():
+        db.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"{OUTBOX_COUNT_PREFIX}{state}", str(count))
+        )
+    db.execute(f"CREATE TRIGGER outbox_count_insert AFTER INSERT ON outbox BEGIN {_COUNT_UP.format(row='NEW')} END")
+    db.execute(f"CREATE TRIGGER outbox_count_delete AFTER DELETE ON outbox BEGIN {_COUNT_DOWN.format(row='OLD')} END")
+    db.execute(
+        "CREATE TRIGGER outbox_count_update AFTER UPDATE OF state ON outbox WHEN OLD.state IS NOT NEW.state BEGIN "
+        f"{_COUNT_DOWN.format(row='OLD')} {_COUNT_UP.format(row='NEW')} END"
+    )
+
+
 def migrate(db: Database) -> None:
     """Apply every migration to a new, empty database."""
     MIGRATIONS.apply(db)

@@ -15,6 +15,7 @@ from clinic_agent import serde, validation
 from clinic_agent.errors import InvalidInput, RecordNotFound
 from clinic_agent.model import Entry, Resident, new_id
 from clinic_agent.store.core import Core
+from clinic_agent.store.journal import outbox_counts
 from clinic_agent.sync_values import ConflictDraft, Record
 
 RECORD_FIELD = "*"  # a conflict on the whole record (deleted on one side, edited on the other)
@@ -191,9 +192,10 @@ class SyncInbox:
         return counts
 
     def queue_counts(self) -> dict[str, int]:
-        """Outbox rows by state, and open conflicts (cheap: indexed, no record is read)."""
+        """Outbox rows by state, and open conflicts (cheap: the counts kept by the outbox's triggers, and
+        the open conflicts' own index; no record is read)."""
         with self._core.read() as conn:
-            rows = dict(conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+            rows = outbox_counts(conn)
             conflicts = conn.execute("SELECT count(*) FROM sync_conflicts WHERE state = 'open'").fetchone()[0]
         return {
             "pending": int(rows.get("pending", 0)),

@@ -245,6 +245,10 @@ def inspect_store(store: Store, ledger: Ledger, fresh: Iterable[str] = ()) -> St
             ).fetchall()
         )
         audit_entries = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+        counted = {str(s): int(n) for s, n in conn.execute("SELECT state, count(*) FROM outbox GROUP BY state")}
+    kept = store.outbox.counts()
+    if kept != counted:
+        problems.append(f"the outbox counts kept {kept} are not a fresh count {counted}")
     problems += _outbox_problems(outbox, readings, residents, entries)
     problems += _audit_problems(audit, readings, residents)
     lost = [f"reading {r}" for r in ledger.readings if r not in readings]
