@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from clinic_agent.agent import Agent
 from clinic_agent.errors import StoreCorrupted, StoreLocked
 from clinic_agent.keys import Keyring
+from clinic_agent.sync_values import SYNCED_TABLES
 
-# Tables whose rows carry (id, key_id, payload); sync base copies are (base_key_id, base).
+# Tables whose rows carry (id, key_id, payload); the synced tables' base copies are (base_key_id, base).
 ENCRYPTED_TABLES = (
     "residents",
     "entries",
@@ -26,7 +27,6 @@ ENCRYPTED_TABLES = (
     "drafts",
     *("sync_conflicts", "sync_parked", "sync_secrets"),
 )
-BASE_TABLES = ("residents", "entries", "readings")
 BATCH = 200
 
 
@@ -84,7 +84,7 @@ def _reencrypt_all(agent: Agent) -> tuple[int, list[str]]:
     for table in ENCRYPTED_TABLES:
         n, bad = _reencrypt(agent, table, "key_id", "payload", table)
         moved, unreadable = moved + n, unreadable + bad
-    for table in BASE_TABLES:
+    for table in SYNCED_TABLES:
         n, bad = _reencrypt(agent, table, "base_key_id", "base", f"{table}.base")
         moved, unreadable = moved + n, unreadable + bad
     return moved, unreadable
@@ -123,7 +123,7 @@ def _rows_using(agent: Agent, key_id: str) -> int:
     with agent.store.core.read() as conn:
         for table in ENCRYPTED_TABLES:
             total += conn.execute(f"SELECT count(*) FROM {table} WHERE key_id = ?", (key_id,)).fetchone()[0]
-        for table in BASE_TABLES:
+        for table in SYNCED_TABLES:
             total += conn.execute(f"SELECT count(*) FROM {table} WHERE base_key_id = ?", (key_id,)).fetchone()[0]
     return int(total)
 

@@ -15,6 +15,8 @@ Record = Resident | Entry | Reading
 RESIDENTS = "residents"
 ENTRIES = "entries"
 READINGS = "readings"
+# The tables whose rows go to the platform: each row keeps its sync state and the last-synced base copy.
+SYNCED_TABLES = (RESIDENTS, ENTRIES, READINGS)
 
 # What becomes of a record's outbox row when a write is applied.
 OutboxAfter = Literal["keep", "done", "pending", "conflict"]

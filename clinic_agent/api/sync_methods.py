@@ -25,11 +25,10 @@ from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, MethodTable
 from clinic_agent.api.params import Params
 from clinic_agent.errors import InvalidInput
 from clinic_agent.store.sync_inbox import Conflict
+from clinic_agent.sync_values import SYNCED_TABLES
 
 METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
 method = METHODS.method
-
-_RECORD_KINDS = ("residents", "entries", "readings")
 
 
 @method("sync.status", roles=EVERYONE, needs_keys=False)
@@ -110,8 +109,8 @@ def _parked_retry(agent: Agent, caller: Caller, params: Params) -> dict[str, Any
 @method("record.sync_state", roles=EVERYONE, needs_keys=False)
 def _record_sync_state(agent: Agent, caller: Caller, params: Params) -> str:
     entity = params.text("entity", max_length=20)
-    if entity not in _RECORD_KINDS:
-        raise InvalidInput(f"entity must be one of {', '.join(_RECORD_KINDS)}")
+    if entity not in SYNCED_TABLES:
+        raise InvalidInput(f"entity must be one of {', '.join(SYNCED_TABLES)}")
     return agent.store.sync.record_state(entity, params.text("entity_id", max_length=40))
 
 

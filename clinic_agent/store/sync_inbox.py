@@ -16,10 +16,9 @@ from clinic_agent.errors import InvalidInput, RecordNotFound
 from clinic_agent.model import Entry, Resident, new_id
 from clinic_agent.store.core import Core
 from clinic_agent.store.journal import outbox_counts
-from clinic_agent.sync_values import ConflictDraft, Record
+from clinic_agent.sync_values import SYNCED_TABLES, ConflictDraft, Record
 
 RECORD_FIELD = "*"  # a conflict on the whole record (deleted on one side, edited on the other)
-_TABLES = ("residents", "entries", "readings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +154,8 @@ class SyncInbox:
 
     def record_state(self, entity: str, entity_id: str) -> str:
         """``local`` (only on this PC), ``sent`` (sent, not yet confirmed) or ``confirmed`` (the platform has it)."""
-        if entity not in _TABLES:
-            raise InvalidInput(f"entity must be one of {', '.join(_TABLES)}")
+        if entity not in SYNCED_TABLES:
+            raise InvalidInput(f"entity must be one of {', '.join(SYNCED_TABLES)}")
         with self._core.read() as conn:
             row = conn.execute(f"SELECT remote_version FROM {entity} WHERE id = ?", (entity_id,)).fetchone()
             if row is None:
@@ -174,7 +173,7 @@ class SyncInbox:
         """How many records are only on this PC, sent, and confirmed by the platform."""
         counts = {"local": 0, "sent": 0, "confirmed": 0}
         with self._core.read() as conn:
-            for table in _TABLES:
+            for table in SYNCED_TABLES:
                 total = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 sent = conn.execute(
                     "SELECT count(DISTINCT entity_id) FROM outbox"

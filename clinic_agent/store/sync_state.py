@@ -23,9 +23,8 @@ from clinic_agent.store.entries import Entries
 from clinic_agent.store.readings import Readings, insert_reading
 from clinic_agent.store.residents import Residents
 from clinic_agent.store.sync_inbox import RECORD_FIELD, Conflict, SyncInbox, conflict_upsert, resolved, validated
-from clinic_agent.sync_values import ApplyCounts, Confirmed, LocalState, Pending, Record, Sent, Write
+from clinic_agent.sync_values import SYNCED_TABLES, ApplyCounts, Confirmed, LocalState, Pending, Record, Sent, Write
 
-TABLES = ("residents", "entries", "readings")
 _STATE_COLUMNS = "remote_id, remote_version, base_key_id, base"
 
 
@@ -351,7 +350,7 @@ class SyncState(SyncInbox):
 
 
 def _table(entity: str) -> str:
-    if entity not in TABLES:
+    if entity not in SYNCED_TABLES:
         raise StoreCorrupted(f"the outbox names an unknown kind of record: {entity[:30]!r}")
     return entity
 

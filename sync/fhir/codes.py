@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from clinic_agent import model
+
 # Identifier systems
 UUID_SYSTEM: Final = "urn:ietf:rfc:3986"  # value is "urn:uuid:<record id>": the agent's own stable id
 ID_CARD_SYSTEM: Final = "urn:oid:2.16.156.10011.1.3"  # 身份证号 (WS/T 483 CDA practice)
@@ -39,7 +41,7 @@ ALLERGY_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/allergyinto
 CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CONDITION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/condition-category"
-LOINC: Final = "http://loinc.org"
+LOINC: Final = model.LOINC
 UCUM: Final = "http://unitsofmeasure.org"
 ICD10: Final = "http://hl7.org/fhir/sid/icd-10"
 
