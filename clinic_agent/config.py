@@ -5,6 +5,7 @@ Relative paths in the file are relative to the home directory holding it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -65,6 +66,8 @@ class Config:
     devices: tuple[dict[str, Any], ...] = ()
     sync: SyncSettings = field(default_factory=lambda: SyncSettings())
     namespace: str = DEFAULT_NAMESPACE_BASE  # [platform] namespace: the base of our own FHIR URLs
+    # [platform] consultation: whom a doctor may ask for a consultation, (reference, name) each
+    consultation_targets: tuple[tuple[str, str], ...] = ()
     backup_keep: int = 7  # daily backups kept in backups/ (0: none are taken)
     backup_interval_hours: int = 24
     raw: dict[str, Any] = field(default_factory=dict)
@@ -76,7 +79,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "api": {"socket": str, "group": str, "session_idle_minutes": int, "max_frame_bytes": int},
     "log": {"level": str},
     "backup": {"keep": int, "interval_hours": int},
-    "platform": {"namespace": str},
+    "platform": {"namespace": str, "consultation": list},
     "alerts": {
         "systolic_urgent": (int, float),
         "diastolic_urgent": (int, float),
@@ -192,10 +195,28 @@ def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
         devices=tuple(devices),
         sync=sync_settings(raw.get("sync", {}), str(path)),
         namespace=namespace_base(raw.get("platform", {}).get("namespace", DEFAULT_NAMESPACE_BASE), str(path)),
+        consultation_targets=consultation_targets(raw.get("platform", {}).get("consultation", []), str(path)),
         backup_keep=_bounded(path, "backup.keep", backups.get("keep", 7), 0, 366),
         backup_interval_hours=_bounded(path, "backup.interval_hours", backups.get("interval_hours", 24), 1, 24 * 31),
         raw=raw,
     )
+
+
+_TARGET = re.compile(r"((?:Organization|HealthcareService|PractitionerRole)/[A-Za-z0-9\-.]{1,64})\s+(\S.{0,99})")
+
+
+def consultation_targets(raw: list[Any], where: str = "agent.toml") -> tuple[tuple[str, str], ...]:
+    """Check ``[platform] consultation``: "Type/id name" for each service a doctor may ask."""
+    found = []
+    for item in raw:
+        match = _TARGET.fullmatch(item.strip()) if isinstance(item, str) else None
+        if match is None:
+            raise ConfigError(
+                f"{where}: each platform.consultation entry is 'Organization/<id> name' (or HealthcareService/"
+                f"PractitionerRole), not {str(item)[:60]!r}"
+            )
+        found.append((match.group(1), match.group(2).strip()))
+    return tuple(found)
 
 
 def sync_settings(raw: Any, where: str = "agent.toml") -> SyncSettings:
@@ -292,6 +313,8 @@ level = "info"
 # The base of the agent's own FHIR URLs (extensions, NamingSystems, CodeSystems, Questionnaires):
 # an https URL without a trailing slash, chosen by the platform team before a clinic goes live.
 # namespace = "https://namespace-not-set.invalid/clinic-agent"
+# Whom a doctor may ask for a remote consultation: the platform's id of each service, and its name.
+# consultation = ["Organization/1234 铜仁市人民医院 心内科", "HealthcareService/77 碧江区妇幼保健院 儿科"]
 
 [backup]                        # the service's own backups, in backups/ beside the data (`clinic-agent backups`)
 keep = 7                        # how many automatic backups to keep (0: take none)

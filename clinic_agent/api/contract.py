@@ -51,6 +51,15 @@ OPERATIONS = frozenset(
         "draft.delete",
         "followup.prefill",
         "home.summary",
+        # remote consultation
+        "consult.targets",
+        "consult.attachments",
+        "consult.request",
+        "consult.list",
+        "consult.show",
+        "consult.withdraw",
+        "consult.add",
+        "consult.outcome",
         # readings
         "reading.add",
         "reading.get",

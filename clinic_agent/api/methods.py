@@ -229,11 +229,19 @@ def _resident_file(agent: Agent, caller: Caller, params: Params) -> dict[str, An
 # -- file entries ----------------------------------------------------------------------------------------
 
 
+# Consultations have methods of their own (consult.*): their Task and messages come from the platform.
+_OWN_METHODS = frozenset({EntryKind.CONSULTATION, EntryKind.CONSULTATION_TASK, EntryKind.CONSULTATION_MESSAGE})
+
+
 def _entry_kind(params: Params) -> EntryKind:
     try:
-        return EntryKind(params.text("kind", max_length=30))
+        kind = EntryKind(params.text("kind", max_length=30))
     except ValueError:
-        raise InvalidInput(f"kind must be one of {', '.join(k.value for k in EntryKind)}") from None
+        kind = None
+    if kind is None or kind in _OWN_METHODS:
+        kinds = ", ".join(k.value for k in EntryKind if k not in _OWN_METHODS)
+        raise InvalidInput(f"kind must be one of {kinds} (consultations: the consult.* methods)")
+    return kind
 
 
 @method("entry.add", roles=frozenset({DOCTOR}))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from clinic_agent.agent import Agent, Caller
-from clinic_agent.api import backup_methods, doctor_methods, file_methods, methods, sync_methods
+from clinic_agent.api import backup_methods, consult_methods, doctor_methods, file_methods, methods, sync_methods
 from clinic_agent.api.methods import Method
 from clinic_agent.api.params import Params
 from clinic_agent.devices import methods as device_methods
@@ -34,6 +34,7 @@ REGISTRY = _join(
     backup_methods.METHODS,
     doctor_methods.METHODS,
     device_methods.METHODS,
+    consult_methods.METHODS,
 )
 
 # Methods the daemon itself answers without a session (sign-in, unlocking, status).

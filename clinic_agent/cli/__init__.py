@@ -13,7 +13,14 @@ import sys
 import traceback
 
 from clinic_agent import __version__
-from clinic_agent.cli import backup_commands, commands, device_commands, setup_command, sync_commands  # noqa: F401  (they register themselves)
+from clinic_agent.cli import (  # noqa: F401  (they register themselves)
+    backup_commands,
+    commands,
+    consult_commands,
+    device_commands,
+    setup_command,
+    sync_commands,
+)
 from clinic_agent.devices.errors import device_error
 from clinic_agent.errors import ClinicAgentError
 from drivers.errors import DriverError

@@ -1,0 +1,136 @@
+"""API methods of remote consultation: whom to ask, what to attach, the request, its state, the doctor's actions.
+
+See ``clinic_agent.consultations``; the terminal UI's consultation screens and ``clinic-agent consult``
+call these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinic_agent import consultations, serde
+from clinic_agent.agent import Agent, Caller
+from clinic_agent.api.methods import CLINICAL, DOCTOR, MethodTable, find_resident
+from clinic_agent.api.params import Params
+from clinic_agent.errors import InvalidInput
+from clinic_agent.model import ConsultationOutcome, Urgency
+
+METHODS = MethodTable()
+method = METHODS.method
+_ID = 40
+
+
+def _author(agent: Agent, caller: Caller) -> str:
+    name = caller.actor.removeprefix("user:")
+    for user in agent.store.users.all():
+        if user.name == name and user.display_name:
+            return user.display_name
+    return name
+
+
+@method("consult.targets", roles=CLINICAL)
+def _targets(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    """Whom a doctor may ask: ``[platform] consultation`` in agent.toml (not fetched from the platform yet)."""
+    del caller, params
+    return {
+        "targets": [{"target": ref, "name": name} for ref, name in agent.config.consultation_targets],
+        "source": "config",
+    }
+
+
+@method("consult.attachments", roles=CLINICAL)
+def _attachments(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    resident_id = find_resident(agent, params.text("resident_id", max_length=_ID)).id
+    found = consultations.suggested_attachments(agent, resident_id)
+    agent.store.audit.record(caller.actor, "resident.view", "resident", resident_id, "consultation attachments")
+    return {"attachments": found}
+
+
+def _refs(params: Params, key: str) -> tuple[str, ...]:
+    if key not in params:
+        return ()
+    items = params.items(key)
+    if not all(isinstance(i, str) and len(i) <= 80 for i in items):
+        raise InvalidInput(f"{key} must be a list of kind:record-id")
+    return tuple(items)
+
+
+def _urgency(params: Params) -> Urgency:
+    text = params.optional_text("urgency", max_length=20) or Urgency.ROUTINE.value
+    try:
+        return Urgency(text)
+    except ValueError:
+        raise InvalidInput(f"urgency must be one of {', '.join(u.value for u in Urgency)}") from None
+
+
+@method("consult.request", roles=frozenset({DOCTOR}))
+def _request(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    target = params.optional_text("target", max_length=120) or ""
+    name = params.optional_text("target_name", max_length=100) or ""
+    if target and not name:
+        name = dict(agent.config.consultation_targets).get(target, "")
+    made = consultations.request(
+        agent,
+        resident_id=find_resident(agent, params.text("resident_id", max_length=_ID)).id,
+        question=params.optional_text("question", max_length=2000) or "",
+        target=target,
+        target_name=name,
+        urgency=_urgency(params),
+        attachments=_refs(params, "attachments"),
+        author=_author(agent, caller),
+        actor=caller.actor,
+    )
+    return consultations.show(agent, made.id)
+
+
+@method("consult.list", roles=CLINICAL)
+def _list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    reference = params.optional_text("resident_id", max_length=_ID)
+    resident_id = find_resident(agent, reference).id if reference else None
+    found = consultations.overview(agent, resident_id=resident_id)
+    agent.store.audit.record(caller.actor, "consult.list", "resident", resident_id or "", f"{len(found)} found")
+    return {"consultations": found}
+
+
+@method("consult.show", roles=CLINICAL)
+def _show(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    shown = consultations.show(agent, params.text("id", max_length=_ID))
+    agent.store.audit.record(caller.actor, "resident.view", "resident", shown["resident_id"], "consultation")
+    return shown
+
+
+@method("consult.withdraw", roles=frozenset({DOCTOR}))
+def _withdraw(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    done = consultations.withdraw(agent, params.text("id", max_length=_ID), actor=caller.actor)
+    return consultations.show(agent, done.id)
+
+
+@method("consult.add", roles=frozenset({DOCTOR}))
+def _add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    done = consultations.add_information(
+        agent,
+        params.text("id", max_length=_ID),
+        text=params.optional_text("text", max_length=2000) or "",
+        attachments=_refs(params, "attachments"),
+        actor=caller.actor,
+    )
+    return consultations.show(agent, done.id)
+
+
+@method("consult.outcome", roles=frozenset({DOCTOR}))
+def _outcome(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    code = params.text("outcome", max_length=30)
+    try:
+        outcome = ConsultationOutcome(code)
+    except ValueError:
+        raise InvalidInput(f"outcome must be one of {', '.join(o.value for o in ConsultationOutcome)}") from None
+    consultation_id = params.text("id", max_length=_ID)
+    message = consultations.record_outcome(
+        agent,
+        consultation_id,
+        outcome=outcome,
+        text=params.optional_text("text", max_length=2000) or "",
+        sender=_author(agent, caller),
+        actor=caller.actor,
+    )
+    return {**consultations.show(agent, consultation_id), "message": serde.to_json(message)}
