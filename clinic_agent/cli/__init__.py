@@ -13,15 +13,6 @@ import sys
 import traceback
 
 from clinic_agent import __version__
-from clinic_agent.cli import (  # noqa: F401  (they register themselves)
-    backup_commands,
-    commands,
-    consult_commands,
-    device_commands,
-    setup_command,
-    sync_commands,
-)
-from clinic_agent.devices.errors import device_error
 from clinic_agent.errors import ClinicAgentError
 from drivers.errors import DriverError
 
@@ -63,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Loaded here, not at the top, so that `--version` answers without them; they register themselves.
+    from clinic_agent.cli import (  # noqa: F401
+        backup_commands,
+        commands,
+        consult_commands,
+        device_commands,
+        setup_command,
+        sync_commands,
+    )
+
     for register in commands.REGISTRARS:
         register(sub, common)
     return parser
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    if (sys.argv[1:] if argv is None else argv) == ["--version"]:
+        print(f"{PROG} {__version__}")  # as argparse would, without loading a single command
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     # Problems reach a person through the command's own output; the log is for the daemon.
@@ -80,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except DriverError as exc:  # a device command met the device itself: say what happened to it
+        from clinic_agent.devices.errors import device_error  # the devices package is heavy: only on this path
+
         print(f"{PROG}: {device_error(exc).message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from clinic_agent import __version__
 from tests.integration.conftest import Cli
 from tests.support import PASSPHRASE
 
@@ -38,6 +39,12 @@ def test_help_works_for_every_command(cli: Cli) -> None:
         "key rotate",
     ):
         assert cli(*command.split(), "--help", check=True).stdout.startswith("usage:")
+
+
+def test_version_is_the_same_alone_and_among_other_options(cli: Cli) -> None:
+    alone = cli("--version", check=True)  # answered before any command is loaded
+    assert alone.stdout == f"clinic-agent {__version__}\n"
+    assert cli("--json", "--version", check=True).stdout == alone.stdout  # answered by argparse
 
 
 def test_init_prints_the_recovery_code_once_and_refuses_to_run_twice(cli: Cli) -> None:
