@@ -348,7 +348,7 @@ MESSAGES: dict[str, str] = {
     "banner.error": "Something went wrong.",
     "banner.unknown_method": "This agent does not offer that (an older version?).",
     "banner.store_error": "The local data store reported a problem; call the technician.",
-    "banner.store_missing": "The data store is not where it should be; nothing was created in its place. Call the technician.",
+    "banner.store_missing": "The data store is missing here; nothing was made in its place. Call the technician.",
     "banner.schema_too_new": "A newer version of Clinic Agent upgraded the data: install that version.",
     "banner.storage_failed": "The data could not be read or written on the disk; call the technician.",
     "banner.save_uncertain": "The disk failed while saving: open the record to see whether the change was kept.",
