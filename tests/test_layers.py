@@ -1,4 +1,4 @@
-"""The package layering (drivers, clinic_agent, sync, tui), checked by walking every import in the source tree."""
+"""The package layering of docs/architecture.md (drivers, clinic_agent, sync, tui), checked by walking every import."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def _violations(root: Path = ROOT) -> list[str]:
     return problems
 
 
-def test_imports_point_the_way_design_md_says() -> None:
+def test_imports_point_the_way_the_architecture_says() -> None:
     assert _violations() == []
 
 
