@@ -6,7 +6,7 @@
     name search over 50,000 residents (p95; target < 20 ms)  vs  a plain substring scan of the names
 
 Run: .venv/bin/python bench/bench_store.py [--residents 50000] [--readings 5000]
-Absolute numbers drift by up to 25 % between runs on a shared 2-core VM (perf-baselines.md); the
+Absolute numbers drift by up to 25 % between runs on a shared 2-core VM; the
 ratios are what to compare.
 """
 

@@ -113,7 +113,7 @@ class Argon2Parameters:
         return self.memory_kib >= self.FLOOR_MEMORY_KIB and self.iterations >= self.FLOOR_ITERATIONS
 
 
-# About 0.5 s on the reference 2-core machine (reliability-plan.md, E9).
+# About 0.5 s on the reference 2-core machine (bench/bench_store.py times an unlock).
 DEFAULT_PASSPHRASE_KDF = Argon2Parameters(memory_kib=256 * 1024, iterations=4, lanes=2)
 # PIN hashes: checked at every sign-in, so cheaper; still above OWASP's minimum.
 PIN_KDF = Argon2Parameters(memory_kib=64 * 1024, iterations=3, lanes=4)

@@ -232,7 +232,7 @@ class Medication:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FollowUp(Entry):
-    """A national hypertension or type 2 diabetes follow-up record (ehr-content.md §2.3, §2.4)."""
+    """A national hypertension or type 2 diabetes follow-up record (国家基本公共卫生服务规范, 3rd edition, 2017)."""
 
     kind: ClassVar[EntryKind] = EntryKind.FOLLOW_UP
     programme: Programme

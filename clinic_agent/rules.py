@@ -1,4 +1,4 @@
-"""Alert rules on readings (ehr-content.md §3): what makes a reading critical.
+"""Alert rules on readings, and the follow-up rules of the national forms: what makes a reading critical.
 
 Thresholds live in configuration (``[alerts]`` in agent.toml) because guidelines differ between
 2017, 2020 and 2025; the defaults are the 2017 national service specification's referral rules.
@@ -75,7 +75,7 @@ def critical_reasons(reading: Reading, limits: Thresholds = DEFAULT_THRESHOLDS) 
     return reasons
 
 
-# -- follow-up rules (ehr-content.md §3: H1-H5, D1-D6, G1) ------------------------------------------------------
+# -- follow-up rules (H1-H5 hypertension, D1-D6 diabetes, G1 general; the TUI's catalogue names them) ------------
 
 ROUTINE_DAYS = 90  # H1/D1: at least four face-to-face visits a year, so one a quarter
 RECHECK_DAYS = 14  # H2/H4/H5, D2/D4/D5: re-visit or check on the referral within two weeks

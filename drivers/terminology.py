@@ -1,9 +1,9 @@
-"""The LOINC / UCUM / IEEE 11073 MDC table of protocols.md §7, as data, with two lookups.
+"""The LOINC / UCUM / IEEE 11073 MDC table of docs/devices.md, as data, with two lookups.
 
 ``concept("8480-6")`` gives the LOINC display and preferred UCUM units of a quantity;
 ``loinc_for_mdc(150021)`` maps an MDC observation code (decimal, as in HL7 OBX-3 or PHD-IG) to the
 LOINC concept, choosing between mass and molar glucose by the unit when one MDC code serves both.
-``ucum_for_mdc_unit`` covers only the MDC unit codes protocols.md confirms; send UCUM otherwise.
+``ucum_for_mdc_unit`` covers only the MDC unit codes every public source agrees on; send UCUM otherwise.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ MDC_SYSTEM = "urn:iso:std:iso:11073:10101"
 class Concept:
     """One quantity: LOINC code, English display, preferred UCUM units (first = default), MDC codes.
 
-    ``verified`` is False where protocols.md marks the LOINC code "(unverified)".
+    ``verified`` is False for the LOINC codes docs/devices.md lists as unverified.
     """
 
     loinc: str
@@ -56,7 +56,7 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("85354-9", "Blood pressure panel with all children optional", (), ("150020",), vital_sign=True),
     Concept("8480-6", "Systolic blood pressure", ("mm[Hg]", "kPa"), ("150021",), vital_sign=True),
     Concept("8462-4", "Diastolic blood pressure", ("mm[Hg]", "kPa"), ("150022",), vital_sign=True),
-    # Not a FHIR vital-sign component; protocols.md marks the code unverified.
+    # Not a FHIR vital-sign component; the code is unverified (docs/devices.md).
     Concept("8478-0", "Mean blood pressure", ("mm[Hg]", "kPa"), ("150023",), verified=False),
     # Many MDC codes to one LOINC code: pulse from a cuff and from an oximeter.
     Concept("8867-4", "Heart rate", ("/min",), ("149546", "149530"), vital_sign=True),
@@ -97,7 +97,7 @@ CONCEPTS: tuple[Concept, ...] = (
 
 _BY_LOINC = {c.loinc: c for c in CONCEPTS}
 
-# MDC observation codes named in protocols.md §7, for logs and the decode command.
+# MDC observation codes of the terminology table (docs/devices.md), for logs and the decode command.
 _MDC_REFERENCE_IDS = {
     "150020": "MDC_PRESS_BLD_NONINV",
     "150021": "MDC_PRESS_BLD_NONINV_SYS",
@@ -114,7 +114,7 @@ _MDC_REFERENCE_IDS = {
     "160368": "MDC_CONC_GLU_UNDETERMINED_PLASMA",
 }
 
-# MDC unit codes protocols.md confirms; others (kPa, mmol/L, degF, lb, inch) disagree between
+# MDC unit codes every public source agrees on; others (kPa, mmol/L, degF, lb, inch) disagree between
 # public sources and are deliberately absent.
 MDC_UNITS: dict[str, tuple[str, str]] = {
     "266016": ("MDC_DIM_MMHG", "mm[Hg]"),
@@ -159,6 +159,6 @@ def mdc_reference_id(code: str | int) -> str | None:
 
 
 def ucum_for_mdc_unit(code: str | int) -> str | None:
-    """The UCUM unit of an MDC unit code that protocols.md confirms (266016 -> "mm[Hg]")."""
+    """The UCUM unit of an MDC unit code every public source agrees on (266016 -> "mm[Hg]")."""
     found = MDC_UNITS.get(str(code).strip())
     return None if found is None else found[1]

@@ -1,7 +1,7 @@
 """Opening the database with the settings durability depends on, and translating its errors.
 
 WAL with synchronous=FULL: measured here, NORMAL loses acknowledged commits on power loss
-(reliability-plan.md, E2). Every setting is read back at open; a connection that does not hold
+(tests/reliability/test_power_loss.py). Every setting is read back at open; a connection that does not hold
 them is refused.
 """
 

@@ -3,8 +3,8 @@
 The unit decides between the mass and the molar LOINC code (glucose in mg/dL is 2345-7, in mmol/L
 14749-6); the specimen (O.16) decides between serum/plasma, whole blood and urine. A code we do not
 know, or a known code in a unit we do not expect, maps to nothing: the caller marks the measurement
-unmapped rather than guess. Codes marked † come from notes/protocols.md §7 or notes/ehr-content.md
-§4.1; the others are standard LOINC chemistry codes written down from the LOINC table as we know it
+unmapped rather than guess. Codes marked † come from the sources docs/devices.md names;
+the others are standard LOINC chemistry codes written down from the LOINC table as we know it
 and not re-checked against a LOINC release in this offline build — review before relying on them.
 A device profile can add its vendor's aliases with ``CodeTable.with_aliases``.
 """
@@ -49,7 +49,7 @@ ANALYTES: dict[str, dict[str, dict[str, LabCode]]] = {
     "hba1c": {
         "any": _codes(
             ("%", "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood"),  # †
-            # † marked unverified in protocols.md
+            # † unverified (docs/devices.md)
             ("mmol/mol", "59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol"),
         )
     },

@@ -2,7 +2,7 @@
 
 Strict on the checksum, frame number and restricted characters; lenient on layout, because real
 analysers send frames longer than 247 bytes, whole messages in one frame, ETB after every record,
-and sometimes lose the CR or the LF after the checksum (protocols.md §3).
+and sometimes lose the CR or the LF after the checksum (docs/devices.md).
 """
 
 from __future__ import annotations

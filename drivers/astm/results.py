@@ -1,4 +1,4 @@
-"""ASTM E1394 messages to measurements, following protocols.md §4 "Practical mapping".
+"""ASTM E1394 messages to measurements: which field of which record becomes what.
 
 Value R.4 (text kept, number parsed), unit R.5, reference range R.6, abnormal flags R.7, status
 R.9 (only F and C are final; C supersedes an earlier result), time R.13, else R.12, else O.8, else H.14;

@@ -69,7 +69,7 @@ TYPES = {
 }
 LOCATIONS = {1: "finger", 2: "alternate_site_test", 3: "earlobe", 4: "control_solution", 15: "not_available"}
 _CONTROL_TYPE, _CONTROL_LOCATION = 10, 4
-# MDC codes protocols.md §7 gives per sample type; other types have none we could confirm.
+# MDC codes public sources give per sample type (docs/devices.md); other types have none we could confirm.
 _MDC_BY_TYPE = {1: "160184", 8: "160368"}
 _FEATURES = (
     "low_battery",
@@ -155,7 +155,7 @@ def user_facing_time(record: GlucoseMeasurement) -> datetime | None:
     return base + timedelta(minutes=record.time_offset or 0)
 
 
-# (mass, molar) LOINC codes by where the sample came from (protocols.md §7). A capillary sample
+# (mass, molar) LOINC codes by where the sample came from (docs/devices.md). A capillary sample
 # (types 1-2, or an undetermined one from a finger, alternate site or earlobe) is a glucometer's
 # capillary blood, whatever the meter's plasma calibration; venous and arterial samples are blood
 # or serum/plasma. Interstitial fluid has no code we could verify and stays unmapped.

@@ -230,7 +230,7 @@ class BleLink(StateReporting):
 
 
 def _needs_pairing(error: BaseException | None) -> bool:
-    """Whether a refused GATT operation asks for an encrypted link (protocols.md §2.1)."""
+    """Whether a refused GATT operation asks for an encrypted link (docs/devices.md, Pairing)."""
     if isinstance(error, BleakGATTProtocolError):
         return error.code in _NEEDS_PAIRING
     if isinstance(error, BleakDBusError):  # BlueZ answers a CCCD write on an unpaired link like this

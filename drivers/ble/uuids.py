@@ -49,7 +49,7 @@ class Characteristic(IntEnum):
 
 Delivery = Literal["indicate", "notify"]
 
-# What a collector enables on each service (protocols.md §2.1): indications need CCCD 0x0002,
+# What a collector enables on each service (docs/devices.md): indications need CCCD 0x0002,
 # notifications 0x0001. Optional characteristics are listed; subscribe only if the device has them.
 SUBSCRIPTIONS: dict[Service, tuple[tuple[Characteristic, Delivery], ...]] = {
     Service.BLOOD_PRESSURE: (

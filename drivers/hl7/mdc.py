@@ -1,4 +1,4 @@
-"""IEEE 11073-10101 (MDC) metric and unit codes to LOINC and UCUM, per notes/protocols.md §7.
+"""IEEE 11073-10101 (MDC) metric and unit codes to LOINC and UCUM, per docs/devices.md.
 
 Only codes the note confirms are mapped by number. MDC unit codes that public sources disagree on
 (kPa, mmol/L, degF, lb, inch) are mapped by their reference ID (``MDC_DIM_...``) only.
@@ -43,7 +43,7 @@ METRICS = {
         MdcMetric("150020", "MDC_PRESS_BLD_NONINV", BP_PANEL, "Blood pressure panel with all children optional"),
         MdcMetric("150021", "MDC_PRESS_BLD_NONINV_SYS", "8480-6", "Systolic blood pressure"),
         MdcMetric("150022", "MDC_PRESS_BLD_NONINV_DIA", "8462-4", "Diastolic blood pressure"),
-        # 8478-0 is marked unverified in protocols.md §7.
+        # 8478-0 is unverified (docs/devices.md).
         MdcMetric("150023", "MDC_PRESS_BLD_NONINV_MEAN", "8478-0", "Mean blood pressure"),
         MdcMetric("149546", "MDC_PULS_RATE_NON_INV", "8867-4", "Heart rate"),
         MdcMetric("149530", "MDC_PULS_OXIM_PULS_RATE", "8867-4", "Heart rate"),

@@ -6,7 +6,7 @@ unsent records, and set its clock with ``drivers.ble.current_time.set_date_time`
 Time 0x2A08 inside the measurement service. The device must be paired first.
 
 ``decode_and`` reads a write to the custom characteristic back for the ``decode`` command. The
-only command public sources document is "send all data" (protocols.md §6.3); any other bytes are
+only command public sources document is "send all data" (docs/devices.md); any other bytes are
 refused, since we cannot say what they mean.
 """
 

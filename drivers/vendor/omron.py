@@ -45,7 +45,7 @@ TX_CHARACTERISTICS = (
     "0ae12b00-aee8-11e1-a192-0002a5d5c51b",
     "10e1ba60-aee8-11e1-89e5-0002a5d5c51b",
 )
-# The four notify channels (userx14/omblepy; protocols.md gives only their count).
+# The four notify channels (userx14/omblepy; public sources give only their count).
 RX_CHARACTERISTICS = (
     "49123040-aee8-11e1-a74d-0002a5d5c51b",
     "4d0bf320-aee8-11e1-a0d9-0002a5d5c51b",
@@ -201,7 +201,7 @@ def _bits(value: int, first: int, last: int, width: int) -> int:
 
 
 def decode_hem7322t_record(record: bytes) -> DecodedFrame:
-    """Decode one 14-byte HEM-7322T stored record (layout of protocols.md §6.2, not seen on a device)."""
+    """Decode one 14-byte HEM-7322T stored record (omblepy's layout, docs/devices.md; not seen on a device)."""
     if len(record) < 14:
         raise FrameError(f"HEM-7322T record: {len(record)} bytes, need 14")
     value, width = int.from_bytes(record[:14], "big"), 14 * 8

@@ -2,7 +2,7 @@
 
 A search never shows deletions; history does, as entries with ``request.method: DELETE`` and no
 resource. Pull uses it to learn what upstream deleted. Paging note for SEKMET 0.1.1: its history
-``next`` links drop ``_since`` (fhir-peer.md quirk 1), so ask for one large page, or build the
+``next`` links drop ``_since``, so ask for one large page, or build the
 next URL yourself; ``since`` writes the cursor in the one form SEKMET compares correctly.
 """
 

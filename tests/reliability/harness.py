@@ -1,6 +1,6 @@
 """The reliability harness: run the worker, kill it, and check what the store kept against what it acked.
 
-The vocabulary is Jepsen's set checker (reliability-plan.md §3): ``acked`` is what the store returned
+The vocabulary is Jepsen's set checker: ``acked`` is what the store returned
 for, ``lost`` is acked but absent, ``unexpected`` is stored but never acked (the operation in flight when
 the worker died). Every check ends with SQLite's own ``integrity_check`` and the audit chain.
 """

@@ -1,4 +1,4 @@
-/* Test-only LD_PRELOAD shim: "lose every un-fsynced write" (reliability-plan.md, Appendix A, model A).
+/* Test-only LD_PRELOAD shim: "lose every un-fsynced write" (a disk that keeps only what was flushed).
  *
  * On a successful fsync/fdatasync of a regular file inside $LW_DIR, copy its bytes to
  * $LW_SHADOW/<inode>.data. On an fsync of the directory $LW_DIR itself, write its name -> inode

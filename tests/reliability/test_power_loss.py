@@ -1,6 +1,6 @@
 """R3: a power cut loses no acknowledged reading and bricks nothing (lost-writes shim, strict directory model).
 
-The worker runs under the LD_PRELOAD shim of lostwrites.c (reliability-plan.md, Appendix A), which
+The worker runs under the LD_PRELOAD shim of lostwrites.c, which
 keeps a copy of each file as of its last fsync and of the directory listing as of its last directory
 fsync. After SIGKILL the home directory is rebuilt from those copies alone, as after a power cut on a
 disk that keeps only what was flushed; then the store is reopened and checked as in R1, and its key

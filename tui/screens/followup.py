@@ -1,4 +1,4 @@
-"""The national hypertension and type 2 diabetes follow-up forms (ehr-content.md §2.3, §2.4).
+"""The national hypertension and type 2 diabetes follow-up forms (国家基本公共卫生服务规范, 3rd edition, 2017).
 
 Opened prefilled: today's readings (blood pressure, heart rate, weight, BMI, fasting glucose), the
 targets, lifestyle and drugs of the last visit carried over. As values are typed the follow-up

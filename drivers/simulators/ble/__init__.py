@@ -12,7 +12,7 @@ oximeter's spot-check memory) keeps records until the collector deletes them thr
 Access Control Point. The glucometer wants an encrypted link (pair first), as real meters do.
 
 Both ends are bumble hosts, which connect from the address they scan with, so bumble's own
-``LocalLink`` routes every packet; the ``AddressFaithfulLink`` fix of notes/device-testing.md is
+``LocalLink`` routes every packet; the ``AddressFaithfulLink`` fix (docs/devices.md) is
 needed only when BlueZ drives one of the controllers (the VM path), which is not done here.
 """
 

@@ -1,4 +1,4 @@
-"""Follow-up rules (ehr-content.md §3): classification, next visit, BMI bands, configurable thresholds."""
+"""Follow-up rules of the national forms: classification, next visit, BMI bands, configurable thresholds."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Loads the shared byte vectors (tests/vectors/*.json) for the driver tests.
 
-Conventions (protocols.md §8): ``input_hex`` is the exact wire bytes; keys of ``expected`` that
+Conventions (docs/devices.md, Test vectors): ``input_hex`` is the exact wire bytes; keys of ``expected`` that
 start with ``_`` are annotations the source does not assert; ``derived`` vectors were computed by us.
 """
 

@@ -369,7 +369,7 @@ DISAGREE: dict[tuple[str, str], tuple[Any, str]] = {
     ),
 }
 
-# LOINC codes every vector that yields measurements must carry (protocols.md §7 and the
+# LOINC codes every vector that yields measurements must carry (docs/devices.md and the
 # vectors themselves); a decoder that left them empty fails here.
 LOINC: dict[str, list[str]] = {
     "astm-meril-frame3": ["2885-2"],  # total protein, g/dL

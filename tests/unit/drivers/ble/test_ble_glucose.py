@@ -67,7 +67,7 @@ def test_every_flag_combination_decodes_what_was_sent(present: tuple[bool, bool,
 @pytest.mark.parametrize(
     ("raw", "molar", "code", "text", "unit"),
     [
-        ("5FB0", False, "41653-7", "95", "mg/dL"),  # 95e-5 kg/L (protocols.md §2.3)
+        ("5FB0", False, "41653-7", "95", "mg/dL"),  # 95e-5 kg/L (docs/devices.md)
         ("4090", False, "41653-7", "0.64", "mg/dL"),  # 64e-7 kg/L: the digits stay the device's
         ("37C0", True, "14743-9", "5.5", "mmol/L"),  # 55e-4 mol/L
         ("3EB0", True, "14743-9", "0.62", "mmol/L"),  # 62e-5 mol/L

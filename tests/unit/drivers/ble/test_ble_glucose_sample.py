@@ -1,7 +1,7 @@
 """Glucose Measurement 0x2A18: the LOINC code follows the sample type and location nibbles.
 
-GATT Glucose Measurement (protocols.md §2.3): low nibble type, high nibble location; the codes are
-protocols.md §7's: capillary blood by glucometer, blood, serum or plasma; mass for kg/L, moles for
+GATT Glucose Measurement (docs/devices.md): low nibble type, high nibble location; the codes are
+docs/devices.md's: capillary blood by glucometer, blood, serum or plasma; mass for kg/L, moles for
 mol/L. The value is converted (mg/dL = kg/L x 100 000, mmol/L = mol/L x 1000) and the original is
 kept in ``fields``.
 """

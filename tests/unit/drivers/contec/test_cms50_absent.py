@@ -1,6 +1,6 @@
 """CMS50 live data: a pulse of 0 with the finger in is no reading, and the fields say why.
 
-The CMS50 protocols (protocols.md §6.1) have no "no value" flag: the oximeter sends 0 (and 0xFF
+The CMS50 protocols (docs/devices.md) have no "no value" flag: the oximeter sends 0 (and 0xFF
 in stored data) until it has found a pulse. A living patient has no pulse of 0, so it is not
 a measurement; ``fields["absent"]`` names the reason, which differs from a finger that is out.
 """

@@ -1,4 +1,4 @@
-"""Load tests/vectors/hl7.json (format in notes/protocols.md §8)."""
+"""Load tests/vectors/hl7.json (format in docs/devices.md, Test vectors)."""
 
 from __future__ import annotations
 
