@@ -20,6 +20,7 @@ WIRING = (
     "clinic_agent.simulate",
     "clinic_agent.devices",
     "clinic_agent.plausibility",
+    "clinic_agent.doctor",  # the technician's self-check, which tries the platform link too
 )
 # Modules of clinic_agent that start the TUI.
 TUI_ENTRY = ("clinic_agent.cli",)
