@@ -30,6 +30,29 @@ class Measurement:
     flags: tuple[str, ...] = ()
     mdc_code: str | None = None
 
+    def __init__(  # the generated one, but storing through the slots directly: a codec makes many
+        self,
+        *,
+        code: str,
+        display: str,
+        value: Decimal | None,
+        value_text: str,
+        unit: str,
+        system: str = LOINC_SYSTEM,
+        taken_at: datetime | None = None,
+        flags: tuple[str, ...] = (),
+        mdc_code: str | None = None,
+    ) -> None:
+        _code(self, code)
+        _display(self, display)
+        _value(self, value)
+        _value_text(self, value_text)
+        _unit(self, unit)
+        _system(self, system)
+        _taken_at(self, taken_at)
+        _flags(self, flags)
+        _mdc_code(self, mdc_code)
+
     def as_json(self) -> dict[str, Any]:
         """The JSON shape printed by `clinic-agent decode`."""
         return {
@@ -42,6 +65,12 @@ class Measurement:
             "taken_at": self.taken_at.isoformat() if self.taken_at else None,
             "flags": list(self.flags),
         }
+
+
+_code, _display, _value, _value_text, _unit, _system, _taken_at, _flags, _mdc_code = (
+    getattr(Measurement, name).__set__
+    for name in ("code", "display", "value", "value_text", "unit", "system", "taken_at", "flags", "mdc_code")
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,16 +134,15 @@ class DecodedFrame:
         subject: Subject | None = None,
         final: bool = True,
     ) -> None:
-        init = object.__setattr__
-        init(self, "protocol", protocol)
-        init(self, "measurements", measurements)
-        init(self, "_fields", {} if fields is None else fields)
-        init(self, "panel", panel)
-        init(self, "panel_display", panel_display)
-        init(self, "device_time", device_time)
-        init(self, "sequence", sequence)
-        init(self, "subject", subject)
-        init(self, "final", final)
+        _frame_protocol(self, protocol)
+        _frame_measurements(self, measurements)
+        _frame_fields(self, {} if fields is None else fields)
+        _frame_panel(self, panel)
+        _frame_panel_display(self, panel_display)
+        _frame_device_time(self, device_time)
+        _frame_sequence(self, sequence)
+        _frame_subject(self, subject)
+        _frame_final(self, final)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -123,7 +151,7 @@ class DecodedFrame:
         if isinstance(source, dict):
             return source
         fields = source()
-        object.__setattr__(self, "_fields", fields)
+        _frame_fields(self, fields)
         return fields
 
     def replace(self, **changes: Any) -> DecodedFrame:
@@ -162,3 +190,16 @@ class DecodedFrame:
             "measurements": [m.as_json() for m in self.measurements],
             "fields": self.fields,
         }
+
+
+(
+    _frame_fields,
+    _frame_protocol,
+    _frame_measurements,
+    _frame_panel,
+    _frame_panel_display,
+    _frame_device_time,
+    _frame_sequence,
+    _frame_subject,
+    _frame_final,
+) = (getattr(DecodedFrame, name).__set__ for name in DecodedFrame.__slots__)

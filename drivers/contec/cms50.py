@@ -16,6 +16,7 @@ from typing import Any
 
 from drivers.contec.cms50_new import (
     COMMAND_PREFIX,
+    PACKET_LENGTHS,
     Command,
     DeviceText,
     LiveData,
@@ -31,6 +32,8 @@ from drivers.contec.cms50_new import (
     encode_command,
     encode_live,
     encode_packet,
+    interpret,
+    restore_msb,
     session_command,
     set_date_command,
     set_time_command,
@@ -218,6 +221,9 @@ def decode_cms50(data: bytes) -> DecodedFrame:
         return DecodedFrame(
             protocol="cms50:command", measurements=(), fields={"format": "command", "packets": commands}
         )
+    if len(data) == PACKET_LENGTHS.get(data[0]) and min(data[1:]) >= 0x80:
+        # One whole new-format packet (the live path): what the stream decoder would make of it.
+        return frame_from_events([interpret(data[0], restore_msb(data))], "cms50:new")
     decoder: OldDecoder | NewDecoder = NewDecoder() if data[0] < 0x80 else OldDecoder()
     events: list[Event] = list(decoder.feed(data))
     if decoder.discarded or decoder.pending:

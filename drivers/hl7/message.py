@@ -102,12 +102,15 @@ class Segment:
         split = self._split.get(number)
         if split is None:
             e = self.encoding
-            if self.name == "MSH" and number in (1, 2):
-                split = ((self.field(number),),)
+            raw = self.field(number)
+            if (self.name == "MSH" and number in (1, 2)) or not (
+                e.component in raw or e.repetition in raw or e.escape in raw
+            ):
+                split = ((raw,),)
             else:
                 split = tuple(
                     tuple(unescape(c, e, self.charset) for c in rep.split(e.component))
-                    for rep in self.field(number).split(e.repetition)
+                    for rep in raw.split(e.repetition)
                 )
             self._split[number] = split
         return split[repetition - 1] if 0 < repetition <= len(split) else ("",)

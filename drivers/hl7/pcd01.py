@@ -45,19 +45,17 @@ class _Obx:
     order: int
     patient: int | None
     measurement: Measurement | None = None
+    sub_id: str = field(init=False)
+    # A device, channel or compound header: no value type and no value.
+    is_container: bool = field(init=False)
 
-    @property
-    def sub_id(self) -> str:
-        return self.segment.field(4).strip()
+    def __post_init__(self) -> None:
+        self.sub_id = self.segment.field(4).strip()
+        self.is_container = not self.segment.field(2).strip() and not self.segment.field(5).strip()
 
     @property
     def label(self) -> str:
         return f"OBX {self.segment.field(1) or '?'}"
-
-    @property
-    def is_container(self) -> bool:
-        """A device, channel or compound header: no value type and no value."""
-        return not self.segment.field(2).strip() and not self.segment.field(5).strip()
 
 
 @dataclass(slots=True)
