@@ -10,7 +10,16 @@ from typing import Any
 
 from clinic_agent.errors import InvalidIdNumber, InvalidInput
 from clinic_agent.idnumber import IdNumber, check_character, check_health_record_number, parse_id_number
-from clinic_agent.model import ENTRY_TYPES, Consultation, Entry, EntryKind, Resident, Sex, decimal_value
+from clinic_agent.model import (
+    ENTRY_TYPES,
+    Consultation,
+    ConsultationMessage,
+    Entry,
+    EntryKind,
+    Resident,
+    Sex,
+    decimal_value,
+)
 
 _PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
 # Whatever the quantity (a viral load, a cell count per litre), a measured value has fewer than 13
@@ -91,8 +100,9 @@ def entry(record: Entry) -> Entry:
         if isinstance(value, str) and f.name not in ("id", "resident_id"):
             long_text = f.name in ("note", "text", "tests", "other_symptoms", "adverse_reaction", "question")
             changes[f.name] = text_field(f.name, value, max_length=2000 if long_text else 200)
+    outcome_only = isinstance(record, ConsultationMessage) and record.outcome is not None  # words optional
     for required in ("substance", "name", "condition", "text"):
-        if required in changes and not changes[required]:
+        if required in changes and not changes[required] and not (outcome_only and required == "text"):
             raise InvalidInput(f"{required} is required")
     checked = dataclasses.replace(record, **changes)
     return consultation(checked) if isinstance(checked, Consultation) else checked

@@ -222,6 +222,9 @@ class ClinicApp(App[None]):
                 screen.post_message(DaemonEvent(event.name, event.data))
         if event.name == "reading.received" and event.data.get("id"):
             self.alert_if_critical(str(event.data["id"]))
+        if event.name == "consult.answer":  # a specialist accepted or answered: say so on whatever screen is open
+            self.bell()
+            self.notify(self.i18n("consult.answer_arrived"), timeout=30, markup=False)
 
     @work(group="alert")
     async def alert_if_critical(self, reading_id: str) -> None:

@@ -88,6 +88,12 @@ def _list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     reference = params.optional_text("resident_id", max_length=_ID)
     resident_id = find_resident(agent, reference).id if reference else None
     found = consultations.overview(agent, resident_id=resident_id)
+    names: dict[str, str] = {}
+    for item in found:
+        rid = item["resident_id"]
+        if rid not in names:
+            names[rid] = agent.store.residents.get(rid).name
+        item["resident_name"] = names[rid]
     agent.store.audit.record(caller.actor, "consult.list", "resident", resident_id or "", f"{len(found)} found")
     return {"consultations": found}
 

@@ -42,6 +42,7 @@ class HomeScreen(ClinicScreen):
         Binding("f4", "conflicts", "key.conflicts"),
         Binding("f5", "reload", "key.reload"),
         Binding("f6", "assign_newest", "key.assign_newest"),
+        Binding("f7", "consultations", "key.consultations", show=False),  # the hint line is full at 80 columns
         Binding("space", "acknowledge", "key.acknowledge"),
         Binding("ctrl+q", "app.quit", "key.quit"),
         Binding("escape", "clear", "key.clear", show=False),
@@ -417,6 +418,12 @@ class HomeScreen(ClinicScreen):
         from tui.screens.register import RegisterScreen
 
         await self.app.push_screen(RegisterScreen())
+
+    async def action_consultations(self) -> None:
+        """The consultation inbox (F7): each request's state and the specialists' answers."""
+        from tui.screens.consult import ConsultInboxScreen
+
+        await self.app.push_screen(ConsultInboxScreen())
 
     async def action_conflicts(self) -> None:
         """The conflicts inbox (F4)."""

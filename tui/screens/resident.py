@@ -101,6 +101,7 @@ class ResidentScreen(ClinicScreen):
         Binding("g", "follow_up('diabetes')", "key.dm_follow_up"),
         Binding("r", "edit_resident", "key.edit_resident", show=False),
         Binding("c", "chart", "key.chart", show=False),
+        Binding("q", "consult", "key.consult", show=False),  # the alert and README name it; the hint line is full
         *[Binding(str(i + 1), f"tab('{tab}')", show=False) for i, tab in enumerate(TABS)],
     ]
 
@@ -333,6 +334,13 @@ class ResidentScreen(ClinicScreen):
         tables = event.pane.query(PagedTable)
         if tables:
             self.call_after_refresh(tables.first().table.focus)
+
+    async def action_consult(self) -> None:
+        """Ask a specialist about this resident (q)."""
+        from tui.screens.consult import ConsultRequestScreen
+
+        name = str((self.file.get("resident") or {}).get("name") or "")
+        await self.app.push_screen(ConsultRequestScreen(self.resident_id, name))
 
     def action_back(self) -> None:
         """Back to where we came from."""

@@ -1,0 +1,303 @@
+"""Remote consultation: asking a specialist about a resident, and the inbox of requests and answers.
+
+``ConsultRequestScreen`` (from a resident's file, ``q``): the question (a quick phrase fills it in),
+the urgency, whom to ask (the services configured for this clinic) and what goes with it — the
+last 30 days of readings, active conditions and allergies and the last follow-up, all preselected
+and shown before sending (space leaves one out). Ctrl+S sends it.
+
+``ConsultInboxScreen`` (from home, F7): every request with its state — waiting to send, sent,
+accepted, answered, closed — the question and the specialist's answers; ``w`` withdraws a request,
+``1`` ``2`` ``3`` record the outcome (advice followed, referred, could not reach the resident). An
+answer arriving refreshes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Select, Static
+
+from tui.i18n import Catalogue
+from tui.screens.base import ClinicScreen, DaemonEvent, Tr
+from tui.widgets.fields import Field, SelectField
+from tui.widgets.paged_table import PagedTable, Row
+from tui.widgets.readings import when
+from tui.widgets.text import clean, lit
+
+STATE_STYLE = {
+    "waiting": "yellow",
+    "sent": "cyan",
+    "accepted": "cyan",
+    "answered": "bold green",
+    "closed": "dim",
+}
+OUTCOMES = ("advice-followed", "referred", "not-reached")
+
+
+def _label(attachment: dict[str, Any], t: Catalogue) -> str:
+    label = str(attachment.get("label") or "")
+    return t.label("key_population", label) if attachment.get("kind") == "follow_up" else label
+
+
+class ConsultRequestScreen(ClinicScreen):
+    """A new consultation request about one resident."""
+
+    TITLE_KEY = "consult.request_title"
+    DEFAULT_CSS = """
+    ConsultRequestScreen #consult-choices { height: auto; }
+    ConsultRequestScreen #consult-choices > .field { width: 1fr; height: auto; }
+    ConsultRequestScreen #attachments { height: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "key.back"),
+        Binding("ctrl+s", "send", "key.send", priority=True),
+        Binding("space", "toggle_attachment", "key.toggle_attachment"),
+    ]
+
+    def __init__(self, resident_id: str, resident_name: str = "") -> None:
+        super().__init__()
+        self.resident_id = resident_id
+        self.resident_name = resident_name
+        self.attachments: list[dict[str, Any]] = []
+        self.left_out: set[str] = set()
+        self.targets: list[dict[str, Any]] = []
+
+    def body(self) -> Iterable[Widget]:
+        yield Static(id="consult-who")
+        yield Field("consult.question", name="question", hint="consult.question_hint")
+        with Horizontal(id="consult-choices"):
+            yield SelectField("consult.phrase", name="phrase", value_set="consult_phrase")
+            yield SelectField("consult.urgency", name="urgency", value_set="consult_urgency", value="routine")
+            with Vertical(classes="field", id="f-target"):
+                yield Tr("consult.target", classes="field-label")
+                yield Select[str]([], id="i-target", prompt="—", allow_blank=True, compact=True)
+        yield Tr("consult.attached", classes="heading", id="consult-attached", n="…")
+        yield PagedTable(id="attachments", page_size=6)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#i-question").focus()
+        self.load()
+
+    @work(group="consult")
+    async def load(self) -> None:
+        """Whom one may ask, and the suggested attachments."""
+        targets = await self.call("consult.targets")
+        if targets is not None:
+            self.targets = list(targets.get("targets") or [])
+            select = self.query_one("#i-target", Select)
+            select.set_options([(clean(t["name"]) or clean(t["target"]), str(t["target"])) for t in self.targets])
+            if len(self.targets) == 1:
+                select.value = str(self.targets[0]["target"])
+            if not self.targets:
+                self.notify(self.t("consult.no_targets"), severity="warning", markup=False, timeout=15)
+        found = await self.call("consult.attachments", {"resident_id": self.resident_id})
+        if found is not None:
+            self.attachments = list(found.get("attachments") or [])
+            self._show()
+
+    def _show(self) -> None:
+        t = self.t
+        who = self.query_one("#consult-who", Static)
+        who.update(Text(t("consult.about", name=clean(self.resident_name)), style="bold"))
+        rows: list[Row] = [
+            (
+                str(a["ref"]),
+                [
+                    Text(
+                        "✗" if a["ref"] in self.left_out else "✓", style="dim" if a["ref"] in self.left_out else "green"
+                    ),
+                    t(f"consult.kind.{a['kind']}"),
+                    lit(_label(a, t), cells=18),
+                    lit(a.get("detail"), cells=24),
+                    when(a.get("at")) if a.get("at") and "T" in str(a.get("at")) else clean(a.get("at")),
+                ],
+            )
+            for a in self.attachments
+        ]
+        table = self.query_one("#attachments", PagedTable)
+        table.empty_text, table.page_text = t("consult.nothing_to_attach"), t("table.page")
+        columns = ["", t("consult.col_kind"), t("col.name"), t("consult.col_detail"), t("col.time")]
+        table.set_rows(columns, rows, keep_page=True)
+        chosen = len(self.attachments) - len(self.left_out)
+        self.query_one("#consult-attached", Tr).set_key("consult.attached", n=chosen)
+
+    @on(Select.Changed, "#i-phrase")
+    def _phrase(self, event: Select.Changed) -> None:
+        if not isinstance(event.value, str):
+            return
+        phrase = self.t.label("consult_phrase", event.value)
+        question = self.query_one("#f-question", Field)
+        question.value = f"{question.value} {phrase}".strip() if question.value else phrase
+
+    def action_toggle_attachment(self) -> None:
+        """Leave the attachment under the cursor out, or take it back."""
+        key = self.query_one("#attachments", PagedTable).current_key
+        if key is None:
+            return
+        self.left_out ^= {key}
+        self._show()
+
+    @work(group="send", exclusive=True)
+    async def action_send(self) -> None:
+        """Send the request (Ctrl+S): refused with the reason when something is missing."""
+        target = self.query_one("#i-target", Select).value
+        urgency = self.query_one("#f-urgency", SelectField).value or "routine"
+        params = {
+            "resident_id": self.resident_id,
+            "question": self.query_one("#f-question", Field).value,
+            "urgency": urgency,
+            "target": target if isinstance(target, str) else "",
+            "attachments": [a["ref"] for a in self.attachments if a["ref"] not in self.left_out],
+        }
+        made = await self.call("consult.request", params)
+        if made is not None:
+            self.notify(self.t("consult.requested"), markup=False)
+            self.app.pop_screen()
+
+    def action_back(self) -> None:
+        """Back without sending."""
+        self.app.pop_screen()
+
+    def translate_body(self) -> None:
+        self._show()
+
+
+class ConsultInboxScreen(ClinicScreen):
+    """Every consultation with its state; the chosen one's question and answers."""
+
+    TITLE_KEY = "consult.inbox_title"
+    DEFAULT_CSS = """
+    ConsultInboxScreen #consultations { height: 1fr; }
+    ConsultInboxScreen #consult-detail { height: auto; max-height: 8; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "key.back"),
+        Binding("w", "withdraw", "key.withdraw"),
+        Binding("1", "outcome('advice-followed')", "key.outcome_followed"),
+        Binding("2", "outcome('referred')", "key.outcome_referred"),
+        Binding("3", "outcome('not-reached')", "key.outcome_not_reached"),
+        Binding("f5", "reload", "key.reload"),
+    ]
+
+    def __init__(self, resident_id: str | None = None) -> None:
+        super().__init__()
+        self.resident_id = resident_id
+        self.consultations: list[dict[str, Any]] = []
+        self.current: dict[str, Any] | None = None
+
+    def body(self) -> Iterable[Widget]:
+        yield PagedTable(id="consultations", page_size=7)
+        yield Static(id="consult-detail")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load()
+
+    @work(group="consult", exclusive=True)
+    async def load(self) -> None:
+        """The inbox, newest first."""
+        params = {"resident_id": self.resident_id} if self.resident_id else {}
+        found = await self.call("consult.list", params)
+        if found is None:
+            return
+        self.consultations = list(found.get("consultations") or [])
+        keep = self.current.get("id") if self.current else None
+        self.current = next((c for c in self.consultations if c["id"] == keep), None) or (
+            self.consultations[0] if self.consultations else None
+        )
+        self._show()
+        if self.consultations:
+            self.query_one("#consultations", PagedTable).table.focus()
+
+    def _show(self) -> None:
+        t = self.t
+        rows: list[Row] = [
+            (
+                str(c["id"]),
+                [
+                    when(c.get("requested_at")),
+                    lit(c.get("resident_name"), "bold", cells=8),
+                    t.label("consult_urgency", c.get("urgency")),
+                    lit(c.get("target_name") or c.get("target"), cells=14),
+                    Text(t(f"consult.state.{c['state']}"), style=STATE_STYLE.get(str(c["state"]), "")),
+                ],
+            )
+            for c in self.consultations
+        ]
+        table = self.query_one("#consultations", PagedTable)
+        table.empty_text, table.page_text = t("consult.none"), t("table.page")
+        columns = [t("col.time"), t("col.name"), t("consult.urgency"), t("consult.target"), t("consult.state")]
+        table.set_rows(columns, rows, keep_page=True)
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        t = self.t
+        detail = Text()
+        c = self.current
+        if c is not None:
+            state = t(f"consult.state.{c['state']}")
+            if c.get("closed_because"):
+                state += " · " + t(f"consult.closed.{c['closed_because']}")
+            detail.append(state + "\n", style=STATE_STYLE.get(str(c["state"]), ""))
+            detail.append(t("consult.asked") + " ", style="bold")
+            detail.append(clean(c.get("question")) + "\n")
+            for added in c.get("added") or []:
+                detail.append(t("consult.added") + " ", style="bold")
+                detail.append(clean(added) + "\n")
+            for answer in c.get("answers") or []:
+                detail.append(t("consult.answer") + " ", style="bold green")
+                detail.append(clean(answer) + "\n")
+            outcome = c.get("outcome")
+            if outcome:
+                detail.append(t("consult.outcome") + " ", style="bold")
+                detail.append(t(f"consult.outcome.{outcome.get('outcome')}") + "\n")
+            if c.get("state") == "waiting":
+                detail.append(t("consult.only_here") + "\n", style="yellow")
+        self.query_one("#consult-detail", Static).update(detail)
+
+    @on(PagedTable.Highlighted, "#consultations")
+    def _highlighted(self, event: PagedTable.Highlighted) -> None:
+        self.current = next((c for c in self.consultations if c["id"] == event.key), self.current)
+        self._show_detail()
+
+    @work(group="act", exclusive=True)
+    async def action_withdraw(self) -> None:
+        """Withdraw the chosen request."""
+        if self.current is None:
+            return
+        done = await self.call("consult.withdraw", {"id": self.current["id"]})
+        if done is not None:
+            self.notify(self.t("consult.withdrawn"), markup=False)
+            self.load()
+
+    @work(group="act", exclusive=True)
+    async def action_outcome(self, outcome: str) -> None:
+        """Record what was done with the answer."""
+        if self.current is None:
+            return
+        done = await self.call("consult.outcome", {"id": self.current["id"], "outcome": outcome})
+        if done is not None:
+            self.notify(self.t("consult.outcome_recorded"), markup=False)
+            self.load()
+
+    def action_back(self) -> None:
+        """Back."""
+        self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        """Read the inbox again."""
+        self.load()
+
+    def on_daemon_event(self, event: DaemonEvent) -> None:
+        if event.name in ("consult.answer", "sync.state"):
+            self.load()
+
+    def translate_body(self) -> None:
+        self._show()
