@@ -15,7 +15,12 @@ code (SQLite's integrity check; with the keys, the whole audit verification, anc
 only then renamed to its final name, so a directory with a final name is a verified backup.
 
 Restoring verifies the backup the same way first, then moves the database, its anchor and key file
-aside into ``replaced-<UTC time>/`` (kept, never deleted) and puts the backup's in their place.
+aside into ``replaced-<UTC time>/`` (kept, never deleted) and puts the backup's in their place. With
+the backup's keys it then writes a ``store.restored`` entry into the restored audit log: which backup,
+made when, by whom, and where the log of the replaced copy had reached. The restored log is behind
+the head the platform holds for this store (anchored at each sync before the restore); the sync
+takes that for this restore, not for a cut, only when the platform's anchor was written before the
+restore entry, and records so in the log (store/journal.py, ``compare_with_anchor``).
 """
 
 from __future__ import annotations
@@ -342,12 +347,36 @@ def prune(parent: Path, keep: int) -> list[str]:
     return removed
 
 
-def restore(directory: Path, db_path: Path, keys_path: Path, *, keyring: Keyring | None) -> dict[str, Any]:
+def backup_head(manifest: dict[str, Any]) -> int:
+    """The last audit entry in a backup (manifests before ``audit_head`` was written: the count, the same)."""
+    return int(manifest.get("audit_head", manifest["audit_entries"]))
+
+
+def _audit_head(db_path: Path) -> int | None:
+    """The last audit entry of a database, read without keys (None when it cannot be read)."""
+    if not db_path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            row = conn.execute("SELECT max(seq) FROM audit").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return int(row[0] or 0)
+
+
+def restore(
+    directory: Path, db_path: Path, keys_path: Path, *, keyring: Keyring | None, actor: str = "agent"
+) -> dict[str, Any]:
     """Replace the store at ``db_path`` with a verified backup; what it replaces is kept beside it.
 
-    The caller makes sure nothing has the database open (the daemon is stopped).
+    With the keyring, the restore is written into the restored audit log as ``actor``'s. The caller
+    makes sure nothing has the database open (the daemon is stopped).
     """
     verified = verify(directory, keyring=keyring)
+    replaced_head = _audit_head(db_path)
     home = db_path.parent
     kept = home / f"replaced-{_stamp()}"
     ensure_private_directory(kept)
@@ -372,7 +401,52 @@ def restore(directory: Path, db_path: Path, keys_path: Path, *, keyring: Keyring
     fsync_directory(home)
     if _sha256(db_path) != verified.manifest["files"][DB]["sha256"]:
         raise StorageFailed(f"the restored database differs from the backup; the replaced files are in {kept}")
-    return {**verified.as_json(), "replaced_kept_in": str(kept) if moved else None, "replaced_files": moved}
+    result = {**verified.as_json(), "replaced_kept_in": str(kept) if moved else None, "replaced_files": moved}
+    if keyring is not None:
+        result["audit_entry"] = _record_restore(db_path, keys_path, keyring, actor, verified, replaced_head, kept)
+    result["backup_audit_head"] = backup_head(verified.manifest)
+    result["replaced_audit_head"] = replaced_head
+    return result
+
+
+def _record_restore(
+    db_path: Path,
+    keys_path: Path,
+    keyring: Keyring,
+    actor: str,
+    verified: Verified,
+    replaced_head: int | None,
+    kept: Path,
+) -> int:
+    """Write the restore into the restored audit log; the new entry's sequence number."""
+    from clinic_agent.keys import KeyFile
+    from clinic_agent.store import Store
+
+    manifest = verified.manifest
+    ends = backup_head(manifest)
+    if replaced_head is None:
+        replaced = "the copy it replaced could not be read"
+    elif replaced_head > ends:
+        replaced = (
+            f"the copy it replaced had reached entry {replaced_head}: entries {ends + 1}-{replaced_head} of that "
+            f"log are not in this one (kept in {kept})"
+        )
+    else:
+        replaced = f"the copy it replaced had reached entry {replaced_head} (kept in {kept})"
+    store = Store.open(db_path, KeyFile.load(keys_path), upgrade=False)
+    try:
+        store.unlock(keyring, actor=actor)
+        store.audit.record(
+            actor,
+            "store.restored",
+            "backup",
+            verified.path.name,
+            f"{actor} restored backup {verified.path.name} made {manifest['created_at']}, its audit log ending at "
+            f"entry {ends}; {replaced}",
+        )
+        return store.audit.head()[0]
+    finally:
+        store.close()
 
 
 def list_backups(parent: Path) -> list[Path]:

@@ -265,13 +265,14 @@ async def _run(agent: Agent, client: FhirPlatform, options: EngineOptions, confi
     for answer in report.answers:  # the home screen's consultation inbox raises an alert
         agent.publish("consult.answer", {"id": answer})
     if not report.errors:
-        await _anchor(agent, client, options.organization_id)
+        report.audit = await _anchor(agent, client, options.organization_id)
     return report
 
 
-async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -> None:
+async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -> str:
     """Compare the platform's copy of the audit chain's head with the chain here (a cut or rolled-back
-    log is recorded as such), then put the new head there; a failure only waits for the next sync."""
+    log is recorded as such, a restore as that restore), then put the new head there; a failure only
+    waits for the next sync. What the comparison found ('' when the heads agree)."""
     version: str | None = None
     try:
         read = await client.read("AuditEvent", audit_anchor.anchor_id(agent.store.store_id))
@@ -279,17 +280,25 @@ async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -
     except PlatformRejected as exc:
         if exc.status not in (404, 410):
             _LOGGER.warning("the platform's audit anchor could not be read: %s", exc)
-            return
+            return ""
         held = None  # never anchored there yet
     except SyncError as exc:
         _LOGGER.warning("the platform's audit anchor could not be read: %s", exc)
-        return
+        return ""
+    problem = ""
     if held is not None:
-        await asyncio.to_thread(agent.store.audit.compare_with_anchor, *held, where="the platform")
+        problem = await asyncio.to_thread(
+            agent.store.audit.compare_with_anchor,
+            *held,
+            where="the platform",
+            anchored_at=audit_anchor.recorded_at(read.resource),
+        )
+        if problem:
+            _LOGGER.warning("%s", problem)
     seq, mac = await asyncio.to_thread(agent.store.audit.head)
     head = f"{seq}:{mac.hex()}"
     if (await asyncio.to_thread(agent.store.sync.settings)).get("audit_anchor") == head:
-        return  # nothing was logged since the last anchor
+        return problem  # nothing was logged since the last anchor
     observer = {"reference": f"Organization/{organization_id}"} if organization_id else None
     entry = audit_anchor.request(
         agent.store.store_id, seq, mac, utcnow(), observer=observer, version_id=version, ns=namespace(agent)
@@ -298,11 +307,12 @@ async def _anchor(agent: Agent, client: Platform, organization_id: str | None) -
         [result] = await versions.transaction(client, [entry])
     except SyncError as exc:
         _LOGGER.warning("the audit anchor was not accepted: %s", exc)
-        return
+        return problem
     if result.resource is not None and audit_anchor.from_fhir(result.resource) != (seq, mac):
         _LOGGER.warning("an audit anchor was written on the platform since it was read; compared at the next sync")
-        return
+        return problem
     await asyncio.to_thread(agent.store.sync.save_settings, {"audit_anchor": head})
+    return problem
 
 
 # -- status -------------------------------------------------------------------------------------------

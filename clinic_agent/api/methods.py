@@ -103,6 +103,7 @@ def _audit_verify(agent: Agent, caller: Caller, params: Params) -> dict[str, Any
         "problem": chain.problem,
         "anchor": rows.anchor,
         "findings": rows.findings,
+        "restores": rows.restores,
         "rows_checked": rows.rows_checked,
         "bad_rows": shown([f"{p.table} {p.row_id}: {p.message}" for p in rows.bad_rows]),
         "missing_rows": shown(rows.missing),

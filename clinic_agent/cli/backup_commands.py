@@ -12,7 +12,7 @@ from typing import Any
 from clinic_agent import backup
 from clinic_agent.api.client import ApiClient
 from clinic_agent.cli import prompts
-from clinic_agent.cli.backend import passphrase_needed
+from clinic_agent.cli.backend import os_user, passphrase_needed
 from clinic_agent.cli.commands import _command, backend, home_of, passphrase_source, registrar, show, user_of
 from clinic_agent.errors import AccessDenied, DaemonNotRunning, InvalidInput, StorageFailed
 from clinic_agent.fsutil import ensure_private_directory, fsync_directory
@@ -169,13 +169,21 @@ def cmd_restore(args: argparse.Namespace) -> int:
         vault = keyfile.open_with_passphrase(secret, user_of(args))
     try:
         ensure_private_directory(home.root)
-        result = backup.restore(source, home.db_path, home.keys_path, keyring=vault.keyring)
+        result = backup.restore(
+            source, home.db_path, home.keys_path, keyring=vault.keyring, actor=f"cli:{_who()} ({vault.opened_by})"
+        )
     except PermissionError:
         raise no_access(home.root) from None
     except AccessDenied:
         raise
     show(args, result, _restore_text)
     return 0
+
+
+def _who() -> str:
+    """The login restoring, and who ran sudo when it is root by sudo."""
+    sudo = os.environ.get("SUDO_USER")
+    return f"{os_user()} (sudo by {sudo})" if sudo else os_user()
 
 
 def _restore_text(r: dict[str, Any]) -> str:
@@ -185,6 +193,16 @@ def _restore_text(r: dict[str, Any]) -> str:
     ]
     if r.get("replaced_kept_in"):
         lines.append(f"The files it replaced are kept in {r['replaced_kept_in']}.")
+    lines.append(
+        f"The restore is audit entry {r['audit_entry']}; the log goes on from the backup's last entry "
+        f"({r['backup_audit_head']})"
+        + (
+            f"; the replaced copy had reached entry {r['replaced_audit_head']}, and the platform may hold a later "
+            "head than this log: the next sync records that as this restore, not as tampering."
+            if (r.get("replaced_audit_head") or 0) > r["backup_audit_head"]
+            else "."
+        )
+    )
     lines.append(
         "The key file is the backup's: the passphrases and recovery code of that day open it. "
         "Start the agent again (systemctl start clinic-agent)."

@@ -595,9 +595,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def _audit_text(r: dict[str, Any]) -> str:
     rows = f"{r.get('rows_checked', 0)} records checked"
+    restores = [f"RESTORED FROM A BACKUP (a known, audited cut) {e}" for e in r.get("restores", [])]
     if r["ok"]:
-        return f"Audit log intact: {r['entries']} entries verified; {rows}, none changed behind the agent's back."
-    lines = []
+        intact = f"Audit log intact: {r['entries']} entries verified; {rows}, none changed behind the agent's back."
+        return "\n".join([*restores, intact])
+    lines = [*restores]
     if r["first_bad_seq"] is not None:
         lines.append(f"AUDIT LOG BROKEN at entry {r['first_bad_seq']}: {r['problem']}")
     if r.get("anchor"):

@@ -100,10 +100,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
             for key in ("pushed", "pulled", "parked", "conflicts"):
                 total[key] += report[key]
             total["errors"] = report["errors"]
+            if report.get("audit"):
+                total["audit"] = report["audit"]
             pending = chosen.call("sync.status")["pending"]
             if report["errors"] or not pending or not (report["pushed"] or report["pulled"] or report["parked"]):
                 break
     show(args, total, _sync_text)
+    if total.get("audit") and not wants_json(args):
+        print(f"clinic-agent: the audit log: {output.safe(total['audit'])}", file=sys.stderr)
     if total["errors"] and not wants_json(args):
         print(f"clinic-agent: {output.safe(total['errors'][0])}", file=sys.stderr)
     return 1 if total["errors"] else 0

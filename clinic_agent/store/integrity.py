@@ -28,6 +28,7 @@ _NAMED_BY = {
     "quarantine": ("quarantine",),
 }
 FINDINGS = ("audit.cut", "audit.anchor_missing", "audit.anchor_unreadable")
+RESTORES = ("store.restored", "audit.behind_restored")  # known, audited cuts: said, not alarms
 _SHOWN = 20
 
 
@@ -41,6 +42,7 @@ class IntegrityReport:
     unaccounted: list[str] = field(default_factory=list)  # "readings 9c1b…: in the table, named by no audit entry"
     anchor: str = ""  # why the chain is not the one anchored ('' when it is)
     findings: list[str] = field(default_factory=list)  # cuts found earlier and kept in the chain
+    restores: list[str] = field(default_factory=list)  # backups restored, and the platform's anchors they explain
 
     @property
     def ok(self) -> bool:
@@ -159,7 +161,12 @@ def check_anchor(core: Core, chain_length: int, report: IntegrityReport) -> None
             f"SELECT seq, at, detail FROM audit WHERE action IN ({', '.join('?' * len(FINDINGS))}) ORDER BY seq",
             FINDINGS,
         ).fetchall()
+        restores = conn.execute(
+            f"SELECT seq, at, detail FROM audit WHERE action IN ({', '.join('?' * len(RESTORES))}) ORDER BY seq",
+            RESTORES,
+        ).fetchall()
     report.findings = [f"entry {seq} ({at[:16]}): {detail}" for seq, at, detail in findings]
+    report.restores = [f"entry {seq} ({at[:16]}): {detail}" for seq, at, detail in restores]
 
 
 def shown(items: list[str]) -> list[str]:

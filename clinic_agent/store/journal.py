@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -99,14 +100,29 @@ class AuditLog:
         """Walk the whole chain."""
         return audit.verify(self._core.keys().audit_key, self._core.store_id, self.entries())
 
-    def compare_with_anchor(self, seq: int, mac: bytes, *, where: str) -> str:
-        """Check a head anchored elsewhere against the chain; a mismatch is recorded as a cut and returned."""
+    def compare_with_anchor(self, seq: int, mac: bytes, *, where: str, anchored_at: datetime | None = None) -> str:
+        """Check a head anchored elsewhere (at ``anchored_at``) against the chain; a mismatch is recorded
+        and returned: as a cut, or, when a restore written in the chain since explains it, as that restore.
+
+        A restore explains it only when the chain verifies, its ``store.restored`` entry was written
+        after the head was anchored there, and the restored backup ended before the anchored entry."""
         core = self._core
         with core.write() as conn:
             row = conn.execute("SELECT mac FROM audit WHERE seq = ?", (seq,)).fetchone()
             if row is not None and crypto.macs_equal(bytes(row[0]), mac):
                 return ""
             last = conn.execute("SELECT max(seq) FROM audit").fetchone()[0] or 0
+            restore = self._restore_since(conn, seq, anchored_at) if anchored_at is not None else None
+            if restore is not None:
+                restore_seq, restore_at, backup_name = restore
+                problem = (
+                    f"{where} holds entry {seq} of this audit log, anchored at {anchored_at:%Y-%m-%d %H:%M} UTC, "
+                    f"before backup {backup_name} was restored ({restore_at[:16]}, entry {restore_seq}): the log "
+                    "here goes on from that backup; the replaced copy's later entries are not in it (a known, "
+                    "audited cut, not tampering)"
+                )
+                core.append_audit(conn, "agent", "audit.behind_restored", "audit", "", problem)
+                return problem
             problem = (
                 f"{where} holds entry {seq} of this audit log, but the log here ends at entry {last}: "
                 f"entries {last + 1}-{seq} were removed (cut, or the database was rolled back)"
@@ -116,6 +132,39 @@ class AuditLog:
             )
             core.append_audit(conn, "agent", "audit.cut", "audit", "", problem)
         return problem
+
+    def _restore_since(self, conn: sqlite3.Connection, seq: int, anchored_at: datetime) -> tuple[int, str, str] | None:
+        """The restore (entry, time, backup) written after ``anchored_at`` from a backup that ended before
+        entry ``seq``, in a chain that verifies; None when there is none."""
+        rows = conn.execute(
+            "SELECT seq, at, object_id, detail FROM audit WHERE action = 'store.restored' ORDER BY seq"
+        ).fetchall()
+        found = None
+        for restore_seq, at, backup_name, detail in rows:
+            ended = re.search(r"its audit log ending at\s+entry (\d+)", detail)
+            if datetime.fromisoformat(at) > anchored_at and ended is not None and int(ended.group(1)) < seq:
+                found = (int(restore_seq), str(at), str(backup_name))
+                break
+        if found is None:
+            return None
+        cursor = conn.execute(
+            "SELECT seq, at, actor, action, object_type, object_id, detail, mac FROM audit ORDER BY seq"
+        )
+        entries = (
+            AuditEntry(
+                seq=seq,
+                at=datetime.fromisoformat(at),
+                actor=actor,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                detail=detail,
+                mac=mac,
+            )
+            for seq, at, actor, action, object_type, object_id, detail, mac in cursor
+        )
+        chain = audit.verify(self._core.keys().audit_key, self._core.store_id, entries)
+        return found if chain.ok else None
 
     def head(self) -> tuple[int, bytes]:
         """The last entry's sequence number and MAC (anchored on the platform at sync)."""

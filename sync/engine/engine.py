@@ -56,6 +56,7 @@ class SyncReport:
     pushed: int = 0
     pulled: int = 0
     adopted: int = 0  # residents joined to the Patient the platform already held
+    audit: str = ""  # the local audit log against the platform's anchor: a cut, or a restore it explains
     parked: int = 0
     conflicts: int = 0
     errors: list[str] = field(default_factory=list)
@@ -72,7 +73,7 @@ class SyncReport:
             "parked": self.parked,
             "conflicts": self.conflicts,
             "errors": list(self.errors),
-        }
+        } | ({"audit": self.audit} if self.audit else {})
 
 
 class SyncEngine:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sync.errors import PlatformProtocolError
 from sync.fhir.bundle import RequestEntry, put
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
-from sync.fhir.common import Reference, Resource, fhir_id, instant
+from sync.fhir.common import Reference, Resource, fhir_id, instant, parse_instant
 
 APPLICATION_ACTIVITY = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110100"}
 
@@ -76,3 +77,12 @@ def from_fhir(resource: Resource) -> tuple[int, bytes] | None:
         except (KeyError, ValueError):
             continue
     return None
+
+
+def recorded_at(resource: Resource) -> datetime | None:
+    """When the anchor AuditEvent was written (its ``recorded``); None when it holds no time that reads."""
+    value = resource.get("recorded")
+    try:
+        return parse_instant(value, "the audit anchor's recorded time")
+    except PlatformProtocolError:
+        return None
