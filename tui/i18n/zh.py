@@ -13,6 +13,10 @@ MESSAGES: dict[str, str] = {
     "signin.pin": "PIN 码",
     "signin.pin_hint": "4 到 12 位数字",
     "signin.help": "输入用户名后按回车，再输入 PIN 码按回车登录。F2 切换语言 (English)。",
+    "signin.no_accounts": (
+        "这台电脑上还没有账号。请技术员在终端运行\n  clinic-agent user add zhangwei --role doctor\n"
+        "（按提示输入两次 PIN 码）建立医生账号，再在这里登录。"
+    ),
     "unlock.title": "解锁数据",
     "unlock.explain": "数据已加锁（电脑重启后需要解锁）。请输入数据口令，只需输入一次。",
     "unlock.passphrase": "数据口令",
@@ -24,6 +28,10 @@ MESSAGES: dict[str, str] = {
     "lock.reason.store_locked": "数据已被加锁，需要重新解锁。",
     "lock.press_enter": "按回车重新登录。",
     # home
+    "pending.loading": "正在载入……",
+    "pending.form": "正在打开表单……",
+    "pending.file": "正在载入档案……",
+    "pending.signin": "正在核对……",
     "home.title": "首页",
     "home.search_label": "查找居民",
     "home.search_hint": "姓名、拼音、身份证号、档案号或电话",
@@ -107,6 +115,7 @@ MESSAGES: dict[str, str] = {
     "resident.empty.follow_up": "无随访记录 · 按 h（高血压）或 g（糖尿病）新建",
     "resident.empty.note": "无备注 · 按 a 添加",
     "resident.empty.history": "无修改记录",
+    "unit./min": "次/分",
     "tab.summary": "1概要",
     "tab.readings": "2读数",
     "tab.allergy": "3过敏",

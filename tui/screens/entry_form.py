@@ -6,7 +6,7 @@ Every field is checked as it is typed (dates, lengths, value sets); Ctrl+S saves
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ from tui.widgets import checks
 from tui.widgets.banner import Banner
 from tui.widgets.fields import Field, SelectField
 from tui.widgets.key_hints import KeyHints
+from tui.widgets.pending import Pending
 from tui.widgets.text import clean
 
 
@@ -101,15 +102,25 @@ class EntryFormScreen(FormModal):
         self.resident_id = resident_id
         self.entry = entry
 
+    @property
+    def _values(self) -> dict[str, Any]:
+        return {**DEFAULTS.get(self.kind, {}), **(self.entry or {})}
+
     def compose(self) -> ComposeResult:
-        values = {**DEFAULTS.get(self.kind, {}), **(self.entry or {})}
+        first = FORMS[self.kind][0]
         with Vertical(classes="dialog form"):
             yield Tr(f"form.{self.kind}.{'edit' if self.entry else 'add'}", classes="box-title")
             yield Banner()
-            with VerticalScroll(can_focus=False):
-                for spec in FORMS[self.kind]:
-                    yield self._field(spec, values.get(spec.name))
+            yield Pending("pending.form")
+            with VerticalScroll(can_focus=False, id="form-fields"):
+                yield self._field(first, self._values.get(first.name))
         yield KeyHints()
+
+    def later(self) -> list[tuple[Widget, Sequence[Widget]]]:
+        """The fields after the first, one per frame (the first takes typing meanwhile)."""
+        scroll = self.query_one("#form-fields", VerticalScroll)
+        values = self._values
+        return [(scroll, [self._field(spec, values.get(spec.name))]) for spec in FORMS[self.kind][1:]]
 
     def _field(self, spec: Spec, value: Any) -> Widget:
         if spec.value_set:
@@ -129,8 +140,9 @@ class EntryFormScreen(FormModal):
         if fill is None or event.select.id != "i-code" or not isinstance(event.value, str):
             return
         value_set, target = fill
-        field = self.query_one(f"#f-{target}", Field)
-        if event.value not in ("other", "1") and not field.value:
+        found = self.query(f"#f-{target}")
+        field = found.first() if found else None
+        if isinstance(field, Field) and event.value not in ("other", "1") and not field.value:
             field.value = self.t.label(value_set, event.value)
 
     def collect(self) -> dict[str, Any] | None:
@@ -156,6 +168,7 @@ class EntryFormScreen(FormModal):
     @work(group="save")
     async def action_save(self) -> None:
         """Save (Ctrl+S)."""
+        await self.built_event.wait()  # Ctrl+S pressed while the form is still being built saves once it is
         fields = self.collect()
         if fields is None:
             self.show_problems()

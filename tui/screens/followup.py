@@ -8,6 +8,7 @@ otherwise. Ctrl+S saves.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
 from clinic_agent import rules
@@ -27,6 +29,7 @@ from tui.widgets import checks
 from tui.widgets.banner import Banner
 from tui.widgets.fields import Field, MultiField, SelectField
 from tui.widgets.key_hints import KeyHints
+from tui.widgets.pending import Pending
 from tui.widgets.text import clean
 
 # name, label, check factory arguments: (low, high, places) for numbers.
@@ -153,7 +156,6 @@ class FollowUpScreen(FormModal):
     def on_mount(self) -> None:
         self.today = self.clinic.today()
         super().on_mount()
-        self.query_one("#fu-who", Static).update(Text(self.t("fu.loading"), style="dim italic"))
         self.load()
 
     def focus_first(self) -> None:
@@ -180,27 +182,43 @@ class FollowUpScreen(FormModal):
         with Vertical(classes="dialog form wide", id="followup-box"):
             yield Tr(f"fu.title.{self.programme.value}", classes="box-title")
             yield Static(id="fu-who")
+            yield Pending("fu.loading")
             yield Banner()
             yield Static(id="assessment")
             with VerticalScroll(id="fu-scroll", can_focus=False):
-                for section, fields in SECTIONS:
-                    yield Tr(section, classes="section")
-                    with Grid(classes="form-grid" if section in PAIRED else "form-grid three"):
-                        for name, kind in fields:
-                            if name in DIABETES_ONLY and not self.diabetes:
-                                continue
-                            yield self._field(name, kind)
-                    if section == "fu.visit":  # symptoms come second, as on the paper form
-                        yield Tr("fu.symptoms", classes="section")
-                        yield MultiField(
-                            "fu.field.symptoms",
-                            name="symptoms",
-                            value_set="dm_symptom" if self.diabetes else "ht_symptom",
-                        )
-                        yield Field(
-                            "fu.field.other_symptoms", name="other_symptoms", check=checks.text(max_length=2000)
-                        )
+                for i, (section, _) in enumerate(SECTIONS):
+                    with Vertical(classes="fu-section", id=f"fu-section-{i}"):
+                        if section in self.first_sections:
+                            yield from self._section(section)
         yield KeyHints()
+
+    @property
+    def first_sections(self) -> tuple[str, ...]:
+        """Built before the first paint: the visit, symptoms and signs (and the tests, for fasting glucose)."""
+        return ("fu.visit", "fu.signs", "fu.tests") if self.diabetes else ("fu.visit", "fu.signs")
+
+    def later(self) -> list[tuple[Widget, Sequence[Widget]]]:
+        """The other sections, one per frame: the doctor types the first values meanwhile."""
+        return [
+            (self.query_one(f"#fu-section-{i}", Vertical), list(self._section(section)))
+            for i, (section, _) in enumerate(SECTIONS)
+            if section not in self.first_sections
+        ]
+
+    def _section(self, section: str) -> Iterator[Widget]:
+        """A section's heading and its grid of fields (symptoms come second, as on the paper form)."""
+        fields = dict(SECTIONS)[section]
+        yield Tr(section, classes="section")
+        yield Grid(
+            *(self._field(name, kind) for name, kind in fields if self.diabetes or name not in DIABETES_ONLY),
+            classes="form-grid" if section in PAIRED else "form-grid three",
+        )
+        if section == "fu.visit":
+            yield Tr("fu.symptoms", classes="section")
+            yield MultiField(
+                "fu.field.symptoms", name="symptoms", value_set="dm_symptom" if self.diabetes else "ht_symptom"
+            )
+            yield Field("fu.field.other_symptoms", name="other_symptoms", check=checks.text(max_length=2000))
 
     def _field(self, name: str, kind: str) -> Field | SelectField:
         label = f"fu.field.{name}"
@@ -224,22 +242,26 @@ class FollowUpScreen(FormModal):
 
     @work(group="prefill")
     async def load(self) -> None:
-        """Today's readings and the last visit, into the form."""
-        found = await self.call("followup.prefill", {"resident": self.resident_id, "programme": self.programme.value})
-        if found is None:
-            return
+        """Today's readings and the last visit, into the form (once every field is there)."""
+        with self.query_one(Pending).waiting():
+            found = await self.call(
+                "followup.prefill", {"resident": self.resident_id, "programme": self.programme.value}
+            )
+            if found is None:
+                return
+            self.today = date.fromisoformat(found["today"])
+            self.limits = rules.Thresholds(**{k: Decimal(v) for k, v in (found.get("limits") or {}).items()})
+            self.previous = [_follow_up(p) for p in found.get("previous") or []]
+            if self.entry is not None:
+                self.previous = [p for p in self.previous if p.id != self.entry.get("id")]
+            resident = found.get("resident") or {}
+            who = Text(clean(resident.get("name")), style="bold")
+            who.append(f"  {clean(resident.get('id_number'))}  {clean(resident.get('birth_date'))}")
+            if found.get("sources"):
+                who.append("  " + self.t("fu.prefilled", n=len(found["sources"])), style="green")
+            self.query_one("#fu-who", Static).update(who)  # who it is, at once; the values once the form is built
+            await self.built_event.wait()
         self.prefill = found
-        self.today = date.fromisoformat(found["today"])
-        self.limits = rules.Thresholds(**{k: Decimal(v) for k, v in (found.get("limits") or {}).items()})
-        self.previous = [_follow_up(p) for p in found.get("previous") or []]
-        if self.entry is not None:
-            self.previous = [p for p in self.previous if p.id != self.entry.get("id")]
-        resident = found.get("resident") or {}
-        who = Text(clean(resident.get("name")), style="bold")
-        who.append(f"  {clean(resident.get('id_number'))}  {clean(resident.get('birth_date'))}")
-        if found.get("sources"):
-            who.append("  " + self.t("fu.prefilled", n=len(found["sources"])), style="green")
-        self.query_one("#fu-who", Static).update(who)
         values = dict(self.entry) if self.entry is not None else dict(found.get("fields") or {})
         if self.entry is None:
             values.setdefault("method", "1")  # at the clinic's terminal a visit is at the clinic; 2/3 change it
@@ -318,8 +340,10 @@ class FollowUpScreen(FormModal):
             hypoglycaemia=hypo,
         )
 
-    def assess(self) -> rules.Assessment:
-        """Suggest the classification and next visit; show why."""
+    def assess(self) -> rules.Assessment | None:
+        """Suggest the classification and next visit; show why (None while the form is still being built)."""
+        if not self.built:
+            return None
         facts = self.facts()
         assessment = rules.assess_visit(facts, self.previous, self.limits)
         t = self.t
@@ -394,6 +418,7 @@ class FollowUpScreen(FormModal):
     @work(group="save")
     async def action_save(self) -> None:
         """Save (Ctrl+S)."""
+        await self.built_event.wait()  # Ctrl+S pressed while the form is still being built saves once it is
         fields = self.collect()
         if fields is None:
             self.show_problems()

@@ -2,18 +2,25 @@
 the values as a draft (kept encrypted by the daemon when the terminal locks, offered back after sign-in).
 
 A form's values are read from its fields (``Field``, ``SelectField``, ``MultiField``) by name; the values
-at the moment the form was ready are the baseline a change is measured against.
+at the moment the form was ready are the baseline a change is measured against. A form composes the
+fields typed first and names the rest in ``later()``: they are mounted one step per frame after the
+first paint, with "正在打开表单…" if that takes longer than a moment, and the first field takes
+typing meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from textual import work
+from textual.widget import Widget
 from textual.widgets import Input, Select, SelectionList
 
 from tui.screens.base import ClinicModal
 from tui.widgets.fields import Field, MultiField, SelectField
+from tui.widgets.pending import Pending, mount_in_steps, painted
 
 
 class FormModal(ClinicModal):
@@ -23,11 +30,36 @@ class FormModal(ClinicModal):
         super().__init__()
         self.baseline: dict[str, Any] | None = None
         self.restored: dict[str, Any] | None = None
+        self.built = False
+        self._building = False
+        self.early: dict[str, Any] | None = None  # the fields there at the first paint, as they started
+        self.built_event = asyncio.Event()
 
     def on_mount(self) -> None:
         super().on_mount()
         self.focus_first()
-        self.call_after_refresh(self.ready)
+        if self.early is None:
+            self.early = self.values()
+        if not self._building:  # Textual calls on_mount of every class in the MRO: a subclass's super() call too
+            self._building = True
+            self._build()
+
+    def later(self) -> list[tuple[Widget, Sequence[Widget]]]:
+        """The fields mounted after the first paint: (parent, widgets) per step."""
+        return []
+
+    @work(group="build")
+    async def _build(self) -> None:
+        pending = self.query(Pending)
+        steps = self.later()
+        if steps:
+            await mount_in_steps(steps, pending.first() if pending else None)
+        else:
+            await painted(self)
+        if not self._gone:
+            self.built = True
+            self.built_event.set()
+            self.ready()
 
     def focus_first(self) -> None:
         """Focus the first field that takes input (never a scroll container)."""
@@ -38,6 +70,8 @@ class FormModal(ClinicModal):
 
     def ready(self) -> None:
         """The form shows its starting values: remember them (a draft being restored goes in now)."""
+        if not self.built:
+            return
         if self.restored is not None:
             self.set_values(self.restored)
             self.restored = None
@@ -75,8 +109,13 @@ class FormModal(ClinicModal):
 
     @property
     def changed(self) -> bool:
-        """Whether anything was typed or chosen since the form was ready."""
-        return self.baseline is None or self.values() != self.baseline
+        """Whether anything was typed or chosen since the form was ready (or, before that, since it opened)."""
+        if self.baseline is not None:
+            return self.values() != self.baseline
+        if self.restored is not None or self.early is None:
+            return True
+        now = self.values()
+        return any(now.get(name) != value for name, value in self.early.items())
 
     # -- drafts ----------------------------------------------------------------------------------------------
 

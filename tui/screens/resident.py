@@ -23,6 +23,7 @@ from tui.i18n import Catalogue
 from tui.screens.base import ClinicScreen, DaemonEvent
 from tui.widgets.chart import Limit, Series, TrendChart
 from tui.widgets.paged_table import PagedTable, Row
+from tui.widgets.pending import Pending
 from tui.widgets.readings import summary, when
 from tui.widgets.text import clean, lit
 
@@ -114,6 +115,7 @@ class ResidentScreen(ClinicScreen):
         self.chart = "bp"
 
     def body(self) -> Iterable[Widget]:
+        yield Pending("pending.file")
         yield Static(id="resident-header")
         with TabbedContent(initial=self.first_tab, id="tabs"):
             with TabPane("", id="summary"), VerticalScroll():
@@ -135,7 +137,8 @@ class ResidentScreen(ClinicScreen):
     async def load(self) -> None:
         """Read the file with its newest readings first (the doctor sees it at once), then every reading and the
         history of changes behind it."""
-        found = await self.call("resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS})
+        with self.query_one(Pending).waiting():
+            found = await self.call("resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS})
         if found is None:
             return
         self.file = found

@@ -1,4 +1,8 @@
-"""Sign in: the user name first, the PIN next, Enter submits. A locked daemon asks for the passphrase once."""
+"""Sign in: the user name first, the PIN next, Enter submits. A locked daemon asks for the passphrase once.
+
+While the PIN is checked (Argon2id, half a second or more) the box says so. On a PC with no account
+yet (just after ``clinic-agent init``) it says how a technician creates the first doctor.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from clinic_agent.errors import ClinicAgentError, StoreLocked
 from tui.screens.base import ClinicScreen, Tr
 from tui.widgets import checks
 from tui.widgets.fields import Field
+from tui.widgets.pending import Pending
 
 
 class SignInScreen(ClinicScreen):
@@ -34,15 +39,29 @@ class SignInScreen(ClinicScreen):
             yield Tr("signin.welcome", classes="box-title")
             yield Field("signin.user", name="user", check=checks.user_name, value=self.user, hint="signin.user_hint")
             yield Field("signin.pin", name="pin", check=checks.pin, password=True, hint="signin.pin_hint")
+            yield Pending("pending.signin")
             yield Tr("signin.help", classes="help")
+            yield Tr("signin.no_accounts", classes="help warning", id="no-accounts")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#i-pin" if self.user else "#i-user", Input).focus()
+        self.query_one("#no-accounts").display = False
+        self.check_accounts()
         if self.reason:
             banner = self.banner()
             if banner is not None:
                 banner.show(self.reason)
+
+    @work(group="accounts", exclusive=True)
+    async def check_accounts(self) -> None:
+        """Say how to create the first account when the daemon has none (status needs no session)."""
+        try:
+            status = await self.clinic.api.call("status")
+        except ClinicAgentError:
+            return
+        none = isinstance(status, dict) and status.get("users") == 0
+        self.query_one("#no-accounts").display = none
 
     @on(Input.Submitted, "#i-user")
     def _next(self) -> None:
@@ -64,8 +83,9 @@ class SignInScreen(ClinicScreen):
             banner.hide()
         who = None
         try:
-            await self.clinic.api.connect()
-            who = await self.clinic.api.login(user_field.value, pin_field.input.value)
+            with self.query_one(Pending).waiting():
+                await self.clinic.api.connect()
+                who = await self.clinic.api.login(user_field.value, pin_field.input.value)
         except StoreLocked:
             if await self._unlock(user_field.value):
                 try:
@@ -77,6 +97,7 @@ class SignInScreen(ClinicScreen):
         pin_field.value = ""
         if who is None:
             pin_field.input.focus()
+            self.check_accounts()
             return
         self.clinic.signed_in_as(who)
 

@@ -1,4 +1,5 @@
-"""A trend chart drawn with text: braille dots (2×4 per cell), a y axis, and dashed limit lines.
+"""A trend chart drawn with text: braille dots (2×4 per cell), a y axis, dashed limit lines labelled with
+their values on the axis (140, 90), and the dates under the plot.
 
 ``plot`` is a pure function (series in, lines of Text out) so it is tested without a screen; the
 widget just sizes it to itself. No plotting dependency: a village PC's terminal and a few hundred
@@ -87,11 +88,11 @@ def _label(value: float) -> str:
 
 
 def plot(series: Sequence[Series], width: int, height: int, limits: Sequence[Limit] = ()) -> list[Text]:
-    """The chart as ``height`` lines of ``width`` cells (a plot area plus a y axis on the left)."""
+    """The chart as ``height`` lines of ``width`` cells: a y axis on the left, the plot, the dates under it."""
     series = [s for s in series if s.points]
-    if width <= AXIS + 2 or height < 2 or not series:
+    if width <= AXIS + 2 or height < 3 or not series:
         return []
-    area = _Canvas(width - AXIS, height)
+    area = _Canvas(width - AXIS, height - 1)
     low, high = _range(series, limits)
     times = [t for s in series for t, _ in s.points]
     start, end = min(times), max(times)
@@ -102,8 +103,10 @@ def plot(series: Sequence[Series], width: int, height: int, limits: Sequence[Lim
         x = round((moment - start).total_seconds() / span * max_x) if end > start else max_x // 2
         return x, round((high - value) / (high - low) * max_y)
 
+    marked: dict[int, Limit] = {}
     for limit in limits:
         _, y = xy(start, limit.value)
+        marked.setdefault(y // 4, limit)
         for x in range(0, max_x + 1, 3):
             area.dot(x, y, limit.style + " dim")
     for s in series:
@@ -114,23 +117,42 @@ def plot(series: Sequence[Series], width: int, height: int, limits: Sequence[Lim
             current = xy(*point)
             area.line(*previous, *current, s.style)
             previous = current
-    return _with_axis(area, low, high)
+    return [*_with_axis(area, low, high, marked), _dates(start, end, area.width)]
 
 
-def _with_axis(area: _Canvas, low: float, high: float) -> list[Text]:
+def _with_axis(area: _Canvas, low: float, high: float, marked: dict[int, Limit]) -> list[Text]:
+    """The rows with the axis: a limit's value on its own row, the range's ends where no limit is near."""
     lines = []
     for row in range(area.height):
-        if row in (0, area.height - 1, area.height // 2):
+        near_limit = any(abs(row - r) <= 1 for r in marked)
+        if row in marked:
+            line = Text(_label(marked[row].value).rjust(AXIS - 2)[-(AXIS - 2) :] + " ┤", style=marked[row].style)
+        elif row in (0, area.height - 1) and not near_limit:
             value = high - (high - low) * (row * 4 + 1.5) / (area.height * 4)
-            label = _label(value).rjust(AXIS - 2)[-(AXIS - 2) :] + " ┤"
+            line = Text(_label(value).rjust(AXIS - 2)[-(AXIS - 2) :] + " ┤", style="dim")
         else:
-            label = " " * (AXIS - 2) + " │"
-        line = Text(label, style="dim")
+            line = Text(" " * (AXIS - 2) + " │", style="dim")
         for col in range(area.width):
             bits = area.cells[row][col]
             line.append(chr(_BRAILLE + bits) if bits else " ", style=area.styles[row][col] or None)
         lines.append(line)
     return lines
+
+
+def _dates(start: datetime, end: datetime, width: int) -> Text:
+    """The first and last day under the plot's ends (and the middle one when there is room)."""
+    first, last = start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")
+    cells = [" "] * width
+    if first == last:
+        places = [((width - len(first)) // 2, first)]
+    else:
+        places = [(0, first), (width - len(last), last)]
+        middle = (start + (end - start) / 2).strftime("%Y-%m-%d")
+        if width >= 3 * len(middle) + 6 and middle not in (first, last):
+            places.append(((width - len(middle)) // 2, middle))
+    for at, text in places:
+        cells[max(at, 0) : max(at, 0) + len(text)] = list(text)
+    return Text(" " * AXIS + "".join(cells)[:width], style="dim")
 
 
 class TrendChart(Widget):

@@ -14,6 +14,13 @@ SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
 UNITS = {"mm[Hg]": "mmHg", "/min": "/min", "Cel": "℃", "[degF]": "℉", "%": "%", "kg": "kg", "cm": "cm"}
 
 
+def unit_text(unit: Any, t: Catalogue) -> str:
+    """A UCUM unit as the language writes it (次/分 in Chinese, /min in English, as the forms do)."""
+    code = str(unit)
+    words = t(f"unit.{code}")
+    return words if words != f"unit.{code}" else UNITS.get(code, clean(unit))
+
+
 def when(text: str | None, *, year: bool = False) -> str:
     """An ISO time as the PC's local "MM-DD HH:MM" (or with the year)."""
     if not text:
@@ -33,13 +40,13 @@ def summary(reading: dict[str, Any], t: Catalogue, *, short: bool = False) -> st
     parts = []
     if SYSTOLIC in components and DIASTOLIC in components:
         sbp, dbp = components.pop(SYSTOLIC), components.pop(DIASTOLIC)
-        unit = UNITS.get(str(sbp.get("unit")), clean(sbp.get("unit")))
+        unit = unit_text(sbp.get("unit"), t)
         parts.append(f"{t('loinc.bp')} {clean(sbp.get('value'))}/{clean(dbp.get('value'))} {'' if short else unit}")
     for code, c in components.items():
         name = t(f"loinc.{code}")
         if name == f"loinc.{code}":
             name = clean(c.get("display") or code)
-        unit = UNITS.get(str(c.get("unit")), clean(c.get("unit")))
+        unit = unit_text(c.get("unit"), t)
         parts.append(f"{name} {clean(c.get('value'))} {'' if short else unit}".rstrip())
     return (" " if short else " · ").join(p.rstrip() for p in parts)
 

@@ -1,0 +1,89 @@
+"""Waiting where the doctor looks: a slow answer shows what is on its way, and the screen fills in after."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+from clinic_agent.errors import AccessDenied
+from tests.tui.fake_api import FakeApi
+from tests.tui.helpers import until, visible_text
+from tui.app import ClinicApp
+from tui.client import SignedIn
+
+
+class HeldApi(FakeApi):
+    """The fake daemon, whose answers to some methods wait until the test lets them go."""
+
+    def __init__(self, *held: str, users: int = 1) -> None:
+        super().__init__()
+        self.held = set(held)
+        self.release = asyncio.Event()
+        self.users = users
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method in self.held:
+            await self.release.wait()
+        if method == "status":
+            return {"outbox": {"pending": 0, "parked": 0}, "disk_low": False, "users": self.users}
+        return await super().call(method, params)
+
+    async def login(self, user: str, pin: str) -> SignedIn:
+        if "login" in self.held:
+            await self.release.wait()
+        if self.users == 0:
+            raise AccessDenied("wrong user name or PIN")
+        return await super().login(user, pin)
+
+
+def _app(api: FakeApi, language: str = "zh") -> ClinicApp:
+    return ClinicApp(api, language=language, today=lambda: date(2026, 5, 20), status_seconds=3600)
+
+
+async def test_a_slow_file_says_it_is_loading_then_shows_the_file() -> None:
+    api = HeldApi("resident.file")
+    app = _app(api)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await pilot.press(*"lxy")
+        await until(pilot, lambda: bool(app.screen.matches))
+        await pilot.press("enter")
+        await until(pilot, lambda: "正在载入档案" in visible_text(app))
+        assert "龙秀英" not in visible_text(app)
+        api.release.set()
+        await until(pilot, lambda: "龙秀英" in visible_text(app) and "正在载入档案" not in visible_text(app))
+
+
+async def test_a_slow_prefill_says_so_while_blood_pressure_can_already_be_typed() -> None:
+    api = HeldApi("followup.prefill")
+    app = _app(api)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await pilot.press(*"lxy")
+        await until(pilot, lambda: bool(app.screen.matches))
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResidentScreen" and bool(app.screen.file))
+        await pilot.press("h")
+        await until(pilot, lambda: "正在读取今天的测量值和上次随访" in visible_text(app))
+        await pilot.press(*"152")
+        assert app.screen.query_one("#i-sbp").value == "152"  # type: ignore[attr-defined]
+        api.release.set()
+        await until(pilot, lambda: bool(app.screen.prefill))
+        assert "正在读取" not in visible_text(app)
+        assert app.screen.query_one("#i-sbp").value == "152"  # type: ignore[attr-defined]  # typed beats prefilled
+
+
+async def test_the_pin_check_says_so_and_no_account_says_how_to_make_one() -> None:
+    api = HeldApi("login", users=0)
+    app = _app(api, "en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "clinic-agent user add" in visible_text(app))
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: "Checking…" in visible_text(app))
+        api.release.set()
+        await until(pilot, lambda: "Checking…" not in visible_text(app))
+        assert type(app.screen).__name__ == "SignInScreen"
+        assert "clinic-agent user add zhangwei --role doctor" in visible_text(app)
