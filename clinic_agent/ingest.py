@@ -1,15 +1,17 @@
 """From a device's raw frame to stored readings: the sink every link awaits before acknowledging.
 
-1. The raw bytes are archived, encrypted, before anything reads them.
-2. They are decoded; a frame that cannot be read is quarantined with the reason.
-3. Each decoded reading is checked against its device profile; an implausible one is quarantined
+1. The raw bytes are decoded; a frame that cannot be read (or that a decoder fails on) is
+   quarantined with the reason.
+2. Each decoded reading is checked against its device profile; an implausible one is quarantined
    with its reasons — never stored as clinical data, never silently dropped.
-4. A reading that names its resident (ID card or health-record number, or a device user slot
+3. A reading that names its resident (ID card or health-record number, or a device user slot
    mapped in agent.toml) is matched; otherwise it waits in the unassigned inbox.
-5. The readings commit, each with its outbox and audit entries; a frame re-sent after a crash
-   collapses to the reading already stored (the device's sequence number, its timestamp, or a
-   content key).
-Only then does the receipt go back, and only then does the link acknowledge the device.
+4. ONE transaction commits the frame's encrypted archive, its quarantined parts and its readings
+   (each with its outbox and audit entries): one fsync per frame, and never a reading without the
+   frame it came from. A frame re-sent after a crash collapses to the reading already stored (the
+   device's sequence number, its timestamp, or a content key).
+Only then does the receipt go back, and only then does the link acknowledge the device; a crash
+before the commit leaves nothing, and the device, unacknowledged, sends the frame again.
 """
 
 from __future__ import annotations
@@ -66,27 +68,42 @@ class Ingest:
 
     def _submit(self, frame: RawFrame, resident_id: str | None) -> Receipt:
         store = self.agent.store
-        frame_id = store.frames.archive(frame.device.id, frame.data, frame.received_at)
-        crashpoints.stalled("ingest.archived")
+        frame_id = new_id()
+        readings: list[Reading] = []
+        quarantined: list[QuarantinedFrame] = []
+        reasons: list[str] = []
         try:
             decoded = decode(frame.protocol, frame.data)
         except FrameError as exc:
-            reason = f"unreadable {frame.protocol} frame: {exc}"
-            self._quarantine(frame, frame_id, reason)
-            return Receipt(quarantined=reason)
+            reasons.append(f"unreadable {frame.protocol} frame: {exc}")
+            quarantined.append(self._quarantined(frame, frame_id, reasons[-1]))
+            decoded = []
+        except Exception as exc:  # a decoder's own bug: the frame is still kept, with the reason
+            _LOGGER.exception("%s: the %s decoder failed", frame.device.id, frame.protocol)
+            reasons.append(f"the {frame.protocol} decoder failed on this frame ({type(exc).__name__})")
+            quarantined.append(self._quarantined(frame, frame_id, reasons[-1]))
+            decoded = []
         settings = self.devices.get(frame.device.id, DeviceSettings(profile=frame.device.profile))
-        readings: list[Reading] = []
-        reasons: list[str] = []
         for part in decoded:
             problems, found = self._readings(frame, frame_id, part, settings, resident_id)
             if problems:
-                self._quarantine(frame, frame_id, "; ".join(problems), part)
+                quarantined.append(self._quarantined(frame, frame_id, "; ".join(problems), part))
                 reasons += problems
             readings += found
-        if not readings:
-            return Receipt(quarantined="; ".join(reasons) or None)
-        added = store.readings.add_many(readings, actor=f"device:{frame.device.id}")
+        crashpoints.stalled("ingest.decoded")
+        added = store.add_frame(
+            frame_id,
+            frame.device.id,
+            frame.data,
+            frame.received_at,
+            readings=readings,
+            quarantined=quarantined,
+            actor=f"device:{frame.device.id}",
+        )
         crashpoints.reached("ingest.committed")  # stored, but the device has not been told yet
+        for item in quarantined:
+            self.agent.publish("frame.quarantined", {"id": item.id, "device": frame.device.id})
+            _LOGGER.info("%s: frame quarantined", frame.device.id)
         for reading, result in zip(readings, added, strict=True):
             if not result.duplicate:
                 self.agent.publish(
@@ -98,6 +115,8 @@ class Ingest:
                         "sealed": result.sealed,
                     },
                 )
+        if not readings:
+            return Receipt(quarantined="; ".join(reasons) or None)
         return Receipt(
             stored=tuple(a.id for a in added if not a.duplicate),
             duplicates=tuple(a.id for a in added if a.duplicate),
@@ -230,11 +249,13 @@ class Ingest:
             _LOGGER.warning("could not match a reading to a resident: %s", exc)
         return None
 
-    def _quarantine(self, frame: RawFrame, frame_id: str, reason: str, part: DecodedFrame | None = None) -> None:
+    def _quarantined(
+        self, frame: RawFrame, frame_id: str, reason: str, part: DecodedFrame | None = None
+    ) -> QuarantinedFrame:
         detail = {"frame_id": frame_id, "protocol": frame.protocol, "device": frame.device.id}
         if part is not None:
             detail["measurements"] = [m.as_json() for m in part.measurements]  # type: ignore[assignment]
-        item = QuarantinedFrame(
+        return QuarantinedFrame(
             id=new_id(),
             received_at=frame.received_at,
             source=frame.device.id,
@@ -242,9 +263,6 @@ class Ingest:
             raw=frame.data,
             detail=detail,
         )
-        self.agent.store.quarantine.add(item, actor=f"device:{frame.device.id}")
-        self.agent.publish("frame.quarantined", {"id": item.id, "device": frame.device.id})
-        _LOGGER.info("%s: frame quarantined", frame.device.id)
 
 
 def _hint(subject: Subject | None, settings: DeviceSettings) -> str | None:

@@ -10,7 +10,9 @@ import dataclasses
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -28,7 +30,7 @@ from clinic_agent.store.entries import Entries
 from clinic_agent.store.guard import Guard
 from clinic_agent.store.integrity import IntegrityReport
 from clinic_agent.store.journal import AuditLog, Outbox, OutboxItem
-from clinic_agent.store.readings import AddedReading, Frames, Quarantine, Readings, sealed_info
+from clinic_agent.store.readings import AddedReading, Frames, Quarantine, Readings, check_reading, sealed_info
 from clinic_agent.store.residents import ResidentPage, Residents
 from clinic_agent.store.schema import migrate, refuse_newer
 from clinic_agent.store.schema import upgrade as upgrade_schema
@@ -145,6 +147,28 @@ class Store:
     def keyring(self) -> Keyring | None:
         """The loaded keyring (rotation needs it)."""
         return self._core.keyring
+
+    def add_frame(
+        self,
+        frame_id: str,
+        device_id: str,
+        raw: bytes,
+        received_at: datetime,
+        *,
+        readings: Sequence[Reading] = (),
+        quarantined: Sequence[QuarantinedFrame] = (),
+        actor: str,
+    ) -> list[AddedReading]:
+        """A device frame and everything read from it in ONE transaction (one fsync): the raw bytes archived,
+        the parts that could not be stored as clinical data quarantined, the readings stored (sealed while
+        locked). All or none: a frame is never stored without its archive, nor archived and half read."""
+        for reading in readings:
+            check_reading(reading)
+        with self._core.write() as conn:
+            self.frames.put(conn, frame_id, device_id, raw, received_at)
+            for item in quarantined:
+                self.quarantine.put(conn, item, actor=actor)
+            return self.readings.put_many(conn, list(readings), actor=actor)
 
     def heartbeat(self) -> None:
         """Take and release the write lock, as storing a reading does (the watchdog's proof of life)."""

@@ -148,8 +148,13 @@ class Core:
         return None if verdict == "ok" or unreadable else verdict
 
     def _save_change_seq(self, conn: sqlite3.Connection) -> None:
-        if self._change_seq is not None:
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('change_seq', ?)", (str(self._change_seq),))
+        if self._change_seq is None:
+            return
+        # An UPDATE in place: a REPLACE would delete and insert the row, touching meta's key index too
+        # (one WAL page more in every record's commit).
+        value = str(self._change_seq)
+        if conn.execute("UPDATE meta SET value = ? WHERE key = 'change_seq'", (value,)).rowcount == 0:
+            conn.execute("INSERT INTO meta(key, value) VALUES ('change_seq', ?)", (value,))
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

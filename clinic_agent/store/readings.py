@@ -62,7 +62,7 @@ class Readings:
 
     def add(self, reading: Reading, *, actor: str) -> AddedReading:
         """Store a reading durably: under the data key, or sealed while locked."""
-        _check(reading)
+        check_reading(reading)
         core = self._core
         with core.write() as conn:
             if core.keyring is None:
@@ -73,15 +73,19 @@ class Readings:
     def add_many(self, readings: list[Reading], *, actor: str) -> list[AddedReading]:
         """Store several readings in one transaction (a device's stored records): all or none."""
         for reading in readings:
-            _check(reading)
+            check_reading(reading)
+        with self._core.write() as conn:
+            return self.put_many(conn, readings, actor=actor)
+
+    def put_many(self, conn: sqlite3.Connection, readings: list[Reading], *, actor: str) -> list[AddedReading]:
+        """Store checked readings inside the caller's transaction: under the data key, or sealed while locked."""
         core = self._core
-        with core.write() as conn:
-            if core.keyring is None:
-                for reading in readings:
-                    data = serde.to_json(reading)
-                    seal_row(core, conn, "reading", reading.id, reading.received_at.isoformat(), data)
-                return [AddedReading(r.id, sealed=True) for r in readings]
-            return [self.insert(conn, reading, actor=actor) for reading in readings]
+        if core.keyring is None:
+            for reading in readings:
+                data = serde.to_json(reading)
+                seal_row(core, conn, "reading", reading.id, reading.received_at.isoformat(), data)
+            return [AddedReading(r.id, sealed=True) for r in readings]
+        return [self.insert(conn, reading, actor=actor) for reading in readings]
 
     def insert(self, conn: sqlite3.Connection, reading: Reading, *, actor: str, detail: str = "") -> AddedReading:
         """Insert inside the caller's transaction (the store must be unlocked)."""
@@ -261,14 +265,17 @@ class Frames:
     def archive(self, device_id: str, raw: bytes, received_at: datetime) -> str:
         """Commit a raw frame; return its id."""
         frame_id = new_id()
-        core = self._core
-        with core.write() as conn:
-            data = {"device_id": device_id, "raw": raw.hex(), "received_at": received_at.isoformat()}
-            if core.keyring is None:
-                seal_row(core, conn, "frame", frame_id, received_at.isoformat(), data)
-            else:
-                self.insert(conn, frame_id, data)
+        with self._core.write() as conn:
+            self.put(conn, frame_id, device_id, raw, received_at)
         return frame_id
+
+    def put(self, conn: sqlite3.Connection, frame_id: str, device_id: str, raw: bytes, received_at: datetime) -> None:
+        """Archive a raw frame inside the caller's transaction (sealed while locked)."""
+        data = {"device_id": device_id, "raw": raw.hex(), "received_at": received_at.isoformat()}
+        if self._core.keyring is None:
+            seal_row(self._core, conn, "frame", frame_id, received_at.isoformat(), data)
+        else:
+            self.insert(conn, frame_id, data)
 
     def insert(self, conn: sqlite3.Connection, frame_id: str, data: dict[str, Any]) -> None:
         """Insert inside the caller's transaction."""
@@ -298,12 +305,16 @@ class Quarantine:
 
     def add(self, item: QuarantinedFrame, *, actor: str) -> None:
         """Commit a quarantined frame (sealed while locked)."""
+        with self._core.write() as conn:
+            self.put(conn, item, actor=actor)
+
+    def put(self, conn: sqlite3.Connection, item: QuarantinedFrame, *, actor: str) -> None:
+        """Quarantine inside the caller's transaction (sealed while locked)."""
         core = self._core
-        with core.write() as conn:
-            if core.keyring is None:
-                seal_row(core, conn, "quarantine", item.id, item.received_at.isoformat(), serde.to_json(item))
-            else:
-                self.insert(conn, item, actor=actor)
+        if core.keyring is None:
+            seal_row(core, conn, "quarantine", item.id, item.received_at.isoformat(), serde.to_json(item))
+        else:
+            self.insert(conn, item, actor=actor)
 
     def insert(self, conn: sqlite3.Connection, item: QuarantinedFrame, *, actor: str) -> None:
         """Insert inside the caller's transaction."""
@@ -339,7 +350,8 @@ class Quarantine:
         return items, problems
 
 
-def _check(reading: Reading) -> None:
+def check_reading(reading: Reading) -> None:
+    """Refuse a reading no store method accepts (no code, no value, a value without a unit)."""
     if not reading.code.strip():
         raise InvalidInput("a reading needs a LOINC code")
     if not reading.components:

@@ -112,7 +112,7 @@ def test_a_stuck_ingest_worker_stops_the_watchdog_and_sigterm_still_ends_the_dae
     env = {
         "NOTIFY_SOCKET": str(address),
         "WATCHDOG_USEC": "1000000",  # ping every half second
-        "CLINIC_AGENT_STALLPOINT": "ingest.archived",
+        "CLINIC_AGENT_STALLPOINT": "ingest.decoded",
     }
     daemon = start_daemon(cli, env=env)
     try:

@@ -156,10 +156,67 @@ def test_a_storage_failure_gives_a_receipt_that_is_not_durable(agent: Agent, mon
     def full(*args: object, **kwargs: object) -> str:
         raise DiskFull("the disk is full: nothing was saved")
 
-    monkeypatch.setattr(agent.store.frames, "archive", full)
+    monkeypatch.setattr(agent.store.frames, "put", full)
     receipt = Ingest(agent).submit(_frame(_bp(120, 80)))
     assert not receipt.durable
     assert "disk is full" in (receipt.failed or "")
+
+
+def _count_transactions(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many write transactions begin, counted as they open."""
+    opened = [0]
+    core = agent.store.core
+    real = core.write
+
+    def counting() -> object:
+        opened[0] += 1
+        return real()
+
+    monkeypatch.setattr(core, "write", counting)
+    return opened
+
+
+@pytest.mark.parametrize(
+    ("data", "outcome"),
+    [(_bp(128, 84), "stored"), (_bp(340, 84), "quarantined"), (b"\x1e\x78", "quarantined")],
+    ids=["a reading", "an implausible reading", "an unreadable frame"],
+)
+def test_a_frame_and_what_was_read_from_it_commit_in_one_transaction(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch, data: bytes, outcome: str
+) -> None:
+    transactions = _count_transactions(agent, monkeypatch)
+    receipt = Ingest(agent).submit(_frame(data))
+    assert transactions == [1]  # one fsync per frame: the archive is not a commit of its own
+    assert getattr(receipt, outcome)
+    assert _count(agent, "frames") == 1
+
+
+def test_a_frame_whose_readings_cannot_be_stored_is_not_archived_either(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*args: object, **kwargs: object) -> str:
+        raise DiskFull("the disk is full: nothing was saved")
+
+    monkeypatch.setattr(agent.store.readings, "insert", full)
+    audited = _count(agent, "audit")
+    receipt = Ingest(agent).submit(_frame(_bp(120, 80)))
+    assert not receipt.durable  # not acknowledged: the device sends it again, and it is stored then, once
+    assert (_count(agent, "frames"), _count(agent, "readings"), _count(agent, "audit")) == (0, 0, audited)
+
+
+def test_a_decoder_that_fails_on_a_frame_still_leaves_it_archived_and_quarantined(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(protocol: str, data: bytes) -> object:
+        raise IndexError("a decoder bug")
+
+    monkeypatch.setattr("clinic_agent.ingest.decode", broken)
+    receipt = Ingest(agent).submit(_frame(_bp(120, 80)))
+    assert receipt.durable
+    assert "decoder failed on this frame (IndexError)" in (receipt.quarantined or "")
+    items, _ = agent.store.quarantine.recent()
+    assert [i.raw for i in items] == [_bp(120, 80)]
+    assert _count(agent, "frames") == 1
 
 
 @pytest.mark.parametrize("ahead", [timedelta(hours=1), timedelta(days=2000)])
