@@ -4,6 +4,12 @@ Every reading the store acknowledged (COMMIT returned) must be on the platform e
 the same content: 0 lost, 0 duplicated, 0 unexpected. The same run with plain POSTs (creates
 without a condition) must show duplicates: the check can fail. Each case is named by its seed
 (``[seed-N]``, also in every failure message); CLINIC_AGENT_FAULT_SEED=N replays it.
+
+Midway, another system writes to the platform for the clinic (``write_upstream``): what the pull
+must apply (a diagnosis, a result, a new resident) and what it must set aside (a second Patient for
+a resident already linked, which would hit the ID-number index; a result without a LOINC code).
+After the heal the set-aside ones are listed with their reasons and everything else is in the
+files, once.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from clinic_agent.agent import Agent
+from clinic_agent.model import Condition, EntryKind, Resident
+from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.mapping import comparable
-from sync.fhir import codes, observation
-from sync.fhir.common import find_identifier
+from sync.fhir import codes, observation, patient
+from sync.fhir.common import find_identifier, reference
 from sync.platform import FhirPlatform
 from tests.integration.sync.faultproxy import FaultProxy
 from tests.integration.sync.seeds import ENV, replay, seed_params
@@ -40,6 +49,111 @@ FAULTS = {
 }
 READINGS = 150
 ROUNDS = 10
+UPSTREAM = "urn:oid:1.2.156.112604.1.2.2"  # another system's record numbers (a county hospital)
+HOSPITAL_CODES = "urn:oid:1.2.156.112604.1.3"  # ... and its own test codes
+
+
+@dataclass
+class Upstream:
+    """What another system wrote to the platform for the clinic's residents."""
+
+    linked: Resident  # a resident of this PC, linked to her Patient
+    patient_id: str  # that Patient
+    duplicate_id: str  # a second Patient with her ID card number: set aside
+    unreadable_id: str  # an Observation of hers without a LOINC code: set aside
+    condition_id: str  # a diagnosis of hers: applied
+    observation_id: str  # a blood pressure of hers: applied
+    newcomer: str  # the ID card number of a new resident of the clinic: applied
+
+
+async def write_upstream(
+    base: str, organization: str, linked: Resident, patient_id: str, rng: random.Random
+) -> Upstream:
+    """Another system's writes for the clinic, straight to the platform (not through the proxy)."""
+    subject = {"reference": f"Patient/{patient_id}"}
+    ours = reference("Organization", organization)
+
+    def theirs(resource: dict[str, Any], number: int) -> dict[str, Any]:
+        resource["identifier"] = [i for i in resource.get("identifier", []) if i["system"] != codes.UUID_SYSTEM] + [
+            {"system": UPSTREAM, "value": f"R{number:06d}"}
+        ]
+        return resource
+
+    blood_pressure = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
+        "code": {"coding": [{"system": codes.LOINC, "code": "85354-9"}]},
+        "subject": subject,
+        "effectiveDateTime": "2026-10-02T09:30:00+08:00",
+        "component": [
+            {
+                "code": {"coding": [{"system": codes.LOINC, "code": code}]},
+                "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+            }
+            for code, value in (("8480-6", 171), ("8462-4", 99))
+        ],
+    }
+    unreadable = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": HOSPITAL_CODES, "code": "XY-017"}], "text": "心电图"},  # no LOINC code
+        "subject": subject,
+        "effectiveDateTime": "2026-10-02T09:40:00+08:00",
+        "valueString": "窦性心律",
+    }
+    diagnosis = {
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{"system": codes.CONDITION_CLINICAL, "code": "active"}]},
+        "code": {"coding": [{"system": codes.ICD10, "code": "E11"}], "text": "2型糖尿病"},
+        "subject": subject,
+        "onsetDateTime": "2026-10-02",
+    }
+    newcomer = resident(rng)
+    made: list[str] = []
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for body in (
+            theirs(patient.to_fhir(linked, managing_organization=ours), 1),  # plain POST: a second Patient
+            theirs(unreadable, 2),
+            theirs(diagnosis, 3),
+            theirs(blood_pressure, 4),
+            theirs(patient.to_fhir(newcomer, managing_organization=ours), 5),
+        ):
+            answer = await client.post(
+                f"/{body['resourceType']}", json=body, headers={"Content-Type": "application/fhir+json"}
+            )
+            assert answer.status_code == 201, answer.text
+            made.append(answer.json()["id"])
+    return Upstream(linked, patient_id, made[0], made[1], made[2], made[3], newcomer.id_number)
+
+
+def linked_one(store: Store, people: list[Resident]) -> tuple[Resident, str] | None:
+    """A resident already linked to her Patient on the platform, and that Patient's id."""
+    for person in people:
+        state = store.sync.load("residents", person.id)
+        if state is not None and state.remote_id:
+            return person, state.remote_id
+    return None
+
+
+def check_pulled(store: Store, upstream: Upstream, *, residents: int, case: str) -> None:
+    """The set-aside resources are listed with their reasons; everything else another system wrote is
+    in the files, once; the resident stays linked to her own Patient."""
+    aside = {(p.entity, p.entity_id): p.reason for p in store.sync.parked()}
+    assert set(aside) == {("Patient", upstream.duplicate_id), ("Observation", upstream.unreadable_id)}, case
+    assert "two Patients for one person" in aside["Patient", upstream.duplicate_id], case
+    assert "no LOINC code" in aside["Observation", upstream.unreadable_id], case
+    assert store.residents.count() == residents, case  # the newcomer, and no second her
+    assert store.residents.by_id_number(upstream.newcomer) is not None, case
+    state = store.sync.load("residents", upstream.linked.id)
+    assert state is not None, case
+    assert state.remote_id == upstream.patient_id, case
+    entries, problems = store.entries.for_resident(upstream.linked.id, EntryKind.CONDITION)
+    assert problems == [], case
+    assert [e.name for e in entries if isinstance(e, Condition)] == ["2型糖尿病"], case
+    readings, problems = store.readings.for_resident(upstream.linked.id)
+    assert problems == [], case
+    assert [r.components[0].value for r in readings if r.source == "platform"] == ["171"], case
 
 
 @dataclass
@@ -48,6 +162,7 @@ class Outcome:
     present: Counter[str]
     unequal: list[str]
     faults: Counter[str]
+    upstream: Upstream | None
 
     @property
     def lost(self) -> set[str]:
@@ -85,6 +200,7 @@ async def run(agent: Agent, base: str, seed: int, *, plain_post: bool) -> Outcom
     store = agent.store
     people = [store.residents.add(resident(rng), actor="test") for _ in range(6)]
     acked: dict[str, Any] = {}
+    upstream: Upstream | None = None
     proxy.faults = dict(FAULTS)
     try:
         for round_ in range(ROUNDS):
@@ -95,7 +211,9 @@ async def run(agent: Agent, base: str, seed: int, *, plain_post: bool) -> Outcom
                 acked[added.id] = store.readings.get(added.id)
             async with FhirPlatform(url, read_timeout=1.0, connect_timeout=1.0, prefer_minimal=True) as client:
                 await SyncEngine(store.sync, client, options, sleep=fast_sleep, rng=rng.random).run()
-            del round_
+            found = linked_one(store, people) if upstream is None and round_ >= ROUNDS // 3 else None
+            if found is not None:
+                upstream = await write_upstream(base, options.organization_id or "", *found, rng)
         proxy.heal()
         for _ in range(30):
             async with FhirPlatform(url, read_timeout=5.0, prefer_minimal=True) as client:
@@ -105,7 +223,7 @@ async def run(agent: Agent, base: str, seed: int, *, plain_post: bool) -> Outcom
         present, unequal = await final_read(base, acked)
     finally:
         await proxy.stop()
-    return Outcome(set(acked), present, unequal, proxy.counts)
+    return Outcome(set(acked), present, unequal, proxy.counts, upstream)
 
 
 async def final_read(base: str, acked: dict[str, Any]) -> tuple[Counter[str], list[str]]:
@@ -115,6 +233,8 @@ async def final_read(base: str, acked: dict[str, Any]) -> tuple[Counter[str], li
         page: Any = await client.search("Observation", [("_count", "1000")])
         while page is not None:
             for resource in page.resources:
+                if find_identifier(resource, UPSTREAM) is not None:
+                    continue  # another system's
                 value = find_identifier(resource, codes.UUID_SYSTEM) or ""
                 record_id = value.removeprefix("urn:uuid:")
                 present[record_id] += 1
@@ -146,6 +266,8 @@ def test_faults_then_heal_nothing_lost_nothing_duplicated(
     assert outcome.unequal == [], case
     queue = agent.store.sync.queue_counts()
     assert queue == {"pending": 0, "parked": 0, "local_only": 0, "conflicts": 0}, case
+    assert outcome.upstream is not None, f"no resident was linked to her Patient during the faults; {case}"
+    check_pulled(agent.store, outcome.upstream, residents=7, case=case)
 
 
 @pytest.mark.parametrize("seed", seed_params(1))
