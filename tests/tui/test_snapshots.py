@@ -135,3 +135,62 @@ def test_locked_screen_in_english(snap_compare: Compare) -> None:
         await settled(pilot)
 
     assert snap_compare(app("en"), terminal_size=(80, 24), run_before=locked)
+
+
+class NoAccountsApi(FakeApi):
+    """A daemon just after `clinic-agent init`: no user yet, so no PIN can be right."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method == "status":
+            return {"outbox": {"pending": 0, "parked": 0}, "disk_low": False, "users": 0}
+        return await super().call(method, params)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_sign_in_with_no_account_yet_says_how_to_create_one(snap_compare: Compare, language: str) -> None:
+    async def shown(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: pilot.app.screen.query_one("#no-accounts").display)
+        await settled(pilot)
+
+    assert snap_compare(app(language, NoAccountsApi()), terminal_size=(80, 24), run_before=shown)
+
+
+class NoMatchApi(FakeApi):
+    """No resident has the number typed."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method == "resident.lookup":
+            return {"matches": []}
+        return await super().call(method, params)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_an_id_number_with_a_wrong_check_digit(snap_compare: Compare, language: str) -> None:
+    async def typed(pilot: Pilot[Any]) -> None:
+        await signed_in(pilot)
+        await pilot.press(*"522229195103080025")
+        await until(pilot, lambda: pilot.app.screen.matched_text == "522229195103080025")
+        await settled(pilot)
+
+    assert snap_compare(app(language, NoMatchApi()), terminal_size=(80, 24), run_before=typed)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_readings_tab_at_80_by_24(snap_compare: Compare, language: str) -> None:
+    async def readings(pilot: Pilot[Any]) -> None:
+        await resident_file(pilot)
+        await pilot.press("2")
+        await settled(pilot)
+
+    assert snap_compare(app(language), terminal_size=(80, 24), run_before=readings)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_allergy_form_at_80_by_24(snap_compare: Compare, language: str) -> None:
+    async def form(pilot: Pilot[Any]) -> None:
+        await resident_file(pilot)
+        await pilot.press("3", "a")
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "EntryFormScreen" and pilot.app.screen.built)
+        await settled(pilot)
+
+    assert snap_compare(app(language), terminal_size=(80, 24), run_before=form)
