@@ -266,3 +266,38 @@ async def test_the_idle_lock_keeps_a_half_filled_form_and_offers_it_back(
         await pilot.press("ctrl+s")
         await until(pilot, lambda: screen_name(pilot) == "ResidentScreen" and "头晕三天" in visible_text(app))
     assert daemon.agent.store.drafts.of_user("user:doctor") == ([], [])
+
+
+OXIMETER = "2026-05-20T08:15:00+08:00"
+
+
+async def test_one_oximeter_measurement_is_one_row_and_one_assignment(make_app: MakeApp, daemon: Daemon) -> None:
+    for code, value, unit in (("59408-5", "93", "%"), ("8867-4", "81", "/min")):
+        await add_reading(daemon, code=code, value=value, unit=unit, device="oximeter", taken_at=OXIMETER)
+    for value in ("72", "73"):  # two pulses of the same second from one device stay two rows
+        await add_reading(daemon, code="8867-4", value=value, unit="/min", device="cuff-2", taken_at=OXIMETER)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: bool(app.screen.summary))
+        waiting = app.screen.summary["unassigned"]
+        joined = [r for r in waiting if len(r["ids"]) == 2]
+        assert len(joined) == 1 and len(waiting) == 4  # noqa: PT018  (the demo's own reading, the pair, two pulses)
+        assert app.screen.summary["unassigned_total"] == 4
+        assert "血氧 93 脉搏 81" in visible_text(app)
+        keys = Keys(pilot)
+        inbox = app.screen.query_one("#unassigned")
+        inbox.table.focus()  # type: ignore[attr-defined]
+        while inbox.current_key != joined[0]["id"]:  # type: ignore[attr-defined]
+            await pilot.press("down")
+        await keys("enter")
+        await until(pilot, lambda: screen_name(pilot) == "AssignScreen")
+        await keys(*"wgh")
+        await until(pilot, lambda: bool(app.screen.candidates))
+        await keys("enter")
+        await until(pilot, lambda: app.screen.pending is not None)
+        await keys("y")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and app.screen.summary["unassigned_total"] == 3)
+        assert keys.count == 6  # one measurement, one assignment (14 keys and two rows before)
+    owner = resident_id(daemon, "吴国华")
+    assert {daemon.agent.store.readings.get(i).resident_id for i in joined[0]["ids"]} == {owner}

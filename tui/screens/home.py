@@ -58,6 +58,7 @@ class HomeScreen(ClinicScreen):
         self._assigning = ""
         self._search_seq = 0
         self._load_again = False
+        self.groups: dict[str, list[str]] = {}  # the first reading of a joined measurement -> all of its readings
 
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="search-row"):
@@ -253,7 +254,8 @@ class HomeScreen(ClinicScreen):
             if reading["id"] == reading_id:
                 reading["acknowledged"] = True  # shown at once; the daemon's event reloads the list
         self._show_summary()
-        await self.call("reading.acknowledge", {"id": reading_id})
+        for one in self.groups.get(reading_id, [reading_id]):
+            await self.call("reading.acknowledge", {"id": one})
 
     def action_assign_newest(self) -> None:
         """Assign the newest waiting reading (F6)."""
@@ -276,7 +278,11 @@ class HomeScreen(ClinicScreen):
 
     @work(group="assign")
     async def _assign(self, reading_id: str, resident: dict[str, Any]) -> None:
-        done = await self.call("reading.assign", {"id": reading_id, "resident": resident["id"]})
+        done = None
+        for one in self.groups.get(reading_id, [reading_id]):  # the SpO2 and the pulse of one measurement go together
+            done = await self.call("reading.assign", {"id": one, "resident": resident["id"]})
+            if done is None:
+                break
         if done is not None:
             self.notify(self.t("assign.done", name=clean(resident["name"])), markup=False)
             self.load()
@@ -298,12 +304,24 @@ class HomeScreen(ClinicScreen):
                 self._load_again = False
                 summary = await self.call("home.summary", {"limit": 100})
                 if summary is not None:
-                    self.summary = summary
+                    self.summary = self._grouped(summary)
                     self._show_summary()
                 if not self._load_again:
                     return
         finally:
             self._loading = False
+
+    def _grouped(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """One device measurement is one row: an oximeter's SpO2 and pulse, stored as two readings, are joined."""
+        self.groups = {}
+        for part in ("today_readings", "unassigned"):
+            rows = measurements(list(summary.get(part) or []))
+            joined = len(summary.get(part) or []) - len(rows)
+            summary[part] = rows
+            self.groups.update({r["id"]: r["ids"] for r in rows if len(r["ids"]) > 1})
+            if part == "unassigned" and "unassigned_total" in summary:
+                summary["unassigned_total"] = int(summary["unassigned_total"]) - joined
+        return summary
 
     def action_reload(self) -> None:
         """Read everything again (F5)."""
@@ -430,6 +448,47 @@ class HomeScreen(ClinicScreen):
         from tui.screens.conflicts import ConflictsScreen
 
         await self.app.push_screen(ConflictsScreen())
+
+
+OXIMETRY = ("59408-5", "2708-6", "8867-4")  # SpO2 (pulse oximetry, arterial blood) and pulse, in that order
+
+
+def measurements(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Readings a device took together, SpO2 and pulse, joined into one (its ``ids`` name every reading in it).
+
+    Joined only when the device, the time and whose (resident or the name the device gave) agree and the
+    codes do not repeat, so two pulses in the same second stay two rows. The order of the list is kept.
+    """
+    rows: list[dict[str, Any]] = []
+    open_: dict[tuple[str, ...], dict[str, Any]] = {}
+    for reading in readings:
+        codes = [str(c.get("code")) for c in reading.get("components") or []]
+        row = {**reading, "ids": [reading["id"]]}
+        if not codes or any(code not in OXIMETRY for code in codes):
+            rows.append(row)
+            continue
+        device = reading.get("device") or {}
+        key = tuple(
+            str(v or "")
+            for v in (
+                device.get("id"),
+                reading.get("taken_at"),
+                reading.get("resident_id"),
+                reading.get("subject_hint"),
+            )
+        )
+        first = open_.get(key)
+        if first is not None and not {str(c.get("code")) for c in first["components"]} & set(codes):
+            first["components"] = sorted(
+                [*first["components"], *reading["components"]], key=lambda c: OXIMETRY.index(str(c.get("code")))
+            )
+            first["ids"].append(reading["id"])
+            first["alerts"] = [*(first.get("alerts") or []), *(reading.get("alerts") or [])]
+            first["acknowledged"] = bool(first.get("acknowledged") and reading.get("acknowledged"))
+            continue
+        open_[key] = row
+        rows.append(row)
+    return rows
 
 
 def id_number_note(text: str, t: Catalogue) -> str:
