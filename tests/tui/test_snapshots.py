@@ -194,3 +194,14 @@ def test_allergy_form_at_80_by_24(snap_compare: Compare, language: str) -> None:
         await settled(pilot)
 
     assert snap_compare(app(language), terminal_size=(80, 24), run_before=form)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_follow_up_form_at_80_by_24(snap_compare: Compare, language: str) -> None:
+    async def follow_up(pilot: Pilot[Any]) -> None:
+        await resident_file(pilot)
+        await pilot.press("h")
+        await until(pilot, lambda: bool(getattr(pilot.app.screen, "prefill", None)))
+        await settled(pilot)
+
+    assert snap_compare(app(language), terminal_size=(80, 24), run_before=follow_up)

@@ -189,7 +189,7 @@ MESSAGES: dict[str, str] = {
     "field.key_populations": "重点人群",
     "hint.id_number": "18 位，最后一位可为 X",
     "hint.id_number_override": "仅当校验位不对而证件上确实如此时填写",
-    "hint.date": "年-月-日，如 2026-03-08",
+    "hint.date": "如 2026-03-08",
     "hint.hrn": "17 位数字",
     "register.title": "新建居民档案",
     "register.edit": "修改基本信息",
