@@ -20,9 +20,10 @@ from tests.tui.conftest import Daemon
 from tests.tui.fake_api import FakeApi
 from tests.tui.helpers import screen_name, settled, sign_in, until, visible_text
 from tests.tui.test_flows import open_file, resident_id
-from tests.tui.test_snapshots import resident_file
+from tests.tui.test_snapshots import resident_file, steady_cursor, utc
 from tui.app import ClinicApp
 
+__all__ = ["steady_cursor", "utc"]  # the snapshots' autouse fixtures: a steady cursor, times in UTC
 MakeApp = Callable[..., ClinicApp]
 Compare = Callable[..., bool]
 TARGET = ("Organization/4401", "铜仁市人民医院 心内科")
