@@ -2,9 +2,12 @@
 
 The clinic's name and code go into agent.toml; the store is created with the technician's
 passphrase slot, the recovery slot (its code shown once) and, by default, the machine key; the
-first doctor gets an account with a PIN; the serial ports present are listed; the clinic is enrolled
-when a platform is given. A commissioning report (no secrets in it) is printed and written to a file
-the technician keeps. The setup file, for mass rollout:
+first doctor gets an account with a PIN; the serial ports present are listed and the USB ones (and
+any named with --probe-port) probed for which protocol answers (drivers/serial/probe.py); a Bluetooth
+scan lists the health devices advertising (or says plainly why there is none); what was found is
+offered as device entries (asked on a terminal; from a file, added when ``[devices] add_found``);
+the clinic is enrolled when a platform is given. A commissioning report (no secrets in it) is
+printed and written to a file the technician keeps. The setup file, for mass rollout:
 
     [clinic]
     name = "坝盘村卫生室"
@@ -19,6 +22,8 @@ the technician keeps. The setup file, for mass rollout:
     [platform]                           # optional
     url = "https://platform.example/fhir"
     token_file = "token.txt"
+    [devices]                            # optional
+    add_found = true                     # add the devices found as [[devices]] entries
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ SECTIONS: dict[str, dict[str, type]] = {
     "store": {"passphrase_file": str, "machine_key": bool},
     "doctor": {"name": str, "display_name": str, "pin_file": str},
     "platform": {"url": str, "token_file": str},
+    "devices": {"add_found": bool},
 }
+NAMES = {"cms50": "oximeter", "cms50-old": "oximeter", "astm": "analyser", "hl7": "machine", "ble": "bluetooth"}
 
 
 @registrar
@@ -64,6 +71,16 @@ def _register(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="where to write the commissioning report (default: ./commissioning-CODE-DATE.txt)",
     )
+    p.add_argument(
+        "--probe-port",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also probe this serial port (a built-in RS-232 port such as /dev/ttyS0); USB ones are probed anyway",
+    )
+    p.add_argument("--probe-seconds", type=float, default=3.0, help="how long to listen at each line speed")
+    p.add_argument("--no-probe", action="store_true", help="list the serial ports without probing them")
+    p.add_argument("--ble-seconds", type=float, default=5.0, help="how long to scan for Bluetooth health devices")
     p.set_defaults(handler=cmd_setup)
 
 
@@ -199,9 +216,20 @@ def cmd_setup(args: argparse.Namespace) -> int:
         "key_slots": [f"passphrase ({ADMIN})", "recovery", *(["machine"] if created.machine_key else [])],
         "recovery_code": recovery,
         "doctor": None,
-        "serial_ports": serial_ports(),
+        "serial_ports": _probed_ports(args),
+        "bluetooth": _bluetooth(args.ble_seconds),
+        "devices_added": [],
+        "devices_offered": [],
         "platform": None,
     }
+    offers = _offers(report)
+    add_all = bool(answers.get("devices", {}).get("add_found"))
+    for name, entry, what in offers:
+        asked = interactive and _ask(f"Add {what} as device {name!r}? yes/no", "yes").lower().startswith("y")
+        if add_all or asked:
+            report["devices_added"].append(_add_device(home, name, entry))
+        else:
+            report["devices_offered"].append(_command_for(name, entry))
     chosen = connect(home, lambda: passphrase, ADMIN, local_only=True)
     try:
         user = chosen.call(
@@ -239,10 +267,82 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probed_ports(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The ports present, each USB one (and each named) with what answered on it."""
+    from drivers.serial.probe import probe
+
+    found = serial_ports()
+    known = {p["device"] for p in found}
+    found += [
+        {"device": path, "vid": None, "pid": None, "serial_number": None, "description": "named with --probe-port"}
+        for path in args.probe_port
+        if path not in known
+    ]
+    for port in found:
+        if args.no_probe or (port["vid"] is None and port["device"] not in args.probe_port):
+            port.update(protocol=None, baud=None, probe="not probed (--probe-port PATH probes it)")
+            continue
+        result = probe(port["device"], listen=args.probe_seconds)
+        port.update(protocol=result.protocol, baud=result.baud, probe=result.note)
+    return found
+
+
+def _bluetooth(seconds: float) -> dict[str, Any]:
+    """The health devices a Bluetooth scan finds, or why there was no scan."""
+    from clinic_agent.cli.device_commands import _scan_ble
+
+    found, error = _scan_ble(seconds)
+    return {"devices": found, "error": error}
+
+
+def _offers(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """A device entry for each port a protocol answered on and each Bluetooth health device: name, entry, words."""
+    offers: list[tuple[str, dict[str, Any], str]] = []
+    taken: set[str] = set()
+
+    def named(base: str) -> str:
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        return name
+
+    for port in report["serial_ports"]:
+        if not port.get("protocol"):
+            continue
+        entry: dict[str, Any] = {"kind": "serial", "protocol": port["protocol"], "baud": port["baud"]}
+        if port["vid"] and port["pid"]:  # by its USB ids: the same device whichever port it is plugged into
+            entry["match"] = ":".join(x for x in (port["vid"], port["pid"], port["serial_number"]) if x)
+        else:
+            entry["port"] = port["device"]
+        offers.append((named(NAMES[port["protocol"]]), entry, f"the {port['protocol']} device on {port['device']}"))
+    for device in report["bluetooth"]["devices"]:
+        entry = {"kind": "ble", "protocol": "ble", "address": device["address"]}
+        offers.append((named(NAMES["ble"]), entry, f"{device['name'] or 'the device'} ({device['address']})"))
+    return offers
+
+
+def _add_device(home: Home, name: str, entry: dict[str, Any]) -> str:
+    from clinic_agent.devices import add_device
+
+    config = add_device(home.config_path, {"name": name, **entry})
+    return f"{config.name} ({config.describe()})"
+
+
+def _command_for(name: str, entry: dict[str, Any]) -> str:
+    options = " ".join(f"--{key} {value}" for key, value in entry.items())
+    return f"clinic-agent devices add {name} {options}"
+
+
 def _report_text(r: dict[str, Any]) -> str:
     ports = [
-        f"  {p['device']}  {p['vid'] or '----'}:{p['pid'] or '----'}  {p['description']}" for p in r["serial_ports"]
+        f"  {p['device']}  {p['vid'] or '----'}:{p['pid'] or '----'}  {p['description']}: {p['probe']}"
+        for p in r["serial_ports"]
     ]
+    bluetooth = r["bluetooth"]["error"] or "no health device advertising"
+    ble = [f"  {d['address']}  {d['name'] or ''}" for d in r["bluetooth"]["devices"]] or [f"  ({bluetooth})"]
+    offered = [f"  {c}" for c in r["devices_offered"]]
     lines = [
         f"Clinic Agent {r['agent']} commissioning report, {r['when']}",
         f"clinic          {r['clinic']['name']} ({r['clinic']['code']})",
@@ -254,6 +354,11 @@ def _report_text(r: dict[str, Any]) -> str:
         f"platform        {r['platform'] or 'not given (later: clinic-agent enroll)'}",
         "serial ports",
         *(ports or ["  (none)"]),
+        "bluetooth health devices",
+        *ble,
+        "devices added",
+        *([f"  {d}" for d in r["devices_added"]] or ["  (none)"]),
+        *(["devices found, not added (add them with)", *offered] if offered else []),
         "",
         "Next: sudo systemctl start clinic-agent; clinic-agent doctor; add devices (clinic-agent devices add).",
     ]

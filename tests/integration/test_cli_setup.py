@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -78,3 +81,78 @@ def test_setup_refuses_twice_a_bad_file_and_no_terminal(cli: Cli, tmp_path: Path
     again = cli("setup", "--from", str(_setup_file(tmp_path)))
     assert again.returncode == 2
     assert "already holds a store" in again.stderr
+
+
+def _wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while not path.exists():
+        assert process.poll() is None, f"the simulator at {path} ended"
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def test_setup_probes_serial_ports_and_adds_what_answered(cli: Cli, tmp_path: Path) -> None:
+    """An oximeter (asked for live data) and an analyser (saying ENQ) on ptys are recognised and added;
+    a port where nothing talks is said to be silent; Bluetooth is listed or its absence said."""
+    oximeter, analyser, silent = tmp_path / "ttyOXI", tmp_path / "ttyLAB", tmp_path / "ttyQUIET"
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "clinic_agent", "simulate", "cms50", "--serial", str(oximeter)],
+            env=cli.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "clinic_agent", "simulate", "astm-analyser", "--serial", str(analyser)],
+            env=cli.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            ["socat", f"pty,raw,echo=0,link={silent}", f"pty,raw,echo=0,link={tmp_path / 'ttyNOBODY'}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        for path, process in zip((oximeter, analyser, silent), started, strict=True):
+            _wait_for(path, process)
+        text = SETUP + "[devices]\nadd_found = true\n"
+        probes = [arg for path in (oximeter, analyser, silent) for arg in ("--probe-port", str(path))]
+        report_file = tmp_path / "r.txt"
+        result = cli(
+            "setup",
+            "--from",
+            str(_setup_file(tmp_path, text)),
+            *probes,
+            "--probe-seconds",
+            "3",
+            "--ble-seconds",
+            "1",
+            "--json",
+            "--report",
+            str(report_file),
+        )
+    finally:
+        for process in started:
+            process.terminate()
+            process.wait(20)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    ports = {p["device"]: p for p in report["serial_ports"]}
+    assert (ports[str(oximeter)]["protocol"], ports[str(oximeter)]["baud"]) == ("cms50", 115200)
+    assert (ports[str(analyser)]["protocol"], ports[str(analyser)]["baud"]) == ("astm", 9600)
+    assert ports[str(silent)]["protocol"] is None
+    assert ports[str(silent)]["probe"].startswith("silent")
+    assert report["devices_added"] == [f"oximeter (serial {oximeter} @ 115200)", f"analyser (serial {analyser} @ 9600)"]
+    devices = tomllib.loads((cli.home / "agent.toml").read_text(encoding="utf-8"))["devices"]
+    assert [(d["name"], d["protocol"], d["port"], d["baud"]) for d in devices] == [
+        ("oximeter", "cms50", str(oximeter), 115200),
+        ("analyser", "astm", str(analyser), 9600),
+    ]
+    bluetooth = report["bluetooth"]
+    assert bluetooth["error"] is None or bluetooth["error"].startswith("Bluetooth is not available here")
+    kept = report_file.read_text(encoding="utf-8")
+    assert "cms50 answered at 115200 baud" in kept
+    assert "bluetooth health devices" in kept
+    assert cli("devices", "list", check=True).returncode == 0
