@@ -1,7 +1,9 @@
 """Store benchmark: every figure beside a baseline measured in the same run, as a ratio.
 
     encrypted inserts  vs  plain sqlite3 inserts of the same rows (reading + outbox + audit)   target >= 0.5x
-    one durable reading commit (p50, p99)  vs  one raw sqlite3 commit in WAL/FULL
+    one durable reading commit (p50, p99; WAL pages written)  vs  one raw sqlite3 commit in WAL/FULL
+    one device frame through ingest (archive + reading, p50, p99)  vs  the same raw commit
+    a search keypress through resident.lookup (p50, p95)  vs  the in-memory index search alone
     unlock (KDF, keyring, decrypting every resident, building the search index)  vs  the bare Argon2id
     name search over 50,000 residents (p95; target < 20 ms)  vs  a plain substring scan of the names
 
@@ -143,6 +145,96 @@ def bench_commit_latency(agent: Agent, work: Path, n: int, resident_id: str) -> 
     }
 
 
+def _wal_frames_per_commit(conn: sqlite3.Connection, commit: Callable[[], object], n: int = 50) -> float:
+    """WAL frames (pages) one commit writes: the WAL emptied before each, its frame count read after."""
+    frames = []
+    for _ in range(n):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        commit()
+        frames.append(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    return float(statistics.median(frames))
+
+
+def bench_wal_pages(agent: Agent, work: Path, resident_id: str) -> dict[str, float]:
+    """Pages per durable reading commit, against a raw one-row commit."""
+    plain = _plain_db(work / "pages.db")
+
+    def raw() -> None:
+        plain.execute("BEGIN IMMEDIATE")
+        plain.execute("INSERT INTO readings VALUES (?, ?, ?, ?)", _rows([reading(resident_id)])[0])
+        plain.execute("COMMIT")
+
+    ours = _wal_frames_per_commit(
+        agent.store.core.conn, lambda: agent.store.readings.add(reading(resident_id), actor="bench")
+    )
+    base = _wal_frames_per_commit(plain, raw)
+    plain.close()
+    return {"reading_commit_pages": ours, "raw_commit_pages": base}
+
+
+def bench_frames(agent: Agent, work: Path, n: int) -> dict[str, float]:
+    """A device frame through ingest (decode, archive, reading, outbox, audit: durable), against a raw commit."""
+    from datetime import UTC, datetime
+
+    from clinic_agent.ingest import Ingest
+    from drivers.ble.blood_pressure import BloodPressure, encode_blood_pressure
+    from drivers.frames import DeviceRef, RawFrame
+    from drivers.ieee11073 import Mder
+
+    sink = Ingest(agent)
+    device = DeviceRef(id="cuff", protocol="ble")
+    plain = _plain_db(work / "frames.db")
+    ours, base = [], []
+    at = datetime.now(UTC)
+    for i in range(n):
+        record = BloodPressure(
+            kpa=False,
+            systolic=Mder.of(100 + i % 80),
+            diastolic=Mder.of(60 + (i // 80) % 40),  # every frame another reading (no duplicates)
+            mean_arterial_pressure=Mder.of(90),
+            time_stamp=None,
+            pulse_rate=Mder.of(70),
+        )
+        frame = RawFrame(device=device, protocol="ble:2A35", data=encode_blood_pressure(record), received_at=at)
+        ours.append(_timed(lambda frame=frame: sink.submit(frame)))  # type: ignore[misc]
+        row = _rows([reading()])[0]
+
+        def raw(row: tuple[str, str, str, str] = row) -> None:
+            plain.execute("BEGIN IMMEDIATE")
+            plain.execute("INSERT INTO readings VALUES (?, ?, ?, ?)", row)
+            plain.execute("COMMIT")
+
+        base.append(_timed(raw))
+    plain.close()
+    return {
+        "frame_p50_ms": statistics.median(ours) * 1000,
+        "frame_p99_ms": _percentile(ours, 0.99) * 1000,
+        "raw_commit_p50_ms": statistics.median(base) * 1000,
+        "ratio_p50": statistics.median(ours) / statistics.median(base),
+    }
+
+
+def bench_keypress(agent: Agent, names: list[str], rng: random.Random, queries: int = 300) -> dict[str, float]:
+    """resident.lookup as the home screen calls it per keypress (index, listed residents, audit), against
+    the index search alone."""
+    from clinic_agent.agent import Caller
+    from clinic_agent.api import registry
+
+    doctor = Caller(actor="user:doctor", role="doctor")
+    typed = [n[: rng.randint(1, len(n))] for n in rng.sample(names, queries)]
+    agent.refresh_index()
+    ours = [
+        _timed(lambda q=q: registry.call(agent, doctor, "resident.lookup", {"text": q, "limit": 20})) for q in typed
+    ]  # type: ignore[misc]
+    alone = [_timed(lambda q=q: agent.index.search(q, limit=20)) for q in typed]  # type: ignore[misc]
+    return {
+        "lookup_p50_ms": statistics.median(ours) * 1000,
+        "lookup_p95_ms": _percentile(ours, 0.95) * 1000,
+        "index_p95_ms": _percentile(alone, 0.95) * 1000,
+        "ratio_p95": _percentile(ours, 0.95) / _percentile(alone, 0.95),
+    }
+
+
 def bench_unlock(agent: Agent) -> dict[str, float]:
     """Unlocking with the default Argon2id slot, against the KDF alone with the same parameters."""
     agent.lock(actor="bench")
@@ -194,6 +286,9 @@ def main() -> None:
         someone = people[0].id
         results["inserts"] = bench_inserts(agent, work, args.readings, someone)
         results["commit"] = bench_commit_latency(agent, work, min(args.readings, 2000), someone)
+        results["commit"].update(bench_wal_pages(agent, work, someone))
+        results["frames"] = bench_frames(agent, work, min(args.readings, 1000))
+        results["keypress"] = bench_keypress(agent, names, rng)
         results["unlock"] = bench_unlock(agent)
         agent.close()
     results["search"] = bench_search(names, numbers, 2000, rng)
@@ -216,7 +311,18 @@ def _print(results: dict[str, dict[str, float]], residents: int) -> None:
     print(
         f"  durable reading commit   : p50 {c['reading_commit_p50_ms']:.2f} ms, p99 {c['reading_commit_p99_ms']:.2f} ms"
         f"  vs raw commit p50 {c['raw_commit_p50_ms']:.2f} ms, p99 {c['raw_commit_p99_ms']:.2f} ms"
-        f"  = {c['ratio_p50']:.2f}x"
+        f"  = {c['ratio_p50']:.2f}x; WAL pages per commit {c['reading_commit_pages']:.0f}"
+        f" vs raw {c['raw_commit_pages']:.0f}"
+    )
+    f = results["frames"]
+    print(
+        f"  device frame, durable    : p50 {f['frame_p50_ms']:.2f} ms, p99 {f['frame_p99_ms']:.2f} ms"
+        f"  vs raw commit p50 {f['raw_commit_p50_ms']:.2f} ms  = {f['ratio_p50']:.2f}x"
+    )
+    k = results["keypress"]
+    print(
+        f"  search keypress (lookup) : p50 {k['lookup_p50_ms']:.2f} ms, p95 {k['lookup_p95_ms']:.2f} ms"
+        f"  vs the index alone p95 {k['index_p95_ms']:.2f} ms  = {k['ratio_p95']:.1f}x"
     )
     print(
         f"  unlock                   : {u['unlock_s']:.2f} s vs Argon2id alone {u['argon2id_alone_s']:.2f} s"

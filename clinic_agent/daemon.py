@@ -184,6 +184,7 @@ class Housekeeping:
 
     def tick(self) -> None:
         """One round of chores."""
+        self.agent.store.audit.flush_deferred()  # searches typed since the last write join the audit chain
         for session in self.server.sessions.expire_idle():
             _LOGGER.info("session of %s expired after being idle", session.caller.actor)
         low = self.agent.disk_free_mib() < self.agent.config.disk_low_mib

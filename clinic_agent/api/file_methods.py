@@ -413,32 +413,39 @@ def _reading_suggest(agent: Agent, caller: Caller, params: Params) -> dict[str, 
 
 @method("resident.lookup")
 def _resident_lookup(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
-    """Search as you type, with what tells two people of the same name apart (born, sex, village, ID tail)."""
+    """Search as you type, with what tells two people of the same name apart (born, sex, village, ID tail).
+
+    A keypress costs no commit: its audit entry joins the chain with the next write (opening a file
+    commits its own before the file is shown). Only the residents listed are decrypted, in one read,
+    and only the fields listed are taken from them."""
     agent.refresh_index()
     matches = agent.index.search(
         params.text("text", max_length=60), limit=params.integer("limit", default=20, low=1, high=200)
     )
+    shown = agent.store.residents.shown([m.resident_id for m in matches], _LISTED)
     found = []
     for match in matches:
-        try:
-            r = agent.store.residents.get(match.resident_id)
-        except RecordNotFound:
+        r = shown.get(match.resident_id)
+        if r is None:
             continue
         found.append(
             {
-                "id": r.id,
-                "name": r.name,
+                "id": match.resident_id,
+                "name": r["name"],
                 "matched_by": match.matched_by,
-                "sex": r.sex.value,
-                "birth_date": r.birth_date.isoformat(),
-                "village": r.village or "",
-                "id_number": r.id_number,
-                "health_record_number": r.health_record_number or "",
-                "key_populations": [k.value for k in r.key_populations],
+                "sex": r["sex"],
+                "birth_date": r["birth_date"],
+                "village": r["village"] or "",
+                "id_number": r["id_number"],
+                "health_record_number": r["health_record_number"] or "",
+                "key_populations": list(r["key_populations"] or []),
             }
         )
-    agent.store.audit.record(caller.actor, "resident.search", "resident", "", f"{len(found)} found")
+    agent.store.audit.defer(caller.actor, "resident.search", "resident", "", f"{len(found)} found")
     return {"matches": found}
+
+
+_LISTED = ("name", "sex", "birth_date", "village", "id_number", "health_record_number", "key_populations")
 
 
 # -- drafts: forms left unfinished at the lock ----------------------------------------------------------------------

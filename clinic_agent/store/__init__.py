@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from sqlite_utils import Database
 
 from clinic_agent import crypto, serde
 from clinic_agent.audit import VerifyResult
-from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted, StoreMissing
+from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordNotFound, StoreCorrupted, StoreMissing
 from clinic_agent.keys import KeyFile, Keyring
 from clinic_agent.model import QuarantinedFrame, Reading, utcnow
 from clinic_agent.store import integrity
@@ -39,6 +40,7 @@ from clinic_agent.store.users import Users
 
 __all__ = ["AddedReading", "OutboxItem", "ResidentPage", "Store", "StoreCounts", "UnlockReport"]
 
+_LOGGER = logging.getLogger(__name__)
 _COUNTED = ("residents", "entries", "readings", "frames", "quarantine", "sealed", "audit", "users")
 
 
@@ -301,7 +303,11 @@ class Store:
             return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     def close(self) -> None:
-        """Close the database and forget the keys."""
+        """Commit the audit entries still deferred, close the database and forget the keys."""
+        try:
+            self.audit.flush_deferred()
+        except ClinicAgentError as exc:
+            _LOGGER.warning("%d deferred audit entries were not written: %s", self._core.deferred_audit, exc)
         self._core.close()
 
     @property

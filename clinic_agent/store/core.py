@@ -30,6 +30,7 @@ from clinic_agent.store.connection import is_disk_failure, is_io_error, open_con
 Clock = Callable[[], datetime]
 _SQLITE_IOERR = 10
 _LOOKS = 5  # a file is called damaged only if this many fresh looks agree
+DEFERRED_AUDIT_LIMIT = 64  # deferred audit entries that make their own commit rather than wait longer
 _ERROR_CODE = re.compile(r"error code=(\d+)")  # in quick_check's "unable to get the page. error code=N"
 
 
@@ -71,6 +72,10 @@ class Core:
         # Called after a COMMIT that queued work for the platform (the sync loop wakes up).
         self.outbox_listeners: list[Callable[[], None]] = []
         self._outbox_touched = False
+        # Audit entries waiting for the next write transaction (searches as one types): no commit and
+        # no fsync of their own. A lock of their own, so that noting one never waits for a commit.
+        self._deferred: list[tuple[datetime, str, str, str, str, str]] = []
+        self._deferred_lock = threading.Lock()
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -82,6 +87,7 @@ class Core:
             conn.execute("BEGIN IMMEDIATE")
             self._change_seq, self._audit_head, self._outbox_touched = None, None, False
             try:
+                deferred = self._append_deferred(conn)
                 yield conn
                 self._save_change_seq(conn)
                 head, appended = self._audit_written()
@@ -91,6 +97,9 @@ class Core:
                 raise
             finally:
                 self._change_seq, self._audit_head, self._audit_appended = None, None, False
+            if deferred:
+                with self._deferred_lock:
+                    del self._deferred[:deferred]  # in the chain now; any noted meanwhile wait for the next
             if appended and head is not None and self.audit_key is not None:
                 self.anchor = Anchor(*head)
                 self.anchor_file.write(self.audit_key, self.anchor)
@@ -98,6 +107,36 @@ class Core:
             self._outbox_touched = False
             for listener in list(self.outbox_listeners):
                 listener()
+
+    def _append_deferred(self, conn: sqlite3.Connection) -> int:
+        """Put the deferred audit entries into the chain, first in this transaction (so in time order)."""
+        if self.audit_key is None:
+            return 0
+        with self._deferred_lock:
+            waiting = list(self._deferred)
+        for at, actor, action, object_type, object_id, detail in waiting:
+            self.append_audit(conn, actor, action, object_type, object_id, detail, at=at)
+        return len(waiting)
+
+    def defer_audit(
+        self, actor: str, action: str, object_type: str = "", object_id: str = "", detail: str = ""
+    ) -> bool:
+        """Note an audit entry that joins the chain with the next write transaction, at the time noted now.
+
+        For what is done many times a second (a search per keypress): no commit, no fsync of its own.
+        Returns True when enough are waiting (DEFERRED_AUDIT_LIMIT) that the caller should flush them.
+        """
+        if self.audit_key is None:
+            raise StoreLocked("the store is locked; unlock it with a passphrase first")
+        with self._deferred_lock:
+            self._deferred.append((self.clock(), actor, action, object_type, object_id, _one_line(detail)))
+            return len(self._deferred) >= DEFERRED_AUDIT_LIMIT
+
+    @property
+    def deferred_audit(self) -> int:
+        """How many audit entries wait for the next write transaction."""
+        with self._deferred_lock:
+            return len(self._deferred)
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         try:

@@ -25,6 +25,19 @@ class AuditLog:
         with self._core.write() as conn:
             self._core.append_audit(conn, actor, action, object_type, object_id, detail)
 
+    def defer(self, actor: str, action: str, object_type: str = "", object_id: str = "", detail: str = "") -> None:
+        """Append one entry with the next write transaction instead of a commit of its own (a search per
+        keypress); it keeps the time it was noted. Flushed by any write, by the daemon's housekeeping
+        every few seconds, at lock and at close, or at once when many are waiting."""
+        if self._core.defer_audit(actor, action, object_type, object_id, detail):
+            self.flush_deferred()
+
+    def flush_deferred(self) -> None:
+        """Commit the entries deferred so far (nothing when none wait)."""
+        if self._core.deferred_audit:
+            with self._core.write():
+                pass  # a write transaction puts them into the chain first
+
     def note_while_locked(self, actor: str, action: str, detail: str = "") -> None:
         """A security event while locked (a failed unlock): into the chain if the audit key is still
         here (locked after an unlock), else kept until the next unlock puts it there."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from clinic_agent import validation
 from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
@@ -118,6 +119,24 @@ class Residents:
         if row is None:
             raise RecordNotFound(f"no resident {resident_id}")
         return record_from_row(self._core, Resident, TABLE, row, _NAMES)
+
+    def shown(self, resident_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """Some fields of some residents, as stored JSON, in one read (a result list as one types).
+
+        Each row is decrypted and its bound clear columns checked as for any read (a changed row
+        raises StoreCorrupted), but no full record is built. Residents not there are left out."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._core.read() as conn:
+            for start in range(0, len(resident_ids), 500):
+                chunk = resident_ids[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM residents WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+                ).fetchall()
+                for row in rows:
+                    values = dict(zip(_NAMES, row, strict=True))
+                    data = self._core.open(TABLE, values["id"], values["key_id"], values["payload"], row=values)
+                    found[values["id"]] = {name: data.get(name) for name in fields}
+        return found
 
     def _audit_view(self, actor: str, resident_id: str) -> None:
         with self._core.write() as conn:

@@ -17,6 +17,7 @@ from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import methods, registry
 from clinic_agent.errors import AccessDenied, RecordNotFound
 from clinic_agent.model import new_id
+from clinic_agent.store.core import DEFERRED_AUDIT_LIMIT
 from tests.support import FAST_CONFIG, reading, resident
 
 DOCTOR = Caller(actor="user:doctor", role="doctor")
@@ -178,6 +179,84 @@ def test_lookup_tells_people_apart_and_a_technician_may_not(agent: Agent) -> Non
     assert match["key_populations"] == ["hypertension", "elderly"]
     with pytest.raises(AccessDenied):
         call(agent, "home.summary", caller=Caller(actor="user:tech", role="technician"))
+
+
+def test_lookup_lists_each_resident_as_the_file_shows_them(agent: Agent) -> None:
+    matches = call(agent, "resident.lookup", {"text": "1", "limit": 200})["matches"]  # any ID number with a 1
+    assert len(matches) >= 5
+    for match in matches:
+        r = agent.store.residents.get(match["id"])
+        assert match == {
+            "id": r.id,
+            "name": r.name,
+            "matched_by": match["matched_by"],
+            "sex": r.sex.value,
+            "birth_date": r.birth_date.isoformat(),
+            "village": r.village or "",
+            "id_number": r.id_number,
+            "health_record_number": r.health_record_number or "",
+            "key_populations": [k.value for k in r.key_populations],
+        }
+
+
+def _audit_actions(agent: Agent) -> list[str]:
+    return [e.action for e in agent.store.audit.entries()]
+
+
+def test_a_search_per_keypress_commits_nothing_and_joins_the_audit_chain_with_the_next_write(
+    agent: Agent,
+) -> None:
+    before = _audit_actions(agent)
+    head = agent.store.audit.head()
+    for text in ("l", "lx", "lxy"):
+        call(agent, "resident.lookup", {"text": text})
+    assert agent.store.audit.head() == head  # three keypresses, no commit
+    match = resident_named(agent, "lxy")
+    call(agent, "resident.file", {"resident": match["id"]})  # opening the file commits, searches first
+    after = _audit_actions(agent)
+    assert after[: len(before)] == before
+    assert after[len(before) :] == ["resident.search"] * 4 + ["resident.view"]
+    entries = list(agent.store.audit.entries())
+    assert [e.at for e in entries] == sorted(e.at for e in entries)  # each keeps the time it was noted
+    assert agent.store.audit.verify().ok
+
+
+def test_deferred_search_entries_survive_a_failed_write_and_are_written_at_close(agent: Agent, demo_home: Path) -> None:
+    call(agent, "resident.lookup", {"text": "lxy"})
+    with pytest.raises(RecordNotFound):
+        agent.store.readings.assign("no such reading", "nobody", actor="test")  # rolled back
+    assert agent.store.core.deferred_audit == 1  # still waiting, not lost with the rollback
+    root = agent.home.root
+    agent.close()
+    reopened = Agent.open(home_module.resolve(root))
+    try:
+        reopened.unlock(actor="test", passphrase=demo.DEMO_PASSPHRASE)
+        actions = _audit_actions(reopened)
+        assert actions[-2:] == ["resident.search", "unlock"]
+        assert reopened.store.audit.verify().ok
+    finally:
+        reopened.close()
+
+
+def test_the_daemons_housekeeping_commits_the_searches_of_a_quiet_clinic(agent: Agent) -> None:
+    from types import SimpleNamespace
+
+    from clinic_agent.daemon import Housekeeping
+
+    call(agent, "resident.lookup", {"text": "lxy"})
+    head = agent.store.audit.head()[0]
+    server = SimpleNamespace(sessions=SimpleNamespace(expire_idle=list))
+    Housekeeping(agent, server).tick()  # type: ignore[arg-type]
+    assert agent.store.audit.head()[0] == head + 1
+    assert _audit_actions(agent)[-1] == "resident.search"
+
+
+def test_many_searches_without_a_write_commit_by_themselves(agent: Agent) -> None:
+    head = agent.store.audit.head()[0]
+    for _ in range(DEFERRED_AUDIT_LIMIT):
+        call(agent, "resident.lookup", {"text": "lxy"})
+    assert agent.store.audit.head()[0] == head + DEFERRED_AUDIT_LIMIT  # the last one flushed them all
+    assert agent.store.core.deferred_audit == 0
 
 
 def test_the_roster_follows_new_residents_and_forgets_at_lock(agent: Agent) -> None:
