@@ -91,7 +91,7 @@ def options(agent: Agent, **extra: Any) -> EngineOptions:
 
 
 async def push(agent: Agent, base: str) -> tuple[float, Recording, int]:
-    client = Recording(base, prefer_minimal=True)  # as the agent's own client (syncing._platform) asks
+    client = Recording(base, prefer_minimal=True)  # as the agent's own client (sync.enrolment.connect) asks
     engine = SyncEngine(agent.store.sync, client, options(agent, batch_size=100, max_batch=200, pull=False))
     start = time.perf_counter()
     report = await engine.run()

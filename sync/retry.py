@@ -140,10 +140,16 @@ def parse_retry_after(value: str | None, *, now: datetime, cap: float = RETRY_AF
     return min(max((when - now).total_seconds(), 0.0), cap)
 
 
-def backoff(attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+def backoff(
+    attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random, least: float = 0.0
+) -> float:
+    """Exponential backoff with jitter: uniform in [least * c, c], where c = min(cap, base * 2**(attempt-1)).
+
+    Full jitter (``least`` 0) for a request's retries; the sync loop's waits between runs keep at
+    least half (``least`` 0.5), so a platform that is down is not probed again at once.
+    """
     ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 62))
-    return rng() * ceiling
+    return ceiling * least + rng() * ceiling * (1.0 - least)
 
 
 class wait_backoff(wait_base):

@@ -28,7 +28,7 @@ from urllib.parse import unquote
 
 from sync.errors import PlatformProtocolError, PlatformRejected
 from sync.fhir import bundle
-from sync.fhir.bundle import EntryResult, RequestEntry
+from sync.fhir.bundle import EntryResult, RequestEntry, SearchPage
 from sync.fhir.common import Resource, find_identifier, token
 from sync.platform import Platform
 
@@ -112,7 +112,7 @@ async def _current(platform: Platform, url: str) -> tuple[str, str, str | None, 
 async def _matching(platform: Platform, kind: str, system: str, value: str) -> list[Resource]:
     """The resources of ``kind`` carrying the identifier (checked here too: a lenient server may ignore it)."""
     found: list[Resource] = []
-    page = await platform.search(kind, [("identifier", token(system, value))])
+    page: SearchPage | None = await platform.search(kind, [("identifier", token(system, value))])
     while page is not None:
         found += [r for r in page.resources if r.get("resourceType") == kind and find_identifier(r, system) == value]
         page = await platform.next_page(page)

@@ -10,6 +10,7 @@ import pytest
 
 from clinic_agent import syncing
 from clinic_agent.agent import Agent
+from sync import service as sync_service
 from tests.support import PASSPHRASE, new_home, reading, resident
 
 
@@ -20,13 +21,13 @@ def test_readings_stored_while_not_enrolled_wake_no_sync_and_count_nothing_on_th
     agent.unlock(actor="t", passphrase=PASSPHRASE)
     runs: list[str] = []
     counted: list[str] = []
-    real_status = syncing.status
+    real_status = sync_service.status
 
     def counting_status(*args: Any, **kwargs: Any) -> dict[str, Any]:
         counted.append("status")
         return real_status(*args, **kwargs)
 
-    monkeypatch.setattr(syncing, "status", counting_status)
+    monkeypatch.setattr(sync_service, "status", counting_status)
 
     async def go() -> None:
         service = syncing.SyncService(agent)

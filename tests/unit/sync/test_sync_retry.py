@@ -152,6 +152,12 @@ def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:
     assert backoff(3, base=2, cap=300, rng=lambda: 0.5) == 4
 
 
+def test_the_sync_loop_waits_at_least_half_the_ceiling() -> None:
+    """Between runs (``least`` 0.5) a platform that is down is never probed again at once."""
+    assert [backoff(n, base=5, cap=600, rng=lambda: 0.0, least=0.5) for n in (1, 2, 8, 31)] == [2.5, 5, 300, 300]
+    assert [backoff(n, base=5, cap=600, rng=lambda: 1.0, least=0.5) for n in (1, 2, 8, 31)] == [5, 10, 600, 600]
+
+
 def _state(attempt: int, error: BaseException | None) -> tenacity.RetryCallState:
     state = tenacity.RetryCallState(retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={})
     state.attempt_number = attempt
