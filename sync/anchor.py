@@ -20,8 +20,11 @@ from sync.platform import Platform
 _LOGGER = logging.getLogger(__name__)
 
 
-async def anchor(host: Host, client: Platform, organization_id: str | None) -> None:
-    """Compare the platform's copy of the audit chain's head with the chain here, then put the new head there."""
+async def anchor(host: Host, client: Platform, organization_id: str | None) -> str:
+    """Compare the platform's copy of the audit chain's head with the chain here, then put the new head there.
+
+    What the comparison found ('' when the heads agree): a cut, or a restore written in the log since
+    the platform's head was anchored (``recorded``), which it explains."""
     version: str | None = None
     try:
         read = await client.read("AuditEvent", audit_anchor.anchor_id(host.store_id))
@@ -29,17 +32,25 @@ async def anchor(host: Host, client: Platform, organization_id: str | None) -> N
     except PlatformRejected as exc:
         if exc.status not in (404, 410):
             _LOGGER.warning("the platform's audit anchor could not be read: %s", exc)
-            return
+            return ""
         held = None  # never anchored there yet
     except SyncError as exc:
         _LOGGER.warning("the platform's audit anchor could not be read: %s", exc)
-        return
+        return ""
+    problem = ""
     if held is not None:
-        await asyncio.to_thread(host.audit.compare_with_anchor, *held, where="the platform")
+        problem = await asyncio.to_thread(
+            host.audit.compare_with_anchor,
+            *held,
+            where="the platform",
+            anchored_at=audit_anchor.recorded_at(read.resource),
+        )
+        if problem:
+            _LOGGER.warning("%s", problem)
     seq, mac = await asyncio.to_thread(host.audit.head)
     head = f"{seq}:{mac.hex()}"
     if (await asyncio.to_thread(host.records.settings)).get("audit_anchor") == head:
-        return  # nothing was logged since the last anchor
+        return problem  # nothing was logged since the last anchor
     observer = {"reference": f"Organization/{organization_id}"} if organization_id else None
     entry = audit_anchor.request(
         host.store_id, seq, mac, utcnow(), observer=observer, version_id=version, ns=host.site.namespace
@@ -48,8 +59,9 @@ async def anchor(host: Host, client: Platform, organization_id: str | None) -> N
         [result] = await versions.transaction(client, [entry])
     except SyncError as exc:
         _LOGGER.warning("the audit anchor was not accepted: %s", exc)
-        return
+        return problem
     if result.resource is not None and audit_anchor.from_fhir(result.resource) != (seq, mac):
         _LOGGER.warning("an audit anchor was written on the platform since it was read; compared at the next sync")
-        return
+        return problem
     await asyncio.to_thread(host.records.save_settings, {"audit_anchor": head})
+    return problem

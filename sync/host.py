@@ -10,6 +10,7 @@ and is made from a worker thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from clinic_agent.config import SyncSettings
@@ -56,8 +57,9 @@ class AuditChain(Protocol):
         """The last entry's sequence number and MAC."""
         ...
 
-    def compare_with_anchor(self, seq: int, mac: bytes, *, where: str) -> str:
-        """Check the chain against an anchor kept elsewhere; a cut or rolled-back log is recorded as such."""
+    def compare_with_anchor(self, seq: int, mac: bytes, *, where: str, anchored_at: datetime | None = None) -> str:
+        """Check the chain against an anchor kept elsewhere (written at ``anchored_at``); a cut or rolled-back
+        log is recorded as such, a restore written since as that restore."""
         ...
 
 

@@ -87,8 +87,10 @@ async def _run(host: Host, client: FhirPlatform, options: EngineOptions) -> Sync
         on_progress=lambda progress: host.publish("sync.progress", progress),
     )
     report = await engine.run()
+    for answer in report.answers:  # the home screen's consultation inbox raises an alert
+        host.publish("consult.answer", {"id": answer})
     if not report.errors:
-        await anchor(host, client, options.organization_id)
+        report.audit = await anchor(host, client, options.organization_id)
     return report
 
 
