@@ -292,6 +292,7 @@ async def test_one_oximeter_measurement_is_one_row_and_one_assignment(make_app: 
             await pilot.press("down")
         await keys("enter")
         await until(pilot, lambda: screen_name(pilot) == "AssignScreen")
+        await until(pilot, lambda: "血氧 93 % · 脉搏 81 次/分" in visible_text(app))  # the whole measurement
         await keys(*"wgh")
         await until(pilot, lambda: bool(app.screen.candidates))
         await keys("enter")

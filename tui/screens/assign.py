@@ -36,9 +36,10 @@ class AssignScreen(ClinicModal):
         Binding("down", "into_list", "key.results", show=False),
     ]
 
-    def __init__(self, reading_id: str) -> None:
+    def __init__(self, reading_id: str, *, measurement: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.reading_id = reading_id
+        self.measurement = measurement  # the row as home shows it: an oximeter's SpO2 and pulse together
         self.reading: dict[str, Any] = {}
         self.hint = ""
         self.candidates: list[dict[str, Any]] = []
@@ -70,6 +71,9 @@ class AssignScreen(ClinicModal):
             self.query_one("#assign-search", Input).focus()
             return
         self.reading, self.hint = found["reading"], found.get("hint") or ""
+        if self.measurement is not None:
+            joined: dict[str, Any] = {k: self.measurement[k] for k in ("components", "alerts") if k in self.measurement}
+            self.reading = {**self.reading, **joined}
         self.candidates = list(found["candidates"])
         self.suggested = {c["id"] for c in self.candidates}
         self._show()

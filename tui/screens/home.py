@@ -270,7 +270,10 @@ class HomeScreen(ClinicScreen):
         from tui.screens.assign import AssignScreen
 
         self._assigning = reading_id
-        self.app.push_screen(AssignScreen(reading_id), self._assigned)
+        joined = self._today(reading_id) or next(
+            (dict(r) for r in self.summary.get("unassigned", []) if r["id"] == reading_id), None
+        )
+        self.app.push_screen(AssignScreen(reading_id, measurement=joined), self._assigned)
 
     def _assigned(self, resident: dict[str, Any] | None) -> None:
         if resident:
