@@ -224,7 +224,7 @@ class ClinicApp(App[None]):
             self.alert_if_critical(str(event.data["id"]))
         if event.name == "consult.answer":  # a specialist accepted or answered: say so on whatever screen is open
             self.bell()
-            self.notify(self.i18n("consult.answer_arrived"), timeout=30, markup=False)
+            self.notify(self.i18n("consultation.answer_arrived"), timeout=30, markup=False)
 
     @work(group="alert")
     async def alert_if_critical(self, reading_id: str) -> None:

@@ -15,7 +15,7 @@ TUI = Path(__file__).resolve().parents[2] / "tui"
 KEY = re.compile(r"[\"']((?:[a-z0-9_]+\.)+[a-z0-9_]+)[\"']")
 # Strings that look like keys but are API method names, files or event names.
 NOT_KEYS = re.compile(
-    r"^(resident|entry|reading|home|followup|conflict|sync|events|store|disk|device|app|draft)\.[a-z_]+$|\.tcss$|^\d"
+    r"^(resident|entry|reading|home|followup|conflict|consult|sync|events|store|disk|device|app|draft)\.[a-z_]+$|\.tcss$|^\d"
 )
 
 

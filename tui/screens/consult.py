@@ -48,7 +48,7 @@ def _label(attachment: dict[str, Any], t: Catalogue) -> str:
 class ConsultRequestScreen(ClinicScreen):
     """A new consultation request about one resident."""
 
-    TITLE_KEY = "consult.request_title"
+    TITLE_KEY = "consultation.request_title"
     DEFAULT_CSS = """
     ConsultRequestScreen #consult-choices { height: auto; }
     ConsultRequestScreen #consult-choices > .field { width: 1fr; height: auto; }
@@ -70,14 +70,14 @@ class ConsultRequestScreen(ClinicScreen):
 
     def body(self) -> Iterable[Widget]:
         yield Static(id="consult-who")
-        yield Field("consult.question", name="question", hint="consult.question_hint")
+        yield Field("consultation.question", name="question", hint="consultation.question_hint")
         with Horizontal(id="consult-choices"):
-            yield SelectField("consult.phrase", name="phrase", value_set="consult_phrase")
-            yield SelectField("consult.urgency", name="urgency", value_set="consult_urgency", value="routine")
+            yield SelectField("consultation.phrase", name="phrase", value_set="consult_phrase")
+            yield SelectField("consultation.urgency", name="urgency", value_set="consult_urgency", value="routine")
             with Vertical(classes="field", id="f-target"):
-                yield Tr("consult.target", classes="field-label")
+                yield Tr("consultation.target", classes="field-label")
                 yield Select[str]([], id="i-target", prompt="—", allow_blank=True, compact=True)
-        yield Tr("consult.attached", classes="heading", id="consult-attached", n="…")
+        yield Tr("consultation.attached", classes="heading", id="consult-attached", n="…")
         yield PagedTable(id="attachments", page_size=6)
 
     def on_mount(self) -> None:
@@ -96,7 +96,7 @@ class ConsultRequestScreen(ClinicScreen):
             if len(self.targets) == 1:
                 select.value = str(self.targets[0]["target"])
             if not self.targets:
-                self.notify(self.t("consult.no_targets"), severity="warning", markup=False, timeout=15)
+                self.notify(self.t("consultation.no_targets"), severity="warning", markup=False, timeout=15)
         found = await self.call("consult.attachments", {"resident_id": self.resident_id})
         if found is not None:
             self.attachments = list(found.get("attachments") or [])
@@ -105,7 +105,7 @@ class ConsultRequestScreen(ClinicScreen):
     def _show(self) -> None:
         t = self.t
         who = self.query_one("#consult-who", Static)
-        who.update(Text(t("consult.about", name=clean(self.resident_name)), style="bold"))
+        who.update(Text(t("consultation.about", name=clean(self.resident_name)), style="bold"))
         rows: list[Row] = [
             (
                 str(a["ref"]),
@@ -113,7 +113,7 @@ class ConsultRequestScreen(ClinicScreen):
                     Text(
                         "✗" if a["ref"] in self.left_out else "✓", style="dim" if a["ref"] in self.left_out else "green"
                     ),
-                    t(f"consult.kind.{a['kind']}"),
+                    t(f"consultation.kind.{a['kind']}"),
                     lit(_label(a, t), cells=18),
                     lit(a.get("detail"), cells=24),
                     when(a.get("at")) if a.get("at") and "T" in str(a.get("at")) else clean(a.get("at")),
@@ -122,11 +122,11 @@ class ConsultRequestScreen(ClinicScreen):
             for a in self.attachments
         ]
         table = self.query_one("#attachments", PagedTable)
-        table.empty_text, table.page_text = t("consult.nothing_to_attach"), t("table.page")
-        columns = ["", t("consult.col_kind"), t("col.name"), t("consult.col_detail"), t("col.time")]
+        table.empty_text, table.page_text = t("consultation.nothing_to_attach"), t("table.page")
+        columns = ["", t("consultation.col_kind"), t("col.name"), t("consultation.col_detail"), t("col.time")]
         table.set_rows(columns, rows, keep_page=True)
         chosen = len(self.attachments) - len(self.left_out)
-        self.query_one("#consult-attached", Tr).set_key("consult.attached", n=chosen)
+        self.query_one("#consult-attached", Tr).set_key("consultation.attached", n=chosen)
 
     @on(Select.Changed, "#i-phrase")
     def _phrase(self, event: Select.Changed) -> None:
@@ -158,7 +158,7 @@ class ConsultRequestScreen(ClinicScreen):
         }
         made = await self.call("consult.request", params)
         if made is not None:
-            self.notify(self.t("consult.requested"), markup=False)
+            self.notify(self.t("consultation.requested"), markup=False)
             self.app.pop_screen()
 
     def action_back(self) -> None:
@@ -172,7 +172,7 @@ class ConsultRequestScreen(ClinicScreen):
 class ConsultInboxScreen(ClinicScreen):
     """Every consultation with its state; the chosen one's question and answers."""
 
-    TITLE_KEY = "consult.inbox_title"
+    TITLE_KEY = "consultation.inbox_title"
     DEFAULT_CSS = """
     ConsultInboxScreen #consultations { height: 1fr; }
     ConsultInboxScreen #consult-detail { height: auto; max-height: 8; padding: 0 1; }
@@ -226,14 +226,20 @@ class ConsultInboxScreen(ClinicScreen):
                     lit(c.get("resident_name"), "bold", cells=8),
                     t.label("consult_urgency", c.get("urgency")),
                     lit(c.get("target_name") or c.get("target"), cells=14),
-                    Text(t(f"consult.state.{c['state']}"), style=STATE_STYLE.get(str(c["state"]), "")),
+                    Text(t(f"consultation.state.{c['state']}"), style=STATE_STYLE.get(str(c["state"]), "")),
                 ],
             )
             for c in self.consultations
         ]
         table = self.query_one("#consultations", PagedTable)
-        table.empty_text, table.page_text = t("consult.none"), t("table.page")
-        columns = [t("col.time"), t("col.name"), t("consult.urgency"), t("consult.target"), t("consult.state")]
+        table.empty_text, table.page_text = t("consultation.none"), t("table.page")
+        columns = [
+            t("col.time"),
+            t("col.name"),
+            t("consultation.urgency"),
+            t("consultation.target"),
+            t("consultation.state"),
+        ]
         table.set_rows(columns, rows, keep_page=True)
         self._show_detail()
 
@@ -242,24 +248,24 @@ class ConsultInboxScreen(ClinicScreen):
         detail = Text()
         c = self.current
         if c is not None:
-            state = t(f"consult.state.{c['state']}")
+            state = t(f"consultation.state.{c['state']}")
             if c.get("closed_because"):
-                state += " · " + t(f"consult.closed.{c['closed_because']}")
+                state += " · " + t(f"consultation.closed.{c['closed_because']}")
             detail.append(state + "\n", style=STATE_STYLE.get(str(c["state"]), ""))
-            detail.append(t("consult.asked") + " ", style="bold")
+            detail.append(t("consultation.asked") + " ", style="bold")
             detail.append(clean(c.get("question")) + "\n")
             for added in c.get("added") or []:
-                detail.append(t("consult.added") + " ", style="bold")
+                detail.append(t("consultation.added") + " ", style="bold")
                 detail.append(clean(added) + "\n")
             for answer in c.get("answers") or []:
-                detail.append(t("consult.answer") + " ", style="bold green")
+                detail.append(t("consultation.answer") + " ", style="bold green")
                 detail.append(clean(answer) + "\n")
             outcome = c.get("outcome")
             if outcome:
-                detail.append(t("consult.outcome") + " ", style="bold")
-                detail.append(t(f"consult.outcome.{outcome.get('outcome')}") + "\n")
+                detail.append(t("consultation.outcome") + " ", style="bold")
+                detail.append(t(f"consultation.outcome.{outcome.get('outcome')}") + "\n")
             if c.get("state") == "waiting":
-                detail.append(t("consult.only_here") + "\n", style="yellow")
+                detail.append(t("consultation.only_here") + "\n", style="yellow")
         self.query_one("#consult-detail", Static).update(detail)
 
     @on(PagedTable.Highlighted, "#consultations")
@@ -274,7 +280,7 @@ class ConsultInboxScreen(ClinicScreen):
             return
         done = await self.call("consult.withdraw", {"id": self.current["id"]})
         if done is not None:
-            self.notify(self.t("consult.withdrawn"), markup=False)
+            self.notify(self.t("consultation.withdrawn"), markup=False)
             self.load()
 
     @work(group="act", exclusive=True)
@@ -284,7 +290,7 @@ class ConsultInboxScreen(ClinicScreen):
             return
         done = await self.call("consult.outcome", {"id": self.current["id"], "outcome": outcome})
         if done is not None:
-            self.notify(self.t("consult.outcome_recorded"), markup=False)
+            self.notify(self.t("consultation.outcome_recorded"), markup=False)
             self.load()
 
     def action_back(self) -> None:
