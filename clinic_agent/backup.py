@@ -404,6 +404,10 @@ def restore(
     result = {**verified.as_json(), "replaced_kept_in": str(kept) if moved else None, "replaced_files": moved}
     if keyring is not None:
         result["audit_entry"] = _record_restore(db_path, keys_path, keyring, actor, verified, replaced_head, kept)
+        if os.geteuid() == 0 and owner.st_uid != 0:  # what writing the entry made is the service user's too
+            for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"), anchor_path(db_path)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.chown(path, owner.st_uid, owner.st_gid)
     result["backup_audit_head"] = backup_head(verified.manifest)
     result["replaced_audit_head"] = replaced_head
     return result

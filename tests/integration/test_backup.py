@@ -9,6 +9,7 @@ it must not look like a cut log). Readings acknowledged after the backup finishe
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -129,3 +130,16 @@ def test_restore_refuses_a_damaged_backup_and_changes_nothing(initialised: Cli, 
     assert (cli.home / "clinic.db").read_bytes() == before
     assert not list(cli.home.glob("replaced-*"))
     assert cli("restore", str(tmp_path)).returncode == 2  # not a backup at all
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="restoring as root into a service user's directory needs root")
+def test_a_restore_by_root_leaves_the_files_to_the_owner_of_the_data_directory(initialised: Cli) -> None:
+    """Root restores (and writes the restore's audit entry); the service user still owns every file after."""
+    cli = initialised
+    made = json.loads(cli("backup", "--json", check=True).stdout)
+    nobody = 65534
+    for path in [cli.home, *cli.home.rglob("*")]:
+        os.chown(path, nobody, nobody, follow_symlinks=False)
+    cli("restore", made["path"], check=True)
+    owned = {path.name: path.stat().st_uid for path in cli.home.iterdir() if not path.name.startswith("replaced-")}
+    assert set(owned.values()) == {nobody}, owned

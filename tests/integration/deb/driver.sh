@@ -54,7 +54,8 @@ timed upgrade dpkg -i "$T/clinic-agent.deb"
 step restarted-by-upgrade bash -c "active && [ \"\$(systemctl show clinic-agent -p InvocationID --value)\" != $before ]"
 step conffile-kept grep -q 坝盘村卫生室 /etc/clinic-agent/agent.toml
 step data-after-upgrade sh -c "clinic-agent resident show $ID1 && clinic-agent resident show $ID2"
-step doctor clinic-agent doctor
+step doctor sh -c 'clinic-agent doctor >/root/doctor.txt; rc=$?; cat /root/doctor.txt; [ $rc = 0 ] \
+    && grep -Eq "^ok +service +clinic-agent.service active" /root/doctor.txt'
 step restore sh -c 'systemctl stop clinic-agent && clinic-agent restore /root/usb/clinic-agent-backup-* && systemctl start clinic-agent'
 step restored bash -c "active && clinic-agent resident show $ID1 && ! clinic-agent resident show $ID2"
 step remove dpkg -r clinic-agent
