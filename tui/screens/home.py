@@ -374,7 +374,7 @@ class HomeScreen(ClinicScreen):
         today_rows: list[Row] = [(r["id"], self._today_cells(r)) for r in todays]
         fresh = sum(1 for r in todays if r.get("resident_id") and not r.get("acknowledged"))
         columns = [t("col.time"), t("col.values")] + ([t("col.names")] if hints else [])
-        self._fill("#today", ["", t("col.time"), t("col.name"), t("col.values")], today_rows, "home.none_today")
+        self._fill("#today", ["  " + t("col.time"), t("col.name"), t("col.values")], today_rows, "home.none_today")
         self.query_one("#h-today", Tr).set_key("home.today", n=len(todays), new=fresh)
         self._fill("#unassigned", columns, unassigned, "home.none_waiting")
         self._fill("#due", [t("col.name"), t("col.programme"), t("col.due")], due, "home.none_due")
@@ -395,7 +395,7 @@ class HomeScreen(ClinicScreen):
             mark = Text("✓" if named else "?", style="dim")
         name = lit(r.get("name"), cells=8) if named else Text(t("home.unassigned_short"), style="italic")
         values = Text(summary(r, t, short=True), style="bold red" if r.get("alerts") else "")
-        return [mark, when(r.get("taken_at"))[-5:], name, values]
+        return [Text.assemble(mark, " ", when(r.get("taken_at"))[-5:]), name, values]  # one cell: narrow at 80
 
     def _due_text(self, item: dict[str, Any], today: date) -> Text:
         due = date.fromisoformat(item["due"])
