@@ -39,7 +39,15 @@ from sync.errors import PlatformRejected
 from sync.fhir import bundle, codes, consultation, followup, questionnaire
 from sync.fhir.bundle import RequestEntry
 from sync.fhir.codes import Namespace
-from sync.fhir.common import Reference, bundle_reference, fhir_id, full_url, identifier_query, reference
+from sync.fhir.common import (
+    Reference,
+    bundle_reference,
+    entry_url,
+    fhir_id,
+    identifier_query,
+    identifier_value,
+    reference,
+)
 
 # Types whose local deletion goes up as status entered-in-error: clinical documents are never hard-deleted.
 RETRACTED = frozenset({"DocumentReference", "QuestionnaireResponse", "ServiceRequest", "Communication"})
@@ -122,9 +130,9 @@ def _part_request(engine: SyncEngine, part: followup.Part | consultation.TaskPar
         return bundle.create(part.resource, part.record_id)
     return RequestEntry(
         method="PUT",
-        url=f"{kind}?{identifier_query(codes.UUID_SYSTEM, full_url(part.record_id))}",
+        url=f"{kind}?{identifier_query(codes.UUID_SYSTEM, identifier_value(part.record_id))}",
         resource=part.resource,
-        full_url=full_url(part.record_id),
+        full_url=entry_url(part.record_id),
     )
 
 

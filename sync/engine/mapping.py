@@ -46,7 +46,15 @@ from sync.fhir import (
 from sync.fhir.bundle import RequestEntry
 from sync.fhir.capability import CreateBy
 from sync.fhir.codes import DEFAULT_NAMESPACE, UUID_SYSTEM, Namespace
-from sync.fhir.common import Reference, Resource, bundle_reference, fhir_id, full_url, identifier_query
+from sync.fhir.common import (
+    Reference,
+    Resource,
+    bundle_reference,
+    entry_url,
+    fhir_id,
+    identifier_query,
+    identifier_value,
+)
 
 ENTRY_TYPES: dict[EntryKind, str] = {
     EntryKind.ALLERGY: "AllergyIntolerance",
@@ -191,10 +199,10 @@ def companion_requests(
     if rate is None:
         return []
     if entry.if_match is not None:  # the reading changed (entered-in-error): its heart rate follows
-        query = identifier_query(UUID_SYSTEM, full_url(cid))
-        return [RequestEntry(method="PUT", url=f"Observation?{query}", resource=rate, full_url=full_url(cid))]
+        query = identifier_query(UUID_SYSTEM, identifier_value(cid))
+        return [RequestEntry(method="PUT", url=f"Observation?{query}", resource=rate, full_url=entry_url(cid))]
     if plain_post:
-        return [RequestEntry(method="POST", url="Observation", resource=rate, full_url=full_url(cid))]
+        return [RequestEntry(method="POST", url="Observation", resource=rate, full_url=entry_url(cid))]
     if create_by == "conditional-create":
         return [bundle.create(rate, cid)]
     return [bundle.put(rate, fhir_id(cid), record_id=cid, create_only=True)]
@@ -255,7 +263,7 @@ def create_request(
     """
     if plain_post:
         return RequestEntry(
-            method="POST", url=str(resource["resourceType"]), resource=resource, full_url=full_url(record.id)
+            method="POST", url=str(resource["resourceType"]), resource=resource, full_url=entry_url(record.id)
         )
     if isinstance(record, Resident):  # one person, one Patient: the national ID card number decides
         return bundle.create(

@@ -38,7 +38,7 @@ _UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 async def transaction(platform: Platform, entries: Sequence[RequestEntry]) -> list[EntryResult]:
     """Send ``entries`` as one transaction, each PUT checked first; one result per entry, in order."""
     checked = [await _checked(platform, entry) for entry in entries]
-    found = {  # what the other entries refer to as urn:uuid is now the copy that was there
+    found = {  # what the other entries refer to by its fullUrl is now the copy that was there
         entry.full_url: f"{item.resource_type}/{item.resource_id}"
         for entry, item in zip(entries, checked, strict=True)
         if isinstance(item, EntryResult) and entry.full_url

@@ -11,8 +11,11 @@ Effectively-once writes:
   it carries ``ifMatch: W/"<versionId>"`` so a stale update is refused (409/412), never applied;
   without one it is marked ``create_only`` or checked by ``sync.engine.versions`` before it is sent.
 
-Both give the entry ``fullUrl: urn:uuid:<record id>`` when a record id is known, so other entries of
-the same transaction can reference it (``common.bundle_reference``).
+Both give the entry a ``fullUrl`` when a record id is known, so other entries of the same
+transaction can reference it (``common.bundle_reference``). That fullUrl is ``common.entry_url``,
+never the record's identifier value ``urn:uuid:<record id>``: a server resolving the transaction
+replaces every occurrence of a fullUrl in the Bundle's resources with ``Type/id`` (Medplum in any
+string), and would rewrite the identifier the conditional create looks for.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any, Literal
 
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import codes
-from sync.fhir.common import Resource, full_url, identifier_query
+from sync.fhir.common import Resource, entry_url, identifier_query, identifier_value
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 
@@ -67,8 +70,8 @@ class RequestEntry:
 def create(resource: Resource, record_id: str, *, if_none_exist: str | None = None) -> RequestEntry:
     """POST a resource conditionally: by default, only if none carries the record's urn:uuid identifier."""
     kind = _kind(resource)
-    query = if_none_exist or identifier_query(codes.UUID_SYSTEM, full_url(record_id))
-    return RequestEntry(method="POST", url=kind, resource=resource, full_url=full_url(record_id), if_none_exist=query)
+    query = if_none_exist or identifier_query(codes.UUID_SYSTEM, identifier_value(record_id))
+    return RequestEntry(method="POST", url=kind, resource=resource, full_url=entry_url(record_id), if_none_exist=query)
 
 
 def put(
@@ -89,7 +92,7 @@ def put(
         method="PUT",
         url=f"{kind}/{resource_id}",
         resource=body,
-        full_url=full_url(record_id) if record_id else None,
+        full_url=entry_url(record_id) if record_id else None,
         if_match=if_match(version_id) if version_id is not None else None,
         create_only=create_only,
     )
@@ -103,7 +106,7 @@ def delete(resource_type: str, resource_id: str) -> RequestEntry:
 def delete_by_identifier(resource_type: str, record_id: str) -> RequestEntry:
     """Conditional DELETE of the resource carrying the record's urn:uuid identifier."""
     return RequestEntry(
-        method="DELETE", url=f"{resource_type}?{identifier_query(codes.UUID_SYSTEM, full_url(record_id))}"
+        method="DELETE", url=f"{resource_type}?{identifier_query(codes.UUID_SYSTEM, identifier_value(record_id))}"
     )
 
 

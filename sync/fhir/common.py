@@ -24,6 +24,8 @@ _UUID_PREFIX = "urn:uuid:"
 # Ids derived from a local id that is not a valid FHIR id (device names), or from a platform id. A fixed
 # seed, not the configured namespace: the same record must get the same id whatever the namespace.
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://clinic-agent.example/fhir")
+# The namespace of Bundle entries' fullUrls (``entry_url``): fixed forever, like ``_NAMESPACE``.
+_ENTRY_NAMESPACE = uuid.uuid5(_NAMESPACE, "bundle-entry")
 _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(?:T.+)?)?)?", re.DOTALL)
 
 
@@ -32,7 +34,7 @@ _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(?:T.+)?)?)?", re.DOT
 
 def uuid_identifier(record_id: str) -> dict[str, str]:
     """The agent's own stable identifier of a record: system urn:ietf:rfc:3986, value urn:uuid:<id>."""
-    return {"system": codes.UUID_SYSTEM, "value": full_url(record_id)}
+    return {"system": codes.UUID_SYSTEM, "value": identifier_value(record_id)}
 
 
 def fhir_id(local_id: str) -> str:
@@ -42,17 +44,34 @@ def fhir_id(local_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, local_id))
 
 
-def full_url(record_id: str) -> str:
-    """``urn:uuid:<record id>``: a record's fullUrl in a Bundle and the value of its agent identifier.
+def identifier_value(record_id: str) -> str:
+    """``urn:uuid:<record id>``: the value of a record's agent identifier (system urn:ietf:rfc:3986).
 
     Record ids are UUIDs (``model.new_id``); any other id (a device name) gets a UUID derived from
-    it, so the URN is always a valid ``urn:uuid``.
+    it, so the URN is always a valid ``urn:uuid``. Records on platforms carry it: it never changes.
+    Never a Bundle entry's fullUrl (``entry_url``): a server resolving a transaction replaces an
+    entry's fullUrl wherever it occurs in the Bundle (Medplum in any string, identifiers included).
     """
+    return f"{_UUID_PREFIX}{_record_uuid(record_id)}"
+
+
+def entry_url(record_id: str) -> str:
+    """A record's fullUrl in a transaction Bundle, what other entries refer to it by.
+
+    ``urn:uuid:<uuid5(entry namespace, record uuid)>``: never an identifier value (a version-5 UUID
+    of a namespace of its own, where record ids are version-4 UUIDs and derived ids other uuid5s),
+    so the server's rewriting of fullUrls into ``Type/id`` leaves the identifiers as they were sent.
+    The same at every attempt: a retry refers to the same entries.
+    """
+    return f"{_UUID_PREFIX}{uuid.uuid5(_ENTRY_NAMESPACE, _record_uuid(record_id))}"
+
+
+def _record_uuid(record_id: str) -> str:
     try:
         canonical = str(uuid.UUID(record_id)) == record_id
     except ValueError:
         canonical = False
-    return f"{_UUID_PREFIX}{record_id if canonical else uuid.uuid5(_NAMESPACE, record_id)}"
+    return record_id if canonical else str(uuid.uuid5(_NAMESPACE, record_id))
 
 
 def token(system: str, value: str) -> str:
@@ -78,13 +97,13 @@ def reference(resource_type: str, resource_id: str, display: str | None = None) 
 
 
 def bundle_reference(record_id: str) -> Reference:
-    """A reference to the entry with ``fullUrl`` urn:uuid:<record id> in the same transaction."""
-    return {"reference": full_url(record_id)}
+    """A reference to the record's entry in the same transaction (its ``fullUrl``, ``entry_url``)."""
+    return {"reference": entry_url(record_id)}
 
 
 def conditional_reference(resource_type: str, record_id: str) -> Reference:
     """A conditional reference by the agent's identifier; valid inside a transaction Bundle only."""
-    return {"reference": f"{resource_type}?{identifier_query(codes.UUID_SYSTEM, full_url(record_id))}"}
+    return {"reference": f"{resource_type}?{identifier_query(codes.UUID_SYSTEM, identifier_value(record_id))}"}
 
 
 def record_id_of(resource: Resource) -> str | None:

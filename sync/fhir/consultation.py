@@ -52,7 +52,7 @@ from sync.fhir.common import (
     concept,
     dicts,
     expect_type,
-    full_url,
+    identifier_value,
     instant,
     local_id,
     obj,
@@ -93,7 +93,7 @@ class TaskPart:
 
 def task_id(record_id: str) -> str:
     """The stable id of a consultation's Task (a UUID derived from the record's urn:uuid)."""
-    return str(uuid.uuid5(uuid.UUID(full_url(record_id).removeprefix("urn:uuid:")), TASK_PART))
+    return str(uuid.uuid5(uuid.UUID(identifier_value(record_id).removeprefix("urn:uuid:")), TASK_PART))
 
 
 def _request_status(record: Consultation) -> str:

@@ -42,7 +42,7 @@ from sync.fhir.common import (
     dicts,
     expect_type,
     extension,
-    full_url,
+    identifier_value,
     local_id,
     obj,
     parse_date,
@@ -83,7 +83,7 @@ class Part:
 
 def part_id(record_id: str, name: str) -> str:
     """The stable id of a follow-up's part: a UUID derived from the record's urn:uuid and the part name."""
-    return str(uuid.uuid5(uuid.UUID(full_url(record_id).removeprefix("urn:uuid:")), name))
+    return str(uuid.uuid5(uuid.UUID(identifier_value(record_id).removeprefix("urn:uuid:")), name))
 
 
 # To FHIR --------------------------------------------------------------------------------------

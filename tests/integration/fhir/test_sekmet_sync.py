@@ -44,8 +44,8 @@ from sync.fhir.common import (
     bundle_reference,
     conditional_reference,
     fhir_id,
-    full_url,
     identifier_query,
+    identifier_value,
     reference,
 )
 from sync.fhir.history import since
@@ -217,7 +217,7 @@ async def test_a_whole_file_goes_in_one_transaction_and_a_replay_duplicates_noth
                 type(record),
                 {Procedure: "Procedure", FamilyHistory: "FamilyMemberHistory"}.get(type(record), ""),
             )
-            found[f"{kind}/{record.id}"] = await count(client, kind, codes.UUID_SYSTEM, full_url(record.id))
+            found[f"{kind}/{record.id}"] = await count(client, kind, codes.UUID_SYSTEM, identifier_value(record.id))
     assert set(found.values()) == {1}, found
 
 
@@ -256,7 +256,8 @@ async def test_device_precision_survives_the_server(fhir_server: str) -> None:
     file = make_file()
     async with FhirPlatform(fhir_server) as client:
         await client.transaction(file_entries(file))
-        page = await client.search("Observation", [("identifier", f"{codes.UUID_SYSTEM}|{full_url(file.bp.id)}")])
+        query = [("identifier", f"{codes.UUID_SYSTEM}|{identifier_value(file.bp.id)}")]
+        page = await client.search("Observation", query)
     back = observation.from_fhir(page.resources[0], resident_id=file.resident.id, device=file.device)
     assert [q.value for q in back.components] == ["152.00", "96.00", "114.67", "72"]
 
@@ -464,7 +465,7 @@ async def test_a_conditional_create_twice_makes_one_resource_that_maps_back(fhir
     async with FhirPlatform(fhir_server) as client:
         first = await client.transaction([entry])
         again = await client.transaction([entry])
-        criteria = (query or identifier_query(codes.UUID_SYSTEM, full_url(record_id))).split("=", 1)[1]
+        criteria = (query or identifier_query(codes.UUID_SYSTEM, identifier_value(record_id))).split("=", 1)[1]
         found = await client.search(kind, [("identifier", criteria)])
     assert [first[0].status, again[0].status] == [201, 200]
     assert first[0].resource_id == again[0].resource_id

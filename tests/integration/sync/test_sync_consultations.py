@@ -29,7 +29,7 @@ from clinic_agent.model import (
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.engine import SyncReport
 from sync.fhir import codes, consultation
-from sync.fhir.common import find_identifier, full_url
+from sync.fhir.common import find_identifier, identifier_value
 from sync.platform import FhirPlatform
 from tests.integration.sync.test_sync_followups import LoseFirstTransactionAnswer, everything, quick_sleep
 from tests.support import resident
@@ -51,7 +51,7 @@ def sync(agent: Agent, url: str) -> SyncReport:
 
 
 def by_own_identifier(resources: list[dict[str, Any]], record_id: str) -> list[dict[str, Any]]:
-    return [r for r in resources if find_identifier(r, codes.UUID_SYSTEM) == full_url(record_id)]
+    return [r for r in resources if find_identifier(r, codes.UUID_SYSTEM) == identifier_value(record_id)]
 
 
 class Specialist:
@@ -61,9 +61,8 @@ class Specialist:
         self.http = httpx.Client(base_url=base, headers={"Accept": "application/fhir+json"}, timeout=10)
 
     def task_of(self, consultation_id: str) -> dict[str, Any]:
-        found = self.http.get(
-            "Task", params={"identifier": f"{codes.UUID_SYSTEM}|{full_url(consultation.task_id(consultation_id))}"}
-        ).json()
+        task = identifier_value(consultation.task_id(consultation_id))
+        found = self.http.get("Task", params={"identifier": f"{codes.UUID_SYSTEM}|{task}"}).json()
         tasks: list[dict[str, Any]] = [e["resource"] for e in found.get("entry", [])]
         assert len(tasks) == 1, tasks
         return tasks[0]

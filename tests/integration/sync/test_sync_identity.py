@@ -54,7 +54,6 @@ class Scale:
     followed_up: int  # ... the last ones with a hypertension follow-up visit
     reregistered: int  # registered again on the reinstalled PC before it enrols
     chains: bool = True  # the server answers the pull's chained search (subject:Patient.organization=)
-    keeps_identifiers: bool = True  # the server keeps identifier values in a transaction as they were sent
 
 
 # The clinic of the issue: 500 residents, 50 of them registered offline.
@@ -75,7 +74,6 @@ SMALL_SCALE = Scale(
     followed_up=3,
     reregistered=3,
     chains=False,
-    keeps_identifiers=False,
 )
 SCALES = {"sekmet": SCALE, "medplum": SMALL_SCALE}
 SLOW_SERVER = "[sync]\nread_timeout_s = 300\n"  # Medplum's transactions of 50 conditional creates
@@ -315,7 +313,7 @@ def ours(*record_ids: str) -> set[str]:
 
 
 def test_a_clinic_joining_the_platform_adopts_the_files_it_already_holds(
-    any_fhir_server: str, scale: Scale, clinic_factory: Callable[..., Agent], request: pytest.FixtureRequest
+    any_fhir_server: str, scale: Scale, clinic_factory: Callable[..., Agent]
 ) -> None:
     base = any_fhir_server
     rng = random.Random(90)
@@ -415,11 +413,7 @@ def test_a_clinic_joining_the_platform_adopts_the_files_it_already_holds(
         assert sync(pc)["errors"] == []
     assert_no_copies(base, people, platform_ids, observations=sent | ours(*(m.id for m in remeasured)))
     # Last, every record as sent: Medplum's transactions replace a fullUrl wherever it occurs in an
-    # entry, and the agent sends its records' identifier values equal to their fullUrls.
-    if not scale.keeps_identifiers:
-        request.applymarker(
-            pytest.mark.xfail(raises=IdentifiersRewritten, strict=True, reason="identifier value == fullUrl")
-        )
+    # entry, so no identifier value the agent sends is ever a fullUrl (common.entry_url).
     assert_identifiers_kept(base, sent | ours(*(m.id for m in remeasured)), ours(*(v.id for v in visits)))
 
 

@@ -21,7 +21,7 @@ from clinic_agent.model import (
 )
 from sync.fhir import bundle, codes, condition
 from sync.fhir.bundle import RequestEntry
-from sync.fhir.common import full_url
+from sync.fhir.common import identifier_value
 from sync.platform import FhirPlatform
 from tests.support import PASSPHRASE, reading, resident
 
@@ -33,7 +33,7 @@ def sync(agent: Agent) -> dict[str, object]:
 
 async def count(base: str, kind: str, record_id: str) -> int:
     async with FhirPlatform(base) as client:
-        page = await client.search(kind, [("identifier", f"{codes.UUID_SYSTEM}|{full_url(record_id)}")])
+        page = await client.search(kind, [("identifier", f"{codes.UUID_SYSTEM}|{identifier_value(record_id)}")])
     return len(page.resources)
 
 

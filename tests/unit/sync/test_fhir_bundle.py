@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import bundle, wire
+from sync.fhir.common import bundle_reference, entry_url, identifier_value
 
 R1 = "0f8fad5b-d9cb-469f-a165-70867728950e"
 C1 = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -27,7 +28,7 @@ PATIENT = {
 def test_conditional_create_carries_if_none_exist_and_a_urn_uuid_full_url() -> None:
     entry = bundle.create(PATIENT, R1).to_fhir()
     assert entry == {
-        "fullUrl": f"urn:uuid:{R1}",
+        "fullUrl": entry_url(R1),
         "resource": PATIENT,
         "request": {
             "method": "POST",
@@ -43,7 +44,17 @@ def test_put_to_a_client_id_sets_the_id_and_if_match_only_for_updates() -> None:
     assert first["resource"]["id"] == "r1"
     update = bundle.put(PATIENT, "r1", version_id="7", record_id=R1).to_fhir()
     assert update["request"] == {"method": "PUT", "url": "Patient/r1", "ifMatch": 'W/"7"'}
-    assert update["fullUrl"] == f"urn:uuid:{R1}"
+    assert update["fullUrl"] == entry_url(R1)
+
+
+def test_a_full_url_is_never_the_identifier_value_a_server_would_rewrite() -> None:
+    assert identifier_value(R1) == f"urn:uuid:{R1}"  # as records already on platforms carry it
+    for record_id in (R1, C1, "ble:AA:BB"):
+        url = entry_url(record_id)
+        assert url != identifier_value(record_id)
+        assert url == entry_url(record_id)  # stable: a retry refers to the same entry
+        assert str(uuid.UUID(url.removeprefix("urn:uuid:"))) == url.removeprefix("urn:uuid:")
+        assert bundle_reference(record_id) == {"reference": url}
 
 
 @pytest.mark.parametrize("version", ["", 'a"b', "a b"])

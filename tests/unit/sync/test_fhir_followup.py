@@ -16,7 +16,7 @@ from clinic_agent.model import FollowUp, Medication, Note, Programme
 from sync.engine.mapping import comparable, derived, from_resource, resource_type, to_resource
 from sync.errors import MappingError
 from sync.fhir import codes, followup, questionnaire
-from sync.fhir.common import reference
+from sync.fhir.common import entry_url, reference
 
 PATIENT = reference("Patient", "p-1")
 CLINIC = reference("Organization", "o-1")
@@ -122,8 +122,8 @@ def test_the_visit_and_its_measured_values_are_valid_r4_and_point_at_the_visit(r
     assert encounter["period"]["start"] == record.visit_date.isoformat()
     for part in parts[1:]:
         resource = valid_r4(part.resource)
-        assert resource["encounter"] == {"reference": f"urn:uuid:{parts[0].record_id}"}
-        assert resource["derivedFrom"] == [{"reference": f"urn:uuid:{record.id}"}]
+        assert resource["encounter"] == {"reference": entry_url(parts[0].record_id)}
+        assert resource["derivedFrom"] == [{"reference": entry_url(record.id)}]
         assert resource["status"] == ("entered-in-error" if record.deleted else "final")
         assert derived({**resource, "derivedFrom": [{"reference": "QuestionnaireResponse/q-1"}]})
     # every part has an id of its own, the same every time (a replay finds it)
@@ -180,7 +180,7 @@ def test_the_form_names_its_questionnaire_and_answers_by_field_name() -> None:
     assert answers["sbp"]["answer"] == [{"valueInteger": 150}]
     assert answers["classification"]["answer"][0]["valueCoding"]["display"] == "控制不满意"
     assert answers["medications"]["item"][0]["item"][0]["answer"] == [{"valueString": "硝苯地平缓释片"}]
-    assert resource["encounter"] == {"reference": f"urn:uuid:{followup.part_id(record.id, 'encounter')}"}
+    assert resource["encounter"] == {"reference": entry_url(followup.part_id(record.id, "encounter"))}
 
 
 @pytest.mark.parametrize("programme", list(Programme))

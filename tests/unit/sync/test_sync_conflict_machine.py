@@ -30,7 +30,7 @@ from clinic_agent.keys import KeyFile
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.fhir import codes
-from sync.fhir.common import find_identifier, full_url
+from sync.fhir.common import find_identifier, identifier_value
 from tests.support import resident
 from tests.unit.sync.fakeplatform import FakePlatform, Write
 
@@ -173,9 +173,8 @@ class ConflictMachine(RuleBasedStateMachine):
                 self.violations.append(f"{field}: the agent replaced {before[field]!r}, which it had never seen")
 
     def _patient(self) -> dict[str, Any]:
-        [found] = [
-            p for p in self.platform.all("Patient") if find_identifier(p, codes.UUID_SYSTEM) == full_url(self.id)
-        ]
+        ours = identifier_value(self.id)
+        [found] = [p for p in self.platform.all("Patient") if find_identifier(p, codes.UUID_SYSTEM) == ours]
         return found
 
     def _remote(self) -> dict[str, Any]:

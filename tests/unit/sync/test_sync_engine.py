@@ -15,7 +15,7 @@ from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.mapping import PULLED
 from sync.fhir import codes
-from sync.fhir.common import find_identifier, full_url
+from sync.fhir.common import find_identifier, identifier_value
 from tests.support import reading, resident
 from tests.unit.sync.engine_support import OPTIONS, _no_sleep, quick_store, sync
 from tests.unit.sync.fakeplatform import FakePlatform
@@ -29,7 +29,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def ours(platform: FakePlatform, kind: str, record_id: str) -> list[dict[str, object]]:
-    return [r for r in platform.all(kind) if find_identifier(r, codes.UUID_SYSTEM) == full_url(record_id)]
+    return [r for r in platform.all(kind) if find_identifier(r, codes.UUID_SYSTEM) == identifier_value(record_id)]
 
 
 def test_a_resident_goes_before_its_readings_and_critical_readings_first(store: Store) -> None:
@@ -42,7 +42,7 @@ def test_a_resident_goes_before_its_readings_and_critical_readings_first(store: 
     created = [w for w in platform.writes if w.resource_type in ("Patient", "Observation")]
     first_reading = next(w for w in created if w.resource_type == "Observation")
     assert created[0].resource_type == "Patient"
-    assert find_identifier(first_reading.after or {}, codes.UUID_SYSTEM) == full_url(urgent)
+    assert find_identifier(first_reading.after or {}, codes.UUID_SYSTEM) == identifier_value(urgent)
     patient_id = ours(platform, "Patient", person.id)[0]["id"]
     for reading_id in [urgent, *normal]:
         [observation] = ours(platform, "Observation", reading_id)

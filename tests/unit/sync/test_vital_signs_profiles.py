@@ -15,7 +15,7 @@ from drivers.terminology import CONCEPTS
 from sync.engine import mapping
 from sync.fhir import bundle, observation, wire
 from sync.fhir.codes import DEFAULT_NAMESPACE, UUID_SYSTEM
-from sync.fhir.common import reference
+from sync.fhir.common import entry_url, reference
 
 PATIENT = reference("Patient", "p-1")
 AT = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
@@ -153,7 +153,7 @@ def test_heart_rate_goes_in_the_same_bundle_created_updated_and_deleted_by_its_o
     create = mapping.companion_requests(reading, bundle.create(resource, reading.id), create_by="conditional-create")
     assert [(e.method, e.url, e.if_none_exist) for e in create] == [("POST", "Observation", query)]
     assert create[0].resource is not None
-    assert create[0].resource["derivedFrom"][0]["reference"] == f"urn:uuid:{reading.id}"
+    assert create[0].resource["derivedFrom"][0]["reference"] == entry_url(reading.id)
     again = mapping.companion_requests(reading, bundle.create(resource, reading.id), create_by="conditional-create")
     assert again == create  # a replay asks for the same resource: found, not made twice
 
