@@ -15,6 +15,8 @@ from clinic_agent.store import Store
 PASSPHRASE = "correct horse battery staple"
 # The RFC 9106 floor: the least the agent accepts, and the fastest (about 0.1 s here).
 FAST_KDF = Argon2Parameters(memory_kib=64 * 1024, iterations=3, lanes=4)
+# The name under which a reliability test's figures travel in its report's user_properties.
+RELIABILITY_FIGURE = "reliability figure"
 FAST_CONFIG = "[store]\nkdf_memory_mib = 64\nkdf_iterations = 3\nkdf_lanes = 4\n"
 
 

@@ -11,13 +11,13 @@ import random
 
 import pytest
 
-from tests.reliability.harness import FIGURES, Figures
+from tests.reliability.harness import Figures
 
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Figures:
     """Where a test reports its seed, counts and time."""
-    return Figures(request.node.name)
+    return Figures(request.node.name, request.node.user_properties)
 
 
 @pytest.fixture
@@ -26,11 +26,3 @@ def seed(figures: Figures) -> int:
     value = int(os.environ.get("RELIABILITY_SEED") or random.SystemRandom().randrange(1 << 32))
     figures.report(f"seed={value} (replay with RELIABILITY_SEED={value})")
     return value
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print every reliability test's figures, passed or not."""
-    if FIGURES:
-        terminalreporter.section("reliability figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)

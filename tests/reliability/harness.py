@@ -22,28 +22,32 @@ from pathlib import Path
 from clinic_agent.errors import ClinicAgentError, StoreCorrupted
 from clinic_agent.home import Home, open_locked, open_vault
 from clinic_agent.store import Store
-from tests.support import new_home
+from tests.support import RELIABILITY_FIGURE, new_home
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 WORKER = HERE / "worker.py"
 PYTHON = sys.executable
 READY_TIMEOUT = 60.0
-FIGURES: list[str] = []
 
 
 class Figures:
-    """The measured figures of one test: printed at once and again in the run's summary."""
+    """The measured figures of one test: printed at once and again in the run's summary.
 
-    def __init__(self, name: str) -> None:
+    The lines also go into the test's ``user_properties``, which travel with its report from a
+    pytest-xdist worker to the process that prints the summary (tests/reliability/conftest.py).
+    """
+
+    def __init__(self, name: str, properties: list[tuple[str, object]] | None = None) -> None:
         self.name = name
         self.started = time.monotonic()
+        self.properties = properties if properties is not None else []
 
     def report(self, text: str) -> None:
         """Record one line of figures."""
         line = f"{self.name}: {text}"
         print(line)
-        FIGURES.append(line)
+        self.properties.append((RELIABILITY_FIGURE, line))
 
     def elapsed(self) -> float:
         """Seconds since the test started."""
