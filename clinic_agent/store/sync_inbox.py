@@ -191,14 +191,18 @@ class SyncInbox:
         return counts
 
     def queue_counts(self) -> dict[str, int]:
-        """Outbox rows by state, and open conflicts (cheap: the counts kept by the outbox's triggers, and
-        the open conflicts' own index; no record is read)."""
+        """Outbox rows by state, open conflicts, and parked rows: a refused push or a platform resource the
+        pull could not apply, as ``parked`` lists them (cheap: the counts kept by the outbox's triggers,
+        the open conflicts' own index and the few parked pulls; no record is read)."""
         with self._core.read() as conn:
             rows = outbox_counts(conn)
             conflicts = conn.execute("SELECT count(*) FROM sync_conflicts WHERE state = 'open'").fetchone()[0]
+            pulled = conn.execute(
+                "SELECT count(*) FROM sync_parked WHERE substr(id, 1, ?) = ?", (len(PULLED_PREFIX), PULLED_PREFIX)
+            ).fetchone()[0]
         return {
             "pending": int(rows.get("pending", 0)),
-            "parked": int(rows.get("parked", 0)),
+            "parked": int(rows.get("parked", 0)) + int(pulled),
             "local_only": int(rows.get("local", 0)),
             "conflicts": int(conflicts),
         }

@@ -434,4 +434,5 @@ def test_a_second_patient_for_a_linked_resident_is_set_aside_and_the_pull_goes_o
     assert agent.store.residents.count() == 2  # the newcomer came down all the same
     [aside] = [p for p in agent.store.sync.parked() if p.entity == "Patient"]
     assert "two Patients for one person" in aside.reason
+    assert agent.store.sync.queue_counts()["parked"] == 1  # status counts what the pull set aside too
     assert sync(agent)["pulled"] == 0  # and the next run is quiet
