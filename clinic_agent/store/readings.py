@@ -17,7 +17,7 @@ from typing import Any
 
 from clinic_agent import crypto, serde
 from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted
-from clinic_agent.model import QuarantinedFrame, Reading, ReadingStatus, new_id
+from clinic_agent.model import QuarantinedFrame, Reading, ReadingStatus
 from clinic_agent.rules import critical_reasons
 from clinic_agent.store.core import Core
 from clinic_agent.store.records import payload_of, record_from_row, stamp
@@ -257,17 +257,11 @@ def insert_reading(
 
 
 class Frames:
-    """The encrypted archive of raw device frames, written before a frame is parsed."""
+    """The encrypted archive of raw device frames, written in the transaction that stores what was read
+    from the frame (``Store.add_frame``)."""
 
     def __init__(self, core: Core) -> None:
         self._core = core
-
-    def archive(self, device_id: str, raw: bytes, received_at: datetime) -> str:
-        """Commit a raw frame; return its id."""
-        frame_id = new_id()
-        with self._core.write() as conn:
-            self.put(conn, frame_id, device_id, raw, received_at)
-        return frame_id
 
     def put(self, conn: sqlite3.Connection, frame_id: str, device_id: str, raw: bytes, received_at: datetime) -> None:
         """Archive a raw frame inside the caller's transaction (sealed while locked)."""

@@ -87,7 +87,7 @@ async def test_a_storage_failure_answers_ar_so_the_sender_resends(
     def full(*args: object, **kwargs: object) -> str:
         raise DiskFull("the disk is full: nothing was saved")
 
-    monkeypatch.setattr(agent.store.frames, "archive", full)
+    monkeypatch.setattr(agent.store.frames, "put", full)  # inside the one transaction a frame is stored in
     port = listener.bound[1]  # type: ignore[index]
     [(code, error)] = await _exchange(port, [_message("B1", "120")])
     assert code == "AR"

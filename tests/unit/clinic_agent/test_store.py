@@ -180,7 +180,8 @@ def test_while_locked_readings_are_sealed_then_stored_at_unlock(home: Home) -> N
     try:
         first = store.readings.add(reading(dedupe_key="7"), actor="device")
         again = store.readings.add(reading(dedupe_key="7"), actor="device")
-        frame = store.frames.archive("cuff", b"\x1e\x78\x00", utcnow())
+        frame = new_id()
+        store.add_frame(frame, "cuff", b"\x1e\x78\x00", utcnow(), actor="device")
         store.quarantine.add(
             QuarantinedFrame(id=new_id(), received_at=utcnow(), source="cuff", reason="bad"), actor="d"
         )
