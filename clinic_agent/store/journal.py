@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from clinic_agent import audit, crypto
 from clinic_agent.model import AuditEntry
@@ -63,17 +64,7 @@ class AuditLog:
                     " WHERE seq > ? ORDER BY seq LIMIT ?",
                     (after, batch),
                 ).fetchall()
-            for seq, at, actor, action, object_type, object_id, detail, mac in rows:
-                yield AuditEntry(
-                    seq=seq,
-                    at=datetime.fromisoformat(at),
-                    actor=actor,
-                    action=action,
-                    object_type=object_type,
-                    object_id=object_id,
-                    detail=detail,
-                    mac=mac,
-                )
+            yield from map(_entry, rows)
             if len(rows) < batch:
                 return
             after = rows[-1][0]
@@ -95,18 +86,7 @@ class AuditLog:
                     f" WHERE object_id IN ({', '.join('?' * len(chunk))}){verb_filter} ORDER BY seq DESC LIMIT ?",
                     (*chunk, *patterns, limit),
                 ).fetchall()
-                found += [
-                    AuditEntry(
-                        seq=seq,
-                        at=datetime.fromisoformat(at),
-                        actor=actor,
-                        action=action,
-                        object_type=object_type,
-                        object_id=object_id,
-                        detail=detail,
-                    )
-                    for seq, at, actor, action, object_type, object_id, detail in rows
-                ]
+                found += map(_entry, rows)
         return sorted(found, key=lambda e: -e.seq)[:limit]
 
     def verify(self) -> audit.VerifyResult:
@@ -163,20 +143,7 @@ class AuditLog:
         cursor = conn.execute(
             "SELECT seq, at, actor, action, object_type, object_id, detail, mac FROM audit ORDER BY seq"
         )
-        entries = (
-            AuditEntry(
-                seq=seq,
-                at=datetime.fromisoformat(at),
-                actor=actor,
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                detail=detail,
-                mac=mac,
-            )
-            for seq, at, actor, action, object_type, object_id, detail, mac in cursor
-        )
-        chain = audit.verify(self._core.keys().audit_key, self._core.store_id, entries)
+        chain = audit.verify(self._core.keys().audit_key, self._core.store_id, map(_entry, cursor))
         return found if chain.ok else None
 
     def head(self) -> tuple[int, bytes]:
@@ -246,3 +213,18 @@ def note_security_event(core: Core, conn: sqlite3.Connection, actor: str, action
         core.append_audit(conn, actor, action, "store", "", detail)
     else:
         note_pending(conn, core.clock(), actor, action, detail)
+
+
+def _entry(row: Sequence[Any]) -> AuditEntry:
+    """An audit row (seq, at, actor, action, object_type, object_id, detail[, mac]) as an entry."""
+    seq, at, actor, action, object_type, object_id, detail, *mac = row
+    return AuditEntry(
+        seq=seq,
+        at=datetime.fromisoformat(at),
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+        mac=mac[0] if mac else b"",
+    )
