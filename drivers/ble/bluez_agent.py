@@ -23,7 +23,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusObjectPath, DBusStr, DBusUInt16, DBusUInt32
 from dbus_fast.service import ServiceInterface, dbus_method
 
-__all__ = ["AGENT_PATH", "PairingAgent", "address_of", "pairing_allowed"]
+__all__ = ["AGENT_PATH", "PairingAgent", "address_of", "is_paired", "pairing_allowed"]
 
 _LOGGER = logging.getLogger(__name__)
 AGENT_PATH = "/org/clinicagent/pairing"
@@ -174,3 +174,28 @@ async def pairing_allowed(address: str) -> AsyncIterator[PairingAgent]:
         yield registration.agent
     finally:
         await registration.remove(address)
+
+
+async def is_paired(address: str) -> bool | None:
+    """Whether BlueZ holds a bond with the device at ``address`` (None: BlueZ cannot be asked)."""
+    try:
+        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    except (DBusError, OSError, EOFError):
+        return None
+    try:
+        reply = await bus.call(
+            Message(
+                destination=_BLUEZ, path="/", interface="org.freedesktop.DBus.ObjectManager", member="GetManagedObjects"
+            )
+        )
+    except (DBusError, OSError, EOFError):
+        return None
+    finally:
+        bus.disconnect()
+    if reply is None or reply.message_type == MessageType.ERROR:
+        return None
+    for interfaces in reply.body[0].values():
+        device = interfaces.get("org.bluez.Device1")
+        if device is not None and str(device["Address"].value).upper() == address.upper():
+            return bool(device["Paired"].value) if "Paired" in device else False
+    return False

@@ -56,6 +56,11 @@ HEALTH_SERVICES = (
 )
 _HEALTH = frozenset(HEALTH_SERVICES)
 _NEEDS_PAIRING = (0x05, 0x0F)  # ATT: insufficient authentication, insufficient encryption
+_BLUEZ_MISSING = {  # what the system bus answers when BlueZ is not there for this process
+    "org.freedesktop.DBus.Error.ServiceUnknown": "BlueZ is not running (install bluez; systemctl start bluetooth)",
+    "org.freedesktop.DBus.Error.NameHasNoOwner": "BlueZ is not running (install bluez; systemctl start bluetooth)",
+    "org.freedesktop.DBus.Error.AccessDenied": "the system D-Bus policy refuses this user access to BlueZ",
+}
 _BLUEZ_NOT_PERMITTED = "org.bluez.Error.NotPermitted"  # with "Not paired": bleak cannot tell which ATT error
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -95,11 +100,19 @@ def _unavailable(device: str) -> Iterator[None]:
     except BleakBluetoothNotAvailableError as exc:  # args: (message, reason); str() would show the tuple
         reason = exc.args[0] if exc.args else type(exc).__name__
         raise BluetoothUnavailable(device, f"Bluetooth is not available: {reason}") from exc
+    except BleakDBusError as exc:
+        missing = _BLUEZ_MISSING.get(exc.dbus_error)
+        if missing is not None:
+            raise BluetoothUnavailable(device, f"Bluetooth is not available: {missing}") from exc
+        raise DeviceUnavailable(device, str(exc) or type(exc).__name__) from exc
     except BleakError as exc:
         raise DeviceUnavailable(device, str(exc) or type(exc).__name__) from exc
     except TimeoutError as exc:
         raise DeviceUnavailable(device, "timed out") from exc
-    except OSError as exc:  # no D-Bus, no adapter, permission denied
+    except (FileNotFoundError, ConnectionRefusedError) as exc:  # the bus's socket is not there
+        reason = f"the system D-Bus is not running (BlueZ is reached through it): {exc}"
+        raise BluetoothUnavailable(device, reason) from exc
+    except OSError as exc:  # no adapter, permission denied
         raise BluetoothUnavailable(device, f"the system's Bluetooth cannot be reached: {exc}") from exc
 
 

@@ -95,6 +95,41 @@ async def test_scan_without_bluetooth_says_so_as_device_unavailable() -> None:
     assert isinstance(raised.value, DeviceUnavailable)
 
 
+class _Failing(_NoAdapter):
+    """A scanner backend whose start fails with ``error`` (set on the class by the test)."""
+
+    error: BaseException = OSError()
+
+    async def start(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            BleakDBusError("org.freedesktop.DBus.Error.ServiceUnknown", ["The name org.bluez was not provided"]),
+            "Bluetooth is not available: BlueZ is not running (install bluez; systemctl start bluetooth)",
+        ),
+        (
+            BleakDBusError("org.freedesktop.DBus.Error.AccessDenied", ["Rejected send message"]),
+            "Bluetooth is not available: the system D-Bus policy refuses this user access to BlueZ",
+        ),
+        (
+            FileNotFoundError(2, "No such file or directory"),
+            "the system D-Bus is not running (BlueZ is reached through it): [Errno 2] No such file or directory",
+        ),
+    ],
+)
+async def test_a_machine_without_bluez_or_its_bus_is_said_in_words_a_technician_can_act_on(
+    error: BaseException, reason: str
+) -> None:
+    _Failing.error = error
+    with pytest.raises(BluetoothUnavailable) as raised:
+        await scan(0.1, backend=_Failing)
+    assert raised.value.reason == reason
+
+
 async def test_a_link_without_bluetooth_reports_an_error_and_keeps_trying(world: World) -> None:
     stop = asyncio.Event()
     sleeps = _Sleeps(stop, limit=3)
