@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_decode import bench as bench_decode
 from bench_decode import print_table
 
-from clinic_agent.agent import Agent
-from clinic_agent.ingest import Ingest
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.ingest import Ingest
 from drivers.frames import DeviceRef
 from drivers.hl7.ack import parse_ack
 from drivers.hl7.compose import blood_pressure, build_oru_r01

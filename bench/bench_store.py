@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clinic_agent import crypto
-from clinic_agent.agent import Agent
-from clinic_agent.home import initialise, resolve
-from clinic_agent.search import NameIndex
+from clinic_agent.core.search import NameIndex
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.home import initialise, resolve
+from clinic_agent.security import crypto
 from tests.support import id_number, reading, resident
 
 PASSPHRASE = "benchmark passphrase 1"
@@ -78,7 +78,7 @@ def _plain_insert(conn: sqlite3.Connection, row: tuple[str, str, str, str]) -> N
 
 
 def _rows(readings: list[object]) -> list[tuple[str, str, str, str]]:
-    from clinic_agent import serde
+    from clinic_agent.core import serde
 
     return [(r.id, r.resident_id, r.taken_at.isoformat(), json.dumps(serde.to_json(r))) for r in readings]  # type: ignore[attr-defined]
 
@@ -176,7 +176,7 @@ def bench_frames(agent: Agent, work: Path, n: int) -> dict[str, float]:
     """A device frame through ingest (decode, archive, reading, outbox, audit: durable), against a raw commit."""
     from datetime import UTC, datetime
 
-    from clinic_agent.ingest import Ingest
+    from clinic_agent.runtime.ingest import Ingest
     from drivers.ble.blood_pressure import BloodPressure, encode_blood_pressure
     from drivers.frames import DeviceRef, RawFrame
     from drivers.ieee11073 import Mder
@@ -217,8 +217,8 @@ def bench_frames(agent: Agent, work: Path, n: int) -> dict[str, float]:
 def bench_keypress(agent: Agent, names: list[str], rng: random.Random, queries: int = 300) -> dict[str, float]:
     """resident.lookup as the home screen calls it per keypress (index, listed residents, audit), against
     the index search alone."""
-    from clinic_agent.agent import Caller
     from clinic_agent.api import registry
+    from clinic_agent.runtime.agent import Caller
 
     doctor = Caller(actor="user:doctor", role="doctor")
     typed = [n[: rng.randint(1, len(n))] for n in rng.sample(names, queries)]

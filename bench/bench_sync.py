@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
-from clinic_agent.home import initialise, resolve
-from clinic_agent.keys import KeyFile
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.home import initialise, resolve
+from clinic_agent.security.keys import KeyFile
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.fhir import bundle, wire

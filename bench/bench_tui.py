@@ -29,11 +29,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clinic_agent.agent import Agent
 from clinic_agent.api.client import AsyncApiClient
 from clinic_agent.api.server import ApiServer
-from clinic_agent.config import ApiConfig
-from clinic_agent.model import Quantity, Role, new_id
+from clinic_agent.core.model import Quantity, Role, new_id
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.config import ApiConfig
 from tests.support import FAST_CONFIG, PASSPHRASE, id_number, new_home, reading, resident
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁龙麻"

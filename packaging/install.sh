@@ -43,7 +43,7 @@ ln -sf "$prefix/bin/clinic-agent" /usr/local/bin/clinic-agent
 echo "== configuration in $etc, data in $data"
 install -d -m 0750 -o root -g "$group" "$etc"
 if [ ! -e "$etc/agent.toml" ]; then
-    "$prefix/bin/python" -c 'import sys; from clinic_agent.config import default_text
+    "$prefix/bin/python" -c 'import sys; from clinic_agent.runtime.config import default_text
 open(sys.argv[1], "w", encoding="utf-8").write(default_text(socket="/run/clinic-agent/agent.sock", group=sys.argv[2]))' \
         "$etc/agent.toml" "$group"
     chown root:"$group" "$etc/agent.toml"

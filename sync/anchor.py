@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from clinic_agent.model import utcnow
+from clinic_agent.core.model import utcnow
 from sync.engine import versions
 from sync.errors import PlatformRejected, SyncError
 from sync.fhir import audit_anchor

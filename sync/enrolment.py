@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from clinic_agent.config import SyncSettings
-from clinic_agent.errors import ConfigError, InvalidInput
-from clinic_agent.model import new_id, utcnow
+from clinic_agent.core.errors import ConfigError, InvalidInput
+from clinic_agent.core.model import new_id, utcnow
+from clinic_agent.runtime.config import SyncSettings
 from sync import auth
 from sync.engine.mapping import PULLED
 from sync.errors import AuthenticationFailed, PlatformProtocolError, SyncError

@@ -14,7 +14,7 @@ raise only these.
 
 from __future__ import annotations
 
-from clinic_agent.errors import ClinicAgentError
+from clinic_agent.core.errors import ClinicAgentError
 
 
 class SyncError(ClinicAgentError):

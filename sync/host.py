@@ -1,4 +1,4 @@
-"""What sync needs of the agent it runs in, as ports: the daemon's adapter (``clinic_agent.syncing``) fills them.
+"""What sync needs of the agent it runs in, as ports, filled by the daemon's adapter ``clinic_agent.runtime.syncing``.
 
 Sync keeps its own logic (enrolment, the clinic's Organization, the clock check, the audit anchor,
 the loop's scheduling) and reaches the agent only through ``Host``: the store's sync rows, the
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from clinic_agent.config import SyncSettings
+from clinic_agent.runtime.config import SyncSettings
 from sync.engine.ports import SyncStore
 from sync.fhir.codes import Namespace
 

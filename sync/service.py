@@ -3,7 +3,7 @@
 ``run_once(host)`` runs one sync (the engine, then the audit anchor). ``SyncLoop`` probes the
 platform, syncs while the link holds, backs off while it does not (``sync.retry.backoff``), and
 starts at once when new work is committed and the link is up; never more than one sync at a time.
-The daemon's adapter (``clinic_agent.syncing``) starts it and tells it of new work and unlocks.
+The daemon's adapter (``clinic_agent.runtime.syncing``) starts it and tells it of new work and unlocks.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from clinic_agent.errors import ClinicAgentError, InvalidInput, StoreLocked
-from clinic_agent.model import utcnow
+from clinic_agent.core.errors import ClinicAgentError, InvalidInput, StoreLocked
+from clinic_agent.core.model import utcnow
 from sync.anchor import anchor
 from sync.engine import EngineOptions, SyncEngine, SyncReport
 from sync.enrolment import SECRET, check_clock, connect, enrolled, find_organization

@@ -6,10 +6,10 @@ import random
 from datetime import date
 from pathlib import Path
 
-from clinic_agent.crypto import Argon2Parameters
-from clinic_agent.home import Home, initialise, open_locked, open_vault, resolve
-from clinic_agent.idnumber import check_character
-from clinic_agent.model import DeviceInfo, Quantity, Reading, Resident, Sex, new_id, utcnow
+from clinic_agent.core.idnumber import check_character
+from clinic_agent.core.model import DeviceInfo, Quantity, Reading, Resident, Sex, new_id, utcnow
+from clinic_agent.runtime.home import Home, initialise, open_locked, open_vault, resolve
+from clinic_agent.security.crypto import Argon2Parameters
 from clinic_agent.store import Store
 
 PASSPHRASE = "correct horse battery staple"

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 
-from clinic_agent.errors import ClinicAgentError, DaemonError, UnknownMethod
+from clinic_agent.core.errors import ClinicAgentError, DaemonError, UnknownMethod
 from tui.client import Api, SignedIn
 from tui.i18n import DEFAULT_LANGUAGE, Catalogue
 from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, ScreenMixin

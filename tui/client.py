@@ -1,7 +1,7 @@
 """The screens' view of the daemon: one connection, the session, reconnection, and pushed events.
 
 Screens call ``await api.call(method, params)`` and get plain JSON or one of the errors of
-``clinic_agent.errors``. Events the daemon pushes (``reading.received``, ``sync.state``, ...) are
+``clinic_agent.core.errors``. Events the daemon pushes (``reading.received``, ``sync.state``, ...) are
 handed to a callback, which the App turns into Textual messages.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from clinic_agent.api.client import AsyncApiClient
-from clinic_agent.errors import ClinicAgentError, DaemonError
+from clinic_agent.core.errors import ClinicAgentError, DaemonError
 
 EventSink = Callable[[str, dict[str, Any]], None]
 

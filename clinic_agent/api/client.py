@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from clinic_agent import errors
 from clinic_agent.api import contract
 from clinic_agent.api.framing import FrameDecoder, FramingError, Oversize, decode_body, encode
-from clinic_agent.errors import ClinicAgentError, DaemonError, DaemonNotRunning
+from clinic_agent.core import errors
+from clinic_agent.core.errors import ClinicAgentError, DaemonError, DaemonNotRunning
 
 EventHandler = Callable[[str, dict[str, Any]], None]
 

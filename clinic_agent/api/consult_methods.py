@@ -1,6 +1,6 @@
 """API methods of remote consultation: whom to ask, what to attach, the request, its state, the doctor's actions.
 
-See ``clinic_agent.consultations``; the terminal UI's consultation screens and ``clinic-agent consult``
+See ``clinic_agent.core.consultations``; the terminal UI's consultation screens and ``clinic-agent consult``
 call these.
 """
 
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinic_agent import consultations, serde
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api.methods import CLINICAL, DOCTOR, MethodTable, find_resident
 from clinic_agent.api.params import Params
-from clinic_agent.errors import InvalidInput
-from clinic_agent.model import ConsultationOutcome, Urgency
+from clinic_agent.core import consultations, serde
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.model import ConsultationOutcome, Urgency
+from clinic_agent.runtime.agent import Agent, Caller
 
 METHODS = MethodTable()
 method = METHODS.method

@@ -6,7 +6,7 @@ code's exception class (``declared``) and shows a person the catalogue message n
 ``message_key``: it never reads the daemon's English text to find out what happened. The TUI's
 catalogues hold every one of those keys in Chinese and English (a test says so).
 
-This module imports only ``clinic_agent.errors``, so a client knows every code whatever else it
+This module imports only ``clinic_agent.core.errors``, so a client knows every code whatever else it
 imported.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clinic_agent import errors
+from clinic_agent.core import errors
 
 # -- methods -------------------------------------------------------------------------------------------
 
@@ -99,7 +99,7 @@ class ErrorCode:
     """One code the daemon may send: the exception a client raises for it, and the words to show."""
 
     code: str
-    error: type[errors.ClinicAgentError]  # the daemon's own class, or its nearest ancestor in clinic_agent.errors
+    error: type[errors.ClinicAgentError]  # the daemon's own class, or its nearest ancestor in clinic_agent.core.errors
     message_key: str  # the catalogue key of what a person is told
 
 

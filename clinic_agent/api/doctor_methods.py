@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinic_agent import doctor
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api.methods import EVERYONE, MethodTable
 from clinic_agent.api.params import Params
+from clinic_agent.runtime import doctor
+from clinic_agent.runtime.agent import Agent, Caller
 
 METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
 method = METHODS.method

@@ -1,6 +1,6 @@
 """API methods the terminal UI needs beyond the basic operations: home summary, history, prefill, suggestions.
 
-They only read. Follow-up scheduling and classification come from ``clinic_agent.rules``, with the
+They only read. Follow-up scheduling and classification come from ``clinic_agent.core.rules``, with the
 thresholds of the ``[alerts]`` configuration.
 """
 
@@ -15,13 +15,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from clinic_agent import rules, serde
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api.methods import CLINICAL, MethodTable, find_resident, reading_json, resident_json
 from clinic_agent.api.params import Params
-from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordNotFound
-from clinic_agent.idnumber import normalise_id_number, parse_id_number
-from clinic_agent.model import (
+from clinic_agent.core import rules, serde
+from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordNotFound
+from clinic_agent.core.idnumber import normalise_id_number, parse_id_number
+from clinic_agent.core.model import (
     Condition,
     EntryKind,
     FollowUp,
@@ -30,6 +29,7 @@ from clinic_agent.model import (
     Reading,
     Resident,
 )
+from clinic_agent.runtime.agent import Agent, Caller
 
 METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
 method = METHODS.method

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from clinic_agent import plausibility, rotation, serde
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api.params import Params
-from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted
-from clinic_agent.idnumber import normalise_id_number, parse_id_number
-from clinic_agent.model import (
+from clinic_agent.core import plausibility, serde
+from clinic_agent.core.errors import InvalidInput, RecordNotFound, StoreCorrupted
+from clinic_agent.core.idnumber import normalise_id_number, parse_id_number
+from clinic_agent.core.model import (
     ENTRY_TYPES,
     DeviceInfo,
     EntryKind,
@@ -30,10 +29,12 @@ from clinic_agent.model import (
     Sex,
     new_id,
 )
-from clinic_agent.rules import critical_reasons
+from clinic_agent.core.rules import critical_reasons
+from clinic_agent.core.validation import checked_id_number, measured_value
+from clinic_agent.runtime import rotation
+from clinic_agent.runtime.agent import Agent, Caller
 from clinic_agent.store.integrity import shown
 from clinic_agent.store.users import check_user_name
-from clinic_agent.validation import checked_id_number, measured_value
 
 DOCTOR = Role.DOCTOR.value
 NURSE = Role.NURSE.value

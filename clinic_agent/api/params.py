@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from clinic_agent.errors import InvalidInput
-from clinic_agent.validation import text_field
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.validation import text_field
 
 
 class Params:

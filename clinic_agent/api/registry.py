@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import backup_methods, consult_methods, doctor_methods, file_methods, methods, sync_methods
 from clinic_agent.api.methods import Method
 from clinic_agent.api.params import Params
-from clinic_agent.devices import methods as device_methods
-from clinic_agent.errors import AccessDenied, UnknownMethod
+from clinic_agent.core.errors import AccessDenied, UnknownMethod
+from clinic_agent.runtime.agent import Agent, Caller
+from clinic_agent.runtime.devices import methods as device_methods
 
 
 def _join(*tables: dict[str, Method]) -> dict[str, Method]:

@@ -21,19 +21,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import registry
 from clinic_agent.api.framing import FrameDecoder, FramingError, Oversize, decode_body, encode
 from clinic_agent.api.params import Params
 from clinic_agent.api.sessions import Session, Sessions
-from clinic_agent.config import ApiConfig
-from clinic_agent.errors import (
+from clinic_agent.core.errors import (
     ClinicAgentError,
     DaemonError,
     InvalidInput,
     StoreCorrupted,
     TooManyAttempts,
 )
+from clinic_agent.runtime.agent import Agent, Caller
+from clinic_agent.runtime.config import ApiConfig
 
 _LOGGER = logging.getLogger(__name__)
 _UCRED = struct.Struct("3i")

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from clinic_agent.agent import Caller
-from clinic_agent.errors import SessionExpired
+from clinic_agent.core.errors import SessionExpired
+from clinic_agent.runtime.agent import Caller
 
 
 @dataclass(slots=True)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from clinic_agent import serde, syncing
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, MethodTable
 from clinic_agent.api.params import Params
-from clinic_agent.errors import InvalidInput
+from clinic_agent.core import serde
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.sync_values import SYNCED_TABLES
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent, Caller
 from clinic_agent.store.sync_inbox import Conflict
-from clinic_agent.sync_values import SYNCED_TABLES
 
 METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
 method = METHODS.method

@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from clinic_agent import __version__
-from clinic_agent.errors import ClinicAgentError
+from clinic_agent.core.errors import ClinicAgentError
 from drivers.errors import DriverError
 
 PROG = "clinic-agent"
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except DriverError as exc:  # a device command met the device itself: say what happened to it
-        from clinic_agent.devices.errors import device_error  # the devices package is heavy: only on this path
+        from clinic_agent.runtime.devices.errors import device_error  # the devices package is heavy: only on this path
 
         print(f"{PROG}: {device_error(exc).message}", file=sys.stderr)
         return 1

@@ -7,11 +7,11 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import registry
 from clinic_agent.api.client import ApiClient
-from clinic_agent.errors import DaemonNotRunning, InvalidInput, SessionExpired, StoreLocked
-from clinic_agent.home import Home
+from clinic_agent.core.errors import DaemonNotRunning, InvalidInput, SessionExpired, StoreLocked
+from clinic_agent.runtime.agent import Agent, Caller
+from clinic_agent.runtime.home import Home
 
 PassphraseSource = Callable[[], "str | None"]
 

@@ -9,15 +9,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from clinic_agent import backup
 from clinic_agent.api.client import ApiClient
 from clinic_agent.cli import prompts
 from clinic_agent.cli.backend import os_user, passphrase_needed
 from clinic_agent.cli.commands import _command, backend, home_of, passphrase_source, registrar, show, user_of
-from clinic_agent.errors import AccessDenied, DaemonNotRunning, InvalidInput, StorageFailed
-from clinic_agent.fsutil import ensure_private_directory, fsync_directory
-from clinic_agent.home import no_access
-from clinic_agent.keys import KeyFile
+from clinic_agent.core.errors import AccessDenied, DaemonNotRunning, InvalidInput, StorageFailed
+from clinic_agent.core.fsutil import ensure_private_directory, fsync_directory
+from clinic_agent.runtime import backup
+from clinic_agent.runtime.home import no_access
+from clinic_agent.security.keys import KeyFile
 
 
 @registrar

@@ -8,13 +8,13 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from clinic_agent import home as home_module
 from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user, passphrase_needed
-from clinic_agent.errors import ImplausibleValue, InvalidIdNumber, InvalidInput, StoreCorrupted
-from clinic_agent.fsutil import ensure_private_directory
-from clinic_agent.home import Home
-from clinic_agent.idnumber import parse_id_number
+from clinic_agent.core.errors import ImplausibleValue, InvalidIdNumber, InvalidInput, StoreCorrupted
+from clinic_agent.core.fsutil import ensure_private_directory
+from clinic_agent.core.idnumber import parse_id_number
+from clinic_agent.runtime import home as home_module
+from clinic_agent.runtime.home import Home
 
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Registrar = Callable[[Any, argparse.ArgumentParser], None]
@@ -159,14 +159,14 @@ def _init_text(data: dict[str, Any]) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo."""
-    from clinic_agent import demo
+    from clinic_agent.runtime import demo
 
     return demo.run(keep=args.keep, once=args.once)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the installation; exit 1 if any check fails (with --strict: or warns)."""
-    from clinic_agent import doctor
+    from clinic_agent.runtime import doctor
 
     checks = doctor.run(home_of(args))
     data = [{"check": c.name, "outcome": c.outcome, "detail": c.detail} for c in checks]
@@ -183,7 +183,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon."""
-    from clinic_agent import daemon  # the daemon's imports are only paid for by `run`
+    from clinic_agent.runtime import daemon  # the daemon's imports are only paid for by `run`
 
     home = home_of(args)
     return daemon.run(home, log_level=home.load_config().log_level)

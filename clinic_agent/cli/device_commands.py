@@ -11,8 +11,8 @@ from typing import Any
 
 from clinic_agent.cli import output
 from clinic_agent.cli.commands import _command, backend, home_of, registrar, show
-from clinic_agent.errors import InvalidInput
-from clinic_agent.fsutil import MIB, read_bounded
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.fsutil import MIB, read_bounded
 
 FRAME_FILE_LIMIT = MIB  # the largest message a link accepts (an HL7 MLLP or ASTM message: 1 MiB)
 
@@ -115,7 +115,7 @@ BLE_KINDS = ["bp-cuff", "glucometer", "thermometer", "scale", "oximeter"]
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode a frame and print it; a frame a receiver would refuse is printed too, then exits 2."""
-    from clinic_agent.devices.methods import parse_hex
+    from clinic_agent.runtime.devices.methods import parse_hex
     from drivers.astm.inspect import inspect_astm
     from drivers.decode import decode_one
     from drivers.errors import FrameError
@@ -238,7 +238,7 @@ def _scan_text(r: dict[str, Any]) -> str:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Add a device."""
-    from clinic_agent.devices import add_device
+    from clinic_agent.runtime.devices import add_device
 
     home = home_of(args)
     entry = {
@@ -266,7 +266,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     """Remove a device."""
-    from clinic_agent.devices import remove_device
+    from clinic_agent.runtime.devices import remove_device
 
     remove_device(home_of(args).config_path, args.name)
     note = _reload(args)
@@ -284,7 +284,7 @@ def _reload(args: argparse.Namespace) -> str:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run a simulated device until Ctrl-C or --count readings."""
-    from clinic_agent import simulate
+    from clinic_agent.runtime import simulate
 
     logging.getLogger().setLevel(logging.INFO)
     try:

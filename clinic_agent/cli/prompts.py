@@ -6,8 +6,8 @@ import getpass
 import os
 import sys
 
-from clinic_agent.errors import InvalidInput
-from clinic_agent.fsutil import KIB, read_bounded
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.fsutil import KIB, read_bounded
 
 # A passphrase file holds one line; anything much longer is the wrong file (or /dev/zero).
 PASSPHRASE_FILE_LIMIT = 4 * KIB

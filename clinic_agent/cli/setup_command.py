@@ -40,15 +40,15 @@ from pathlib import Path
 from typing import Any
 
 from clinic_agent import __version__
-from clinic_agent import config as config_module
-from clinic_agent import home as home_module
 from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import connect
 from clinic_agent.cli.commands import _command, home_of, registrar, show, wants_json
 from clinic_agent.cli.device_commands import serial_ports
-from clinic_agent.errors import InvalidInput
-from clinic_agent.fsutil import KIB, atomic_write, ensure_private_directory, read_bounded
-from clinic_agent.home import Home
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.fsutil import KIB, atomic_write, ensure_private_directory, read_bounded
+from clinic_agent.runtime import config as config_module
+from clinic_agent.runtime import home as home_module
+from clinic_agent.runtime.home import Home
 
 SETUP_FILE_LIMIT = 64 * KIB
 ADMIN = "admin"  # the technician's passphrase slot, as `init` names it
@@ -324,7 +324,7 @@ def _offers(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
 
 
 def _add_device(home: Home, name: str, entry: dict[str, Any]) -> str:
-    from clinic_agent.devices import add_device
+    from clinic_agent.runtime.devices import add_device
 
     config = add_device(home.config_path, {"name": name, **entry})
     return f"{config.name} ({config.describe()})"

@@ -9,8 +9,8 @@ from typing import Any
 
 from clinic_agent.cli import output
 from clinic_agent.cli.commands import _command, backend, registrar, show, wants_json
-from clinic_agent.errors import InvalidInput
-from clinic_agent.fsutil import KIB, read_bounded
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.fsutil import KIB, read_bounded
 
 MAX_ROUNDS = 20  # `sync` without --once: runs while they make progress and work remains
 TOKEN_FILE_LIMIT = 64 * KIB  # a bearer token (a JWT with its claims) is a few KiB at most

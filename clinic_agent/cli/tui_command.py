@@ -14,8 +14,8 @@ from typing import Any
 
 from clinic_agent.api.client import ApiClient
 from clinic_agent.cli.commands import home_of, registrar
-from clinic_agent.errors import ClinicAgentError, DaemonError, DaemonNotRunning
-from clinic_agent.home import Home
+from clinic_agent.core.errors import ClinicAgentError, DaemonError, DaemonNotRunning
+from clinic_agent.runtime.home import Home
 
 READY_TIMEOUT = 30.0
 
@@ -79,7 +79,7 @@ async def _run(home: Home, language: str, standalone: bool, user: str) -> None:
 async def _serve(home: Home, stop: asyncio.Event) -> None:
     import logging
 
-    from clinic_agent import daemon
+    from clinic_agent.runtime import daemon
 
     home.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # The screen is the UI's: the in-process daemon logs to its file only.

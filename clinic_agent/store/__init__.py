@@ -18,11 +18,12 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from clinic_agent import crypto, serde
-from clinic_agent.audit import VerifyResult
-from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordNotFound, StoreCorrupted, StoreMissing
-from clinic_agent.keys import KeyFile, Keyring
-from clinic_agent.model import QuarantinedFrame, Reading, utcnow
+from clinic_agent.core import serde
+from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordNotFound, StoreCorrupted, StoreMissing
+from clinic_agent.core.model import QuarantinedFrame, Reading, utcnow
+from clinic_agent.security import crypto
+from clinic_agent.security.audit import VerifyResult
+from clinic_agent.security.keys import KeyFile, Keyring
 from clinic_agent.store import integrity
 from clinic_agent.store.connection import open_connection, translate_errors
 from clinic_agent.store.core import Clock, Core
@@ -318,7 +319,7 @@ class Store:
 
 def backup_before_upgrade(path: Path, keyfile: KeyFile) -> None:
     """The automatic backup taken before migrations run (``backups/`` beside the database)."""
-    from clinic_agent import backup
+    from clinic_agent.runtime import backup
 
     backup.take(path, keyfile.path, backup.backups_dir(path.parent), label="before-upgrade")
 

@@ -23,7 +23,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinic_agent import crypto
+from clinic_agent.security import crypto
 
 _MAGIC = b"CAANCHR1"
 _SLOT = struct.Struct(">8sQ32s32s")  # magic, seq, head MAC, anchor MAC

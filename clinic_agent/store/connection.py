@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from clinic_agent.errors import DiskFull, StorageFailed, StoreCorrupted, StoreError, StoreMissing
+from clinic_agent.core.errors import DiskFull, StorageFailed, StoreCorrupted, StoreError, StoreMissing
 
 BUSY_TIMEOUT_MS = 5000
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024

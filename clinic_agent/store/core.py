@@ -19,10 +19,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from clinic_agent import audit, crypto
-from clinic_agent.errors import SaveUncertain, StorageFailed, StoreCorrupted, StoreLocked
-from clinic_agent.keys import Keyring
-from clinic_agent.model import AuditEntry
+from clinic_agent.core.errors import SaveUncertain, StorageFailed, StoreCorrupted, StoreLocked
+from clinic_agent.core.model import AuditEntry
+from clinic_agent.security import audit, crypto
+from clinic_agent.security.keys import Keyring
 from clinic_agent.store.anchor import Anchor, AnchorFile
 from clinic_agent.store.binding import ROW_KEY, bound_values, mismatched
 from clinic_agent.store.connection import is_disk_failure, is_io_error, open_connection, translate_errors

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from clinic_agent.errors import RecordNotFound, StoreCorrupted
-from clinic_agent.model import new_id
+from clinic_agent.core.errors import RecordNotFound, StoreCorrupted
+from clinic_agent.core.model import new_id
 from clinic_agent.store.core import Core
 
 TABLE = "drafts"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 
-from clinic_agent import validation
-from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
-from clinic_agent.model import ENTRY_TYPES, Consultation, Entry, EntryKind, Urgency
+from clinic_agent.core import validation
+from clinic_agent.core.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
+from clinic_agent.core.model import ENTRY_TYPES, Consultation, Entry, EntryKind, Urgency
 from clinic_agent.store.core import Core
 from clinic_agent.store.records import changed_fields, payload_of, record_from_row, stamp
 

@@ -25,7 +25,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from clinic_agent.errors import LockedOut, TooManyAttempts
+from clinic_agent.core.errors import LockedOut, TooManyAttempts
 from clinic_agent.store.core import Core
 from clinic_agent.store.journal import note_security_event
 

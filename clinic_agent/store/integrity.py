@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from clinic_agent.errors import StoreCorrupted
-from clinic_agent.model import EntryKind
+from clinic_agent.core.errors import StoreCorrupted
+from clinic_agent.core.model import EntryKind
 from clinic_agent.store.binding import BOUND_COLUMNS, ROW_KEY
 from clinic_agent.store.core import Core
 

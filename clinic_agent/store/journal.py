@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from clinic_agent import audit, crypto
-from clinic_agent.model import AuditEntry
+from clinic_agent.core.model import AuditEntry
+from clinic_agent.security import audit, crypto
 from clinic_agent.store.core import Core
 from clinic_agent.store.schema import OUTBOX_COUNT_PREFIX
 

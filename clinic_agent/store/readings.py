@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from clinic_agent import crypto, serde
-from clinic_agent.errors import InvalidInput, RecordNotFound, StoreCorrupted
-from clinic_agent.model import QuarantinedFrame, Reading, ReadingStatus
-from clinic_agent.rules import critical_reasons
+from clinic_agent.core import serde
+from clinic_agent.core.errors import InvalidInput, RecordNotFound, StoreCorrupted
+from clinic_agent.core.model import QuarantinedFrame, Reading, ReadingStatus
+from clinic_agent.core.rules import critical_reasons
+from clinic_agent.security import crypto
 from clinic_agent.store.core import Core
 from clinic_agent.store.records import payload_of, record_from_row, stamp
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from clinic_agent import serde
-from clinic_agent.errors import InvalidInput, StoreCorrupted
+from clinic_agent.core import serde
+from clinic_agent.core.errors import InvalidInput, StoreCorrupted
 from clinic_agent.store.core import Core
 
 T = TypeVar("T")

@@ -7,10 +7,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from clinic_agent import validation
-from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
-from clinic_agent.idnumber import normalise_id_number
-from clinic_agent.model import Resident
+from clinic_agent.core import validation
+from clinic_agent.core.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
+from clinic_agent.core.idnumber import normalise_id_number
+from clinic_agent.core.model import Resident
 from clinic_agent.store.core import Core
 from clinic_agent.store.records import changed_fields, payload_of, record_from_row, stamp
 

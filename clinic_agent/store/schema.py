@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from clinic_agent import __version__
-from clinic_agent.errors import StorageFailed, StoreError
+from clinic_agent.core.errors import StorageFailed, StoreError
 
 MIGRATIONS = Migrations("clinic-agent")
 

@@ -11,12 +11,12 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from clinic_agent import serde, validation
-from clinic_agent.errors import InvalidInput, RecordNotFound
-from clinic_agent.model import Entry, Resident, new_id
+from clinic_agent.core import serde, validation
+from clinic_agent.core.errors import InvalidInput, RecordNotFound
+from clinic_agent.core.model import Entry, Resident, new_id
+from clinic_agent.core.sync_values import SYNCED_TABLES, ConflictDraft, Record
 from clinic_agent.store.core import Core
 from clinic_agent.store.journal import outbox_counts
-from clinic_agent.sync_values import SYNCED_TABLES, ConflictDraft, Record
 
 RECORD_FIELD = "*"  # a conflict on the whole record (deleted on one side, edited on the other)
 

@@ -14,16 +14,25 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from clinic_agent import serde
-from clinic_agent.errors import RecordChanged, RecordNotFound, StoreCorrupted
-from clinic_agent.model import Entry, Reading, Resident
-from clinic_agent.rules import critical_reasons
+from clinic_agent.core import serde
+from clinic_agent.core.errors import RecordChanged, RecordNotFound, StoreCorrupted
+from clinic_agent.core.model import Entry, Reading, Resident
+from clinic_agent.core.rules import critical_reasons
+from clinic_agent.core.sync_values import (
+    SYNCED_TABLES,
+    ApplyCounts,
+    Confirmed,
+    LocalState,
+    Pending,
+    Record,
+    Sent,
+    Write,
+)
 from clinic_agent.store.core import Core
 from clinic_agent.store.entries import Entries
 from clinic_agent.store.readings import Readings, insert_reading
 from clinic_agent.store.residents import Residents
 from clinic_agent.store.sync_inbox import RECORD_FIELD, Conflict, SyncInbox, conflict_upsert, resolved, validated
-from clinic_agent.sync_values import SYNCED_TABLES, ApplyCounts, Confirmed, LocalState, Pending, Record, Sent, Write
 
 _STATE_COLUMNS = "remote_id, remote_version, base_key_id, base"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from clinic_agent import crypto
-from clinic_agent.errors import AccessDenied, InvalidInput, RecordNotFound
-from clinic_agent.model import Role, User, new_id
+from clinic_agent.core.errors import AccessDenied, InvalidInput, RecordNotFound
+from clinic_agent.core.model import Role, User, new_id
+from clinic_agent.security import crypto
 from clinic_agent.store.core import Core
 from clinic_agent.store.guard import PIN, PIN_PER_USER, Guard
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinic_agent.sync_values import ConflictDraft, FieldValues, LocalState, OutboxAfter, Record, Write
+from clinic_agent.core.sync_values import ConflictDraft, FieldValues, LocalState, OutboxAfter, Record, Write
 from sync.engine.mapping import comparable, with_remote
 from sync.merge import MISSING, merge
 

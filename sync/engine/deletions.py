@@ -21,8 +21,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from clinic_agent.model import Reading, ReadingStatus, Resident
-from clinic_agent.sync_values import ConflictDraft, FieldValues, LocalState, Record, Write
+from clinic_agent.core.model import Reading, ReadingStatus, Resident
+from clinic_agent.core.sync_values import ConflictDraft, FieldValues, LocalState, Record, Write
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import comparable, entity_of
 from sync.fhir.history import HistoryEntry, since

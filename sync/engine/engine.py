@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from clinic_agent.errors import ClinicAgentError
+from clinic_agent.core.errors import ClinicAgentError
 from sync.engine import versions
 from sync.engine.link import LinkSizer
 from sync.engine.ports import SyncStore

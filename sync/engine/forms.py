@@ -30,9 +30,9 @@ from typing import Any
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
-from clinic_agent import serde
-from clinic_agent.model import Consultation, ConsultationTask, FollowUp, Programme
-from clinic_agent.sync_values import ENTRIES, READINGS, LocalState, Record
+from clinic_agent.core import serde
+from clinic_agent.core.model import Consultation, ConsultationTask, FollowUp, Programme
+from clinic_agent.core.sync_values import ENTRIES, READINGS, LocalState, Record
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import resource_type
 from sync.errors import PlatformRejected

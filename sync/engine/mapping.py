@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from clinic_agent import serde
-from clinic_agent.model import (
+from clinic_agent.core import serde
+from clinic_agent.core.model import (
     Allergy,
     Condition,
     Consultation,
@@ -28,7 +28,7 @@ from clinic_agent.model import (
     Reading,
     Resident,
 )
-from clinic_agent.sync_values import ENTRIES, READINGS, RESIDENTS, Record
+from clinic_agent.core.sync_values import ENTRIES, READINGS, RESIDENTS, Record
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import (
     allergy,

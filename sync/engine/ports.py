@@ -4,7 +4,7 @@ The engine maps, merges and talks to the platform; the store keeps records, thei
 (platform id, opaque versionId, the encrypted base copy) and the outbox. ``SyncStore`` is the
 whole of what the engine asks of it; ``clinic_agent.store.sync_state.SyncState`` implements it.
 Every method is one local transaction; the engine calls them from a worker thread. The values
-that cross are plain dataclasses of ``clinic_agent.sync_values``.
+that cross are plain dataclasses of ``clinic_agent.core.sync_values``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from clinic_agent.sync_values import (
+from clinic_agent.core.sync_values import (
     ENTRIES,
     READINGS,
     RESIDENTS,

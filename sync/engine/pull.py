@@ -17,9 +17,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from clinic_agent.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
-from clinic_agent.model import ConsultationMessage, ConsultationTask, Resident
-from clinic_agent.sync_values import RESIDENTS, Write
+from clinic_agent.core.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
+from clinic_agent.core.model import ConsultationMessage, ConsultationTask, Resident
+from clinic_agent.core.sync_values import RESIDENTS, Write
 from sync.engine.conflicts import adopt, adoption, reconcile
 from sync.engine.deletions import pull_deletions
 from sync.engine.engine import SyncEngine

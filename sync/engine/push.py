@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clinic_agent.errors import ClinicAgentError, InvalidInput, RecordChanged, StoreCorrupted
-from clinic_agent.model import Entry, Reading, ReadingStatus, Resident
-from clinic_agent.sync_values import Confirmed, LocalState, Pending, Sent, Write
+from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordChanged, StoreCorrupted
+from clinic_agent.core.model import Entry, Reading, ReadingStatus, Resident
+from clinic_agent.core.sync_values import Confirmed, LocalState, Pending, Sent, Write
 from sync.engine import forms
 from sync.engine.conflicts import adoption, reconcile
 from sync.engine.engine import SyncEngine

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinic_agent.model import Allergy, ClinicalStatus
+from clinic_agent.core.model import Allergy, ClinicalStatus
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import codes
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace

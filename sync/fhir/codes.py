@@ -1,7 +1,7 @@
 """Every code system, identifier system, profile and extension URL the FHIR mapping uses.
 
 The agent's own extensions, NamingSystems, CodeSystems and Questionnaires live under one base, the
-``Namespace`` in use: ``[platform] namespace`` in agent.toml (``clinic_agent.config``), handed to
+``Namespace`` in use: ``[platform] namespace`` in agent.toml (``clinic_agent.runtime.config``), handed to
 every mapper through the engine's options (``EngineOptions.namespace``). Nothing here is a URL of
 ours: everything of ours is a property of ``Namespace``. The default base is ``DEFAULT_NAMESPACE_BASE``.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from clinic_agent import model
+from clinic_agent.core import model
 
 # Identifier systems
 UUID_SYSTEM: Final = "urn:ietf:rfc:3986"  # value is "urn:uuid:<record id>": the agent's own stable id
@@ -90,7 +90,7 @@ RELATION_CODES: Final[dict[str, tuple[str, str]]] = {
 class Namespace:
     """The URLs of this agent's own extensions, NamingSystems and CodeSystems, under one base.
 
-    The base is ``[platform] namespace`` in agent.toml (``clinic_agent.config``): the platform
+    The base is ``[platform] namespace`` in agent.toml (``clinic_agent.runtime.config``): the platform
     team chooses it; every mapper is handed the one in use. ``base`` is an https URL without a
     trailing slash (the config checks it).
     """

@@ -8,7 +8,7 @@ with the disease name as written in ``text``. The date it was confirmed (确诊�
 
 from __future__ import annotations
 
-from clinic_agent.model import ClinicalStatus, Condition
+from clinic_agent.core.model import ClinicalStatus, Condition
 from sync.errors import PlatformProtocolError
 from sync.fhir import codes
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace

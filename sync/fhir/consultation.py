@@ -33,8 +33,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from clinic_agent.errors import InvalidInput
-from clinic_agent.model import (
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.model import (
     Consultation,
     ConsultationMessage,
     ConsultationOutcome,

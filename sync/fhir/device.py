@@ -8,7 +8,7 @@ valid FHIR id). The model is a ``deviceName`` of type ``model-name``, the protoc
 
 from __future__ import annotations
 
-from clinic_agent.model import DeviceInfo
+from clinic_agent.core.model import DeviceInfo
 from sync.errors import PlatformProtocolError
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (

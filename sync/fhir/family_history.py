@@ -7,7 +7,7 @@ carries the 家族史 form code and the name as written. Status ``completed``. L
 
 from __future__ import annotations
 
-from clinic_agent.model import FamilyHistory, Relation
+from clinic_agent.core.model import FamilyHistory, Relation
 from sync.errors import PlatformProtocolError
 from sync.fhir import codes
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace

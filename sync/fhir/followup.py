@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from clinic_agent.errors import InvalidInput
-from clinic_agent.model import FollowUp, Medication, Programme, Quantity, Reading
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.model import FollowUp, Medication, Programme, Quantity, Reading
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import codes, observation, questionnaire
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace

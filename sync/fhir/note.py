@@ -18,7 +18,7 @@ import binascii
 from datetime import datetime
 from typing import Final
 
-from clinic_agent.model import Note
+from clinic_agent.core.model import Note
 from sync.errors import MappingError, PlatformProtocolError
 from sync.fhir import codes
 from sync.fhir.common import (

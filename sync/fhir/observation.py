@@ -31,9 +31,9 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from clinic_agent.errors import InvalidInput
-from clinic_agent.model import DeviceInfo, Quantity, Reading, ReadingStatus
-from clinic_agent.validation import measured_value
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.model import DeviceInfo, Quantity, Reading, ReadingStatus
+from clinic_agent.core.validation import measured_value
 from sync.errors import PlatformProtocolError
 from sync.fhir import codes
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace

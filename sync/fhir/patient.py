@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from clinic_agent.model import KeyPopulation, Resident, Sex
+from clinic_agent.core.model import KeyPopulation, Resident, Sex
 from sync.errors import PlatformProtocolError
 from sync.fhir import codes
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace

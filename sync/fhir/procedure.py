@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from clinic_agent.model import Procedure, ProcedureCategory
+from clinic_agent.core.model import Procedure, ProcedureCategory
 from sync.errors import PlatformProtocolError
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import (

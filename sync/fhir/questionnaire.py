@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from clinic_agent.model import Programme
+from clinic_agent.core.model import Programme
 from sync.fhir import codes
 from sync.fhir.codes import DEFAULT_NAMESPACE, Namespace
 from sync.fhir.common import Resource, coding, prune

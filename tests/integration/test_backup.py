@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from clinic_agent.api.client import ApiClient
-from clinic_agent.errors import RecordNotFound
-from clinic_agent.home import resolve
+from clinic_agent.core.errors import RecordNotFound
+from clinic_agent.runtime.home import resolve
 from tests.integration.conftest import Cli, Daemon
 from tests.support import PASSPHRASE, open_unlocked
 

@@ -17,7 +17,7 @@ import pytest
 
 from clinic_agent.api.client import ApiClient
 from clinic_agent.api.framing import HEADER, encode
-from clinic_agent.errors import AccessDenied, SessionExpired, StoreLocked
+from clinic_agent.core.errors import AccessDenied, SessionExpired, StoreLocked
 from tests.integration.conftest import Cli, Daemon, daemon_with_public_socket, raw_call, start_daemon
 
 

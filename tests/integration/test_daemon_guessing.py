@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from clinic_agent.api.client import ApiClient
-from clinic_agent.errors import AccessDenied, LockedOut, TooManyAttempts
+from clinic_agent.core.errors import AccessDenied, LockedOut, TooManyAttempts
 from tests.integration.conftest import Cli, Daemon, daemon_with_public_socket
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from clinic_agent.api.client import ApiClient
-from clinic_agent.errors import AccessDenied
+from clinic_agent.core.errors import AccessDenied
 from drivers.hl7.ack import parse_ack
 from drivers.hl7.compose import blood_pressure, build_oru_r01
 from drivers.hl7.mllp import MllpDecoder, frame

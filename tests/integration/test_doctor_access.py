@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent import doctor
-from clinic_agent.home import resolve
+from clinic_agent.runtime import doctor
+from clinic_agent.runtime.home import resolve
 from tests.integration.conftest import Cli, Daemon
 
 

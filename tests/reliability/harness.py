@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clinic_agent.errors import ClinicAgentError, StoreCorrupted
-from clinic_agent.home import Home, open_locked, open_vault
+from clinic_agent.core.errors import ClinicAgentError, StoreCorrupted
+from clinic_agent.runtime.home import Home, open_locked, open_vault
 from clinic_agent.store import Store
 from tests.support import RELIABILITY_FIGURE, new_home
 

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from clinic_agent.errors import ClinicAgentError  # noqa: E402
-from clinic_agent.home import open_locked, open_vault, resolve  # noqa: E402
+from clinic_agent.core.errors import ClinicAgentError  # noqa: E402
+from clinic_agent.runtime.home import open_locked, open_vault, resolve  # noqa: E402
 from clinic_agent.store import Store  # noqa: E402
 
 EIO = 5

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.home import Home, open_locked, open_vault, resolve
-from clinic_agent.model import new_id
+from clinic_agent.core.model import new_id
+from clinic_agent.runtime.home import Home, open_locked, open_vault, resolve
 from drivers.hl7.ack import parse_ack
 from drivers.hl7.compose import blood_pressure, build_oru_r01
 from drivers.hl7.mllp import MllpDecoder, frame
@@ -200,7 +200,7 @@ def start_daemon(home: Path, log: Path) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace")
-        if "clinic_agent.daemon: ready" in text:
+        if "clinic_agent.runtime.daemon: ready" in text:
             assert "unlocked with the machine key" in text, text
             return process
         if process.poll() is not None:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.errors import ClinicAgentError
-from clinic_agent.home import Home, open_locked, open_vault
-from clinic_agent.model import Resident
+from clinic_agent.core.errors import ClinicAgentError
+from clinic_agent.core.model import Resident
+from clinic_agent.runtime.home import Home, open_locked, open_vault
 from clinic_agent.store import Store
 from tests.reliability.harness import (
     PYTHON,

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.errors import StoreCorrupted
-from clinic_agent.home import Home, open_locked, open_vault
+from clinic_agent.core.errors import StoreCorrupted
+from clinic_agent.runtime.home import Home, open_locked, open_vault
 from tests.reliability.harness import (
     HERE,
     PYTHON,

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.home import Home, open_locked, open_vault
-from clinic_agent.idnumber import check_character
+from clinic_agent.core.idnumber import check_character
+from clinic_agent.runtime.home import Home, open_locked, open_vault
 from tests.reliability.harness import (
     PYTHON,
     Figures,

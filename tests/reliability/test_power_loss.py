@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.home import Home, open_vault, resolve
-from clinic_agent.keys import KeyFile
+from clinic_agent.runtime.home import Home, open_vault, resolve
+from clinic_agent.security.keys import KeyFile
 from tests.reliability.harness import (
     PYTHON,
     Figures,

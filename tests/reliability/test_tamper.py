@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.errors import AccessDenied, StoreCorrupted
-from clinic_agent.home import Home
-from clinic_agent.model import Allergy, QuarantinedFrame, Role, new_id, utcnow
+from clinic_agent.core.errors import AccessDenied, StoreCorrupted
+from clinic_agent.core.model import Allergy, QuarantinedFrame, Role, new_id, utcnow
+from clinic_agent.runtime.home import Home
 from clinic_agent.store import Store
 from clinic_agent.store.integrity import IntegrityReport
 from tests.reliability.harness import Figures
@@ -230,7 +230,7 @@ def test_a_rolled_back_database_is_reported(clinic: Clinic, tmp_path: Path) -> N
 
 
 def test_failed_unlocks_while_locked_go_into_the_chain_where_an_edit_shows(clinic: Clinic) -> None:
-    from clinic_agent.agent import Agent
+    from clinic_agent.runtime.agent import Agent
 
     clinic.store.close()
     agent = Agent.open(clinic.home)

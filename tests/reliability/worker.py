@@ -44,10 +44,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from clinic_agent.errors import ClinicAgentError, RecordChanged  # noqa: E402
-from clinic_agent.home import open_locked, open_vault, resolve  # noqa: E402
-from clinic_agent.keys import Keyring  # noqa: E402
-from clinic_agent.model import DeviceInfo, Quantity, Reading, Resident, new_id, utcnow  # noqa: E402
+from clinic_agent.core.errors import ClinicAgentError, RecordChanged  # noqa: E402
+from clinic_agent.core.model import DeviceInfo, Quantity, Reading, Resident, new_id, utcnow  # noqa: E402
+from clinic_agent.runtime.home import open_locked, open_vault, resolve  # noqa: E402
+from clinic_agent.security.keys import Keyring  # noqa: E402
 from clinic_agent.store import Store  # noqa: E402
 from tests.support import resident as make_resident  # noqa: E402
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from clinic_agent import demo
-from clinic_agent import home as home_module
-from clinic_agent.agent import Agent
 from clinic_agent.api.server import ApiServer
-from clinic_agent.config import ApiConfig
+from clinic_agent.runtime import demo
+from clinic_agent.runtime import home as home_module
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.config import ApiConfig
 from tests.support import FAST_CONFIG
 from tests.tui.helpers import FakeClock
 from tui.app import ClinicApp

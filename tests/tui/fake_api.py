@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from clinic_agent.errors import ClinicAgentError, UnknownMethod
+from clinic_agent.core.errors import ClinicAgentError, UnknownMethod
 from tui.client import SignedIn
 
 TODAY = "2026-05-20"

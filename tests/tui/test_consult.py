@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from clinic_agent.model import ConsultationMessage, EntryKind, new_id, utcnow
-from clinic_agent.sync_values import ENTRIES, Confirmed
+from clinic_agent.core.model import ConsultationMessage, EntryKind, new_id, utcnow
+from clinic_agent.core.sync_values import ENTRIES, Confirmed
 from sync.engine.conflicts import adopt
 from sync.engine.mapping import comparable
 from tests.tui.conftest import Daemon

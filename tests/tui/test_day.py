@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.widgets import Input, Select, SelectionList
 
-from clinic_agent.model import EntryKind
+from clinic_agent.core.model import EntryKind
 from tests.tui.conftest import Daemon
 from tests.tui.helpers import screen_name, sign_in, until, visible_text
 from tui.app import ClinicApp

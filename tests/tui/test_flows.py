@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import Input
 
 from clinic_agent.api.client import AsyncApiClient
-from clinic_agent.errors import SessionExpired
-from clinic_agent.model import EntryKind, Quantity, new_id
+from clinic_agent.core.errors import SessionExpired
+from clinic_agent.core.model import EntryKind, Quantity, new_id
 from tests.support import reading
 from tests.tui.conftest import Daemon
 from tests.tui.helpers import CANARIES, FakeClock, screen_name, sign_in, until, visible_text
@@ -291,7 +291,7 @@ async def test_resident_strings_are_shown_literally(make_app: MakeApp, daemon: D
 
 
 async def test_a_locked_daemon_asks_for_the_passphrase_once(make_app: MakeApp, daemon: Daemon) -> None:
-    from clinic_agent import demo
+    from clinic_agent.runtime import demo
 
     daemon.agent.lock(actor="test")
     app = make_app()

@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from clinic_agent.errors import DiskFull, StoreCorrupted, StoreLocked
+from clinic_agent.core.errors import DiskFull, StoreCorrupted, StoreLocked
 from tests.tui.fake_api import FakeApi
 from tests.tui.helpers import settled, until
 from tui.app import ClinicApp

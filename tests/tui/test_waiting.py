@@ -6,7 +6,7 @@ import asyncio
 from datetime import date
 from typing import Any
 
-from clinic_agent.errors import AccessDenied
+from clinic_agent.core.errors import AccessDenied
 from tests.tui.fake_api import FakeApi
 from tests.tui.helpers import until, visible_text
 from tui.app import ClinicApp

@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from clinic_agent import backup
-from clinic_agent.agent import Agent
+from clinic_agent.runtime import backup
+from clinic_agent.runtime.agent import Agent
 from tests.support import PASSPHRASE, new_home
 
 

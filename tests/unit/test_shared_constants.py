@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from clinic_agent import model, sync_values
+from clinic_agent.core import model, sync_values
 from drivers import terminology
 from sync.fhir import codes
 
@@ -41,7 +41,7 @@ def _table_lists() -> list[str]:
 def test_the_loinc_system_is_written_once_per_side_of_the_layers() -> None:
     """The drivers import nothing of ours, so they hold their own; everything else takes the model's."""
     written = sorted(where.split(":")[0] for where in _constants("http://loinc.org"))
-    assert written == ["clinic_agent/model.py", "drivers/terminology.py"]
+    assert written == ["clinic_agent/core/model.py", "drivers/terminology.py"]
     assert terminology.LOINC_SYSTEM == model.LOINC == codes.LOINC
 
 

@@ -18,7 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
-from clinic_agent.errors import ClinicAgentError, SessionExpired, StoreLocked, UnknownMethod
+from clinic_agent.core.errors import ClinicAgentError, SessionExpired, StoreLocked, UnknownMethod
 from tui.i18n import Catalogue
 from tui.widgets.banner import Banner, kind_of
 from tui.widgets.fields import Field, MultiField, SelectField

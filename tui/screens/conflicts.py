@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 
-from clinic_agent.errors import UnknownMethod
+from clinic_agent.core.errors import UnknownMethod
 from tui.screens.base import ClinicScreen, DaemonEvent, Tr
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import when

@@ -21,8 +21,8 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
-from clinic_agent import rules
-from clinic_agent.model import FollowUp, Programme
+from clinic_agent.core import rules
+from clinic_agent.core.model import FollowUp, Programme
 from tui.screens.base import Tr
 from tui.screens.form import FormModal
 from tui.widgets import checks

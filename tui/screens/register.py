@@ -15,8 +15,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.widgets import Input
 
-from clinic_agent.errors import InvalidInput
-from clinic_agent.idnumber import parse_id_number
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.idnumber import parse_id_number
 from tui.screens.base import Tr
 from tui.screens.form import FormModal
 from tui.widgets import checks

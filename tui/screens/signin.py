@@ -15,7 +15,7 @@ from textual.containers import Center, Vertical
 from textual.widget import Widget
 from textual.widgets import Input
 
-from clinic_agent.errors import ClinicAgentError, StoreLocked
+from clinic_agent.core.errors import ClinicAgentError, StoreLocked
 from tui.screens.base import ClinicScreen, Tr
 from tui.widgets import checks
 from tui.widgets.fields import Field

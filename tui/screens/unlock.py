@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input
 
-from clinic_agent.errors import ClinicAgentError
+from clinic_agent.core.errors import ClinicAgentError
 from tui.screens.base import ClinicModal, Tr
 from tui.widgets import checks
 from tui.widgets.banner import Banner

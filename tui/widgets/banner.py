@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from clinic_agent.api.contract import declared
-from clinic_agent.errors import ClinicAgentError
+from clinic_agent.core.errors import ClinicAgentError
 from tui.widgets.fields import catalogue_of
 from tui.widgets.text import clean
 

@@ -13,8 +13,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from clinic_agent.errors import InvalidIdNumber
-from clinic_agent.idnumber import parse_id_number
+from clinic_agent.core.errors import InvalidIdNumber
+from clinic_agent.core.idnumber import parse_id_number
 
 MAX_TEXT = 200
 _PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")

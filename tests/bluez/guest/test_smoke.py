@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from clinic_agent.agent import Agent
-from clinic_agent.ingest import Ingest
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.ingest import Ingest
 from drivers.ble.blood_pressure import parse_blood_pressure
 from drivers.ble.link import scan
 from drivers.ble.racp import OpCode

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.agent import Agent
-from clinic_agent.ingest import Ingest
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.ingest import Ingest
 from tests.support import PASSPHRASE, new_home
 
 

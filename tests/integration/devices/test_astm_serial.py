@@ -7,8 +7,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from clinic_agent.agent import Agent
-from clinic_agent.ingest import Ingest
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.ingest import Ingest
 from drivers.astm.compose import LabResult, build_result_message
 from drivers.astm.events import MessageSent, Send
 from drivers.astm.link import AstmLink

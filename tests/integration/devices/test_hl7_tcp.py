@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from clinic_agent.agent import Agent
-from clinic_agent.errors import DiskFull
-from clinic_agent.ingest import Ingest
+from clinic_agent.core.errors import DiskFull
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.ingest import Ingest
 from drivers.frames import DeviceRef
 from drivers.hl7.ack import parse_ack
 from drivers.hl7.compose import blood_pressure, build_oru_r01

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.agent import Agent
-from clinic_agent.ingest import Ingest
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.ingest import Ingest
 from drivers.contec.session import Cms50Session
 from drivers.frames import DeviceRef
 from drivers.hl7.ack import parse_ack

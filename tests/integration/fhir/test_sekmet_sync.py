@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from clinic_agent.idnumber import check_character
-from clinic_agent.model import (
+from clinic_agent.core.idnumber import check_character
+from clinic_agent.core.model import (
     Allergy,
     Condition,
     DeviceInfo,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.agent import Agent
-from clinic_agent.home import resolve
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.home import resolve
 from tests.integration.fhir.conftest import fhir_server, fresh_fhir_server, sekmet, sekmet_executable, sekmet_factory
 from tests.support import FAST_CONFIG, FAST_KDF, PASSPHRASE
 
@@ -21,7 +21,7 @@ _CLINICS = itertools.count(1)
 
 def make_agent(root: Path, *, code: str, extra: str = "") -> Agent:
     """A new, unlocked clinic store in ``root`` with the clinic code ``code``."""
-    from clinic_agent.home import initialise
+    from clinic_agent.runtime.home import initialise
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "agent.toml").write_text(
@@ -44,7 +44,7 @@ def clinic_factory(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
         agent = make_agent(tmp_path / f"clinic{number}", code=code or f"TR{number:04d}", extra=extra)
         made.append(agent)
         if platform is not None:
-            from clinic_agent import syncing
+            from clinic_agent.runtime import syncing
 
             asyncio.run(syncing.enroll(agent, platform, actor="test"))
         return agent

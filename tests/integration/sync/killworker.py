@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
-from clinic_agent.home import resolve
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.home import resolve
 from tests.support import PASSPHRASE, reading
 
 

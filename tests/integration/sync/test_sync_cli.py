@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from clinic_agent import syncing
+from clinic_agent.runtime import syncing
 from tests.integration.conftest import Cli, start_daemon
 from tests.support import id_number, resident
 

@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from clinic_agent import consultations
-from clinic_agent.agent import Agent
-from clinic_agent.model import (
+from clinic_agent.core import consultations
+from clinic_agent.core.model import (
     Condition,
     ConsultationOutcome,
     EntryKind,
@@ -26,6 +25,7 @@ from clinic_agent.model import (
     new_id,
     utcnow,
 )
+from clinic_agent.runtime.agent import Agent
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.engine import SyncReport
 from sync.fhir import codes, consultation

@@ -22,8 +22,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from sync import auth
 from tests.support import resident
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
-from clinic_agent.model import Allergy, Condition, ReadingStatus, new_id
+from clinic_agent.core.model import Allergy, Condition, ReadingStatus, new_id
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from tests.support import reading, resident
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from sync.engine.mapping import PULLED
 
 

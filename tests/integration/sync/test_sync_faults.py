@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from clinic_agent.agent import Agent
-from clinic_agent.model import Condition, EntryKind, Resident
+from clinic_agent.core.model import Condition, EntryKind, Resident
+from clinic_agent.runtime.agent import Agent
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.mapping import comparable

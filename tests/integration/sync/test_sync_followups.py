@@ -10,8 +10,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from clinic_agent.agent import Agent
-from clinic_agent.model import FollowUp, Medication, Note, Programme, new_id, utcnow
+from clinic_agent.core.model import FollowUp, Medication, Note, Programme, new_id, utcnow
+from clinic_agent.runtime.agent import Agent
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.mapping import comparable
 from sync.fhir import codes, followup, questionnaire

@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 import pytest
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
-from clinic_agent.model import Condition, EntryKind, FollowUp, Programme, Resident, new_id
+from clinic_agent.core.model import Condition, EntryKind, FollowUp, Programme, Resident, new_id
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from sync.fhir import codes, followup, patient
 from sync.fhir.common import find_identifier, reference
 from sync.platform import FhirPlatform

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from sync.fhir.common import local_id
 from tests.integration.sync.seeds import replay, seed_params
 from tests.integration.sync.test_sync_faults import check_pulled, final_read, linked_one, write_upstream

@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
-from clinic_agent.model import (
+from clinic_agent.core.model import (
     Allergy,
     Condition,
     DeviceInfo,
@@ -31,6 +29,8 @@ from clinic_agent.model import (
     new_id,
     utcnow,
 )
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from sync.engine.mapping import comparable
 from sync.fhir import codes
 from sync.platform import FhirPlatform

@@ -7,9 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from datetime import date
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
-from clinic_agent.model import (
+from clinic_agent.core.model import (
     Allergy,
     Condition,
     EntryKind,
@@ -19,6 +17,8 @@ from clinic_agent.model import (
     Relation,
     new_id,
 )
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from sync.fhir import bundle, codes, condition
 from sync.fhir.bundle import RequestEntry
 from sync.fhir.common import identifier_value

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from sync.errors import PlatformProtocolError, PlatformUnavailable
 from sync.fhir.capability import Capabilities
 from sync.platform import FhirPlatform

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
 from clinic_agent.api.server import ApiServer
-from clinic_agent.config import ApiConfig
-from clinic_agent.model import Role
+from clinic_agent.core.model import Role
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.config import ApiConfig
 from tests.support import resident
 from tests.tui.helpers import FakeClock, screen_name, sign_in, until, visible_text
 from tui.app import ClinicApp

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from clinic_agent.agent import Agent
-from clinic_agent.model import DeviceInfo, FamilyHistory, FollowUp, Programme, Relation, new_id
+from clinic_agent.core.model import DeviceInfo, FamilyHistory, FollowUp, Programme, Relation, new_id
+from clinic_agent.runtime.agent import Agent
 from sync.engine import EngineOptions, SyncEngine, SyncReport
 from sync.errors import PlatformUnavailable
 from sync.fhir import codes, device, followup

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from clinic_agent.api import contract, registry, server
-from clinic_agent.errors import ClinicAgentError
+from clinic_agent.core.errors import ClinicAgentError
 from tui.i18n import en, zh
 
 ROOT = Path(__file__).resolve().parents[3]

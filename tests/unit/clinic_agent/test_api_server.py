@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.agent import Agent
 from clinic_agent.api.client import AsyncApiClient
 from clinic_agent.api.server import ApiServer
-from clinic_agent.config import ApiConfig
-from clinic_agent.errors import AccessDenied, SessionExpired
-from clinic_agent.model import Role
+from clinic_agent.core.errors import AccessDenied, SessionExpired
+from clinic_agent.core.model import Role
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.config import ApiConfig
 from tests.support import PASSPHRASE, new_home
 
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from clinic_agent import crypto
+from clinic_agent.security import crypto
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,7 +60,7 @@ def test_the_control_without_the_door_freezes() -> None:
     script = textwrap.dedent(
         """
         import contextlib, threading
-        from clinic_agent import crypto
+        from clinic_agent.security import crypto
         crypto.ARGON2_DOOR = contextlib.nullcontext()
         pin_hash = crypto.hash_pin("246810")
         threads = [threading.Thread(target=crypto.verify_pin, args=("246810", pin_hash)) for _ in range(4)]

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clinic_agent import audit, crypto
-from clinic_agent.model import AuditEntry
+from clinic_agent.core.model import AuditEntry
+from clinic_agent.security import audit, crypto
 
 KEY = crypto.random_key()
 STORE = "store-1"

@@ -8,7 +8,7 @@ import pytest
 
 from clinic_agent.api.client import ApiClient
 from clinic_agent.cli.backend import DaemonBackend
-from clinic_agent.errors import InvalidInput, SessionExpired, StoreLocked
+from clinic_agent.core.errors import InvalidInput, SessionExpired, StoreLocked
 
 
 class FakeDaemon(ApiClient):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent import config
-from clinic_agent.errors import ConfigError
+from clinic_agent.core.errors import ConfigError
+from clinic_agent.runtime import config
 from sync.fhir import codes
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent import consultations
-from clinic_agent.agent import Agent
-from clinic_agent.errors import InvalidInput
-from clinic_agent.model import (
+from clinic_agent.core import consultations
+from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.model import (
     Allergy,
     Condition,
     Consultation,
@@ -21,6 +20,7 @@ from clinic_agent.model import (
     new_id,
     utcnow,
 )
+from clinic_agent.runtime.agent import Agent
 from tests.support import PASSPHRASE, new_home, reading, resident
 
 TARGET = "Organization/county-hospital"

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from clinic_agent import crypto
+from clinic_agent.security import crypto
 
 
 @pytest.fixture

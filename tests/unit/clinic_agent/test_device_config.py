@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.devices import add_device, parse, remove_device
-from clinic_agent.errors import ConfigError, InvalidInput
+from clinic_agent.core.errors import ConfigError, InvalidInput
+from clinic_agent.runtime.devices import add_device, parse, remove_device
 
 
 def test_a_valid_list_with_protocol_defaults() -> None:

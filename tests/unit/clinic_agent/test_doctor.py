@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from clinic_agent import doctor
-from clinic_agent.home import Home
+from clinic_agent.runtime import doctor
+from clinic_agent.runtime.home import Home
 from tests.support import new_home
 
 

@@ -11,12 +11,12 @@ from unittest.mock import ANY
 
 import pytest
 
-from clinic_agent import demo
-from clinic_agent import home as home_module
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import methods, registry
-from clinic_agent.errors import AccessDenied, RecordNotFound
-from clinic_agent.model import new_id
+from clinic_agent.core.errors import AccessDenied, RecordNotFound
+from clinic_agent.core.model import new_id
+from clinic_agent.runtime import demo
+from clinic_agent.runtime import home as home_module
+from clinic_agent.runtime.agent import Agent, Caller
 from clinic_agent.store.core import DEFERRED_AUDIT_LIMIT
 from tests.support import FAST_CONFIG, reading, resident
 
@@ -241,7 +241,7 @@ def test_deferred_search_entries_survive_a_failed_write_and_are_written_at_close
 def test_the_daemons_housekeeping_commits_the_searches_of_a_quiet_clinic(agent: Agent) -> None:
     from types import SimpleNamespace
 
-    from clinic_agent.daemon import Housekeeping
+    from clinic_agent.runtime.daemon import Housekeeping
 
     call(agent, "resident.lookup", {"text": "lxy"})
     head = agent.store.audit.head()[0]
@@ -286,7 +286,7 @@ def test_drafts_are_sealed_per_user_audited_and_taken_back_once(agent: Agent) ->
 
 
 def test_a_draft_survives_a_key_rotation(agent: Agent) -> None:
-    from clinic_agent.rotation import rotate
+    from clinic_agent.runtime.rotation import rotate
 
     draft = {"form": "register", "args": {}, "values": {"name": "张秀英"}}
     call(agent, "draft.save", {"draft": draft})

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent import fsutil
-from clinic_agent.errors import AccessDenied, InvalidInput
+from clinic_agent.core import fsutil
+from clinic_agent.core.errors import AccessDenied, InvalidInput
 
 
 def test_a_home_in_the_way_of_a_file_or_under_one_is_bad_input(tmp_path: Path) -> None:

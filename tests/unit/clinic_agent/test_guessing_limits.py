@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.agent import Agent
-from clinic_agent.errors import AccessDenied, LockedOut, TooManyAttempts, WrongPassphrase
-from clinic_agent.home import Home
-from clinic_agent.model import Role
+from clinic_agent.core.errors import AccessDenied, LockedOut, TooManyAttempts, WrongPassphrase
+from clinic_agent.core.model import Role
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.home import Home
 from clinic_agent.store.guard import PASSPHRASE_ANY, PIN_ALL_USERS, PIN_PER_USER
 from tests.support import PASSPHRASE, new_home
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinic_agent.errors import InvalidIdNumber, InvalidInput
-from clinic_agent.idnumber import check_character, check_health_record_number, parse_id_number
+from clinic_agent.core.errors import InvalidIdNumber, InvalidInput
+from clinic_agent.core.idnumber import check_character, check_health_record_number, parse_id_number
 from tests.support import id_number
 
 

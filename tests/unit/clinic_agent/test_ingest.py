@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.agent import Agent
-from clinic_agent.errors import DiskFull
-from clinic_agent.ingest import DeviceSettings, Ingest
+from clinic_agent.core.errors import DiskFull
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.ingest import DeviceSettings, Ingest
 from drivers.ble.blood_pressure import BloodPressure, encode_blood_pressure
 from drivers.frames import DeviceRef, RawFrame
 from drivers.hl7.compose import blood_pressure, build_oru_r01
@@ -210,7 +210,7 @@ def test_a_decoder_that_fails_on_a_frame_still_leaves_it_archived_and_quarantine
     def broken(protocol: str, data: bytes) -> object:
         raise IndexError("a decoder bug")
 
-    monkeypatch.setattr("clinic_agent.ingest.decode", broken)
+    monkeypatch.setattr("clinic_agent.runtime.ingest.decode", broken)
     receipt = Ingest(agent).submit(_frame(_bp(120, 80)))
     assert receipt.durable
     assert "decoder failed on this frame (IndexError)" in (receipt.quarantined or "")

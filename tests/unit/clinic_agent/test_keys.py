@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent import crypto
-from clinic_agent.errors import InvalidInput, StoreCorrupted, StoreMissing, WrongPassphrase
-from clinic_agent.keys import KeyFile, format_recovery_code, parse_recovery_code
+from clinic_agent.core.errors import InvalidInput, StoreCorrupted, StoreMissing, WrongPassphrase
+from clinic_agent.security import crypto
+from clinic_agent.security.keys import KeyFile, format_recovery_code, parse_recovery_code
 from tests.support import FAST_KDF, PASSPHRASE
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.home import Home
-from clinic_agent.model import Resident
+from clinic_agent.core.model import Resident
+from clinic_agent.core.sync_values import Sent
+from clinic_agent.runtime.home import Home
 from clinic_agent.store import Store
 from clinic_agent.store.schema import MIGRATIONS
-from clinic_agent.sync_values import Sent
 from tests.support import new_home, open_unlocked, reading, resident
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -150,7 +150,7 @@ def test_an_upgrade_counts_the_outbox_a_store_already_has(home: Home) -> None:
 _CHILD = """
 import sys
 from pathlib import Path
-from clinic_agent.home import resolve
+from clinic_agent.runtime.home import resolve
 from tests.support import open_unlocked, reading
 
 store = open_unlocked(resolve(Path(sys.argv[1])))

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from clinic_agent import home as home_module
-from clinic_agent import validation
-from clinic_agent.agent import Agent, Caller
 from clinic_agent.api import registry
-from clinic_agent.errors import ImplausibleValue, InvalidInput
+from clinic_agent.core import validation
+from clinic_agent.core.errors import ImplausibleValue, InvalidInput
+from clinic_agent.runtime import home as home_module
+from clinic_agent.runtime.agent import Agent, Caller
 from tests.support import PASSPHRASE, new_home
 
 DOCTOR = Caller(actor="user:doctor", role="doctor")

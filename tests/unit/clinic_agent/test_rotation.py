@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent import rotation
-from clinic_agent.agent import Agent
-from clinic_agent.errors import WrongPassphrase
-from clinic_agent.keys import KeyFile
-from clinic_agent.model import Role
+from clinic_agent.core.errors import WrongPassphrase
+from clinic_agent.core.model import Role
+from clinic_agent.runtime import rotation
+from clinic_agent.runtime.agent import Agent
+from clinic_agent.security.keys import KeyFile
 from tests.support import PASSPHRASE, new_home, reading, resident
 
 

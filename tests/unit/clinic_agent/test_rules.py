@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinic_agent.model import FollowUp, Programme, new_id
-from clinic_agent.rules import (
+from clinic_agent.core.model import FollowUp, Programme, new_id
+from clinic_agent.core.rules import (
     Action,
     BmiBand,
     Classification,

@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinic_agent.search import NameIndex, initials
+from clinic_agent.core.search import NameIndex, initials
 from tests.support import id_number, resident
 
 

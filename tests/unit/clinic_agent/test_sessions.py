@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from clinic_agent.agent import Caller
 from clinic_agent.api.sessions import Sessions
-from clinic_agent.errors import SessionExpired
+from clinic_agent.core.errors import SessionExpired
+from clinic_agent.runtime.agent import Caller
 
 
 class Clock:

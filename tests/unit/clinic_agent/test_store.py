@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.errors import (
+from clinic_agent.core.errors import (
     AccessDenied,
     InvalidIdNumber,
     InvalidInput,
@@ -21,8 +21,8 @@ from clinic_agent.errors import (
     StoreLocked,
     StoreMissing,
 )
-from clinic_agent.home import Home, initialise, open_locked, open_vault
-from clinic_agent.model import Allergy, EntryKind, QuarantinedFrame, ReadingStatus, Role, new_id, utcnow
+from clinic_agent.core.model import Allergy, EntryKind, QuarantinedFrame, ReadingStatus, Role, new_id, utcnow
+from clinic_agent.runtime.home import Home, initialise, open_locked, open_vault
 from clinic_agent.store import Store
 from tests.support import FAST_KDF, PASSPHRASE, new_home, open_unlocked, reading, resident
 

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from clinic_agent.daemon import Supervisor
-from clinic_agent.errors import ClinicAgentError
+from clinic_agent.core.errors import ClinicAgentError
+from clinic_agent.runtime.daemon import Supervisor
 
 
 class Recorder:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from clinic_agent import syncing
-from clinic_agent.agent import Agent
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from sync import service as sync_service
 from tests.support import PASSPHRASE, new_home, reading, resident
 

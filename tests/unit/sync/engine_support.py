@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from clinic_agent.keys import KeyFile
+from clinic_agent.security.keys import KeyFile
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine, SyncReport
 from tests.unit.sync.fakeplatform import FakePlatform

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from clinic_agent.idnumber import check_character
-from clinic_agent.model import (
+from clinic_agent.core.idnumber import check_character
+from clinic_agent.core.model import (
     Allergy,
     ClinicalStatus,
     Condition,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from clinic_agent.sync_values import RESIDENTS, LocalState
+from clinic_agent.core.sync_values import RESIDENTS, LocalState
 from sync.engine.conflicts import adoption
 from sync.fhir import codes, patient
 from tests.support import resident

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from clinic_agent.model import (
+from clinic_agent.core.model import (
     Allergy,
     Condition,
     Consultation,

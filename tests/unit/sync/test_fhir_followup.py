@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fhir_mappers import valid_r4
 
-from clinic_agent.model import FollowUp, Medication, Note, Programme
+from clinic_agent.core.model import FollowUp, Medication, Note, Programme
 from sync.engine.mapping import comparable, derived, from_resource, resource_type, to_resource
 from sync.errors import MappingError
 from sync.fhir import codes, followup, questionnaire

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from clinic_agent.keys import KeyFile
+from clinic_agent.security.keys import KeyFile
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.fhir import codes

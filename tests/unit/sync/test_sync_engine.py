@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.model import Condition, Note, Quantity, new_id
+from clinic_agent.core.model import Condition, Note, Quantity, new_id
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.mapping import PULLED

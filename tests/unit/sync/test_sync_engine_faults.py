@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clinic_agent import syncing
-from clinic_agent.errors import ConfigError
+from clinic_agent.core.errors import ConfigError
+from clinic_agent.runtime import syncing
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.platform import FhirPlatform

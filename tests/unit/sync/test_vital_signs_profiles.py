@@ -10,7 +10,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from vitalsigns import problems
 
-from clinic_agent.model import Quantity, Reading, ReadingStatus
+from clinic_agent.core.model import Quantity, Reading, ReadingStatus
 from drivers.terminology import CONCEPTS
 from sync.engine import mapping
 from sync.fhir import bundle, observation, wire

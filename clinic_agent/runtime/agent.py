@@ -1,0 +1,203 @@
+"""The running agent: one store, its keys, the name index, and the events it tells listeners.
+
+Both the daemon and the CLI (when no daemon runs) drive the same Agent, so a command behaves the
+same either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from clinic_agent.core.errors import StoreLocked, WrongPassphrase
+from clinic_agent.core.model import Resident, utcnow
+from clinic_agent.core.search import NameIndex
+from clinic_agent.runtime import home as home_module
+from clinic_agent.runtime.config import Config
+from clinic_agent.runtime.home import Home
+from clinic_agent.runtime.workers import Workers
+from clinic_agent.security.keys import KeyFile, Vault
+from clinic_agent.store import Store, UnlockReport
+from clinic_agent.store.core import Clock
+
+_LOGGER = logging.getLogger(__name__)
+
+Publish = Callable[[str, dict[str, Any]], None]
+
+
+def _no_listener(event: str, data: dict[str, Any]) -> None:
+    """Events go nowhere when nobody listens (the CLI without a daemon)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: a signed-in user, or the holder of a passphrase (the owner)."""
+
+    actor: str
+    role: str | None = None  # doctor | nurse | technician; None for the owner
+    owner: bool = False
+    peer: str = ""
+    session: str | None = None
+
+
+class Agent:
+    """The store of this clinic with what runs beside it."""
+
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        store: Store,
+        keyfile: KeyFile,
+        *,
+        clock: Clock = utcnow,
+        publish: Publish = _no_listener,
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.store = store
+        self.keyfile = keyfile
+        self.clock = clock
+        self.publish = publish
+        self.index = NameIndex()
+        self.started_at = time.monotonic()
+        self.vault: Vault | None = None
+        self._index_lock = threading.Lock()
+        self.workers = Workers()
+        # Services running beside the store add what status should show (devices, sync, ...),
+        # and register themselves by name for the operations that drive them.
+        self.status_providers: dict[str, Callable[[], Any]] = {}
+        self.services: dict[str, Any] = {}
+
+    @classmethod
+    def open(cls, home: Home, *, clock: Clock = utcnow, publish: Publish = _no_listener) -> Agent:
+        """Open the store in ``home`` (locked)."""
+        config = home.load_config()
+        store, keyfile = home_module.open_locked(home, clock=clock)
+        return cls(home, config, store, keyfile, clock=clock, publish=publish)
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    @property
+    def locked(self) -> bool:
+        """True while no key is loaded."""
+        return self.store.locked
+
+    def unlock(
+        self,
+        *,
+        actor: str,
+        passphrase: str | None = None,
+        recovery_code: str | None = None,
+        user: str | None = None,
+    ) -> UnlockReport:
+        """Open a key slot and load the keys; a wrong passphrase is audited and slows the next try."""
+        guessed = passphrase is not None or recovery_code is not None
+        if guessed:
+            self.store.guard.before_passphrase()
+        try:
+            vault = home_module.open_vault(
+                self.home, self.keyfile, passphrase=passphrase, recovery_code=recovery_code, user=user
+            )
+        except WrongPassphrase:
+            if guessed:
+                self.store.guard.passphrase_failed(actor, "unlock_failed", f"user {user}" if user else "")
+            raise
+        report = self.load(vault, actor=actor)
+        if guessed:
+            self.store.guard.passphrase_right()
+        return report
+
+    def load(self, vault: Vault, *, actor: str) -> UnlockReport:
+        """Use an opened vault: unlock the store and build the name index."""
+        self.vault = vault
+        report = self.store.unlock(vault.keyring, actor=f"{actor} ({vault.opened_by})")
+        self.refresh_index()
+        self.publish("store.unlocked", {"sealed_opened": report.sealed_opened})
+        return report
+
+    def verify_passphrase(self, passphrase: str, user: str | None, *, actor: str) -> str:
+        """Check a passphrase against the key slots (guessing limited, audited); returns the slot user."""
+        return self.open_with_passphrase(passphrase, user, actor=actor).opened_by.removeprefix("passphrase:")
+
+    def open_with_passphrase(self, passphrase: str, user: str | None, *, actor: str) -> Vault:
+        """Open the key file with a passphrase without loading it: guessing limited, failures audited."""
+        self.store.guard.before_passphrase()
+        try:
+            vault = self.keyfile.open_with_passphrase(passphrase, user)
+        except WrongPassphrase:
+            self.store.guard.passphrase_failed(actor, "auth_failed", "passphrase")
+            raise
+        self.store.guard.passphrase_right()
+        return vault
+
+    def lock(self, *, actor: str) -> None:
+        """Forget the keys and every decrypted name."""
+        self.store.lock(actor=actor)
+        self.vault = None
+        self.index.clear()
+        self.publish("store.locked", {})
+
+    def require_unlocked(self) -> None:
+        """Raise StoreLocked unless the keys are loaded."""
+        if self.store.locked:
+            raise StoreLocked("the agent is locked: unlock it first (`clinic-agent unlock`)")
+
+    # -- the name index -------------------------------------------------------------------------------
+
+    def refresh_index(self) -> None:
+        """Bring the name index up to date with every resident written since it was last read."""
+        with self._index_lock:
+            page = self.store.residents.changed_since(self.index.change_seq)
+            for resident in page.residents:
+                self.index.upsert(resident)
+            for problem in page.problems:
+                _LOGGER.warning("resident row skipped in the search index: %s", problem)
+            self.index.change_seq = page.change_seq
+
+    def indexed(self, resident: Resident) -> Resident:
+        """Put a resident just written into the index at once."""
+        self.index.upsert(resident)
+        return resident
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def disk_free_mib(self) -> int:
+        """Free space on the data disk."""
+        return shutil.disk_usage(self.home.root).free // (1024 * 1024)
+
+    def status(self) -> dict[str, Any]:
+        """Everything a technician or the TUI's status line wants to know (no personal data)."""
+        counts = self.store.counts()
+        free = self.disk_free_mib()
+        return {
+            "home": str(self.home.root),
+            "store_id": self.store.store_id,
+            "locked": self.store.locked,
+            "residents": counts.residents,
+            "entries": counts.entries,
+            "readings": counts.readings,
+            "unassigned_readings": counts.unassigned_readings,
+            "critical_readings": counts.critical_readings,
+            "sealed_waiting": counts.sealed_waiting,
+            "quarantined": counts.quarantined,
+            "frames": counts.frames,
+            "users": counts.users,
+            "audit_entries": counts.audit_entries,
+            "outbox": counts.outbox,
+            "slots": [{"type": s.type, "name": s.name} for s in self.keyfile.slots],
+            "data_keys": sorted(self.store.keyring.data_keys) if self.store.keyring else None,
+            "disk_free_mib": free,
+            "disk_low": free < self.config.disk_low_mib,
+        } | {name: provide() for name, provide in self.status_providers.items()}
+
+    def close(self) -> None:
+        """Close the store and stop the worker threads (without waiting for a stuck one)."""
+        self.index.clear()
+        self.workers.shutdown()
+        self.store.close()
