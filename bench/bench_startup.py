@@ -7,7 +7,7 @@ no daemon (the command opens the store itself) and once through a running daemon
 
     goal: each <= 5x `python -c pass`
 
-Run: .venv/bin/python bench/bench_startup.py [--rounds 15] [--json] [--no-daemon]
+Run: .venv/bin/python bench/bench_startup.py [--rounds 15] [--json] [--no-daemon] [--quick] [--rows FILE]
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support import new_home
+
+sys.path.insert(0, str(ROOT / "bench"))
+from report import Report, arguments
 
 GOAL = 5.0
 PYTHON = Path(sys.executable)
@@ -58,6 +61,8 @@ def _measure(commands: dict[str, list[str]], env: dict[str, str], rounds: int) -
         ratio = statistics.median(ratios[name])
         results[name] = {
             "ms": statistics.median(times[name]) * 1000,
+            "ms_min": min(times[name]) * 1000,
+            "ms_max": max(times[name]) * 1000,
             "python_pass_ms": statistics.median(passes) * 1000,
             "ratio": ratio,
             "ratio_min": min(ratios[name]),
@@ -108,8 +113,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-daemon", action="store_true", help="skip status through a running daemon")
+    arguments(parser)
     args = parser.parse_args()
-    results = bench(args.rounds, daemon=not args.no_daemon)
+    results = bench(3 if args.quick else args.rounds, daemon=not args.no_daemon)
+    out = Report("startup", args.rows)
+    for name, r in results.items():
+        out.row(
+            f"clinic-agent {name}",
+            unit="ms",
+            baseline=r["python_pass_ms"],
+            baseline_label="python -c pass",
+            agent=r["ms"],
+            median=r["ms"],
+            spread=(r["ms_min"], r["ms_max"]),
+            ratio=r["ratio"],
+            goal=r["goal"],
+            met=r["met"],
+        )
     if args.json:
         print(json.dumps(results, indent=2))
         return
