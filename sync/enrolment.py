@@ -16,7 +16,7 @@ import httpx
 from clinic_agent.core.errors import ConfigError, InvalidInput
 from clinic_agent.core.model import new_id, utcnow
 from clinic_agent.runtime.config import SyncSettings
-from sync import auth
+from sync import auth, targets
 from sync.engine.mapping import PULLED
 from sync.errors import AuthenticationFailed, PlatformProtocolError, SyncError
 from sync.fhir import bundle, organization
@@ -75,6 +75,7 @@ async def enroll(
             await platform.capabilities()
             check_clock(platform, site.settings)
             organization_id = await find_organization(host, platform)
+            offered, offered_error = await targets.fetch_or_reason(platform)
     except AuthenticationFailed as exc:
         if smart is None:
             raise
@@ -84,6 +85,11 @@ async def enroll(
         await _save(host, base, secret, actor)
     await asyncio.to_thread(host.records.save_settings, {"organization_id": organization_id})
     result["organization_id"] = organization_id
+    if offered is not None:  # whom a doctor may ask, kept for offline use (sync/targets.py)
+        await targets.keep(host.records, offered)
+    result["consultation_targets"] = offered
+    if offered_error:
+        result["warning"] = "; ".join(w for w in (warning, offered_error) if w)
     return result
 
 
@@ -114,6 +120,8 @@ async def _save(host: Host, base: str, secret: dict[str, Any], actor: str) -> No
         "enrolled_at": utcnow().isoformat(),
         "last_sync": None,
         "last_error": None,
+        targets.SETTING: None,  # the last platform's consultation services: fetched anew from this one
+        targets.FETCHED_AT: None,
     }
     await asyncio.to_thread(records.save_settings, values, actor=actor, action="sync.enroll")
     for resource_type in PULLED:

@@ -20,6 +20,7 @@ import httpx
 
 from clinic_agent.core.errors import ClinicAgentError, InvalidInput, StoreLocked
 from clinic_agent.core.model import utcnow
+from sync import targets
 from sync.anchor import anchor
 from sync.engine import EngineOptions, SyncEngine, SyncReport
 from sync.enrolment import SECRET, check_clock, connect, enrolled, find_organization
@@ -91,6 +92,10 @@ async def _run(host: Host, client: FhirPlatform, options: EngineOptions) -> Sync
         host.publish("consult.answer", {"id": answer})
     if not report.errors:
         report.audit = await anchor(host, client, options.organization_id)
+    if not report.offline:  # whom a doctor may ask, kept for offline use; a refusal keeps the last list
+        reason = await targets.refresh(host.records, client)
+        if reason is not None:
+            report.errors.append(reason)
     return report
 
 

@@ -6,6 +6,7 @@ call these.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from clinic_agent.api.methods import CLINICAL, DOCTOR, MethodTable, find_resident
@@ -28,14 +29,64 @@ def _author(agent: Agent, caller: Caller) -> str:
     return name
 
 
+# Kept by sync (sync/targets.py) as sync.* settings: the platform's consultation services, as JSON.
+_PLATFORM_TARGETS = "consultation_targets"
+_FETCHED_AT = "consultation_targets_at"
+
+
+def offered_targets(agent: Agent) -> tuple[list[dict[str, str]], str | None]:
+    """Whom a doctor may ask, and when the platform's list was last fetched.
+
+    The platform's consultation services as last fetched (at enrolment or a sync), with
+    ``[platform] consultation`` of agent.toml laid over them: an entry there is always offered and
+    its name wins over the platform's for the same service (the override), and it is all there is
+    before the first fetch or with a platform that offers none (the fallback). docs/fhir.md.
+    """
+    settings = agent.store.sync.settings()
+    found: list[dict[str, str]] = [
+        {"target": ref, "name": name, "source": "config"} for ref, name in agent.config.consultation_targets
+    ]
+    configured = {t["target"] for t in found}
+    try:
+        fetched: Any = json.loads(settings.get(_PLATFORM_TARGETS) or "[]")
+    except ValueError:
+        fetched = []
+    for item in fetched if isinstance(fetched, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("target"), str) and item["target"] not in configured:
+            configured.add(item["target"])
+            found.append({"target": item["target"], "name": str(item.get("name") or ""), "source": "platform"})
+    return found, settings.get(_FETCHED_AT)
+
+
 @method("consult.targets", roles=CLINICAL)
 def _targets(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
-    """Whom a doctor may ask: ``[platform] consultation`` in agent.toml (not fetched from the platform yet)."""
+    """Whom a doctor may ask: the platform's consultation services (kept for offline use) and agent.toml's."""
     del caller, params
-    return {
-        "targets": [{"target": ref, "name": name} for ref, name in agent.config.consultation_targets],
-        "source": "config",
-    }
+    found, fetched_at = offered_targets(agent)
+    return {"targets": found, "fetched_at": fetched_at}
+
+
+def _chosen_target(agent: Agent, given: str) -> tuple[str, str]:
+    """(reference, name) of whom to ask: a reference or a name of an offered service, as ``--to`` takes it.
+
+    A name is matched whole, else as the one offered name containing it. A reference that is not
+    offered is refused while anything is offered; with nothing offered (not enrolled, nothing in
+    agent.toml) the reference is taken as given and checked for its form only.
+    """
+    given = given.strip()
+    offered, _ = offered_targets(agent)
+    if not given or not offered:
+        return given, ""
+    for target in offered:
+        if given == target["target"]:
+            return target["target"], target["name"]
+    by_name = [t for t in offered if t["name"] == given] or [t for t in offered if given in t["name"]]
+    if len(by_name) == 1:
+        return by_name[0]["target"], by_name[0]["name"]
+    names = "; ".join(f"{t['target']} {t['name']}".strip() for t in offered[:10])
+    if len(by_name) > 1:
+        raise InvalidInput(f"{given[:60]!r} names more than one consultation service: {names}")
+    raise InvalidInput(f"{given[:60]!r} is not one of the consultation services offered: {names}")
 
 
 @method("consult.attachments", roles=CLINICAL)
@@ -65,10 +116,8 @@ def _urgency(params: Params) -> Urgency:
 
 @method("consult.request", roles=frozenset({DOCTOR}))
 def _request(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
-    target = params.optional_text("target", max_length=120) or ""
-    name = params.optional_text("target_name", max_length=100) or ""
-    if target and not name:
-        name = dict(agent.config.consultation_targets).get(target, "")
+    target, offered_name = _chosen_target(agent, params.optional_text("target", max_length=120) or "")
+    name = params.optional_text("target_name", max_length=100) or offered_name
     made = consultations.request(
         agent,
         resident_id=find_resident(agent, params.text("resident_id", max_length=_ID)).id,

@@ -21,14 +21,17 @@ def _consult_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--resident", required=True, metavar="REF", help="ID card or health-record number, or record id")
     p.add_argument("--question", required=True, help="what to ask")
     p.add_argument(
-        "--to", required=True, metavar="TARGET", help="whom to ask: Organization/<id> (see `consult targets`)"
+        "--to",
+        required=True,
+        metavar="TARGET",
+        help="whom to ask: a service's reference or (part of) its name, as `consult targets` lists them",
     )
     p.add_argument("--urgency", choices=URGENCIES, default="routine")
     p.add_argument("--attach", action="append", default=[], metavar="KIND:ID", help="a record to attach (repeatable)")
     p.set_defaults(handler=cmd_request)
-    _command(inner, common, "targets", "whom a consultation may ask ([platform] consultation)").set_defaults(
-        handler=cmd_targets
-    )
+    _command(
+        inner, common, "targets", "whom a consultation may ask (the platform's services, and [platform] consultation)"
+    ).set_defaults(handler=cmd_targets)
     p = _command(inner, common, "list", "consultations and their state, newest first")
     p.add_argument("--resident", metavar="REF", help="only this resident's")
     p.set_defaults(handler=cmd_list)
@@ -88,17 +91,20 @@ def cmd_request(args: argparse.Namespace) -> int:
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
-    """List whom a consultation may ask."""
+    """List whom a consultation may ask: the platform's services as last fetched, and agent.toml's."""
     with backend(args) as chosen:
         result = chosen.call("consult.targets")
-    rows = [[t["target"], t["name"]] for t in result["targets"]]
+    rows = [[t["target"], t["name"], t["source"]] for t in result["targets"]]
+    fetched = result.get("fetched_at")
+    when = f"The platform's list was read {fetched[:16]}." if fetched else "The platform's list has not been read yet."
     show(
         args,
         result["targets"],
         lambda ts: (
-            output.table(rows, ["target", "name"])
+            output.table(rows, ["target", "name", "from"]) + "\n" + when
             if ts
-            else "None configured: add [platform] consultation to agent.toml."
+            else "None offered: the platform's consultation services are read at enrolment and at every sync"
+            " (add [platform] consultation to agent.toml to name some by hand). " + when
         ),
     )
     return 0

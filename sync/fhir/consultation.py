@@ -224,6 +224,34 @@ def from_fhir(resource: Resource, *, resident_id: str) -> Consultation:
         raise PlatformProtocolError(f"ServiceRequest cannot be read: {exc}") from None
 
 
+# Whom a doctor may ask: the platform's HealthcareServices typed as consultation (SNOMED CT 11429006).
+TARGET_TYPE: Final = "HealthcareService"
+TARGET_SEARCH: Final = (("service-type", f"{SNOMED}|{CONSULTATION_CODE}"), ("active", "true"), ("_count", "100"))
+
+
+def target_from_fhir(resource: Resource) -> dict[str, str] | None:
+    """A consultation service the platform offers, as ``{"target": "HealthcareService/<id>", "name": ...}``.
+
+    The name is the providing organization's (``providedBy.display``) and the service's own, as a
+    doctor would say it ("铜仁市人民医院 心内科"). None for an inactive service or one that is not
+    typed as consultation (a platform that ignores the search's parameters sends those too).
+    """
+    if resource.get("resourceType") != TARGET_TYPE or resource.get("active") is False:
+        return None
+    server_id = text(resource, "id", TARGET_TYPE)
+    offered = any(
+        coding_.get("system") == SNOMED and coding_.get("code") == CONSULTATION_CODE
+        for kind in dicts(resource, "type", TARGET_TYPE)
+        for coding_ in dicts(kind, "coding", "HealthcareService.type")
+    )
+    if not server_id or not offered:
+        return None
+    provider = obj(resource, "providedBy", TARGET_TYPE) or {}
+    parts = [text(provider, "display", "HealthcareService.providedBy"), text(resource, "name", TARGET_TYPE)]
+    name = " ".join(p.strip() for p in parts if p and p.strip())
+    return {"target": f"{TARGET_TYPE}/{server_id}", "name": name[:100]}
+
+
 def is_consultation_task(resource: Resource) -> bool:
     """A Task whose focus is a ServiceRequest: one this agent keeps (others are not ours to show)."""
     focus = resource.get("focus")

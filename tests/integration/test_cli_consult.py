@@ -18,14 +18,14 @@ def test_a_consultation_from_the_command_line(initialised: Cli) -> None:
     cli("reading", "add", "--resident", RESIDENT, "--code", "8480-6", "--value", "172", "--unit", "mm[Hg]", check=True)
 
     targets = json.loads(cli("consult", "targets", "--json", check=True).stdout)
-    assert targets == [{"target": "Organization/4401", "name": "铜仁市人民医院 心内科"}]
+    assert targets == [{"target": "Organization/4401", "name": "铜仁市人民医院 心内科", "source": "config"}]
 
     refused = cli("consult", "request", "--resident", RESIDENT, "--question", " ", "--to", "Organization/4401")
     assert refused.returncode == 2
     assert "needs a question" in refused.stderr
     refused = cli("consult", "request", "--resident", RESIDENT, "--question", "血压高", "--to", "nobody")
     assert refused.returncode == 2
-    assert "target must name" in refused.stderr
+    assert "not one of the consultation services offered: Organization/4401 铜仁市人民医院 心内科" in refused.stderr
 
     made = json.loads(
         cli(
@@ -36,7 +36,7 @@ def test_a_consultation_from_the_command_line(initialised: Cli) -> None:
             "--question",
             "三药联用血压仍高",
             "--to",
-            "Organization/4401",
+            "心内科",  # a name, or part of one, as `consult targets` lists them
             "--urgency",
             "urgent",
             "--json",

@@ -455,7 +455,10 @@ MESSAGES: dict[str, str] = {
     "consultation.col_kind": "Kind",
     "consultation.col_detail": "Values",
     "consultation.nothing_to_attach": "Nothing in the file to attach",
-    "consultation.no_targets": "No one to ask is configured: a technician adds [platform] consultation to agent.toml",
+    "consultation.no_targets": (
+        "No one to ask yet: the platform's consultation services come with the next sync"
+        " (or a technician adds [platform] consultation to agent.toml)"
+    ),
     "consultation.requested": "Requested; it goes to the platform at the next sync",
     "consultation.none": "No consultations",
     "consultation.asked": "Asked:",

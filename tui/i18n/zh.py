@@ -468,7 +468,9 @@ MESSAGES: dict[str, str] = {
     "consultation.col_kind": "类别",
     "consultation.col_detail": "数值",
     "consultation.nothing_to_attach": "档案中没有可附带的记录",
-    "consultation.no_targets": "尚未配置会诊对象: 请技术人员在 agent.toml 中添加 [platform] consultation",
+    "consultation.no_targets": (
+        "暂无会诊对象: 下次同步时从平台获取 (或请技术人员在 agent.toml 中添加 [platform] consultation)"
+    ),
     "consultation.requested": "已提交申请, 下次同步时发送到平台",
     "consultation.none": "暂无会诊",
     "consultation.asked": "问题:",
