@@ -1,0 +1,8 @@
+# Shortcuts; scripts/ and bench/ hold the real commands.
+.PHONY: bench bench-quick
+
+bench:
+	bench/run
+
+bench-quick:
+	bench/run --quick
