@@ -4,10 +4,12 @@ A follow-up is one record (its QuestionnaireResponse, which push sends like any 
 *parts*: the visit's Encounter and an Observation per measured value (``sync.fhir.followup``).
 ``part_requests`` adds them to the same transaction as the form, each effectively once like any
 create: a conditional create on its own urn:uuid identifier the first time (a PUT to its client id
-where the platform cannot search by identifier), a conditional update by that identifier once the
-form has been confirmed (so a part added since, such as a weight typed in later, is created, and
-an edited value replaces the old). A part the form no longer has (a value cleared) and every part
-of a deleted form go up as ``entered-in-error``. The form itself carries If-Match on update: a
+where the platform cannot search by identifier), and once the form has been confirmed a PUT to the
+part's id with If-Match on the part's own version (``sync.engine.parts``: a part edited on the
+platform is merged or goes to the doctor, never replaced unseen), or where no version is kept (a
+part added since, such as a weight typed in later) a conditional update by that identifier. A part
+the form no longer has (a value cleared) and every part of a deleted form go up as
+``entered-in-error``. The form itself carries If-Match on update: a
 platform copy changed since we last saw it refuses the whole transaction, parts included.
 
 A consultation is one record (its ServiceRequest) with one part, the Task tracking it
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
@@ -37,16 +40,18 @@ from sync.engine.engine import SyncEngine
 from sync.engine.mapping import resource_type
 from sync.errors import PlatformRejected
 from sync.fhir import bundle, codes, consultation, followup, questionnaire
-from sync.fhir.bundle import RequestEntry
+from sync.fhir.bundle import RequestEntry, SearchPage
 from sync.fhir.codes import Namespace
 from sync.fhir.common import (
     Reference,
     bundle_reference,
     entry_url,
     fhir_id,
+    find_identifier,
     identifier_query,
     identifier_value,
     reference,
+    token,
 )
 
 # Types whose local deletion goes up as status entered-in-error: clinical documents are never hard-deleted.
@@ -59,12 +64,17 @@ def retracts(record: Record) -> bool:
     return resource_type(record) in RETRACTED
 
 
-def part_requests(engine: SyncEngine, state: LocalState, subject: Reference | None) -> list[RequestEntry]:
-    """The requests for a record's parts, to go in the same transaction as the record (none for most)."""
+def part_requests(
+    engine: SyncEngine, state: LocalState, subject: Reference | None, *, task: TaskCopy | None = None
+) -> list[RequestEntry]:
+    """The requests for a record's parts, to go in the same transaction as the record (none for most).
+
+    ``task``: a withdrawn consultation's Task as just read from the platform (``read_task``).
+    """
     record = state.record
     organization = reference("Organization", engine.options.organization_id) if engine.options.organization_id else None
     if isinstance(record, Consultation) and subject is not None:
-        return _task_requests(engine, state, record, subject, organization)
+        return _task_requests(engine, state, record, subject, organization, task)
     if not isinstance(record, FollowUp) or subject is None:
         return []
     update = state.remote_version is not None
@@ -81,8 +91,50 @@ def part_requests(engine: SyncEngine, state: LocalState, subject: Reference | No
     return entries
 
 
+@dataclass(frozen=True, slots=True)
+class TaskCopy:
+    """A consultation's Task as the platform holds it (None: it has none), read just before a withdrawal."""
+
+    resource: dict[str, Any] | None
+
+
+def cancels_task(state: LocalState) -> bool:
+    """True when sending this record withdraws a consultation: its Task is to be cancelled."""
+    record = state.record
+    if not isinstance(record, Consultation) or (state.remote_version is None and state.base is None):
+        return False
+    was_withdrawn = bool(state.base and (state.base.get("withdrawn") or state.base.get("deleted")))
+    return (record.withdrawn or record.deleted) and not was_withdrawn
+
+
+async def read_task(engine: SyncEngine, record_id: str) -> TaskCopy:
+    """The consultation's Task as the platform holds it now, found by its identifier.
+
+    Read at every attempt, whether or not this PC ever pulled it: the cancellation is laid over it
+    (the specialist's owner, notes and outputs kept) and sent with If-Match on this version.
+    """
+    value = identifier_value(consultation.task_id(record_id))
+    found: list[dict[str, Any]] = []
+    page: SearchPage | None = await engine.call(
+        engine.platform.search, "Task", [("identifier", token(codes.UUID_SYSTEM, value))]
+    )
+    while page is not None:
+        found += [
+            r
+            for r in page.resources
+            if r.get("resourceType") == "Task" and find_identifier(r, codes.UUID_SYSTEM) == value
+        ]
+        page = await engine.call(engine.platform.next_page, page)
+    return TaskCopy(found[0] if len(found) == 1 else None)
+
+
 def _task_requests(
-    engine: SyncEngine, state: LocalState, record: Consultation, subject: Reference, organization: Reference | None
+    engine: SyncEngine,
+    state: LocalState,
+    record: Consultation,
+    subject: Reference,
+    organization: Reference | None,
+    copy: TaskCopy | None,
 ) -> list[RequestEntry]:
     """A consultation's Task: created with the request, cancelled with its withdrawal, else left to the platform."""
     request = bundle_reference(record.id)
@@ -90,14 +142,20 @@ def _task_requests(
     if state.remote_version is None and state.base is None:
         resource = consultation.task(record, subject=subject, request=request, organization=organization)
         return [_part_request(engine, consultation.TaskPart(task_id, resource), update=False)]
-    was_withdrawn = bool(state.base and (state.base.get("withdrawn") or state.base.get("deleted")))
-    if not (record.withdrawn or record.deleted) or was_withdrawn:
+    if not cancels_task(state):
         return []
+    current = copy.resource if copy is not None else None
+    version = (current.get("meta") or {}).get("versionId") if current is not None else None
+    if current is not None and isinstance(version, str):
+        if current.get("status") in consultation.ENDED_TASK:
+            return []  # the specialist's side ended it already (completed, rejected ...): that stands
+        cancelled = {**current, "status": "cancelled"}  # theirs, with only the status ours
+        return [bundle.put(cancelled, str(current["id"]), version_id=version, record_id=task_id)]
+    # Not read (a caller without ``read_task``), or not found by its identifier: as before, a conditional
+    # update by the identifier, which versions.transaction reads again and sends with If-Match.
     mirror = engine.store.load(ENTRIES, task_id)
     outputs = mirror.record.outputs if mirror is not None and isinstance(mirror.record, ConsultationTask) else ()
     resource = consultation.task(record, subject=subject, request=request, organization=organization, outputs=outputs)
-    if mirror is not None and mirror.remote_id is not None and mirror.remote_version is not None:
-        return [bundle.put(resource, mirror.remote_id, version_id=mirror.remote_version, record_id=task_id)]
     return [_part_request(engine, consultation.TaskPart(task_id, resource), update=True)]
 
 

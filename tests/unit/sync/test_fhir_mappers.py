@@ -413,7 +413,7 @@ def _real_example(kind: str) -> dict[str, Any]:
             Allergy(id="a", resident_id="r", substance="青霉素", code="2", reaction="皮疹"), patient=PATIENT
         ),
         "Condition": lambda: condition.to_fhir(
-            __import__("clinic_agent.core.model").model.Condition(id="c", resident_id="r", name="糖尿病", code="3"),
+            Condition(id="c", resident_id="r", name="糖尿病", code="3"),
             subject=PATIENT,
         ),
         "Procedure": lambda: procedure.to_fhir(
