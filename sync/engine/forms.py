@@ -15,8 +15,10 @@ platform copy changed since we last saw it refuses the whole transaction, parts 
 A consultation is one record (its ServiceRequest) with one part, the Task tracking it
 (``sync.fhir.consultation``): created with the request (a conditional create on the Task's own
 identifier, ``focus`` the request's entry in the same transaction), and sent again only when the
-request is withdrawn, as ``cancelled``: with ``If-Match`` on the Task's version when this PC has read
-the Task back (the specialist's side writes to it), else a conditional update by its identifier.
+request is withdrawn, as ``cancelled``: the Task is read from the platform first (``read_task``, at
+every attempt, whether or not this PC ever pulled it) and the cancellation laid over that copy, the
+specialist's side's owner, notes and outputs kept, with ``If-Match`` on its version; a Task they
+ended already (completed, rejected ...) is left as it is.
 
 A form names its Questionnaire by canonical URL and version; ``questionnaire_requests`` publishes
 it once per platform: a conditional create on ``url`` and ``version`` where the platform searches

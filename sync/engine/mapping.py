@@ -77,8 +77,10 @@ PULLED = (
     "Observation",
     "DocumentReference",
     "QuestionnaireResponse",
+    "ServiceRequest",  # consultations: this PC's read back, and those the clinic's other PCs made
     "Task",  # a consultation's, as the specialist's side moved it on
     "Communication",  # replies to a consultation (and the clinic's own outcomes, read back)
+    "DiagnosticReport",  # a specialist's written report on a consultation, shown as a reply
 )
 # Where each pulled type names its patient.
 SUBJECT_PARAM = {
@@ -92,6 +94,7 @@ SUBJECT_PARAM = {
     "ServiceRequest": "subject",
     "Task": "subject",  # the search parameter; the element is Task.for
     "Communication": "subject",
+    "DiagnosticReport": "subject",
 }
 
 _BOOKKEEPING = frozenset({"id", "version", "updated_at", "resident_id"})
@@ -217,6 +220,10 @@ def derived(resource: Resource) -> bool:
         return True  # a Task about something else than a consultation: not kept in a file
     if kind == "Communication" and not consultation.is_consultation_message(resource):
         return True  # likewise a Communication about anything but a consultation
+    if kind == "ServiceRequest" and not consultation.is_consultation_request(resource):
+        return True  # a lab order, a referral: not a consultation of this clinic's
+    if kind == "DiagnosticReport" and not consultation.is_consultation_report(resource):
+        return True  # a lab's or a hospital's report (the file keeps readings, not reports), or one still empty
     return resource.get("resourceType") == "Observation" and observation.is_companion(resource)
 
 
@@ -240,6 +247,8 @@ def from_resource(resource: Resource, *, resident_id: str | None, ns: Namespace 
         return consultation.task_from_fhir(resource, resident_id=resident_id)
     if kind == "Communication":
         return consultation.message_from_fhir(resource, resident_id=resident_id, ns=ns)
+    if kind == "DiagnosticReport":
+        return consultation.report_from_fhir(resource, resident_id=resident_id)
     mappers = {
         "AllergyIntolerance": allergy.from_fhir,
         "Condition": condition.from_fhir,

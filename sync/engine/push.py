@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordChanged, StoreCorrupted
-from clinic_agent.core.model import Entry, Reading, ReadingStatus, Resident
+from clinic_agent.core.model import Consultation, Entry, Reading, ReadingStatus, Resident
 from clinic_agent.core.sync_values import Confirmed, LocalState, Pending, Sent, Write
 from sync.engine import forms
 from sync.engine.conflicts import adoption, reconcile
@@ -58,6 +58,7 @@ class Unit:
     resource: dict[str, Any] | None = None  # mapped ahead (while the previous Bundle is on the wire)
     content: dict[str, Any] | None = None  # its comparable form
     current: dict[str, Any] | None = None  # the platform's Patient as it is, for an update to lay ours over
+    task: forms.TaskCopy | None = None  # a withdrawn consultation's Task as the platform holds it, read just now
 
 
 @dataclass(slots=True)
@@ -177,6 +178,9 @@ def _resident_ready(engine: SyncEngine, resident_id: str, units: list[Unit], see
 async def _send(engine: SyncEngine, units: list[Unit]) -> None:
     units = await _join_known_patients(engine, units)
     units = await _read_current_patients(engine, units)
+    for unit in units:  # a withdrawal cancels the Task as it is now, whether or not this PC ever pulled it
+        if forms.cancels_task(unit.state):
+            unit.task = await forms.read_task(engine, unit.state.record.id)
     forms_published, publishing = await forms.questionnaire_requests(engine, [u.state.record for u in units])
     built = await engine.db(_build, engine, units)
     if not built.entries:
@@ -351,7 +355,8 @@ def _build(engine: SyncEngine, units: list[Unit]) -> Built:
         try:
             entry = _request(engine, unit, subject, partners.get(record.id))
             forms.attach_references(engine, record, entry.resource)  # a consultation's attached records
-            parts = forms.part_requests(engine, unit.state, subject)  # a follow-up's Encounter and Observations
+            # a follow-up's Encounter and Observations, a consultation's Task
+            parts = forms.part_requests(engine, unit.state, subject, task=unit.task)
             parts += companion_requests(  # a BP reading's heart rate as its own Observation
                 record,
                 entry,
@@ -549,6 +554,8 @@ async def _conflict(engine: SyncEngine, unit: Unit) -> None:
         engine.report.parked += 1
         return
     if current.version_id is not None and current.version_id == state.remote_version:
+        if isinstance(state.record, Consultation):
+            return  # its Task changed between our read and write: read again and laid over at the next pass
         await engine.db(engine.store.park, unit.pending.seq, _PART_CHANGED)  # sending it again would replace that edit
         engine.report.parked += 1
         return

@@ -29,6 +29,8 @@ and ``reasonCode`` our ``consultation-outcome`` code.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from dataclasses import dataclass
 from typing import Any, Final
@@ -81,6 +83,8 @@ _KIND_OF_TYPE: Final = {v: k for k, v in ATTACHED_TYPES.items()}
 # Task states that end a consultation without an answer.
 CLOSED_TASK: Final = frozenset({"rejected", "cancelled", "failed", "entered-in-error"})
 ACCEPTED_TASK: Final = frozenset({"received", "accepted", "in-progress", "on-hold", "ready"})
+# Task states a withdrawal leaves as they are: the consultation has ended already.
+ENDED_TASK: Final = frozenset({"completed", "cancelled", "rejected", "failed", "entered-in-error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,10 +288,17 @@ def task_from_fhir(resource: Resource, *, resident_id: str) -> ConsultationTask:
         value = output.get("valueString", output.get("valueMarkdown"))
         if isinstance(value, str) and value.strip():
             outputs.append(value.strip())
+        elif isinstance(output.get("valueAttachment"), dict):
+            outputs.append(_attachment_text(output["valueAttachment"], "Task.output"))
+        elif _answer_reference(output.get("valueReference")):
+            continue  # the reply or report it points at comes down itself, based on the request
         elif not any(k.startswith("value") for k in output):
             raise PlatformProtocolError("a Task.output has no value")
         else:
-            raise PlatformProtocolError("a Task.output is not text (valueString or valueMarkdown)")
+            raise PlatformProtocolError(
+                "a Task.output is not text (valueString, valueMarkdown, a text/plain valueAttachment) "
+                "nor a reference to a Communication or DiagnosticReport"
+            )
     return ConsultationTask(
         id=local_id(resource),
         resident_id=resident_id,
@@ -297,6 +308,94 @@ def task_from_fhir(resource: Resource, *, resident_id: str) -> ConsultationTask:
         owner=text(owner, "display", "Task.owner") or text(owner, "reference", "Task.owner") or "",
         outputs=tuple(outputs),
         deleted=status == "entered-in-error",
+    )
+
+
+def _answer_reference(value: Any) -> bool:
+    """A Task.output pointing at a reply or report (read on its own when it is based on the request)."""
+    ref = value.get("reference") if isinstance(value, dict) else None
+    return isinstance(ref, str) and ref.split("/", 1)[0] in ("Communication", "DiagnosticReport")
+
+
+def _attachment_text(attachment: dict[str, Any], what: str) -> str:
+    """The text of a text/plain attachment (inline ``data``); anything else cannot be shown here."""
+    kind = str(attachment.get("contentType") or "").split(";", 1)[0].strip().lower()
+    data = attachment.get("data")
+    if kind != "text/plain" or not isinstance(data, str):
+        raise PlatformProtocolError(f"a {what} attachment is not inline text/plain ({kind[:40] or 'no type'})")
+    try:
+        body = base64.b64decode(data, validate=True).decode("utf-8").strip()
+    except (binascii.Error, UnicodeDecodeError):
+        raise PlatformProtocolError(f"a {what} attachment is not base64 UTF-8 text") from None
+    if not body:
+        raise PlatformProtocolError(f"a {what} attachment is empty")
+    return body
+
+
+def is_consultation_request(resource: Resource) -> bool:
+    """A ServiceRequest for a consultation (SNOMED CT 11429006): ours, or another PC's of this clinic."""
+    code = resource.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    return isinstance(codings, list) and any(
+        isinstance(c, dict) and c.get("system") == SNOMED and c.get("code") == CONSULTATION_CODE for c in codings
+    )
+
+
+def is_consultation_report(resource: Resource) -> bool:
+    """A DiagnosticReport based on a ServiceRequest, with something in it: a specialist's written opinion."""
+    return is_consultation_message(resource) and resource.get("status") not in ("registered", "cancelled")
+
+
+def report_from_fhir(resource: Resource, *, resident_id: str) -> ConsultationMessage:
+    """A specialist's report on a consultation, shown as a reply: its conclusion and text/plain forms.
+
+    A form that is not text (a PDF) is not shown; with a conclusion beside it the report is read,
+    without one it is set aside with the reason, as a reply that cannot be read.
+    """
+    resource = expect_type(resource, "DiagnosticReport")
+    requests = [
+        str(b.get("reference"))
+        for b in dicts(resource, "basedOn", "DiagnosticReport")
+        if str(b.get("reference", "")).startswith("ServiceRequest/")
+    ]
+    if not requests:
+        raise PlatformProtocolError("DiagnosticReport is not about a ServiceRequest")
+    parts = [text(resource, "conclusion", "DiagnosticReport") or ""]
+    codes_ = dicts(resource, "conclusionCode", "DiagnosticReport")
+    parts += [text(c, "text", "DiagnosticReport.conclusionCode") or "" for c in codes_]
+    unreadable = None
+    for form in dicts(resource, "presentedForm", "DiagnosticReport"):
+        try:
+            parts.append(_attachment_text(form, "DiagnosticReport.presentedForm"))
+        except PlatformProtocolError as exc:
+            unreadable = exc
+    body = "\n\n".join(p.strip() for p in parts if p.strip())
+    if not body:
+        raise unreadable or PlatformProtocolError("DiagnosticReport has no conclusion and no text")
+    who = [
+        *dicts(resource, "resultsInterpreter", "DiagnosticReport"),
+        *dicts(resource, "performer", "DiagnosticReport"),
+    ]
+    sender = next(
+        (
+            text(w, "display", "DiagnosticReport.performer") or text(w, "reference", "DiagnosticReport.performer")
+            for w in who
+        ),
+        None,
+    )
+    when = (
+        text(resource, "issued", "DiagnosticReport")
+        or text(resource, "effectiveDateTime", "DiagnosticReport")
+        or (obj(resource, "meta", "DiagnosticReport") or {}).get("lastUpdated")
+    )
+    return ConsultationMessage(
+        id=local_id(resource),
+        resident_id=resident_id,
+        request=requests[0].split("/_history/", 1)[0],
+        text=body,
+        sent_at=parse_instant(when, "DiagnosticReport.issued"),
+        sender=sender or "",
+        deleted=text(resource, "status", "DiagnosticReport") == "entered-in-error",
     )
 
 
