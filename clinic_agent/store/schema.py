@@ -242,6 +242,20 @@ def _outbox_counts(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0007_sync_parts")
+def _sync_parts(db: Database) -> None:
+    # The resources a record goes up as besides its own (a follow-up's Encounter and Observations),
+    # each with the platform id and versionId it was last confirmed at: an update of a part carries
+    # If-Match on its own version, so a part edited on the platform is never replaced unseen.
+    # Clear like the records' own remote_id and remote_version columns: ids and opaque versions only.
+    db.table("sync_parts").create(
+        {"part_id": str, "entity_id": str, "remote_id": str, "remote_version": str},
+        pk="part_id",
+        not_null={"entity_id", "remote_id", "remote_version"},
+    )
+    db.execute("CREATE INDEX sync_parts_by_record ON sync_parts(entity_id)")
+
+
 def migrate(db: Database) -> None:
     """Apply every migration to a new, empty database."""
     MIGRATIONS.apply(db)

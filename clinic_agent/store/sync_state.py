@@ -145,6 +145,26 @@ class SyncState(SyncInbox):
         with self._core.read() as conn:
             return {str(r[0]) for r in conn.execute("SELECT device_id FROM sync_devices").fetchall()}
 
+    def part_versions(self, entity_id: str) -> dict[str, tuple[str, str]]:
+        """A record's parts as last confirmed: part id -> (platform id, versionId)."""
+        with self._core.read() as conn:
+            rows = conn.execute(
+                "SELECT part_id, remote_id, remote_version FROM sync_parts WHERE entity_id = ?", (entity_id,)
+            ).fetchall()
+        return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+    def save_part_versions(self, entity_id: str, versions: dict[str, tuple[str, str]]) -> None:
+        """Keep the platform id and versionId of a record's parts (part id -> (id, versionId))."""
+        if not versions:
+            return
+        with self._core.write() as conn:
+            conn.executemany(
+                "INSERT INTO sync_parts(part_id, entity_id, remote_id, remote_version) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(part_id) DO UPDATE SET remote_id = excluded.remote_id,"
+                " remote_version = excluded.remote_version",
+                [(part, entity_id, remote_id, version) for part, (remote_id, version) in versions.items()],
+            )
+
     def mark_sent(self, sent: Sequence[Sent]) -> None:
         """Count an attempt on each row before its request leaves; a create keeps what it first sent."""
         core = self._core

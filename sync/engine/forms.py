@@ -38,6 +38,7 @@ from weakref import WeakKeyDictionary
 from clinic_agent.core import serde
 from clinic_agent.core.model import Consultation, ConsultationTask, FollowUp, Programme
 from clinic_agent.core.sync_values import ENTRIES, READINGS, LocalState, Record
+from sync.engine import parts
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import resource_type
 from sync.errors import PlatformRejected
@@ -82,14 +83,15 @@ def part_requests(
     update = state.remote_version is not None
     ns = engine.options.namespace
     current = followup.parts(record, subject=subject, organization=organization, ns=ns)
-    entries = [_part_request(engine, part, update=update) for part in current]
+    known = engine.store.part_versions(record.id) if state.remote_id is not None else {}  # If-Match on each part
+    entries = [parts.update(part, known) or _part_request(engine, part, update=update) for part in current]
     previous = _previous(record, state.base)
     if previous is not None and not record.deleted:
         gone = followup.part_names(previous) - followup.part_names(record)
         retracted = dataclasses.replace(previous, deleted=True)
         for part in followup.parts(retracted, subject=subject, organization=organization, ns=ns):
             if part.name in gone:
-                entries.append(_part_request(engine, part, update=True))
+                entries.append(parts.update(part, known) or _part_request(engine, part, update=True))
     return entries
 
 

@@ -85,6 +85,14 @@ class SyncStore(Protocol):
         """Device ids already on the platform."""
         ...
 
+    def part_versions(self, entity_id: str) -> dict[str, tuple[str, str]]:
+        """A record's parts (a follow-up's Encounter, Observations) as last confirmed: part id -> (id, versionId)."""
+        ...
+
+    def save_part_versions(self, entity_id: str, versions: dict[str, tuple[str, str]]) -> None:
+        """Keep the platform id and versionId of a record's parts."""
+        ...
+
     def mark_sent(self, sent: Sequence[Sent]) -> None:
         """Count an attempt on each row before its request leaves."""
         ...

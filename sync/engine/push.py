@@ -21,7 +21,7 @@ from typing import Any
 from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordChanged, StoreCorrupted
 from clinic_agent.core.model import Consultation, Entry, Reading, ReadingStatus, Resident
 from clinic_agent.core.sync_values import Confirmed, LocalState, Pending, Sent, Write
-from sync.engine import forms
+from sync.engine import forms, parts
 from sync.engine.conflicts import adoption, reconcile
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import (
@@ -490,6 +490,11 @@ def _apply_results(engine: SyncEngine, built: Built, results: list[EntryResult])
             if isinstance(owner.state.record, Resident) and done.remote_id:
                 engine.resident_refs[owner.state.record.id] = done.remote_id
     engine.store.confirm(confirmed, devices=devices)
+    confirmed_ids = {c.entity_id for c in confirmed}
+    records = [owner.state.record if isinstance(owner, Unit) else None for owner in built.owners]
+    for record_id, versions in parts.confirmed(records, built.entries, results).items():
+        if record_id in confirmed_ids:  # each part's own version: its next update carries If-Match on it
+            engine.store.save_part_versions(record_id, versions)
     engine.devices.update(devices)
     engine.report.pushed += len(confirmed)
     for write in merges:
@@ -553,6 +558,8 @@ async def _conflict(engine: SyncEngine, unit: Unit) -> None:
         await engine.db(engine.store.park, unit.pending.seq, f"the platform no longer has it: {exc.reason or exc}")
         engine.report.parked += 1
         return
+    if await parts.refused(engine, state, unit.pending.seq, current):
+        return  # a follow-up's part edited on the platform: merged, in the inbox, or parked (sync.engine.parts)
     if current.version_id is not None and current.version_id == state.remote_version:
         if isinstance(state.record, Consultation):
             return  # its Task changed between our read and write: read again and laid over at the next pass

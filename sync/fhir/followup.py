@@ -295,6 +295,68 @@ def derived_from_form(resource: Resource) -> bool:
     )
 
 
+PART_NAMES: Final = (ENCOUNTER_PART, *OBSERVATION_PARTS)
+_FIELD_OF_PART: Final = {
+    "heart-rate": "heart_rate",
+    "body-weight": "weight_kg",
+    "bmi": "bmi",
+    "fasting-glucose": "fasting_glucose",
+    "hba1c": "hba1c",
+}
+_INTEGER_FIELDS: Final = frozenset({"sbp", "dbp", "heart_rate"})
+_CLASS_METHOD: Final = {klass[0]: method for method, klass in ENCOUNTER_CLASS.items()}
+# What a server puts on a part or we refer to differently there (Type/id for our urn:uuid): not content.
+_NOT_CONTENT: Final = frozenset({"id", "meta", "text", "subject", "encounter", "derivedFrom", "serviceProvider"})
+
+
+def part_type(name: str) -> str:
+    """The resource type of a part by its name."""
+    return "Encounter" if name == ENCOUNTER_PART else "Observation"
+
+
+def form_values(name: str, resource: Resource) -> dict[str, Any]:
+    """The form's fields a part carries, as the platform's copy of the part says them (JSON values).
+
+    What an edit of the part on the platform changed in the form: a corrected systolic is ``sbp``.
+    """
+    found: dict[str, Any] = {}
+    if name == ENCOUNTER_PART:
+        klass = resource.get("class")
+        method = _CLASS_METHOD.get(str(klass.get("code"))) if isinstance(klass, dict) else None
+        if method is not None:
+            found["method"] = method
+        period = resource.get("period")
+        start = period.get("start") if isinstance(period, dict) else None
+        if isinstance(start, str) and len(start) >= 10:
+            found["visit_date"] = start[:10]
+        return found
+    what = f"the follow-up's {name} Observation"
+    if name == "blood-pressure":
+        for component in dicts(resource, "component", what):
+            code = code_in(obj(component, "code", what), codes.LOINC, what)
+            quantity = obj(component, "valueQuantity", what)
+            field = {codes.SYSTOLIC: "sbp", codes.DIASTOLIC: "dbp"}.get(str(code))
+            if field is not None and quantity is not None:
+                found[field] = _read_quantity(quantity, what)
+    elif name in _FIELD_OF_PART:
+        quantity = obj(resource, "valueQuantity", what)
+        if quantity is not None:
+            found[_FIELD_OF_PART[name]] = _read_quantity(quantity, what)
+    for field in _INTEGER_FIELDS & found.keys():
+        found[field] = int(Decimal(found[field]))
+    return found
+
+
+def same_part(ours: Resource | None, theirs: Resource) -> bool:
+    """True when the platform's copy of a part holds what this agent would write for it (ids and
+    references aside): nothing was added to it on the platform beyond what the form says."""
+    if ours is None:
+        return False
+    return {k: v for k, v in ours.items() if k not in _NOT_CONTENT} == {
+        k: v for k, v in theirs.items() if k not in _NOT_CONTENT
+    }
+
+
 # From FHIR ------------------------------------------------------------------------------------
 
 
