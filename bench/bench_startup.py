@@ -38,8 +38,12 @@ CLI = PYTHON.parent / "clinic-agent"
 
 def _elapsed(command: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    done = subprocess.run(command, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        raise SystemExit(f"{' '.join(command[-1:])} failed ({done.returncode}): {said[-1] if said else 'no message'}")
+    return took
 
 
 def _measure(commands: dict[str, list[str]], env: dict[str, str], rounds: int) -> dict[str, dict[str, Any]]:
