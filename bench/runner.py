@@ -6,6 +6,7 @@ here (no FHIR server, no terminal) is skipped with its one-line reason; one that
 with the last line it wrote, never a traceback. The table and the JSON hold the same rows.
 
 Run: bench/run [--quick] [--only NAME ...] [--json PATH] [--plot DIR] [--markdown]
+     bench/run --show PATH [--markdown] [--plot DIR]     (a saved run's table, nothing run)
 """
 
 from __future__ import annotations
@@ -151,7 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json", help="where the JSON goes")
     parser.add_argument("--plot", type=Path, metavar="DIR", help="also draw the curves as SVG files in DIR")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--show", type=Path, metavar="PATH", help="print the table of a saved run's JSON, run nothing")
     args = parser.parse_args(argv)
+    if args.show:
+        saved = json.loads(args.show.read_text(encoding="utf-8"))
+        print(f"Clinic Agent benchmarks, {saved['date']}{' (--quick)' if saved['quick'] else ''}")
+        print(markdown(saved["rows"], saved["skipped"]) if args.markdown else table(saved["rows"], saved["skipped"]))
+        _plot(saved["rows"], args.plot)
+        return 0
     chosen = [name for name in BENCHES if not args.only or name in args.only]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     logs = args.json.parent / "logs"
@@ -179,12 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"(JSON: {args.json}; each bench's own output: {logs})")
-    if args.plot:
+    _plot(rows, args.plot)
+    return 1 if failed else 0
+
+
+def _plot(rows: list[dict[str, Any]], directory: Path | None) -> None:
+    if directory is not None:
         from plot import plot_rows
 
-        for path in plot_rows(rows, args.plot):
+        for path in plot_rows(rows, directory):
             print(f"(plot: {path})")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
