@@ -217,7 +217,8 @@ def _scan_ble(seconds: float) -> tuple[list[dict[str, Any]], str | None]:
             {"address": f.address, "name": f.name, "services": list(f.services), "rssi": f.rssi} for f in found
         ], None
     except Exception as exc:  # noqa: BLE001  (no adapter, no BlueZ, no permission: say so, list the rest)
-        return [], f"Bluetooth is not available here: {getattr(exc, 'reason', None) or exc}"
+        reason = str(getattr(exc, "reason", None) or exc).removeprefix("Bluetooth is not available: ")
+        return [], f"Bluetooth is not available here: {reason}"
 
 
 def _scan_text(r: dict[str, Any]) -> str:

@@ -4,10 +4,12 @@ The clinic's name and code go into agent.toml; the store is created with the tec
 passphrase slot, the recovery slot (its code shown once) and, by default, the machine key; the
 first doctor gets an account with a PIN; the serial ports present are listed and the USB ones (and
 any named with --probe-port) probed for which protocol answers (drivers/serial/probe.py); a Bluetooth
-scan lists the health devices advertising (or says plainly why there is none); what was found is
-offered as device entries (asked on a terminal; from a file, added when ``[devices] add_found``);
-the clinic is enrolled when a platform is given. A commissioning report (no secrets in it) is
-printed and written to a file the technician keeps. The setup file, for mass rollout:
+scan lists the health devices advertising (or says in one line why there is none, and setup goes
+on); what was found is offered as device entries (asked on a terminal; from a file, added when
+``[devices] add_found``), and each Bluetooth device added is paired where it asks for an encrypted
+link (drivers/ble/pairing.py; on a terminal a failed pairing can be tried again with the device in
+pairing mode); the clinic is enrolled when a platform is given. A commissioning report (no secrets
+in it) is printed and written to a file the technician keeps. The setup file, for mass rollout:
 
     [clinic]
     name = "坝盘村卫生室"
@@ -24,6 +26,7 @@ printed and written to a file the technician keeps. The setup file, for mass rol
     token_file = "token.txt"
     [devices]                            # optional
     add_found = true                     # add the devices found as [[devices]] entries
+    pair = true                          # pair the Bluetooth ones added that ask for it (default)
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ SECTIONS: dict[str, dict[str, type]] = {
     "store": {"passphrase_file": str, "machine_key": bool},
     "doctor": {"name": str, "display_name": str, "pin_file": str},
     "platform": {"url": str, "token_file": str},
-    "devices": {"add_found": bool},
+    "devices": {"add_found": bool, "pair": bool},
 }
 NAMES = {"cms50": "oximeter", "cms50-old": "oximeter", "astm": "analyser", "hl7": "machine", "ble": "bluetooth"}
 
@@ -81,6 +84,11 @@ def _register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--probe-seconds", type=float, default=3.0, help="how long to listen at each line speed")
     p.add_argument("--no-probe", action="store_true", help="list the serial ports without probing them")
     p.add_argument("--ble-seconds", type=float, default=5.0, help="how long to scan for Bluetooth health devices")
+    p.add_argument(
+        "--ble-transport",
+        metavar="HCI",
+        help="reach Bluetooth devices through this HCI transport instead of BlueZ (a simulator: tcp-client:HOST:PORT)",
+    )
     p.set_defaults(handler=cmd_setup)
 
 
@@ -217,17 +225,21 @@ def cmd_setup(args: argparse.Namespace) -> int:
         "recovery_code": recovery,
         "doctor": None,
         "serial_ports": _probed_ports(args),
-        "bluetooth": _bluetooth(args.ble_seconds),
+        "bluetooth": _bluetooth(args.ble_seconds, args.ble_transport),
         "devices_added": [],
         "devices_offered": [],
         "platform": None,
     }
     offers = _offers(report)
     add_all = bool(answers.get("devices", {}).get("add_found"))
+    pairing = bool(answers.get("devices", {}).get("pair", True))
     for name, entry, what in offers:
         asked = interactive and _ask(f"Add {what} as device {name!r}? yes/no", "yes").lower().startswith("y")
         if add_all or asked:
-            report["devices_added"].append(_add_device(home, name, entry))
+            added = _add_device(home, name, entry)
+            if entry["kind"] == "ble" and pairing:
+                added += f"; {_pair(report, entry, interactive)}"
+            report["devices_added"].append(added)
         else:
             report["devices_offered"].append(_command_for(name, entry))
     chosen = connect(home, lambda: passphrase, ADMIN, local_only=True)
@@ -287,12 +299,52 @@ def _probed_ports(args: argparse.Namespace) -> list[dict[str, Any]]:
     return found
 
 
-def _bluetooth(seconds: float) -> dict[str, Any]:
-    """The health devices a Bluetooth scan finds, or why there was no scan."""
-    from clinic_agent.cli.device_commands import _scan_ble
+def _ble_options(transport: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """bleak's scanner and client keyword arguments: none for BlueZ, a bumble central for an HCI transport."""
+    if transport is None:
+        return {}, {}
+    from drivers.ble.bumble_backend import central_kwargs
 
-    found, error = _scan_ble(seconds)
-    return {"devices": found, "error": error}
+    options = central_kwargs(transport)
+    return options["scanner_kwargs"], options["client_kwargs"]
+
+
+def _bluetooth(seconds: float, transport: str | None) -> dict[str, Any]:
+    """The health devices a Bluetooth scan finds, or in one line why there was no scan."""
+    import asyncio
+
+    from drivers.ble import link as ble_link
+    from drivers.errors import DeviceUnavailable
+
+    try:
+        found = asyncio.run(ble_link.scan(seconds, **_ble_options(transport)[0]))
+    except DeviceUnavailable as exc:  # no adapter, no BlueZ, no system bus: said, and setup goes on
+        reason = exc.reason.removeprefix("Bluetooth is not available: ")
+        return {"devices": [], "error": f"Bluetooth is not available here: {reason}", "transport": transport}
+    devices = [{"address": f.address, "name": f.name, "services": list(f.services), "rssi": f.rssi} for f in found]
+    return {"devices": devices, "error": None, "transport": transport}
+
+
+def _pair(report: dict[str, Any], entry: dict[str, Any], interactive: bool) -> str:
+    """Pair the Bluetooth device of ``entry`` where it asks for it; the outcome, also noted on the device found."""
+    import asyncio
+
+    from drivers.ble.pairing import pair
+
+    transport = report["bluetooth"]["transport"]
+    while True:
+        print(f"Pairing with {entry['address']} (if it has a pairing mode, turn it on now)...", file=sys.stderr)
+        scanner, client = _ble_options(transport)
+        result = asyncio.run(pair(entry["address"], scanner_kwargs=scanner, client_kwargs=client))
+        if result.ok or not interactive:
+            break
+        print(f"  {result.describe()}", file=sys.stderr)
+        if not _ask("Try again (put the device in pairing mode first)? yes/no", "yes").lower().startswith("y"):
+            break
+    for device in report["bluetooth"]["devices"]:
+        if device["address"] == entry["address"]:
+            device["pairing"] = {"outcome": result.outcome, "detail": result.detail}
+    return result.describe()
 
 
 def _offers(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
@@ -319,6 +371,8 @@ def _offers(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
         offers.append((named(NAMES[port["protocol"]]), entry, f"the {port['protocol']} device on {port['device']}"))
     for device in report["bluetooth"]["devices"]:
         entry = {"kind": "ble", "protocol": "ble", "address": device["address"]}
+        if report["bluetooth"]["transport"]:  # a simulator's devices are reached the same way later
+            entry["transport"] = report["bluetooth"]["transport"]
         offers.append((named(NAMES["ble"]), entry, f"{device['name'] or 'the device'} ({device['address']})"))
     return offers
 

@@ -8,8 +8,10 @@ bleak registers no agent, so the link does: while it serves a device it keeps th
 as BlueZ's default, and the agent confirms pairing with the devices being served only. PIN codes and
 passkeys (devices that need a person to type or compare digits) are refused: nobody is there to do it.
 
-Registration needs the system bus and BlueZ's permission (root or the ``bluetooth`` group on Debian);
-without them the link logs why and carries on, and pairing then fails as it did before.
+Registration needs the system bus. Debian's D-Bus policy for BlueZ (bluez 5.66,
+``/etc/dbus-1/system.d/bluetooth.conf``) lets any user call BlueZ, and lets BlueZ call an agent back,
+so the service's user needs no ``bluetooth`` group: tests/bluez/guest/test_setup_pairing.py pairs as
+that user. Without the bus the link logs why and carries on, and pairing then fails as it did before.
 """
 
 import asyncio

@@ -2,8 +2,9 @@
 the project's emulated health devices, in a qemu VM built from Debian packages (see vm.py).
 
 The smoke (tests/bluez/guest/test_smoke.py: scan with the service filter, pairing and a glucose
-download with delete after commit, a live blood pressure reading reaching the store) runs in every
-test run. The failure cases (tests/bluez/guest/test_failures.py: a meter dropping mid-download, an
+download with delete after commit, a live blood pressure reading reaching the store) and setup's
+pairing with BlueZ reached as the service's user (tests/bluez/guest/test_setup_pairing.py) run in
+every test run. The failure cases (tests/bluez/guest/test_failures.py: a meter dropping mid-download, an
 adapter pulled out) run with CLINIC_AGENT_BLUEZ=full, as ./scripts/test-bluez does.
 
 Where the VM cannot exist (no qemu or debootstrap, not root for the first build) the test is skipped
@@ -24,6 +25,7 @@ SMOKE = {
     "test_scan_lists_only_devices_advertising_a_health_service",
     "test_a_live_blood_pressure_reading_reaches_the_store_with_the_clock_set",
     "test_a_glucose_meter_is_paired_and_its_records_deleted_only_after_commit",
+    "test_setup_pairs_a_meter_and_the_service_user_reaches_bluez",  # test_setup_pairing.py
 }
 FAILURES = {
     "test_a_download_cut_short_deletes_nothing_and_the_next_connection_completes_it",
@@ -57,9 +59,9 @@ def _run(out: Path, files: list[str], expected: set[str]) -> vm.GuestRun:
 def test_the_ble_link_on_bluez_smoke(image: float, tmp_path: Path) -> None:
     if FULL:
         pytest.skip("CLINIC_AGENT_BLUEZ=full: the smoke runs inside test_the_ble_link_on_bluez_full")
-    _run(tmp_path, ["test_smoke.py"], SMOKE)
+    _run(tmp_path, ["test_smoke.py", "test_setup_pairing.py"], SMOKE)
 
 
 @pytest.mark.skipif(not FULL, reason="the full BlueZ run is the slower job: ./scripts/test-bluez")
 def test_the_ble_link_on_bluez_full(image: float, tmp_path: Path) -> None:
-    _run(tmp_path, ["test_smoke.py", "test_failures.py"], SMOKE | FAILURES)
+    _run(tmp_path, ["test_smoke.py", "test_setup_pairing.py", "test_failures.py"], SMOKE | FAILURES)

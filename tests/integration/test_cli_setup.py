@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -156,3 +157,78 @@ def test_setup_probes_serial_ports_and_adds_what_answered(cli: Cli, tmp_path: Pa
     assert "cms50 answered at 115200 baud" in kept
     assert "bluetooth health devices" in kept
     assert cli("devices", "list", check=True).returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_setup_pairs_the_bluetooth_meter_it_adds(cli: Cli, tmp_path: Path) -> None:
+    """A glucose meter that wants an encrypted link (the simulator in its own process, reached over HCI
+    on TCP instead of BlueZ) is found, added and paired, and the report says so."""
+    port = _free_port()
+    meter = subprocess.Popen(
+        [sys.executable, "-m", "clinic_agent", "simulate", "glucometer", "--ble", f"tcp-server:127.0.0.1:{port}"],
+        env=cli.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert meter.stderr is not None
+        while "advertising" not in (line := meter.stderr.readline()):
+            assert line, "the simulated meter ended before it advertised"
+        text = SETUP + "[devices]\nadd_found = true\n"
+        report_file = tmp_path / "r.txt"
+        transport = f"tcp-client:127.0.0.1:{port}"
+        result = cli(
+            "setup",
+            "--from",
+            str(_setup_file(tmp_path, text)),
+            "--no-probe",
+            "--ble-seconds",
+            "1",
+            "--ble-transport",
+            transport,
+            "--json",
+            "--report",
+            str(report_file),
+        )
+    finally:
+        meter.terminate()
+        meter.communicate(timeout=20)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    [found] = report["bluetooth"]["devices"]
+    assert (found["address"], found["name"]) == ("F1:F1:F1:F1:F1:02", "Glucose Sim")
+    paired = "paired: it asked for an encrypted link; paired (Just Works) and bonded"
+    assert found["pairing"] == {"outcome": "paired", "detail": paired.removeprefix("paired: ")}
+    assert report["devices_added"] == [f"bluetooth (ble F1:F1:F1:F1:F1:02); {paired}"]
+    assert paired in report_file.read_text(encoding="utf-8")
+    [device] = tomllib.loads((cli.home / "agent.toml").read_text(encoding="utf-8"))["devices"]
+    assert (device["kind"], device["address"], device["transport"]) == ("ble", "F1:F1:F1:F1:F1:02", transport)
+
+
+def test_setup_without_bluetooth_says_so_in_one_line_and_goes_on(cli: Cli, tmp_path: Path) -> None:
+    report_file = tmp_path / "r.txt"
+    result = cli(
+        "setup",
+        "--from",
+        str(_setup_file(tmp_path)),
+        "--no-probe",
+        "--ble-seconds",
+        "1",
+        "--report",
+        str(report_file),
+        DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={tmp_path / 'no-bus'}",  # a PC without D-Bus (or BlueZ)
+    )
+    assert result.returncode == 0, result.stderr
+    kept = report_file.read_text(encoding="utf-8").splitlines()
+    said = [line for line in kept if "Bluetooth" in line]
+    assert said == [
+        "  (Bluetooth is not available here: the system D-Bus is not running (BlueZ is reached through it): "
+        "[Errno 2] No such file or directory)"
+    ], kept
+    assert any(line.startswith("first doctor    zhangwei (doctor)") for line in kept)  # setup went on
