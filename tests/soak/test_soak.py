@@ -1,0 +1,116 @@
+"""The soaks of ``bench/soak`` at CI size, and each soak shown to see a fault planted on purpose.
+
+Kill -9, power loss and the fault proxy have their CI versions in tests/reliability and
+tests/integration/sync; the fuzzer and the clinic day have theirs here (about 40 s together). The
+planted faults are the cheapest runs that can show each soak's verdict and exit status: a stored
+reading deleted (kill -9, power, the clinic day), one deleted from the platform (proxy, backlog), a
+parser that lets a KeyError out (fuzz), API connections never closed (the clinic day's open files).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from bench.soak import main
+from tests.integration.fhir.conftest import sekmet, unavailable
+from tests.soak import backlog, clinic_day, fuzz, power, proxy
+from tests.soak.common import Tally
+from tests.soak.daemon import Sample
+
+
+@pytest.fixture
+def seed() -> int:
+    """RELIABILITY_SEED to replay, else a fresh seed (printed)."""
+    value = int(os.environ.get("RELIABILITY_SEED") or random.SystemRandom().randrange(1 << 32))
+    print(f"seed={value} (replay with RELIABILITY_SEED={value})")
+    return value
+
+
+@pytest.fixture
+def with_platform() -> None:
+    """SEKMET must be installable; otherwise the FHIR tests' rule decides (skip, or fail in CI)."""
+    try:
+        sekmet.install_sekmet()
+    except sekmet.SekmetUnavailable as exc:
+        unavailable(str(exc))
+
+
+def said(tally: Tally) -> str:
+    """The soak's line and its problems, for an assertion message."""
+    return "\n".join([tally.line(), *tally.problems])
+
+
+def test_fuzz_no_parser_lets_anything_but_frame_error_escape(seed: int) -> None:
+    tally = fuzz.run(seed, 1000)
+    assert tally.runs == len(fuzz.parsers()) >= 38, said(tally)
+    assert tally.figures["inputs"] == 1000 * tally.runs
+    assert not tally.failed, said(tally)
+
+
+def test_fuzz_sees_a_planted_foreign_exception_and_the_run_exits_1(
+    seed: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tally = fuzz.run(seed, 500, plant="escape")
+    assert tally.crashes > 0, said(tally)
+    assert tally.failed
+    assert any("KeyError: 'planted'" in p for p in tally.problems), said(tally)
+    assert main(["--only", "fuzz", "--size", "500", "--seed", str(seed), "--plant", "escape"]) == 1
+    assert "fuzz: FAILED" in capsys.readouterr().out
+
+
+def test_a_clinic_day_keeps_every_reading_and_edit_and_does_not_grow(seed: int, tmp_path: Path) -> None:
+    tally = clinic_day.run(seed, 0.05, workdir=tmp_path, speed=10, sample_s=1.0)
+    assert not tally.failed, said(tally)
+    assert tally.figures["acked"], said(tally)  # the day did happen
+    assert tally.figures["operations"], said(tally)
+    assert int(str(tally.figures["samples"])) >= 15, said(tally)
+
+
+def test_a_clinic_day_sees_leaked_connections_and_a_lost_reading(seed: int, tmp_path: Path) -> None:
+    tally = clinic_day.run(seed, 0.05, workdir=tmp_path, plant="leak,drop", speed=40, sample_s=0.2)
+    assert tally.lost >= 1, said(tally)
+    assert any(p.startswith("files grew") for p in tally.problems), said(tally)
+    assert tally.failed
+
+
+def test_the_growth_check_judges_after_warm_up() -> None:
+    """A step during warm-up is no growth; a climb to the end is."""
+    flat = [Sample(at=i, rss_kib=100_000 if i < 3 else 150_000, files=12, threads=5) for i in range(30)]
+    assert not any(g.grew for g in clinic_day.growth(flat))
+    climbing = [Sample(at=i, rss_kib=150_000 + 3000 * i, files=12 + i // 3, threads=5) for i in range(30)]
+    assert {g.name for g in clinic_day.growth(climbing) if g.grew} == {"rss_kib", "files"}
+
+
+def test_the_kill_9_soak_sees_a_deleted_reading_and_exits_1(
+    seed: int, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["--only", "kill9", "--size", "1", "--seed", str(seed), "--no-platform", "--plant", "drop"]
+    assert main([*argv, "--workdir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "kill9: FAILED" in out, out
+    assert "lost=0 " not in out.split("kill9: FAILED")[1], out
+
+
+def test_the_power_soak_sees_a_deleted_reading(seed: int, tmp_path: Path) -> None:
+    tally = power.run(seed, 2, workdir=tmp_path, plant="drop")
+    assert tally.lost == 1, said(tally)
+    assert tally.failed
+
+
+@pytest.mark.usefixtures("with_platform")
+def test_the_proxy_soak_sees_a_reading_the_platform_lost(seed: int, tmp_path: Path) -> None:
+    tally = proxy.run(seed, 1, workdir=tmp_path, plant="drop", readings=20)
+    assert tally.lost == 1, said(tally)
+    assert tally.failed
+
+
+@pytest.mark.usefixtures("with_platform")
+def test_the_backlog_soak_sees_a_reading_the_platform_lost(seed: int, tmp_path: Path) -> None:
+    tally = backlog.run(seed, 40, workdir=tmp_path, plant="drop", kill_every=3.0)
+    assert tally.lost == 1, said(tally)
+    assert tally.failed
+    assert tally.runs >= 1, said(tally)
