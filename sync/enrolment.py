@@ -15,13 +15,13 @@ import httpx
 
 from clinic_agent.core.errors import ConfigError, InvalidInput
 from clinic_agent.core.model import new_id, utcnow
-from clinic_agent.runtime.config import SyncSettings
 from sync import auth, targets
 from sync.engine.mapping import PULLED
 from sync.errors import AuthenticationFailed, PlatformProtocolError, SyncError
 from sync.fhir import bundle, organization
 from sync.host import Host
 from sync.platform import FhirPlatform, Platform
+from sync.settings import SyncSettings
 
 DEFAULT_SCOPE = auth.DEFAULT_SCOPE
 SECRET = "platform"  # noqa: S105  (the name of the encrypted row, not a secret)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from clinic_agent.runtime.config import SyncSettings
 from sync.engine.ports import SyncStore
 from sync.fhir.codes import Namespace
+from sync.settings import SyncSettings
 
 
 class SyncRecords(SyncStore, Protocol):

@@ -14,8 +14,8 @@ from typing import Any
 from clinic_agent.api.methods import DOCTOR, TECHNICIAN, MethodTable
 from clinic_agent.api.params import Params
 from clinic_agent.core.errors import InvalidInput, RecordNotFound
-from clinic_agent.runtime import backup
 from clinic_agent.runtime.agent import Agent, Caller
+from clinic_agent.store import backup
 
 METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
 method = METHODS.method

@@ -1,6 +1,6 @@
 """API methods of remote consultation: whom to ask, what to attach, the request, its state, the doctor's actions.
 
-See ``clinic_agent.core.consultations``; the terminal UI's consultation screens and ``clinic-agent consult``
+See ``clinic_agent.runtime.consultations``; the terminal UI's consultation screens and ``clinic-agent consult``
 call these.
 """
 
@@ -11,9 +11,10 @@ from typing import Any
 
 from clinic_agent.api.methods import CLINICAL, DOCTOR, MethodTable, find_resident
 from clinic_agent.api.params import Params
-from clinic_agent.core import consultations, serde
+from clinic_agent.core import serde
 from clinic_agent.core.errors import InvalidInput
 from clinic_agent.core.model import ConsultationOutcome, Urgency
+from clinic_agent.runtime import consultations
 from clinic_agent.runtime.agent import Agent, Caller
 
 METHODS = MethodTable()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import weakref
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +16,7 @@ from typing import Any
 
 from clinic_agent.api.methods import CLINICAL, MethodTable, find_resident, reading_json, resident_json
 from clinic_agent.api.params import Params
-from clinic_agent.core import rules, serde
+from clinic_agent.core import clinic_day, rules, serde
 from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordNotFound
 from clinic_agent.core.idnumber import normalise_id_number, parse_id_number
 from clinic_agent.core.model import (
@@ -26,7 +25,6 @@ from clinic_agent.core.model import (
     FollowUp,
     KeyPopulation,
     Programme,
-    Reading,
     Resident,
 )
 from clinic_agent.runtime.agent import Agent, Caller
@@ -34,16 +32,8 @@ from clinic_agent.runtime.agent import Agent, Caller
 METHODS = MethodTable()  # joined with the others in clinic_agent.api.registry
 method = METHODS.method
 
-# Condition codes (CV02.10.005) and ICD-10 prefixes that put a resident in a follow-up programme.
-_PROGRAMME_CODES = {
-    Programme.HYPERTENSION: ("2", ("I10", "I11", "I12", "I13", "I15")),
-    Programme.DIABETES: ("3", ("E11",)),
-}
-_PROGRAMME_FLAGS = {Programme.HYPERTENSION: KeyPopulation.HYPERTENSION, Programme.DIABETES: KeyPopulation.DIABETES}
 # Audit actions that change a file (views and searches are audited too, but they are not changes).
 _CHANGES = ("create", "update", "delete", "assign", "entered_in_error")
-# LOINC codes read into follow-up form fields.
-WEIGHT, HEIGHT, BMI, HEART_RATE, PULSE_OX_RATE = "29463-7", "8302-2", "39156-5", "8867-4", "8889-8"
 
 
 def local_today(agent: Agent) -> date:
@@ -88,26 +78,10 @@ def _roster(agent: Agent) -> dict[str, frozenset[KeyPopulation]]:
     return roster.refresh(agent)
 
 
-def in_programme(condition: Condition, programme: Programme) -> bool:
-    """Whether a diagnosis puts a resident in a programme."""
-    code, icd = _PROGRAMME_CODES[programme]
-    return condition.code == code or bool(condition.icd10 and condition.icd10.upper().startswith(icd))
-
-
 def programme_members(agent: Agent) -> dict[Programme, set[str]]:
-    """Residents in each programme: by key-population flag or by a recorded diagnosis."""
-    members: dict[Programme, set[str]] = {p: set() for p in Programme}
-    for resident_id, flags in _roster(agent).items():
-        for programme, flag in _PROGRAMME_FLAGS.items():
-            if flag in flags:
-                members[programme].add(resident_id)
+    """Residents in each programme: by key-population flag or by a recorded active diagnosis."""
     conditions, _ = agent.store.entries.of_kind(EntryKind.CONDITION)
-    for condition in conditions:
-        if isinstance(condition, Condition) and condition.status.value == "active":
-            for programme in Programme:
-                if in_programme(condition, programme):
-                    members[programme].add(condition.resident_id)
-    return members
+    return clinic_day.programme_members(_roster(agent), (c for c in conditions if isinstance(c, Condition)))
 
 
 # -- home.summary -------------------------------------------------------------------------------------------------
@@ -129,14 +103,9 @@ def due_follow_ups(agent: Agent, today: date, *, days_ahead: int, limit: int) ->
     for entry in entries:
         if isinstance(entry, FollowUp):
             visits.setdefault(entry.resident_id, []).append(entry)
-    horizon = today + timedelta(days=days_ahead)
-    found: list[tuple[date, str, rules.Due]] = []
-    for programme, residents in programme_members(agent).items():
-        for resident_id in residents:
-            due = rules.next_due(programme, visits.get(resident_id, []), today, agent.config.thresholds)
-            if due.due <= horizon:
-                found.append((due.due, resident_id, due))
-    found.sort(key=lambda item: (item[0], item[1]))
+    found = clinic_day.due_follow_ups(
+        programme_members(agent), visits, today, agent.config.thresholds, days_ahead=days_ahead
+    )
     names: dict[str, str] = {}
     return [
         {
@@ -149,7 +118,7 @@ def due_follow_ups(agent: Agent, today: date, *, days_ahead: int, limit: int) ->
             "visits_last_year": due.visits_last_year,
             "rule": due.rule,
         }
-        for _, resident_id, due in found[:limit]
+        for resident_id, due in found[:limit]
     ]
 
 
@@ -164,26 +133,10 @@ def _alerts(agent: Agent, today: date, limit: int) -> list[dict[str, Any]]:
             "name": _name(agent, r.resident_id, names) if r.resident_id else "",
             "taken_at": r.taken_at.isoformat(),
             "reasons": rules.critical_reasons(r, agent.config.thresholds),
-            "codes": alert_codes(r, agent.config.thresholds),
+            "codes": clinic_day.alert_codes(r, agent.config.thresholds),
         }
         for r in readings
     ]
-
-
-def alert_codes(reading: Reading, limits: rules.Thresholds) -> list[str]:
-    """Which rule a critical reading breaks, as codes a screen can translate (H2, D2, spo2, temperature)."""
-    codes = []
-    for q in reading.components:
-        if q.code in (rules.SYSTOLIC, rules.DIASTOLIC):
-            codes.append("H2")
-        elif q.code in rules.GLUCOSE_MMOL + rules.GLUCOSE_MG:
-            codes.append("D2")
-        elif q.code in rules.SPO2:
-            codes.append("spo2")
-        elif q.code == rules.TEMPERATURE:
-            codes.append("temperature")
-    reasons = rules.critical_reasons(reading, limits)
-    return list(dict.fromkeys(codes)) if reasons else []
 
 
 def _todays(agent: Agent, today: date, limit: int) -> list[dict[str, Any]]:
@@ -268,42 +221,6 @@ def _field_names(detail: str) -> list[str]:
 # -- followup.prefill ---------------------------------------------------------------------------------------------
 
 
-def _latest(readings: Iterable[Reading], codes: tuple[str, ...]) -> tuple[str, str] | None:
-    """The newest value (and its reading id) of any of these component codes."""
-    for reading in readings:  # newest first
-        for q in reading.components:
-            if q.code in codes:
-                return q.value, reading.id
-    return None
-
-
-def prefill_fields(
-    readings: list[Reading], today: date, height: Decimal | None
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Form fields from today's readings (newest first), and which reading each came from."""
-    todays = [r for r in readings if r.taken_at.astimezone().date() == today and r.status.value == "final"]
-    fields: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    wanted = {
-        "sbp": (rules.SYSTOLIC,),
-        "dbp": (rules.DIASTOLIC,),
-        "heart_rate": (HEART_RATE, PULSE_OX_RATE),
-        "weight_kg": (WEIGHT,),
-        "bmi": (BMI,),
-        "fasting_glucose": rules.GLUCOSE_MMOL,
-    }
-    for name, codes in wanted.items():
-        found = _latest(todays, codes)
-        if found is not None:
-            value, reading_id = found
-            fields[name] = int(Decimal(value)) if name in ("sbp", "dbp", "heart_rate") else value
-            sources[name] = reading_id
-    if "bmi" not in fields and "weight_kg" in fields and height:
-        fields["bmi"] = str(rules.bmi(Decimal(fields["weight_kg"]), height))
-        sources["bmi"] = sources["weight_kg"]
-    return fields, sources
-
-
 _CARRIED = (
     "target_weight_kg",
     "target_bmi",
@@ -334,8 +251,8 @@ def _followup_prefill(agent: Agent, caller: Caller, params: Params) -> dict[str,
         raise InvalidInput("programme must be hypertension or diabetes") from None
     today = local_today(agent)
     readings, _ = agent.store.readings.for_resident(resident.id, limit=500)
-    height = _latest(readings, (HEIGHT,))
-    fields, sources = prefill_fields(readings, today, Decimal(height[0]) if height else None)
+    height = clinic_day.latest(readings, (clinic_day.HEIGHT,))
+    fields, sources = clinic_day.prefill_fields(readings, today, Decimal(height[0]) if height else None)
     entries, _ = agent.store.entries.for_resident(resident.id, EntryKind.FOLLOW_UP)
     previous = sorted(
         (e for e in entries if isinstance(e, FollowUp) and e.programme is programme),

@@ -15,9 +15,9 @@ from clinic_agent.cli.backend import os_user, passphrase_needed
 from clinic_agent.cli.commands import _command, backend, home_of, passphrase_source, registrar, show, user_of
 from clinic_agent.core.errors import AccessDenied, DaemonNotRunning, InvalidInput, StorageFailed
 from clinic_agent.core.fsutil import ensure_private_directory, fsync_directory
-from clinic_agent.runtime import backup
 from clinic_agent.runtime.home import no_access
 from clinic_agent.security.keys import KeyFile
+from clinic_agent.store import backup
 
 
 @registrar

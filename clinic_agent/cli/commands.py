@@ -159,7 +159,7 @@ def _init_text(data: dict[str, Any]) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo."""
-    from clinic_agent.runtime import demo
+    from clinic_agent.cli import demo
 
     return demo.run(keep=args.keep, once=args.once)
 

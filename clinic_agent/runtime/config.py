@@ -16,11 +16,8 @@ from urllib.parse import urlsplit
 from clinic_agent.core.errors import ConfigError
 from clinic_agent.core.rules import Thresholds
 from clinic_agent.security.crypto import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
-
-# The base of the agent's own FHIR URLs until the platform team assigns one: a .invalid host, which
-# can never resolve to anyone else's definitions (sync.fhir.codes keeps the same default; a test
-# holds the two equal, since the core may not import sync).
-DEFAULT_NAMESPACE_BASE = "https://namespace-not-set.invalid/clinic-agent"
+from sync.fhir.codes import DEFAULT_NAMESPACE_BASE
+from sync.settings import SyncSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,24 +28,6 @@ class ApiConfig:
     group: str | None = None
     session_idle_minutes: int = 10
     max_frame_bytes: int = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class SyncSettings:
-    """The ``[sync]`` section."""
-
-    interval_s: float = 300.0  # a sync (mostly a pull) this often while the link holds
-    retry_min_s: float = 5.0  # first wait after a failed probe; doubles up to retry_max_s
-    retry_max_s: float = 600.0
-    batch_size: int = 50
-    max_batch: int = 200
-    page_size: int = 200
-    attempts: int = 6
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 30.0
-    gzip: bool = False  # compress request bodies (SEKMET refuses them; real platforms take them)
-    max_clock_skew_s: float = 900.0
-    wait_s: float = 120.0  # how long `sync` waits for a run started through the daemon
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinic_agent.core.errors import AccessDenied, InvalidInput, StoreMissing, WrongPassphrase
+from clinic_agent.core.errors import AccessDenied, InvalidInput, StoreMissing
 from clinic_agent.core.fsutil import atomic_write, ensure_private_directory
 from clinic_agent.core.model import utcnow
 from clinic_agent.runtime import config as config_module
@@ -207,14 +207,6 @@ def _open_locked(home: Home, clock: Clock, synchronous: str) -> tuple[Store, Key
     return Store.open(home.db_path, keyfile, clock=clock, synchronous=synchronous), keyfile
 
 
-def read_machine_key(home: Home) -> bytes:
-    """The machine key file's bytes."""
-    try:
-        return home.machine_key_path.read_bytes()
-    except OSError as exc:
-        raise WrongPassphrase(f"the machine key file {home.machine_key_path} cannot be read ({exc.strerror})") from None
-
-
 def open_vault(
     home: Home,
     keyfile: KeyFile,
@@ -223,11 +215,5 @@ def open_vault(
     recovery_code: str | None = None,
     user: str | None = None,
 ) -> Vault:
-    """Open the key file with a passphrase, the recovery code, or (with neither) the machine key."""
-    if recovery_code is not None:
-        return keyfile.open_with_recovery_code(recovery_code)
-    if passphrase is not None:
-        return keyfile.open_with_passphrase(passphrase, user)
-    if keyfile.has_machine_slot():
-        return keyfile.open_with_machine_key(read_machine_key(home))
-    raise WrongPassphrase("a passphrase is needed to unlock (no machine key is set up)")
+    """Open the home's key file (``KeyFile.open``), its machine key file at its place in the home."""
+    return keyfile.open(home.machine_key_path, passphrase=passphrase, recovery_code=recovery_code, user=user)

@@ -374,6 +374,23 @@ class KeyFile:
                 break
         raise WrongPassphrase("wrong recovery code: the recovery slot did not open; nothing was changed")
 
+    def open(
+        self,
+        machine_key_path: Path,
+        *,
+        passphrase: str | None = None,
+        recovery_code: str | None = None,
+        user: str | None = None,
+    ) -> Vault:
+        """Open with a passphrase, the recovery code, or (with neither) the machine key file at its path."""
+        if recovery_code is not None:
+            return self.open_with_recovery_code(recovery_code)
+        if passphrase is not None:
+            return self.open_with_passphrase(passphrase, user)
+        if self.has_machine_slot():
+            return self.open_with_machine_key(read_machine_key(machine_key_path))
+        raise WrongPassphrase("a passphrase is needed to unlock (no machine key is set up)")
+
     def has_machine_slot(self) -> bool:
         """Whether unattended unlock with a machine key file is set up."""
         return any(s.type == MACHINE for s in self.slots)
@@ -387,6 +404,14 @@ class KeyFile:
             except crypto.DecryptionFailed:
                 break
         raise WrongPassphrase("the machine key file does not open the machine slot")
+
+
+def read_machine_key(path: Path) -> bytes:
+    """The machine key file's bytes."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise WrongPassphrase(f"the machine key file {path} cannot be read ({exc.strerror})") from None
 
 
 def _argon2_params(slot: Slot) -> crypto.Argon2Parameters:

@@ -319,7 +319,7 @@ class Store:
 
 def backup_before_upgrade(path: Path, keyfile: KeyFile) -> None:
     """The automatic backup taken before migrations run (``backups/`` beside the database)."""
-    from clinic_agent.runtime import backup
+    from clinic_agent.store import backup
 
     backup.take(path, keyfile.path, backup.backups_dir(path.parent), label="before-upgrade")
 

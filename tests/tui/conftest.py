@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from clinic_agent.api.server import ApiServer
-from clinic_agent.runtime import demo
+from clinic_agent.cli import demo
 from clinic_agent.runtime import home as home_module
 from clinic_agent.runtime.agent import Agent
 from clinic_agent.runtime.config import ApiConfig

@@ -291,7 +291,7 @@ async def test_resident_strings_are_shown_literally(make_app: MakeApp, daemon: D
 
 
 async def test_a_locked_daemon_asks_for_the_passphrase_once(make_app: MakeApp, daemon: Daemon) -> None:
-    from clinic_agent.runtime import demo
+    from clinic_agent.cli import demo
 
     daemon.agent.lock(actor="test")
     app = make_app()

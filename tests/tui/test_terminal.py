@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.runtime import demo
+from clinic_agent.cli import demo
 from tests.support import FAST_CONFIG
 
 TMUX = shutil.which("tmux")

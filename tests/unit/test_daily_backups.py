@@ -6,8 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from clinic_agent.runtime import backup
 from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.backups import DailyBackups
+from clinic_agent.store import backup
 from tests.support import PASSPHRASE, new_home
 
 
@@ -18,7 +19,7 @@ def test_automatic_backups_are_verified_and_only_the_newest_are_kept(tmp_path: P
     agent = Agent.open(home)
     try:
         agent.unlock(actor="test", passphrase=PASSPHRASE)
-        service = backup.DailyBackups(agent)
+        service = DailyBackups(agent)
         service.FIRST_AFTER_S = 0.0
         assert service.due_in() <= 0
         names = []

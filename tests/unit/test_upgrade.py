@@ -11,8 +11,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from clinic_agent.cli import main
-from clinic_agent.runtime import backup
 from clinic_agent.runtime.home import Home, open_locked
+from clinic_agent.store import backup
 from clinic_agent.store.schema import MIGRATIONS, SchemaTooNew, UpgradeFailed
 from tests.support import new_home, open_unlocked, reading
 

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from clinic_agent.core import consultations
 from clinic_agent.core.model import (
     Condition,
     ConsultationOutcome,
@@ -25,6 +24,7 @@ from clinic_agent.core.model import (
     new_id,
     utcnow,
 )
+from clinic_agent.runtime import consultations
 from clinic_agent.runtime.agent import Agent
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.engine import SyncReport

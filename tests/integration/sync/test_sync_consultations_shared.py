@@ -17,8 +17,8 @@ import base64
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from clinic_agent.core import consultations
 from clinic_agent.core.model import Condition, ConsultationOutcome, EntryKind, Urgency, new_id, utcnow
+from clinic_agent.runtime import consultations
 from clinic_agent.runtime.agent import Agent
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.engine import SyncReport

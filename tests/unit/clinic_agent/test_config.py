@@ -82,7 +82,3 @@ def test_a_config_file_that_never_ends_is_refused(tmp_path: Path) -> None:
         file.truncate(config.CONFIG_LIMIT + 1)  # sparse: a device like /dev/zero would never end
     with pytest.raises(ConfigError, match="larger than 1 MiB"):
         config.load(tmp_path)
-
-
-def test_the_default_namespace_is_the_one_the_mappers_use() -> None:
-    assert config.DEFAULT_NAMESPACE_BASE == codes.DEFAULT_NAMESPACE_BASE

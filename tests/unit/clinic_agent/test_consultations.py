@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from clinic_agent.core import consultations
 from clinic_agent.core.errors import InvalidInput
 from clinic_agent.core.model import (
     Allergy,
@@ -20,6 +19,7 @@ from clinic_agent.core.model import (
     new_id,
     utcnow,
 )
+from clinic_agent.runtime import consultations
 from clinic_agent.runtime.agent import Agent
 from tests.support import PASSPHRASE, new_home, reading, resident
 

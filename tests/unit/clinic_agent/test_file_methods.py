@@ -12,9 +12,9 @@ from unittest.mock import ANY
 import pytest
 
 from clinic_agent.api import methods, registry
+from clinic_agent.cli import demo
 from clinic_agent.core.errors import AccessDenied, RecordNotFound
 from clinic_agent.core.model import new_id
-from clinic_agent.runtime import demo
 from clinic_agent.runtime import home as home_module
 from clinic_agent.runtime.agent import Agent, Caller
 from clinic_agent.store.core import DEFERRED_AUDIT_LIMIT
