@@ -145,6 +145,12 @@ class SyncState(SyncInbox):
         with self._core.read() as conn:
             return {str(r[0]) for r in conn.execute("SELECT device_id FROM sync_devices").fetchall()}
 
+    def linked_patients(self) -> list[str]:
+        """The platform Patient ids of the residents here (the pull's scope where a server cannot chain)."""
+        with self._core.read() as conn:
+            rows = conn.execute("SELECT remote_id FROM residents WHERE remote_id IS NOT NULL ORDER BY remote_id")
+            return [str(r[0]) for r in rows.fetchall()]
+
     def part_versions(self, entity_id: str) -> dict[str, tuple[str, str]]:
         """A record's parts as last confirmed: part id -> (platform id, versionId)."""
         with self._core.read() as conn:

@@ -85,6 +85,10 @@ class SyncStore(Protocol):
         """Device ids already on the platform."""
         ...
 
+    def linked_patients(self) -> list[str]:
+        """The platform Patient ids of the residents here."""
+        ...
+
     def part_versions(self, entity_id: str) -> dict[str, tuple[str, str]]:
         """A record's parts (a follow-up's Encounter, Observations) as last confirmed: part id -> (id, versionId)."""
         ...

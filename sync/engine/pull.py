@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from clinic_agent.core.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
-from clinic_agent.core.model import ConsultationMessage, ConsultationTask, Resident
+from clinic_agent.core.model import ConsultationMessage, ConsultationTask, Resident, utcnow
 from clinic_agent.core.sync_values import RESIDENTS, Write
 from sync.engine.conflicts import adopt, adoption, reconcile
 from sync.engine.deletions import pull_deletions
@@ -43,7 +44,10 @@ async def pull(engine: SyncEngine) -> None:
         listed = resource_type in engine.capabilities.resources or not engine.capabilities.resources
         started_at = await engine.db(engine.store.cursor, resource_type)
         try:
-            await _pull_type(engine, resource_type)
+            if await _by_patient_list(engine, resource_type):
+                await _pull_type_by_patients(engine, resource_type)
+            else:
+                await _pull_type(engine, resource_type)
         except PlatformRejected:
             if listed:
                 raise
@@ -51,12 +55,16 @@ async def pull(engine: SyncEngine) -> None:
         await pull_deletions(engine, resource_type, started_at)
 
 
-def _params(engine: SyncEngine, resource_type: str, cursor: str | None) -> list[tuple[str, str]]:
+def _params(
+    engine: SyncEngine, resource_type: str, cursor: str | None, patients: list[str] | None = None
+) -> list[tuple[str, str]]:
     params = [("_sort", "_lastUpdated"), ("_count", str(engine.options.page_size))]
     if cursor:
         params.insert(0, ("_lastUpdated", f"ge{cursor}"))
     organization = engine.options.organization_id
-    if organization:
+    if patients is not None:
+        params.append((SUBJECT_PARAM[resource_type], ",".join(f"Patient/{p}" for p in patients)))
+    elif organization:
         if resource_type == "Patient":
             params.append(("organization", f"Organization/{organization}"))
         elif engine.capabilities.searchable(resource_type, SUBJECT_PARAM[resource_type]):
@@ -64,42 +72,123 @@ def _params(engine: SyncEngine, resource_type: str, cursor: str | None) -> list[
     return params
 
 
-async def _pull_type(engine: SyncEngine, resource_type: str) -> None:
+async def _pull_type(
+    engine: SyncEngine,
+    resource_type: str,
+    patients: list[str] | None = None,
+    progress: Progress | None = None,
+    cursor: str | None = None,
+) -> str | None:
     """Walk the pages; the next page is fetched while this one is applied (the server and the store overlap).
 
     Each page is applied with its cursor, so a pull cut short (the link, the power) goes on from the
     last page applied. Progress is told after every page: records, pages, the platform's total for
     this type (from the first page), and the time left at the pace so far.
+
+    With ``patients`` (a list of the clinic's Patient ids, ``_by_patient_list``), the walk starts at
+    ``cursor`` and keeps no cursor of its own: it returns the newest ``lastUpdated`` it applied.
     """
-    cursor = await engine.db(engine.store.cursor, resource_type)
+    own_cursor = patients is None
+    if own_cursor:
+        cursor = await engine.db(engine.store.cursor, resource_type)
     page: SearchPage | None = await engine.call(
-        engine.platform.search, resource_type, _params(engine, resource_type, cursor)
+        engine.platform.search, resource_type, _params(engine, resource_type, cursor, patients)
     )
-    progress = Progress(resource_type, page.total if page is not None else None)
+    progress = progress or Progress(resource_type, page.total if page is not None else None)
     while page is not None:
         newest = _newest(page.resources)
         following: asyncio.Task[SearchPage | None] | None = None
         if page.next_url is not None:
             if newest is not None and newest != cursor:
                 following = asyncio.create_task(
-                    engine.call(engine.platform.search, resource_type, _params(engine, resource_type, newest))
+                    engine.call(engine.platform.search, resource_type, _params(engine, resource_type, newest, patients))
                 )
             else:  # a whole page at one instant: step over it by the platform's own link
                 following = asyncio.create_task(engine.call(engine.platform.next_page, page))
         try:
-            moved = await _apply_page(engine, resource_type, page.resources, cursor)
+            moved = await _apply_page(engine, resource_type, page.resources, cursor, keep=own_cursor)
         except BaseException:
             if following is not None:
                 following.cancel()
             raise
         engine.on_progress(progress.page_done(page.resources))
         if following is None:
-            return
+            return moved
         if moved == cursor and newest != cursor:  # the page could not be applied: stop here, retry next run
             following.cancel()
-            return
+            if own_cursor:
+                return cursor
+            raise _Unapplied
         cursor = moved
         page = await following
+    return cursor
+
+
+class _Unapplied(Exception):
+    """A page could not be applied: the walk stops here and the next run tries again from the cursor."""
+
+
+# The scoped pull names the clinic's Patients in lists of this many (``subject=Patient/a,Patient/b``): a
+# URL of about 2.5 kB, within what servers and proxies take.
+PATIENTS_PER_SEARCH = 50
+# A cursor moved after a walk by Patient lists stays this far behind the moment the walk began, so that
+# a record changed during the walk (in a list already walked) is read again next time, never skipped.
+_LIST_MARGIN = timedelta(minutes=5)
+_CHAINS: WeakKeyDictionary[SyncEngine, bool] = WeakKeyDictionary()
+
+
+async def _by_patient_list(engine: SyncEngine, resource_type: str) -> bool:
+    """True when this type is scoped by lists of the clinic's Patients rather than by a chained search.
+
+    The chained search (``subject:Patient.organization=Organization/<clinic>``) is one search per
+    type; a server may list the parameter yet not chain through it (Medplum's in-memory repository
+    answers an empty page, no error), and "nothing new" looks the same. Once per run the server is
+    asked the clinic's Patients both ways, ``organization=`` and the chained
+    ``organization:Organization._id=``; when only the first finds any, it cannot chain, and every
+    other type is asked by lists of the Patients of this clinic's residents instead (docs/fhir.md).
+    """
+    organization = engine.options.organization_id
+    if resource_type == "Patient" or not organization:
+        return False
+    if not engine.capabilities.searchable(resource_type, SUBJECT_PARAM[resource_type]):
+        return False
+    chains = _CHAINS.get(engine)
+    if chains is None:
+        plain = await engine.call(
+            engine.platform.search, "Patient", [("organization", f"Organization/{organization}"), ("_count", "1")]
+        )
+        chained = await engine.call(
+            engine.platform.search, "Patient", [("organization:Organization._id", organization), ("_count", "1")]
+        )
+        chains = not plain.resources or bool(chained.resources)
+        _CHAINS[engine] = chains
+    return not chains
+
+
+async def _pull_type_by_patients(engine: SyncEngine, resource_type: str) -> None:
+    """The pull of one type by lists of the clinic's Patients; the cursor moves once every list is walked.
+
+    A walk cut short starts the type again from its cursor at the next run: what it applied already
+    is recognised (our own copies, unchanged versions) and not applied twice.
+    """
+    cursor = await engine.db(engine.store.cursor, resource_type)
+    began = utcnow() - _LIST_MARGIN
+    patients = await engine.db(engine.store.linked_patients)
+    progress = Progress(resource_type, None)
+    newest = cursor
+    for start in range(0, len(patients), PATIENTS_PER_SEARCH):
+        chunk = patients[start : start + PATIENTS_PER_SEARCH]
+        try:
+            reached = await _pull_type(engine, resource_type, chunk, progress, cursor)
+        except _Unapplied:
+            return
+        if reached is not None and (newest is None or _after(reached, newest)):
+            newest = reached
+    if newest is None or newest == cursor:
+        return
+    moved = min(newest, since(began), key=lambda stamp: parse_instant(stamp, "cursor"))
+    if cursor is None or _after(moved, cursor):
+        await engine.db(engine.store.apply, [], cursor=(resource_type, moved), actor=engine.options.actor)
 
 
 class Progress:
@@ -146,7 +235,10 @@ def _newest(resources: list[Any]) -> str | None:
     return since(max(stamps)) if stamps else None
 
 
-async def _apply_page(engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None) -> str | None:
+async def _apply_page(
+    engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None, *, keep: bool = True
+) -> str | None:
+    """Apply a page (with the type's cursor when ``keep``); the cursor it reached."""
     for _ in range(_APPLY_TRIES):
         writes, newest = await engine.db(_writes, engine, resource_type, resources)
         moved = newest if newest is not None and (cursor is None or _after(newest, cursor)) else cursor
@@ -154,13 +246,13 @@ async def _apply_page(engine: SyncEngine, resource_type: str, resources: list[An
             counts = await engine.db(
                 engine.store.apply,
                 writes,
-                cursor=(resource_type, moved) if moved else None,
+                cursor=(resource_type, moved) if moved and keep else None,
                 actor=engine.options.actor,
             )
         except RecordChanged:
             continue  # a local edit landed meanwhile: read again and merge again
         except _ONE_RECORDS_FAULT:
-            await engine.db(_apply_one_by_one, engine, resource_type, writes, moved)
+            await engine.db(_apply_one_by_one, engine, resource_type, writes, moved if keep else None)
             return moved
         engine.report.pulled += counts.inserted + counts.updated
         engine.note_conflicts(counts.conflicts)

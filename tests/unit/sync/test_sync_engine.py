@@ -245,7 +245,8 @@ def test_a_sync_with_nothing_to_do_asks_little(store: Store) -> None:
     platform.requests = 0
     report = sync(store, platform)
     assert (report.pushed, report.pulled) == (0, 0)
-    assert platform.requests == 1 + len(PULLED)  # the probe, and one search per pulled type
+    # the probe, whether the server chains searches (its Patients asked both ways), one search per pulled type
+    assert platform.requests == 1 + 2 + len(PULLED)
 
 
 def test_bundles_follow_the_link(store: Store) -> None:
