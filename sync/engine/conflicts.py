@@ -21,7 +21,7 @@ from typing import Any
 
 from clinic_agent.core.sync_values import ConflictDraft, FieldValues, LocalState, OutboxAfter, Record, Write
 from sync.engine.mapping import comparable, with_remote
-from sync.merge import MISSING, merge
+from sync.merge import MISSING, RECORD, merge
 
 _HAS_LOCAL_CHANGES = ("pending", "conflict", "parked")
 
@@ -72,6 +72,38 @@ def reconcile(
         action="sync.conflict" if conflict else action,
         content_changed=merged != local_cmp,
         conflict=conflict,
+    )
+
+
+def deleted_versus_edited(
+    state: LocalState, remote: Record, *, remote_id: str | None, remote_version: str | None
+) -> Write | None:
+    """A record deleted here that the platform changed since this PC last saw it: the doctor decides.
+
+    The three-way merge would take the deletion (a field changed here only) over the platform's edit
+    (other fields changed there only), and the DELETE would then take the edit away with it. None when
+    the platform's copy holds nothing new (its version moved on, its content did not).
+    """
+    remote_cmp = comparable(remote)
+    if not state.record.deleted or state.base is None or remote_cmp == state.base:
+        return None
+    draft = ConflictDraft(
+        kind="delete",
+        fields=(FieldValues(RECORD, state.base, None, remote_cmp),),
+        remote_version=remote_version,
+        remote=remote_cmp,
+    )
+    return Write(
+        entity=state.entity,
+        record=state.record,
+        expected_version=state.record.version,
+        remote_id=remote_id,
+        remote_version=remote_version,  # a DELETE the doctor confirms goes with If-Match on this version
+        base=remote_cmp,
+        outbox="conflict",
+        action="sync.conflict",
+        content_changed=False,
+        conflict=draft,
     )
 
 

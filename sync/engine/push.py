@@ -22,7 +22,7 @@ from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordChang
 from clinic_agent.core.model import Consultation, Entry, Reading, ReadingStatus, Resident
 from clinic_agent.core.sync_values import Confirmed, LocalState, Pending, Sent, Write
 from sync.engine import forms, parts
-from sync.engine.conflicts import adoption, reconcile
+from sync.engine.conflicts import adoption, deleted_versus_edited, reconcile
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import (
     SUBJECT_PARAM,
@@ -402,8 +402,8 @@ def _request(
     record = state.record
     kind = resource_type(record) or ""
     if record.deleted and not isinstance(record, Resident) and not forms.retracts(record):
-        if state.remote_id is not None:
-            return bundle.delete(kind, state.remote_id)
+        if state.remote_id is not None:  # only the version this PC last saw (sync.engine.versions checks it)
+            return bundle.delete(kind, state.remote_id, version_id=state.remote_version)
         if engine.capabilities.create_by(kind) != "conditional-create":
             return bundle.delete(kind, fhir_id(record.id))
         return bundle.delete_by_identifier(kind, record.id)
@@ -515,6 +515,10 @@ def _confirmed(
     if entry.method == "DELETE":
         return Confirmed(unit.pending.seq, state.entity, record.id, record.version, state.remote_id, None, None)
     remote_id = result.resource_id or state.remote_id
+    if result.replaced is not None and state.remote_version is None:
+        replaced = _replaced_copy(engine, unit, result, sent)
+        if replaced is not None:
+            return replaced
     found_existing = state.remote_version is None and result.status == 200 and result.resource is not None
     if found_existing and result.resource is not None:
         resident_id = record.resident_id if isinstance(record, Entry | Reading) else None
@@ -542,6 +546,26 @@ def _confirmed(
         dict(sent),
         base_stored=_first_send(unit),  # mark_sent wrote exactly this content as the base copy
     )
+
+
+def _replaced_copy(engine: SyncEngine, unit: Unit, result: EntryResult, sent: dict[str, object]) -> Write | None:
+    """A first write that replaced a copy made in between (a late first attempt, edited since), on a server
+    that ignored If-None-Match: that copy merged back, to be written over ours with If-Match (None: it was ours)."""
+    state = unit.state
+    record = state.record
+    resident_id = record.resident_id if isinstance(record, Entry | Reading) else None
+    try:
+        remote = from_resource(result.replaced or {}, resident_id=resident_id, ns=engine.options.namespace)
+    except (PlatformProtocolError, InvalidInput):
+        return None
+    if comparable(remote) == sent:
+        return None  # the copy replaced was our own, unchanged
+    base = state.base if state.base is not None else sent
+    pending_state = dataclasses.replace(state, base=dict(base), outbox="pending")
+    write = reconcile(
+        pending_state, remote, remote_id=result.resource_id, remote_version=result.version_id, action="sync.merge"
+    )
+    return write if write.outbox != "done" else dataclasses.replace(write, outbox="pending")  # the platform has ours
 
 
 async def _conflict(engine: SyncEngine, unit: Unit) -> None:
@@ -577,7 +601,12 @@ async def _conflict(engine: SyncEngine, unit: Unit) -> None:
     latest = await engine.db(engine.store.load, state.entity, record.id)
     if latest is None:
         return
-    write = reconcile(latest, remote, remote_id=state.remote_id, remote_version=current.version_id, action="sync.merge")
+    deleting = not isinstance(record, Resident) and not forms.retracts(record)  # a DELETE, refused (412)
+    write = (
+        deleted_versus_edited(latest, remote, remote_id=state.remote_id, remote_version=current.version_id)
+        if deleting
+        else None
+    ) or reconcile(latest, remote, remote_id=state.remote_id, remote_version=current.version_id, action="sync.merge")
     try:
         counts = await engine.db(engine.store.apply, [write], actor=engine.options.actor)
     except RecordChanged:

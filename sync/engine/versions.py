@@ -16,6 +16,18 @@ of them would replace:
   (412), never overwritten.
 
 Read again on every attempt: a retry after a lost answer finds the first attempt's copy.
+
+A create-only PUT also carries ``If-None-Match: *``, so a server that implements it refuses to
+replace what landed between the read and the write (a first attempt whose request was only late).
+A server that ignores it (SEKMET, Medplum) answers 200 instead of 201 when it replaced something:
+the resource's history is then read and the version replaced comes back as ``EntryResult.replaced``
+for the caller to merge, so an edit made in that moment is written back rather than lost.
+
+A DELETE is checked the same way: it goes only to what the read found, with If-Match on the
+version this PC last saw (or, deleting by identifier or client id, the version just read); a copy
+changed since is not deleted (``SyncConflict``, merged by the caller as a delete-versus-edit), and
+nothing there means an earlier attempt deleted it already (204, not sent). SEKMET and Medplum ignore
+If-Match on a DELETE: the read is the check there.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from sync.errors import PlatformProtocolError, PlatformRejected
+from sync.errors import PlatformProtocolError, PlatformRejected, SyncConflict
 from sync.fhir import bundle
 from sync.fhir.bundle import EntryResult, RequestEntry, SearchPage
 from sync.fhir.common import Resource, find_identifier, token
@@ -44,8 +56,41 @@ async def transaction(platform: Platform, entries: Sequence[RequestEntry]) -> li
         if isinstance(item, EntryResult) and entry.full_url
     }
     sending = [_referring(item, found) for item in checked if isinstance(item, RequestEntry)]
-    answers = iter(await platform.transaction(sending) if sending else [])
-    return [next(answers) if isinstance(item, RequestEntry) else item for item in checked]
+    answers = await platform.transaction(sending) if sending else []
+    answers = [await _replaced(platform, entry, answer) for entry, answer in zip(sending, answers, strict=True)]
+    given = iter(answers)
+    return [next(given) if isinstance(item, RequestEntry) else item for item in checked]
+
+
+async def _replaced(platform: Platform, entry: RequestEntry, answer: EntryResult) -> EntryResult:
+    """A create-only PUT answered 200 (not 201): what it replaced, from the resource's history."""
+    if not (entry.create_only and entry.method == "PUT" and entry.if_match is None and answer.status == 200):
+        return answer
+    kind, _, resource_id = entry.url.partition("/")
+    try:
+        [history] = await platform.batch([RequestEntry(method="GET", url=f"{kind}/{resource_id}/_history")])
+    except (PlatformRejected, PlatformProtocolError, ValueError):
+        return answer  # no history to read: nothing more is known
+    entries = (history.resource or {}).get("entry") if history.ok else None
+    versions: list[Resource] = [
+        e["resource"] for e in entries or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+    older = [v for v in versions if _version(v) != answer.version_id]
+    if not older:
+        return answer  # it made the first version (Medplum answers 200 to a PUT that creates)
+    return dataclasses.replace(answer, replaced=max(older, key=_updated))
+
+
+def _version(resource: Resource) -> str | None:
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def _updated(resource: Resource) -> str:
+    meta = resource.get("meta")
+    stamp = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    return stamp if isinstance(stamp, str) else ""
 
 
 def _referring(entry: RequestEntry, found: dict[str, str]) -> RequestEntry:
@@ -69,6 +114,8 @@ def _rewrite(value: Any, found: dict[str, str]) -> Any:
 
 async def _checked(platform: Platform, entry: RequestEntry) -> RequestEntry | EntryResult:
     """The entry to send, or (a create-only write finding a copy there) that copy as its result."""
+    if entry.method == "DELETE":
+        return await _checked_delete(platform, entry)
     if entry.method != "PUT" or entry.if_match is not None:
         return entry
     found = await _current(platform, entry.url)
@@ -83,6 +130,33 @@ async def _checked(platform: Platform, entry: RequestEntry) -> RequestEntry | En
         raise PlatformProtocolError(f"{kind}/{resource_id} came without a versionId: it cannot be replaced safely")
     body = {**(entry.resource or {}), "id": resource_id}
     return dataclasses.replace(entry, url=f"{kind}/{resource_id}", resource=body, if_match=bundle.if_match(version))
+
+
+async def _checked_delete(platform: Platform, entry: RequestEntry) -> RequestEntry | EntryResult:
+    """The DELETE to send (to the copy found, with If-Match), or its result when there is nothing to delete."""
+    path, _, query = entry.url.partition("?")
+    identifier = _identifier(query) if query else None
+    if query and identifier is None:
+        return entry  # not a query this agent writes: the server decides
+    if identifier is not None:
+        matches = await _matching(platform, path, *identifier)
+        if len(matches) > 1:
+            return entry  # several: the server refuses a conditional delete of more than one (412)
+        found = (path, str(matches[0].get("id")), _version(matches[0]), matches[0]) if matches else None
+    else:
+        found = await _current(platform, entry.url)
+    if found is None:
+        return EntryResult(status=204)  # not there: deleted already (an earlier attempt whose answer was lost)
+    kind, resource_id, version, _ = found
+    if entry.if_match is not None:
+        if version is not None and bundle.if_match(version) != entry.if_match:
+            raise SyncConflict(
+                f"{kind}/{resource_id} was changed on the platform since this PC last saw it: not deleted", status=412
+            )
+        return entry
+    if version is None:
+        raise PlatformProtocolError(f"{kind}/{resource_id} came without a versionId: it cannot be deleted safely")
+    return dataclasses.replace(entry, url=f"{kind}/{resource_id}", if_match=bundle.if_match(version))
 
 
 async def _current(platform: Platform, url: str) -> tuple[str, str, str | None, Resource] | None:

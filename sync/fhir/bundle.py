@@ -52,12 +52,14 @@ class RequestEntry:
     create_only: bool = False  # a PUT that must not replace a copy already there (sync.engine.versions)
 
     def to_fhir(self) -> dict[str, Any]:
-        """The Bundle.entry for this request."""
+        """The Bundle.entry for this request (a create-only PUT carries ``ifNoneMatch: *``)."""
         request: dict[str, str] = {"method": self.method, "url": self.url}
         if self.if_none_exist:
             request["ifNoneExist"] = self.if_none_exist
         if self.if_match:
             request["ifMatch"] = self.if_match
+        if self.create_only and self.method == "PUT" and not self.if_match:
+            request["ifNoneMatch"] = "*"  # only where nothing is: honoured by servers that implement it
         entry: dict[str, Any] = {}
         if self.full_url:
             entry["fullUrl"] = self.full_url
@@ -98,9 +100,17 @@ def put(
     )
 
 
-def delete(resource_type: str, resource_id: str) -> RequestEntry:
-    """DELETE ``Type/resource_id`` (servers may ignore ifMatch on DELETE, so none is sent)."""
-    return RequestEntry(method="DELETE", url=f"{resource_type}/{resource_id}")
+def delete(resource_type: str, resource_id: str, *, version_id: str | None = None) -> RequestEntry:
+    """DELETE ``Type/resource_id``; with ``version_id``, only if the server still has that version.
+
+    Servers may ignore ifMatch on a DELETE (SEKMET and Medplum do): ``sync.engine.versions`` reads
+    the resource first and refuses the delete itself when the version moved on.
+    """
+    return RequestEntry(
+        method="DELETE",
+        url=f"{resource_type}/{resource_id}",
+        if_match=if_match(version_id) if version_id is not None else None,
+    )
 
 
 def delete_by_identifier(resource_type: str, record_id: str) -> RequestEntry:
@@ -161,6 +171,7 @@ class EntryResult:
     last_modified: datetime | None = None
     reason: str | None = None  # the entry's OperationOutcome, in one line
     resource: Resource | None = None
+    replaced: Resource | None = None  # what a create-only PUT replaced, on a server that ignored If-None-Match
 
     @property
     def ok(self) -> bool:
