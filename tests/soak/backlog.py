@@ -1,6 +1,7 @@
 """Soak 4: a 30-day offline backlog drained by the daemon while it is killed every 30 s.
 
-A clinic was offline for 30 days: ``size`` readings (50,000 by default) of 300 residents, taken
+A clinic was offline for 30 days: ``size`` readings (50,000 by default) of 300 residents (fewer in a
+smaller backlog: one per 150 readings), taken
 evenly over those days, wait in its outbox. It is enrolled with a real FHIR server (SEKMET) and the
 daemon (`clinic-agent run`, machine key) is started; its sync loop pushes the backlog. Every
 ``kill_every`` seconds the daemon is killed with SIGKILL and started again, until nothing is pending.
@@ -28,7 +29,7 @@ from tests.support import new_home, open_unlocked, reading, resident
 
 DEFAULT_SIZE = 50_000  # readings (issue 13)
 DAYS = 30
-RESIDENTS = 300
+RESIDENTS = 300  # at the full size; one per 150 readings below it, at least 3
 KILL_EVERY_S = 30.0
 BATCH = 1000
 
@@ -40,6 +41,11 @@ def pending(db: Path) -> int:
     return int(row[0]) if row else 0
 
 
+def residents_for(count: int) -> int:
+    """How many residents the readings of a backlog of ``count`` belong to."""
+    return max(3, min(RESIDENTS, count // 150))
+
+
 def backlog(root: Path, rng: random.Random, count: int) -> dict[str, Reading]:
     """A clinic whose last ``DAYS`` days never reached the platform: its readings by id."""
     home = new_home(root, machine_key=True)
@@ -48,7 +54,7 @@ def backlog(root: Path, rng: random.Random, count: int) -> dict[str, Reading]:
     store = open_unlocked(home)
     made: dict[str, Reading] = {}
     try:
-        people = [store.residents.add(resident(rng), actor="soak").id for _ in range(RESIDENTS)]
+        people = [store.residents.add(resident(rng), actor="soak").id for _ in range(residents_for(count))]
         start = utcnow() - timedelta(days=DAYS)
         step = timedelta(days=DAYS) / max(count, 1)
         for first in range(0, count, BATCH):
@@ -132,9 +138,9 @@ def run(
     tally.lost += len(lost) + left
     tally.duplicated += len(twice) + sum(1 for n in patients.values() if n > 1)
     tally.corrupt += len(unexpected) + len(unequal)
-    if len(patients) != RESIDENTS:
-        tally.lost += max(RESIDENTS - len(patients), 0)
-        tally.problem(f"{len(patients)} residents on the platform, not {RESIDENTS}")
+    if len(patients) != residents_for(size):
+        tally.lost += max(residents_for(size) - len(patients), 0)
+        tally.problem(f"{len(patients)} residents on the platform, not {residents_for(size)}")
     for text in [
         *(f"reading {r} is not on the platform" for r in sorted(lost)),
         *(f"reading {r} is on the platform {n} times" for r, n in twice.items()),
@@ -145,7 +151,7 @@ def run(
         tally.problem(text)
     tally.figures.update(
         days=DAYS,
-        residents=RESIDENTS,
+        residents=residents_for(size),
         kill_every_s=kill_every,
         drain_s=round(drained_s),
         readings_per_s=round(len(acked) / max(drained_s, 0.001), 1),

@@ -69,7 +69,11 @@ class Doctor:
     def _connect(self) -> ApiClient:
         if self._client is None:
             client = ApiClient(self.socket, timeout=30).connect()
-            client.session = client.call("auth.passphrase", {"passphrase": PASSPHRASE})["session"]
+            try:
+                client.session = client.call("auth.passphrase", {"passphrase": PASSPHRASE})["session"]
+            except BaseException:
+                client.close()
+                raise
             self._client = client
         if self.leak:
             for _ in range(LEAKED_PER_CALL):
