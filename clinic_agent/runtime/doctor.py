@@ -3,8 +3,9 @@
 Nothing here needs a passphrase or changes anything: it reads the configuration, the files and
 their modes, the database's own integrity check, the service's state (systemd's, else whether the
 daemon answers), the daemon's status, the age of the oldest record not yet on the platform, the
-platform link (one metadata request) and the PC clock against the platform's, the disk and the
-configured devices, and says what is wrong and what to do about it.
+platform link (one metadata request) and the PC clock against the platform's, whether a restore is
+still waiting for the platform to anchor the restored audit log, the disk and the configured
+devices, and says what is wrong and what to do about it.
 
 Each check ends ``ok``, ``warning`` or ``FAIL``. A FAIL is something that stops the agent doing its
 work (readings not stored, records not reaching the platform, a wrong clock), each with a one-line
@@ -274,7 +275,50 @@ def unsent_facts(conn: sqlite3.Connection) -> dict[str, Any]:
         "pending": int(pending),
         "parked": int(parked),
         "sealed": int(sealed),
+        **restore_facts(conn),
     }
+
+
+def restore_facts(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The last restore written into the audit log and how far the platform holds the log (clear columns)."""
+    restore = conn.execute(
+        "SELECT seq, at, object_id FROM audit WHERE action = 'store.restored' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    anchored = conn.execute("SELECT value FROM meta WHERE key = 'sync.audit_anchor'").fetchone()
+    return {
+        "restored": {"entry": int(restore[0]), "at": str(restore[1]), "backup": str(restore[2])} if restore else None,
+        "anchored_entry": int(str(anchored[0]).split(":", 1)[0]) if anchored else None,
+    }
+
+
+def check_restore(facts: dict[str, Any] | None) -> Check | None:
+    """After a restore, whether the platform holds the restored audit log's head yet (docs/security.md, Restores).
+
+    Until it does, the restored log's own end is guarded only by the anchor file beside it: entries
+    cut from that end together with the anchor file would pass the next sync as the restore's known
+    cut. None when there was no restore (or it cannot be told)."""
+    restored = (facts or {}).get("restored")
+    if facts is None or not restored:
+        return None
+    name = "restore"
+    when = f"backup {restored['backup']} restored {restored['at'][:16].replace('T', ' ')}"
+    if not facts["platform"]:
+        return Check(
+            name,
+            WARN,
+            f"{when}; not enrolled, so nothing outside this PC holds the audit log's head: the database and "
+            "clinic.anchor rolled back together would go unseen (clinic-agent enroll, then sync)",
+        )
+    anchored = facts.get("anchored_entry")
+    if anchored is None or anchored < restored["entry"]:
+        return Check(
+            name,
+            WARN,
+            f"{when}; the platform does not hold the restored audit log yet: until a sync anchors it, entries "
+            "cut from its end together with clinic.anchor would pass as the restore's known cut "
+            "(clinic-agent sync --once now)",
+        )
+    return Check(name, OK, f"{when}; the platform holds the restored audit log (to entry {anchored})")
 
 
 def _unsent_from_files(home: Home) -> dict[str, Any] | None:
@@ -389,6 +433,9 @@ def run(home: Home) -> list[Check]:
         allowed = home.load_config().sync.max_clock_skew_s
     except ClinicAgentError:
         allowed = 900.0
+    restore = check_restore(facts)
+    if restore is not None:
+        checks.append(restore)
     link, offset = check_platform(facts["platform"] if facts else None)
     if link is not None:
         checks.append(link)

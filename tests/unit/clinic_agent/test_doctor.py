@@ -118,3 +118,23 @@ def test_every_section_run_refuses_fails_the_configuration_check(tmp_path: Path)
         (home.root / "agent.toml").write_text(text)
         found = doctor.check_config(home)
         assert (found.outcome, named in found.detail) == (doctor.FAIL, True), (text, found)
+
+
+def test_a_restore_not_yet_anchored_on_the_platform_is_a_warning_until_a_sync_anchors_it() -> None:
+    restored = {"entry": 41, "at": "2026-11-25T09:30:00+00:00", "backup": "clinic-agent-backup-20261120T080000Z"}
+    assert doctor.check_restore(_facts()) is None  # no restore: nothing to say
+    assert doctor.check_restore(None) is None
+    waiting = doctor.check_restore(_facts(restored=restored, anchored_entry=39))
+    assert waiting is not None
+    assert waiting.outcome == doctor.WARN
+    assert waiting.detail.startswith("backup clinic-agent-backup-20261120T080000Z restored 2026-11-25 09:30;")
+    assert "clinic-agent sync --once" in waiting.detail
+    never = doctor.check_restore(_facts(restored=restored, anchored_entry=None))
+    assert never is not None
+    assert never.outcome == doctor.WARN
+    alone = doctor.check_restore(_facts(restored=restored, platform=None))
+    assert alone is not None
+    assert (alone.outcome, "not enrolled" in alone.detail) == (doctor.WARN, True)
+    anchored = doctor.check_restore(_facts(restored=restored, anchored_entry=44))
+    assert anchored is not None
+    assert (anchored.outcome, anchored.detail.endswith("(to entry 44)")) == (doctor.OK, True)
