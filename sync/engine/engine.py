@@ -39,7 +39,8 @@ class EngineOptions:
     namespace: Namespace = DEFAULT_NAMESPACE  # our extensions, NamingSystems, CodeSystems, Questionnaires
     batch_size: int = 50  # records in the first Bundle; then it follows the link
     max_batch: int = 200
-    page_size: int = 200
+    page_size: int = 200  # pulled records applied per local transaction (what the write lock is held for)
+    fetch_size: int | None = None  # records asked per search page (None: page_size); see sync.engine.pull
     attempts: int = 6  # tries of one request before the run gives up (the outbox keeps the work)
     backoff_base: float = 1.0
     backoff_cap: float = 60.0

@@ -58,7 +58,7 @@ async def pull(engine: SyncEngine) -> None:
 def _params(
     engine: SyncEngine, resource_type: str, cursor: str | None, patients: list[str] | None = None
 ) -> list[tuple[str, str]]:
-    params = [("_sort", "_lastUpdated"), ("_count", str(engine.options.page_size))]
+    params = [("_sort", "_lastUpdated"), ("_count", str(engine.options.fetch_size or engine.options.page_size))]
     if cursor:
         params.insert(0, ("_lastUpdated", f"ge{cursor}"))
     organization = engine.options.organization_id
@@ -106,7 +106,7 @@ async def _pull_type(
             else:  # a whole page at one instant: step over it by the platform's own link
                 following = asyncio.create_task(engine.call(engine.platform.next_page, page))
         try:
-            moved = await _apply_page(engine, resource_type, page.resources, cursor, keep=own_cursor)
+            moved = await _apply_in_slices(engine, resource_type, page.resources, cursor, keep=own_cursor)
         except BaseException:
             if following is not None:
                 following.cancel()
@@ -233,6 +233,24 @@ def _newest(resources: list[Any]) -> str | None:
         except PlatformProtocolError:
             continue
     return since(max(stamps)) if stamps else None
+
+
+async def _apply_in_slices(
+    engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None, *, keep: bool
+) -> str | None:
+    """Apply a page ``page_size`` records per local transaction (each with its cursor); the cursor reached.
+
+    The page is sorted by ``lastUpdated``, so each slice's cursor follows the one before; a slice that
+    could not be applied stops the rest (the next run starts from the last slice applied).
+    """
+    size = engine.options.page_size
+    for start in range(0, len(resources), size):
+        part = resources[start : start + size]
+        reached = await _apply_page(engine, resource_type, part, cursor, keep=keep)
+        if reached == cursor and _newest(part) not in (None, cursor):
+            return cursor
+        cursor = reached
+    return cursor
 
 
 async def _apply_page(

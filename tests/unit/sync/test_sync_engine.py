@@ -315,3 +315,38 @@ def test_a_long_first_pull_tells_its_progress_page_by_page(store: Store, tmp_pat
     assert {p["total"] for p in patients} == {25}
     assert patients[0]["seconds_left"] is not None
     assert patients[-1]["seconds_left"] is None  # done
+
+
+class _CountingApplies:
+    """The store's sync side, counting the records of each local transaction the pull makes."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.applied: list[int] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def apply(self, writes: list[object], **kwargs: object) -> object:
+        self.applied.append(len(writes))
+        return self.inner.apply(writes, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_first_pull_asks_for_large_pages_and_applies_them_a_page_size_at_a_time(store: Store, tmp_path: Path) -> None:
+    """A server sorts all that is left at every page: the pull asks few, large pages (fetch_size) and
+    still holds the store's write lock for page_size records at a time, each slice with its cursor."""
+    platform = FakePlatform()
+    for _ in range(25):
+        store.residents.add(resident(), actor="t")
+    sync(store, platform)
+    newcomer = quick_store(tmp_path / "second")
+    counting = _CountingApplies(newcomer.sync)
+    told: list[dict[str, object]] = []
+    options = dataclasses.replace(OPTIONS, page_size=10, fetch_size=100)
+    engine = SyncEngine(counting, platform, options, sleep=_no_sleep, on_progress=told.append)  # type: ignore[arg-type]
+    assert asyncio.run(engine.run()).errors == []
+    assert newcomer.residents.count() == 25
+    assert [p["pages"] for p in told if p["type"] == "Patient"] == [1]  # one search page for 25
+    assert sorted(n for n in counting.applied if n)[-3:] == [5, 10, 10]  # ... applied 10, 10 and 5 at a time
+    assert newcomer.sync.cursor("Patient") is not None
+    newcomer.close()
