@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import socket
 import subprocess
 import sys
@@ -232,3 +235,98 @@ def test_setup_without_bluetooth_says_so_in_one_line_and_goes_on(cli: Cli, tmp_p
         "[Errno 2] No such file or directory)"
     ], kept
     assert any(line.startswith("first doctor    zhangwei (doctor)") for line in kept)  # setup went on
+
+
+class _Terminal:
+    """`clinic-agent` on a pseudo-terminal of its own, as a technician runs it: read up to a prompt, answer."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the terminal is its controlling terminal, so getpass reads it too
+            os.execvpe(sys.executable, [sys.executable, "-m", "clinic_agent", *args], env)  # noqa: S606 (no shell)
+        self.pid, self.fd, self.seen = pid, fd, ""
+
+    def expect(self, text: str, within: float = 90.0) -> None:
+        deadline = time.monotonic() + within
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} not shown; the terminal shows:\n{self.seen[-3000:]}"
+            ready, _, _ = select.select([self.fd], [], [], left)
+            try:
+                chunk = os.read(self.fd, 4096) if ready else b""
+            except OSError:  # the command ended
+                chunk = b""
+            assert chunk or ready == [], f"the command ended before {text!r}:\n{self.seen[-3000:]}"
+            self.seen += chunk.decode("utf-8", "replace")
+        self.seen = self.seen[self.seen.index(text) + len(text) :] if text else self.seen
+
+    def answer(self, prompt: str, text: str) -> None:
+        self.expect(prompt)
+        os.write(self.fd, text.encode() + b"\r")
+
+    def finish(self, within: float = 120.0) -> tuple[int, str]:
+        rest = ""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.fd], [], [], 1.0)
+            try:
+                chunk = os.read(self.fd, 4096) if ready else b""
+            except OSError:
+                break
+            if ready and not chunk:
+                break
+            rest += chunk.decode("utf-8", "replace")
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        return os.waitstatus_to_exitcode(status), self.seen + rest
+
+
+def test_setup_on_a_terminal_asks_everything_and_pairs_what_the_technician_adds(cli: Cli, tmp_path: Path) -> None:
+    """The README's `sudo clinic-agent setup`, answered on a terminal: the questions in order, the
+    passphrase and PIN typed twice, the recovery code confirmed, the meter found offered and paired."""
+    port = _free_port()
+    meter = subprocess.Popen(
+        [sys.executable, "-m", "clinic_agent", "simulate", "glucometer", "--ble", f"tcp-server:127.0.0.1:{port}"],
+        env=cli.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    report_file = tmp_path / "report.txt"
+    try:
+        assert meter.stderr is not None
+        while "advertising" not in (line := meter.stderr.readline()):
+            assert line, "the simulated meter ended before it advertised"
+        args = ["setup", "--no-probe", "--ble-seconds", "1", "--ble-transport", f"tcp-client:127.0.0.1:{port}"]
+        terminal = _Terminal([*args, "--report", str(report_file)], cli.env(CLINIC_AGENT_PASSPHRASE=""))
+        terminal.answer("Clinic name: ", "坝盘村卫生室")
+        terminal.answer("Clinic code on the regional platform: ", "TR0002")
+        terminal.answer("(machine key)? yes/no [yes]: ", "")
+        terminal.answer("First doctor's login name [doctor]: ", "zhangwei")
+        terminal.answer("Their name as shown: ", "张伟")
+        terminal.answer("Regional platform URL (empty: enrol later): ", "")
+        terminal.answer("Choose a new passphrase (at least 10 characters): ", "a long technician passphrase")
+        terminal.answer("Type the new passphrase again: ", "a long technician passphrase")
+        terminal.answer("PIN (4-12 digits): ", "246810")
+        terminal.answer("PIN again: ", "246810")
+        terminal.expect("RECOVERY CODE")
+        code = terminal.seen.split("\n    ", 1)[1].split()[0]
+        terminal.answer("Type its last 4 characters to confirm you wrote it down: ", code.replace("-", "")[-4:])
+        terminal.answer("as device 'bluetooth'? yes/no [yes]: ", "yes")
+        status, said = terminal.finish()
+    finally:
+        meter.terminate()
+        meter.communicate(timeout=20)
+    assert status == 0, said
+    kept = report_file.read_text(encoding="utf-8")
+    for expected in (
+        "坝盘村卫生室 (TR0002)",
+        "shown once, confirmed written down",
+        "zhangwei (doctor)",
+        "bluetooth (ble F1:F1:F1:F1:F1:02); paired: it asked for an encrypted link",
+    ):
+        assert expected in kept, kept
+    assert code not in kept
+    users = cli("user", "list", "--json", CLINIC_AGENT_PASSPHRASE="a long technician passphrase")
+    assert users.returncode == 0, users.stderr  # the passphrase typed twice is the one that opens the store
+    assert "zhangwei" in users.stdout
