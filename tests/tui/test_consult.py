@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from clinic_agent.api import registry
 from clinic_agent.core.model import ConsultationMessage, EntryKind, new_id, utcnow
 from clinic_agent.core.sync_values import ENTRIES, Confirmed
+from clinic_agent.runtime.agent import Caller
 from sync.engine.conflicts import adopt
 from sync.engine.mapping import comparable
 from tests.tui.conftest import Daemon
@@ -123,6 +125,56 @@ async def test_a_request_with_no_question_is_refused_with_the_reason(make_app: M
         assert screen_name(pilot) == "ConsultRequestScreen"
     made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
     assert made == []
+
+
+def api(daemon: Daemon, method: str, **params: Any) -> Any:
+    """Call the daemon's operation as the TUI's doctor does (in the daemon's process)."""
+    return registry.call(daemon.agent, Caller(actor="user:doctor", role="doctor"), method, params)
+
+
+def ask_about(daemon: Daemon, name: str, question: str) -> str:
+    """A request made through the API, with the file's suggested attachments."""
+    person = resident_id(daemon, name)
+    suggested = [a["ref"] for a in api(daemon, "consult.attachments", resident_id=person)["attachments"]]
+    made = api(
+        daemon, "consult.request", resident_id=person, question=question, target=TARGET[0], attachments=suggested
+    )
+    return str(made["id"])
+
+
+async def test_information_is_added_to_a_sent_request_from_the_inbox(make_app: MakeApp, daemon: Daemon) -> None:
+    asked = ask_about(daemon, "田玉梅", "血压控制不佳")
+    app = make_app(language="en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(app.screen.consultations))
+        keys = Keys(pilot)
+        await keys.press("a")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultAddScreen")
+        await pilot.press("enter")  # nothing typed: refused with the daemon's reason, the dialog stays
+        await until(pilot, lambda: any("nothing to add" in str(n.message) for n in app._notifications))
+        assert screen_name(pilot) == "ConsultAddScreen"
+        await pilot.press(*"BP 180/110 this morning")
+        await keys.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen")
+        await until(pilot, lambda: "BP 180/110 this morning" in visible_text(app))
+        assert keys.count == 2  # a, then Enter; the text itself is typed
+    assert api(daemon, "consult.show", id=asked)["added"] == ["BP 180/110 this morning"]
+
+
+async def test_a_closed_request_takes_no_more_information(make_app: MakeApp, daemon: Daemon) -> None:
+    asked = ask_about(daemon, "田玉梅", "血压控制不佳")
+    api(daemon, "consult.withdraw", id=asked)
+    app = make_app(language="en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(app.screen.consultations))
+        await pilot.press("a")
+        await until(pilot, lambda: any("closed" in str(n.message) for n in app._notifications))
+        assert screen_name(pilot) == "ConsultInboxScreen"
+    assert api(daemon, "consult.show", id=asked)["added"] == []
 
 
 # -- snapshots ---------------------------------------------------------------------------------------------

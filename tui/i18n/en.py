@@ -495,6 +495,13 @@ MESSAGES: dict[str, str] = {
     "key.outcome_not_reached": "Not reached",
     "key.consult": "Consult",
     "key.consultations": "Consultations",
+    "consultation.add_title": "Add information for the specialist",
+    "consultation.add_text": "Information",
+    "consultation.add_hint": "e.g. this morning's BP; Enter sends it",
+    "consultation.add_closed": "This consultation is closed: nothing more can be added",
+    "consultation.information_added": "Added; it goes to the platform at the next sync",
+    "consultation.asked_by": "by {name}",
+    "key.add_information": "Add",
 }
 
 VALUE_SETS: dict[str, dict[str, str]] = {

@@ -507,6 +507,13 @@ MESSAGES: dict[str, str] = {
     "key.outcome_not_reached": "未联系到",
     "key.consult": "会诊",
     "key.consultations": "会诊",
+    "consultation.add_title": "补充会诊信息",
+    "consultation.add_text": "补充内容",
+    "consultation.add_hint": "如今晨血压; 回车发送",
+    "consultation.add_closed": "该会诊已结束, 不能再补充",
+    "consultation.information_added": "已补充, 下次同步时发送到平台",
+    "consultation.asked_by": "提问人 {name}",
+    "key.add_information": "补充",
 }
 
 VALUE_SETS: dict[str, dict[str, str]] = {

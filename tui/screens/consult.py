@@ -1,14 +1,16 @@
 """Remote consultation: asking a specialist about a resident, and the inbox of requests and answers.
 
 ``ConsultRequestScreen`` (from a resident's file, ``q``): the question (a quick phrase fills it in),
-the urgency, whom to ask (the services configured for this clinic) and what goes with it — the
-last 30 days of readings, active conditions and allergies and the last follow-up, all preselected
-and shown before sending (space leaves one out). Ctrl+S sends it.
+the urgency, whom to ask (the platform's consultation services, kept for offline use, and those
+agent.toml names) and what goes with it — the last 30 days of readings, active conditions and
+allergies and the last follow-up, all preselected and shown before sending (space leaves one out).
+Ctrl+S sends it.
 
 ``ConsultInboxScreen`` (from home, F7): every request with its state — waiting to send, sent,
-accepted, answered, closed — the question and the specialist's answers; ``w`` withdraws a request,
-``1`` ``2`` ``3`` record the outcome (advice followed, referred, could not reach the resident). An
-answer arriving refreshes it.
+accepted, answered, closed — made on this PC or another of the clinic's, the question and the
+specialist's answers; ``a`` adds information to a request (``ConsultAddScreen``: one text, Enter
+sends it), ``w`` withdraws one, ``1`` ``2`` ``3`` record the outcome (advice followed, referred,
+could not reach the resident). An answer arriving refreshes it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Select, Static
+from textual.widgets import Input, Select, Static
 
 from tui.i18n import Catalogue
-from tui.screens.base import ClinicScreen, DaemonEvent, Tr
+from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, Tr
 from tui.widgets.fields import Field, SelectField
+from tui.widgets.key_hints import KeyHints
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import when
 from tui.widgets.text import clean, lit
@@ -179,6 +183,7 @@ class ConsultInboxScreen(ClinicScreen):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "key.back"),
+        Binding("a", "add", "key.add_information"),
         Binding("w", "withdraw", "key.withdraw"),
         Binding("1", "outcome('advice-followed')", "key.outcome_followed"),
         Binding("2", "outcome('referred')", "key.outcome_referred"),
@@ -186,9 +191,10 @@ class ConsultInboxScreen(ClinicScreen):
         Binding("f5", "reload", "key.reload"),
     ]
 
-    def __init__(self, resident_id: str | None = None) -> None:
+    def __init__(self, resident_id: str | None = None, *, chosen: str | None = None) -> None:
         super().__init__()
         self.resident_id = resident_id
+        self.chosen = chosen  # the request to open on (home's consultation panel)
         self.consultations: list[dict[str, Any]] = []
         self.current: dict[str, Any] | None = None
 
@@ -208,13 +214,16 @@ class ConsultInboxScreen(ClinicScreen):
         if found is None:
             return
         self.consultations = list(found.get("consultations") or [])
-        keep = self.current.get("id") if self.current else None
+        keep = self.current.get("id") if self.current else self.chosen
         self.current = next((c for c in self.consultations if c["id"] == keep), None) or (
             self.consultations[0] if self.consultations else None
         )
         self._show()
         if self.consultations:
-            self.query_one("#consultations", PagedTable).table.focus()
+            table = self.query_one("#consultations", PagedTable)
+            table.table.focus()
+            if self.current is not None:
+                table.move_to(str(self.current["id"]))
 
     def _show(self) -> None:
         t = self.t
@@ -253,7 +262,10 @@ class ConsultInboxScreen(ClinicScreen):
                 state += " · " + t(f"consultation.closed.{c['closed_because']}")
             detail.append(state + "\n", style=STATE_STYLE.get(str(c["state"]), ""))
             detail.append(t("consultation.asked") + " ", style="bold")
-            detail.append(clean(c.get("question")) + "\n")
+            detail.append(clean(c.get("question")))
+            if c.get("author"):  # the clinic's other PCs' requests come down too: who asked
+                detail.append("  " + t("consultation.asked_by", name=clean(c["author"])), style="dim")
+            detail.append("\n")
             for added in c.get("added") or []:
                 detail.append(t("consultation.added") + " ", style="bold")
                 detail.append(clean(added) + "\n")
@@ -272,6 +284,22 @@ class ConsultInboxScreen(ClinicScreen):
     def _highlighted(self, event: PagedTable.Highlighted) -> None:
         self.current = next((c for c in self.consultations if c["id"] == event.key), self.current)
         self._show_detail()
+
+    def action_add(self) -> None:
+        """Add information to the chosen request (a line the specialist reads with the question)."""
+        c = self.current
+        if c is None:
+            return
+        if c.get("state") == "closed":
+            self.notify(self.t("consultation.add_closed"), severity="warning", markup=False)
+            return
+
+        def added(done: Any) -> None:
+            if done:
+                self.notify(self.t("consultation.information_added"), markup=False)
+                self.load()
+
+        self.app.push_screen(ConsultAddScreen(str(c["id"]), str(c.get("question") or "")), added)
 
     @work(group="act", exclusive=True)
     async def action_withdraw(self) -> None:
@@ -307,3 +335,44 @@ class ConsultInboxScreen(ClinicScreen):
 
     def translate_body(self) -> None:
         self._show()
+
+
+class ConsultAddScreen(ClinicModal):
+    """More information for a request already made: one text, sent with Enter or Ctrl+S; Esc drops it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "key.back"),
+        Binding("ctrl+s", "send", "key.send", priority=True),
+    ]
+
+    def __init__(self, consultation_id: str, question: str) -> None:
+        super().__init__()
+        self.consultation_id = consultation_id
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm"):
+            yield Tr("consultation.add_title", classes="question")
+            yield Static(lit(self.question, cells=50), id="consult-add-question")
+            yield Field("consultation.add_text", name="text", hint="consultation.add_hint")
+        yield KeyHints()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#i-text").focus()
+
+    @on(Input.Submitted, "#i-text")
+    def _submitted(self) -> None:
+        self.action_send()
+
+    @work(group="send", exclusive=True)
+    async def action_send(self) -> None:
+        """Send it: refused with the reason when empty (the daemon says why)."""
+        text = self.query_one("#f-text", Field).value
+        done = await self.call("consult.add", {"id": self.consultation_id, "text": text})
+        if done is not None:
+            self.dismiss(True)
+
+    def action_back(self) -> None:
+        """Back without adding anything."""
+        self.dismiss(False)

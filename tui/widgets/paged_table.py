@@ -116,6 +116,13 @@ class PagedTable(Vertical):
         else:
             line.update(Text(self.page_text.format(page=self.page + 1, pages=self.pages, rows=len(self.rows))))
 
+    def move_to(self, key: str) -> None:
+        """Put the cursor on the row with this key, turning to its page (nothing if there is none)."""
+        at = next((i for i, (row_key, _) in enumerate(self.rows) if row_key == key), None)
+        if at is not None:
+            self.page = at // self.page_size
+            self._show(at % self.page_size)
+
     def on_resize(self) -> None:
         """With ``fit``, a page is as many rows as the table has room for."""
         if not self.fit or self.size.height < 4:
