@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clinic_agent.api import contract
 from clinic_agent.api.framing import FrameDecoder, FramingError, Oversize, decode_body, encode
 from clinic_agent.core import errors
 from clinic_agent.core.errors import ClinicAgentError, DaemonError, DaemonNotRunning
+
+if TYPE_CHECKING:
+    import asyncio
 
 EventHandler = Callable[[str, dict[str, Any]], None]
 
@@ -131,6 +133,8 @@ class AsyncApiClient:
     """An asyncio connection: concurrent requests, and events handed to a callback as they come."""
 
     def __init__(self, path: Path, *, on_event: EventHandler | None = None, timeout: float = 60.0) -> None:
+        import asyncio  # the TUI's client only: the CLI's blocking one starts faster without it
+
         self.path = path
         self.timeout = timeout
         self.session: str | None = None
@@ -143,6 +147,8 @@ class AsyncApiClient:
 
     async def connect(self) -> None:
         """Connect; raise DaemonNotRunning when nobody listens."""
+        import asyncio
+
         try:
             reader, writer = await asyncio.open_unix_connection(str(self.path), limit=1 << 20)
         except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
@@ -156,6 +162,8 @@ class AsyncApiClient:
         self._reader_task = asyncio.create_task(self._read(reader))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
+        import asyncio
+
         decoder = FrameDecoder(max_frame=64 * 1024 * 1024)
         try:
             while data := await reader.read(65536):
@@ -184,6 +192,8 @@ class AsyncApiClient:
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Send one request and wait for its response."""
+        import asyncio
+
         if self._writer is None or self.closed.is_set():
             raise DaemonError("not connected to the daemon")
         request_id = next(self._ids)
@@ -206,6 +216,8 @@ class AsyncApiClient:
 
     async def close(self) -> None:
         """Close the connection."""
+        import asyncio
+
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(OSError):

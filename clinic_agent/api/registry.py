@@ -1,20 +1,41 @@
 """Every operation of the local API in one table, joined here from the modules that define them.
 
 Nothing registers itself by being imported: a method module holds its own ``METHODS`` table, and
-this list of tables is the whole set. ``clinic_agent.api.contract`` declares the same names (a test
-compares them). The daemon's socket server and the CLI's in-process backend both call through here.
+the list of tables in ``_tables`` is the whole set. They are imported at the first dispatch, not
+with this module, so a command loads the operations only when it runs one in its own process.
+``clinic_agent.api.contract`` declares the same names (a test compares them). The daemon's socket
+server and the CLI's in-process backend both call through here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clinic_agent.api import backup_methods, consult_methods, doctor_methods, file_methods, methods, sync_methods
-from clinic_agent.api.methods import Method
-from clinic_agent.api.params import Params
 from clinic_agent.core.errors import AccessDenied, UnknownMethod
-from clinic_agent.runtime.agent import Agent, Caller
-from clinic_agent.runtime.devices import methods as device_methods
+
+if TYPE_CHECKING:
+    from clinic_agent.api.methods import Method
+    from clinic_agent.runtime.agent import Agent, Caller
+
+
+def _tables() -> tuple[dict[str, Method], ...]:
+    """Every method module's table: the whole list, imported at the first dispatch, not with the registry.
+
+    A command that calls no operation in this process (``--version``, ``status`` through the
+    daemon) never loads the agent, the store or sync behind them.
+    """
+    from clinic_agent.api import backup_methods, consult_methods, doctor_methods, file_methods, methods, sync_methods
+    from clinic_agent.runtime.devices import methods as device_methods
+
+    return (
+        methods.METHODS,
+        file_methods.METHODS,
+        sync_methods.METHODS,
+        backup_methods.METHODS,
+        doctor_methods.METHODS,
+        device_methods.METHODS,
+        consult_methods.METHODS,
+    )
 
 
 def _join(*tables: dict[str, Method]) -> dict[str, Method]:
@@ -27,15 +48,23 @@ def _join(*tables: dict[str, Method]) -> dict[str, Method]:
     return joined
 
 
-REGISTRY = _join(
-    methods.METHODS,
-    file_methods.METHODS,
-    sync_methods.METHODS,
-    backup_methods.METHODS,
-    doctor_methods.METHODS,
-    device_methods.METHODS,
-    consult_methods.METHODS,
-)
+_joined: dict[str, Method] | None = None
+
+
+def operations() -> dict[str, Method]:
+    """Every operation by name (the method modules are imported on the first call)."""
+    global _joined
+    if _joined is None:
+        _joined = _join(*_tables())
+    return _joined
+
+
+def __getattr__(name: str) -> Any:
+    """``REGISTRY``: the joined table, built when first asked for."""
+    if name == "REGISTRY":
+        return operations()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Methods the daemon itself answers without a session (sign-in, unlocking, status).
 DAEMON_PUBLIC = frozenset({"status", "unlock", "lock", "auth.passphrase", "login", "logout", "ping"})
@@ -43,23 +72,27 @@ DAEMON_PUBLIC = frozenset({"status", "unlock", "lock", "auth.passphrase", "login
 
 def needs_session(name: str) -> bool:
     """Whether a caller must be signed in to call a method."""
-    entry = REGISTRY.get(name)
-    return name not in DAEMON_PUBLIC and (entry is None or not entry.public)
+    if name in DAEMON_PUBLIC:
+        return False  # known without loading the method modules: `status` through the daemon stays light
+    entry = operations().get(name)
+    return entry is None or not entry.public
 
 
 def uses_kdf(name: str) -> bool:
     """Whether a method runs Argon2id (a PIN hash or a passphrase check)."""
-    entry = REGISTRY.get(name)
+    entry = operations().get(name)
     return entry is not None and entry.kdf
 
 
 def call(agent: Agent, caller: Caller, name: str, params: Any) -> Any:
     """Check the caller's right to an operation, then run it."""
-    entry = REGISTRY.get(name)
+    entry = operations().get(name)
     if entry is None:
         raise UnknownMethod(f"unknown method {name[:60]!r}")
     if not (entry.public or caller.owner or caller.role in entry.roles):
         raise AccessDenied(f"a {caller.role or 'caller without a sign-in'} may not {name}")
     if entry.needs_keys:
         agent.require_unlocked()
+    from clinic_agent.api.params import Params  # with the operations, not the registry (validation is heavy)
+
     return entry.handler(agent, caller, Params(params))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from clinic_agent.api import registry
-from clinic_agent.api.client import ApiClient
 from clinic_agent.core.errors import DaemonNotRunning, InvalidInput, SessionExpired, StoreLocked
-from clinic_agent.runtime.agent import Agent, Caller
-from clinic_agent.runtime.home import Home
+
+if TYPE_CHECKING:
+    from clinic_agent.api.client import ApiClient
+    from clinic_agent.runtime.agent import Caller
+    from clinic_agent.runtime.home import Home
 
 PassphraseSource = Callable[[], "str | None"]
 
@@ -63,7 +65,7 @@ class DaemonBackend:
         try:
             return self._client.call(method, params)
         except StoreLocked:
-            entry = registry.REGISTRY.get(method)
+            entry = registry.operations().get(method)
             if entry is None or not entry.needs_keys:
                 raise
             self._unlock()
@@ -101,6 +103,8 @@ class LocalBackend:
     daemon = False
 
     def __init__(self, home: Home, passphrase: PassphraseSource, user: str | None) -> None:
+        from clinic_agent.runtime.agent import Agent  # only a command run without a daemon opens the store
+
         self._passphrase = passphrase
         self._user = user
         self.agent = Agent.open(home)
@@ -114,7 +118,7 @@ class LocalBackend:
             raise passphrase_needed()
         report = self.agent.unlock(actor=actor, passphrase=passphrase, recovery_code=recovery_code, user=self._user)
         slot = self.agent.vault.opened_by if self.agent.vault else "?"
-        self._caller = Caller(actor=f"cli:{slot}", owner=True, peer=os_user())
+        self._caller = _caller(f"cli:{slot}")
         return {
             "unlocked": True,
             "slot": slot,
@@ -124,10 +128,10 @@ class LocalBackend:
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Unlock if needed, then run the method."""
-        entry = registry.REGISTRY.get(method)
+        entry = registry.operations().get(method)
         if entry is not None and entry.needs_keys and self.agent.locked:
             self.unlock()
-        caller = self._caller or Caller(actor=f"cli:{os_user()}", owner=True, peer=os_user())
+        caller = self._caller or _caller(f"cli:{os_user()}")
         return registry.call(self.agent, caller, method, params)
 
     def close(self) -> None:
@@ -135,12 +139,19 @@ class LocalBackend:
         self.agent.close()
 
 
+def _caller(actor: str) -> Caller:
+    from clinic_agent.runtime.agent import Caller
+
+    return Caller(actor=actor, owner=True, peer=os_user())
+
+
 def connect(home: Home, passphrase: PassphraseSource, user: str | None, *, local_only: bool = False) -> Backend:
     """The daemon if one listens on the configured socket, else the store in this process."""
-    config = home.load_config()
+    from clinic_agent.api.client import ApiClient
+
     if not local_only:
-        try:
-            return DaemonBackend(ApiClient(config.api.socket).connect(), passphrase, user)
+        try:  # only [api] is read here: the daemon checked the whole agent.toml, the store's side loads it
+            return DaemonBackend(ApiClient(home.load_api_config().socket).connect(), passphrase, user)
         except DaemonNotRunning:
             pass
     return LocalBackend(home, passphrase, user)

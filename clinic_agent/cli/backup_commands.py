@@ -9,15 +9,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from clinic_agent.api.client import ApiClient
 from clinic_agent.cli import prompts
 from clinic_agent.cli.backend import os_user, passphrase_needed
 from clinic_agent.cli.commands import _command, backend, home_of, passphrase_source, registrar, show, user_of
 from clinic_agent.core.errors import AccessDenied, DaemonNotRunning, InvalidInput, StorageFailed
 from clinic_agent.core.fsutil import ensure_private_directory, fsync_directory
-from clinic_agent.runtime.home import no_access
-from clinic_agent.security.keys import KeyFile
-from clinic_agent.store import backup
 
 
 @registrar
@@ -63,6 +59,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def _copy_out(chosen: Any, made: dict[str, Any], target: Path) -> dict[str, Any]:
     """Read the backup's files from the agent, write them under DIR as this login, and verify the copy."""
+    from clinic_agent.store import backup  # loaded by the backup commands only, not by every command
+
     name = made["name"]
     final = target / name
     partial = target / f".partial-{name}"
@@ -137,6 +135,8 @@ def cmd_backups(args: argparse.Namespace) -> int:
 
 
 def _daemon_running(args: argparse.Namespace) -> bool:
+    from clinic_agent.api.client import ApiClient
+
     config = home_of(args).load_config()
     try:
         ApiClient(config.api.socket, timeout=5).connect().close()
@@ -147,6 +147,10 @@ def _daemon_running(args: argparse.Namespace) -> bool:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Verify a backup with its own key file, then put it in place of the store."""
+    from clinic_agent.runtime.home import no_access
+    from clinic_agent.security.keys import KeyFile
+    from clinic_agent.store import backup
+
     source = Path(args.backup).expanduser().absolute()
     manifest = backup.read_manifest(source)
     home = home_of(args)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import re
 from pathlib import Path
@@ -209,6 +208,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _scan_ble(seconds: float) -> tuple[list[dict[str, Any]], str | None]:
+    import asyncio
+
     try:
         from drivers.ble import link as ble_link
 
@@ -285,6 +286,8 @@ def _reload(args: argparse.Namespace) -> str:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run a simulated device until Ctrl-C or --count readings."""
+    import asyncio
+
     from clinic_agent.runtime import simulate
 
     logging.getLogger().setLevel(logging.INFO)

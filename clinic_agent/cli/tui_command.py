@@ -7,15 +7,18 @@ same process and event loop: it starts before the first screen and stops when th
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clinic_agent.api.client import ApiClient
 from clinic_agent.cli.commands import home_of, registrar
 from clinic_agent.core.errors import ClinicAgentError, DaemonError, DaemonNotRunning
-from clinic_agent.runtime.home import Home
+
+# asyncio and the client are loaded when the UI starts, not with every command's parser.
+if TYPE_CHECKING:
+    import asyncio
+
+    from clinic_agent.runtime.home import Home
 
 READY_TIMEOUT = 30.0
 
@@ -37,6 +40,8 @@ def _tui_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _daemon_listening(home: Home) -> bool:
+    from clinic_agent.api.client import ApiClient
+
     try:
         with ApiClient(home.load_config().api.socket, timeout=5) as client:
             client.call("ping")
@@ -53,11 +58,15 @@ def cmd_tui(args: argparse.Namespace) -> int:
             f"no daemon is running for {home.root}: start it (`clinic-agent run`, or the clinic-agent service), "
             "or use `clinic-agent tui --standalone`"
         )
+    import asyncio
+
     asyncio.run(_run(home, args.lang, args.standalone, args.sign_in_as))
     return 0
 
 
 async def _run(home: Home, language: str, standalone: bool, user: str) -> None:
+    import asyncio
+
     from tui.app import ClinicApp
     from tui.client import DaemonApi
 
@@ -92,6 +101,8 @@ async def _serve(home: Home, stop: asyncio.Event) -> None:
 
 
 async def _wait_ready(home: Home, task: asyncio.Task[None]) -> None:
+    import asyncio
+
     deadline = asyncio.get_running_loop().time() + READY_TIMEOUT
     while asyncio.get_running_loop().time() < deadline:
         if task.done():

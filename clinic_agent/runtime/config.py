@@ -10,14 +10,36 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from clinic_agent.core.errors import ConfigError
-from clinic_agent.core.rules import Thresholds
-from clinic_agent.security.crypto import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
-from sync.fhir.codes import DEFAULT_NAMESPACE_BASE
 from sync.settings import SyncSettings
+
+# The rules, the crypto primitives and the FHIR codes give the whole configuration its types and
+# defaults; they are imported when it is built, so that finding the daemon's socket (``load_api``,
+# all `clinic-agent status` needs when a daemon runs) does not load them.
+if TYPE_CHECKING:
+    from clinic_agent.core.rules import Thresholds
+    from clinic_agent.security.crypto import Argon2Parameters
+
+
+def _default_kdf() -> Argon2Parameters:
+    from clinic_agent.security.crypto import DEFAULT_PASSPHRASE_KDF
+
+    return DEFAULT_PASSPHRASE_KDF
+
+
+def _default_thresholds() -> Thresholds:
+    from clinic_agent.core.rules import Thresholds
+
+    return Thresholds()
+
+
+def _default_namespace() -> str:
+    from sync.fhir.codes import DEFAULT_NAMESPACE_BASE
+
+    return DEFAULT_NAMESPACE_BASE
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +59,14 @@ class Config:
     home: Path
     clinic_name: str = "Village clinic"
     clinic_code: str = ""
-    kdf: Argon2Parameters = DEFAULT_PASSPHRASE_KDF
+    kdf: Argon2Parameters = field(default_factory=_default_kdf)
     api: ApiConfig = field(default_factory=lambda: ApiConfig(socket=Path("run/agent.sock")))
     log_level: str = "info"
     disk_low_mib: int = 500
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: Thresholds = field(default_factory=_default_thresholds)
     devices: tuple[dict[str, Any], ...] = ()
     sync: SyncSettings = field(default_factory=lambda: SyncSettings())
-    namespace: str = DEFAULT_NAMESPACE_BASE  # [platform] namespace: the base of our own FHIR URLs
+    namespace: str = field(default_factory=_default_namespace)  # [platform] namespace: the base of our own FHIR URLs
     # [platform] consultation: whom a doctor may ask for a consultation, (reference, name) each
     consultation_targets: tuple[tuple[str, str], ...] = ()
     backup_keep: int = 7  # daily backups kept in backups/ (0: none are taken)
@@ -103,6 +125,17 @@ def load(home: Path, path: Path | None = None) -> Config:
     return _build(home, path, raw)
 
 
+def load_api(home: Path, path: Path | None = None) -> ApiConfig:
+    """Read agent.toml's ``[api]`` only (its keys checked, the rest left to ``load``): where the daemon listens."""
+    path = path or home / "agent.toml"
+    try:
+        raw = tomllib.loads(_read(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    _check_keys(path, raw)
+    return _api(home, path, raw.get("api", {}))
+
+
 def _read(path: Path) -> str:
     try:
         with path.open("rb") as file:
@@ -136,8 +169,24 @@ def _check_keys(path: Path, raw: dict[str, Any]) -> None:
                 raise ConfigError(f"{path}: {section}.{key} must be a {names}, not {item!r}")
 
 
+def _api(home: Path, path: Path, api: dict[str, Any]) -> ApiConfig:
+    idle = api.get("session_idle_minutes", 10)
+    if not 1 <= idle <= 15:
+        raise ConfigError(f"{path}: api.session_idle_minutes must be between 1 and 15 (automatic logoff)")
+    return ApiConfig(
+        socket=_path(home, api.get("socket", "run/agent.sock")),
+        group=api.get("group"),
+        session_idle_minutes=idle,
+        max_frame_bytes=_bounded(path, "api.max_frame_bytes", api.get("max_frame_bytes", 1 << 20), 1024, 16 << 20),
+    )
+
+
 def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
-    store, api, alerts = raw.get("store", {}), raw.get("api", {}), raw.get("alerts", {})
+    from clinic_agent.core.rules import Thresholds
+    from clinic_agent.security.crypto import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
+    from sync.fhir.codes import DEFAULT_NAMESPACE_BASE
+
+    store, alerts = raw.get("store", {}), raw.get("alerts", {})
     backups = raw.get("backup", {})
     kdf = Argon2Parameters(
         memory_kib=store.get("kdf_memory_mib", DEFAULT_PASSPHRASE_KDF.memory_kib // 1024) * 1024,
@@ -148,9 +197,7 @@ def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
         raise ConfigError(f"{path}: store.kdf_memory_mib must be at least 64 and store.kdf_iterations at least 3")
     if not 1 <= kdf.lanes <= 16:
         raise ConfigError(f"{path}: store.kdf_lanes must be between 1 and 16")
-    idle = api.get("session_idle_minutes", 10)
-    if not 1 <= idle <= 15:
-        raise ConfigError(f"{path}: api.session_idle_minutes must be between 1 and 15 (automatic logoff)")
+    api = _api(home, path, raw.get("api", {}))
     level = raw.get("log", {}).get("level", "info")
     if level not in _LEVELS:
         raise ConfigError(f"{path}: log.level must be one of {', '.join(_LEVELS)}")
@@ -162,12 +209,7 @@ def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
         clinic_name=raw.get("clinic", {}).get("name", "Village clinic"),
         clinic_code=raw.get("clinic", {}).get("code", ""),
         kdf=kdf,
-        api=ApiConfig(
-            socket=_path(home, api.get("socket", "run/agent.sock")),
-            group=api.get("group"),
-            session_idle_minutes=idle,
-            max_frame_bytes=_bounded(path, "api.max_frame_bytes", api.get("max_frame_bytes", 1 << 20), 1024, 16 << 20),
-        ),
+        api=api,
         log_level=level,
         disk_low_mib=_bounded(path, "store.disk_low_mib", store.get("disk_low_mib", 500), 0, 1 << 20),
         thresholds=Thresholds(**{k: Decimal(str(v)) for k, v in alerts.items()}),

@@ -16,17 +16,20 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clinic_agent.core.errors import AccessDenied, InvalidInput, StoreMissing
 from clinic_agent.core.fsutil import atomic_write, ensure_private_directory
-from clinic_agent.core.model import utcnow
 from clinic_agent.runtime import config as config_module
-from clinic_agent.runtime import crashpoints
-from clinic_agent.runtime.config import Config
-from clinic_agent.security.crypto import Argon2Parameters
-from clinic_agent.security.keys import KeyFile, Vault, new_machine_key
-from clinic_agent.store import Store
-from clinic_agent.store.core import Clock
+
+# The store and the keys are imported where a store is created or opened: finding the home and its
+# configuration is all `clinic-agent status` needs when a daemon runs (tests/unit/clinic_agent/test_cli_imports.py).
+if TYPE_CHECKING:
+    from clinic_agent.runtime.config import ApiConfig, Config
+    from clinic_agent.security.crypto import Argon2Parameters
+    from clinic_agent.security.keys import KeyFile, Vault
+    from clinic_agent.store import Store
+    from clinic_agent.store.core import Clock
 
 SYSTEM_CONFIG = Path("/etc/clinic-agent/agent.toml")
 SYSTEM_DATA = Path("/var/lib/clinic-agent")
@@ -73,6 +76,10 @@ class Home:
         """agent.toml, checked."""
         return config_module.load(self.root, self.config_path)
 
+    def load_api_config(self) -> ApiConfig:
+        """agent.toml's ``[api]`` alone: where to find the daemon, without building the whole configuration."""
+        return config_module.load_api(self.root, self.config_path)
+
 
 def resolve(explicit: str | Path | None = None) -> Home:
     """The home chosen by --home, CLINIC_AGENT_HOME, a system install, or the user's data directory."""
@@ -111,9 +118,14 @@ def initialise(
     user: str,
     machine_key: bool = False,
     kdf: Argon2Parameters | None = None,
-    clock: Clock = utcnow,
+    clock: Clock | None = None,
 ) -> InitResult:
     """Create a new store; refuse if any part of one is already here (nothing is overwritten)."""
+    from clinic_agent.runtime import crashpoints
+    from clinic_agent.security.keys import KeyFile, new_machine_key
+    from clinic_agent.store import Store
+
+    clock = clock or _utcnow()
     if home.exists():
         set_aside_unfinished_init(home)
     ensure_private_directory(home.root)
@@ -144,6 +156,12 @@ def initialise(
     finally:
         store.close()
     return InitResult(keyfile.store_id, recovery, user, machine_path)
+
+
+def _utcnow() -> Clock:
+    from clinic_agent.core.model import utcnow  # the model is loaded with the store, not to find the home
+
+    return utcnow
 
 
 def no_access(root: Path) -> AccessDenied:
@@ -180,22 +198,25 @@ def set_aside_unfinished_init(home: Home) -> None:
             f"{home.db_path} holds data but its key file {home.keys_path} is missing; nothing was changed. "
             "Put back a copy of keys.json (from a backup); without it the data cannot be opened"
         )
-    stamp = utcnow().strftime("%Y%m%dT%H%M%S")
+    stamp = _utcnow()().strftime("%Y%m%dT%H%M%S")
     for suffix in ("", "-wal", "-shm"):
         old = Path(str(home.db_path) + suffix)
         if old.exists():
             old.rename(old.with_name(f"{old.name}.unfinished-{stamp}"))
 
 
-def open_locked(home: Home, *, clock: Clock = utcnow, synchronous: str = "FULL") -> tuple[Store, KeyFile]:
+def open_locked(home: Home, *, clock: Clock | None = None, synchronous: str = "FULL") -> tuple[Store, KeyFile]:
     """Open the store without keys; refuse if its database or key file is missing."""
     try:
-        return _open_locked(home, clock, synchronous)
+        return _open_locked(home, clock or _utcnow(), synchronous)
     except PermissionError:
         raise no_access(home.root) from None
 
 
 def _open_locked(home: Home, clock: Clock, synchronous: str) -> tuple[Store, KeyFile]:
+    from clinic_agent.security.keys import KeyFile
+    from clinic_agent.store import Store
+
     if not home.db_path.exists():
         if home.keys_path.exists():
             raise StoreMissing(

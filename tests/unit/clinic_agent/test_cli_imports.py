@@ -1,0 +1,134 @@
+"""`clinic-agent --version` and `status` load only what they need (issue 13: start-up <= 5x `python -c pass`).
+
+Structural, never timed: each command runs in a fresh interpreter under ``-X importtime`` and the
+modules it imported are checked against those a start-up cannot afford (the UI, HTTP, the sync
+engine, the store, the decoders, pinyin). When one of these tests fails, a module-level import has
+pulled a heavy package back onto the command's path: import it where it is used instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clinic_agent.api.framing import FrameDecoder, Oversize, decode_body, encode
+
+# Never on the way to `status` through the daemon, nor to `--version` or a command's --help.
+HEAVY = (
+    "textual",
+    "rich",
+    "pygments",
+    "click",
+    "httpx",
+    "pypinyin",
+    "sqlite_utils",
+    "cryptography",
+    "asyncio",
+    "bleak",
+    "serial",
+    "sync.engine",
+    "sync.fhir",
+    "drivers.decode",
+    "tui",
+    "clinic_agent.core.model",
+    "clinic_agent.store",
+    "clinic_agent.security.keys",
+    "clinic_agent.runtime.agent",
+    "clinic_agent.api.methods",
+    "clinic_agent.api.sync_methods",
+)
+
+
+def _imported(*args: str, env: dict[str, str] | None = None) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "clinic_agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def _environment(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_AGENT_")}
+    env["CLINIC_AGENT_HOME"] = str(home)
+    return env
+
+
+def test_version_loads_no_command(tmp_path: Path) -> None:
+    modules = _imported("--version", env=_environment(tmp_path))
+    assert _heavy(modules) == []
+    assert not {m for m in modules if m.startswith(("clinic_agent.runtime", "clinic_agent.api", "clinic_agent.cli."))}
+
+
+def test_a_commands_help_loads_nothing_heavy(tmp_path: Path) -> None:
+    # Building the parser loads every command module: their own imports must stay light.
+    assert _heavy(_imported("status", "--help", env=_environment(tmp_path))) == []
+
+
+@pytest.fixture
+def fake_daemon(tmp_path: Path) -> Iterator[Path]:
+    """A home whose socket answers `status` as the daemon would (the reply's content does not matter here)."""
+    home = tmp_path / "h"
+    (home / "run").mkdir(parents=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(home / "run" / "agent.sock"))
+    listener.listen()
+    listener.settimeout(60)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed at the end of the test
+            with conn:
+                decoder = FrameDecoder(max_frame=1 << 20)
+                while data := conn.recv(65536):
+                    for body in decoder.feed(data):
+                        assert not isinstance(body, Oversize)
+                        request = decode_body(body)
+                        result = {"home": str(home), "locked": False, "daemon": {"running": True, "pid": 1}}
+                        conn.sendall(encode({"id": request["id"], "result": result}))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield home
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_status_through_the_daemon_loads_no_store_sync_or_ui(fake_daemon: Path) -> None:
+    env = _environment(fake_daemon)
+    done = subprocess.run(
+        [sys.executable, "-m", "clinic_agent", "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["daemon"]["running"] is True  # it did go through the (fake) daemon
+    assert _heavy(_imported("status", "--json", env=env)) == []
