@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from clinic_agent.core import pinyin
 from clinic_agent.core.model import Resident
 
 _SEPARATOR = "\x00"
@@ -31,10 +32,7 @@ def _char_initials(ch: str) -> tuple[str, ...]:
     """Every first letter a character's readings start with (a letter or digit stands for itself)."""
     if ch.isascii():
         return (ch.lower(),) if ch.isalnum() else ()
-    from pypinyin import Style, pinyin  # ~160 ms of dictionaries: loaded when the index is first built
-
-    readings = pinyin(ch, style=Style.FIRST_LETTER, heteronym=True, errors="ignore")
-    letters = [r[0].lower() for group in readings for r in group if r and r[0].isalpha()]
+    letters = [r[0].lower() for r in pinyin.readings(ch) if r[0].isalpha()]
     return tuple(dict.fromkeys(letters))  # the most common reading first
 
 
@@ -43,10 +41,7 @@ def _char_spellings(ch: str) -> tuple[str, ...]:
     """Every toneless pinyin reading of a character, ü both as v and as u (a letter or digit stands for itself)."""
     if ch.isascii():
         return (ch.lower(),) if ch.isalnum() else ()
-    from pypinyin import Style, pinyin
-
-    readings = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
-    spellings = [r.lower() for group in readings for r in group if r and r.isascii() and r.isalpha()]
+    spellings = [r.lower() for r in pinyin.readings(ch) if r.isascii() and r.isalpha()]
     spellings += [s.replace("v", "u") for s in spellings if "v" in s]
     return tuple(dict.fromkeys(spellings))  # the most common reading first
 
