@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -54,15 +55,14 @@ def from_json(cls: type[T], data: Any) -> T:
     """Build a dataclass from JSON data; raise InvalidInput naming the field that is wrong."""
     if not isinstance(data, dict):
         raise InvalidInput(f"expected an object for {cls.__name__}")
-    hints = _hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not f.init or f.name not in data:
+    for name, convert in _plan(cls):
+        if name not in data:
             continue
         try:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name])
+            kwargs[name] = convert(data[name])
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{f.name}: {exc}") from None
+            raise InvalidInput(f"{name}: {exc}") from None
     try:
         return cls(**kwargs)
     except TypeError as exc:
@@ -70,61 +70,91 @@ def from_json(cls: type[T], data: Any) -> T:
         raise InvalidInput(f"{cls.__name__} is missing {missing}") from None
 
 
-_HINTS: dict[type[Any], dict[str, Any]] = {}
+# A class's fields each with the function that reads its value, worked out from the type hints once
+# per class rather than at every value: reading residents at unlock was mostly this reflection
+# (typing.get_origin, get_args, dataclasses.fields for every field of every row).
+Converter = Callable[[Any], Any]
+_PLANS: dict[type[Any], tuple[tuple[str, Converter], ...]] = {}
 
 
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
+def _plan(cls: type[Any]) -> tuple[tuple[str, Converter], ...]:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        plan = _PLANS[cls] = tuple((f.name, _converter(hints[f.name])) for f in fields if f.init)
+    return plan
 
 
-def _convert(hint: Any, value: Any) -> Any:
+def _converter(hint: Any) -> Converter:
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
-        if value is None:
-            return None
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(options[0], value)
+        first = _converter(next(a for a in typing.get_args(hint) if a is not type(None)))
+        return lambda value: None if value is None else first(value)
     if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise TypeError("expected a list")
-        return tuple(_convert(typing.get_args(hint)[0], v) for v in value)
+        item = _converter(typing.get_args(hint)[0])
+
+        def read_tuple(value: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise TypeError("expected a list")
+            return tuple(item(v) for v in value)
+
+        return read_tuple
     if origin is dict:
-        if not isinstance(value, dict):
-            raise TypeError("expected an object")
-        return dict(value)
-    return _convert_plain(hint, value)
+        return _read_dict
+    return _plain_converter(hint)
 
 
-def _convert_plain(hint: Any, value: Any) -> Any:
+def _plain_converter(hint: Any) -> Converter:
     if hint is Any:
-        return value
+        return _same
     if dataclasses.is_dataclass(hint):
-        return from_json(hint, value)  # type: ignore[arg-type]
+        return lambda value: from_json(hint, value)  # type: ignore[arg-type]
     if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
-    if hint is datetime:
-        return datetime.fromisoformat(_text(value))
-    if hint is date:
-        return date.fromisoformat(_text(value))
-    if hint is bytes:
-        return bytes.fromhex(_text(value))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise TypeError("expected true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError("expected a whole number")
-        return value
-    if hint is str:
-        return _text(value)
-    raise TypeError(f"cannot read a {hint!r}")
+        return hint
+    simple = _SIMPLE.get(hint)
+    if simple is not None:
+        return simple
+
+    def unreadable(value: Any) -> Any:
+        raise TypeError(f"cannot read a {hint!r}")
+
+    return unreadable
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _read_dict(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise TypeError("expected an object")
+    return dict(value)
+
+
+def _read_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("expected true or false")
+    return value
+
+
+def _read_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("expected a whole number")
+    return value
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("expected text")
     return value
+
+
+_SIMPLE: dict[Any, Converter] = {
+    datetime: lambda value: datetime.fromisoformat(_text(value)),
+    date: lambda value: date.fromisoformat(_text(value)),
+    bytes: lambda value: bytes.fromhex(_text(value)),
+    bool: _read_bool,
+    int: _read_int,
+    str: _text,
+}
