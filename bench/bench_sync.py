@@ -177,32 +177,6 @@ async def idle(store: Store, base: str, rounds: int = 7) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def onboarding(residents: int, readings: int) -> None:
-    """A new clinic PC joining a platform that holds its catchment: the first pull, with its progress."""
-    rng = random.Random(2026)
-    executable = sekmet.install_sekmet()
-    with tempfile.TemporaryDirectory(prefix="bench-onboard-") as tmp:
-        root = Path(tmp)
-        (root / "a").mkdir()
-        with sekmet.SekmetServer(executable, root / "a") as base:
-            first = clinic(root / "clinic1", "TR0001")
-            asyncio.run(syncing.enroll(first, base, actor="bench"))
-            fill(first, readings, residents, rng)
-            started = time.perf_counter()
-            _, _, pushed = asyncio.run(push(first, base))
-            print(f"platform preloaded with {pushed:,} records in {time.perf_counter() - started:.0f} s")
-            second = clinic(root / "clinic2", "TR0001")
-            asyncio.run(syncing.enroll(second, base, actor="bench"))
-            pull_s, pulled = asyncio.run(pull(second, base))
-            plain_s, fetched = asyncio.run(plain_pull(base, second.store.sync.settings()["organization_id"]))
-            print(
-                f"first pull of a new PC: {pulled:,} records in {pull_s:.0f} s ({pulled / pull_s:,.0f}/s); "
-                f"plain httpx paging the same searches {fetched:,} in {plain_s:.0f} s "
-                f"-> ratio {plain_s / pull_s * pulled / max(fetched, 1):.2f}x; "
-                f"{second.store.residents.count():,} residents here"
-            )
-
-
 async def warm(*bases: str) -> None:
     """A fresh server's first answers are slow (imports, caches): warm a baseline's as the engine's is."""
     async with httpx.AsyncClient(timeout=60) as client:
@@ -220,14 +194,16 @@ def main() -> None:
     parser.add_argument(
         "--onboarding",
         action="store_true",
-        help="only a clinic's first pull: preload the platform, then time a new PC's pull against plain httpx "
-        "(e.g. --onboarding --residents 3000 --readings 100000)",
+        help="only a clinic joining the platform: enrol and first pull of its catchment, killed and resumed "
+        "(bench/onboarding.py; e.g. --onboarding --residents 3000 --readings 100000)",
     )
     parser.add_argument("--rows", type=Path, help="append the figures as JSON lines (bench/report.py)")
     parser.add_argument("--quick", action="store_true", help="short runs on small data, a smoke check")
     args = parser.parse_args()
     if args.onboarding:
-        onboarding(args.residents, args.readings)
+        import onboarding  # bench/ is this script's directory, first on sys.path
+
+        onboarding.main(args.residents, args.readings, args.rows, sekmet)
         return
     if args.quick:
         args.readings, args.residents, args.idle_records = 500, 50, 2000
