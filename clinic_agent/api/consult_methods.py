@@ -148,6 +148,37 @@ def _list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     return {"consultations": found}
 
 
+@method("consult.awaiting", roles=CLINICAL)
+def _awaiting(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    """Home's consultation panel: answered requests whose outcome the doctor has not recorded, newest first.
+
+    Read at every refresh of home, so its audit entry waits for the next write (as a search's does).
+    """
+    limit = params.integer("limit", default=20, low=1, high=200)
+    found = [c for c in consultations.overview(agent) if c["state"] == "answered"][:limit]
+    names: dict[str, str] = {}
+    shown = []
+    for c in found:
+        rid = c["resident_id"]
+        if rid not in names:
+            names[rid] = agent.store.residents.get(rid).name
+        answers = c["answers"]
+        shown.append(
+            {
+                "id": c["id"],
+                "resident_id": rid,
+                "resident_name": names[rid],
+                "target": c["target"],
+                "target_name": c["target_name"],
+                "urgency": c["urgency"],
+                "requested_at": c["requested_at"],
+                "answer": answers[-1] if answers else "",
+            }
+        )
+    agent.store.audit.defer(caller.actor, "consult.awaiting", "resident", "", f"{len(shown)} awaiting an outcome")
+    return {"consultations": shown}
+
+
 @method("consult.show", roles=CLINICAL)
 def _show(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     shown = consultations.show(agent, params.text("id", max_length=_ID))

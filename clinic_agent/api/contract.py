@@ -60,6 +60,7 @@ OPERATIONS = frozenset(
         "consult.withdraw",
         "consult.add",
         "consult.outcome",
+        "consult.awaiting",
         # readings
         "reading.add",
         "reading.get",

@@ -177,6 +177,34 @@ async def test_a_closed_request_takes_no_more_information(make_app: MakeApp, dae
     assert api(daemon, "consult.show", id=asked)["added"] == []
 
 
+async def test_home_shows_an_answered_consultation_until_its_outcome_is_recorded(
+    make_app: MakeApp, daemon: Daemon
+) -> None:
+    asked = ask_about(daemon, "田玉梅", "血压控制不佳")
+    app = make_app(language="en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await settled(pilot)
+        assert "Answered consultations" not in visible_text(app)  # nothing answered: no panel
+        assert "f7 Consult" in visible_text(app)  # the key hint line names the inbox
+
+        answer_arrives(daemon, asked, "Add spironolactone 20 mg")
+        await until(pilot, lambda: "Add spironolactone 20 mg" in visible_text(app))
+        assert "Answered consultations, outcome to record (1)" in visible_text(app)
+        assert "田玉梅" in visible_text(app)
+
+        keys = Keys(pilot)
+        await keys.press("f7")  # the inbox, on that answer
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and "answered" in visible_text(app))
+        await keys.press("1")  # advice followed
+        await until(pilot, lambda: "outcome recorded" in visible_text(app))
+        assert keys.count == 2
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+        await until(pilot, lambda: "Answered consultations" not in visible_text(app))
+    assert api(daemon, "consult.show", id=asked)["state"] == "closed"
+
+
 # -- snapshots ---------------------------------------------------------------------------------------------
 
 INBOX = [

@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "home.unassigned_short": "未分配",
     "home.due": "本周待随访和逾期 ({n})",
     "home.alerts": "警报 ({n})",
+    "home.consultations": "会诊已回复, 待记录处理结果 ({n}): 按 F7",
     "home.none_waiting": "没有待分配的读数",
     "home.none_due": "本周没有待随访的居民",
     "home.no_alerts": "近 7 天没有警报",

@@ -24,6 +24,7 @@ from textual.widgets import Input, Static
 from tui.i18n import Catalogue
 from tui.screens.base import ClinicScreen, DaemonEvent, Tr
 from tui.widgets import checks
+from tui.widgets.consult_panel import ConsultPanel
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import flagged, summary, when
 from tui.widgets.status_bar import StatusInfo
@@ -42,7 +43,7 @@ class HomeScreen(ClinicScreen):
         Binding("f4", "conflicts", "key.conflicts"),
         Binding("f5", "reload", "key.reload"),
         Binding("f6", "assign_newest", "key.assign_newest"),
-        Binding("f7", "consultations", "key.consultations", show=False),  # the hint line is full at 80 columns
+        Binding("f7", "consultations", "key.consultations"),
         Binding("space", "acknowledge", "key.acknowledge"),
         Binding("ctrl+q", "app.quit", "key.quit"),
         Binding("escape", "clear", "key.clear", show=False),
@@ -59,6 +60,7 @@ class HomeScreen(ClinicScreen):
         self._search_seq = 0
         self._load_again = False
         self.groups: dict[str, list[str]] = {}  # the first reading of a joined measurement -> all of its readings
+        self.awaiting: list[dict[str, Any]] = []  # answered consultations whose outcome is not recorded yet
 
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="search-row"):
@@ -77,6 +79,7 @@ class HomeScreen(ClinicScreen):
                 yield PagedTable(id="due", page_size=6)
                 yield Tr("home.alerts", classes="heading", id="h-alerts", n="…")
                 yield PagedTable(id="alerts", page_size=4)
+        yield ConsultPanel(id="consult-panel")  # answered consultations awaiting the outcome, while there are any
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -93,6 +96,7 @@ class HomeScreen(ClinicScreen):
         searching = bool(text)
         self.query_one("#results").display = searching
         self.query_one("#dashboard").display = not searching
+        self.query_one(ConsultPanel).display = not searching and bool(self.awaiting)
         self._show_note(text)
         if searching:
             self.lookup(text)
@@ -201,7 +205,9 @@ class HomeScreen(ClinicScreen):
         await self._chosen(event.table, event.key)
 
     async def _chosen(self, table: PagedTable, key: str) -> None:
-        if table.id == "results":
+        if table.id == "consultations":
+            await self.action_consultations(key)
+        elif table.id == "results":
             await self.open_resident(key)
         elif table.id == "due":
             await self.open_resident(key.split("|")[0], tab="follow_up")
@@ -340,6 +346,24 @@ class HomeScreen(ClinicScreen):
             "store.unlocked",
         ):
             self.load()  # a burst of events ends in one or two readings of the summary
+        if event.name in ("consult.answer", "store.unlocked"):
+            self.load_awaiting()
+
+    def on_screen_resume(self) -> None:
+        """Back on home (an outcome recorded in the inbox, say): the consultation panel is read again."""
+        self.load_awaiting()
+
+    @work(group="home-consult", exclusive=True)
+    async def load_awaiting(self) -> None:
+        """Answered consultations whose outcome the doctor has not recorded (home's consultation panel)."""
+        found = await self.call("consult.awaiting", {"limit": 20}, quiet=True)
+        self.awaiting = list(found.get("consultations") or []) if found else []
+        self._show_awaiting()
+
+    def _show_awaiting(self) -> None:
+        panel = self.query_one(ConsultPanel)
+        panel.show(self.awaiting, self.t)
+        panel.display = bool(self.awaiting) and not self.query_one("#search", Input).value.strip()
 
     def _show_summary(self) -> None:
         t, s = self.t, self.summary
@@ -420,6 +444,8 @@ class HomeScreen(ClinicScreen):
             self._show_summary()
         if self.matches:
             self._show_matches()
+        if self.awaiting:
+            self._show_awaiting()
 
     def status_changed(self, info: StatusInfo) -> None:
         banner = self.banner()
@@ -440,11 +466,13 @@ class HomeScreen(ClinicScreen):
 
         await self.app.push_screen(RegisterScreen())
 
-    async def action_consultations(self) -> None:
-        """The consultation inbox (F7): each request's state and the specialists' answers."""
+    async def action_consultations(self, chosen: str | None = None) -> None:
+        """The consultation inbox (F7): opened on the panel's newest answer (or the row Enter chose), if any."""
         from tui.screens.consult import ConsultInboxScreen
 
-        await self.app.push_screen(ConsultInboxScreen())
+        if chosen is None and self.awaiting:
+            chosen = str(self.awaiting[0]["id"])
+        await self.app.push_screen(ConsultInboxScreen(chosen=chosen))
 
     async def action_conflicts(self) -> None:
         """The conflicts inbox (F4)."""

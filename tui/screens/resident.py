@@ -102,7 +102,7 @@ class ResidentScreen(ClinicScreen):
         Binding("g", "follow_up('diabetes')", "key.dm_follow_up"),
         Binding("r", "edit_resident", "key.edit_resident", show=False),
         Binding("c", "chart", "key.chart", show=False),
-        Binding("q", "consult", "key.consult", show=False),  # the alert and README name it; the hint line is full
+        Binding("q", "consult", "key.consult"),
         *[Binding(str(i + 1), f"tab('{tab}')", show=False) for i, tab in enumerate(TABS)],
     ]
 
