@@ -6,3 +6,10 @@ bench:
 
 bench-quick:
 	bench/run --quick
+
+.PHONY: soak soak-quick
+soak:
+	bench/soak
+
+soak-quick:
+	bench/soak --quick
