@@ -236,10 +236,11 @@ class ClinicApp(App[None]):
         if not reading.get("alerts") or self.signed_in is None:
             return
         t = self.i18n
-        name = clean(reading.get("resident_name")) or t("home.unassigned_short")
+        name = clean(reading.get("resident_name"))
+        key = "alert.critical_reading" if name else "alert.critical_unassigned"
         self.bell()
         self.notify(
-            t("alert.critical_reading", name=name, values=summary(reading, t)),
+            t(key, name=name, values=summary(reading, t)),
             severity="error",
             timeout=30,
             markup=False,

@@ -13,7 +13,7 @@ from textual.widgets import Input
 
 from clinic_agent.core.errors import DiskFull, StoreCorrupted, StoreLocked
 from tests.tui.fake_api import FakeApi
-from tests.tui.helpers import settled, until
+from tests.tui.helpers import settled, until, visible_text
 from tui.app import ClinicApp
 from tui.widgets.banner import Banner
 
@@ -63,6 +63,53 @@ def test_sign_in(snap_compare: Compare, language: str) -> None:
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_home(snap_compare: Compare, language: str) -> None:
     assert snap_compare(app(language), terminal_size=(80, 24), run_before=signed_in)
+
+
+class WidestHomeApi(FakeApi):
+    """Home's lists at their widest: a four-character name with BP and pulse of three digits each, an oximeter
+    measurement (SpO2 and pulse stored as two readings), a visit due in days for that name, one overdue by twelve.
+
+    Today's readings give a name three characters (欧阳…) so that the values keep their 21 cells; the follow-ups
+    due show it whole."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        answer = await super().call(method, params)
+        if method != "home.summary":
+            return answer
+        widest = {**answer["today_readings"][0], "id": "rd-94", "resident_id": "r-4", "name": "欧阳秀英"}
+        widest["components"] = [
+            {"code": "8480-6", "value": "186", "unit": "mm[Hg]"},
+            {"code": "8462-4", "value": "112", "unit": "mm[Hg]"},
+            {"code": "8867-4", "value": "118", "unit": "/min"},
+        ]
+        oximeter = {"id": "rd-95", "resident_id": "r-1", "name": "龙秀英", "acknowledged": False, "alerts": []}
+        oximeter |= {"taken_at": "2026-05-20T08:40:00+00:00", "device": {"id": "oximeter-1", "model": "CMS50D"}}
+        spo2 = {**oximeter, "components": [{"code": "59408-5", "value": "97", "unit": "%"}]}
+        pulse = {**oximeter, "id": "rd-96", "components": [{"code": "8867-4", "value": "72", "unit": "/min"}]}
+        answer["today_readings"] = [widest, spo2, pulse, *answer["today_readings"]]
+        answer["due"] = [
+            {**answer["due"][0], "due": "2026-05-08"},
+            {**answer["due"][2], "resident_id": "r-4", "name": "欧阳秀英"},
+            *answer["due"][1:],
+        ]
+        return answer
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [
+        ("zh", ["欧阳秀英", "血压 186/112 脉搏 118", "血氧 97 脉搏 72", "逾期 12 天", "05-24 (4 天后)"]),
+        ("en", ["欧阳秀英", "BP 186/112 Pulse 118", "SpO2 97 Pulse 72", "12 d overdue", "05-24 (in 4 d)"]),
+    ],
+    ids=["zh", "en"],
+)
+def test_home_at_80_by_24_cuts_nothing_a_doctor_needs(snap_compare: Compare, language: str, shown: list[str]) -> None:
+    async def widest(pilot: Pilot[Any]) -> None:
+        await signed_in(pilot)
+        on_screen = visible_text(pilot.app)  # type: ignore[arg-type]
+        assert [text for text in shown if text not in on_screen] == []
+
+    assert snap_compare(app(language, WidestHomeApi()), terminal_size=(80, 24), run_before=widest)
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])

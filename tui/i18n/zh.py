@@ -50,6 +50,7 @@ MESSAGES: dict[str, str] = {
     "home.none_today": "今天还没有读数",
     "home.assign_first": "这条读数还没有分配给居民：按回车分配",
     "alert.critical_reading": "危急读数：{name} {values}",
+    "alert.critical_unassigned": "危急读数（未分配）：{values}",
     "due.overdue": "逾期 {n} 天",
     "due.today": "今天",
     "due.in_days": "{date} ({n} 天后)",

@@ -379,7 +379,7 @@ class HomeScreen(ClinicScreen):
         due: list[Row] = [
             (
                 f"{d['resident_id']}|{d['programme']}",
-                [lit(d["name"], cells=10), t(f"programme.{d['programme']}"), self._due_text(d, today)],
+                [lit(d["name"], cells=8), t(f"programme.{d['programme']}"), self._due_text(d, today)],
             )
             for d in s.get("due", [])
         ]
@@ -388,7 +388,7 @@ class HomeScreen(ClinicScreen):
                 a["reading_id"],
                 [
                     when(a.get("taken_at")),
-                    lit(a.get("name") or t("home.unassigned_short"), cells=10),
+                    lit(a.get("name") or t("home.unassigned_short"), cells=8),
                     Text(" ".join(t(f"alert.{c}") for c in a.get("codes", [])), style="bold red"),
                 ],
             )
@@ -417,7 +417,8 @@ class HomeScreen(ClinicScreen):
             mark = Text("●", style="bold yellow")
         else:
             mark = Text("✓" if named else "?", style="dim")
-        name = lit(r.get("name"), cells=8) if named else Text(t("home.unassigned_short"), style="italic")
+        # six cells (three characters) leave the values their 21 cells in a half of 80 columns
+        name = lit(r.get("name"), cells=6) if named else Text(t("home.unassigned_short"), style="italic")
         values = Text(summary(r, t, short=True), style="bold red" if r.get("alerts") else "")
         return [Text.assemble(mark, " ", when(r.get("taken_at"))[-5:]), name, values]  # one cell: narrow at 80
 
