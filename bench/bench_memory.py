@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from report import Report, arguments
 
+from clinic_agent.core.model import Resident
 from clinic_agent.runtime.agent import Agent
 from clinic_agent.runtime.home import initialise, resolve
 from tests.support import id_number, reading, resident
@@ -81,13 +82,18 @@ def _rss(pid: int) -> dict[str, float]:
     return fields
 
 
-def _grow(agent: Agent, to: int, have: int, rng: random.Random) -> None:
-    numbers: set[str] = set()
+def _grow(agent: Agent, to: int, have: int, rng: random.Random, used: set[str]) -> list[Resident]:
+    """Add residents until there are ``to``; ``used`` holds the ID numbers given so far (unique in a store)."""
+    numbers: list[str] = []
     while len(numbers) < to - have:
-        numbers.add(id_number(rng))
+        number = id_number(rng)
+        if number not in used:
+            used.add(number)
+            numbers.append(number)
     people = [resident(rng, id_number=n) for n in numbers]
     for start in range(0, len(people), 5000):
         agent.store.residents.add_many(people[start : start + 5000], actor="bench")
+    return people
 
 
 def _unlock_once(home: Path) -> dict[str, Any]:
@@ -153,9 +159,9 @@ def main() -> None:
         empty.close()
         bare = _unlock_once(work / "empty")
         agent = _new_home(work / "full")
-        have = 0
+        have, used = 0, set[str]()
         for size in sizes:
-            _grow(agent, size, have, rng)
+            _grow(agent, size, have, rng, used)
             have = size
             point = _unlock_once(work / "full")
             points.append(point)
@@ -164,7 +170,7 @@ def main() -> None:
                 f" {point['kdf_s']:.2f} s), RSS {point['before_mib']:.0f} -> {point['after_mib']:.0f} MiB",
                 flush=True,
             )
-        someone = agent.store.residents.add_many([resident(rng)], actor="bench")[0].id
+        someone = _grow(agent, sizes[-1] + 1, sizes[-1], rng, used)[0].id  # the readings are hers
         for start in range(0, readings, 1000):
             batch = [reading(someone, dedupe_key=f"m{i}") for i in range(start, min(readings, start + 1000))]
             agent.store.readings.add_many(batch, actor="bench")
