@@ -13,8 +13,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+import sys
 import threading
 import unicodedata
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -81,6 +84,29 @@ class Match:
     rank: int
 
 
+def _starts(texts: Iterable[str]) -> array[int]:
+    """Where each text starts in their join with one separator between them."""
+    starts, position = array("L"), 0
+    for text in texts:
+        starts.append(position)
+        position += len(text) + 1
+    return starts
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """Sorted (key, resident id, alternate reading) rows, held as columns: no tuple per row."""
+
+    keys: list[str]
+    ids: list[str]
+    alternate: bytes
+
+    @classmethod
+    def of(cls, rows: list[tuple[str, str, int]]) -> _Keys:
+        """Columns of rows sorted already."""
+        return cls([r[0] for r in rows], [r[1] for r in rows], bytes(r[2] for r in rows))
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     resident_id: str
@@ -101,13 +127,13 @@ class NameIndex:
         self._dirty = True
         self._ids: list[str] = []
         self._names_blob = ""
-        self._offsets: list[int] = []
+        self._offsets = array("L")
         self._numbers_blob = ""
-        self._initials: list[tuple[str, str, int]] = []
-        self._spellings: list[tuple[str, str, int]] = []
+        self._initials = _Keys.of([])
+        self._spellings = _Keys.of([])
         self._phones_blob = ""
-        self._phone_offsets: list[int] = []
-        self._records: list[tuple[str, str]] = []
+        self._phone_offsets = array("L")
+        self._records = _Keys.of([])  # health-record numbers (every alternate 0)
         self.change_seq = 0
 
     def __len__(self) -> int:
@@ -123,8 +149,9 @@ class NameIndex:
                 resident.id_number,
                 resident.health_record_number or "",
                 _phone_digits(resident.phone or ""),
-                tuple(initials(resident.name)),
-                tuple(spellings(resident.name)),
+                # Interned: residents share initials and spellings (zs, wang...), held once each.
+                tuple(map(sys.intern, initials(resident.name))),
+                tuple(map(sys.intern, spellings(resident.name))),
             )
         with self._lock:
             if entry is None:
@@ -146,24 +173,18 @@ class NameIndex:
         self._ids = [e.resident_id for e in entries]
         self._names_blob = _SEPARATOR.join(e.name for e in entries)
         self._numbers_blob = _SEPARATOR.join(e.id_number for e in entries)
-        offsets, position = [], 0
-        for e in entries:
-            offsets.append(position)
-            position += len(e.name) + 1
-        self._offsets = offsets
-        self._initials = sorted(
-            (key, e.resident_id, int(variant > 0)) for e in entries for variant, key in enumerate(e.initials)
+        self._offsets = _starts(e.name for e in entries)
+        self._initials = _Keys.of(
+            sorted((key, e.resident_id, int(variant > 0)) for e in entries for variant, key in enumerate(e.initials))
         )
-        self._spellings = sorted(
-            (key, e.resident_id, int(variant > 0)) for e in entries for variant, key in enumerate(e.spellings)
+        self._spellings = _Keys.of(
+            sorted((key, e.resident_id, int(variant > 0)) for e in entries for variant, key in enumerate(e.spellings))
         )
         self._phones_blob = _SEPARATOR.join(e.phone for e in entries)
-        phone_offsets, position = [], 0
-        for e in entries:
-            phone_offsets.append(position)
-            position += len(e.phone) + 1
-        self._phone_offsets = phone_offsets
-        self._records = sorted((e.health_record_number, e.resident_id) for e in entries if e.health_record_number)
+        self._phone_offsets = _starts(e.phone for e in entries)
+        self._records = _Keys.of(
+            sorted((e.health_record_number, e.resident_id, 0) for e in entries if e.health_record_number)
+        )
         self._dirty = False
 
     def search(self, query: str, *, limit: int = 20) -> list[Match]:
@@ -204,14 +225,15 @@ class NameIndex:
             start = self._offsets[index] + len(name) + 1
             found += 1
 
-    def _by_key(
-        self, keys: list[tuple[str, str, int]], matched_by: str, text: str, hits: dict[str, Match], limit: int
-    ) -> None:
+    def _by_key(self, keys: _Keys, matched_by: str, text: str, hits: dict[str, Match], limit: int) -> None:
         """Pinyin keys (initials or full spellings) that start with what was typed."""
         if not text:
             return
-        position = bisect.bisect_left(keys, (text, "", 0))
-        for key, resident_id, alternate in keys[position : position + limit * 5]:
+        position = bisect.bisect_left(keys.keys, text)
+        end = position + limit * 5
+        for key, resident_id, alternate in zip(
+            keys.keys[position:end], keys.ids[position:end], keys.alternate[position:end], strict=True
+        ):
             if not key.startswith(text):
                 break
             self._add(hits, resident_id, matched_by, 4 if alternate else 2 if key == text else 3)
@@ -242,8 +264,9 @@ class NameIndex:
             self._add(hits, self._ids[index], "id_number", 0 if at % 19 == 0 else 6)
             start = (index + 1) * 19
             found += 1
-        position = bisect.bisect_left(self._records, (text, ""))
-        for number, resident_id in self._records[position : position + limit]:
+        position = bisect.bisect_left(self._records.keys, text)
+        end = position + limit
+        for number, resident_id in zip(self._records.keys[position:end], self._records.ids[position:end], strict=True):
             if not number.startswith(text):
                 break
             self._add(hits, resident_id, "health_record_number", 1)
