@@ -15,6 +15,7 @@ A crash is any exception but ``drivers.errors.FrameError``; the line names the p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -37,7 +38,7 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 DEFAULT_SIZE = 1_000_000  # inputs per parser (issue 13)
 QUICK_SIZE = 20_000
 MAX_CORPUS = 400
-SLOW_S = 1.0  # an input that takes longer than this is reported (not failed: the machine is shared)
+SLOW_S = 1.0  # an input slower than this (twice) is reported, not failed: the machine may be shared
 
 INTERESTING = (
     b"\x00",
@@ -219,7 +220,13 @@ def fuzz_parser(
             figures.accepted += 1
             if len(mine) < MAX_CORPUS and rng.random() < 0.05:
                 mine.append(data)
-        figures.slowest = max(figures.slowest, time.perf_counter() - began)
+        took = time.perf_counter() - began
+        if took > SLOW_S:  # timed again: a slow parser is slow twice, a busy machine seldom
+            began = time.perf_counter()
+            with contextlib.suppress(Exception):
+                parse(data, random.Random(index))
+            took = min(took, time.perf_counter() - began)
+        figures.slowest = max(figures.slowest, took)
         figures.inputs += 1
     return figures
 
