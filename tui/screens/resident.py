@@ -24,7 +24,7 @@ from tui.screens.base import ClinicScreen, DaemonEvent
 from tui.widgets.chart import Limit, Series, TrendChart
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.pending import Pending
-from tui.widgets.readings import summary, when
+from tui.widgets.readings import measurements, summary, when
 from tui.widgets.text import clean, lit
 
 FIRST_READINGS = 60  # enough for the summary, the first page and a recent chart
@@ -111,6 +111,7 @@ class ResidentScreen(ClinicScreen):
         self.resident_id = resident_id
         self.first_tab = tab
         self.file: dict[str, Any] = {}
+        self.readings: list[dict[str, Any]] = []  # one row per measurement (an oximeter's SpO2 and pulse joined)
         self.history: list[dict[str, Any]] = []
         self.chart = "bp"
 
@@ -141,16 +142,20 @@ class ResidentScreen(ClinicScreen):
             found = await self.call("resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS})
         if found is None:
             return
-        self.file = found
+        self._read(found)
         self.show_file()
         if len(found.get("readings") or []) >= FIRST_READINGS:
             everything = await self.call("resident.file", {"resident": self.resident_id}, quiet=True)
             if everything is not None:
-                self.file = everything
+                self._read(everything)
                 self._show_readings()
         history = await self.call("resident.history", {"resident": self.resident_id}, quiet=True)
         self.history = list(history["history"]) if history else []
         self._show_history()
+
+    def _read(self, found: dict[str, Any]) -> None:
+        self.file = found
+        self.readings = measurements(list(found.get("readings") or []))
 
     def on_daemon_event(self, event: DaemonEvent) -> None:
         if event.data.get("resident_id") == self.resident_id and event.name.startswith("reading."):
@@ -223,7 +228,7 @@ class ResidentScreen(ClinicScreen):
         conditions = self._entries("condition")
         text.append(f"\n{t('resident.conditions')}: ", style="bold")
         text.append("、".join(clean(c.get("name")) for c in conditions) or t("resident.none"))
-        readings = self.file.get("readings") or []
+        readings = self.readings
         text.append(f"\n{t('resident.last_reading')}: ", style="bold")
         if readings:
             text.append(f"{when(readings[0].get('taken_at'), year=True)}  {summary(readings[0], t)}")
@@ -250,7 +255,7 @@ class ResidentScreen(ClinicScreen):
 
     def _show_readings(self) -> None:
         t = self.t
-        readings = self.file.get("readings") or []
+        readings = self.readings
         table = self.query_one("#t-readings", PagedTable)
         table.empty_text, table.page_text = t("resident.no_readings"), t("table.page")
         rows: list[Row] = [
@@ -262,7 +267,7 @@ class ResidentScreen(ClinicScreen):
 
     def _show_chart(self) -> None:
         t = self.t
-        readings = self.file.get("readings") or []
+        readings = self.readings
         lines: dict[str, tuple[str, list[tuple[datetime, float]]]] = {}
         for _, key, style in CHARTS[self.chart]:
             lines.setdefault(key, (style, []))

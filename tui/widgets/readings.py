@@ -57,3 +57,44 @@ def flagged(reading: dict[str, Any], t: Catalogue, *, short: bool = False) -> Te
     if reading.get("alerts"):
         return Text("⚠ " + text, style="bold red")
     return Text(text)
+
+
+OXIMETRY = ("59408-5", "2708-6", "8867-4")  # SpO2 (pulse oximetry, arterial blood) and pulse, in that order
+
+
+def measurements(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Readings a device took together, SpO2 and pulse, joined into one (its ``ids`` name every reading in it).
+
+    Joined only when the device, the time and whose (resident or the name the device gave) agree and the
+    codes do not repeat, so two pulses in the same second stay two rows. The order of the list is kept.
+    """
+    rows: list[dict[str, Any]] = []
+    open_: dict[tuple[str, ...], dict[str, Any]] = {}
+    for reading in readings:
+        codes = [str(c.get("code")) for c in reading.get("components") or []]
+        row = {**reading, "ids": [reading["id"]]}
+        if not codes or any(code not in OXIMETRY for code in codes):
+            rows.append(row)
+            continue
+        device = reading.get("device") or {}
+        key = tuple(
+            str(v or "")
+            for v in (
+                device.get("id"),
+                reading.get("taken_at"),
+                reading.get("resident_id"),
+                reading.get("subject_hint"),
+            )
+        )
+        first = open_.get(key)
+        if first is not None and not {str(c.get("code")) for c in first["components"]} & set(codes):
+            first["components"] = sorted(
+                [*first["components"], *reading["components"]], key=lambda c: OXIMETRY.index(str(c.get("code")))
+            )
+            first["ids"].append(reading["id"])
+            first["alerts"] = [*(first.get("alerts") or []), *(reading.get("alerts") or [])]
+            first["acknowledged"] = bool(first.get("acknowledged") and reading.get("acknowledged"))
+            continue
+        open_[key] = row
+        rows.append(row)
+    return rows
