@@ -105,14 +105,18 @@ def _unlock_once(home: Path) -> dict[str, Any]:
 
 def _daemon_rss(home: Path, env: dict[str, str], within: float = 600) -> dict[str, float]:
     """Start the daemon on ``home``, wait until it is unlocked (index built) and read its memory."""
-    process = subprocess.Popen(
-        [str(CLI), "--home", str(home), "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = home.with_name(home.name + "-daemon.log")
+    with log.open("wb") as output:
+        process = subprocess.Popen([str(CLI), "--home", str(home), "run"], env=env, stdout=output, stderr=output)
     try:
         deadline = time.monotonic() + within
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"the daemon on {home.name} stopped before it was ready")
+                said = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+                raise SystemExit(
+                    f"the daemon on {home.name} stopped ({process.returncode}) before it was ready:"
+                    f" {said[-1] if said else 'no message'}"
+                )
             if time.monotonic() > deadline:
                 raise SystemExit(f"the daemon on {home.name} was not unlocked within {within:.0f} s")
             done = subprocess.run(
