@@ -142,50 +142,8 @@ def _new_home(path: Path) -> Agent:
     return agent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--sizes", default="1000,10000,50000", help="residents at each point of the curve")
-    parser.add_argument("--readings", type=int, default=100_000, help="unsent readings for the daemon's RSS")
-    arguments(parser)
-    args = parser.parse_args()
-    out = Report("memory", args.rows)
-    if not Path("/proc/self/status").exists():
-        out.skip("needs /proc (Linux) to read the memory of a process")
-        return
-    sizes = [100, 400, 1000] if args.quick else sorted(int(s) for s in args.sizes.split(","))
-    readings = 2000 if args.quick else args.readings
-    rng = random.Random(13)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_AGENT_")}
-    points: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="clinic-bench-") as tmp:
-        work = Path(tmp)
-        empty = _new_home(work / "empty")
-        empty.close()
-        bare = _unlock_once(work / "empty")
-        agent = _new_home(work / "full")
-        have, used = 0, set[str]()
-        for size in sizes:
-            _grow(agent, size, have, rng, used)
-            have = size
-            point = _unlock_once(work / "full")
-            points.append(point)
-            print(
-                f"{size:>8,} residents: unlock + index {point['unlock_s']:.2f} s (Argon2id alone"
-                f" {point['kdf_s']:.2f} s), RSS {point['before_mib']:.0f} -> {point['after_mib']:.0f} MiB",
-                flush=True,
-            )
-        someone = _grow(agent, sizes[-1] + 1, sizes[-1], rng, used)[0].id  # the readings are hers
-        for start in range(0, readings, 1000):
-            batch = [reading(someone, dedupe_key=f"m{i}") for i in range(start, min(readings, start + 1000))]
-            agent.store.readings.add_many(batch, actor="bench")
-        agent.close()
-        base = _daemon_rss(work / "empty", env)
-        full = _daemon_rss(work / "full", env)
-    print(f"empty store: RSS {bare['before_mib']:.0f} -> {bare['after_mib']:.0f} MiB unlocked")
-    print(
-        f"daemon, {sizes[-1]:,} residents + {readings:,} unsent readings: RSS {full['VmRSS']:.0f} MiB"
-        f" (peak {full['VmHWM']:.0f}); on an empty store {base['VmRSS']:.0f} MiB (peak {base['VmHWM']:.0f})"
-    )
+def _curve_rows(out: Report, sizes: list[int], points: list[dict[str, Any]], bare: dict[str, Any]) -> None:
+    """Unlock time and RSS at each size, and whether memory grows sublinearly."""
     for size, point in zip(sizes, points, strict=True):
         at_goal = size >= UNLOCK_GOAL_AT
         out.row(
@@ -233,6 +191,58 @@ def main() -> None:
         )
     else:
         out.skip("memory against store size: sublinear is judged on three sizes or more (not in --quick)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,50000", help="residents at each point of the curve")
+    parser.add_argument("--readings", type=int, default=100_000, help="unsent readings for the daemon's RSS")
+    arguments(parser)
+    args = parser.parse_args()
+    out = Report("memory", args.rows)
+    if not Path("/proc/self/status").exists():
+        out.skip("needs /proc (Linux) to read the memory of a process")
+        return
+    sizes = [100, 400, 1000] if args.quick else sorted(int(s) for s in args.sizes.split(","))
+    readings = 2000 if args.quick else args.readings
+    rng = random.Random(13)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_AGENT_")}
+    points: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="clinic-bench-") as tmp:
+        work = Path(tmp)
+        empty = _new_home(work / "empty")
+        empty.close()
+        bare = _unlock_once(work / "empty")
+        agent = _new_home(work / "full")
+        have, used = 0, set[str]()
+        for size in sizes:
+            _grow(agent, size, have, rng, used)
+            have = size
+            point = _unlock_once(work / "full")
+            points.append(point)
+            print(
+                f"{size:>8,} residents: unlock + index {point['unlock_s']:.2f} s (Argon2id alone"
+                f" {point['kdf_s']:.2f} s), RSS {point['before_mib']:.0f} -> {point['after_mib']:.0f} MiB",
+                flush=True,
+            )
+        someone = _grow(agent, sizes[-1] + 1, sizes[-1], rng, used)[0].id  # the readings are hers
+        for start in range(0, readings, 1000):
+            batch = [reading(someone, dedupe_key=f"m{i}") for i in range(start, min(readings, start + 1000))]
+            agent.store.readings.add_many(batch, actor="bench")
+        agent.close()
+        print(f"empty store: RSS {bare['before_mib']:.0f} -> {bare['after_mib']:.0f} MiB unlocked", flush=True)
+        _curve_rows(out, sizes, points, bare)
+        try:
+            base = _daemon_rss(work / "empty", env)
+            full = _daemon_rss(work / "full", env)
+        except SystemExit as exc:  # the figures so far stand; the daemon's are missing, and why
+            print(exc)
+            out.skip(f"daemon RSS: {exc}")
+            return
+    print(
+        f"daemon, {sizes[-1]:,} residents + {readings:,} unsent readings: RSS {full['VmRSS']:.0f} MiB"
+        f" (peak {full['VmHWM']:.0f}); on an empty store {base['VmRSS']:.0f} MiB (peak {base['VmHWM']:.0f})"
+    )
     load = f"{sizes[-1] // 1000}k residents + {readings // 1000}k readings"
     out.row(
         f"daemon RSS ready, {load}",
