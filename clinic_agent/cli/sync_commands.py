@@ -82,6 +82,9 @@ def _enroll_text(r: dict[str, Any]) -> str:
     text = (
         f"Enrolled with {r['platform']} (credentials: {r['auth']}); the clinic is Organization/{r['organization_id']}."
     )
+    offered = r.get("consultation_targets")
+    if offered is not None:  # read at enrolment, kept for offline use (sync/targets.py)
+        text += f"\nThe platform offers {len(offered)} consultation service(s) (clinic-agent consult targets)."
     if r.get("public_jwk"):
         text += "\nGive the platform this public key (JWK) for the clinic's client registration:\n"
         text += _json(r["public_jwk"])

@@ -20,6 +20,7 @@ def prepare(cli: Cli, platform: str) -> None:
     result = cli("enroll", "--platform", platform, check=True)
     assert "without authentication" in result.stderr
     assert "Organization/" in result.stdout
+    assert "The platform offers 0 consultation service(s)" in result.stdout  # read at enrolment, none there
 
 
 def test_enroll_sync_and_status_without_a_daemon(fresh_fhir_server: str, cli: Cli) -> None:
