@@ -142,6 +142,7 @@ def run_bench(name: str, *, quick: bool, logs: Path) -> tuple[list[dict[str, Any
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen benches, print the table, write the JSON (and the plots)."""
     parser = argparse.ArgumentParser(
+        prog="bench/run",
         description=(__doc__ or "").split("\n")[0],
         epilog="benches: " + "; ".join(f"{n}: {d}" for n, d in BENCHES.items()),
     )
@@ -149,7 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", choices=sorted(BENCHES), metavar="NAME", help="run only this bench (repeatable)"
     )
-    parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json", help="where the JSON goes")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=HERE / "results" / "latest.json",
+        help="where the JSON goes (bench/results/latest.json)",
+    )
     parser.add_argument("--plot", type=Path, metavar="DIR", help="also draw the curves as SVG files in DIR")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--show", type=Path, metavar="PATH", help="print the table of a saved run's JSON, run nothing")
