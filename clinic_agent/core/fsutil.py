@@ -22,11 +22,16 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path``: temp file, fsync, rename over the old file, fsync the directory."""
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
+    """Write ``data`` to ``path``: temp file, fsync, rename over the old file, fsync the directory.
+
+    ``owner`` (uid, gid) is given to the new file before it takes the name, so root editing a file
+    another user must read never leaves it root's, not even for a moment."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
+        if owner is not None:
+            os.fchown(fd, *owner)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]

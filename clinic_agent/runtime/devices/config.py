@@ -17,6 +17,7 @@ state (connected, waiting, disconnected...) is shown by `status` and pushed to t
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -285,4 +286,7 @@ def _write_checked(path: Path, text: str) -> None:
     except tomllib.TOMLDecodeError as exc:  # pragma: no cover - our own output
         raise ConfigError(f"{path}: the edited file would not be valid TOML ({exc}); nothing was written") from None
     parse(parsed.get("devices", []), str(path))
-    atomic_write(path, text.encode("utf-8"), mode=path.stat().st_mode & 0o777 if path.exists() else 0o640)
+    old = path.stat() if path.exists() else None
+    # root (sudo) editing the package's agent.toml keeps it root:clinic 0640: the service reads it as clinic
+    owner = (old.st_uid, old.st_gid) if old is not None and os.geteuid() == 0 else None
+    atomic_write(path, text.encode("utf-8"), mode=old.st_mode & 0o777 if old else 0o640, owner=owner)

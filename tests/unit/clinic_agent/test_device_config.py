@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,22 @@ def test_adding_and_removing_keeps_comments_and_other_devices(tmp_path: Path) ->
     assert "machine" not in text
     with pytest.raises(InvalidInput, match="no device named"):
         remove_device(path, "machine")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_root_adding_and_removing_a_device_keeps_the_files_owner_group_and_mode(tmp_path: Path) -> None:
+    """`sudo clinic-agent devices add` on an installed PC: agent.toml stays root:clinic 0640, which the
+    service reads through its group (the package test found it left root:root, and the service stopped)."""
+    path = tmp_path / "agent.toml"
+    path.write_text('[clinic]\ncode = "TR0001"\n', encoding="utf-8")
+    nobody = 65534  # another user and group, as clinic is to root
+    os.chown(path, 0, nobody)
+    path.chmod(0o640)
+
+    add_device(path, {"name": "cuff", "kind": "ble", "protocol": "ble", "address": "F1:F1:F1:F1:F1:01"})
+    after_add = path.stat()
+    remove_device(path, "cuff")
+    after_remove = path.stat()
+
+    for kept in (after_add, after_remove):
+        assert (kept.st_uid, kept.st_gid, kept.st_mode & 0o777) == (0, nobody, 0o640)
