@@ -229,7 +229,9 @@ def plain_pull(base: str, organization_id: str) -> tuple[float, int, int]:
                     break  # a type this server does not search (the agent skips it too)
                 page = answer.json()
                 pages += 1
-                found = [e["resource"] for e in page.get("entry", []) if "resource" in e]
+                found = [
+                    e["resource"] for e in page.get("entry", []) if e.get("resource", {}).get("resourceType") == kind
+                ]
                 fresh = [r for r in found if r["id"] not in seen]
                 seen.update(r["id"] for r in found)
                 count += len(fresh)

@@ -22,6 +22,7 @@ from clinic_agent.core.errors import InvalidInput, RecordChanged, RecordNotFound
 from clinic_agent.core.model import ConsultationMessage, ConsultationTask, Resident, utcnow
 from clinic_agent.core.sync_values import RESIDENTS, Write
 from sync.engine.conflicts import adopt, adoption, reconcile
+from sync.engine.deletions import SUFFIX as DELETIONS
 from sync.engine.deletions import pull_deletions
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import PULLED, SUBJECT_PARAM, derived, entity_of, from_resource, subject_id
@@ -43,6 +44,8 @@ async def pull(engine: SyncEngine) -> None:
     for resource_type in PULLED:
         listed = resource_type in engine.capabilities.resources or not engine.capabilities.resources
         started_at = await engine.db(engine.store.cursor, resource_type)
+        if started_at is None:
+            await _deletions_from_now(engine, resource_type)
         try:
             if await _by_patient_list(engine, resource_type):
                 await _pull_type_by_patients(engine, resource_type)
@@ -53,6 +56,19 @@ async def pull(engine: SyncEngine) -> None:
                 raise
             continue
         await pull_deletions(engine, resource_type, started_at)
+
+
+async def _deletions_from_now(engine: SyncEngine, resource_type: str) -> None:
+    """A type's first pull: upstream deletions are looked for from the moment it began (a margin before).
+
+    What exists comes down by the search itself. Without this, a first pull cut short (the link, the
+    power) looked for deletions, once resumed, from the cursor it had reached: every version written
+    since then, the rest of the catchment's history, read 500 at a time by offset (bench/onboarding.py).
+    """
+    key = resource_type + DELETIONS
+    if await engine.db(engine.store.cursor, key) is None:
+        began = since(utcnow() - _LIST_MARGIN)
+        await engine.db(engine.store.apply, [], cursor=(key, began), actor=engine.options.actor)
 
 
 def _params(

@@ -350,3 +350,14 @@ def test_a_first_pull_asks_for_large_pages_and_applies_them_a_page_size_at_a_tim
     assert sorted(n for n in counting.applied if n)[-3:] == [5, 10, 10]  # ... applied 10, 10 and 5 at a time
     assert newcomer.sync.cursor("Patient") is not None
     newcomer.close()
+
+
+def test_a_first_pull_looks_for_deletions_from_when_it_began(store: Store) -> None:
+    """A first pull cut short and resumed must not read the whole history pulled after the cut for deletions."""
+    platform = FakePlatform()
+    before = datetime.now(UTC)
+    sync(store, platform)
+    for kind in PULLED:
+        found = store.sync.cursor(kind + "#deleted")
+        assert found is not None, kind  # set as the type's first pull began, not left to the pull's cursor
+        assert datetime.fromisoformat(found.replace("Z", "+00:00")) <= before
