@@ -1,15 +1,17 @@
-"""A resident's file: one device measurement is one row of its readings."""
+"""A resident's file: one device measurement is one row of its readings, and each tab is built when first shown."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tests.tui.conftest import Daemon
-from tests.tui.helpers import sign_in, until, visible_text
+from tests.tui.fake_api import FakeApi
+from tests.tui.helpers import settled, sign_in, until, visible_text
 from tests.tui.test_day import add_reading, open_file
 from tui.app import ClinicApp
+from tui.screens.resident import TABS
 from tui.widgets.paged_table import PagedTable
 
 MakeApp = Callable[..., ClinicApp]
@@ -38,3 +40,62 @@ async def test_an_oximeter_measurement_is_one_row_of_the_files_readings(make_app
         await pilot.press("1")  # the summary's last reading is the whole measurement too
         await until(pilot, lambda: "最近读数" in visible_text(app))
         assert "血氧 93 % · 脉搏 81 次/分" in visible_text(app)
+
+
+def fake_app(language: str = "zh") -> ClinicApp:
+    return ClinicApp(FakeApi(), language=language, today=lambda: date(2026, 5, 20), status_seconds=3600)
+
+
+async def open_fake_file(pilot: Any) -> Any:
+    await pilot.press(*"doctor", "enter", *"246810", "enter")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "HomeScreen")
+    await pilot.press(*"lxy")
+    await until(pilot, lambda: bool(pilot.app.screen.matches))
+    await pilot.press("enter")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "ResidentScreen" and bool(pilot.app.screen.file))
+    await settled(pilot)
+    return pilot.app.screen
+
+
+def filled(screen: Any, tab: str) -> int:
+    """The rows of a tab's table, on all its pages (-1 when the tab holds no table yet)."""
+    tables = screen.query_one(f"#{tab}").query(PagedTable)
+    return len(tables.first().rows) if tables else -1
+
+
+async def test_the_file_builds_the_tab_in_view_and_each_other_tab_when_first_shown() -> None:
+    app = fake_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_fake_file(pilot)
+        assert screen.built == {"summary"}
+        assert [filled(screen, tab) for tab in TABS[1:]] == [-1] * (len(TABS) - 1)  # nothing built behind it
+        assert "青霉素" in visible_text(app)
+        for key, tab, rows in (("2", "readings", 7), ("3", "allergy", 1), ("9", "history", 2), ("2", "readings", 7)):
+            await pilot.press(key)
+            await until(pilot, lambda tab=tab, rows=rows: filled(screen, tab) == rows)  # filled from what was read
+            await settled(pilot)
+            assert screen.focused is screen.query_one(f"#t-{tab}", PagedTable).table
+        assert screen.built == {"summary", "readings", "allergy", "history"}
+        await pilot.press("f2")  # the built tabs are drawn again in the other language, the others when shown
+        await until(pilot, lambda: "Values" in visible_text(app))
+        await pilot.press("4")
+        await until(pilot, lambda: filled(screen, "condition") == 1 and "I10" in visible_text(app))
+        assert "Diagnosed" in visible_text(app)
+
+
+async def test_a_file_opened_at_a_tab_builds_that_tab_first() -> None:
+    app = fake_app("en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "HomeScreen" and bool(pilot.app.screen.summary))
+        await settled(pilot)
+        home: Any = app.screen
+        await home.open_resident("r-1", tab="follow_up")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResidentScreen" and bool(app.screen.file))
+        await settled(pilot)
+        screen: Any = app.screen
+        assert screen.built == {"follow_up"}
+        assert filled(screen, "follow_up") == 1
+        await pilot.press("1")
+        await until(pilot, lambda: "summary" in screen.built)
+        await until(pilot, lambda: "Last follow-up" in visible_text(app))
