@@ -185,7 +185,7 @@ MESSAGES: dict[str, str] = {
     "field.ethnicity": "Ethnicity",
     "field.key_populations": "Key populations",
     "hint.id_number": "18 characters, the last may be X",
-    "hint.id_number_override": "only if the check digit fails yet the card shows it",
+    "hint.id_number_override": "if the card's check digit is wrong",
     "hint.date": "e.g. 2026-03-08",
     "hint.hrn": "17 digits",
     "register.title": "Register a resident",

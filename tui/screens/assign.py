@@ -104,7 +104,7 @@ class AssignScreen(ClinicModal):
                     lit(c["name"], "bold", cells=12),
                     t.label("sex", c.get("sex")),
                     clean(c.get("birth_date")),
-                    lit(c.get("village"), cells=20),
+                    lit(c.get("village"), cells=24),
                     "…" + clean(c.get("id_number"))[-6:],
                 ],
             )

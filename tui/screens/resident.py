@@ -278,7 +278,7 @@ class ResidentScreen(ClinicScreen):
         table = self.query_one("#t-readings", PagedTable)
         table.empty_text, table.page_text = t("resident.no_readings"), t("table.page")
         rows: list[Row] = [
-            (r["id"], [when(r.get("taken_at"), year=True), _reading_text(r, t), lit(_source(r), cells=14)])
+            (r["id"], [when(r.get("taken_at"), year=True), _reading_text(r, t), lit(_source(r), cells=22)])
             for r in readings
         ]
         table.set_rows([t("col.time"), t("col.values"), t("col.source")], rows, keep_page=True)
