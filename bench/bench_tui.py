@@ -2,16 +2,19 @@
 
     cold start to the first screen painted, in a real terminal (a pty of 80x24, a fresh interpreter)
         vs  a bare Textual app (Header/Static/Footer) started the same way       goal: <= 1.3x bare
-    keypress to results, search over 50,000 residents (p95)  vs  a ping through the same socket
+    keypress to results painted, search over 50,000 residents (p95)  vs  a ping through the same socket
                                                                                  goal: p95 < 20 ms
     the raw resident.lookup call a keypress makes (p95)  vs  the same ping
-    opening a file with 5,000 readings  vs  the raw resident.file call
+    opening a file with 5,000 readings, to its first frame painted  vs  the raw resident.file call
 
 and, for information, the raw resident.history (its audit-log lookup) and home.summary calls. The
 goals are issue 13's; opening a file has none there.
 
-The daemon is real (its API server in-process, on a temp socket); for the keypresses the app is
-driven headless by Textual's pilot, so "results on screen" means the table holds them after a refresh.
+The daemon is real (its API server in-process, on a temp socket); for the keypresses and the file the
+app is driven headless by Textual's pilot. "Painted" is the first frame Textual composes once the
+results (the file) are in the screen's widgets, turned into the bytes a terminal would be sent; what
+is left out is the terminal's own drawing. The time until the table merely holds the results is
+printed beside it.
 
 Run: .venv/bin/python bench/bench_tui.py [--residents 50000] [--readings 5000] [--quick] [--rows FILE]
 """
@@ -231,7 +234,32 @@ async def _raw(socket: Path, name: str) -> tuple[list[float], list[float], list[
     return lookups, files, pings
 
 
-async def _through_the_ui(socket: Path, name: str) -> tuple[list[float], list[float]]:
+class _Painted:
+    """When the app composed its first frame once a condition held (the frame turned into terminal bytes)."""
+
+    def __init__(self, app: Any) -> None:
+        from textual._compositor import CompositorUpdate
+
+        self.condition: Any = None
+        self.at: float | None = None
+        display = app._display
+
+        def timed(screen: Any, renderable: Any) -> None:
+            display(screen, renderable)
+            if renderable is None or self.at is not None or self.condition is None or not self.condition():
+                return
+            if isinstance(renderable, CompositorUpdate):
+                renderable.render_segments(app.console)  # what a real terminal would be sent (headless skips it)
+            self.at = time.perf_counter()
+
+        app._display = timed
+
+    def expect(self, condition: Any) -> None:
+        """Time the first frame composed while ``condition()`` holds."""
+        self.condition, self.at = condition, None
+
+
+async def _through_the_ui(socket: Path, name: str) -> dict[str, list[float]]:
     from textual.widgets import Input
 
     from tui.app import ClinicApp
@@ -239,7 +267,8 @@ async def _through_the_ui(socket: Path, name: str) -> tuple[list[float], list[fl
 
     api = DaemonApi(socket)
     app = ClinicApp(api)
-    keypress, opening = [], []
+    painted = _Painted(app)
+    keypress, shown, opening, opened = [], [], [], []
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press(*"doctor", "enter", *"246810", "enter")
         while type(app.screen).__name__ != "HomeScreen":
@@ -251,25 +280,31 @@ async def _through_the_ui(socket: Path, name: str) -> tuple[list[float], list[fl
             for text in QUERIES:
                 search.value = ""
                 await pilot.pause()
-                # What one keypress does: the box changes, the search goes out, the table is filled.
+                # What one keypress does: the box changes, the search goes out, the table is filled and painted.
+                painted.expect(lambda text=text: home.matched_text == text)
                 start = time.perf_counter()
                 search.value = text
                 await _until(lambda text=text: home.matched_text == text, f"results for {text!r}")
-                keypress.append(time.perf_counter() - start)
+                shown.append(time.perf_counter() - start)
+                await _until(lambda: painted.at is not None, f"a frame with the results for {text!r}")
+                keypress.append(float(painted.at or 0) - start)
         for _ in range(5):
             search.value = ""
             await pilot.press(*name)
             while home.matched_text != name:
                 await pilot.pause(0.0005)
+            painted.expect(lambda: type(app.screen).__name__ == "ResidentScreen" and bool(app.screen.file))
             start = time.perf_counter()
             await home.open_resident(home.matches[0]["id"])
             await _until(lambda: type(app.screen).__name__ == "ResidentScreen" and bool(app.screen.file), "the file")
-            opening.append(time.perf_counter() - start)
+            opened.append(time.perf_counter() - start)
+            await _until(lambda: painted.at is not None, "a frame with the file")
+            opening.append(float(painted.at or 0) - start)
             await pilot.press("escape")
             while app.screen is not home:
                 await pilot.pause(0.005)
     await api.close()
-    return keypress, opening
+    return {"ui_lookup": keypress, "ui_lookup_shown": shown, "ui_file": opening, "ui_file_shown": opened}
 
 
 async def _measure(agent: Agent, root: Path, name: str) -> dict[str, Any]:
@@ -279,10 +314,10 @@ async def _measure(agent: Agent, root: Path, name: str) -> dict[str, Any]:
     await server.start()
     try:
         raw_lookup, raw_file, pings = await _raw(socket, name)
-        ui_lookup, ui_file = await _through_the_ui(socket, name)
+        ui = await _through_the_ui(socket, name)
     finally:
         await server.stop()
-    return {"raw_lookup": raw_lookup, "raw_file": raw_file, "ui_lookup": ui_lookup, "ui_file": ui_file, "ping": pings}
+    return {"raw_lookup": raw_lookup, "raw_file": raw_file, "ping": pings, **ui}
 
 
 def main() -> None:
@@ -334,15 +369,16 @@ def main() -> None:
     def p95(xs: Any) -> float:
         return percentile(xs, 0.95)
 
+    shown = scaled(m["ui_lookup_shown"], 1000)
     print(
-        f"keypress to results (p95)        {p95(ui):7.1f} ms   raw resident.lookup p95 {p95(raw):5.1f} ms"
+        f"keypress to results painted (p95) {p95(ui):6.1f} ms   raw resident.lookup p95 {p95(raw):5.1f} ms"
         f"   ping p95 {p95(ping):5.2f} ms   goal < {KEYPRESS_GOAL_MS:g} ms:"
         f" {'met' if p95(ui) < KEYPRESS_GOAL_MS else 'MISSED'}"
     )
-    print(f"  (p50 {median(ui):.1f} ms, {len(ui)} keypresses)")
+    print(f"  (p50 {median(ui):.1f} ms, {len(ui)} keypresses; in the table, not yet painted: p95 {p95(shown):.1f} ms)")
     tails = [50.0, 75.0, 90.0, 95.0, 99.0]
     out.row(
-        f"search keypress to results p95, {args.residents // 1000}k residents",
+        f"search keypress to results painted p95, {args.residents // 1000}k residents",
         unit="ms",
         baseline=p95(ping),
         baseline_label="ping, same socket",
@@ -352,12 +388,12 @@ def main() -> None:
         ratio=p95(ui) / p95(ping),
         goal=f"< {KEYPRESS_GOAL_MS:g} ms",
         met=p95(ui) < KEYPRESS_GOAL_MS,
-        note="headless pilot: until the table holds the results",
+        note=f"headless pilot, to the first frame composed with the results; in the table p95 {p95(shown):.1f} ms",
         curve={
             "x_label": "percentile",
             "y_label": "ms",
             "x": tails,
-            "keypress to results": [percentile(ui, q / 100) for q in tails],
+            "keypress to results painted": [percentile(ui, q / 100) for q in tails],
             "resident.lookup": [percentile(raw, q / 100) for q in tails],
             "ping": [percentile(ping, q / 100) for q in tails],
         },
@@ -374,11 +410,12 @@ def main() -> None:
     )
     ui_file, raw_file = scaled(m["ui_file"], 1000), scaled(m["raw_file"], 1000)
     print(
-        f"open a file with {args.readings:,} readings      {median(ui_file):7.0f} ms   raw resident.file "
+        f"open a file with {args.readings:,} readings, painted {median(ui_file):5.0f} ms   raw resident.file "
         f"{median(raw_file):5.0f} ms   ratio {median(ui_file) / median(raw_file):4.1f}x"
+        f"   (its widgets filled: {median(scaled(m['ui_file_shown'], 1000)):.0f} ms)"
     )
     out.row(
-        f"open a file with {args.readings:,} readings",
+        f"open a file with {args.readings:,} readings, painted",
         unit="ms",
         baseline=median(raw_file),
         baseline_label="raw resident.file",
