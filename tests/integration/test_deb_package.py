@@ -47,6 +47,7 @@ INCLUDE = f"{PYTHON},systemd,systemd-sysv,dbus"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1800),  # the build and the boot are fixtures of the first test; on a loaded machine 10+ min
     pytest.mark.skipif(os.geteuid() != 0, reason="builds and boots a Debian root: needs root"),
     pytest.mark.skipif(shutil.which("dpkg") is None, reason="the package is built on Debian or Ubuntu only"),
 ]
@@ -150,7 +151,7 @@ def steps(debs: dict[str, Path], debian_root: Path, tmp_path_factory: pytest.Tem
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
         stdin=subprocess.DEVNULL,
         check=False,
     )
@@ -197,7 +198,7 @@ def test_contents(debs: dict[str, Path], tmp_path: Path) -> None:
         "/opt/clinic-agent/bin/clinic-agent",
         "/lib/systemd/system/clinic-agent.service",
         "/etc/clinic-agent/agent.toml",
-        f"{site}/clinic_agent/__pycache__/daemon.cpython-{PYTHON.removeprefix('python').replace('.', '')}.pyc",
+        f"{site}/clinic_agent/runtime/__pycache__/daemon.cpython-{PYTHON.removeprefix('python').replace('.', '')}.pyc",
         f"{site}/cryptography/__init__.py",
     ):
         assert path in entries, path
@@ -220,6 +221,12 @@ def test_service_waits_for_setup_then_runs(steps: dict[str, str]) -> None:
     _assert_steps(steps, "waits-before-setup", "setup", "start", "active", "unlocked-by-machine-key", "resident-add")
 
 
+def test_the_service_reaches_bluez_over_the_system_bus(steps: dict[str, str]) -> None:
+    """The hardened unit (AF_UNIX, /run visible) lets the daemon's BLE link reach the system bus and ask
+    for BlueZ; with the bus's socket hidden the same check fails (the planted fault)."""
+    _assert_steps(steps, "bluez-over-dbus", "bluez-check-catches-a-hidden-bus")
+
+
 def test_upgrade_with_data_restarts_the_service(steps: dict[str, str]) -> None:
     _assert_steps(steps, "upgrade", "restarted-by-upgrade", "conffile-kept", "data-after-upgrade")
 
@@ -235,6 +242,7 @@ def test_remove_keeps_data_and_purge_asks(steps: dict[str, str]) -> None:
         "removed-keeps-data",
         "purge-unasked",
         "purge-kept-data",
+        "apt-with-recommends-needs-the-network",
         "reinstall",
         "reinstall-uses-data",
         "purge-consented",
