@@ -22,7 +22,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from clinic_agent.api.server import ApiServer
@@ -37,6 +37,10 @@ from clinic_agent.runtime.syncing import SyncService
 
 _LOGGER = logging.getLogger(__name__)
 START_TIMEOUT = 30.0
+# Unattended unlock decrypts every resident for the name index: seconds on a quiet PC, but minutes for a
+# big store on an old, busy one. The daemon waits for it (so it is ready unlocked) and tells systemd so.
+UNLOCK_TIMEOUT = 600.0
+UNLOCK_EXTEND_EVERY = 10.0
 STOP_TIMEOUT = 10.0
 HOUSEKEEPING_INTERVAL = 15.0
 STOP_DEADLINE = 25.0  # below the unit's TimeoutStopSec (30 s), after which systemd would kill us
@@ -71,10 +75,11 @@ class Supervisor:
         started: list[Service] = []
         try:
             for service in self.services:
+                timeout = getattr(service, "start_timeout", self.start_timeout)
                 try:
-                    await asyncio.wait_for(service.start(), self.start_timeout)
+                    await asyncio.wait_for(service.start(), timeout)
                 except TimeoutError:
-                    raise ClinicAgentError(f"{service.name} did not start within {self.start_timeout:.0f} s") from None
+                    raise ClinicAgentError(f"{service.name} did not start within {timeout:.0f} s") from None
                 started.append(service)
                 _LOGGER.info("started %s", service.name)
             self.ready.set()
@@ -100,20 +105,31 @@ class KeyService:
     """Unlocks with the machine key when there is one; locks and closes the store last of all."""
 
     name = "keys"
+    start_timeout = UNLOCK_TIMEOUT  # the supervisor's own is for services that only set things up
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, *, extend_every: float = UNLOCK_EXTEND_EVERY) -> None:
         self.agent = agent
+        self.extend_every = extend_every
 
     async def start(self) -> None:
         """Unlock unattended if a machine slot exists; otherwise stay locked and keep collecting."""
         if self.agent.keyfile.has_machine_slot():
             try:
-                await self.agent.workers.kdf.run(self.agent.unlock, actor="daemon")
+                await self._while_telling_systemd(self.agent.workers.kdf.run(self.agent.unlock, actor="daemon"))
                 _LOGGER.info("unlocked with the machine key")
                 return
             except ClinicAgentError as exc:
                 _LOGGER.error("machine key did not unlock the store (%s); staying locked", exc)
         _LOGGER.info("store locked: readings are sealed until someone unlocks with a passphrase")
+
+    async def _while_telling_systemd(self, unlocking: Awaitable[object]) -> None:
+        """Await the unlock, asking systemd for more start-up time while it runs (its own limit is 60 s)."""
+        task = asyncio.ensure_future(unlocking)
+        extend = f"EXTEND_TIMEOUT_USEC={int(self.extend_every * 3 * 1_000_000)}"
+        while not task.done():
+            systemd.notify(f"{extend}\nSTATUS=unlocking the store and building the name index")
+            await asyncio.wait({task}, timeout=self.extend_every)
+        task.result()
 
     async def stop(self) -> None:
         """Forget the keys and close the database."""
