@@ -52,13 +52,14 @@ def test_fuzz_no_parser_lets_anything_but_frame_error_escape(seed: int) -> None:
 
 
 def test_fuzz_sees_a_planted_foreign_exception_and_the_run_exits_1(
-    seed: int, capsys: pytest.CaptureFixture[str]
+    seed: int, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     tally = fuzz.run(seed, 500, plant="escape")
     assert tally.crashes > 0, said(tally)
     assert tally.failed
     assert any("KeyError: 'planted'" in p for p in tally.problems), said(tally)
-    assert main(["--only", "fuzz", "--size", "500", "--seed", str(seed), "--plant", "escape"]) == 1
+    argv = ["--only", "fuzz", "--size", "500", "--seed", str(seed), "--plant", "escape"]
+    assert main([*argv, "--workdir", str(tmp_path)]) == 1  # a failed soak's directory is kept: in tmp_path
     assert "fuzz: FAILED" in capsys.readouterr().out
 
 
