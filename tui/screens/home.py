@@ -87,6 +87,7 @@ class HomeScreen(ClinicScreen):
         self.query_one("#search-note").display = False
         self.query_one("#search", Input).focus()
         self.load()
+        self.load_awaiting()
 
     # -- search ------------------------------------------------------------------------------------------------
 
@@ -361,7 +362,10 @@ class HomeScreen(ClinicScreen):
         self._show_awaiting()
 
     def _show_awaiting(self) -> None:
-        panel = self.query_one(ConsultPanel)
+        panels = self.query(ConsultPanel)
+        if not panels:
+            return  # an answer read before the screen was composed: on_mount reads them again
+        panel = panels.first()
         panel.show(self.awaiting, self.t)
         panel.display = bool(self.awaiting) and not self.query_one("#search", Input).value.strip()
 
