@@ -74,7 +74,9 @@ class ApiClient:
             ) from None
         except OSError as exc:
             sock.close()
-            raise DaemonError(f"cannot connect to {self.path}: {exc.strerror}") from None
+            raise DaemonError(
+                f"cannot connect to {self.path}: {exc.strerror or str(exc) or type(exc).__name__}"
+            ) from None
         self._sock = sock
         return self
 
@@ -156,7 +158,9 @@ class AsyncApiClient:
         except PermissionError:
             raise errors.AccessDenied(f"not allowed to connect to {self.path}") from None
         except OSError as exc:
-            raise DaemonError(f"cannot connect to {self.path}: {exc.strerror}") from None
+            raise DaemonError(
+                f"cannot connect to {self.path}: {exc.strerror or str(exc) or type(exc).__name__}"
+            ) from None
         self._writer = writer
         self.closed.clear()
         self._reader_task = asyncio.create_task(self._read(reader))

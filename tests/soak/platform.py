@@ -30,7 +30,7 @@ def sync_config(interval_s: float = 2.0) -> str:
 
 @contextlib.contextmanager
 def platform(workdir: Path) -> Iterator[str]:
-    """A fresh SEKMET server for the soak; its FHIR base URL. Raises sekmet.SekmetUnavailable."""
+    """A fresh SEKMET server for the soak; its FHIR base URL (installed or refused as the FHIR tests decide)."""
     workdir.mkdir(parents=True, exist_ok=True)
     with sekmet.SekmetServer(sekmet.install_sekmet(), workdir) as base_url:
         yield str(base_url)

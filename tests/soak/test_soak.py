@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.soak import main
-from tests.integration.fhir.conftest import sekmet, unavailable
+from tests.integration.fhir.conftest import installed_sekmet
 from tests.soak import backlog, clinic_day, fuzz, power, proxy
 from tests.soak.common import Tally
 from tests.soak.daemon import Sample
@@ -33,10 +33,7 @@ def seed() -> int:
 @pytest.fixture
 def with_platform() -> None:
     """SEKMET must be installable; otherwise the FHIR tests' rule decides (skip, or fail in CI)."""
-    try:
-        sekmet.install_sekmet()
-    except sekmet.SekmetUnavailable as exc:
-        unavailable(str(exc))
+    installed_sekmet()
 
 
 def said(tally: Tally) -> str:

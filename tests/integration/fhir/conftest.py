@@ -8,7 +8,7 @@ If SEKMET cannot be installed or started (no network, wrong Python), every test 
 SKIPPED with the reason, which pytest's ``-ra`` summary prints at the end of the run. Set
 ``CLINIC_AGENT_REQUIRE_SEKMET=1`` to make that a failure instead (CI with a known-good network).
 That decision is taken here, in ``unavailable``, and nowhere else: a test module never catches
-``SekmetUnavailable`` itself, it asks these fixtures for a server.
+``SekmetUnavailable`` itself, it asks these fixtures (or ``installed_sekmet``) for a server.
 """
 
 from __future__ import annotations
@@ -50,14 +50,19 @@ def start_sekmet(executable: Path, workdir: Path, *, extra_config: str = "") -> 
     return server
 
 
-@pytest.fixture(scope="session")
-def sekmet_executable() -> Path:
-    """The installed ``sekmet`` command (installed once, then reused)."""
+def installed_sekmet() -> Path:
+    """The installed ``sekmet`` command; if it cannot be installed, ``unavailable`` decides what that means."""
     try:
         return sekmet.install_sekmet()
     except sekmet.SekmetUnavailable as exc:
         unavailable(str(exc))
         raise  # unreachable: skip or fail raised
+
+
+@pytest.fixture(scope="session")
+def sekmet_executable() -> Path:
+    """The installed ``sekmet`` command (installed once, then reused)."""
+    return installed_sekmet()
 
 
 @pytest.fixture(scope="session")
