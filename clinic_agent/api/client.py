@@ -40,6 +40,11 @@ def raise_error(error: Any) -> None:
     raise exc
 
 
+def _reason(exc: OSError) -> str:
+    """An OSError in words, also one without an errno (a timeout)."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 def _result(message: dict[str, Any]) -> Any:
     if "error" in message:
         raise_error(message["error"])
@@ -74,9 +79,7 @@ class ApiClient:
             ) from None
         except OSError as exc:
             sock.close()
-            raise DaemonError(
-                f"cannot connect to {self.path}: {exc.strerror or str(exc) or type(exc).__name__}"
-            ) from None
+            raise DaemonError(f"cannot connect to {self.path}: {_reason(exc)}") from None
         self._sock = sock
         return self
 
@@ -93,7 +96,7 @@ class ApiClient:
         except TimeoutError:
             raise DaemonError(f"the daemon did not answer {method} within {self.timeout:.0f} s") from None
         except OSError as exc:
-            raise DaemonError(f"the connection to the daemon broke ({exc.strerror or exc})") from None
+            raise DaemonError(f"the connection to the daemon broke ({_reason(exc)})") from None
 
     def _socket(self) -> socket.socket:
         if self._sock is None:
@@ -158,9 +161,7 @@ class AsyncApiClient:
         except PermissionError:
             raise errors.AccessDenied(f"not allowed to connect to {self.path}") from None
         except OSError as exc:
-            raise DaemonError(
-                f"cannot connect to {self.path}: {exc.strerror or str(exc) or type(exc).__name__}"
-            ) from None
+            raise DaemonError(f"cannot connect to {self.path}: {_reason(exc)}") from None
         self._writer = writer
         self.closed.clear()
         self._reader_task = asyncio.create_task(self._read(reader))
@@ -213,7 +214,7 @@ class AsyncApiClient:
         except TimeoutError:
             raise DaemonError(f"the daemon did not answer {method} in time") from None
         except OSError as exc:
-            raise DaemonError(f"the connection to the daemon broke ({exc.strerror or exc})") from None
+            raise DaemonError(f"the connection to the daemon broke ({_reason(exc)})") from None
         finally:
             self._pending.pop(request_id, None)
         return _result(message)
