@@ -52,7 +52,7 @@ def test_the_daemon_syncs_new_work_by_itself(fresh_fhir_server: str, cli: Cli) -
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             status = json.loads(cli("status", "--json", check=True).stdout)["sync"]
-            if status["records"]["confirmed"] == 1:
+            if status["records"]["confirmed"] == 1 and status["state"] == "idle":  # pushed, then pulled
                 break
             time.sleep(0.2)
         assert status["records"] == {"local": 0, "sent": 0, "confirmed": 1}, status
