@@ -4,12 +4,19 @@ The socket lives in a directory of mode 0750 and is itself 0660; on top of the f
 peer's credentials (SO_PEERCRED) are checked: root, the agent's own user, or a member of the
 configured group. A refused peer is told so and logged in the audit trail. Blocking store and
 crypto work runs in worker threads, so one slow request does not stall the others.
+
+One connection may have several requests in flight (the TUI's search keystroke should not wait
+behind its own 30-second status refresh): requests that only read run side by side and answer in
+the order they finish, each carrying its id; anything that changes state waits for every request
+sent before it, and every later request waits for it, so a client sees its own writes in the order
+it sent them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import grp
 import logging
 import os
@@ -18,6 +25,7 @@ import socket
 import stat
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,45 @@ _LOGGER = logging.getLogger(__name__)
 _UCRED = struct.Struct("3i")
 MAX_CONNECTIONS = 64
 _QUEUE = 1000
+IN_FLIGHT = 4  # requests of one connection running at once; the next one is not read off the socket before
+
+# The methods that change nothing a later request of the same client could see (an audit entry aside):
+# they may run beside each other. Everything else is a write and runs alone, in the order it was sent.
+READS = frozenset(
+    {
+        "status",
+        "whoami",
+        "ping",
+        "audit.verify",
+        "backup.list",
+        "conflict.get",
+        "conflict.list",
+        "consult.attachments",
+        "consult.awaiting",
+        "consult.list",
+        "consult.show",
+        "consult.targets",
+        "device.list",
+        "doctor.files",
+        "doctor.sync",
+        "draft.list",
+        "followup.prefill",
+        "home.summary",
+        "parked.list",
+        "reading.get",
+        "reading.suggest",
+        "reading.unassigned",
+        "record.sync_state",
+        "resident.file",
+        "resident.get",
+        "resident.history",
+        "resident.list",
+        "resident.lookup",
+        "resident.search",
+        "sync.status",
+        "user.list",
+    }
+)
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
@@ -107,6 +154,46 @@ class _Connection:
         self.writer.close()
         with contextlib.suppress(OSError, ConnectionError):
             await self.writer.wait_closed()
+
+
+class _Lanes:
+    """The order one connection's requests run in: reads side by side, each write alone and in turn.
+
+    A request waits for what it must not overtake: a read for the last write sent before it, a write
+    for every request sent before it. At most ``IN_FLIGHT`` run at once; past that the connection is
+    not read from until one finishes, so a flooding client holds back only itself.
+    """
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[None]] = set()
+        self._last_write: asyncio.Task[None] | None = None
+        self._room = asyncio.Semaphore(IN_FLIGHT)
+
+    async def start(self, write: bool, work: Callable[[], Awaitable[None]]) -> None:
+        """Start one request's work once there is room for it (returns before the work is done)."""
+        await self._room.acquire()
+        before = list(self._running) if write else [self._last_write] if self._last_write else []
+        task = asyncio.create_task(self._after(before, work))
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+        if write:
+            self._last_write = task
+
+    async def _after(self, before: list[asyncio.Task[None]], work: Callable[[], Awaitable[None]]) -> None:
+        if before:
+            await asyncio.wait(before)
+        await work()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._last_write is task:
+            self._last_write = None
+        self._room.release()
+
+    async def finish(self) -> None:
+        """Let the requests already read run to their end (their answers go nowhere if the client left)."""
+        if self._running:
+            await asyncio.wait(list(self._running))
 
 
 class ApiServer:
@@ -204,26 +291,35 @@ class ApiServer:
 
     async def _serve(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
         decoder = FrameDecoder(self.config.max_frame_bytes)
-        while data := await reader.read(65536):
-            for body in decoder.feed(data):
-                if isinstance(body, Oversize):
-                    message = f"a frame of {body.length} bytes is over the {decoder.max_frame}-byte limit; dropped"
-                    connection.send({"id": None, "error": {"code": "frame_too_large", "message": message}})
-                    continue
-                connection.send(await self._request(connection, body))
-
-    async def _request(self, connection: _Connection, body: bytes) -> dict[str, Any]:
-        request_id: Any = None
+        lanes = _Lanes()
         try:
-            request = decode_body(body)
-            request_id = request.get("id")
+            while data := await reader.read(65536):
+                for body in decoder.feed(data):
+                    if isinstance(body, Oversize):
+                        message = f"a frame of {body.length} bytes is over the {decoder.max_frame}-byte limit; dropped"
+                        connection.send({"id": None, "error": {"code": "frame_too_large", "message": message}})
+                        continue
+                    try:
+                        request = decode_body(body)
+                    except FramingError as exc:
+                        connection.send({"id": None, "error": {"code": "bad_frame", "message": str(exc)}})
+                        continue
+                    write = request.get("method") not in READS
+                    await lanes.start(write, functools.partial(self._answer, connection, request))
+        finally:
+            await lanes.finish()
+
+    async def _answer(self, connection: _Connection, request: dict[str, Any]) -> None:
+        connection.send(await self._request(connection, request))
+
+    async def _request(self, connection: _Connection, request: dict[str, Any]) -> dict[str, Any]:
+        request_id = request.get("id")
+        try:
             method = request.get("method")
             if not isinstance(method, str):
                 raise InvalidInput("a request needs a method")
             result = await self._dispatch(connection, method, request.get("params"), request.get("session"))
             return {"id": request_id, "result": result}
-        except FramingError as exc:
-            return {"id": None, "error": {"code": "bad_frame", "message": str(exc)}}
         except ClinicAgentError as exc:
             return {"id": request_id, "error": error_json(exc)}
         except Exception:

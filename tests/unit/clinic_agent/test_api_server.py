@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +77,51 @@ async def test_events_reach_subscribers_pushed_not_polled(served: tuple[ApiServe
     finally:
         await listener.close()
         await writer.close()
+
+
+async def test_a_quick_read_overtakes_a_slow_one_on_the_same_connection_but_never_a_write(
+    served: tuple[ApiServer, Clock, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search keystroke must not wait behind the TUI's status refresh; a write keeps its turn.
+
+    With one request at a time per connection (the planted fault: IN_FLIGHT = 1, or every method
+    treated as a write) the ping waits behind the held status and this test times out on it.
+    """
+    server, _, path = served
+    gate = threading.Event()
+    status = server.agent.status
+    monkeypatch.setattr(server.agent, "status", lambda: (gate.wait(30), status())[1])
+    client = AsyncApiClient(path)
+    await client.connect()
+    finished: list[str] = []
+
+    def track(name: str, call: asyncio.Future[Any]) -> asyncio.Future[Any]:
+        call.add_done_callback(lambda _: finished.append(name))
+        return call
+
+    try:
+        client.session = (await client.call("login", {"user": "li", "pin": "246810"}))["session"]
+        slow = track("status", asyncio.ensure_future(client.call("status")))
+        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(client.call("ping"), 20) == "pong"
+        write = track(
+            "write",
+            asyncio.ensure_future(client.call("reading.add", {"code": "8867-4", "value": "71", "unit": "/min"})),
+        )
+        read = track("read", asyncio.ensure_future(client.call("reading.unassigned")))
+        await asyncio.sleep(0.2)
+        assert finished == []  # the write waits for the status sent before it; the read waits for the write
+        gate.set()
+        added, listed, _ = await asyncio.wait_for(asyncio.gather(write, read, slow), 30)
+        assert finished == ["status", "write", "read"]
+        assert added["id"] in [r["id"] for r in listed["readings"]]  # the read after a write sees it
+    finally:
+        gate.set()
+        await client.close()
+
+
+def test_every_method_run_side_by_side_is_a_declared_read() -> None:
+    from clinic_agent.api import contract, server
+
+    assert server.READS <= contract.METHODS
+    assert not server.READS & {"login", "logout", "unlock", "lock", "reading.add", "resident.update", "draft.save"}
