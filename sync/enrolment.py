@@ -139,12 +139,8 @@ def enrolled(host: Host) -> dict[str, str] | None:
     return found if found.get("platform") else None
 
 
-async def find_organization(host: Host, platform: Platform) -> str:
-    """The clinic's Organization on the platform, made if missing (conditional on the clinic code)."""
-    return (await _write_organization(host, platform)).resource_id or ""
-
-
 async def _write_organization(host: Host, platform: Platform) -> EntryResult:
+    """The clinic's Organization on the platform, made if missing (conditional on the clinic code)."""
     site = host.site
     clinic = organization.Clinic(code=site.code, name=site.name)
     ns = site.namespace

@@ -1,17 +1,22 @@
 """`clinic-agent setup` enrols with a proven round trip: the clinic's Organization written to the real
-FHIR server and read back the same; a platform that answers 200 with something else fails the step."""
+FHIR server and read back the same; a platform that answers 200 with something else fails the step.
+And sync, when the enrolment was kept before the round trip could be made (SMART), proves it first."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from clinic_agent.runtime import syncing
+from clinic_agent.runtime.agent import Agent
 from tests.integration.conftest import Cli
 from tests.integration.sync.faultproxy import FaultProxy
 from tests.integration.test_cli_setup import SETUP
+from tests.support import resident
 
 ROUND_TRIP = "round trip      "
 
@@ -93,3 +98,40 @@ def test_a_platform_that_does_not_give_back_what_was_written_fails_the_enrolment
     assert report["doctor"] == "zhangwei (doctor)"  # everything else was done
     status = json.loads(cli("status", "--json", check=True).stdout)["sync"]
     assert (status["state"], status["platform"]) == ("not enrolled", None)  # sync will not use that platform
+
+
+def test_sync_proves_the_round_trip_before_it_sends_anything(
+    fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+) -> None:
+    """A SMART enrolment is kept before the platform will talk to us, without an Organization; the first
+    sync that reaches the platform writes it, and must read it back the same before sending anything."""
+    agent = clinic_factory(code="TR0001")
+    broken = {"on": False}
+
+    def rewrite(request: bytes, answer: bytes) -> bytes:
+        return _another_clinic(request, answer) if broken["on"] else answer
+
+    async def scenario() -> tuple[list[str], list[str], int]:
+        server_port = urlsplit(fresh_fhir_server).port or 80
+        proxy = FaultProxy(server_port, seed=0, rewrite=rewrite)
+        port = await proxy.start()
+        try:
+            await syncing.enroll(agent, fresh_fhir_server.replace(f":{server_port}/", f":{port}/"), actor="test")
+            agent.store.sync.save_settings({"organization_id": None})  # as a SMART enrolment leaves it
+            agent.store.residents.add(resident(), actor="test")
+            broken["on"] = True
+            refused = (await syncing.run_once(agent)).errors
+            pending = agent.store.sync.queue_counts()["pending"]
+            broken["on"] = False
+            healed = (await syncing.run_once(agent)).errors
+        finally:
+            await proxy.stop()
+        return refused, healed, pending
+
+    refused, healed, pending = asyncio.run(scenario())
+    assert len(refused) == 1
+    assert "did not give back the clinic's Organization" in refused[0], refused
+    assert pending == 1  # nothing was sent to that platform
+    assert healed == []
+    assert agent.store.sync.settings()["organization_id"]
+    assert agent.store.sync.queue_counts()["pending"] == 0
