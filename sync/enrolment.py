@@ -7,6 +7,7 @@ settings of the store; a token or private key is kept encrypted (``SyncRecords.s
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,8 @@ from sync import auth, targets
 from sync.engine.mapping import PULLED
 from sync.errors import AuthenticationFailed, PlatformProtocolError, SyncError
 from sync.fhir import bundle, organization
+from sync.fhir.bundle import EntryResult
+from sync.fhir.common import Resource, find_identifier
 from sync.host import Host
 from sync.platform import FhirPlatform, Platform
 from sync.settings import SyncSettings
@@ -55,7 +58,8 @@ async def enroll(
     actor: str,
     private_key_pem: bytes | None = None,
 ) -> dict[str, Any]:
-    """Register this clinic: check the link, clock and credentials; find or make its Organization.
+    """Register this clinic: check the link, clock and credentials; find or make its Organization and
+    read it back (``prove_organization``: the answer's ``round_trip``), or nothing is saved.
 
     With SMART the key is made here; until the platform has its public key the token endpoint
     refuses us, so the enrolment is kept and the answer says to register the key (sync then starts
@@ -74,7 +78,7 @@ async def enroll(
         async with connect(base, secret, site.settings) as platform:
             await platform.capabilities()
             check_clock(platform, site.settings)
-            organization_id = await find_organization(host, platform)
+            organization_id, proof = await prove_organization(host, platform)
             offered, offered_error = await targets.fetch_or_reason(platform)
     except AuthenticationFailed as exc:
         if smart is None:
@@ -85,6 +89,7 @@ async def enroll(
         await _save(host, base, secret, actor)
     await asyncio.to_thread(host.records.save_settings, {"organization_id": organization_id})
     result["organization_id"] = organization_id
+    result["round_trip"] = proof
     if offered is not None:  # whom a doctor may ask, kept for offline use (sync/targets.py)
         await targets.keep(host.records, offered)
     result["consultation_targets"] = offered
@@ -134,7 +139,7 @@ def enrolled(host: Host) -> dict[str, str] | None:
     return found if found.get("platform") else None
 
 
-async def find_organization(host: Host, platform: Platform) -> str:
+async def _write_organization(host: Host, platform: Platform) -> EntryResult:
     """The clinic's Organization on the platform, made if missing (conditional on the clinic code)."""
     site = host.site
     clinic = organization.Clinic(code=site.code, name=site.name)
@@ -145,7 +150,51 @@ async def find_organization(host: Host, platform: Platform) -> str:
     result = (await platform.transaction([entry]))[0]
     if not result.resource_id:
         raise PlatformProtocolError("the platform did not say which Organization is this clinic's")
-    return result.resource_id
+    return result
+
+
+async def prove_organization(host: Host, platform: Platform) -> tuple[str, dict[str, Any]]:
+    """Write the clinic's Organization (conditional create), read it back and compare: a proven round trip.
+
+    A link that takes a write and answers 200 is not yet a platform that keeps what it is sent (a
+    proxy, a read-only mirror, a server under another base): what was written must come back. The
+    fields compared are those sync relies on (type, id, the clinic code under the namespace) and,
+    when this request made the Organization, its name too (one the platform team made first may name
+    the clinic its own way). Raises PlatformProtocolError with the difference and a fix."""
+    started = time.monotonic()
+    written = await _write_organization(host, platform)
+    organization_id = written.resource_id or ""
+    read = await platform.read("Organization", organization_id)
+    elapsed_ms = round((time.monotonic() - started) * 1000)
+    created = written.status == 201
+    problem = _organization_differs(read.resource, organization_id, host, compare_name=created)
+    if problem:
+        raise PlatformProtocolError(
+            f"the platform did not give back the clinic's Organization it was sent ({problem}): check "
+            "that the URL is the platform's FHIR base, not a proxy or a copy of it, and enrol again"
+        )
+    return organization_id, {
+        "resource": f"Organization/{organization_id}",
+        "created": created,
+        "clinic_code": host.site.code,
+        "ms": elapsed_ms,
+    }
+
+
+def _organization_differs(resource: Resource, organization_id: str, host: Host, *, compare_name: bool) -> str:
+    """What the Organization read back lacks of what was written; '' when it holds it all."""
+    site = host.site
+    if resource.get("resourceType") != "Organization" or resource.get("id") != organization_id:
+        return f"asked for Organization/{organization_id}, got {resource.get('resourceType')}/{resource.get('id')}"
+    try:
+        code = find_identifier(resource, site.namespace.clinic_code_system)
+    except PlatformProtocolError as exc:
+        return str(exc)
+    if code != site.code:
+        return f"its clinic code reads {code!r}, not {site.code!r}"
+    if compare_name and resource.get("name") != site.name:
+        return f"its name reads {resource.get('name')!r}, not {site.name!r}"
+    return ""
 
 
 def connect(base: str, secret: dict[str, Any], settings: SyncSettings) -> FhirPlatform:

@@ -23,7 +23,7 @@ from clinic_agent.core.model import utcnow
 from sync import targets
 from sync.anchor import anchor
 from sync.engine import EngineOptions, SyncEngine, SyncReport
-from sync.enrolment import SECRET, check_clock, connect, enrolled, find_organization
+from sync.enrolment import SECRET, check_clock, connect, enrolled, prove_organization
 from sync.errors import PlatformUnavailable, SyncError
 from sync.host import Host, Site
 from sync.platform import FhirPlatform
@@ -81,8 +81,8 @@ async def run_once(
 
 async def _run(host: Host, client: FhirPlatform, options: EngineOptions) -> SyncReport:
     if not options.organization_id:  # enrolled before the platform would talk to us (SMART)
-        try:
-            organization_id = await find_organization(host, client)
+        try:  # the round trip enrol() could not prove yet: nothing is sent until it holds
+            organization_id, _ = await prove_organization(host, client)
         except SyncError as exc:
             return SyncReport(errors=[str(exc)], offline=isinstance(exc, PlatformUnavailable))
         await asyncio.to_thread(host.records.save_settings, {"organization_id": organization_id})

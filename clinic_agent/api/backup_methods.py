@@ -31,7 +31,13 @@ def backups_dir(agent: Agent) -> Path:
 
 @method("backup.create", roles=BACKUP_ROLES)
 def _create(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
-    made = backup.take(agent.home.db_path, agent.home.keys_path, backups_dir(agent), keyring=agent.store.keyring)
+    made = backup.take(
+        agent.home.db_path,
+        agent.home.keys_path,
+        backups_dir(agent),
+        keyring=agent.store.keyring,
+        config_path=agent.home.config_path,
+    )
     agent.store.audit.record(caller.actor, "backup", "store", agent.store.store_id, made.path.name)
     return made.as_json()
 

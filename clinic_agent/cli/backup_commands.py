@@ -69,7 +69,7 @@ def _copy_out(chosen: Any, made: dict[str, Any], target: Path) -> dict[str, Any]
     try:
         _fetch(chosen, name, backup.MANIFEST, partial / backup.MANIFEST)
         for file in backup.read_manifest(partial)["files"]:
-            if file not in (backup.DB, backup.KEYS, backup.ANCHOR):
+            if file not in backup.COPIED:
                 raise InvalidInput(f"the backup lists an unexpected file {file!r}")
             _fetch(chosen, name, file, partial / file)
         verified = backup.verify(partial, manifest_name=name)
@@ -105,9 +105,10 @@ def _fetch(chosen: Any, name: str, file: str, dest: Path) -> None:
 
 def _backup_text(r: dict[str, Any]) -> str:
     checked = "audit log and every record verified" if r.get("audit_verified") else "integrity checked"
+    config = ", with the configuration (agent.toml, sealed)" if r.get("config") else ", without a configuration"
     lines = [
         f"Backup {r['name']}: {r['readings']} readings, {r['residents']} residents, {r['audit_entries']} audit "
-        f"entries; {checked}.",
+        f"entries{config}; {checked}.",
         f"  in {r['path']}",
     ]
     if r.get("kept_in_data_directory"):
@@ -174,7 +175,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     try:
         ensure_private_directory(home.root)
         result = backup.restore(
-            source, home.db_path, home.keys_path, keyring=vault.keyring, actor=f"cli:{_who()} ({vault.opened_by})"
+            source,
+            home.db_path,
+            home.keys_path,
+            keyring=vault.keyring,
+            actor=f"cli:{_who()} ({vault.opened_by})",
+            config_path=home.config_path,
         )
     except PermissionError:
         raise no_access(home.root) from None
@@ -195,6 +201,10 @@ def _restore_text(r: dict[str, Any]) -> str:
         f"Restored {r['name']} (made {r['created_at']}): {r['readings']} readings, {r['residents']} residents; "
         "audit log and every record verified.",
     ]
+    if r.get("config_restored"):
+        lines.append(f"The configuration of that day is back in {r['config_restored']}.")
+    else:
+        lines.append("The backup holds no configuration: agent.toml was left as it is.")
     if r.get("replaced_kept_in"):
         lines.append(f"The files it replaced are kept in {r['replaced_kept_in']}.")
     lines.append(

@@ -103,10 +103,13 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         sub,
         common,
         "doctor",
-        "check this installation: files, keys, database, service, unsent records, platform, disk, clock, devices "
-        "(exit 1 when a check fails)",
+        "check this installation: files, keys, database, service, unsent records, platform, disk, clock, devices",
     )
-    p.add_argument("--strict", action="store_true", help="exit 1 on a warning too (for monitoring scripts)")
+    p.epilog = (
+        f"exit status: {DOCTOR_WELL} when every check is ok; {DOCTOR_WARNED} when some only warn (a state a "
+        f"working clinic can be in for a while, or something this login could not check); {DOCTOR_FAILED} when "
+        "a check failed (FAIL: the agent cannot do its work); 2 for a mistyped command, as every command"
+    )
     p.set_defaults(handler=cmd_doctor)
     p = _command(sub, common, "run", "run the daemon in the foreground (the service runs this)")
     p.set_defaults(handler=cmd_run)
@@ -164,8 +167,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(keep=args.keep, once=args.once)
 
 
+DOCTOR_WELL, DOCTOR_FAILED, DOCTOR_WARNED = 0, 1, 3  # 2 stays every command's "bad input"
+
+
+def doctor_status(outcomes: set[str]) -> int:
+    """doctor's exit status: 0 only when all is well, so a script cannot take a warning for health."""
+    from clinic_agent.runtime import doctor
+
+    if doctor.FAIL in outcomes:
+        return DOCTOR_FAILED
+    return DOCTOR_WARNED if doctor.WARN in outcomes else DOCTOR_WELL
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Check the installation; exit 1 if any check fails (with --strict: or warns)."""
+    """Check the installation; the exit status says whether all is well, something warns, or something failed."""
     from clinic_agent.runtime import doctor
 
     checks = doctor.run(home_of(args))
@@ -177,8 +192,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             f"{output.pad(r['outcome'], 8)} {output.pad(r['check'], 18)} {output.safe(r['detail'])}" for r in rows
         ),
     )
-    bad = {doctor.FAIL, doctor.WARN} if args.strict else {doctor.FAIL}
-    return 1 if any(c.outcome in bad for c in checks) else 0
+    return doctor_status({c.outcome for c in checks})
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -8,8 +8,10 @@ scan lists the health devices advertising (or says in one line why there is none
 on); what was found is offered as device entries (asked on a terminal; from a file, added when
 ``[devices] add_found``), and each Bluetooth device added is paired where it asks for an encrypted
 link (drivers/ble/pairing.py; on a terminal a failed pairing can be tried again with the device in
-pairing mode); the clinic is enrolled when a platform is given. A commissioning report (no secrets
-in it) is printed and written to a file the technician keeps. The setup file, for mass rollout:
+pairing mode); the clinic is enrolled when a platform is given, which proves a round trip (the
+clinic's Organization written and read back the same: sync/enrolment.py, prove_organization) or
+fails the step, and setup then exits 1 once everything else is done. A commissioning report (no
+secrets in it) is printed and written to a file the technician keeps. The setup file, for mass rollout:
 
     [clinic]
     name = "坝盘村卫生室"
@@ -47,6 +49,7 @@ from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import connect
 from clinic_agent.cli.commands import _command, home_of, registrar, show, wants_json
 from clinic_agent.cli.device_commands import serial_ports
+from clinic_agent.cli.sync_commands import round_trip_text
 from clinic_agent.core.errors import InvalidInput
 from clinic_agent.core.fsutil import KIB, atomic_write, ensure_private_directory, read_bounded
 from clinic_agent.runtime import config as config_module
@@ -229,7 +232,9 @@ def cmd_setup(args: argparse.Namespace) -> int:
         "devices_added": [],
         "devices_offered": [],
         "platform": None,
+        "round_trip": None,
     }
+    enrolment_failed = ""
     offers = _offers(report)
     add_all = bool(answers.get("devices", {}).get("add_found"))
     pairing = bool(answers.get("devices", {}).get("pair", True))
@@ -259,10 +264,10 @@ def cmd_setup(args: argparse.Namespace) -> int:
                 report["platform"] = (
                     f"enrolled with {enrolled['platform']} (Organization/{enrolled['organization_id']})"
                 )
+                report["round_trip"] = round_trip_text(enrolled.get("round_trip"))
             except Exception as exc:  # noqa: BLE001  (the PC is commissioned all the same; the report says why)
-                report["platform"] = (
-                    f"NOT enrolled: {getattr(exc, 'message', None) or exc} (later: clinic-agent enroll)"
-                )
+                enrolment_failed = str(getattr(exc, "message", None) or exc)
+                report["platform"] = f"NOT enrolled: {enrolment_failed} (later: clinic-agent enroll)"
     finally:
         chosen.close()
     _give_to_owner_of(home.root)
@@ -276,6 +281,13 @@ def cmd_setup(args: argparse.Namespace) -> int:
         output.emit_json({**report, "recovery_code": created.recovery_code, "recovery_code_status": recovery})
     else:
         show(args, report, lambda r: text + f"\nReport written to {r['report']}.")
+    if enrolment_failed:  # commissioned, but not what was asked: a script rolling out many PCs must see it
+        print(
+            f"clinic-agent: setup's enrolment step failed: {enrolment_failed}; everything else is done (see the "
+            "report); once fixed: clinic-agent enroll --platform URL",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -406,6 +418,7 @@ def _report_text(r: dict[str, Any]) -> str:
         f"recovery code   {r['recovery_code']}",
         f"first doctor    {r['doctor']}",
         f"platform        {r['platform'] or 'not given (later: clinic-agent enroll)'}",
+        *([f"round trip      {r['round_trip']}"] if r["round_trip"] else []),
         "serial ports",
         *(ports or ["  (none)"]),
         "bluetooth health devices",

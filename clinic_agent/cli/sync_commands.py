@@ -82,6 +82,9 @@ def _enroll_text(r: dict[str, Any]) -> str:
     text = (
         f"Enrolled with {r['platform']} (credentials: {r['auth']}); the clinic is Organization/{r['organization_id']}."
     )
+    proof = r.get("round_trip")
+    if proof:
+        text += f"\nPlatform round trip: {round_trip_text(proof)}."
     offered = r.get("consultation_targets")
     if offered is not None:  # read at enrolment, kept for offline use (sync/targets.py)
         text += f"\nThe platform offers {len(offered)} consultation service(s) (clinic-agent consult targets)."
@@ -89,6 +92,15 @@ def _enroll_text(r: dict[str, Any]) -> str:
         text += "\nGive the platform this public key (JWK) for the clinic's client registration:\n"
         text += _json(r["public_jwk"])
     return text
+
+
+def round_trip_text(proof: dict[str, Any] | None) -> str | None:
+    """The enrolment's proven round trip in words (sync.enrolment.prove_organization); None without one."""
+    if not proof:
+        return None
+    what = f"{proof['resource']} (clinic {proof['clinic_code']})"
+    done = f"wrote {what}" if proof["created"] else f"{what} was there already, written conditionally"
+    return f"{done}, read it back, {proof['ms']} ms"
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

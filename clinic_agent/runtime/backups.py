@@ -62,6 +62,7 @@ class DailyBackups:
             self.parent,
             label="daily",
             keyring=self.agent.store.keyring,
+            config_path=self.agent.home.config_path,
         )
         removed = prune(self.parent, self.keep)
         with contextlib.suppress(StoreLocked):

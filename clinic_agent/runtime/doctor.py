@@ -68,7 +68,7 @@ def check_home(home: Home) -> Check:
     """The data directory exists, belongs to this user and is closed to others."""
     if not home.root.is_dir():
         return Check("data directory", FAIL, f"{home.root} does not exist: run `clinic-agent init`")
-    if home.root.stat().st_uid != os.geteuid():
+    if home.root.stat().st_uid != os.geteuid() and os.geteuid() != 0:  # root reads the service user's files
         return Check("data directory", WARN, f"{home.root} belongs to another user; run doctor as the agent's user")
     if _mode(home.root) & 0o077:
         return Check("data directory", FAIL, f"{home.root} is mode {_mode(home.root):o}; make it 700 (chmod 700)")

@@ -7,6 +7,11 @@ A backup is a directory ``clinic-agent-backup-<UTC time>[-label]`` holding
     clinic.anchor   the audit chain's anchor, read *before* the snapshot began: the anchor is written
                     only after a commit, so it can lag the copied chain (which reads as "another
                     writer went on") but never lead it (which would read as a cut audit log)
+    agent.toml.sealed  the configuration (agent.toml: clinic code, platform namespace, devices), sealed
+                    to the store's public key like a reading stored while locked: it holds no
+                    credential (the platform's token and key are in the database, encrypted) but
+                    may hold residents' ID card numbers (a device's ``users`` slots), and a backup
+                    is never in clear; only the keys of the backup's key file open it
     manifest.json   the store id, schema, audit head, counts and the SHA-256 of each file
 
 The machine key is never copied: a backup opens only with a passphrase or the recovery code.
@@ -14,8 +19,10 @@ A backup is written under a hidden ``.partial-`` name, verified by opening it wi
 code (SQLite's integrity check; with the keys, the whole audit verification, anchor included), and
 only then renamed to its final name, so a directory with a final name is a verified backup.
 
-Restoring verifies the backup the same way first, then moves the database, its anchor and key file
-aside into ``replaced-<UTC time>/`` (kept, never deleted) and puts the backup's in their place. With
+Restoring verifies the backup the same way first (the configuration opened and read as TOML), then
+moves the database, its anchor and key file aside into ``replaced-<UTC time>/`` (kept, never
+deleted) and puts the backup's in their place, and copies the configuration it replaces there too
+before putting the backup's back (with the mode and owner of the one it replaces). With
 the backup's keys it then writes a ``store.restored`` entry into the restored audit log: which backup,
 made when, by whom, and where the log of the replaced copy had reached. The restored log is behind
 the head the platform holds for this store (anchored at each sync before the restore); the sync
@@ -33,6 +40,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,7 +64,10 @@ _LOGGER = logging.getLogger(__name__)
 
 FORMAT = 1
 DB, KEYS, ANCHOR, MANIFEST = "clinic.db", "keys.json", "clinic.anchor", "manifest.json"
-FILES = (DB, KEYS, ANCHOR, MANIFEST)
+CONFIG = "agent.toml.sealed"
+FILES = (DB, KEYS, ANCHOR, CONFIG, MANIFEST)
+COPIED = (DB, KEYS, ANCHOR, CONFIG)  # the files a manifest may list
+CONFIG_LIMIT = MIB  # agent.toml is a few KiB, as runtime.config reads it
 PREFIX = "clinic-agent-backup-"
 NAME = re.compile(r"^clinic-agent-backup-\d{8}T\d{6}Z(-[a-z0-9-]{1,40})?$")
 MIGRATION_SET = "clinic-agent"
@@ -70,6 +81,7 @@ class Verified:
     path: Path
     manifest: dict[str, Any]
     audit_verified: bool
+    config: bytes | None = None  # the configuration, opened (only when verified with the keys)
 
     def as_json(self) -> dict[str, Any]:
         """For the API and --json."""
@@ -85,6 +97,7 @@ class Verified:
             "residents": self.manifest["residents"],
             "bytes": sum(int(f["bytes"]) for f in self.manifest["files"].values()),
             "audit_verified": self.audit_verified,
+            "config": CONFIG in self.manifest["files"],
         }
 
 
@@ -148,8 +161,10 @@ def take(
     *,
     label: str = "",
     keyring: Keyring | None = None,
+    config_path: Path | None = None,
 ) -> Verified:
-    """Copy the store at ``db_path`` into a new verified backup directory under ``parent``.
+    """Copy the store at ``db_path`` (and the configuration at ``config_path``, sealed) into a new
+    verified backup directory under ``parent``.
 
     Safe while the store is in use: the copy is one read snapshot, taken without the writers' lock.
     """
@@ -162,7 +177,7 @@ def take(
     partial = parent / f".partial-{name}"
     ensure_private_directory(partial)
     try:
-        manifest = _copy(db_path, keys_path, partial)
+        manifest = _copy(db_path, keys_path, partial, config_path)
         verified = verify(partial, keyring=keyring, manifest_name=name)
         final = parent / name
         os.rename(partial, final)
@@ -170,10 +185,27 @@ def take(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return Verified(final, manifest, verified.audit_verified)
+    return Verified(final, manifest, verified.audit_verified, verified.config)
 
 
-def _copy(db_path: Path, keys_path: Path, into: Path) -> dict[str, Any]:
+def config_info(store_id: str) -> bytes:
+    """What a sealed configuration is bound to: it opens as this store's configuration and nothing else."""
+    return f"clinic-agent backup configuration {store_id}".encode()
+
+
+def _seal_config(config_path: Path, keys_path: Path, into: Path) -> None:
+    """agent.toml, sealed to the public key of the key file copied with it (none to seal when it is absent)."""
+    from clinic_agent.security import crypto
+    from clinic_agent.security.keys import KeyFile
+
+    if not config_path.exists():
+        return  # no agent.toml: the agent runs on its defaults, and so will the restored one
+    text = read_bounded(config_path, CONFIG_LIMIT, "the configuration")  # unreadable: no backup, said in one line
+    keyfile = KeyFile.load(keys_path)
+    _write_private(into / CONFIG, crypto.seal_to(keyfile.sealing_public_key(), text, config_info(keyfile.store_id)))
+
+
+def _copy(db_path: Path, keys_path: Path, into: Path, config_path: Path | None = None) -> dict[str, Any]:
     # The anchor first: written only after a commit, what is read now is never ahead of the snapshot below.
     try:
         anchor = anchor_path(db_path).read_bytes()
@@ -206,10 +238,10 @@ def _copy(db_path: Path, keys_path: Path, into: Path) -> dict[str, Any]:
     _write_private(into / KEYS, keys)
     if anchor is not None:
         _write_private(into / ANCHOR, anchor)
+    if config_path is not None:
+        _seal_config(config_path, into / KEYS, into)
     files = {
-        f: {"sha256": _sha256(into / f), "bytes": (into / f).stat().st_size}
-        for f in (DB, KEYS, ANCHOR)
-        if (into / f).exists()
+        f: {"sha256": _sha256(into / f), "bytes": (into / f).stat().st_size} for f in COPIED if (into / f).exists()
     }
     manifest = {
         "format": FORMAT,
@@ -273,7 +305,7 @@ def check_files(directory: Path, manifest: dict[str, Any]) -> None:
         if required not in manifest["files"]:
             raise StoreCorrupted(f"the backup {directory} does not list {required}; it cannot be restored")
     for name, info in manifest["files"].items():
-        if name not in (DB, KEYS, ANCHOR):
+        if name not in COPIED:
             raise StoreCorrupted(f"the backup {directory} lists an unexpected file {name!r}")
         path = directory / name
         if not path.exists():
@@ -302,8 +334,8 @@ def verify(directory: Path, *, keyring: Keyring | None = None, manifest_name: st
     """Check a backup with the store's own code; raise StoreCorrupted naming what is wrong.
 
     Without keys: the files and their checksums, the key file, SQLite's integrity check, the store id.
-    With the store's keyring: also the audit chain, its anchor (a backup must not look cut), and every
-    record against the log.
+    With the store's keyring: also the audit chain, its anchor (a backup must not look cut), every
+    record against the log, and the configuration (it opens with the keys and reads as TOML).
     """
     from clinic_agent.security.keys import KeyFile
     from clinic_agent.store import Store
@@ -338,7 +370,25 @@ def verify(directory: Path, *, keyring: Keyring | None = None, manifest_name: st
                 raise StoreCorrupted(f"backup {shown} does not verify: {found}")
         finally:
             store.close()
-    return Verified(directory, manifest, True)
+    config = _open_config(directory, manifest, keyring, shown) if CONFIG in manifest["files"] else None
+    return Verified(directory, manifest, True, config)
+
+
+def _open_config(directory: Path, manifest: dict[str, Any], keyring: Keyring, shown: str) -> bytes:
+    """The backup's configuration, opened with the store's keys and checked to read as TOML."""
+    import tomllib
+
+    from clinic_agent.security import crypto
+
+    blob = (directory / CONFIG).read_bytes()
+    try:
+        text = crypto.open_sealed(keyring.sealing_key(), blob, config_info(manifest["store_id"]))
+        tomllib.loads(text.decode("utf-8"))
+    except crypto.DecryptionFailed:
+        raise StoreCorrupted(f"backup {shown}: its configuration does not open with the store's keys") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise StoreCorrupted(f"backup {shown}: its configuration is not a readable agent.toml ({exc})") from None
+    return text
 
 
 def prune(parent: Path, keep: int) -> list[str]:
@@ -371,12 +421,19 @@ def _audit_head(db_path: Path) -> int | None:
 
 
 def restore(
-    directory: Path, db_path: Path, keys_path: Path, *, keyring: Keyring | None, actor: str = "agent"
+    directory: Path,
+    db_path: Path,
+    keys_path: Path,
+    *,
+    keyring: Keyring | None,
+    actor: str = "agent",
+    config_path: Path | None = None,
 ) -> dict[str, Any]:
     """Replace the store at ``db_path`` with a verified backup; what it replaces is kept beside it.
 
-    With the keyring, the restore is written into the restored audit log as ``actor``'s. The caller
-    makes sure nothing has the database open (the daemon is stopped).
+    With the keyring, the restore is written into the restored audit log as ``actor``'s, and the
+    backup's configuration (when it holds one) is put back at ``config_path``. The caller makes sure
+    nothing has the database open (the daemon is stopped).
     """
     verified = verify(directory, keyring=keyring)
     replaced_head = _audit_head(db_path)
@@ -404,7 +461,13 @@ def restore(
     fsync_directory(home)
     if _sha256(db_path) != verified.manifest["files"][DB]["sha256"]:
         raise StorageFailed(f"the restored database differs from the backup; the replaced files are in {kept}")
+    restored_config = None
+    if config_path is not None and verified.config is not None:
+        if _restore_config(verified.config, config_path, kept):
+            moved.append(config_path.name)
+        restored_config = str(config_path)
     result = {**verified.as_json(), "replaced_kept_in": str(kept) if moved else None, "replaced_files": moved}
+    result["config_restored"] = restored_config
     if keyring is not None:
         result["audit_entry"] = _record_restore(db_path, keys_path, keyring, actor, verified, replaced_head, kept)
         if os.geteuid() == 0 and owner.st_uid != 0:  # what writing the entry made is the service user's too
@@ -414,6 +477,26 @@ def restore(
     result["backup_audit_head"] = backup_head(verified.manifest)
     result["replaced_audit_head"] = replaced_head
     return result
+
+
+def _restore_config(text: bytes, config_path: Path, kept: Path) -> bool:
+    """Put the backup's configuration at ``config_path`` with the mode and owner of the one it replaces,
+    a copy of which goes into ``kept`` (copied, not moved: /etc may be another file system). Whether
+    there was one to replace."""
+    replaced = config_path.stat() if config_path.exists() else None
+    if replaced is not None:
+        shutil.copy2(config_path, kept / config_path.name)
+        _fsync(kept / config_path.name)
+        fsync_directory(kept)
+    tmp = config_path.with_name(f".{config_path.name}.restoring")
+    tmp.unlink(missing_ok=True)
+    _write_private(tmp, text)
+    os.chmod(tmp, stat.S_IMODE(replaced.st_mode) if replaced else 0o640)
+    if replaced is not None and os.geteuid() == 0:
+        os.chown(tmp, replaced.st_uid, replaced.st_gid)  # the package's root:clinic, or the home's owner
+    os.rename(tmp, config_path)
+    fsync_directory(config_path.parent)
+    return replaced is not None
 
 
 def _record_restore(

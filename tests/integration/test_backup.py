@@ -8,6 +8,7 @@ it must not look like a cut log). Readings acknowledged after the backup finishe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -65,6 +66,9 @@ def test_backup_while_storing_then_restore_holds_every_acknowledged_reading(
     writer.start()
     assert writer.started_enough.wait(60), "the writer stored nothing"
     before = list(writer.acked)  # acknowledged before the backup started
+    config = cli.home / "agent.toml"
+    config.write_text(config.read_text() + f'[clinic]\ncode = "TR0042"  # the cuff\'s slot 1 is {RESIDENT}\n')
+    as_backed_up = config.read_bytes()
     usb = tmp_path / "usb"
     made = cli("backup", str(usb), "--json")
     after_count = len(writer.acked)
@@ -80,7 +84,17 @@ def test_backup_while_storing_then_restore_holds_every_acknowledged_reading(
     assert info["audit_verified"] is True
     backup_dir = Path(info["path"])
     assert backup_dir.parent == usb
-    assert sorted(p.name for p in backup_dir.iterdir()) == ["clinic.anchor", "clinic.db", "keys.json", "manifest.json"]
+    assert sorted(p.name for p in backup_dir.iterdir()) == [
+        "agent.toml.sealed",
+        "clinic.anchor",
+        "clinic.db",
+        "keys.json",
+        "manifest.json",
+    ]
+    assert info["config"] is True
+    sealed = (backup_dir / "agent.toml.sealed").read_bytes()
+    assert b"TR0042" not in sealed  # sealed like the rest: not even the clinic code in clear
+    assert RESIDENT.encode() not in sealed  # a device's users slots may name residents
     assert "machine.key" not in {p.name for p in backup_dir.iterdir()}
     assert all(p.stat().st_mode & 0o077 == 0 for p in backup_dir.iterdir())
     assert info["readings"] >= len(before)
@@ -90,10 +104,17 @@ def test_backup_while_storing_then_restore_holds_every_acknowledged_reading(
     assert "stop it first" in refused.stderr
     assert daemon.stop() == 0
 
+    config.write_text(config.read_text() + '[log]\nlevel = "debug"  # changed after the backup\n')
+    changed, mode = config.read_bytes(), config.stat().st_mode
     restored = cli("restore", str(backup_dir), "--json")
     assert restored.returncode == 0, restored.stderr
-    kept = Path(json.loads(restored.stdout)["replaced_kept_in"])
-    assert {"clinic.db", "keys.json", "clinic.anchor"} <= {p.name for p in kept.iterdir()}
+    answer = json.loads(restored.stdout)
+    kept = Path(answer["replaced_kept_in"])
+    assert {"clinic.db", "keys.json", "clinic.anchor", "agent.toml"} <= {p.name for p in kept.iterdir()}
+    assert answer["config_restored"] == str(config)
+    assert config.read_bytes() == as_backed_up  # the configuration of that day is back
+    assert (kept / "agent.toml").read_bytes() == changed  # and the one it replaced is kept
+    assert config.stat().st_mode == mode  # the mode of the file it replaced
 
     store = open_unlocked(resolve(cli.home))
     try:
@@ -143,3 +164,29 @@ def test_a_restore_by_root_leaves_the_files_to_the_owner_of_the_data_directory(i
     cli("restore", made["path"], check=True)
     owned = {path.name: path.stat().st_uid for path in cli.home.iterdir() if not path.name.startswith("replaced-")}
     assert set(owned.values()) == {nobody}, owned
+
+
+def test_restore_refuses_a_configuration_the_backups_keys_do_not_open(initialised: Cli, tmp_path: Path) -> None:
+    """The checksums of the manifest agree (rewritten with the file), but the sealed configuration is not
+    the store's: the verification opens it with the keys and refuses, and nothing is replaced."""
+    cli = initialised
+    made = cli("backup", str(tmp_path / "usb"), "--json")
+    assert made.returncode == 0, made.stderr
+    backup_dir = Path(json.loads(made.stdout)["path"])
+    sealed = backup_dir / "agent.toml.sealed"
+    sealed.write_bytes(sealed.read_bytes()[:-16] + bytes(16))  # its tag no longer authenticates it
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    manifest["files"]["agent.toml.sealed"] = {
+        "sha256": hashlib.sha256(sealed.read_bytes()).hexdigest(),
+        "bytes": sealed.stat().st_size,
+    }
+    (backup_dir / "manifest.json").write_text(json.dumps(manifest))
+    config_before = (cli.home / "agent.toml").read_bytes()
+    db_before = (cli.home / "clinic.db").read_bytes()
+    result = cli("restore", str(backup_dir))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "its configuration does not open with the store's keys" in line, line
+    assert (cli.home / "agent.toml").read_bytes() == config_before
+    assert (cli.home / "clinic.db").read_bytes() == db_before
+    assert not list(cli.home.glob("replaced-*"))

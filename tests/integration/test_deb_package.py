@@ -232,7 +232,7 @@ def test_upgrade_with_data_restarts_the_service(steps: dict[str, str]) -> None:
 
 
 def test_doctor_backup_and_restore(steps: dict[str, str]) -> None:
-    _assert_steps(steps, "doctor", "backup", "resident-after-backup", "restore", "restored")
+    _assert_steps(steps, "doctor", "backup", "resident-after-backup", "restore", "restored", "config-restored")
 
 
 def test_remove_keeps_data_and_purge_asks(steps: dict[str, str]) -> None:

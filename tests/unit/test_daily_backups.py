@@ -26,6 +26,7 @@ def test_automatic_backups_are_verified_and_only_the_newest_are_kept(tmp_path: P
         for age_days in (3, 2, 1):
             made = service.take()
             assert made.audit_verified
+            assert made.config == home.config_path.read_bytes()  # the settings, sealed, opened by the check
             old = time.time() - age_days * 86400
             os.utime(made.path, (old, old))
             names.append(made.path.name)

@@ -76,10 +76,19 @@ timed upgrade dpkg -i "$T/clinic-agent.deb"
 step restarted-by-upgrade bash -c "active && [ \"\$(systemctl show clinic-agent -p InvocationID --value)\" != $before ]"
 step conffile-kept grep -q 坝盘村卫生室 /etc/clinic-agent/agent.toml
 step data-after-upgrade sh -c "clinic-agent resident show $ID1 && clinic-agent resident show $ID2"
-step doctor sh -c 'clinic-agent doctor >/root/doctor.txt; rc=$?; cat /root/doctor.txt; [ $rc = 0 ] \
-    && grep -Eq "^ok +service +clinic-agent.service active" /root/doctor.txt'
+# Not enrolled (this root has no platform): that one check warns, so doctor exits 3, not 0; nothing fails.
+step doctor sh -c 'clinic-agent doctor >/root/doctor.txt; rc=$?; cat /root/doctor.txt; [ $rc = 3 ] \
+    && grep -Eq "^ok +service +clinic-agent.service active" /root/doctor.txt \
+    && grep -Eq "^warning +unsent records +not enrolled" /root/doctor.txt \
+    && [ "$(grep -Evc "^ok " /root/doctor.txt)" = 1 ]'
+echo "# changed after the backup" >>/etc/clinic-agent/agent.toml
 step restore sh -c 'systemctl stop clinic-agent && clinic-agent restore /root/usb/clinic-agent-backup-* && systemctl start clinic-agent'
 step restored bash -c "active && clinic-agent resident show $ID1 && ! clinic-agent resident show $ID2"
+# The backup's configuration is back, with the conffile's owner and mode; the one it replaced is kept.
+step config-restored sh -c '! grep -q "changed after the backup" /etc/clinic-agent/agent.toml \
+    && grep -q TR0001 /etc/clinic-agent/agent.toml \
+    && grep -q "changed after the backup" /var/lib/clinic-agent/replaced-*/agent.toml \
+    && [ "$(stat -c %U:%G:%a /etc/clinic-agent/agent.toml)" = root:clinic:640 ]'
 step remove dpkg -r clinic-agent
 step removed-keeps-data sh -c '[ "$(systemctl is-active clinic-agent)" != active ] && [ ! -e /usr/bin/clinic-agent ] \
     && [ ! -e /opt/clinic-agent ] && [ -s /var/lib/clinic-agent/clinic.db ] && [ -e /etc/clinic-agent/agent.toml ]'

@@ -17,7 +17,9 @@ seeded random source and acts it out:
     relay       relay as is
 
 ``faults`` maps each fault to its probability; what is left is ``relay``. ``heal()`` turns every
-fault off. Counters say what happened, so a test can check that its faults did fire.
+fault off. Counters say what happened, so a test can check that its faults did fire. ``rewrite``,
+when given, sees each relayed request and the server's whole answer and returns the answer to send
+(a server that answers 200 with something other than what it holds).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import asyncio
 import contextlib
 import random
 from collections import Counter
+from collections.abc import Callable
 
 FAULTS = (
     "refuse",
@@ -43,8 +46,16 @@ FAULTS = (
 class FaultProxy:
     """An asyncio TCP proxy that injects HTTP faults."""
 
-    def __init__(self, upstream_port: int, *, seed: int, faults: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        seed: int,
+        faults: dict[str, float] | None = None,
+        rewrite: Callable[[bytes, bytes], bytes] | None = None,
+    ) -> None:
         self.upstream_port = upstream_port
+        self.rewrite = rewrite
         self.rng = random.Random(seed)
         self.faults = dict(faults or {})
         self.counts: Counter[str] = Counter()
@@ -114,6 +125,8 @@ class FaultProxy:
             if fault == "delay":
                 await asyncio.sleep(self.rng.uniform(0.05, 0.4))
             answer = _closing(await self._forward(request))
+            if self.rewrite is not None:
+                answer = self.rewrite(request, answer)
             if fault == "lost_reply":
                 return
             if fault in ("truncated", "truncated_unframed"):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from clinic_agent.runtime import doctor
 from clinic_agent.runtime.home import Home
@@ -138,3 +141,19 @@ def test_a_restore_not_yet_anchored_on_the_platform_is_a_warning_until_a_sync_an
     anchored = doctor.check_restore(_facts(restored=restored, anchored_entry=44))
     assert anchored is not None
     assert (anchored.outcome, anchored.detail.endswith("(to entry 44)")) == (doctor.OK, True)
+
+
+def test_the_exit_status_is_0_only_when_every_check_is_ok() -> None:
+    from clinic_agent.cli.commands import doctor_status
+
+    assert doctor_status({doctor.OK}) == 0
+    assert doctor_status({doctor.OK, doctor.WARN}) == 3  # a warning is not health: a script must see it
+    assert doctor_status({doctor.OK, doctor.WARN, doctor.FAIL}) == 1
+    assert doctor_status({doctor.FAIL}) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a directory to another user")
+def test_root_checks_the_service_users_data_directory_without_a_warning(tmp_path: Path) -> None:
+    home = new_home(tmp_path / "home")
+    os.chown(home.root, 65534, 65534)  # the service user's, as on an installed PC; root runs `sudo clinic-agent doctor`
+    assert doctor.check_home(home).outcome == doctor.OK
