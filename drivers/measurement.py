@@ -71,6 +71,37 @@ _code, _display, _value, _value_text, _unit, _system, _taken_at, _flags, _mdc_co
     getattr(Measurement, name).__set__
     for name in ("code", "display", "value", "value_text", "unit", "system", "taken_at", "flags", "mdc_code")
 )
+_new = object.__new__
+
+
+def new_measurement(
+    code: str,
+    display: str,
+    value: Decimal | None,
+    value_text: str,
+    unit: str,
+    taken_at: datetime | None,
+    flags: tuple[str, ...],
+    mdc_code: str | None,
+    system: str = LOINC_SYSTEM,
+    /,
+) -> Measurement:
+    """``Measurement(...)`` from positional values, for codecs that make one per value of every frame.
+
+    The same object as the keyword constructor makes; binding nine keywords costs about as much as
+    storing them, and a decoder's frame rate is what the device path waits on (bench/bench_decode.py).
+    """
+    made = _new(Measurement)
+    _code(made, code)
+    _display(made, display)
+    _value(made, value)
+    _value_text(made, value_text)
+    _unit(made, unit)
+    _system(made, system)
+    _taken_at(made, taken_at)
+    _flags(made, flags)
+    _mdc_code(made, mdc_code)
+    return made
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
