@@ -142,6 +142,9 @@ def tight_ble_bp(data: bytes) -> list[Row]:
     return found
 
 
+_BYTE_DECIMALS = tuple(Decimal(value) for value in range(256))  # made once, as the agent does
+
+
 def tight_cms50(data: bytes) -> list[Row]:
     """A new-format live packet: type 0x01, the carrier of the top bits, seven payload bytes."""
     if len(data) != 9 or data[0] != 0x01 or any(b < 0x80 for b in data[1:]):
@@ -151,9 +154,9 @@ def tight_cms50(data: bytes) -> list[Row]:
     spo2 = (data[6] & 0x7F) | (0x80 if carrier & 0x10 else 0)
     found: list[Row] = []
     if spo2 not in (0, 0x7F, 0xFF):  # the device's "no value yet"
-        found.append(("59408-5", Decimal(spo2), "%", None, ()))
+        found.append(("59408-5", _BYTE_DECIMALS[spo2], "%", None, ()))
     if pulse not in (0, 0xFF):
-        found.append(("8867-4", Decimal(pulse), "/min", None, ()))
+        found.append(("8867-4", _BYTE_DECIMALS[pulse], "/min", None, ()))
     return found
 
 
