@@ -116,7 +116,8 @@ class Record:
 
     def field(self, number: int) -> str:
         """Raw text of field ``number`` (E1394 numbering), "" when absent."""
-        return self.fields[number - 1] if 0 < number <= len(self.fields) else ""
+        fields = self.fields
+        return fields[number - 1] if 0 < number <= len(fields) else ""
 
     def _repeats(self, number: int) -> tuple[tuple[str, ...], ...]:
         split = self._split.get(number)
