@@ -6,18 +6,22 @@ from collections.abc import Callable
 from dataclasses import FrozenInstanceError, dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from drivers.terminology import LOINC_SYSTEM
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Measurement:
+class Measurement(NamedTuple):
     """One measured value.
 
     ``value_text`` keeps the device's precision ("2.00"); ``value`` is None for the IEEE 11073
     special values (NaN, NRes, +/-INF, reserved), which are named in ``flags``. ``unit`` is the
     UCUM unit as the device reported it (kPa stays kPa).
+
+    Immutable, compared and hashed by value. A named tuple rather than a frozen dataclass: a
+    codec makes one per value of every frame, and a tuple is made in a third of the time a
+    frozen dataclass needs to store nine attributes (bench/bench_decode.py). Codecs make them with
+    ``new_measurement``; elsewhere the keywords read better.
     """
 
     code: str
@@ -29,29 +33,6 @@ class Measurement:
     taken_at: datetime | None = None
     flags: tuple[str, ...] = ()
     mdc_code: str | None = None
-
-    def __init__(  # the generated one, but storing through the slots directly: a codec makes many
-        self,
-        *,
-        code: str,
-        display: str,
-        value: Decimal | None,
-        value_text: str,
-        unit: str,
-        system: str = LOINC_SYSTEM,
-        taken_at: datetime | None = None,
-        flags: tuple[str, ...] = (),
-        mdc_code: str | None = None,
-    ) -> None:
-        _code(self, code)
-        _display(self, display)
-        _value(self, value)
-        _value_text(self, value_text)
-        _unit(self, unit)
-        _system(self, system)
-        _taken_at(self, taken_at)
-        _flags(self, flags)
-        _mdc_code(self, mdc_code)
 
     def as_json(self) -> dict[str, Any]:
         """The JSON shape printed by `clinic-agent decode`."""
@@ -67,11 +48,7 @@ class Measurement:
         }
 
 
-_code, _display, _value, _value_text, _unit, _system, _taken_at, _flags, _mdc_code = (
-    getattr(Measurement, name).__set__
-    for name in ("code", "display", "value", "value_text", "unit", "system", "taken_at", "flags", "mdc_code")
-)
-_new = object.__new__
+_tuple_new = tuple.__new__
 
 
 def new_measurement(
@@ -88,20 +65,9 @@ def new_measurement(
 ) -> Measurement:
     """``Measurement(...)`` from positional values, for codecs that make one per value of every frame.
 
-    The same object as the keyword constructor makes; binding nine keywords costs about as much as
-    storing them, and a decoder's frame rate is what the device path waits on (bench/bench_decode.py).
+    The same object the keyword constructor makes, without binding nine keywords.
     """
-    made = _new(Measurement)
-    _code(made, code)
-    _display(made, display)
-    _value(made, value)
-    _value_text(made, value_text)
-    _unit(made, unit)
-    _system(made, system)
-    _taken_at(made, taken_at)
-    _flags(made, flags)
-    _mdc_code(made, mdc_code)
-    return made
+    return _tuple_new(Measurement, (code, display, value, value_text, unit, system, taken_at, flags, mdc_code))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
