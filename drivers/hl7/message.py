@@ -95,7 +95,8 @@ class Segment:
 
     def field(self, number: int) -> str:
         """Raw text of field ``number``; "" when absent."""
-        return self.fields[number] if 0 < number < len(self.fields) else ""
+        fields = self.fields
+        return fields[number] if 0 < number < len(fields) else ""
 
     def repetitions(self, number: int) -> list[str]:
         """The raw repetitions of field ``number``."""

@@ -148,7 +148,8 @@ def _observation(oru: _Oru, segment: Segment) -> _Obx:
 def _measure(oru: _Oru) -> None:
     times: dict[tuple[int, str], datetime] = {}
     for obx in oru.observations:
-        own = parse_datetime(obx.segment.component(14), f"OBX-14 of {obx.label}")
+        stamp = obx.segment.component(14)
+        own = parse_datetime(stamp, f"OBX-14 of {obx.label}") if stamp else None  # most OBX have none
         if obx.is_container:
             if own and obx.sub_id:
                 times[(obx.order, obx.sub_id)] = own
