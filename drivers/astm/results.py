@@ -21,7 +21,7 @@ from typing import Any
 
 from drivers.astm.codes import DEFAULT_CODES, CodeTable, Specimen
 from drivers.astm.framing import STX, iter_frames, join_frames
-from drivers.astm.records import Record, parse_records
+from drivers.astm.records import Delimiters, Record, parse_records, split_field, unescape
 from drivers.errors import FrameError
 from drivers.lab_common import decode_text, normalise_unit, parse_number, person_name, subject_from_ids
 from drivers.measurement import DecodedFrame, Measurement, Subject, new_measurement
@@ -227,14 +227,7 @@ def _measurement(
 
 
 def _flags(r: Record, value_text: str, not_a_number: bool, comparator: str | None) -> list[str]:
-    flags = [f"abnormal:{flag}" for rep in r.repeats(7) for flag in rep if flag]
-    status = r.text(9).strip().upper()
-    if status:
-        flags.append(f"status:{status}")
-    if status not in _FINAL:
-        flags.append("not-final")
-    if status == "C":
-        flags.append("corrected")
+    flags = list(_status_flags(r.field(7), r.field(9), r.delimiters))
     if comparator:
         flags.append(f"comparator:{comparator}")
     elif not value_text.strip():
@@ -242,6 +235,20 @@ def _flags(r: Record, value_text: str, not_a_number: bool, comparator: str | Non
     elif not_a_number:
         flags.append("non-numeric")
     return flags
+
+
+@lru_cache(maxsize=256)  # an analyser sends the same few flags and statuses in every message
+def _status_flags(abnormal: str, status: str, d: Delimiters) -> tuple[str, ...]:
+    """Flags from R.7 (abnormal flags: every component of every repeat) and R.9 (result status)."""
+    flags = [f"abnormal:{flag}" for rep in split_field(abnormal, d) for flag in rep if flag]
+    status = unescape(status, d).strip().upper()
+    if status:
+        flags.append(f"status:{status}")
+    if status not in _FINAL:
+        flags.append("not-final")
+    if status == "C":
+        flags.append("corrected")
+    return tuple(flags)
 
 
 def _test_code(r: Record) -> str:
