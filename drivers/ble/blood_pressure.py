@@ -21,7 +21,7 @@ from drivers.ieee11073 import (
     sfloat_from_raw,
     sfloat_reading,
 )
-from drivers.measurement import DecodedFrame, Measurement, Subject, new_measurement
+from drivers.measurement import DecodedFrame, Measurement, Subject, new_frame, new_measurement
 from drivers.terminology import concept
 
 __all__ = [
@@ -247,14 +247,15 @@ def decode_blood_pressure(data: bytes) -> DecodedFrame:
     unit = "kPa" if data[0] & 0x01 else "mm[Hg]"
     status = status_flags(_u16(data, status_at))
     user = None if user_at is None else data[user_at]
-    return DecodedFrame(
-        protocol="ble:2A35",
-        measurements=_measurements(data, unit, _u16(data, pulse_at), when, status),
-        fields=lambda: _measurement_fields(parse_blood_pressure(data), data[0]),
-        panel=PANEL,
-        panel_display=PANEL_DISPLAY,
-        device_time=when,
-        subject=None if user is None or user == UNKNOWN_USER else Subject(device_user=user),
+    return new_frame(
+        "ble:2A35",
+        _measurements(data, unit, _u16(data, pulse_at), when, status),
+        lambda: _measurement_fields(parse_blood_pressure(data), data[0]),
+        PANEL,
+        PANEL_DISPLAY,
+        when,
+        None,  # no sequence number: a re-sent reading is known by its time stamp
+        None if user is None or user == UNKNOWN_USER else Subject(device_user=user),
     )
 
 

@@ -51,7 +51,7 @@ from drivers.contec.cms50_old import (
     encode_recording_header,
 )
 from drivers.errors import FrameError
-from drivers.measurement import DecodedFrame, Measurement, new_measurement
+from drivers.measurement import DecodedFrame, Measurement, new_frame, new_measurement
 from drivers.terminology import concept
 
 __all__ = [
@@ -202,10 +202,10 @@ def _live_packet(packet: bytes) -> DecodedFrame:
     carrier = packet[1]
     pulse = packet[5] & 0x7F | (carrier & 0x08) << 4
     spo2 = packet[6] & 0x7F | (carrier & 0x10) << 3
-    return DecodedFrame(
-        protocol="cms50:new",
-        measurements=tuple(_pair(spo2, pulse, None)),
-        fields=lambda: frame_from_events([interpret(0x01, restore_msb(packet))], "cms50:new").fields,
+    return new_frame(
+        "cms50:new",
+        tuple(_pair(spo2, pulse, None)),
+        lambda: frame_from_events([interpret(0x01, restore_msb(packet))], "cms50:new").fields,
     )
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from drivers.measurement import Measurement, new_measurement
+from drivers.measurement import DecodedFrame, Measurement, Subject, new_frame, new_measurement
 from drivers.terminology import LOINC_SYSTEM
 
 AT = datetime(2026, 11, 25, 8, 0)
@@ -41,3 +41,25 @@ def test_a_measurement_cannot_be_changed() -> None:
         reading.value = Decimal(0)  # type: ignore[misc]
     assert reading._replace(value=Decimal(72)).value == Decimal(72)
     assert reading.value == Decimal(71)
+
+
+def test_the_positional_frame_constructor_makes_what_the_keywords_make() -> None:
+    reading = new_measurement("8867-4", "Heart rate", Decimal(71), "71", "/min", AT, (), None)
+    subject = Subject(device_user=2)
+    by_keywords = DecodedFrame(
+        protocol="ble:2A35",
+        measurements=(reading,),
+        fields=lambda: {"pulse_rate": 71},
+        panel="85354-9",
+        panel_display="Blood pressure panel",
+        device_time=AT,
+        sequence="7",
+        subject=subject,
+        final=False,
+    )
+    made = new_frame(
+        "ble:2A35", (reading,), lambda: {"pulse_rate": 71}, "85354-9", "Blood pressure panel", AT, "7", subject, False
+    )
+    assert made == by_keywords
+    assert repr(made) == repr(by_keywords)
+    assert new_frame("cms50:new", (), {}) == DecodedFrame(protocol="cms50:new", measurements=())
