@@ -253,7 +253,12 @@ def _status_flags(abnormal: str, status: str, d: Delimiters) -> tuple[str, ...]:
 
 def _test_code(r: Record) -> str:
     """R.3 component 4; lenient: the first non-empty component when the instrument omits the ^^^."""
-    components = r.first_repeat(3)
+    return _test_code_of(r.field(3), r.delimiters)
+
+
+@lru_cache(maxsize=256)  # an analyser sends the same few test codes in every message
+def _test_code_of(universal_test_id: str, d: Delimiters) -> str:
+    components = split_field(universal_test_id, d)[0]
     if len(components) >= 4 and components[3].strip():
         return components[3].strip()
     return next((c.strip() for c in components if c.strip()), "")
