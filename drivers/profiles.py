@@ -9,7 +9,7 @@ person can look. Ranges are per (LOINC, UCUM unit), inclusive; a value the devic
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -158,7 +158,7 @@ class DeviceProfile:
         if loinc is None:
             return measurement
         known = find_concept(loinc)
-        return replace(measurement, code=loinc, display=known.display if known else measurement.display)
+        return measurement._replace(code=loinc, display=known.display if known else measurement.display)
 
     def check(self, frame: DecodedFrame) -> list[str]:
         """Why the frame is implausible, one sentence per problem; empty when plausible."""

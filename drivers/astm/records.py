@@ -11,6 +11,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from drivers.errors import FrameError
@@ -82,12 +83,17 @@ class Delimiters:
             raise FrameError(f"header {header[:8]!r} does not declare four delimiters (H|\\^&)")
         if len(set(chars)) != 4 or any(c.isascii() and (c.isalnum() or c in "\r\n ") for c in chars):
             raise FrameError(f"header declares unusable delimiters {chars!r}")
-        return cls(field=chars[0], repeat=chars[1], component=chars[2], escape=chars[3])
+        return _declared(chars)
 
     @property
     def definition(self) -> str:
         """The H.2 text after the field delimiter, e.g. ``\\^&``."""
         return self.repeat + self.component + self.escape
+
+
+@lru_cache(maxsize=16)  # one Delimiters per set: the decoders' caches keyed on it match it by identity
+def _declared(chars: str) -> Delimiters:
+    return Delimiters(field=chars[0], repeat=chars[1], component=chars[2], escape=chars[3])
 
 
 DEFAULT_DELIMITERS = Delimiters()
@@ -116,18 +122,13 @@ class Record:
 
     def field(self, number: int) -> str:
         """Raw text of field ``number`` (E1394 numbering), "" when absent."""
-        return self.fields[number - 1] if 0 < number <= len(self.fields) else ""
+        fields = self.fields
+        return fields[number - 1] if 0 < number <= len(fields) else ""
 
     def _repeats(self, number: int) -> tuple[tuple[str, ...], ...]:
         split = self._split.get(number)
         if split is None:
-            d = self.delimiters
-            raw = self.field(number)
-            if d.escape in raw or d.repeat in raw or d.component in raw:
-                split = tuple(tuple(unescape(c, d) for c in r.split(d.component)) for r in raw.split(d.repeat))
-            else:
-                split = ((raw,),)
-            self._split[number] = split
+            split = self._split[number] = split_field(self.field(number), self.delimiters)
         return split
 
     def first_repeat(self, number: int) -> tuple[str, ...]:
@@ -162,6 +163,14 @@ class Record:
         if names is None:
             return {"record_type": self.type, "raw": self.raw_text}
         return {(names[i] if i < len(names) else f"field_{i + 1}"): self.value(i + 1) for i in range(len(self.fields))}
+
+
+def split_field(raw: str, delimiters: Delimiters) -> tuple[tuple[str, ...], ...]:
+    """A raw field as repeats of unescaped components (a field without delimiters is not split)."""
+    d = delimiters
+    if d.escape in raw or d.repeat in raw or d.component in raw:
+        return tuple(tuple(unescape(c, d) for c in r.split(d.component)) for r in raw.split(d.repeat))
+    return ((raw,),)
 
 
 def unescape(text: str, delimiters: Delimiters) -> str:

@@ -21,15 +21,17 @@ from typing import Any
 
 from drivers.astm.codes import DEFAULT_CODES, CodeTable, Specimen
 from drivers.astm.framing import STX, iter_frames, join_frames
-from drivers.astm.records import Record, parse_records
+from drivers.astm.records import Delimiters, Record, parse_records, split_field, unescape
 from drivers.errors import FrameError
 from drivers.lab_common import decode_text, normalise_unit, parse_number, person_name, subject_from_ids
-from drivers.measurement import DecodedFrame, Measurement, Subject
+from drivers.measurement import DecodedFrame, Measurement, Subject, new_measurement
 from drivers.terminology import LOINC_SYSTEM
 
 _DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})([0-9]{2})?)?)?")
 _FINAL = ("F", "C")
 _PLAIN_TEXT_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# The content key's JSON: one encoder, made once (json.dumps with options builds one per call).
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(slots=True)
@@ -92,9 +94,10 @@ def decode_astm_readings(
 
 def result_measurement(record: Record, codes: CodeTable = DEFAULT_CODES) -> Measurement:
     """The measurement of one R record read alone: no order, no header time (the `decode` view)."""
-    urine = codes.marks_urine(_test_code(record), normalise_unit(record.text(5)))
+    test = _test(record)
+    urine = codes.marks_urine(test[0], test[2])
     tree = _Tree(header=_Node(Record(("H",))), terminator=Record(("L",)), encoding="utf-8")
-    return _measurement(_Node(record), tree, codes, None, urine)
+    return _measurement(_Node(record), tree, codes, None, urine, test)
 
 
 def result_test_code(record: Record) -> str:
@@ -126,14 +129,17 @@ def _parse(data: bytes, encoding: str | None) -> list[_Tree]:
     text, codec = decode_text(message_text(data), encoding)
     records = parse_records(text)
     messages: list[list[Record]] = []
+    last = "L"  # the type of the record before: a message may start
     for record in records:
-        if record.type == "H":
-            if messages and messages[-1][-1].type != "L":
+        kind = record.type
+        if kind == "H":
+            if messages and last != "L":
                 raise FrameError("a new H record before the L record of the message before it")
             messages.append([])
-        elif not messages or messages[-1][-1].type == "L":
-            raise FrameError(f"{record.type!r} record outside a message (messages start with H, end with L)")
+        elif not messages or last == "L":
+            raise FrameError(f"{kind!r} record outside a message (messages start with H, end with L)")
         messages[-1].append(record)
+        last = kind
     if not messages:
         raise FrameError("no records")
     if messages[-1][-1].type != "L":
@@ -148,15 +154,16 @@ def _tree(records: list[Record], encoding: str) -> _Tree:
     order: int | None = None
     for record in records[1:-1]:
         node = _Node(record, patient, order)
-        if record.type == "P":
+        kind = record.type
+        if kind == "P":
             tree.patients.append(node)
             patient, order = len(tree.patients) - 1, None
-        elif record.type == "O":
+        elif kind == "O":
             tree.orders.append(node)
             order = len(tree.orders) - 1
-        elif record.type == "R":
+        elif kind == "R":
             tree.results.append(node)
-        elif record.type == "C":
+        elif kind == "C":
             target.comments.append(record)  # a comment belongs to the record before it
             continue
         else:
@@ -169,8 +176,11 @@ def _tree(records: list[Record], encoding: str) -> _Tree:
 def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
     header, results = tree.header.record, chosen.results
     device_time = _datetime(header, 14)
-    urine = any(codes.marks_urine(_test_code(n.record), normalise_unit(n.record.text(5))) for n in results)
-    measurements = tuple(_measurement(n, tree, codes, device_time, urine) for n in results)
+    tests = [_test(n.record) for n in results]
+    urine = any(codes.marks_urine(test_code, unit) for test_code, _, unit in tests)
+    measurements = tuple(
+        _measurement(n, tree, codes, device_time, urine, t) for n, t in zip(results, tests, strict=True)
+    )
     # A subject only when the frame is about one patient: never attach one person's results to another.
     subject = _subject(tree.patients[chosen.patients[0]].record) if len(chosen.patients) == 1 else None
     return DecodedFrame(
@@ -184,11 +194,24 @@ def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
     )
 
 
-def _measurement(node: _Node, tree: _Tree, codes: CodeTable, header_time: datetime | None, urine: bool) -> Measurement:
+def _test(r: Record) -> tuple[str, str, str | None]:
+    """An R record's test code, its unit as sent (R.5) and as UCUM (None when unknown)."""
+    raw_unit = r.text(5)
+    return _test_code(r), raw_unit, normalise_unit(raw_unit)
+
+
+def _measurement(
+    node: _Node,
+    tree: _Tree,
+    codes: CodeTable,
+    header_time: datetime | None,
+    urine: bool,
+    test: tuple[str, str, str | None],
+) -> Measurement:
     r = node.record
     order = tree.orders[node.order].record if node.order is not None else None
-    test_code, value_text, raw_unit = _test_code(r), r.component(4), r.text(5)
-    unit = normalise_unit(raw_unit)
+    test_code, raw_unit, unit = test
+    value_text = r.component(4)
     specimen = _specimen(order.text(16) if order else "", urine)
     lab = codes.lookup(test_code, unit, specimen)
     value, comparator = parse_number(value_text)
@@ -198,27 +221,13 @@ def _measurement(node: _Node, tree: _Tree, codes: CodeTable, header_time: dateti
     # R.13 (completed), then R.12 (started: the Siemens DCA Vantage fills only that one), then
     # O.8 (collected), then H.14 (message time).
     taken_at = _datetime(r, 13) or _datetime(r, 12) or (_datetime(order, 8) if order else None) or header_time
-    return Measurement(
-        code=lab.loinc if lab else "",
-        system=LOINC_SYSTEM if lab else "",
-        display=lab.display if lab else (r.component(3, 5) or test_code),
-        value=value,
-        value_text=value_text,
-        unit=unit or raw_unit,
-        taken_at=taken_at,
-        flags=tuple(flags),
-    )
+    display = lab.display if lab else (r.component(3, 5) or test_code)
+    code, system = (lab.loinc, LOINC_SYSTEM) if lab else ("", "")
+    return new_measurement(code, display, value, value_text, unit or raw_unit, taken_at, tuple(flags), None, system)
 
 
 def _flags(r: Record, value_text: str, not_a_number: bool, comparator: str | None) -> list[str]:
-    flags = [f"abnormal:{flag}" for rep in r.repeats(7) for flag in rep if flag]
-    status = r.text(9).strip().upper()
-    if status:
-        flags.append(f"status:{status}")
-    if status not in _FINAL:
-        flags.append("not-final")
-    if status == "C":
-        flags.append("corrected")
+    flags = list(_status_flags(r.field(7), r.field(9), r.delimiters))
     if comparator:
         flags.append(f"comparator:{comparator}")
     elif not value_text.strip():
@@ -228,9 +237,28 @@ def _flags(r: Record, value_text: str, not_a_number: bool, comparator: str | Non
     return flags
 
 
+@lru_cache(maxsize=256)  # an analyser sends the same few flags and statuses in every message
+def _status_flags(abnormal: str, status: str, d: Delimiters) -> tuple[str, ...]:
+    """Flags from R.7 (abnormal flags: every component of every repeat) and R.9 (result status)."""
+    flags = [f"abnormal:{flag}" for rep in split_field(abnormal, d) for flag in rep if flag]
+    status = unescape(status, d).strip().upper()
+    if status:
+        flags.append(f"status:{status}")
+    if status not in _FINAL:
+        flags.append("not-final")
+    if status == "C":
+        flags.append("corrected")
+    return tuple(flags)
+
+
 def _test_code(r: Record) -> str:
     """R.3 component 4; lenient: the first non-empty component when the instrument omits the ^^^."""
-    components = r.first_repeat(3)
+    return _test_code_of(r.field(3), r.delimiters)
+
+
+@lru_cache(maxsize=256)  # an analyser sends the same few test codes in every message
+def _test_code_of(universal_test_id: str, d: Delimiters) -> str:
+    components = split_field(universal_test_id, d)[0]
     if len(components) >= 4 and components[3].strip():
         return components[3].strip()
     return next((c.strip() for c in components if c.strip()), "")
@@ -249,6 +277,8 @@ def _specimen(descriptor: str, urine: bool) -> Specimen:
 
 def _datetime(record: Record, number: int) -> datetime | None:
     """E1394 date YYYYMMDD[HH[MM[SS]]] from the first component of a field; None when empty."""
+    if not record.field(number):
+        return None  # most are: not worth splitting
     text = record.component(number).strip()
     if not text:
         return None
@@ -283,8 +313,7 @@ def _content_key(
         r = node.record
         taken = m.taken_at.isoformat() if m.taken_at else ""
         parts.append([order, r.field(3), r.field(4), r.field(5), r.field(9), taken])
-    canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return "sha256:" + hashlib.sha256(_CANONICAL(parts).encode()).hexdigest()[:32]
 
 
 def _fields(tree: _Tree, chosen: _Selection) -> dict[str, Any]:

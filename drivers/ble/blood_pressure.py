@@ -8,11 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from drivers._bits import bit_fields, pack_uint, set_bits
-from drivers.ble._frame import measure, number_json, taken_at, time_json
+from drivers.ble._frame import number_json, taken_at, time_json
 from drivers.ble._wire import flag, flags_from
 from drivers.errors import FrameError
-from drivers.ieee11073 import DateTime, Mder, decode_date_time, encode_date_time, encode_sfloat, sfloat_from_raw
-from drivers.measurement import DecodedFrame, Measurement, Subject
+from drivers.ieee11073 import (
+    DateTime,
+    Mder,
+    date_time_at,
+    decode_date_time,
+    encode_date_time,
+    encode_sfloat,
+    sfloat_from_raw,
+    sfloat_reading,
+)
+from drivers.measurement import DecodedFrame, Measurement, Subject, new_frame, new_measurement
+from drivers.terminology import concept
 
 __all__ = [
     "BloodPressure",
@@ -68,40 +78,57 @@ class BloodPressure:
 
 _NAME = "blood pressure measurement"
 _HEAD = struct.Struct("<BHHH")
-# The length each combination of the five flag bits announces: 7 bytes, then time stamp, pulse, user, status.
-_SIZES = tuple(7 + sum(size for bit, size in ((1, 7), (2, 2), (3, 1), (4, 2)) if flag(f, bit)) for f in range(32))
+_U16 = struct.Struct("<H")
+
+
+_Layout = tuple[int, int | None, int | None, int | None, int | None]
+
+
+def _offsets(flags: int) -> _Layout:
+    """The length five flag bits announce, and where the time stamp, pulse, user and status start."""
+    at: list[int | None] = []
+    pos = 7
+    for bit, size in ((1, 7), (2, 2), (3, 1), (4, 2)):
+        present = flag(flags, bit)
+        at.append(pos if present else None)
+        pos += size if present else 0
+    time_at, pulse_at, user_at, status_at = at
+    return pos, time_at, pulse_at, user_at, status_at
+
+
+# Per combination of the five flag bits: the length, and the offsets of the optional fields.
+_LAYOUTS = tuple(_offsets(f) for f in range(32))
+
+
+def _layout(data: bytes) -> _Layout:
+    """The length the flags announce, and the offsets of time stamp, pulse, user id and status
+    (None when absent); FrameError if the value is shorter than its flags say."""
+    if not data:
+        raise FrameError(f"{_NAME}: truncated at byte 0 (value has 0)")
+    layout = _LAYOUTS[data[0] & 0x1F]
+    if len(data) < layout[0]:
+        raise FrameError(f"{_NAME}: {len(data)} bytes, the flags announce {layout[0]}")
+    return layout
+
+
+def _u16(data: bytes, offset: int | None) -> int | None:
+    return None if offset is None else _U16.unpack_from(data, offset)[0]
 
 
 def parse_blood_pressure(data: bytes) -> BloodPressure:
     """The typed fields of a 0x2A35 or 0x2A36 value; FrameError if it is shorter than its flags say."""
-    if not data:
-        raise FrameError(f"{_NAME}: truncated at byte 0 (value has 0)")
-    need = _SIZES[data[0] & 0x1F]
-    if len(data) < need:
-        raise FrameError(f"{_NAME}: {len(data)} bytes, the flags announce {need}")
+    _, time_at, pulse_at, user_at, status_at = _layout(data)
     flags, systolic, diastolic, mean = _HEAD.unpack_from(data)
-    time_stamp = pulse_rate = user_id = status = None
-    pos = 7
-    if flags & 0x02:
-        time_stamp = decode_date_time(data, pos)
-        pos += 7
-    if flags & 0x04:
-        pulse_rate = sfloat_from_raw(data[pos] | data[pos + 1] << 8)
-        pos += 2
-    if flags & 0x08:
-        user_id = data[pos]
-        pos += 1
-    if flags & 0x10:
-        status = data[pos] | data[pos + 1] << 8
+    pulse = _u16(data, pulse_at)
     return BloodPressure(
         systolic=sfloat_from_raw(systolic),
         diastolic=sfloat_from_raw(diastolic),
         mean_arterial_pressure=sfloat_from_raw(mean),
         kpa=bool(flags & 0x01),
-        time_stamp=time_stamp,
-        pulse_rate=pulse_rate,
-        user_id=user_id,
-        measurement_status=status,
+        time_stamp=None if time_at is None else decode_date_time(data, time_at),
+        pulse_rate=None if pulse is None else sfloat_from_raw(pulse),
+        user_id=None if user_at is None else data[user_at],
+        measurement_status=_u16(data, status_at),
     )
 
 
@@ -160,17 +187,33 @@ def _subject(record: BloodPressure) -> Subject | None:
     return Subject(device_user=record.user_id)
 
 
-def _measurements(record: BloodPressure, when: datetime | None) -> tuple[Measurement, ...]:
-    unit = "kPa" if record.kpa else "mm[Hg]"
-    flags = status_flags(record.measurement_status)
+# The panel's members: LOINC code, display and MDC code; the cuff's pulse rate after them.
+_PANEL_PARTS = tuple(
+    (code, concept(code).display, mdc)
+    for code, mdc in (("8480-6", "150021"), ("8462-4", "150022"), ("8478-0", "150023"))
+)
+_PULSE = ("8867-4", concept("8867-4").display, "149546")
+
+
+def _reading(
+    part: tuple[str, str, str], raw: int, unit: str, when: datetime | None, flags: tuple[str, ...]
+) -> Measurement:
+    """One member of the panel from its raw SFLOAT; a special value has no value and says why."""
+    code, display, mdc = part
+    value, text, special = sfloat_reading(raw)
+    return new_measurement(code, display, value, text, unit, when, special + flags, mdc)
+
+
+def _measurements(
+    data: bytes, unit: str, pulse: int | None, when: datetime | None, flags: tuple[str, ...]
+) -> tuple[Measurement, ...]:
+    _, systolic, diastolic, mean = _HEAD.unpack_from(data)
     found = (
-        measure("8480-6", record.systolic, unit, taken_at=when, flags=flags, mdc="150021"),
-        measure("8462-4", record.diastolic, unit, taken_at=when, flags=flags, mdc="150022"),
-        measure("8478-0", record.mean_arterial_pressure, unit, taken_at=when, flags=flags, mdc="150023"),
+        _reading(_PANEL_PARTS[0], systolic, unit, when, flags),
+        _reading(_PANEL_PARTS[1], diastolic, unit, when, flags),
+        _reading(_PANEL_PARTS[2], mean, unit, when, flags),
     )
-    if record.pulse_rate is None:
-        return found
-    return (*found, measure("8867-4", record.pulse_rate, "/min", taken_at=when, flags=flags, mdc="149546"))
+    return found if pulse is None else (*found, _reading(_PULSE, pulse, "/min", when, flags))
 
 
 def _measurement_fields(record: BloodPressure, flags: int) -> dict[str, Any]:
@@ -194,17 +237,25 @@ def _cuff_fields(record: BloodPressure, flags: int) -> dict[str, Any]:
 
 
 def decode_blood_pressure(data: bytes) -> DecodedFrame:
-    """Decode a Blood Pressure Measurement (0x2A35) into the 85354-9 panel."""
-    record = parse_blood_pressure(data)
-    when = taken_at(record.time_stamp)
-    return DecodedFrame(
-        protocol="ble:2A35",
-        measurements=_measurements(record, when),
-        fields=lambda: _measurement_fields(record, data[0]),
-        panel=PANEL,
-        panel_display=PANEL_DISPLAY,
-        device_time=when,
-        subject=_subject(record),
+    """Decode a Blood Pressure Measurement (0x2A35) into the 85354-9 panel.
+
+    The measurements are read straight from the bytes, the way ``parse_blood_pressure`` reads
+    them; the typed record is built only for the fields, which only the `decode` command prints.
+    """
+    _, time_at, pulse_at, user_at, status_at = _layout(data)
+    when = None if time_at is None else date_time_at(data, time_at)
+    unit = "kPa" if data[0] & 0x01 else "mm[Hg]"
+    status = status_flags(_u16(data, status_at))
+    user = None if user_at is None else data[user_at]
+    return new_frame(
+        "ble:2A35",
+        _measurements(data, unit, _u16(data, pulse_at), when, status),
+        lambda: _measurement_fields(parse_blood_pressure(data), data[0]),
+        PANEL,
+        PANEL_DISPLAY,
+        when,
+        None,  # no sequence number: a re-sent reading is known by its time stamp
+        None if user is None or user == UNKNOWN_USER else Subject(device_user=user),
     )
 
 

@@ -51,7 +51,7 @@ from drivers.contec.cms50_old import (
     encode_recording_header,
 )
 from drivers.errors import FrameError
-from drivers.measurement import DecodedFrame, Measurement
+from drivers.measurement import DecodedFrame, Measurement, new_frame, new_measurement
 from drivers.terminology import concept
 
 __all__ = [
@@ -98,23 +98,25 @@ _NO_PULSE = (0, 0xFF)
 def _pair(spo2: int, pulse: int, taken_at: datetime | None, flags: tuple[str, ...] = ()) -> list[Measurement]:
     found = []
     if spo2 not in _NO_SPO2:
-        found.append(_measurement("59408-5", spo2, "%", taken_at, flags))
+        found.append(_measurement(_SPO2, spo2, taken_at, flags))
     if pulse not in _NO_PULSE:
-        found.append(_measurement("8867-4", pulse, "/min", taken_at, ()))
+        found.append(_measurement(_PULSE, pulse, taken_at, ()))
     return found
 
 
-def _measurement(code: str, value: int, unit: str, taken_at: datetime | None, flags: tuple[str, ...]) -> Measurement:
-    return Measurement(
-        code=code,
-        display=concept(code).display,
-        value=Decimal(value),
-        value_text=str(value),
-        unit=unit,
-        taken_at=taken_at,
-        flags=flags,
-        mdc_code="150456" if code == "59408-5" else "149530",
-    )
+# LOINC code, display, unit and MDC code of the two values an oximeter gives.
+_SPO2 = ("59408-5", concept("59408-5").display, "%", "150456")
+_PULSE = ("8867-4", concept("8867-4").display, "/min", "149530")
+# Each byte value as a Decimal and as text, made once: every value the oximeters send is a byte.
+_BYTE_VALUES = tuple((Decimal(value), str(value)) for value in range(256))
+
+
+def _measurement(
+    kind: tuple[str, str, str, str], value: int, taken_at: datetime | None, flags: tuple[str, ...]
+) -> Measurement:
+    code, display, unit, mdc = kind
+    number, text = _BYTE_VALUES[value] if 0 <= value < 256 else (Decimal(value), str(value))
+    return new_measurement(code, display, number, text, unit, taken_at, flags, mdc)
 
 
 def live_status(event: OldLive | LiveData) -> tuple[str, ...]:
@@ -190,6 +192,23 @@ def frame_from_events(events: Sequence[Event], protocol: str, taken_at: datetime
     )
 
 
+def _live_packet(packet: bytes) -> DecodedFrame:
+    """One new-format live packet (the live path, 60 a second): ``frame_from_events`` of its event.
+
+    Pulse rate and SpO2 are payload bytes 3 and 4 (packet bytes 5 and 6, their bit 7 in carrier
+    bits 3 and 4), as ``interpret`` reads them; the typed event is made only for the fields,
+    which only the `decode` command prints.
+    """
+    carrier = packet[1]
+    pulse = packet[5] & 0x7F | (carrier & 0x08) << 4
+    spo2 = packet[6] & 0x7F | (carrier & 0x10) << 3
+    return new_frame(
+        "cms50:new",
+        tuple(_pair(spo2, pulse, None)),
+        lambda: frame_from_events([interpret(0x01, restore_msb(packet))], "cms50:new").fields,
+    )
+
+
 def _commands(data: bytes) -> list[dict[str, Any]] | None:
     if data in (START_RECORDED, STOP_RECORDED):
         name = "start_recorded" if data == START_RECORDED else "stop_recorded"
@@ -222,7 +241,9 @@ def decode_cms50(data: bytes) -> DecodedFrame:
             protocol="cms50:command", measurements=(), fields={"format": "command", "packets": commands}
         )
     if len(data) == PACKET_LENGTHS.get(data[0]) and min(data[1:]) >= 0x80:
-        # One whole new-format packet (the live path): what the stream decoder would make of it.
+        # One whole new-format packet: what the stream decoder would make of it.
+        if data[0] == 0x01:
+            return _live_packet(data)
         return frame_from_events([interpret(data[0], restore_msb(data))], "cms50:new")
     decoder: OldDecoder | NewDecoder = NewDecoder() if data[0] < 0x80 else OldDecoder()
     events: list[Event] = list(decoder.feed(data))

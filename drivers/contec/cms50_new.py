@@ -291,10 +291,20 @@ class StoredSamples:
 NewEvent = Packet | LiveData | DeviceText | SessionDate | SessionTime | SessionDuration | SessionCount | StoredSamples
 
 
+# Per carrier byte, bit 7 of each payload byte it carries (bit i for byte i), as one little-endian integer.
+_CARRIED = tuple(sum(0x80 << 8 * i for i in range(8) if carrier >> i & 1) for carrier in range(256))
+
+
 def restore_msb(raw: bytes) -> bytes:
-    """Bytes 2.. of a response with bit 7 put back from the carrier byte 1."""
-    carrier = raw[1]
-    return bytes((b & 0x7F) | (0x80 if carrier >> i & 1 else 0) for i, b in enumerate(raw[2:]))
+    """Bytes 2.. of a response with bit 7 put back from the carrier byte 1.
+
+    Worked on the payload as one integer (its low seven bits of each byte, then the carried top
+    bits) rather than byte by byte: every live packet of an oximeter streaming at 60 Hz goes here.
+    """
+    size = len(raw) - 2
+    low_bits = int.from_bytes(raw[2:], "little") & (1 << 8 * size) // 255 * 0x7F
+    top_bits = _CARRIED[raw[1]] & (1 << 8 * size) - 1
+    return (low_bits | top_bits).to_bytes(size, "little")
 
 
 def encode_packet(packet_type: int, payload: bytes) -> bytes:

@@ -55,11 +55,16 @@ class Encoding:
         separator = segment[3:4]
         if not segment.startswith("MSH") or not separator:
             raise FrameError("message does not start with an MSH segment")
-        chars = segment[4:].split(separator, 1)[0]
-        used = separator + chars
-        if len(chars) not in (4, 5) or len(set(used)) != len(used) or any(c.isalnum() or c.isspace() for c in used):
-            raise FrameError(f"MSH declares unusable delimiters {used!r} (expected |^~\\&)")
-        return cls(separator, chars[0], chars[1], chars[2], chars[3], chars[4:])
+        return _encoding(separator + segment[4:].split(separator, 1)[0])
+
+
+@lru_cache(maxsize=16)  # one Encoding per delimiter set: the decoders' caches keyed on it match it by identity
+def _encoding(used: str) -> Encoding:
+    """The Encoding of MSH-1 and MSH-2 as written (``|^~\\&``); FrameError if unusable."""
+    chars = used[1:]
+    if len(chars) not in (4, 5) or len(set(used)) != len(used) or any(c.isalnum() or c.isspace() for c in used):
+        raise FrameError(f"MSH declares unusable delimiters {used!r} (expected |^~\\&)")
+    return Encoding(used[0], chars[0], chars[1], chars[2], chars[3], chars[4:])
 
 
 DEFAULT_ENCODING = Encoding()
@@ -90,7 +95,8 @@ class Segment:
 
     def field(self, number: int) -> str:
         """Raw text of field ``number``; "" when absent."""
-        return self.fields[number] if 0 < number < len(self.fields) else ""
+        fields = self.fields
+        return fields[number] if 0 < number < len(fields) else ""
 
     def repetitions(self, number: int) -> list[str]:
         """The raw repetitions of field ``number``."""
@@ -101,17 +107,11 @@ class Segment:
     def _components(self, number: int, repetition: int) -> tuple[str, ...]:
         split = self._split.get(number)
         if split is None:
-            e = self.encoding
             raw = self.field(number)
-            if (self.name == "MSH" and number in (1, 2)) or not (
-                e.component in raw or e.repetition in raw or e.escape in raw
-            ):
+            if self.fields[0] == "MSH" and number in (1, 2):
                 split = ((raw,),)
             else:
-                split = tuple(
-                    tuple(unescape(c, e, self.charset) for c in rep.split(e.component))
-                    for rep in raw.split(e.repetition)
-                )
+                split = split_field(raw, self.encoding, self.charset)
             self._split[number] = split
         return split[repetition - 1] if 0 < repetition <= len(split) else ("",)
 
@@ -202,6 +202,14 @@ def _decode(data: bytes, declared: str | None) -> tuple[str, str]:
         except UnicodeDecodeError:
             pass  # a device that declares ASCII and sends UTF-8: read it rather than lose it
     return decode_text(data, None)
+
+
+def split_field(raw: str, encoding: Encoding, charset: str) -> tuple[tuple[str, ...], ...]:
+    """A raw field as repetitions of unescaped components (a field without delimiters is not split)."""
+    e = encoding
+    if not (e.component in raw or e.repetition in raw or e.escape in raw):
+        return ((raw,),)
+    return tuple(tuple(unescape(c, e, charset) for c in rep.split(e.component)) for rep in raw.split(e.repetition))
 
 
 def unescape(text: str, encoding: Encoding = DEFAULT_ENCODING, charset: str = "utf-8") -> str:

@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from drivers.errors import FrameError
 from drivers.hl7 import mdc
 from drivers.hl7.ack import ack_preview
-from drivers.hl7.message import Message, Segment, parse_datetime, parse_message, unescape
+from drivers.hl7.message import Encoding, Message, Segment, parse_datetime, parse_message, split_field, unescape
 from drivers.hl7.mllp import unwrap
 from drivers.lab_common import (
     loinc_check_digit_ok,
@@ -28,7 +29,7 @@ from drivers.lab_common import (
     person_name,
     subject_from_ids,
 )
-from drivers.measurement import DecodedFrame, Measurement, Subject
+from drivers.measurement import DecodedFrame, Measurement, Subject, new_measurement
 from drivers.terminology import LOINC_SYSTEM
 
 PCD_PROFILE = "1.3.6.1.4.1.19376.1.6.1.1.1"
@@ -147,7 +148,8 @@ def _observation(oru: _Oru, segment: Segment) -> _Obx:
 def _measure(oru: _Oru) -> None:
     times: dict[tuple[int, str], datetime] = {}
     for obx in oru.observations:
-        own = parse_datetime(obx.segment.component(14), f"OBX-14 of {obx.label}")
+        stamp = obx.segment.component(14)
+        own = parse_datetime(stamp, f"OBX-14 of {obx.label}") if stamp else None  # most OBX have none
         if obx.is_container:
             if own and obx.sub_id:
                 times[(obx.order, obx.sub_id)] = own
@@ -168,26 +170,25 @@ def _inherited_time(times: dict[tuple[int, str], datetime], obx: _Obx) -> dateti
 
 def _measurement(obx: _Obx, taken_at: datetime | None) -> Measurement:
     seg = obx.segment
-    unit, unit_flags = _unit(seg)
-    code, display, mdc_code, code_flags = _code(seg, unit)
+    e, charset = seg.encoding, seg.charset
+    unit, unit_flags = _unit(seg.field(6), e, charset)
+    code, display, mdc_code, code_flags = _code(seg.field(3), unit, e, charset)
     value_text, value, value_flags = _value(seg)
-    flags = [*value_flags, *_status_flags(seg), *code_flags, *unit_flags]
-    return Measurement(
-        code=code,
-        system=LOINC_SYSTEM if code else "",
-        display=display,
-        value=value,
-        value_text=value_text,
-        unit=unit,
-        taken_at=taken_at,
-        flags=tuple(flags),
-        mdc_code=mdc_code,
+    flags = (*value_flags, *_status_flags(seg.field(8), seg.field(11), e), *code_flags, *unit_flags)
+    return new_measurement(
+        code, display, value, value_text, unit, taken_at, flags, mdc_code, LOINC_SYSTEM if code else ""
     )
 
 
-def _code(seg: Segment, unit: str) -> tuple[str, str, str | None, list[str]]:
+# What OBX-3, OBX-6, OBX-8 and OBX-11 mean depends on their text alone, and a device sends the same
+# few codes, units and statuses in every message: each is worked out once (a FrameError is not kept,
+# it is raised again each time).
+
+
+@lru_cache(maxsize=512)
+def _code(raw: str, unit: str, e: Encoding, charset: str) -> tuple[str, str, str | None, tuple[str, ...]]:
     """LOINC code, display, MDC code and flags from OBX-3 (its first or its alternate coding)."""
-    components = seg.components(3) + [""] * 6
+    components = [*split_field(raw, e, charset)[0], *[""] * 6]
     mdc_code = None
     for ident, text, system in (components[0:3], components[3:6]):
         system = system.strip().upper()
@@ -198,31 +199,32 @@ def _code(seg: Segment, unit: str) -> tuple[str, str, str | None, list[str]]:
                 continue
             found = metric.loinc_for(unit)
             if found is None:
-                return "", text or metric.refid, metric.code, ["unmapped-unit"]
-            return found[0], found[1], metric.code, []
+                return "", text or metric.refid, metric.code, ("unmapped-unit",)
+            return found[0], found[1], metric.code, ()
         if system == "LN" and ident.strip():
-            return ident.strip(), text, mdc_code, []
+            return ident.strip(), text, mdc_code, ()
     ident, text, system = (c.strip() for c in components[0:3])
     if not _CODING_SYSTEM.fullmatch(system) and loinc_check_digit_ok(ident):
         # No usable coding system, but the code has LOINC's shape and check digit.
-        return ident, text, mdc_code, ["assumed-loinc"]
-    return "", text or ident, mdc_code, ["unmapped-code"]
+        return ident, text, mdc_code, ("assumed-loinc",)
+    return "", text or ident, mdc_code, ("unmapped-code",)
 
 
-def _unit(seg: Segment) -> tuple[str, list[str]]:
+@lru_cache(maxsize=512)
+def _unit(raw: str, e: Encoding, charset: str) -> tuple[str, tuple[str, ...]]:
     """UCUM unit from OBX-6 (MDC, UCUM or free text) and flags."""
-    ident, text, system = ([*seg.components(6), "", ""])[:3]
+    ident, text, system = ([*split_field(raw, e, charset)[0], "", ""])[:3]
     ident, text, system = ident.strip(), text.strip(), system.strip().upper()
     if not (ident or text):
-        return "", []
+        return "", ()
     if system == "MDC" or text.upper().startswith("MDC_DIM") or ident.upper().startswith("MDC_DIM"):
         refid = text if text.upper().startswith("MDC_") else ident if ident.upper().startswith("MDC_") else ""
         ucum = mdc.unit_to_ucum("" if ident.upper().startswith("MDC_") else ident, refid)
-        return (ucum, []) if ucum else (ident or text, ["unmapped-unit"])
+        return (ucum, ()) if ucum else (ident or text, ("unmapped-unit",))
     if system == "UCUM":
-        return ident or text, []
+        return ident or text, ()
     ucum = normalise_unit(ident) or normalise_unit(text)
-    return (ucum, []) if ucum else (ident or text, ["unmapped-unit"])
+    return (ucum, ()) if ucum else (ident or text, ("unmapped-unit",))
 
 
 def _value(seg: Segment) -> tuple[str, Decimal | None, list[str]]:
@@ -247,16 +249,18 @@ def _value(seg: Segment) -> tuple[str, Decimal | None, list[str]]:
     return text, value, flags if value is not None else [*flags, "non-numeric"]
 
 
-def _status_flags(seg: Segment) -> list[str]:
-    flags = [f"abnormal:{flag}" for flag in (unescape(f, seg.encoding) for f in seg.repetitions(8)) if flag]
-    status = seg.field(11).strip().upper()
+@lru_cache(maxsize=256)
+def _status_flags(abnormal: str, result_status: str, e: Encoding) -> tuple[str, ...]:
+    """Flags from OBX-8 (abnormal flags, each repetition) and OBX-11 (result status)."""
+    flags = [f"abnormal:{flag}" for flag in (unescape(f, e) for f in abnormal.split(e.repetition)) if flag]
+    status = result_status.strip().upper()
     if status:
         flags.append(f"status:{status}")
     if status in _NOT_FINAL:
         flags.append("not-final")
     if status == "C":
         flags.append("corrected")
-    return flags
+    return tuple(flags)
 
 
 def _readings(oru: _Oru) -> list[_Reading]:
@@ -293,7 +297,13 @@ def _bp_panels(members: list[_Obx]) -> list[list[_Obx]]:
 
 
 def _is_bp_compound(seg: Segment) -> bool:
-    ident, text, system = ([*seg.components(3), "", ""])[:3]
+    return _is_bp_code(seg.field(3), seg.encoding, seg.charset)
+
+
+@lru_cache(maxsize=256)
+def _is_bp_code(raw: str, e: Encoding, charset: str) -> bool:
+    """Whether OBX-3 names the blood-pressure compound (MDC 150020 or LOINC 85354-9)."""
+    ident, text, system = ([*split_field(raw, e, charset)[0], "", ""])[:3]
     if system.strip().upper() == "LN":
         return ident.strip() == mdc.BP_PANEL
     metric = mdc.metric(ident, text)

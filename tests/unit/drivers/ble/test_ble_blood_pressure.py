@@ -7,17 +7,22 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.ble import decode_characteristic
+from drivers.ble._frame import measure
 from drivers.ble.blood_pressure import (
     BloodPressure,
     decode_blood_pressure,
     encode_blood_pressure,
     encode_blood_pressure_feature,
+    parse_blood_pressure,
+    status_flags,
 )
 from drivers.errors import FrameError
 from drivers.ieee11073 import DateTime, Mder, Special
-from drivers.measurement import Subject
+from drivers.measurement import Measurement, Subject
 
 STAMP = DateTime(year=2024, month=3, day=1, hours=8, minutes=9, seconds=10)
 COMBINATIONS = list(itertools.product([False, True], repeat=5))
@@ -181,3 +186,32 @@ def test_feature_bits() -> None:
 def test_values_that_do_not_fit_are_refused_by_the_encoder(record: BloodPressure) -> None:
     with pytest.raises(FrameError):
         encode_blood_pressure(record)
+
+
+def _from_record(record: BloodPressure) -> tuple[Measurement, ...]:
+    """The panel as the typed record gives it: what the decoder made before it read the bytes directly."""
+    when = record.time_stamp.to_datetime() if record.time_stamp else None
+    unit = "kPa" if record.kpa else "mm[Hg]"
+    flags = status_flags(record.measurement_status)
+    parts = [("8480-6", record.systolic, "150021"), ("8462-4", record.diastolic, "150022")]
+    parts += [("8478-0", record.mean_arterial_pressure, "150023")]
+    found = [measure(code, number, unit, taken_at=when, flags=flags, mdc=mdc) for code, number, mdc in parts]
+    if record.pulse_rate is not None:
+        found.append(measure("8867-4", record.pulse_rate, "/min", taken_at=when, flags=flags, mdc="149546"))
+    return tuple(found)
+
+
+@settings(max_examples=400)
+@given(st.binary(min_size=1, max_size=24))
+def test_the_panel_read_from_the_bytes_is_the_typed_records_panel(data: bytes) -> None:
+    try:
+        record = parse_blood_pressure(data)
+    except FrameError:
+        with pytest.raises(FrameError):
+            decode_blood_pressure(data)
+        return
+    frame = decode_blood_pressure(data)
+    assert frame.measurements == _from_record(record)
+    assert frame.device_time == (record.time_stamp.to_datetime() if record.time_stamp else None)
+    user = record.user_id
+    assert frame.subject == (None if user is None or user == 0xFF else Subject(device_user=user))

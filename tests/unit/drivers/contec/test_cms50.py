@@ -35,6 +35,7 @@ from drivers.contec.cms50 import (
     encode_packet,
     encode_recorded_sample,
     encode_recording_header,
+    frame_from_events,
     live_measurements,
     live_status,
     sample_measurements,
@@ -42,7 +43,7 @@ from drivers.contec.cms50 import (
     set_date_command,
     set_time_command,
 )
-from drivers.contec.cms50_new import PACKET_LENGTHS, interpret
+from drivers.contec.cms50_new import PACKET_LENGTHS, interpret, restore_msb
 from drivers.errors import FrameError
 
 NOW = datetime(2025, 3, 4, 5, 6, 7)
@@ -382,3 +383,16 @@ def test_decode_rejects_anything_but_whole_packets(hex_: str) -> None:
 def test_decode_raises_nothing_but_frame_error(data: bytes) -> None:
     with contextlib.suppress(FrameError):
         decode_cms50(data)
+
+
+@given(st.binary(min_size=2, max_size=12))
+def test_restore_msb_puts_each_carried_bit_back(raw: bytes) -> None:
+    carrier = raw[1]
+    by_byte = bytes((b & 0x7F) | (0x80 if carrier >> i & 1 else 0) for i, b in enumerate(raw[2:]))
+    assert restore_msb(raw) == by_byte
+
+
+@given(st.binary(min_size=8, max_size=8).map(lambda rest: bytes([0x01, *(0x80 | b for b in rest)])))
+def test_a_lone_live_packet_decodes_as_the_stream_decoder_reads_it(packet: bytes) -> None:
+    (event,) = NewDecoder().feed(packet)
+    assert decode_cms50(packet) == frame_from_events([event], "cms50:new")
