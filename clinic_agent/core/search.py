@@ -1,4 +1,4 @@
-"""In-memory resident search, built at unlock from decrypted names: never written to disk.
+"""In-memory resident search over decrypted names; on disk only as an encrypted snapshot (store/search_index.py).
 
 Finds residents by name (any part), pinyin initials (张三丰 -> zsf; heteronyms too, so 单 matches
 d or s), full pinyin (long, longxiuying; ü typed as v or u), ID card number (any part),
