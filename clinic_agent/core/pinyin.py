@@ -111,3 +111,12 @@ def readings(ch: str) -> list[str]:
     if len(ch) != 1 or ch.isascii():
         return []
     return list(dict.fromkeys(r for r in _loaded().readings(ord(ch)) if r))
+
+
+def dictionary_stamp() -> str:
+    """Which dictionary file the readings come from (its size and modification time), read without loading it.
+
+    Pinyin keys saved with the name index are reused only under the same dictionary: an upgraded
+    pypinyin may read a character otherwise, and the index must take out exactly the keys it put in."""
+    stat = _dictionary_path().stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"

@@ -1,4 +1,4 @@
-"""In-memory resident search, built at unlock from decrypted names: never written to disk.
+"""In-memory resident search over decrypted names; on disk only as an encrypted snapshot (store/search_index.py).
 
 Finds residents by name (any part), pinyin initials (张三丰 -> zsf; heteronyms too, so 单 matches
 d or s), full pinyin (long, longxiuying; ü typed as v or u), ID card number (any part),
@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import re
 import sys
 import threading
 import unicodedata
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 from clinic_agent.core import pinyin
 from clinic_agent.core.model import Resident
@@ -28,6 +30,8 @@ _SEPARATOR = "\x00"
 _MAX_INITIAL_VARIANTS = 8
 _MAX_SPELLING_VARIANTS = 4  # full spellings are long: fewer heteronym combinations are kept
 _NUMBER_PUNCTUATION = re.compile(r"[\s()+-]")
+_IN_PLACE_LIMIT = 256  # more changes at once than this are sorted once rather than put in one by one
+SNAPSHOT_FORMAT = 1
 
 
 @lru_cache(maxsize=65536)
@@ -84,13 +88,34 @@ class Match:
     rank: int
 
 
-def _starts(texts: Iterable[str]) -> array[int]:
-    """Where each text starts in their join with one separator between them."""
-    starts, position = array("L"), 0
-    for text in texts:
-        starts.append(position)
-        position += len(text) + 1
+def _starts(texts: list[str]) -> array[int]:
+    """Where each text starts in their join with one separator between them (no Python loop: 50,000 at an unlock)."""
+    starts = array("L", itertools.accumulate(map(operator.add, map(len, texts), itertools.repeat(1)), initial=0))
+    starts.pop()
     return starts
+
+
+class IndexFields(NamedTuple):
+    """What the index keeps of a resident: the store reads just these at unlock, not whole records."""
+
+    resident_id: str
+    name: str
+    id_number: str
+    health_record_number: str
+    phone: str
+    deleted: bool
+
+
+def fields_of(resident: Resident) -> IndexFields:
+    """The indexed fields of a resident."""
+    return IndexFields(
+        resident.id,
+        resident.name,
+        resident.id_number,
+        resident.health_record_number or "",
+        resident.phone or "",
+        resident.deleted,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,32 +124,92 @@ class _Keys:
 
     keys: list[str]
     ids: list[str]
-    alternate: bytes
+    alternate: bytearray
 
     @classmethod
     def of(cls, rows: list[tuple[str, str, int]]) -> _Keys:
         """Columns of rows sorted already."""
-        return cls([r[0] for r in rows], [r[1] for r in rows], bytes(r[2] for r in rows))
+        return cls([r[0] for r in rows], [r[1] for r in rows], bytearray(r[2] for r in rows))
+
+    def _position(self, key: str, resident_id: str, alternate: int) -> int:
+        """Where a row goes in (key, resident id, alternate) order."""
+        low = bisect.bisect_left(self.keys, key)
+        high = bisect.bisect_right(self.keys, key, low)
+        rows = range(low, high)
+        return low + bisect.bisect_left(rows, (resident_id, alternate), key=lambda i: (self.ids[i], self.alternate[i]))
+
+    def insert(self, key: str, resident_id: str, alternate: int) -> None:
+        """Add one row where the sorted order puts it."""
+        at = self._position(key, resident_id, alternate)
+        self.keys.insert(at, key)
+        self.ids.insert(at, resident_id)
+        self.alternate.insert(at, alternate)
+
+    def remove(self, key: str, resident_id: str, alternate: int) -> None:
+        """Take one row out (it is there: the index put it in)."""
+        at = self._position(key, resident_id, alternate)
+        if at < len(self.keys) and self.keys[at] == key and self.ids[at] == resident_id:
+            del self.keys[at], self.ids[at], self.alternate[at]
+
+    def saved(self, position: dict[str, int]) -> dict[str, Any]:
+        """The snapshot's form: each distinct key once with how many rows it has, rows as entry numbers."""
+        runs = [(key, len(list(group))) for key, group in itertools.groupby(self.keys)]
+        return {
+            "keys": ",".join(key for key, _ in runs),
+            "runs": [count for _, count in runs],
+            "rows": [position[resident_id] for resident_id in self.ids],
+            "alternate": self.alternate.hex(),
+        }
+
+    @classmethod
+    def restored(cls, saved: dict[str, Any], ids: list[str]) -> _Keys:
+        """The rows of a snapshot (``ids``: the resident ids by entry number). Runs of one key share one string."""
+        distinct = saved["keys"].split(",") if saved["keys"] else []
+        keys = list(itertools.chain.from_iterable(map(itertools.repeat, distinct, saved["runs"])))
+        rows = list(map(ids.__getitem__, saved["rows"]))
+        alternate = bytearray.fromhex(saved["alternate"])
+        if not len(keys) == len(rows) == len(alternate):
+            raise ValueError(f"a snapshot's sorted keys hold {len(keys)} keys for {len(rows)} rows")
+        return cls(keys, rows, alternate)
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
     resident_id: str
     name: str
     id_number: str
     health_record_number: str
     phone: str
-    initials: tuple[str, ...]
-    spellings: tuple[str, ...]
+
+
+def _entry(fields: IndexFields) -> _Entry | None:
+    """The index's entry for a resident (None for a deleted one)."""
+    if fields.deleted:
+        return None
+    number, phone = fields.health_record_number, _phone_digits(fields.phone)
+    return _Entry(fields.resident_id, fields.name, fields.id_number, number, phone)
+
+
+def _split(text: str, count: int) -> list[str]:
+    """A snapshot's column: ``count`` texts joined by the separator."""
+    parts = text.split(_SEPARATOR) if count else []
+    if len(parts) != count:
+        raise ValueError(f"a snapshot column holds {len(parts)} values for {count} residents")
+    return parts
 
 
 class NameIndex:
-    """Search structures over the live residents; thread-safe."""
+    """Search structures over the live residents; thread-safe.
+
+    An edit updates the sorted key columns in place (a bisect and a list insert per key), and the
+    joined texts are joined again at the next search: no edit sorts the whole index again. Many
+    changes at once (an unlock without a saved index) are put in first and sorted once.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
-        self._dirty = True
+        self._sorted = True  # the key columns hold every entry's keys, in order
+        self._joined = True  # the joined texts hold every entry
         self._ids: list[str] = []
         self._names_blob = ""
         self._offsets = array("L")
@@ -135,57 +220,155 @@ class NameIndex:
         self._phone_offsets = array("L")
         self._records = _Keys.of([])  # health-record numbers (every alternate 0)
         self.change_seq = 0
+        self.full_sorts = 0  # how often every key was sorted (once per unlock without a saved index)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def upsert(self, resident: Resident) -> None:
         """Add or refresh one resident (a deleted one is removed)."""
-        entry = None
-        if not resident.deleted:  # the pinyin keys are worked out once here, not at every rebuild
-            entry = _Entry(
-                resident.id,
-                resident.name,
-                resident.id_number,
-                resident.health_record_number or "",
-                _phone_digits(resident.phone or ""),
-                # Interned: residents share initials and spellings (zs, wang...), held once each.
-                tuple(map(sys.intern, initials(resident.name))),
-                tuple(map(sys.intern, spellings(resident.name))),
-            )
+        self.put_many([fields_of(resident)])
+
+    def put_many(self, residents: list[IndexFields]) -> None:
+        """Add or refresh residents (deleted ones are removed): in place when few, else sorted once later."""
+        entries = [(fields.resident_id, _entry(fields)) for fields in residents]
         with self._lock:
-            if entry is None:
-                self._entries.pop(resident.id, None)
-            else:
-                self._entries[resident.id] = entry
-            self._dirty = True
+            in_place = self._sorted and len(entries) <= _IN_PLACE_LIMIT
+            for resident_id, entry in entries:
+                old = self._entries.pop(resident_id, None) if entry is None else self._entries.get(resident_id)
+                if entry is not None:
+                    self._entries[resident_id] = entry
+                if in_place:
+                    self._move_keys(old, entry)
+            self._sorted = self._sorted and in_place
+            self._joined = False
+
+    def _move_keys(self, old: _Entry | None, new: _Entry | None) -> None:
+        """Take an entry's old keys out of the sorted columns and put its new ones in."""
+        if old is not None:
+            for keys, key, alternate in self._rows_of(old):
+                keys.remove(key, old.resident_id, alternate)
+        if new is not None:
+            for keys, key, alternate in self._rows_of(new):
+                keys.insert(key, new.resident_id, alternate)
+
+    def _rows_of(self, entry: _Entry) -> Iterator[tuple[_Keys, str, int]]:
+        """Every sorted row of an entry, worked out from its name again (the same in one process)."""
+        for variant, key in enumerate(initials(entry.name)):
+            yield self._initials, sys.intern(key), int(variant > 0)
+        for variant, key in enumerate(spellings(entry.name)):
+            yield self._spellings, sys.intern(key), int(variant > 0)
+        if entry.health_record_number:
+            yield self._records, entry.health_record_number, 0
 
     def clear(self) -> None:
         """Forget everything (at lock)."""
         with self._lock:
             self._entries.clear()
-            self._dirty = True
-            self._rebuild()
+            self._initials, self._spellings, self._records = _Keys.of([]), _Keys.of([]), _Keys.of([])
+            self._sorted = True
+            self._join()
             self.change_seq = 0
 
-    def _rebuild(self) -> None:
-        entries = list(self._entries.values())
-        self._ids = [e.resident_id for e in entries]
-        self._names_blob = _SEPARATOR.join(e.name for e in entries)
-        self._numbers_blob = _SEPARATOR.join(e.id_number for e in entries)
-        self._offsets = _starts(e.name for e in entries)
+    def build(self) -> None:
+        """Make the index ready for the next search now (at unlock, so that the first keypress does not)."""
+        with self._lock:
+            self._ready()
+
+    def _ready(self) -> None:
+        if not self._sorted:
+            self._sort()
+        if not self._joined:
+            self._join()
+
+    def _sort(self) -> None:
+        entries = self._entries.values()
+        # Interned: residents share initials and spellings (zs, wang...), held once each.
         self._initials = _Keys.of(
-            sorted((key, e.resident_id, int(variant > 0)) for e in entries for variant, key in enumerate(e.initials))
+            sorted(
+                (sys.intern(key), e.resident_id, int(variant > 0))
+                for e in entries
+                for variant, key in enumerate(initials(e.name))
+            )
         )
         self._spellings = _Keys.of(
-            sorted((key, e.resident_id, int(variant > 0)) for e in entries for variant, key in enumerate(e.spellings))
+            sorted(
+                (sys.intern(key), e.resident_id, int(variant > 0))
+                for e in entries
+                for variant, key in enumerate(spellings(e.name))
+            )
         )
-        self._phones_blob = _SEPARATOR.join(e.phone for e in entries)
-        self._phone_offsets = _starts(e.phone for e in entries)
         self._records = _Keys.of(
             sorted((e.health_record_number, e.resident_id, 0) for e in entries if e.health_record_number)
         )
-        self._dirty = False
+        self._sorted = True
+        self.full_sorts += 1
+
+    def _join(self) -> None:
+        entries = list(self._entries.values())
+        self._ids = [e.resident_id for e in entries]
+        names = [e.name for e in entries]
+        phones = [e.phone for e in entries]
+        self._names_blob = _SEPARATOR.join(names)
+        self._numbers_blob = _SEPARATOR.join(e.id_number for e in entries)
+        self._offsets = _starts(names)
+        self._phones_blob = _SEPARATOR.join(phones)
+        self._phone_offsets = _starts(phones)
+        self._joined = True
+
+    # -- the snapshot ------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole index as plain JSON values, to be kept encrypted (store/search_index.py).
+
+        The sorted key columns go with it (each distinct key once, rows as entry numbers), so that
+        restoring it needs neither pinyin nor a sort; ``pinyin`` names the dictionary their keys
+        came from, so that keys from another dictionary are never mixed with this one's."""
+        with self._lock:
+            self._ready()
+            entries = [self._entries[resident_id] for resident_id in self._ids]
+            position = {resident_id: number for number, resident_id in enumerate(self._ids)}
+            return {
+                "format": SNAPSHOT_FORMAT,
+                "pinyin": pinyin.dictionary_stamp(),
+                "change_seq": self.change_seq,
+                "count": len(entries),
+                "ids": _SEPARATOR.join(self._ids),
+                "names": self._names_blob,
+                "numbers": self._numbers_blob,
+                "records": _SEPARATOR.join(e.health_record_number for e in entries),
+                "phones": self._phones_blob,
+                "initials": self._initials.saved(position),
+                "spellings": self._spellings.saved(position),
+                "records_order": self._records.saved(position),
+            }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take the index from a snapshot; ValueError (and the index unchanged) when it is not one."""
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"snapshot format {data.get('format')!r}, not {SNAPSHOT_FORMAT}")
+        if data.get("pinyin") != pinyin.dictionary_stamp():
+            raise ValueError("the snapshot's pinyin keys come from another pinyin dictionary")
+        try:
+            count, change_seq = int(data["count"]), int(data["change_seq"])
+            ids, names, numbers, records, phones = (
+                _split(data[name], count) for name in ("ids", "names", "numbers", "records", "phones")
+            )
+            # tuple.__new__ builds each entry without a Python call per resident (50,000 at an unlock).
+            entries = list(
+                map(tuple.__new__, itertools.repeat(_Entry), zip(ids, names, numbers, records, phones, strict=True))
+            )
+            sorted_initials = _Keys.restored(data["initials"], ids)
+            sorted_spellings = _Keys.restored(data["spellings"], ids)
+            records_order = _Keys.restored(data["records_order"], ids)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a name index snapshot ({type(exc).__name__}: {exc})") from None
+        with self._lock:
+            self._entries = dict(zip(ids, entries, strict=True))
+            self._initials, self._spellings, self._records = sorted_initials, sorted_spellings, records_order
+            self._sorted = True
+            self._join()
+            self.change_seq = change_seq
 
     def search(self, query: str, *, limit: int = 20) -> list[Match]:
         """Best matches first: exact name, ID or phone number, prefixes, pinyin, then any part."""
@@ -194,8 +377,7 @@ class NameIndex:
             return []
         number = _NUMBER_PUNCTUATION.sub("", text).upper()
         with self._lock:
-            if self._dirty:
-                self._rebuild()
+            self._ready()
             hits: dict[str, Match] = {}
             if number and number.replace("X", "").isdigit():
                 self._by_number(number, hits, limit)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from clinic_agent.core.errors import StoreLocked, WrongPassphrase
+from clinic_agent.core.errors import ClinicAgentError, StoreLocked, WrongPassphrase
 from clinic_agent.core.model import Resident, utcnow
 from clinic_agent.core.search import NameIndex
 from clinic_agent.runtime import home as home_module
@@ -24,8 +24,11 @@ from clinic_agent.runtime.workers import Workers
 from clinic_agent.security.keys import KeyFile, Vault
 from clinic_agent.store import Store, UnlockReport
 from clinic_agent.store.core import Clock
+from clinic_agent.store.search_index import SavedIndex
 
 _LOGGER = logging.getLogger(__name__)
+_INDEX_PAGE = 2000  # residents decrypted at a time while the name index catches up
+_SAVE_AFTER = 500  # residents indexed since the index was last saved before it is saved again
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -68,6 +71,8 @@ class Agent:
         self.started_at = time.monotonic()
         self.vault: Vault | None = None
         self._index_lock = threading.Lock()
+        self._unsaved = 0  # residents put into the index since it was last saved or loaded
+        self.index_restored = False  # whether the last unlock took the index from its saved copy
         self.workers = Workers()
         # Services running beside the store add what status should show (devices, sync, ...),
         # and register themselves by name for the operations that drive them.
@@ -117,7 +122,7 @@ class Agent:
         """Use an opened vault: unlock the store and build the name index."""
         self.vault = vault
         report = self.store.unlock(vault.keyring, actor=f"{actor} ({vault.opened_by})")
-        self.refresh_index()
+        self.open_index()
         self.publish("store.unlocked", {"sealed_opened": report.sealed_opened})
         return report
 
@@ -138,6 +143,7 @@ class Agent:
 
     def lock(self, *, actor: str) -> None:
         """Forget the keys and every decrypted name."""
+        self._save_index_if_behind()
         self.store.lock(actor=actor)
         self.vault = None
         self.index.clear()
@@ -150,19 +156,68 @@ class Agent:
 
     # -- the name index -------------------------------------------------------------------------------
 
+    def open_index(self) -> None:
+        """Bring up the name index at unlock: the saved copy and the residents written since, else every
+        resident, a page at a time. Saved again when that took many residents (store/search_index.py)."""
+        try:
+            saved = self.store.search_index.load()
+        except ClinicAgentError as exc:  # a copy, never the record: the rows say the same
+            saved = SavedIndex(None, str(exc))
+        if saved.problem:
+            _LOGGER.warning("the saved name index is not used (%s): it is built from the residents", saved.problem)
+        with self._index_lock:
+            self.index.clear()
+            self._unsaved = 0
+            self.index_restored = False
+            if saved.data is not None:
+                try:
+                    self.index.restore(saved.data)
+                    self.index_restored = True
+                except ValueError as exc:
+                    _LOGGER.warning("the saved name index is not used (%s): it is built from the residents", exc)
+            self._catch_up()
+            self.index.build()  # the first keypress finds it ready
+        if not self.index_restored or self._unsaved >= _SAVE_AFTER:
+            self._save_index()
+
     def refresh_index(self) -> None:
         """Bring the name index up to date with every resident written since it was last read."""
         with self._index_lock:
-            page = self.store.residents.changed_since(self.index.change_seq)
-            for resident in page.residents:
-                self.index.upsert(resident)
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Read the residents written after the index's change number, a page at a time, until none is left.
+
+        Numbers are given under the write lock in commit order, so every resident committed before
+        the last, empty page was read is at or below the last number seen."""
+        while True:
+            page = self.store.residents.index_page(self.index.change_seq, _INDEX_PAGE)
+            if page.last_seq is None:
+                return
+            self.index.put_many(page.rows)
+            self._unsaved += len(page.rows)
             for problem in page.problems:
                 _LOGGER.warning("resident row skipped in the search index: %s", problem)
-            self.index.change_seq = page.change_seq
+            self.index.change_seq = page.last_seq
+
+    def _save_index_if_behind(self) -> None:
+        if not self.store.locked and self._unsaved >= _SAVE_AFTER:
+            self._save_index()
+
+    def _save_index(self) -> None:
+        """Keep the name index, encrypted, for the next unlock; a failure costs only a slower unlock."""
+        with self._index_lock:
+            data = self.index.snapshot()
+            self._unsaved = 0
+        try:
+            self.store.search_index.save(data)
+        except ClinicAgentError as exc:
+            _LOGGER.warning("the name index was not saved (%s): the next unlock reads every resident", exc)
 
     def indexed(self, resident: Resident) -> Resident:
         """Put a resident just written into the index at once."""
         self.index.upsert(resident)
+        self._unsaved += 1
         return resident
 
     # -- status -------------------------------------------------------------------------------------
@@ -198,6 +253,7 @@ class Agent:
 
     def close(self) -> None:
         """Close the store and stop the worker threads (without waiting for a stuck one)."""
+        self._save_index_if_behind()
         self.index.clear()
         self.workers.shutdown()
         self.store.close()

@@ -25,6 +25,7 @@ ENCRYPTED_TABLES = (
     "quarantine",
     "users",
     "drafts",
+    "search_index",
     *("sync_conflicts", "sync_parked", "sync_secrets"),
 )
 BATCH = 200

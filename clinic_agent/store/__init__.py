@@ -36,6 +36,7 @@ from clinic_agent.store.readings import AddedReading, Frames, Quarantine, Readin
 from clinic_agent.store.residents import ResidentPage, Residents
 from clinic_agent.store.schema import migrate, refuse_newer
 from clinic_agent.store.schema import upgrade as upgrade_schema
+from clinic_agent.store.search_index import SearchIndex
 from clinic_agent.store.sync_state import SyncState
 from clinic_agent.store.users import Users
 
@@ -87,6 +88,7 @@ class Store:
         self.drafts = Drafts(core)
         self.outbox = Outbox(core)
         self.sync = SyncState(core)
+        self.search_index = SearchIndex(core)
 
     # -- opening -----------------------------------------------------------------------------------
 

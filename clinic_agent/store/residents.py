@@ -11,6 +11,7 @@ from clinic_agent.core import validation
 from clinic_agent.core.errors import InvalidInput, RecordChanged, RecordNotFound, StoreCorrupted
 from clinic_agent.core.idnumber import normalise_id_number
 from clinic_agent.core.model import Resident
+from clinic_agent.core.search import IndexFields
 from clinic_agent.store.core import Core
 from clinic_agent.store.records import changed_fields, payload_of, record_from_row, stamp
 
@@ -26,6 +27,15 @@ class ResidentPage:
     residents: list[Resident]
     problems: list[StoreCorrupted]
     change_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPage:
+    """Residents as the name index reads them, in change order, bad rows named apart."""
+
+    rows: list[IndexFields]
+    problems: list[StoreCorrupted]
+    last_seq: int | None  # the change sequence number of the page's last row; None for an empty page
 
 
 class Residents:
@@ -175,6 +185,36 @@ class Residents:
             except StoreCorrupted as exc:
                 problems.append(exc)
         return ResidentPage(residents, problems, int(top[0]) if top else 0)
+
+    def index_page(self, after: int, limit: int) -> IndexPage:
+        """Up to ``limit`` residents written after change ``after``, in change order, for the name index.
+
+        Only the fields the index needs are taken from each decrypted payload (no full record is
+        built), and a page at a time, so unlocking never holds every resident in memory at once.
+        Each row is authenticated and its bound clear columns checked as for any read."""
+        with self._core.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS}, change_seq FROM residents WHERE change_seq > ? ORDER BY change_seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        found, problems = [], []
+        for row in rows:
+            try:
+                found.append(self._index_fields(dict(zip(_NAMES, row[:-1], strict=True))))
+            except StoreCorrupted as exc:
+                problems.append(exc)
+        return IndexPage(found, problems, int(rows[-1][-1]) if rows else None)
+
+    def _index_fields(self, values: dict[str, Any]) -> IndexFields:
+        row_id = values["id"]
+        data = self._core.open(TABLE, row_id, values["key_id"], values["payload"], row=values)
+        name, number = data.get("name"), data.get("id_number")
+        record, phone = data.get("health_record_number"), data.get("phone")
+        if not (isinstance(name, str) and isinstance(number, str) and isinstance(record, str | None)):
+            raise StoreCorrupted(f"row {row_id} of {TABLE} does not hold a valid resident", table=TABLE, row_id=row_id)
+        if not isinstance(phone, str | None):
+            raise StoreCorrupted(f"row {row_id} of {TABLE} does not hold a valid resident", table=TABLE, row_id=row_id)
+        return IndexFields(row_id, name, number, record or "", phone or "", bool(values["deleted"]))
 
     def count(self) -> int:
         """How many live residents."""

@@ -256,6 +256,15 @@ def _sync_parts(db: Database) -> None:
     db.execute("CREATE INDEX sync_parts_by_record ON sync_parts(entity_id)")
 
 
+@MIGRATIONS(name="0008_search_index")
+def _search_index(db: Database) -> None:
+    # The name index as last saved (store/search_index.py): one row, everything inside the
+    # encrypted payload, so that an unlock decrypts one row instead of every resident.
+    db.table("search_index").create(
+        {"id": str, "key_id": str, "payload": bytes}, pk="id", not_null={"key_id", "payload"}
+    )
+
+
 def migrate(db: Database) -> None:
     """Apply every migration to a new, empty database."""
     MIGRATIONS.apply(db)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from clinic_agent.api.framing import FrameDecoder, Oversize, decode_body, encode
+from tests.support import new_home
 
 # Never on the way to `status` through the daemon, nor to `--version` or a command's --help.
 HEAVY = (
@@ -132,3 +133,16 @@ def test_status_through_the_daemon_loads_no_store_sync_or_ui(fake_daemon: Path) 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["daemon"]["running"] is True  # it did go through the (fake) daemon
     assert _heavy(_imported("status", "--json", env=env)) == []
+
+
+# Opening the store in-process still costs what issue 13 measures (sqlite-utils, cryptography, the
+# operations with sync's HTTP client and the decoders); what `status` without a daemon must never
+# load is the doctor's UI, the Bluetooth stack, or pypinyin (the name index reads its dictionary itself).
+NEVER_FOR_STATUS = ("textual", "tui", "bleak", "pypinyin")
+
+
+def test_status_without_a_daemon_loads_no_ui_ble_or_pypinyin(tmp_path: Path) -> None:
+    home = new_home(tmp_path / "h")  # no socket: the command opens the store itself
+    modules = _imported("status", "--json", env=_environment(home.root))
+    assert "clinic_agent.store" in modules  # it did open the store in this process
+    assert sorted(m for m in modules if m.split(".")[0] in NEVER_FOR_STATUS) == []

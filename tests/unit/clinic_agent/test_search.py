@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import random
+from typing import Any
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clinic_agent.core.search import NameIndex, initials
+from clinic_agent.core.search import NameIndex, fields_of, initials
 from tests.support import id_number, resident
 
 
@@ -110,3 +113,91 @@ def test_clear_forgets_every_name() -> None:
     index.clear()
     assert len(index) == 0
     assert index.search("张") == []
+
+
+_NAMES = ("张秀英", "王秀英", "单田芳", "龙秀英", "吕小华", "曾志伟", "张伟", "李张伟", "王五", "张三丰")
+_QUERIES = ("zxy", "x", "z", "w", "shan", "long", "lv", "张", "秀英", "伟", "52", "138", "1", "0", "wang", "s")
+
+
+def _results(index: NameIndex) -> list[list[tuple[str, str, int]]]:
+    return [[(m.resident_id, m.matched_by, m.rank) for m in index.search(q, limit=200)] for q in _QUERIES]
+
+
+def _someone(rng: random.Random, number: str) -> object:
+    return resident(
+        rng,
+        id_number=number,
+        name=rng.choice(_NAMES),
+        phone=rng.choice(["", f"138{rng.randrange(10**8):08d}"]),
+        health_record_number=rng.choice([None, f"52220100{rng.randrange(10**9):09d}"]),
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 40))
+def test_edits_in_place_find_what_a_fresh_index_finds_without_sorting_again(seed: int, edits: int) -> None:
+    rng = random.Random(seed)
+    people = {p.id: p for p in (_someone(rng, id_number(rng)) for _ in range(12))}  # type: ignore[attr-defined]
+    index = _index(*people.values())
+    index.build()
+    for _ in range(edits):
+        person = people[rng.choice(sorted(people))]
+        changed = _someone(rng, person.id_number)  # type: ignore[attr-defined]
+        edited = person.__class__(**{**_fields(changed), "id": person.id, "deleted": rng.random() < 0.2})  # type: ignore[attr-defined]
+        people[person.id] = edited  # type: ignore[attr-defined]
+        index.upsert(edited)  # type: ignore[arg-type]
+        if rng.random() < 0.3:
+            assert _results(index) == _results(_index(*people.values()))
+    assert _results(index) == _results(_index(*people.values()))
+    assert index.full_sorts == 0  # each resident and each edit went in place: nothing sorted whole
+
+
+def test_many_changes_at_once_are_sorted_once() -> None:
+    rng = random.Random(1)
+    index = NameIndex()
+    index.put_many([fields_of(_someone(rng, id_number(rng))) for _ in range(300)])  # type: ignore[arg-type]
+    index.build()
+    assert index.full_sorts == 1
+    assert len(index) == 300
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32))
+def test_a_snapshot_restores_the_same_index(seed: int) -> None:
+    rng = random.Random(seed)
+    people = [_someone(rng, id_number(rng)) for _ in range(rng.randrange(0, 15))]
+    index = _index(*people)
+    index.change_seq = 42
+    snapshot = json.loads(json.dumps(index.snapshot()))  # as kept: JSON
+    restored = NameIndex()
+    restored.restore(snapshot)
+    assert restored.change_seq == 42
+    assert len(restored) == len(index)
+    assert _results(restored) == _results(index)
+    assert restored.full_sorts == 0  # neither pinyin nor a sort: the orders came with it
+    newcomer = _someone(rng, id_number(rng))
+    restored.upsert(newcomer)  # type: ignore[arg-type]
+    index.upsert(newcomer)  # type: ignore[arg-type]
+    assert _results(restored) == _results(index)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda s: s.update(format=99),
+        lambda s: s.pop("names"),
+        lambda s: s.update(count=s["count"] + 1),
+        lambda s: s["initials"].update(rows=[10**6]),
+        lambda s: s["spellings"].update(runs=[]),
+        lambda s: s.update(pinyin="another dictionary"),
+        lambda s: s.update(ids=5),
+    ],
+)
+def test_a_damaged_snapshot_is_refused_and_leaves_the_index_as_it_was(damage: Any) -> None:
+    rng = random.Random(2)
+    snapshot = _index(*(_someone(rng, id_number(rng)) for _ in range(3))).snapshot()
+    damage(snapshot)
+    index = _index(resident(name="赵六"))
+    with pytest.raises(ValueError, match="snapshot"):
+        index.restore(snapshot)
+    assert [m.name for m in index.search("赵六")] == ["赵六"]
