@@ -17,16 +17,6 @@ from clinic_agent.runtime import home as home_module
 from clinic_agent.runtime.home import Home
 
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
-Registrar = Callable[[Any, argparse.ArgumentParser], None]
-REGISTRARS: list[Registrar] = []
-
-
-def registrar(func: Registrar) -> Registrar:
-    """Collect a function that adds commands to the parser."""
-    REGISTRARS.append(func)
-    return func
-
-
 # -- shared plumbing --------------------------------------------------------------------------------------
 
 
@@ -86,8 +76,8 @@ def _command(sub: Any, common: argparse.ArgumentParser, name: str, help_text: st
 # -- init, status, lock, unlock ----------------------------------------------------------------------------
 
 
-@registrar
-def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands init, demo, doctor, run, status, lock and unlock (listed in ``clinic_agent.cli.registrars``)."""
     p = _command(sub, common, "init", "create a new encrypted store (prints the recovery code once)")
     p.add_argument(
         "--machine-key",
@@ -287,8 +277,8 @@ def _unlock_text(r: dict[str, Any]) -> str:
 # -- users ---------------------------------------------------------------------------------------------------
 
 
-@registrar
-def _user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands user add, list and unblock (listed in ``clinic_agent.cli.registrars``)."""
     user = _command(sub, common, "user", "people who sign in to the terminal UI")
     inner = user.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "add a user (the PIN is asked twice on a terminal, else read from stdin)")
@@ -339,8 +329,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 # -- residents -------------------------------------------------------------------------------------------------
 
 
-@registrar
-def _resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands resident add, list, show and search (listed in ``clinic_agent.cli.registrars``)."""
     resident = _command(sub, common, "resident", "residents and their health files")
     inner = resident.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "register a resident")
@@ -475,8 +465,8 @@ def cmd_resident_search(args: argparse.Namespace) -> int:
 # -- readings -----------------------------------------------------------------------------------------------------
 
 
-@registrar
-def _reading_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_reading_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands reading add, unassigned and assign (listed in ``clinic_agent.cli.registrars``)."""
     reading = _command(sub, common, "reading", "readings")
     inner = reading.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "record one measured value")
@@ -562,8 +552,8 @@ def cmd_reading_assign(args: argparse.Namespace) -> int:
 # -- audit and keys --------------------------------------------------------------------------------------------------
 
 
-@registrar
-def _audit_and_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_audit_and_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands audit, passphrase and key (listed in ``clinic_agent.cli.registrars``)."""
     audit = _command(sub, common, "audit", "the tamper-evident audit log")
     inner = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     _command(inner, common, "verify", "check every entry of the audit chain").set_defaults(handler=cmd_audit_verify)
@@ -656,7 +646,3 @@ def _rotation_text(r: dict[str, Any]) -> str:
     if r["kept"]:
         text += f" Still in use: {', '.join(r['kept'])}."
     return text
-
-
-# `clinic-agent tui` lives in its own module (it registers itself with @registrar).
-from clinic_agent.cli import tui_command as _tui_command  # noqa: E402, F401

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from clinic_agent.cli import output
-from clinic_agent.cli.commands import _command, backend, home_of, registrar, show
+from clinic_agent.cli.commands import _command, backend, home_of, show
 from clinic_agent.core.errors import InvalidInput
 from clinic_agent.core.fsutil import MIB, read_bounded
 
@@ -41,8 +41,8 @@ def text_bytes(text: str) -> bytes:
     return replaced.replace("\\r", "\r").replace("\\n", "\n").encode("utf-8")
 
 
-@registrar
-def _register(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands decode, ingest, simulate and devices (listed in ``clinic_agent.cli.registrars``)."""
     p = _command(sub, common, "decode", "decode one device frame and print every field as JSON (no store needed)")
     p.add_argument("protocol", metavar="PROTOCOL", help="ble:2A35 (any BLE characteristic), astm, hl7, cms50, ...")
     p.add_argument("hex", nargs="?", metavar="HEX", help="the frame as hexadecimal bytes")
