@@ -282,7 +282,8 @@ class FakeApi:
             return {"id": (params or {}).get("id"), "acknowledged": True}
         if method == "reading.get":
             found = next(r for r in HOME["today_readings"] if r["id"] == (params or {}).get("id"))
-            return {**copy.deepcopy(found), "resident_name": found["name"]}
+            reading = {k: v for k, v in copy.deepcopy(found).items() if k not in ("name", "acknowledged")}  # home's
+            return {**reading, "resident_name": found["name"]} if found["resident_id"] else reading
         if method == "sync.status":
             if self.sync is None:
                 raise UnknownMethod("unknown method 'sync.status'")
