@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user, passphrase_needed
@@ -15,6 +15,9 @@ from clinic_agent.core.fsutil import ensure_private_directory
 from clinic_agent.core.idnumber import parse_id_number
 from clinic_agent.runtime import home as home_module
 from clinic_agent.runtime.home import Home
+
+if TYPE_CHECKING:  # the replies' types only: the shapes are not loaded on a command's way
+    from clinic_agent.api.shapes import AuditVerifyReply, KeyRotateReply, ReadingAddReply, UnlockReply
 
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
 # -- shared plumbing --------------------------------------------------------------------------------------
@@ -263,7 +266,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unlock_text(r: dict[str, Any]) -> str:
+def _unlock_text(r: UnlockReply) -> str:
     text = f"Unlocked with {r['slot']}."
     if r.get("sealed_opened"):
         text += f" {r['sealed_opened']} readings/frames received while locked are now stored encrypted."
@@ -515,7 +518,7 @@ def cmd_reading_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reading_added_text(r: dict[str, Any]) -> str:
+def _reading_added_text(r: ReadingAddReply) -> str:
     if r["duplicate"]:
         return f"Already stored as reading {r['id']} (nothing added)."
     text = f"Saved reading {r['id']}."
@@ -583,7 +586,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
-def _audit_text(r: dict[str, Any]) -> str:
+def _audit_text(r: AuditVerifyReply) -> str:
     rows = f"{r.get('rows_checked', 0)} records checked"
     restores = [f"RESTORED FROM A BACKUP (a known, audited cut) {e}" for e in r.get("restores", [])]
     if r["ok"]:
@@ -639,7 +642,7 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rotation_text(r: dict[str, Any]) -> str:
+def _rotation_text(r: KeyRotateReply) -> str:
     text = f"Data key is now {r['current']}; {r['reencrypted']} rows re-encrypted."
     if r["retired"]:
         text += f" Retired {', '.join(r['retired'])}."
