@@ -1,4 +1,4 @@
-"""Hooks of the whole run: the reliability figures printed again at its end.
+"""Hooks of the whole run: the contract held strictly, and the reliability figures printed again at its end.
 
 They live here, not in tests/reliability, because under pytest-xdist the process that prints the
 summary collects no tests and so never loads a sub-directory's conftest; each test's figures reach
@@ -7,7 +7,15 @@ it in the ``user_properties`` of its report (tests/reliability/harness.py ``Figu
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from clinic_agent.api.contract import STRICT
+
+# Every request and reply through the daemon or the registry is held against the contract's shapes
+# (clinic_agent/api/shapes.py), in this process and in the daemons and commands the tests start.
+os.environ[STRICT] = "strict"
 
 from tests.support import RELIABILITY_FIGURE
 

@@ -26,7 +26,12 @@ WIRING = (
     "clinic_agent.core.plausibility",  # the device profiles' ranges are the one plausibility rule
 )
 # The API modules a client loads: they may use the core only, so the TUI never drags the daemon in.
-CLIENT_SIDE = ("clinic_agent.api.client", "clinic_agent.api.contract", "clinic_agent.api.framing")
+CLIENT_SIDE = (
+    "clinic_agent.api.client",
+    "clinic_agent.api.contract",
+    "clinic_agent.api.shapes",
+    "clinic_agent.api.framing",
+)
 # Modules of clinic_agent that start the TUI.
 TUI_ENTRY = ("clinic_agent.cli",)
 # What the TUI may use of clinic_agent: the API's client side and plain data.

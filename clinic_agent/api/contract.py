@@ -1,20 +1,33 @@
 """The contract between the daemon and its clients: every method by name, every error code with its words.
 
 The daemon answers exactly the methods of ``METHODS`` (a test compares them with what the daemon
-registers), and every error it can send carries one of the codes of ``ERRORS``. A client raises the
+registers), each with the parameters and reply declared in ``clinic_agent.api.shapes`` (``shape``),
+and every error it can send carries one of the codes of ``ERRORS``. A client raises the
 code's exception class (``declared``) and shows a person the catalogue message named by
 ``message_key``: it never reads the daemon's English text to find out what happened. The TUI's
 catalogues hold every one of those keys in Chinese and English (a test says so).
 
+``check_params`` and ``check_reply`` hold a real request or reply against its shape: the daemon
+calls them on every request under ``CLINIC_AGENT_CONTRACT=strict`` (the test suite sets it), and
+the TUI tests' fake daemon always does. They check the keys, nested records and lists, not the
+types of plain values.
+
 This module imports only ``clinic_agent.core.errors``, so a client knows every code whatever else it
-imported.
+imported; the shapes are loaded when first asked for.
 """
 
 from __future__ import annotations
 
+import os
+import types
+import typing
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from clinic_agent.core import errors
+
+if TYPE_CHECKING:
+    from clinic_agent.api.shapes import Shape
 
 # -- methods -------------------------------------------------------------------------------------------
 
@@ -153,3 +166,115 @@ UNKNOWN_CODE = ERRORS["daemon_error"]  # what a code no version of this contract
 def declared(code: str) -> ErrorCode:
     """The entry of a code; a code this contract does not know is taken for an odd answer of the daemon."""
     return ERRORS.get(code, UNKNOWN_CODE)
+
+
+# -- the shapes of parameters and replies -----------------------------------------------------------------------
+
+
+class ContractViolation(Exception):
+    """A method, parameter or reply field the contract does not declare: a bug of the daemon or of a client."""
+
+
+STRICT = "CLINIC_AGENT_CONTRACT"  # set to "strict" to check every request and reply against its shape
+
+
+def strict() -> bool:
+    """Whether this process checks what it sends and answers against the contract (the tests do)."""
+    return os.environ.get(STRICT) == "strict"
+
+
+def shape(method: str) -> Shape:
+    """The declared parameters and reply of a method; a method the contract does not declare is a violation."""
+    from clinic_agent.api.shapes import SHAPES  # TypedDicts for some sixty methods: not on a command's start-up path
+
+    found = SHAPES.get(method)
+    if found is None:
+        raise ContractViolation(f"{method[:60]!r} is not a method of the contract")
+    return found
+
+
+def check_params(method: str, params: Any, *, complete: bool = True) -> None:
+    """Raise ContractViolation naming the method and the field when params do not fit the method's shape.
+
+    ``complete=False`` looks only for undeclared fields: the daemon itself tells a caller which
+    required parameter is missing, and tests ask it to.
+    """
+    problems = _problems(params if params is not None else {}, shape(method).params, "params", complete=complete)
+    if problems:
+        raise ContractViolation(f"{method}: {'; '.join(problems)}")
+
+
+def check_reply(method: str, reply: Any, *, complete: bool = True) -> None:
+    """Raise ContractViolation naming the method and the field when a reply does not fit the method's shape.
+
+    ``complete=False`` looks only for undeclared fields: a test's fake daemon may answer less than
+    the daemon does, never something else.
+    """
+    problems = _problems(reply, shape(method).reply, "reply", complete=complete)
+    if problems:
+        raise ContractViolation(f"{method}: {'; '.join(problems)}")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _fields(typed: type) -> dict[str, Any]:
+    hints = _HINTS.get(typed)
+    if hints is None:
+        hints = _HINTS[typed] = typing.get_type_hints(typed)
+    return hints
+
+
+def _problems(value: Any, hint: Any, path: str, *, complete: bool) -> list[str]:
+    """What in a value does not fit a declared type: undeclared and missing fields, objects where lists belong."""
+    if hint is Any:
+        return []
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return _union_problems(value, typing.get_args(hint), path, complete=complete)
+    if typing.is_typeddict(hint):
+        return _record_problems(value, hint, path, complete=complete)
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{path} is {_kind(value)}, not a list"]
+        (item,) = typing.get_args(hint)
+        return [p for i, v in enumerate(value) for p in _problems(v, item, f"{path}[{i}]", complete=complete)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{path} is {_kind(value)}, not an object"]
+        item = typing.get_args(hint)[1]
+        return [p for k, v in value.items() for p in _problems(v, item, f"{path}.{k}", complete=complete)]
+    return []  # a plain value: its type is not checked here
+
+
+def _record_problems(value: Any, typed: type, path: str, *, complete: bool) -> list[str]:
+    if not isinstance(value, dict):
+        return [f"{path} is {_kind(value)}, not an object"]
+    fields = _fields(typed)
+    found = [f"{path}.{key} is not declared" for key in value if key not in fields]
+    if complete:
+        found += [f"{path}.{key} is missing" for key in sorted(typed.__required_keys__ - value.keys())]  # type: ignore[attr-defined]
+    for key, item in value.items():
+        if key in fields:
+            found += _problems(item, fields[key], f"{path}.{key}", complete=complete)
+    return found
+
+
+def _union_problems(value: Any, choices: tuple[Any, ...], path: str, *, complete: bool) -> list[str]:
+    """A value fits a union when it fits one of its members; else the problems of the member it came closest to."""
+    if value is None and type(None) in choices:
+        return []
+    best: list[str] | None = None
+    for choice in choices:
+        if choice is type(None):
+            continue
+        found = _problems(value, choice, path, complete=complete)
+        if not found:
+            return []
+        if best is None or len(found) < len(best):
+            best = found
+    return best or []
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from clinic_agent.api import contract
 from clinic_agent.core.errors import AccessDenied, UnknownMethod
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def uses_kdf(name: str) -> bool:
 
 
 def call(agent: Agent, caller: Caller, name: str, params: Any) -> Any:
-    """Check the caller's right to an operation, then run it."""
+    """Check the caller's right to an operation, then run it (held against the contract when strict)."""
     entry = operations().get(name)
     if entry is None:
         raise UnknownMethod(f"unknown method {name[:60]!r}")
@@ -95,4 +96,9 @@ def call(agent: Agent, caller: Caller, name: str, params: Any) -> Any:
         agent.require_unlocked()
     from clinic_agent.api.params import Params  # with the operations, not the registry (validation is heavy)
 
-    return entry.handler(agent, caller, Params(params))
+    if not contract.strict():
+        return entry.handler(agent, caller, Params(params))
+    contract.check_params(name, params, complete=False)  # a missing parameter is the method's to report
+    reply = entry.handler(agent, caller, Params(params))
+    contract.check_reply(name, reply)
+    return reply

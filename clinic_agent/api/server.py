@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from clinic_agent.api import registry
+from clinic_agent.api import contract, registry
 from clinic_agent.api.framing import FrameDecoder, FramingError, Oversize, decode_body, encode
 from clinic_agent.api.params import Params
 from clinic_agent.api.sessions import Session, Sessions
@@ -320,6 +320,9 @@ class ApiServer:
                 raise InvalidInput("a request needs a method")
             result = await self._dispatch(connection, method, request.get("params"), request.get("session"))
             return {"id": request_id, "result": result}
+        except contract.ContractViolation as exc:  # only under CLINIC_AGENT_CONTRACT=strict: say what broke it
+            _LOGGER.exception("a request or reply outside the contract")
+            return {"id": request_id, "error": {"code": "internal", "message": f"outside the contract: {exc}"}}
         except ClinicAgentError as exc:
             return {"id": request_id, "error": error_json(exc)}
         except Exception:
@@ -330,7 +333,12 @@ class ApiServer:
         params = raw if isinstance(raw, dict) else {}
         handler = SERVER_METHODS.get(method)
         if handler is not None:
-            return await handler(self, connection, params, token if isinstance(token, str) else None)
+            if not contract.strict():
+                return await handler(self, connection, params, token if isinstance(token, str) else None)
+            contract.check_params(method, params, complete=False)
+            reply = await handler(self, connection, params, token if isinstance(token, str) else None)
+            contract.check_reply(method, reply)
+            return reply
         caller = Caller(actor=f"uid:{connection.uid}", peer=f"uid:{connection.uid}")
         if registry.needs_session(method):
             caller = self.sessions.touch(token if isinstance(token, str) else None, connection.uid).caller

@@ -11,6 +11,8 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 from clinic_agent import __version__
 from clinic_agent.core.errors import ClinicAgentError
@@ -54,19 +56,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    # Loaded here, not at the top, so that `--version` answers without them; they register themselves.
-    from clinic_agent.cli import (  # noqa: F401
+    for add_commands in registrars():
+        add_commands(sub, common)
+    return parser
+
+
+Registrar = Callable[[Any, argparse.ArgumentParser], None]
+
+
+def registrars() -> tuple[Registrar, ...]:
+    """Every function that adds commands to the parser, in the order ``--help`` lists them: the whole list.
+
+    A command module registers nothing by being imported; a new one joins here. They are imported
+    when a parser is built, not with this package, so that ``--version`` answers without them.
+    """
+    from clinic_agent.cli import (
         backup_commands,
         commands,
         consult_commands,
         device_commands,
         setup_command,
         sync_commands,
+        tui_command,
     )
 
-    for register in commands.REGISTRARS:
-        register(sub, common)
-    return parser
+    return (
+        commands.add_store_commands,
+        commands.add_user_commands,
+        commands.add_resident_commands,
+        commands.add_reading_commands,
+        commands.add_audit_and_key_commands,
+        tui_command.add_commands,
+        backup_commands.add_commands,
+        consult_commands.add_commands,
+        device_commands.add_commands,
+        setup_command.add_commands,
+        sync_commands.add_commands,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

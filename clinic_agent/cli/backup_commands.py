@@ -11,13 +11,13 @@ from typing import Any
 
 from clinic_agent.cli import prompts
 from clinic_agent.cli.backend import os_user, passphrase_needed
-from clinic_agent.cli.commands import _command, backend, home_of, passphrase_source, registrar, show, user_of
+from clinic_agent.cli.commands import _command, backend, home_of, passphrase_source, show, user_of
 from clinic_agent.core.errors import AccessDenied, DaemonNotRunning, InvalidInput, StorageFailed
 from clinic_agent.core.fsutil import ensure_private_directory, fsync_directory
 
 
-@registrar
-def _backup_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands backup and backups (listed in ``clinic_agent.cli.registrars``)."""
     p = _command(
         sub,
         common,

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user, passphrase_needed
@@ -16,17 +16,10 @@ from clinic_agent.core.idnumber import parse_id_number
 from clinic_agent.runtime import home as home_module
 from clinic_agent.runtime.home import Home
 
+if TYPE_CHECKING:  # the replies' types only: the shapes are not loaded on a command's way
+    from clinic_agent.api.shapes import AuditVerifyReply, KeyRotateReply, ReadingAddReply, UnlockReply
+
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
-Registrar = Callable[[Any, argparse.ArgumentParser], None]
-REGISTRARS: list[Registrar] = []
-
-
-def registrar(func: Registrar) -> Registrar:
-    """Collect a function that adds commands to the parser."""
-    REGISTRARS.append(func)
-    return func
-
-
 # -- shared plumbing --------------------------------------------------------------------------------------
 
 
@@ -86,8 +79,8 @@ def _command(sub: Any, common: argparse.ArgumentParser, name: str, help_text: st
 # -- init, status, lock, unlock ----------------------------------------------------------------------------
 
 
-@registrar
-def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands init, demo, doctor, run, status, lock and unlock (listed in ``clinic_agent.cli.registrars``)."""
     p = _command(sub, common, "init", "create a new encrypted store (prints the recovery code once)")
     p.add_argument(
         "--machine-key",
@@ -287,7 +280,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unlock_text(r: dict[str, Any]) -> str:
+def _unlock_text(r: UnlockReply) -> str:
     text = f"Unlocked with {r['slot']}."
     if r.get("sealed_opened"):
         text += f" {r['sealed_opened']} readings/frames received while locked are now stored encrypted."
@@ -301,8 +294,8 @@ def _unlock_text(r: dict[str, Any]) -> str:
 # -- users ---------------------------------------------------------------------------------------------------
 
 
-@registrar
-def _user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands user add, list and unblock (listed in ``clinic_agent.cli.registrars``)."""
     user = _command(sub, common, "user", "people who sign in to the terminal UI")
     inner = user.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "add a user (the PIN is asked twice on a terminal, else read from stdin)")
@@ -353,8 +346,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 # -- residents -------------------------------------------------------------------------------------------------
 
 
-@registrar
-def _resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands resident add, list, show and search (listed in ``clinic_agent.cli.registrars``)."""
     resident = _command(sub, common, "resident", "residents and their health files")
     inner = resident.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "register a resident")
@@ -489,8 +482,8 @@ def cmd_resident_search(args: argparse.Namespace) -> int:
 # -- readings -----------------------------------------------------------------------------------------------------
 
 
-@registrar
-def _reading_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_reading_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands reading add, unassigned and assign (listed in ``clinic_agent.cli.registrars``)."""
     reading = _command(sub, common, "reading", "readings")
     inner = reading.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "record one measured value")
@@ -539,7 +532,7 @@ def cmd_reading_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reading_added_text(r: dict[str, Any]) -> str:
+def _reading_added_text(r: ReadingAddReply) -> str:
     if r["duplicate"]:
         return f"Already stored as reading {r['id']} (nothing added)."
     text = f"Saved reading {r['id']}."
@@ -576,8 +569,8 @@ def cmd_reading_assign(args: argparse.Namespace) -> int:
 # -- audit and keys --------------------------------------------------------------------------------------------------
 
 
-@registrar
-def _audit_and_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_audit_and_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands audit, passphrase and key (listed in ``clinic_agent.cli.registrars``)."""
     audit = _command(sub, common, "audit", "the tamper-evident audit log")
     inner = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     _command(inner, common, "verify", "check every entry of the audit chain").set_defaults(handler=cmd_audit_verify)
@@ -607,7 +600,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
-def _audit_text(r: dict[str, Any]) -> str:
+def _audit_text(r: AuditVerifyReply) -> str:
     rows = f"{r.get('rows_checked', 0)} records checked"
     restores = [f"RESTORED FROM A BACKUP (a known, audited cut) {e}" for e in r.get("restores", [])]
     if r["ok"]:
@@ -663,14 +656,10 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rotation_text(r: dict[str, Any]) -> str:
+def _rotation_text(r: KeyRotateReply) -> str:
     text = f"Data key is now {r['current']}; {r['reencrypted']} rows re-encrypted."
     if r["retired"]:
         text += f" Retired {', '.join(r['retired'])}."
     if r["kept"]:
         text += f" Still in use: {', '.join(r['kept'])}."
     return text
-
-
-# `clinic-agent tui` lives in its own module (it registers itself with @registrar).
-from clinic_agent.cli import tui_command as _tui_command  # noqa: E402, F401

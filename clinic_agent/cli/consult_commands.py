@@ -6,15 +6,15 @@ import argparse
 from typing import Any
 
 from clinic_agent.cli import output
-from clinic_agent.cli.commands import _command, backend, registrar, show
+from clinic_agent.cli.commands import _command, backend, show
 
 URGENCIES = ("routine", "urgent", "emergency")
 OUTCOMES = ("advice-followed", "referred", "not-reached")
 _ONLY_HERE = "not yet (only on this PC)"
 
 
-@registrar
-def _consult_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands the consult commands (listed in ``clinic_agent.cli.registrars``)."""
     consult = _command(sub, common, "consult", "remote consultation: ask a specialist about a resident (doctors)")
     inner = consult.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "request", "ask a specialist; attaches the last 30 days and the file unless --attach")

@@ -6,12 +6,15 @@ import argparse
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clinic_agent.cli import output
-from clinic_agent.cli.commands import _command, backend, home_of, registrar, show
+from clinic_agent.cli.commands import _command, backend, home_of, show
 from clinic_agent.core.errors import InvalidInput
 from clinic_agent.core.fsutil import MIB, read_bounded
+
+if TYPE_CHECKING:
+    from clinic_agent.api.shapes import ReceiptJson
 
 FRAME_FILE_LIMIT = MIB  # the largest message a link accepts (an HL7 MLLP or ASTM message: 1 MiB)
 
@@ -41,8 +44,8 @@ def text_bytes(text: str) -> bytes:
     return replaced.replace("\\r", "\r").replace("\\n", "\n").encode("utf-8")
 
 
-@registrar
-def _register(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands decode, ingest, simulate and devices (listed in ``clinic_agent.cli.registrars``)."""
     p = _command(sub, common, "decode", "decode one device frame and print every field as JSON (no store needed)")
     p.add_argument("protocol", metavar="PROTOCOL", help="ble:2A35 (any BLE characteristic), astm, hl7, cms50, ...")
     p.add_argument("hex", nargs="?", metavar="HEX", help="the frame as hexadecimal bytes")
@@ -151,7 +154,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0 if receipt["failed"] is None else 1
 
 
-def _receipt_text(r: dict[str, Any]) -> str:
+def _receipt_text(r: ReceiptJson) -> str:
     lines = [f"Stored reading {i}." for i in r["stored"]]
     lines += [f"Already stored as reading {i} (nothing added)." for i in r["duplicates"]]
     if r["quarantined"]:

@@ -47,7 +47,7 @@ from typing import Any
 from clinic_agent import __version__
 from clinic_agent.cli import output, prompts
 from clinic_agent.cli.backend import connect
-from clinic_agent.cli.commands import _command, home_of, registrar, show, wants_json
+from clinic_agent.cli.commands import _command, home_of, show, wants_json
 from clinic_agent.cli.device_commands import serial_ports
 from clinic_agent.cli.sync_commands import round_trip_text
 from clinic_agent.core.errors import InvalidInput
@@ -68,8 +68,8 @@ SECTIONS: dict[str, dict[str, type]] = {
 NAMES = {"cms50": "oximeter", "cms50-old": "oximeter", "astm": "analyser", "hl7": "machine", "ble": "bluetooth"}
 
 
-@registrar
-def _register(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands setup (listed in ``clinic_agent.cli.registrars``)."""
     p = _command(sub, common, "setup", "commission this PC: clinic, store and keys, first doctor, ports, enrolment")
     p.add_argument("--from", dest="source", metavar="FILE", help="take every answer from this TOML file (no questions)")
     p.add_argument(

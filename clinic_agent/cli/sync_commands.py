@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from clinic_agent.cli import output
-from clinic_agent.cli.commands import _command, backend, registrar, show, wants_json
+from clinic_agent.cli.commands import _command, backend, show, wants_json
 from clinic_agent.core.errors import InvalidInput
 from clinic_agent.core.fsutil import KIB, read_bounded
 
@@ -16,8 +16,8 @@ MAX_ROUNDS = 20  # `sync` without --once: runs while they make progress and work
 TOKEN_FILE_LIMIT = 64 * KIB  # a bearer token (a JWT with its claims) is a few KiB at most
 
 
-@registrar
-def _sync_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands enroll, sync, conflicts and parked (listed in ``clinic_agent.cli.registrars``)."""
     p = _command(sub, common, "enroll", "register this clinic with the regional platform (technicians)")
     p.add_argument("--platform", required=True, metavar="URL", help="the platform's FHIR base URL (https)")
     p.add_argument("--token-file", metavar="FILE", help="a bearer token the platform issued, on the first line")

@@ -11,7 +11,7 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from clinic_agent.cli.commands import home_of, registrar
+from clinic_agent.cli.commands import home_of
 from clinic_agent.core.errors import ClinicAgentError, DaemonError, DaemonNotRunning
 
 # asyncio and the client are loaded when the UI starts, not with every command's parser.
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 READY_TIMEOUT = 30.0
 
 
-@registrar
-def _tui_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the commands tui (listed in ``clinic_agent.cli.registrars``)."""
     help_text = "the terminal UI for doctors (sign in, residents' files, readings, follow-ups)"
     p: argparse.ArgumentParser = sub.add_parser("tui", parents=[common], help=help_text, description=help_text)
     p.add_argument(

@@ -1,12 +1,37 @@
-"""A fake of the daemon's API with fixed data, for snapshots (they must not change with the date or a random id)."""
+"""A fake of the daemon's API with fixed data, for snapshots (they must not change with the date or a random id).
+
+Every call is held against the contract (clinic_agent/api/shapes.py): a screen calling a method the
+contract does not declare, leaving out a required parameter or sending an undeclared one fails the
+test, and so does an answer here (or in a test's subclass) with a field the daemon never sends. An
+answer may hold less than the daemon's: the screens are tested on what they need.
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from clinic_agent.api import contract
 from clinic_agent.core.errors import ClinicAgentError, UnknownMethod
 from tui.client import SignedIn
+
+Call = Callable[[Any, str, "dict[str, Any] | None"], Awaitable[Any]]
+
+
+def checked(call: Call) -> Call:
+    """A fake's ``call``, held against the contract's shapes."""
+
+    @functools.wraps(call)
+    async def held(self: Any, method: str, params: dict[str, Any] | None = None) -> Any:
+        contract.check_params(method, params)
+        reply = await call(self, method, params)
+        contract.check_reply(method, reply, complete=False)
+        return reply
+
+    return held
+
 
 TODAY = "2026-05-20"
 RESIDENT = {
@@ -22,6 +47,13 @@ RESIDENT = {
     "ethnicity": "06",
     "key_populations": ["hypertension", "elderly"],
     "version": 3,
+}
+
+# resident.lookup answers what tells two people of the same name apart, not the whole resident
+LOOKUP_MATCH = {
+    **{k: RESIDENT[k] for k in ("id", "name", "sex", "birth_date", "village", "id_number", "health_record_number")},
+    "key_populations": RESIDENT["key_populations"],
+    "matched_by": "initials",
 }
 
 
@@ -164,6 +196,12 @@ HOME = {
 class FakeApi:
     """Answers the screens' calls from the tables above; ``fail`` makes a method raise."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A test's own answers are held against the contract too."""
+        super().__init_subclass__(**kwargs)
+        if "call" in cls.__dict__:
+            cls.call = checked(cls.__dict__["call"])  # type: ignore[method-assign]
+
     def __init__(self, *, sync: dict[str, Any] | None = None) -> None:
         self.on_event = lambda name, data: None
         self.sync = sync
@@ -182,6 +220,7 @@ class FakeApi:
     async def close(self) -> None:
         """Nothing to close."""
 
+    @checked
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         self.calls.append((method, params or {}))
         if method in self.fail:
@@ -210,7 +249,7 @@ class FakeApi:
                     },
                 ]
             },
-            "resident.lookup": {"matches": [{**RESIDENT, "matched_by": "initials"}]},
+            "resident.lookup": {"matches": [LOOKUP_MATCH]},
             "followup.prefill": {
                 "resident": RESIDENT,
                 "today": TODAY,
@@ -243,7 +282,8 @@ class FakeApi:
             return {"id": (params or {}).get("id"), "acknowledged": True}
         if method == "reading.get":
             found = next(r for r in HOME["today_readings"] if r["id"] == (params or {}).get("id"))
-            return {**copy.deepcopy(found), "resident_name": found["name"]}
+            reading = {k: v for k, v in copy.deepcopy(found).items() if k not in ("name", "acknowledged")}  # home's
+            return {**reading, "resident_name": found["name"]} if found["resident_id"] else reading
         if method == "sync.status":
             if self.sync is None:
                 raise UnknownMethod("unknown method 'sync.status'")

@@ -6,7 +6,7 @@ that resident pre-matched at the top of the list; Enter asks to confirm, Y assig
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -21,6 +21,12 @@ from tui.widgets.key_hints import KeyHints
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import flagged, when
 from tui.widgets.text import clean, lit
+
+if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when the UI starts
+    from clinic_agent.api.shapes import CandidateJson, LookupMatchJson, ReadingSuggestReply, ResidentLookupReply
+
+    # Whom a reading may be given to: a resident its hint names (reading.suggest), or one searched for.
+    Candidate = CandidateJson | LookupMatchJson
 
 
 class AssignScreen(ClinicModal):
@@ -42,9 +48,9 @@ class AssignScreen(ClinicModal):
         self.measurement = measurement  # the row as home shows it: an oximeter's SpO2 and pulse together
         self.reading: dict[str, Any] = {}
         self.hint = ""
-        self.candidates: list[dict[str, Any]] = []
+        self.candidates: list[Candidate] = []
         self.suggested: set[str] = set()
-        self.pending: dict[str, Any] | None = None
+        self.pending: Candidate | None = None
         self._search_seq = 0
 
     def compose(self) -> ComposeResult:
@@ -66,11 +72,11 @@ class AssignScreen(ClinicModal):
     @work(group="assign")
     async def load(self) -> None:
         """The reading and the residents it names."""
-        found = await self.call("reading.suggest", {"id": self.reading_id})
+        found: ReadingSuggestReply | None = await self.call("reading.suggest", {"id": self.reading_id})
         if found is None:
             self.query_one("#assign-search", Input).focus()
             return
-        self.reading, self.hint = found["reading"], found.get("hint") or ""
+        self.reading, self.hint = dict(found["reading"]), found["hint"]
         if self.measurement is not None:
             joined: dict[str, Any] = {k: self.measurement[k] for k in ("components", "alerts") if k in self.measurement}
             self.reading = {**self.reading, **joined}
@@ -102,10 +108,10 @@ class AssignScreen(ClinicModal):
                 [
                     Text("★", style="bold green") if c["id"] in self.suggested else "",
                     lit(c["name"], "bold", cells=12),
-                    t.label("sex", c.get("sex")),
-                    clean(c.get("birth_date")),
-                    lit(c.get("village"), cells=24),
-                    "…" + clean(c.get("id_number"))[-6:],
+                    t.label("sex", c["sex"]),
+                    clean(c["birth_date"]),
+                    lit(c["village"], cells=24),
+                    "…" + clean(c["id_number"])[-6:],
                 ],
             )
             for c in self.candidates
@@ -131,7 +137,7 @@ class AssignScreen(ClinicModal):
             return
         self._search_seq += 1
         mine = self._search_seq
-        found = await self.call("resident.lookup", {"text": text, "limit": 40})
+        found: ResidentLookupReply | None = await self.call("resident.lookup", {"text": text, "limit": 40})
         if found is not None and mine == self._search_seq:
             self.candidates = list(found["matches"])
             self._show()
@@ -151,7 +157,7 @@ class AssignScreen(ClinicModal):
         if chosen is not None:
             self.confirm(chosen)
 
-    def confirm(self, resident: dict[str, Any]) -> None:
+    def confirm(self, resident: Candidate) -> None:
         """Ask (Y/N) before assigning."""
         self.pending = resident
         self._show_question()
@@ -168,8 +174,8 @@ class AssignScreen(ClinicModal):
             self.t(
                 "assign.confirm",
                 name=clean(r["name"]),
-                born=clean(r.get("birth_date")),
-                tail=clean(r.get("id_number"))[-6:],
+                born=clean(r["birth_date"]),
+                tail=clean(r["id_number"])[-6:],
             ),
             style="bold",
         )

@@ -16,7 +16,7 @@ could not reach the resident). An answer arriving refreshes it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -34,6 +34,9 @@ from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import when
 from tui.widgets.text import clean, lit
 
+if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when the UI starts
+    from clinic_agent.api.shapes import AttachmentJson, ConsultAttachmentsReply, ConsultTargetsReply, TargetJson
+
 STATE_STYLE = {
     "waiting": "yellow",
     "sent": "cyan",
@@ -44,9 +47,9 @@ STATE_STYLE = {
 OUTCOMES = ("advice-followed", "referred", "not-reached")
 
 
-def _label(attachment: dict[str, Any], t: Catalogue) -> str:
-    label = str(attachment.get("label") or "")
-    return t.label("key_population", label) if attachment.get("kind") == "follow_up" else label
+def _label(attachment: AttachmentJson, t: Catalogue) -> str:
+    label = attachment["label"]
+    return t.label("key_population", label) if attachment["kind"] == "follow_up" else label
 
 
 class ConsultRequestScreen(ClinicScreen):
@@ -68,9 +71,9 @@ class ConsultRequestScreen(ClinicScreen):
         super().__init__()
         self.resident_id = resident_id
         self.resident_name = resident_name
-        self.attachments: list[dict[str, Any]] = []
+        self.attachments: list[AttachmentJson] = []
         self.left_out: set[str] = set()
-        self.targets: list[dict[str, Any]] = []
+        self.targets: list[TargetJson] = []
 
     def body(self) -> Iterable[Widget]:
         yield Static(id="consult-who")
@@ -92,18 +95,20 @@ class ConsultRequestScreen(ClinicScreen):
     @work(group="consult")
     async def load(self) -> None:
         """Whom one may ask, and the suggested attachments."""
-        targets = await self.call("consult.targets")
+        targets: ConsultTargetsReply | None = await self.call("consult.targets")
         if targets is not None:
-            self.targets = list(targets.get("targets") or [])
+            self.targets = list(targets["targets"])
             select = self.query_one("#i-target", Select)
             select.set_options([(clean(t["name"]) or clean(t["target"]), str(t["target"])) for t in self.targets])
             if len(self.targets) == 1:
                 select.value = str(self.targets[0]["target"])
             if not self.targets:
                 self.notify(self.t("consultation.no_targets"), severity="warning", markup=False, timeout=15)
-        found = await self.call("consult.attachments", {"resident_id": self.resident_id})
+        found: ConsultAttachmentsReply | None = await self.call(
+            "consult.attachments", {"resident_id": self.resident_id}
+        )
         if found is not None:
-            self.attachments = list(found.get("attachments") or [])
+            self.attachments = list(found["attachments"])
             self._show()
 
     def _show(self) -> None:
@@ -119,8 +124,8 @@ class ConsultRequestScreen(ClinicScreen):
                     ),
                     t(f"consultation.kind.{a['kind']}"),
                     lit(_label(a, t), cells=18),
-                    lit(a.get("detail"), cells=24),
-                    when(a.get("at")) if a.get("at") and "T" in str(a.get("at")) else clean(a.get("at")),
+                    lit(a["detail"], cells=24),
+                    when(a["at"]) if a["at"] and "T" in a["at"] else clean(a["at"]),
                 ],
             )
             for a in self.attachments

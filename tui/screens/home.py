@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from datetime import date
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -29,6 +29,17 @@ from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import flagged, measurements, summary, when
 from tui.widgets.status_bar import StatusInfo
 from tui.widgets.text import clean, lit
+
+if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when the UI starts
+    from clinic_agent.api.shapes import (
+        AlertJson,
+        AwaitingJson,
+        ConsultAwaitingReply,
+        DueJson,
+        HomeSummaryReply,
+        LookupMatchJson,
+        ResidentLookupReply,
+    )
 
 SEX = "sex"
 
@@ -52,7 +63,7 @@ class HomeScreen(ClinicScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.matches: list[dict[str, Any]] = []
+        self.matches: list[LookupMatchJson] = []
         self.matched_text = ""
         self.summary: dict[str, Any] = {}
         self._loading = False
@@ -60,7 +71,7 @@ class HomeScreen(ClinicScreen):
         self._search_seq = 0
         self._load_again = False
         self.groups: dict[str, list[str]] = {}  # the first reading of a joined measurement -> all of its readings
-        self.awaiting: list[dict[str, Any]] = []  # answered consultations whose outcome is not recorded yet
+        self.awaiting: list[AwaitingJson] = []  # answered consultations whose outcome is not recorded yet
 
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="search-row"):
@@ -105,7 +116,7 @@ class HomeScreen(ClinicScreen):
             self.matches, self.matched_text = [], ""
 
     @work(group="search")
-    async def lookup(self, text: str) -> list[dict[str, Any]]:
+    async def lookup(self, text: str) -> list[LookupMatchJson]:
         """Search residents (the newest keypress wins; older searches are cancelled)."""
         if "\n" in text or any(not ch.isprintable() for ch in text):
             text = "".join(ch for ch in text if ch.isprintable())
@@ -113,7 +124,7 @@ class HomeScreen(ClinicScreen):
             return []
         self._search_seq += 1
         mine = self._search_seq
-        result = await self.call("resident.lookup", {"text": text[:60], "limit": 20})
+        result: ResidentLookupReply | None = await self.call("resident.lookup", {"text": text[:60], "limit": 20})
         matches = list(result["matches"]) if result else []
         if mine == self._search_seq:  # an answer to an older keypress is dropped
             self.matches, self.matched_text = matches, text
@@ -134,11 +145,11 @@ class HomeScreen(ClinicScreen):
                 m["id"],
                 [
                     lit(m["name"], "bold", cells=12),
-                    t.label(SEX, m.get("sex")),
-                    clean(m.get("birth_date")),
-                    lit(m.get("village"), cells=24),
-                    "…" + clean(m.get("id_number"))[-6:],
-                    t(f"matched.{m.get('matched_by')}"),
+                    t.label(SEX, m["sex"]),
+                    clean(m["birth_date"]),
+                    lit(m["village"], cells=24),
+                    "…" + clean(m["id_number"])[-6:],
+                    t(f"matched.{m['matched_by']}"),
                 ],
             )
             for m in self.matches
@@ -312,7 +323,7 @@ class HomeScreen(ClinicScreen):
         try:
             while True:
                 self._load_again = False
-                summary = await self.call("home.summary", {"limit": 100})
+                summary: HomeSummaryReply | None = await self.call("home.summary", {"limit": 100})
                 if summary is not None:
                     self.summary = self._grouped(summary)
                     self._show_summary()
@@ -321,8 +332,9 @@ class HomeScreen(ClinicScreen):
         finally:
             self._loading = False
 
-    def _grouped(self, summary: dict[str, Any]) -> dict[str, Any]:
+    def _grouped(self, reply: HomeSummaryReply) -> dict[str, Any]:
         """One device measurement is one row: an oximeter's SpO2 and pulse, stored as two readings, are joined."""
+        summary: dict[str, Any] = dict(reply)
         self.groups = {}
         for part in ("today_readings", "unassigned"):
             rows = measurements(list(summary.get(part) or []))
@@ -357,8 +369,8 @@ class HomeScreen(ClinicScreen):
     @work(group="home-consult", exclusive=True)
     async def load_awaiting(self) -> None:
         """Answered consultations whose outcome the doctor has not recorded (home's consultation panel)."""
-        found = await self.call("consult.awaiting", {"limit": 20}, quiet=True)
-        self.awaiting = list(found.get("consultations") or []) if found else []
+        found: ConsultAwaitingReply | None = await self.call("consult.awaiting", {"limit": 20}, quiet=True)
+        self.awaiting = list(found["consultations"]) if found else []
         self._show_awaiting()
 
     def _show_awaiting(self) -> None:
@@ -380,23 +392,25 @@ class HomeScreen(ClinicScreen):
             if hints:
                 cells.append(lit(r.get("subject_hint") or "", cells=10))
             unassigned.append((r["id"], cells))
+        due_items: list[DueJson] = s.get("due", [])
+        alert_items: list[AlertJson] = s.get("alerts", [])
         due: list[Row] = [
             (
                 f"{d['resident_id']}|{d['programme']}",
                 [lit(d["name"], cells=8), t(f"programme.{d['programme']}"), self._due_text(d, today)],
             )
-            for d in s.get("due", [])
+            for d in due_items
         ]
         alerts: list[Row] = [
             (
                 a["reading_id"],
                 [
-                    when(a.get("taken_at")),
-                    lit(a.get("name") or t("home.unassigned_short"), cells=8),
-                    Text(" ".join(t(f"alert.{c}") for c in a.get("codes", [])), style="bold red"),
+                    when(a["taken_at"]),
+                    lit(a["name"] or t("home.unassigned_short"), cells=8),
+                    Text(" ".join(t(f"alert.{c}") for c in a["codes"]), style="bold red"),
                 ],
             )
-            for a in s.get("alerts", [])
+            for a in alert_items
         ]
         todays = s.get("today_readings", [])
         today_rows: list[Row] = [(r["id"], self._today_cells(r)) for r in todays]
@@ -426,7 +440,7 @@ class HomeScreen(ClinicScreen):
         values = Text(summary(r, t, short=True), style="bold red" if r.get("alerts") else "")
         return [Text.assemble(mark, " ", when(r.get("taken_at"))[-5:]), name, values]  # one cell: narrow at 80
 
-    def _due_text(self, item: dict[str, Any], today: date) -> Text:
+    def _due_text(self, item: DueJson, today: date) -> Text:
         due = date.fromisoformat(item["due"])
         days = (due - today).days
         if days < 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -29,6 +29,15 @@ from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.pending import Pending
 from tui.widgets.readings import measurements, summary, when
 from tui.widgets.text import clean, lit
+
+if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when the UI starts
+    from clinic_agent.api.shapes import (
+        HistoryItemJson,
+        ProblemJson,
+        ResidentFileReply,
+        ResidentHistoryReply,
+        ResidentJson,
+    )
 
 FIRST_READINGS = 60  # enough for the summary, the first page and a recent chart
 TABS = ("summary", "readings", "allergy", "condition", "procedure", "family_history", "follow_up", "note", "history")
@@ -115,7 +124,7 @@ class ResidentScreen(ClinicScreen):
         self.first_tab = tab
         self.file: dict[str, Any] = {}
         self.readings: list[dict[str, Any]] = []  # one row per measurement (an oximeter's SpO2 and pulse joined)
-        self.history: list[dict[str, Any]] = []
+        self.history: list[HistoryItemJson] = []
         self.history_read = False
         self.chart = "bp"
         self.built: set[str] = {tab}  # the tabs whose widgets are mounted: the first one in compose, others when shown
@@ -147,25 +156,31 @@ class ResidentScreen(ClinicScreen):
         """Read the file with its newest readings first (the doctor sees it at once), then every reading and the
         history of changes behind it."""
         with self.query_one(Pending).waiting():
-            found = await self.call("resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS})
+            found: ResidentFileReply | None = await self.call(
+                "resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS}
+            )
         if found is None:
             return
         self._read(found)
         self.show_file()
-        if len(found.get("readings") or []) >= FIRST_READINGS:
-            everything = await self.call("resident.file", {"resident": self.resident_id}, quiet=True)
+        if len(found["readings"]) >= FIRST_READINGS:
+            everything: ResidentFileReply | None = await self.call(
+                "resident.file", {"resident": self.resident_id}, quiet=True
+            )
             if everything is not None:
                 self._read(everything)
                 if "readings" in self.built:
                     self._show_readings()
-        history = await self.call("resident.history", {"resident": self.resident_id}, quiet=True)
+        history: ResidentHistoryReply | None = await self.call(
+            "resident.history", {"resident": self.resident_id}, quiet=True
+        )
         self.history = list(history["history"]) if history else []
         self.history_read = True
         self._show_history()
 
-    def _read(self, found: dict[str, Any]) -> None:
-        self.file = found
-        self.readings = measurements(list(found.get("readings") or []))
+    def _read(self, found: ResidentFileReply) -> None:
+        self.file = dict(found)
+        self.readings = measurements(self.file["readings"])
 
     def on_daemon_event(self, event: DaemonEvent) -> None:
         if event.data.get("resident_id") == self.resident_id and event.name.startswith("reading."):
@@ -204,17 +219,18 @@ class ResidentScreen(ClinicScreen):
         return items
 
     def _show_header(self) -> None:
-        t, r = self.t, self.resident
+        t = self.t
+        r: ResidentJson = self.file["resident"]
         line = Text()
-        line.append(clean(r.get("name")), style="bold reverse")
-        born = r.get("birth_date") or ""
+        line.append(clean(r["name"]), style="bold reverse")
+        born = r["birth_date"] or ""
         line.append(
-            f"  {t.label('sex', r.get('sex'))}  {t('resident.age', n=_age(born, self.clinic.today))}  {clean(born)}  "
+            f"  {t.label('sex', r['sex'])}  {t('resident.age', n=_age(born, self.clinic.today))}  {clean(born)}  "
         )
-        line.append(clean(r.get("id_number")), style="bold")
+        line.append(clean(r["id_number"]), style="bold")
         if r.get("id_number_override"):
             line.append(" ⚠", style="bold yellow")  # kept despite its check digit; the reason is in the summary
-        for flag in r.get("key_populations") or []:
+        for flag in r["key_populations"] or []:
             line.append("  ")
             line.append(f" {t.label('key_population', flag)} ", style="black on yellow")
         allergies = self._entries("allergy")
@@ -231,14 +247,16 @@ class ResidentScreen(ClinicScreen):
         self.query_one("#resident-header", Static).update(line)
 
     def _show_summary(self) -> None:
-        t, r = self.t, self.resident
+        t = self.t
+        r: ResidentJson = self.file["resident"]
+        override = r.get("id_number_override")
         rows = [
-            *([("field.id_number_override", r["id_number_override"])] if r.get("id_number_override") else []),
-            ("field.health_record_number", r.get("health_record_number") or "—"),
-            ("field.phone", r.get("phone") or "—"),
-            ("field.village", r.get("village") or "—"),
-            ("field.address", r.get("address") or "—"),
-            ("field.ethnicity", t.label("ethnicity", r.get("ethnicity")) or "—"),
+            *([("field.id_number_override", override)] if override else []),
+            ("field.health_record_number", r["health_record_number"] or "—"),
+            ("field.phone", r["phone"] or "—"),
+            ("field.village", r["village"] or "—"),
+            ("field.address", r["address"] or "—"),
+            ("field.ethnicity", t.label("ethnicity", r["ethnicity"]) or "—"),
         ]
         text = Text()
         for key, value in rows:
@@ -266,10 +284,10 @@ class ResidentScreen(ClinicScreen):
         else:
             text.append(t("resident.none"))
         text.append("\n\n" + t("resident.keys"), style="dim italic")
-        problems = self.file.get("problems") or []
+        problems: list[ProblemJson] = self.file.get("problems") or []
         if problems:
             text.append("\n\n" + t("banner.tamper") + " ", style="bold red")
-            text.append("; ".join(clean(p.get("message")) for p in problems))
+            text.append("; ".join(clean(p["message"]) for p in problems))
         self.query_one("#summary-text", Static).update(text)
 
     def _show_readings(self) -> None:
@@ -321,14 +339,13 @@ class ResidentScreen(ClinicScreen):
             (
                 str(i),
                 [
-                    when(h.get("at"), year=True),
-                    lit(str(h.get("actor", "")).removeprefix("user:"), cells=12),
-                    t(f"action.{h.get('action')}")
-                    if t(f"action.{h.get('action')}") != f"action.{h.get('action')}"
-                    else clean(h.get("action")),
+                    when(h["at"], year=True),
+                    lit(h["actor"].removeprefix("user:"), cells=12),
+                    t(f"action.{h['action']}")
+                    if t(f"action.{h['action']}") != f"action.{h['action']}"
+                    else clean(h["action"]),
                     ", ".join(
-                        t(f"fieldname.{f}") if t(f"fieldname.{f}") != f"fieldname.{f}" else f
-                        for f in h.get("fields") or []
+                        t(f"fieldname.{f}") if t(f"fieldname.{f}") != f"fieldname.{f}" else f for f in h["fields"]
                     ),
                 ],
             )

@@ -8,7 +8,7 @@ daemon's ``consult.awaiting``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,6 +18,9 @@ from textual.widgets import Static
 from tui.i18n import Catalogue
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.text import clean, lit
+
+if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when the UI starts
+    from clinic_agent.api.shapes import AwaitingJson
 
 
 class ConsultPanel(Vertical):
@@ -37,7 +40,7 @@ class ConsultPanel(Vertical):
     def on_mount(self) -> None:
         self.display = False
 
-    def show(self, items: list[dict[str, Any]], t: Catalogue) -> None:
+    def show(self, items: list[AwaitingJson], t: Catalogue) -> None:
         """Fill the panel (in the language in force); hide it when nothing waits for an outcome."""
         self.display = bool(items)
         self.query_one("#h-consultations", Static).update(Text(t("home.consultations", n=len(items)), style="bold"))
@@ -45,9 +48,9 @@ class ConsultPanel(Vertical):
             (
                 str(c["id"]),
                 [
-                    lit(c.get("resident_name"), "bold", cells=8),
-                    lit(c.get("target_name") or c.get("target"), cells=22),
-                    Text(clean(c.get("answer")).replace("\n", " ")[:60], style="green"),
+                    lit(c["resident_name"], "bold", cells=8),
+                    lit(c["target_name"] or c["target"], cells=22),
+                    Text(clean(c["answer"]).replace("\n", " ")[:60], style="green"),
                 ],
             )
             for c in items

@@ -45,6 +45,7 @@ HEAVY = (
     "clinic_agent.runtime.agent",
     "clinic_agent.api.methods",
     "clinic_agent.api.sync_methods",
+    "clinic_agent.api.shapes",  # the contract's TypedDicts: for mypy and the strict checks, not a start-up
 )
 
 
