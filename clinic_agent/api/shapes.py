@@ -949,6 +949,7 @@ class ConflictJson(TypedDict):
     entity_id: str
     kind: str
     resident_id: str | None
+    resident_name: NotRequired[str]  # whose file, when this PC can read the resident
     fields: list[str]
     created_at: str
 

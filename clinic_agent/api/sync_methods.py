@@ -5,8 +5,8 @@ A contract the TUI builds against: keep the names and the shapes.
     sync.status        {"state", "online", "platform", "last_sync", "last_error", "pending", "parked", "conflicts",
                         "records": {"local", "sent", "confirmed"}}
     sync.now           the run's report {"pushed", "pulled", "parked", "conflicts", "errors"} or {"started": true}
-    conflict.list      {"conflicts": [{"id", "entity", "entity_id", "kind", "resident_id", "fields": [name],
-                        "created_at"}]}
+    conflict.list      {"conflicts": [{"id", "entity", "entity_id", "kind", "resident_id", "resident_name"
+                        (when readable), "fields": [name], "created_at"}]}
     conflict.get       {"id", ..., "fields": [{"name", "base", "local", "remote"}], "created_at"}
     conflict.resolve   {"id", "choices": {field: "local" | "remote" | {"value": ...}}} -> the resolved record
     parked.list        {"parked": [{"seq", "entity", "entity_id", "kind", "reason", "since"}]}
@@ -17,12 +17,13 @@ A contract the TUI builds against: keep the names and the shapes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, MethodTable
 from clinic_agent.api.params import Params
 from clinic_agent.core import serde
-from clinic_agent.core.errors import InvalidInput
+from clinic_agent.core.errors import ClinicAgentError, InvalidInput
 from clinic_agent.core.sync_values import SYNCED_TABLES
 from clinic_agent.runtime import syncing
 from clinic_agent.runtime.agent import Agent, Caller
@@ -44,8 +45,8 @@ def _sync_now(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     return syncing.sync_now(agent, wait=params.flag("wait", default=True))
 
 
-def _summary(conflict: Conflict) -> dict[str, Any]:
-    return {
+def _summary(conflict: Conflict, names: dict[str, str]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
         "id": conflict.id,
         "entity": conflict.entity,
         "entity_id": conflict.entity_id,
@@ -54,13 +55,27 @@ def _summary(conflict: Conflict) -> dict[str, Any]:
         "fields": [f["name"] for f in conflict.fields],
         "created_at": conflict.created_at,
     }
+    if conflict.resident_id in names:
+        summary["resident_name"] = names[conflict.resident_id]
+    return summary
 
 
 @method("conflict.list", roles=frozenset({DOCTOR}))
 def _conflict_list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     conflicts = agent.store.sync.conflicts()
     agent.store.audit.record(caller.actor, "conflict.list", "conflict", "", f"{len(conflicts)} shown")
-    return {"conflicts": [_summary(c) for c in conflicts]}
+    names = _resident_names(agent, {c.resident_id for c in conflicts if c.resident_id})
+    return {"conflicts": [_summary(c, names) for c in conflicts]}
+
+
+def _resident_names(agent: Agent, resident_ids: set[str]) -> dict[str, str]:
+    """Whose file each conflict is in, for the list a doctor chooses from (a resident this PC cannot
+    read, deleted or damaged, is left unnamed: the list still shows the kind of record)."""
+    names: dict[str, str] = {}
+    for resident_id in resident_ids:
+        with contextlib.suppress(ClinicAgentError):
+            names[resident_id] = agent.store.residents.get(resident_id).name
+    return names
 
 
 @method("conflict.get", roles=frozenset({DOCTOR}))
@@ -68,7 +83,7 @@ def _conflict_get(agent: Agent, caller: Caller, params: Params) -> dict[str, Any
     conflict = agent.store.sync.conflict(params.text("id", max_length=40))
     agent.store.audit.record(caller.actor, "conflict.view", conflict.entity, conflict.entity_id)
     fields = [{k: f.get(k) for k in ("name", "base", "local", "remote")} for f in conflict.fields]
-    return {**_summary(conflict), "fields": fields}
+    return {**_summary(conflict, {}), "fields": fields}
 
 
 @method("conflict.resolve", roles=frozenset({DOCTOR}))

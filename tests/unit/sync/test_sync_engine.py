@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from clinic_agent.api import registry
 from clinic_agent.core.model import Condition, Note, Quantity, new_id
+from clinic_agent.runtime.agent import Agent, Caller
 from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.mapping import PULLED
 from sync.fhir import codes
 from sync.fhir.common import find_identifier, identifier_value
-from tests.support import reading, resident
+from tests.support import PASSPHRASE, new_home, reading, resident
 from tests.unit.sync.engine_support import OPTIONS, _no_sleep, quick_store, sync
 from tests.unit.sync.fakeplatform import FakePlatform
 
@@ -361,3 +363,21 @@ def test_a_first_pull_looks_for_deletions_from_when_it_began(store: Store) -> No
         found = store.sync.cursor(kind + "#deleted")
         assert found is not None, kind  # set as the type's first pull began, not left to the pull's cursor
         assert datetime.fromisoformat(found.replace("Z", "+00:00")) <= before
+
+
+def test_the_conflicts_list_names_whose_file_each_conflict_is_in(tmp_path: Path) -> None:
+    """The conflicts screen shows the resident's name; the daemon used to send none (the kind showed)."""
+    agent = Agent.open(new_home(tmp_path / "home"))
+    try:
+        agent.unlock(actor="test", passphrase=PASSPHRASE)
+        platform = FakePlatform()
+        person = agent.store.residents.add(resident(name="田玉梅", phone="13800000000"), actor="t")
+        sync(agent.store, platform)
+        patient = ours(platform, "Patient", person.id)[0]
+        platform.upstream_put({**patient, "telecom": [{"system": "phone", "value": "13933333333"}]})
+        agent.store.residents.update(dataclasses.replace(person, phone="13944444444", version=1), actor="t")
+        assert sync(agent.store, platform).conflicts == 1
+        [listed] = registry.call(agent, Caller(actor="user:li", role="doctor"), "conflict.list", {})["conflicts"]
+        assert (listed["resident_id"], listed["resident_name"]) == (person.id, "田玉梅")
+    finally:
+        agent.close()
