@@ -68,14 +68,13 @@ def _padded(row: list[str], size: int) -> list[str]:
 class _Obx:
     """One OBX: its raw fields (padded), its OBR and PID, and the measurement made of it."""
 
-    __slots__ = ("fields", "is_container", "measurement", "order", "patient", "rank", "sub_id")
+    __slots__ = ("fields", "is_container", "measurement", "order", "patient", "raw", "sub_id")
 
-    def __init__(self, fields: list[str], order: int, patient: int | None, rank: int) -> None:
-        self.fields = fields
+    def __init__(self, raw: list[str], order: int, patient: int | None) -> None:
+        self.raw = raw
+        self.fields = fields = _padded(raw, _OBX_FIELDS)
         self.order = order
         self.patient = patient
-        # Where readings are sorted: the first OBX equal to this one (same text, OBR and PID).
-        self.rank = rank
         self.measurement: Measurement | None = None
         self.sub_id = fields[4].strip()
         # A device, channel or compound header: no value type and no value.
@@ -168,7 +167,6 @@ def _read_oru(msh: Segment, rows: list[list[str]]) -> _Oru:
         kind = "^".join(message_type)
         raise FrameError(f"unsupported message type {kind}: only ORU^R01 carries results")
     oru = _Oru(msh=msh, rows=rows, pcd=_declares_pcd(msh))
-    first_at: dict[tuple[tuple[str, ...], int, int | None], int] = {}
     for row in rows[1:]:
         name = row[0]
         if name == "PID":
@@ -176,7 +174,7 @@ def _read_oru(msh: Segment, rows: list[list[str]]) -> _Oru:
         elif name == "OBR":
             oru.orders.append((_padded(row, _OBR_FIELDS), len(oru.patients) - 1 if oru.patients else None))
         elif name == "OBX":
-            oru.observations.append(_observation(oru, row, first_at))
+            oru.observations.append(_observation(oru, row))
     if not oru.orders:
         raise FrameError("ORU^R01 has no OBR segment")
     _measure(oru)
@@ -188,13 +186,10 @@ def _declares_pcd(msh: Segment) -> bool:
     return "IHE PCD" in profile.upper() or PCD_PROFILE in profile
 
 
-def _observation(oru: _Oru, row: list[str], first_at: dict[tuple[tuple[str, ...], int, int | None], int]) -> _Obx:
-    fields = _padded(row, _OBX_FIELDS)
+def _observation(oru: _Oru, row: list[str]) -> _Obx:
     if not oru.orders:
-        raise FrameError(f"OBX {fields[1] or '?'} comes before any OBR")
-    order, patient = len(oru.orders) - 1, oru.orders[-1][1]
-    rank = first_at.setdefault((tuple(row), order, patient), len(oru.observations))
-    obx = _Obx(fields, order, patient, rank)
+        raise FrameError(f"OBX {row[1] if len(row) > 1 and row[1] else '?'} comes before any OBR")
+    obx = _Obx(row, len(oru.orders) - 1, oru.orders[-1][1])
     if oru.pcd and not obx.sub_id:
         raise FrameError(f"{obx.label} has no OBX-4 sub-ID, which IHE PCD-01 requires")
     return obx
@@ -231,10 +226,10 @@ def _inherited_time(times: dict[tuple[int, str], datetime], obx: _Obx) -> dateti
 
 
 def _measurement(f: list[str], taken_at: datetime | None, e: Encoding, charset: str) -> Measurement:
-    unit, unit_flags = _unit(f[6], e, charset)
-    code, display, mdc_code, code_flags = _code(f[3], unit, e, charset)
+    code, display, mdc_code, unit, flags = _meaning(f[3], f[6], f[8], f[11], e, charset)
     value_text, value, value_flags = _value(f[2], f[5], e, charset)
-    flags = (*value_flags, *_status_flags(f[8], f[11], e), *code_flags, *unit_flags)
+    if value_flags:
+        flags = (*value_flags, *flags)
     return new_measurement(
         code, display, value, value_text, unit, taken_at, flags, mdc_code, LOINC_SYSTEM if code else ""
     )
@@ -243,6 +238,16 @@ def _measurement(f: list[str], taken_at: datetime | None, e: Encoding, charset: 
 # What OBX-3, OBX-6, OBX-8 and OBX-11 mean depends on their text alone, and a device sends the same
 # few codes, units and statuses in every message: each is worked out once (a FrameError is not kept,
 # it is raised again each time).
+
+
+@lru_cache(maxsize=512)
+def _meaning(
+    code_raw: str, unit_raw: str, abnormal: str, status: str, e: Encoding, charset: str
+) -> tuple[str, str, str | None, str, tuple[str, ...]]:
+    """LOINC code, display, MDC code, UCUM unit and the flags after the value's, from OBX-3, -6, -8, -11."""
+    unit, unit_flags = _unit(unit_raw, e, charset)
+    code, display, mdc_code, code_flags = _code(code_raw, unit, e, charset)
+    return code, display, mdc_code, unit, (*_status_flags(abnormal, status, e), *code_flags, *unit_flags)
 
 
 @lru_cache(maxsize=512)
@@ -270,7 +275,6 @@ def _code(raw: str, unit: str, e: Encoding, charset: str) -> tuple[str, str, str
     return "", text or ident, mdc_code, ("unmapped-code",)
 
 
-@lru_cache(maxsize=512)
 def _unit(raw: str, e: Encoding, charset: str) -> tuple[str, tuple[str, ...]]:
     """UCUM unit from OBX-6 (MDC, UCUM or free text) and flags."""
     ident, text, system = ([*split_field(raw, e, charset)[0], "", ""])[:3]
@@ -290,6 +294,8 @@ def _unit(raw: str, e: Encoding, charset: str) -> tuple[str, tuple[str, ...]]:
 def _value(kind_raw: str, raw: str, e: Encoding, charset: str) -> tuple[str, Decimal | None, list[str]]:
     """Value text, its number (or None) and flags from OBX-2 and OBX-5 as sent."""
     kind = kind_raw.strip().upper()
+    if kind != "SN" and e.repetition not in raw and e.escape not in raw:
+        return _number(raw, kind, [])  # one repetition, nothing to unescape: what devices send
     repetitions = raw.split(e.repetition)
     flags = ["repeated-value"] if len(repetitions) > 1 else []
     if kind == "SN":
@@ -299,6 +305,11 @@ def _value(kind_raw: str, raw: str, e: Encoding, charset: str) -> tuple[str, Dec
         text = (sign if sign != "=" else "") + number
     else:
         text = unescape(repetitions[0], e, charset)
+    return _number(text, kind, flags)
+
+
+def _number(text: str, kind: str, flags: list[str]) -> tuple[str, Decimal | None, list[str]]:
+    """The value's number from its text, or the flag that says why there is none."""
     if not text.strip():
         return text, None, [*flags, "no-value"]
     if kind not in _NUMERIC_TYPES:
@@ -309,7 +320,6 @@ def _value(kind_raw: str, raw: str, e: Encoding, charset: str) -> tuple[str, Dec
     return text, value, flags if value is not None else [*flags, "non-numeric"]
 
 
-@lru_cache(maxsize=256)
 def _status_flags(abnormal: str, result_status: str, e: Encoding) -> tuple[str, ...]:
     """Flags from OBX-8 (abnormal flags, each repetition) and OBX-11 (result status)."""
     flags = [f"abnormal:{flag}" for flag in (unescape(f, e) for f in abnormal.split(e.repetition)) if flag]
@@ -340,7 +350,20 @@ def _readings(oru: _Oru) -> list[_Reading]:
         if obx.measurement and id(obx) not in grouped:
             rest.setdefault(obx.patient, []).append(obx)
     readings += [_Reading(patient, members, panel=False) for patient, members in rest.items()]
-    return sorted(readings, key=lambda r: r.members[0].rank)
+    return sorted(readings, key=lambda r: _rank(oru.observations, r.members[0]))
+
+
+def _rank(observations: list[_Obx], obx: _Obx) -> int:
+    """Where a reading starting at ``obx`` sorts: the first OBX equal to it (same text, OBR, PID, measurement)."""
+    for at, other in enumerate(observations):
+        if other is obx or (
+            other.raw == obx.raw
+            and other.order == obx.order
+            and other.patient == obx.patient
+            and other.measurement == obx.measurement
+        ):
+            return at
+    raise ValueError("not an observation of this message")  # pragma: no cover - members come from the list
 
 
 def _bp_panels(members: list[_Obx], e: Encoding, charset: str) -> list[list[_Obx]]:
