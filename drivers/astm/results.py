@@ -97,7 +97,7 @@ def result_measurement(record: Record, codes: CodeTable = DEFAULT_CODES) -> Meas
     test = _test(record)
     urine = codes.marks_urine(test[0], test[2])
     tree = _Tree(header=_Node(Record(("H",))), terminator=Record(("L",)), encoding="utf-8")
-    return _measurement(_Node(record), _result_fields(record), tree, codes, None, urine, test)
+    return _measurement(_Node(record), _result_fields(record), tree, codes, None, urine, test, {})
 
 
 def result_test_code(record: Record) -> str:
@@ -131,7 +131,7 @@ def _parse(data: bytes, encoding: str | None) -> list[_Tree]:
     messages: list[list[Record]] = []
     last = "L"  # the type of the record before: a message may start
     for record in records:
-        kind = record.type
+        kind = record.fields[0]
         if kind == "H":
             if messages and last != "L":
                 raise FrameError("a new H record before the L record of the message before it")
@@ -154,7 +154,7 @@ def _tree(records: list[Record], encoding: str) -> _Tree:
     order: int | None = None
     for record in records[1:-1]:
         node = _Node(record, patient, order)
-        kind = record.type
+        kind = record.fields[0]
         if kind == "P":
             tree.patients.append(node)
             patient, order = len(tree.patients) - 1, None
@@ -196,10 +196,12 @@ def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
     header, results = tree.header.record, chosen.results
     device_time = _datetime(header, 14)
     rows = [_result_fields(n.record) for n in results]
+    order_times: dict[int, datetime | None] = {}
     tests = [_test_of(f[2], f[4], n.record.delimiters) for n, f in zip(results, rows, strict=True)]
     urine = any(codes.marks_urine(test_code, unit) for test_code, _, unit in tests)
     measurements = tuple(
-        _measurement(n, f, tree, codes, device_time, urine, t) for n, f, t in zip(results, rows, tests, strict=True)
+        _measurement(n, f, tree, codes, device_time, urine, t, order_times)
+        for n, f, t in zip(results, rows, tests, strict=True)
     )
     # A subject only when the frame is about one patient: never attach one person's results to another.
     subject = _subject(tree.patients[chosen.patients[0]].record) if len(chosen.patients) == 1 else None
@@ -233,7 +235,9 @@ def _measurement(
     header_time: datetime | None,
     urine: bool,
     test: tuple[str, str, str | None],
+    order_times: dict[int, datetime | None],
 ) -> Measurement:
+    """One result's measurement; ``order_times`` keeps each order's O.8 once it is read."""
     r = node.record
     d = r.delimiters
     order = tree.orders[node.order].record if node.order is not None else None
@@ -250,12 +254,18 @@ def _measurement(
     taken_at = (
         (f[12] and _datetime(r, 13))
         or (f[11] and _datetime(r, 12))
-        or (_datetime(order, 8) if order else None)
+        or (_order_time(order, node.order, order_times) if order and node.order is not None else None)
         or header_time
     )
     display = lab.display if lab else (r.component(3, 5) or test_code)
     code, system = (lab.loinc, LOINC_SYSTEM) if lab else ("", "")
     return new_measurement(code, display, value, value_text, unit or raw_unit, taken_at, tuple(flags), None, system)
+
+
+def _order_time(order: Record, index: int, known: dict[int, datetime | None]) -> datetime | None:
+    if index not in known:
+        known[index] = _datetime(order, 8)
+    return known[index]
 
 
 def _flags(
@@ -333,8 +343,9 @@ def _parse_date(text: str) -> datetime:
 
 
 def _subject(p: Record) -> Subject | None:
-    ids = [p.component(n) for n in (3, 4, 5)]
-    return subject_from_ids(ids, person_name(p.component(6, 1), p.component(6, 2), p.component(6, 3)))
+    ids = [_first(p.field(n), p.delimiters) for n in (3, 4, 5)]
+    family, given, middle = [*p.first_repeat(6), "", ""][:3]
+    return subject_from_ids(ids, person_name(family, given, middle))
 
 
 def _content_key(
