@@ -226,9 +226,9 @@ def parse_records(text: str) -> list[Record]:
     for line in text.split("\r"):
         if not line:
             continue  # blank lines between records are layout, not content
-        record = parse_record(line, delimiters)
-        delimiters = record.delimiters
-        records.append(record)
+        if line[0] == "H":  # parse_record's work, without a call per record
+            delimiters = Delimiters.from_header(line)
+        records.append(Record(fields=tuple(line.split(delimiters.field)), delimiters=delimiters))
     return records
 
 
