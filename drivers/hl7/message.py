@@ -17,6 +17,8 @@ from drivers.errors import FrameError
 from drivers.lab_common import decode_text
 
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
+# Segment IDs an ORU or ACK carries, well-formed: not matched against the pattern again.
+_COMMON_SEGMENTS = frozenset({"MSH", "PID", "PV1", "ORC", "OBR", "OBX", "NTE", "MSA", "ERR"})
 _HEX = re.compile(r"X((?:[0-9A-Fa-f]{2})+)")
 _DTM = re.compile(
     r"([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,4}))?)?)?)?"
@@ -194,7 +196,8 @@ def parse_msh(line: str, charset: str = "utf-8") -> Segment:
 
 def _fields(line: str, encoding: Encoding, index: int) -> list[str]:
     name = line[:3]
-    if not _SEGMENT_NAME.fullmatch(name) or line[3:4] not in ("", encoding.field):
+    well_formed = name in _COMMON_SEGMENTS or _SEGMENT_NAME.fullmatch(name)
+    if not well_formed or line[3:4] not in ("", encoding.field):
         raise FrameError(f"segment {index} does not start with a segment ID: {line[:8]!r}")
     parts = line.split(encoding.field)
     if name == "MSH":

@@ -72,7 +72,7 @@ class _Obx:
 
     def __init__(self, raw: list[str], order: int, patient: int | None) -> None:
         self.raw = raw
-        self.fields = fields = _padded(raw, _OBX_FIELDS)
+        self.fields = fields = raw if len(raw) >= _OBX_FIELDS else raw + [""] * (_OBX_FIELDS - len(raw))
         self.order = order
         self.patient = patient
         self.measurement: Measurement | None = None
@@ -199,7 +199,8 @@ def _measure(oru: _Oru) -> None:
     e, charset = oru.msh.encoding, oru.msh.charset
     times: dict[tuple[int, str], datetime] = {}
     for obx in oru.observations:
-        stamp = first_component(obx.fields[14], e, charset)
+        stamp = obx.fields[14]
+        stamp = first_component(stamp, e, charset) if stamp else ""
         own = parse_datetime(stamp, f"OBX-14 of {obx.label}") if stamp else None  # most OBX have none
         if obx.is_container:
             if own and obx.sub_id:
