@@ -345,12 +345,14 @@ def _readings(oru: _Oru) -> list[_Reading]:
     for members in by_order:
         for panel in _bp_panels(members, e, charset):
             readings.append(_Reading(members[0].patient, panel, panel=True))
-            grouped.update(id(o) for o in panel)
+            grouped.update(map(id, panel))
     rest: dict[int | None, list[_Obx]] = {}
     for obx in oru.observations:
         if obx.measurement and id(obx) not in grouped:
             rest.setdefault(obx.patient, []).append(obx)
     readings += [_Reading(patient, members, panel=False) for patient, members in rest.items()]
+    if len(readings) < 2:
+        return readings  # one reading, as a device sends: nothing to sort
     return sorted(readings, key=lambda r: _rank(oru.observations, r.members[0]))
 
 
