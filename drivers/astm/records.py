@@ -81,8 +81,6 @@ class Delimiters:
         chars = header[1:5]
         if not header.startswith("H") or len(chars) < 4 or header[5:6] not in ("", chars[0]):
             raise FrameError(f"header {header[:8]!r} does not declare four delimiters (H|\\^&)")
-        if len(set(chars)) != 4 or any(c.isascii() and (c.isalnum() or c in "\r\n ") for c in chars):
-            raise FrameError(f"header declares unusable delimiters {chars!r}")
         return _declared(chars)
 
     @property
@@ -93,6 +91,9 @@ class Delimiters:
 
 @lru_cache(maxsize=16)  # one Delimiters per set: the decoders' caches keyed on it match it by identity
 def _declared(chars: str) -> Delimiters:
+    """The Delimiters of four declared characters, checked once per set (a FrameError is not kept)."""
+    if len(set(chars)) != 4 or any(c.isascii() and (c.isalnum() or c in "\r\n ") for c in chars):
+        raise FrameError(f"header declares unusable delimiters {chars!r}")
     return Delimiters(field=chars[0], repeat=chars[1], component=chars[2], escape=chars[3])
 
 
