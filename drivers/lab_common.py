@@ -104,7 +104,7 @@ def parse_number(text: str) -> tuple[Decimal | None, str | None]:
     A value with a comparator is censored, so its number is not returned as if it were exact.
     """
     text = text.strip()
-    censored = _COMPARATOR.fullmatch(text)
+    censored = _COMPARATOR.fullmatch(text) if text[:1] in ("<", ">") else None
     if censored and _NUMBER.fullmatch(censored.group(2)):
         return None, censored.group(1)
     if not _NUMBER.fullmatch(text):

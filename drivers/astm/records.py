@@ -81,8 +81,6 @@ class Delimiters:
         chars = header[1:5]
         if not header.startswith("H") or len(chars) < 4 or header[5:6] not in ("", chars[0]):
             raise FrameError(f"header {header[:8]!r} does not declare four delimiters (H|\\^&)")
-        if len(set(chars)) != 4 or any(c.isascii() and (c.isalnum() or c in "\r\n ") for c in chars):
-            raise FrameError(f"header declares unusable delimiters {chars!r}")
         return _declared(chars)
 
     @property
@@ -93,6 +91,9 @@ class Delimiters:
 
 @lru_cache(maxsize=16)  # one Delimiters per set: the decoders' caches keyed on it match it by identity
 def _declared(chars: str) -> Delimiters:
+    """The Delimiters of four declared characters, checked once per set (a FrameError is not kept)."""
+    if len(set(chars)) != 4 or any(c.isascii() and (c.isalnum() or c in "\r\n ") for c in chars):
+        raise FrameError(f"header declares unusable delimiters {chars!r}")
     return Delimiters(field=chars[0], repeat=chars[1], component=chars[2], escape=chars[3])
 
 
@@ -226,9 +227,9 @@ def parse_records(text: str) -> list[Record]:
     for line in text.split("\r"):
         if not line:
             continue  # blank lines between records are layout, not content
-        record = parse_record(line, delimiters)
-        delimiters = record.delimiters
-        records.append(record)
+        if line[0] == "H":  # parse_record's work, without a call per record
+            delimiters = Delimiters.from_header(line)
+        records.append(Record(fields=tuple(line.split(delimiters.field)), delimiters=delimiters))
     return records
 
 

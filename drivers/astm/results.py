@@ -97,7 +97,7 @@ def result_measurement(record: Record, codes: CodeTable = DEFAULT_CODES) -> Meas
     test = _test(record)
     urine = codes.marks_urine(test[0], test[2])
     tree = _Tree(header=_Node(Record(("H",))), terminator=Record(("L",)), encoding="utf-8")
-    return _measurement(_Node(record), tree, codes, None, urine, test)
+    return _measurement(_Node(record), _result_fields(record), tree, codes, None, urine, test, {})
 
 
 def result_test_code(record: Record) -> str:
@@ -131,7 +131,7 @@ def _parse(data: bytes, encoding: str | None) -> list[_Tree]:
     messages: list[list[Record]] = []
     last = "L"  # the type of the record before: a message may start
     for record in records:
-        kind = record.type
+        kind = record.fields[0]
         if kind == "H":
             if messages and last != "L":
                 raise FrameError("a new H record before the L record of the message before it")
@@ -154,7 +154,7 @@ def _tree(records: list[Record], encoding: str) -> _Tree:
     order: int | None = None
     for record in records[1:-1]:
         node = _Node(record, patient, order)
-        kind = record.type
+        kind = record.fields[0]
         if kind == "P":
             tree.patients.append(node)
             patient, order = len(tree.patients) - 1, None
@@ -173,13 +173,35 @@ def _tree(records: list[Record], encoding: str) -> _Tree:
     return tree
 
 
+# A result is read straight from its record's list of raw fields, padded to R.13 (padding reads as
+# an absent field, "" as ``Record.field`` gives): each field the measurement and the content key need
+# is taken by position (R.n is ``fields[n - 1]``), unescaped only when it holds a delimiter, and what a
+# result's test code and unit mean is one cached lookup per text.
+_RESULT_FIELDS = 13
+
+
+def _result_fields(r: Record) -> tuple[str, ...]:
+    fields = r.fields
+    return fields if len(fields) >= _RESULT_FIELDS else fields + ("",) * (_RESULT_FIELDS - len(fields))
+
+
+def _first(raw: str, d: Delimiters) -> str:
+    """Component 1 of the first repeat of a raw field, unescaped (``Record.component(n)``)."""
+    if d.escape in raw or d.repeat in raw or d.component in raw:
+        return split_field(raw, d)[0][0]
+    return raw
+
+
 def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
     header, results = tree.header.record, chosen.results
     device_time = _datetime(header, 14)
-    tests = [_test(n.record) for n in results]
+    rows = [_result_fields(n.record) for n in results]
+    order_times: dict[int, datetime | None] = {}
+    tests = [_test_of(f[2], f[4], n.record.delimiters) for n, f in zip(results, rows, strict=True)]
     urine = any(codes.marks_urine(test_code, unit) for test_code, _, unit in tests)
     measurements = tuple(
-        _measurement(n, tree, codes, device_time, urine, t) for n, t in zip(results, tests, strict=True)
+        _measurement(n, f, tree, codes, device_time, urine, t, order_times)
+        for n, f, t in zip(results, rows, tests, strict=True)
     )
     # A subject only when the frame is about one patient: never attach one person's results to another.
     subject = _subject(tree.patients[chosen.patients[0]].record) if len(chosen.patients) == 1 else None
@@ -188,7 +210,7 @@ def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
         measurements=measurements,
         fields=lambda: _fields(tree, chosen),
         device_time=device_time,
-        sequence=_content_key(subject, results, measurements, tree),
+        sequence=_content_key(subject, results, rows, measurements, tree),
         subject=subject,
         final=all("not-final" not in m.flags for m in measurements),
     )
@@ -196,38 +218,60 @@ def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
 
 def _test(r: Record) -> tuple[str, str, str | None]:
     """An R record's test code, its unit as sent (R.5) and as UCUM (None when unknown)."""
-    raw_unit = r.text(5)
-    return _test_code(r), raw_unit, normalise_unit(raw_unit)
+    return _test_of(r.field(3), r.field(5), r.delimiters)
+
+
+@lru_cache(maxsize=256)  # an analyser sends the same few test codes and units in every message
+def _test_of(universal_test_id: str, units: str, d: Delimiters) -> tuple[str, str, str | None]:
+    raw_unit = unescape(units, d)
+    return _test_code_of(universal_test_id, d), raw_unit, normalise_unit(raw_unit)
 
 
 def _measurement(
     node: _Node,
+    f: tuple[str, ...],
     tree: _Tree,
     codes: CodeTable,
     header_time: datetime | None,
     urine: bool,
     test: tuple[str, str, str | None],
+    order_times: dict[int, datetime | None],
 ) -> Measurement:
+    """One result's measurement; ``order_times`` keeps each order's O.8 once it is read."""
     r = node.record
+    d = r.delimiters
     order = tree.orders[node.order].record if node.order is not None else None
     test_code, raw_unit, unit = test
-    value_text = r.component(4)
+    value_text = _first(f[3], d)
     specimen = _specimen(order.text(16) if order else "", urine)
     lab = codes.lookup(test_code, unit, specimen)
     value, comparator = parse_number(value_text)
-    flags = _flags(r, value_text, value is None, comparator)
+    flags = _flags(f[6], f[8], d, value_text, value is None, comparator)
     if lab is None:
         flags.append("unmapped-code" if codes.analyte(test_code) is None else "unmapped-unit")
     # R.13 (completed), then R.12 (started: the Siemens DCA Vantage fills only that one), then
     # O.8 (collected), then H.14 (message time).
-    taken_at = _datetime(r, 13) or _datetime(r, 12) or (_datetime(order, 8) if order else None) or header_time
+    taken_at = (
+        (f[12] and _datetime(r, 13))
+        or (f[11] and _datetime(r, 12))
+        or (_order_time(order, node.order, order_times) if order and node.order is not None else None)
+        or header_time
+    )
     display = lab.display if lab else (r.component(3, 5) or test_code)
     code, system = (lab.loinc, LOINC_SYSTEM) if lab else ("", "")
     return new_measurement(code, display, value, value_text, unit or raw_unit, taken_at, tuple(flags), None, system)
 
 
-def _flags(r: Record, value_text: str, not_a_number: bool, comparator: str | None) -> list[str]:
-    flags = list(_status_flags(r.field(7), r.field(9), r.delimiters))
+def _order_time(order: Record, index: int, known: dict[int, datetime | None]) -> datetime | None:
+    if index not in known:
+        known[index] = _datetime(order, 8)
+    return known[index]
+
+
+def _flags(
+    abnormal: str, status: str, d: Delimiters, value_text: str, not_a_number: bool, comparator: str | None
+) -> list[str]:
+    flags = list(_status_flags(abnormal, status, d))
     if comparator:
         flags.append(f"comparator:{comparator}")
     elif not value_text.strip():
@@ -299,20 +343,24 @@ def _parse_date(text: str) -> datetime:
 
 
 def _subject(p: Record) -> Subject | None:
-    ids = [p.component(n) for n in (3, 4, 5)]
-    return subject_from_ids(ids, person_name(p.component(6, 1), p.component(6, 2), p.component(6, 3)))
+    ids = [_first(p.field(n), p.delimiters) for n in (3, 4, 5)]
+    family, given, middle = [*p.first_repeat(6), "", ""][:3]
+    return subject_from_ids(ids, person_name(family, given, middle))
 
 
 def _content_key(
-    subject: Subject | None, results: list[_Node], measurements: tuple[Measurement, ...], tree: _Tree
+    subject: Subject | None,
+    results: list[_Node],
+    rows: list[tuple[str, ...]],
+    measurements: tuple[Measurement, ...],
+    tree: _Tree,
 ) -> str:
     ids = [subject.id_number, subject.health_record_number, subject.other_id] if subject else None
     parts: list[Any] = [ids]
-    for node, m in zip(results, measurements, strict=True):
+    for node, f, m in zip(results, rows, measurements, strict=True):
         order = tree.orders[node.order].record.field(3) if node.order is not None else ""
-        r = node.record
         taken = m.taken_at.isoformat() if m.taken_at else ""
-        parts.append([order, r.field(3), r.field(4), r.field(5), r.field(9), taken])
+        parts.append([order, f[2], f[3], f[4], f[8], taken])
     return "sha256:" + hashlib.sha256(_CANONICAL(parts).encode()).hexdigest()[:32]
 
 

@@ -17,6 +17,8 @@ from drivers.errors import FrameError
 from drivers.lab_common import decode_text
 
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
+# Segment IDs an ORU or ACK carries, well-formed: not matched against the pattern again.
+_COMMON_SEGMENTS = frozenset({"MSH", "PID", "PV1", "ORC", "OBR", "OBX", "NTE", "MSA", "ERR"})
 _HEX = re.compile(r"X((?:[0-9A-Fa-f]{2})+)")
 _DTM = re.compile(
     r"([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,4}))?)?)?)?"
@@ -163,30 +165,46 @@ class Message:
 
 def parse_message(data: bytes) -> Message:
     """Parse a message (no MLLP framing); raise FrameError if it is not HL7 v2."""
+    return message_of(*split_message(data))
+
+
+def split_message(data: bytes) -> tuple[Encoding, str, list[list[str]]]:
+    """The delimiters, the character set and every segment's raw fields (MSH-1 inserted, as in Segment).
+
+    The same checks as ``parse_message``, which is this wrapped in Segments; a decoder that reads a
+    few fields of each segment reads them from these lists without building a Segment for each.
+    """
     data = data.lstrip(b"\r\n\t \xef\xbb\xbf")
     first = data.split(b"\r", 1)[0].split(b"\n", 1)[0].decode("latin-1")
     encoding = Encoding.from_msh(first)
     text, charset = _decode(data, _declared_charset(first, encoding))
     lines = [line for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if line]
-    segments = tuple(_segment(line, encoding, charset, index) for index, line in enumerate(lines, 1))
+    return encoding, charset, [_fields(line, encoding, index) for index, line in enumerate(lines, 1)]
+
+
+def message_of(encoding: Encoding, charset: str, rows: list[list[str]]) -> Message:
+    """The Message of ``split_message``'s result."""
+    segments = tuple(Segment(fields=tuple(row), encoding=encoding, charset=charset) for row in rows)
     return Message(segments=segments, encoding=encoding, charset=charset)
 
 
 def parse_msh(line: str, charset: str = "utf-8") -> Segment:
     """The MSH segment alone (for acknowledging a message whose body does not parse)."""
-    return _segment(line, Encoding.from_msh(line), charset, 1)
+    encoding = Encoding.from_msh(line)
+    return Segment(fields=tuple(_fields(line, encoding, 1)), encoding=encoding, charset=charset)
 
 
-def _segment(line: str, encoding: Encoding, charset: str, index: int) -> Segment:
+def _fields(line: str, encoding: Encoding, index: int) -> list[str]:
     name = line[:3]
-    if not _SEGMENT_NAME.fullmatch(name) or line[3:4] not in ("", encoding.field):
+    well_formed = name in _COMMON_SEGMENTS or _SEGMENT_NAME.fullmatch(name)
+    if not well_formed or line[3:4] not in ("", encoding.field):
         raise FrameError(f"segment {index} does not start with a segment ID: {line[:8]!r}")
     parts = line.split(encoding.field)
     if name == "MSH":
         parts.insert(1, encoding.field)
     elif index == 1:
         raise FrameError(f"message starts with {name}, not MSH")
-    return Segment(fields=tuple(parts), encoding=encoding, charset=charset)
+    return parts
 
 
 def _declared_charset(msh: str, encoding: Encoding) -> str | None:
@@ -210,6 +228,14 @@ def split_field(raw: str, encoding: Encoding, charset: str) -> tuple[tuple[str, 
     if not (e.component in raw or e.repetition in raw or e.escape in raw):
         return ((raw,),)
     return tuple(tuple(unescape(c, e, charset) for c in rep.split(e.component)) for rep in raw.split(e.repetition))
+
+
+def first_component(raw: str, encoding: Encoding, charset: str) -> str:
+    """Component 1 of the first repetition of a raw field, unescaped (``Segment.component(n)``)."""
+    e = encoding
+    if not (e.component in raw or e.repetition in raw or e.escape in raw):
+        return raw
+    return unescape(raw.split(e.repetition, 1)[0].split(e.component, 1)[0], e, charset)
 
 
 def unescape(text: str, encoding: Encoding = DEFAULT_ENCODING, charset: str = "utf-8") -> str:

@@ -11,6 +11,7 @@ else the nearest containing OBX's OBX-14, else OBR-7.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -20,7 +21,18 @@ from typing import Any
 from drivers.errors import FrameError
 from drivers.hl7 import mdc
 from drivers.hl7.ack import ack_preview
-from drivers.hl7.message import Encoding, Message, Segment, parse_datetime, parse_message, split_field, unescape
+from drivers.hl7.message import (
+    Encoding,
+    Message,
+    Segment,
+    first_component,
+    message_of,
+    parse_datetime,
+    parse_message,
+    split_field,
+    split_message,
+    unescape,
+)
 from drivers.hl7.mllp import unwrap
 from drivers.lab_common import (
     loinc_check_digit_ok,
@@ -40,32 +52,51 @@ _NUMERIC_TYPES = frozenset({"NM", "SN", "ST", ""})
 _CODING_SYSTEM = re.compile(r"[A-Z0-9_.-]{1,20}")
 
 
-@dataclass(slots=True)
-class _Obx:
-    segment: Segment
-    order: int
-    patient: int | None
-    measurement: Measurement | None = None
-    sub_id: str = field(init=False)
-    # A device, channel or compound header: no value type and no value.
-    is_container: bool = field(init=False)
+# The decoders read an ORU straight from each segment's list of raw fields (``split_message``):
+# every segment is split once, and the fields a reading needs are read from the lists by position.
+# A Segment is built only for the MSH and each PID (whose identifiers and name are read through it),
+# and the whole Message only when a frame's ``fields`` are first read. An OBX's list is padded to
+# OBX-14 (padding reads as an absent field, "" as ``Segment.field`` gives), an OBR's to OBR-7.
+_OBX_FIELDS = 15
+_OBR_FIELDS = 8
 
-    def __post_init__(self) -> None:
-        self.sub_id = self.segment.field(4).strip()
-        self.is_container = not self.segment.field(2).strip() and not self.segment.field(5).strip()
+
+def _padded(row: list[str], size: int) -> list[str]:
+    return row if len(row) >= size else row + [""] * (size - len(row))
+
+
+class _Obx:
+    """One OBX: its raw fields (padded), its OBR and PID, and the measurement made of it."""
+
+    __slots__ = ("fields", "is_container", "measurement", "order", "patient", "raw", "sub_id")
+
+    def __init__(self, raw: list[str], order: int, patient: int | None) -> None:
+        self.raw = raw
+        self.fields = fields = raw if len(raw) >= _OBX_FIELDS else raw + [""] * (_OBX_FIELDS - len(raw))
+        self.order = order
+        self.patient = patient
+        self.measurement: Measurement | None = None
+        self.sub_id = fields[4].strip()
+        # A device, channel or compound header: no value type and no value.
+        self.is_container = not fields[2].strip() and not fields[5].strip()
 
     @property
     def label(self) -> str:
-        return f"OBX {self.segment.field(1) or '?'}"
+        return f"OBX {self.fields[1] or '?'}"
 
 
 @dataclass(slots=True)
 class _Oru:
-    message: Message
+    msh: Segment
+    rows: list[list[str]]
     pcd: bool
     patients: list[Segment] = field(default_factory=list)
-    orders: list[tuple[Segment, int | None]] = field(default_factory=list)
+    orders: list[tuple[list[str], int | None]] = field(default_factory=list)
     observations: list[_Obx] = field(default_factory=list)
+
+    def message(self) -> Message:
+        """The whole message as Segments, for ``fields``."""
+        return message_of(self.msh.encoding, self.msh.charset, self.rows)
 
 
 @dataclass(slots=True)
@@ -83,16 +114,19 @@ def decode_hl7(data: bytes) -> DecodedFrame:
     """
     message = parse_message(unwrap(data))
     if message.message_type[0] == "ACK":
-        return _frame(message, (), None, message.control_id)
-    oru = _read_oru(message)
+        return _frame(message.msh, lambda: message_fields(message), (), None, message.control_id, False)
+    oru = _read_oru(message.msh, [list(s.fields) for s in message.segments])
     readings = _readings(oru)
     measurements = tuple(o.measurement for o in oru.observations if o.measurement)
-    frame = _frame(message, measurements, _only_subject(oru, None), message.control_id).replace(
-        fields=lambda: {**message_fields(message), "ack": ack_preview(message)}
+    panel = len(readings) == 1 and readings[0].panel
+    return _frame(
+        message.msh,
+        lambda: {**message_fields(message), "ack": ack_preview(message)},
+        measurements,
+        _only_subject(oru, None),
+        message.control_id,
+        panel,
     )
-    if len(readings) == 1 and readings[0].panel:
-        return _with_panel(frame)
-    return frame
 
 
 def decode_hl7_readings(data: bytes) -> list[DecodedFrame]:
@@ -100,66 +134,90 @@ def decode_hl7_readings(data: bytes) -> list[DecodedFrame]:
 
     ``sequence`` is MSH-10, suffixed ``#1``, ``#2`` ... when the message holds several readings.
     """
-    message = parse_message(unwrap(data))
-    oru = _read_oru(message)
+    encoding, charset, rows = split_message(unwrap(data))
+    msh = Segment(fields=tuple(rows[0]), encoding=encoding, charset=charset)
+    oru = _read_oru(msh, rows)
     readings = _readings(oru)
+    control_id = msh.text(10)
+    fields = _lazy_fields(oru)
     frames = []
     for number, reading in enumerate(readings, start=1):
-        sequence = message.control_id if len(readings) == 1 else f"{message.control_id}#{number}"
+        sequence = control_id if len(readings) == 1 else f"{control_id}#{number}"
         measurements = tuple(o.measurement for o in reading.members if o.measurement)
-        frame = _frame(message, measurements, _only_subject(oru, reading.patient), sequence)
-        frames.append(_with_panel(frame) if reading.panel else frame)
+        subject = _only_subject(oru, reading.patient)
+        frames.append(_frame(msh, fields, measurements, subject, sequence, reading.panel))
     return frames
 
 
-def _read_oru(message: Message) -> _Oru:
-    """Check an ORU^R01's structure and map its observations; FrameError says what is wrong."""
-    if message.message_type[:2] != ("ORU", "R01"):
-        kind = "^".join(message.message_type)
+def _lazy_fields(oru: _Oru) -> Callable[[], dict[str, Any]]:
+    return lambda: message_fields(oru.message())
+
+
+def _message_type(msh: Segment) -> tuple[str, str]:
+    return msh.component(9, 1).strip().upper(), msh.component(9, 2).strip().upper()
+
+
+def _read_oru(msh: Segment, rows: list[list[str]]) -> _Oru:
+    """Check an ORU^R01's structure and map its observations; FrameError says what is wrong.
+
+    ``rows`` are the raw fields of every segment, ``msh`` the first of them as a Segment.
+    """
+    message_type = _message_type(msh)
+    if message_type[:2] != ("ORU", "R01"):
+        kind = "^".join(message_type)
         raise FrameError(f"unsupported message type {kind}: only ORU^R01 carries results")
-    oru = _Oru(message=message, pcd=_declares_pcd(message))
-    for segment in message.segments[1:]:
-        if segment.name == "PID":
-            oru.patients.append(segment)
-        elif segment.name == "OBR":
-            oru.orders.append((segment, len(oru.patients) - 1 if oru.patients else None))
-        elif segment.name == "OBX":
-            oru.observations.append(_observation(oru, segment))
+    oru = _Oru(msh=msh, rows=rows, pcd=_declares_pcd(msh))
+    for row in rows[1:]:
+        name = row[0]
+        if name == "PID":
+            oru.patients.append(Segment(fields=tuple(row), encoding=msh.encoding, charset=msh.charset))
+        elif name == "OBR":
+            oru.orders.append((_padded(row, _OBR_FIELDS), len(oru.patients) - 1 if oru.patients else None))
+        elif name == "OBX":
+            oru.observations.append(_observation(oru, row))
     if not oru.orders:
         raise FrameError("ORU^R01 has no OBR segment")
     _measure(oru)
     return oru
 
 
-def _declares_pcd(message: Message) -> bool:
-    profile = message.msh.field(21)
+def _declares_pcd(msh: Segment) -> bool:
+    profile = msh.field(21)
     return "IHE PCD" in profile.upper() or PCD_PROFILE in profile
 
 
-def _observation(oru: _Oru, segment: Segment) -> _Obx:
+def _observation(oru: _Oru, row: list[str]) -> _Obx:
     if not oru.orders:
-        raise FrameError(f"OBX {segment.field(1) or '?'} comes before any OBR")
-    obx = _Obx(segment, len(oru.orders) - 1, oru.orders[-1][1])
+        raise FrameError(f"OBX {row[1] if len(row) > 1 and row[1] else '?'} comes before any OBR")
+    obx = _Obx(row, len(oru.orders) - 1, oru.orders[-1][1])
     if oru.pcd and not obx.sub_id:
         raise FrameError(f"{obx.label} has no OBX-4 sub-ID, which IHE PCD-01 requires")
     return obx
 
 
 def _measure(oru: _Oru) -> None:
+    e, charset = oru.msh.encoding, oru.msh.charset
     times: dict[tuple[int, str], datetime] = {}
     for obx in oru.observations:
-        stamp = obx.segment.component(14)
+        stamp = obx.fields[14]
+        stamp = first_component(stamp, e, charset) if stamp else ""
         own = parse_datetime(stamp, f"OBX-14 of {obx.label}") if stamp else None  # most OBX have none
         if obx.is_container:
             if own and obx.sub_id:
                 times[(obx.order, obx.sub_id)] = own
             continue
-        obr = oru.orders[obx.order][0]
-        taken = own or _inherited_time(times, obx) or parse_datetime(obr.component(7), "OBR-7")
-        obx.measurement = _measurement(obx, taken)
+        taken = own or _inherited_time(times, obx) or _order_time(oru, obx.order)
+        obx.measurement = _measurement(obx.fields, taken, e, charset)
+
+
+def _order_time(oru: _Oru, order: int) -> datetime | None:
+    e, charset = oru.msh.encoding, oru.msh.charset
+    return parse_datetime(first_component(oru.orders[order][0][7], e, charset), "OBR-7")
 
 
 def _inherited_time(times: dict[tuple[int, str], datetime], obx: _Obx) -> datetime | None:
+    if not times:
+        return None
     parts = obx.sub_id.split(".")
     for length in range(len(parts) - 1, 0, -1):
         found = times.get((obx.order, ".".join(parts[:length])))
@@ -168,13 +226,11 @@ def _inherited_time(times: dict[tuple[int, str], datetime], obx: _Obx) -> dateti
     return None
 
 
-def _measurement(obx: _Obx, taken_at: datetime | None) -> Measurement:
-    seg = obx.segment
-    e, charset = seg.encoding, seg.charset
-    unit, unit_flags = _unit(seg.field(6), e, charset)
-    code, display, mdc_code, code_flags = _code(seg.field(3), unit, e, charset)
-    value_text, value, value_flags = _value(seg)
-    flags = (*value_flags, *_status_flags(seg.field(8), seg.field(11), e), *code_flags, *unit_flags)
+def _measurement(f: list[str], taken_at: datetime | None, e: Encoding, charset: str) -> Measurement:
+    code, display, mdc_code, unit, flags = _meaning(f[3], f[6], f[8], f[11], e, charset)
+    value_text, value, value_flags = _value(f[2], f[5], e, charset)
+    if value_flags:
+        flags = (*value_flags, *flags)
     return new_measurement(
         code, display, value, value_text, unit, taken_at, flags, mdc_code, LOINC_SYSTEM if code else ""
     )
@@ -183,6 +239,16 @@ def _measurement(obx: _Obx, taken_at: datetime | None) -> Measurement:
 # What OBX-3, OBX-6, OBX-8 and OBX-11 mean depends on their text alone, and a device sends the same
 # few codes, units and statuses in every message: each is worked out once (a FrameError is not kept,
 # it is raised again each time).
+
+
+@lru_cache(maxsize=512)
+def _meaning(
+    code_raw: str, unit_raw: str, abnormal: str, status: str, e: Encoding, charset: str
+) -> tuple[str, str, str | None, str, tuple[str, ...]]:
+    """LOINC code, display, MDC code, UCUM unit and the flags after the value's, from OBX-3, -6, -8, -11."""
+    unit, unit_flags = _unit(unit_raw, e, charset)
+    code, display, mdc_code, code_flags = _code(code_raw, unit, e, charset)
+    return code, display, mdc_code, unit, (*_status_flags(abnormal, status, e), *code_flags, *unit_flags)
 
 
 @lru_cache(maxsize=512)
@@ -210,7 +276,6 @@ def _code(raw: str, unit: str, e: Encoding, charset: str) -> tuple[str, str, str
     return "", text or ident, mdc_code, ("unmapped-code",)
 
 
-@lru_cache(maxsize=512)
 def _unit(raw: str, e: Encoding, charset: str) -> tuple[str, tuple[str, ...]]:
     """UCUM unit from OBX-6 (MDC, UCUM or free text) and flags."""
     ident, text, system = ([*split_field(raw, e, charset)[0], "", ""])[:3]
@@ -227,18 +292,25 @@ def _unit(raw: str, e: Encoding, charset: str) -> tuple[str, tuple[str, ...]]:
     return (ucum, ()) if ucum else (ident or text, ("unmapped-unit",))
 
 
-def _value(seg: Segment) -> tuple[str, Decimal | None, list[str]]:
-    """Value text, its number (or None) and flags from OBX-2 and OBX-5."""
-    kind = seg.field(2).strip().upper()
-    repetitions = seg.repetitions(5)
+def _value(kind_raw: str, raw: str, e: Encoding, charset: str) -> tuple[str, Decimal | None, list[str]]:
+    """Value text, its number (or None) and flags from OBX-2 and OBX-5 as sent."""
+    kind = kind_raw.strip().upper()
+    if kind != "SN" and e.repetition not in raw and e.escape not in raw:
+        return _number(raw, kind, [])  # one repetition, nothing to unescape: what devices send
+    repetitions = raw.split(e.repetition)
     flags = ["repeated-value"] if len(repetitions) > 1 else []
     if kind == "SN":
-        sign, number, separator, second = ([*seg.components(5), "", "", "", ""])[:4]
+        sign, number, separator, second = ([*split_field(raw, e, charset)[0], "", "", "", ""])[:4]
         if separator or second:
             return sign + number + separator + second, None, [*flags, "structured"]
         text = (sign if sign != "=" else "") + number
     else:
-        text = unescape(repetitions[0], seg.encoding, seg.charset)
+        text = unescape(repetitions[0], e, charset)
+    return _number(text, kind, flags)
+
+
+def _number(text: str, kind: str, flags: list[str]) -> tuple[str, Decimal | None, list[str]]:
+    """The value's number from its text, or the flag that says why there is none."""
     if not text.strip():
         return text, None, [*flags, "no-value"]
     if kind not in _NUMERIC_TYPES:
@@ -249,7 +321,6 @@ def _value(seg: Segment) -> tuple[str, Decimal | None, list[str]]:
     return text, value, flags if value is not None else [*flags, "non-numeric"]
 
 
-@lru_cache(maxsize=256)
 def _status_flags(abnormal: str, result_status: str, e: Encoding) -> tuple[str, ...]:
     """Flags from OBX-8 (abnormal flags, each repetition) and OBX-11 (result status)."""
     flags = [f"abnormal:{flag}" for flag in (unescape(f, e) for f in abnormal.split(e.repetition)) if flag]
@@ -267,22 +338,40 @@ def _readings(oru: _Oru) -> list[_Reading]:
     """Split the measured observations into readings: BP panels first found, then the rest per patient."""
     readings: list[_Reading] = []
     grouped: set[int] = set()
-    for order in range(len(oru.orders)):
-        members = [o for o in oru.observations if o.order == order]
-        for panel in _bp_panels(members):
+    by_order: list[list[_Obx]] = [[] for _ in oru.orders]
+    for obx in oru.observations:
+        by_order[obx.order].append(obx)
+    e, charset = oru.msh.encoding, oru.msh.charset
+    for members in by_order:
+        for panel in _bp_panels(members, e, charset):
             readings.append(_Reading(members[0].patient, panel, panel=True))
-            grouped.update(id(o) for o in panel)
+            grouped.update(map(id, panel))
     rest: dict[int | None, list[_Obx]] = {}
     for obx in oru.observations:
         if obx.measurement and id(obx) not in grouped:
             rest.setdefault(obx.patient, []).append(obx)
     readings += [_Reading(patient, members, panel=False) for patient, members in rest.items()]
-    return sorted(readings, key=lambda r: oru.observations.index(r.members[0]))
+    if len(readings) < 2:
+        return readings  # one reading, as a device sends: nothing to sort
+    return sorted(readings, key=lambda r: _rank(oru.observations, r.members[0]))
 
 
-def _bp_panels(members: list[_Obx]) -> list[list[_Obx]]:
+def _rank(observations: list[_Obx], obx: _Obx) -> int:
+    """Where a reading starting at ``obx`` sorts: the first OBX equal to it (same text, OBR, PID, measurement)."""
+    for at, other in enumerate(observations):
+        if other is obx or (
+            other.raw == obx.raw
+            and other.order == obx.order
+            and other.patient == obx.patient
+            and other.measurement == obx.measurement
+        ):
+            return at
+    raise ValueError("not an observation of this message")  # pragma: no cover - members come from the list
+
+
+def _bp_panels(members: list[_Obx], e: Encoding, charset: str) -> list[list[_Obx]]:
     measured = [o for o in members if o.measurement]
-    compounds = [o for o in members if o.is_container and _is_bp_compound(o.segment)]
+    compounds = [o for o in members if o.is_container and _is_bp_code(o.fields[3], e, charset)]
     panels = [[o for o in measured if o.sub_id.startswith(c.sub_id + ".")] for c in compounds if c.sub_id]
     panels = [p for p in panels if p]
     if not compounds:
@@ -294,10 +383,6 @@ def _bp_panels(members: list[_Obx]) -> list[list[_Obx]]:
         taken = {id(o) for o in panels[0]}
         panels[0] += [o for o in measured if id(o) not in taken and _mdc(o) == mdc.CUFF_PULSE]
     return panels
-
-
-def _is_bp_compound(seg: Segment) -> bool:
-    return _is_bp_code(seg.field(3), seg.encoding, seg.charset)
 
 
 @lru_cache(maxsize=256)
@@ -332,23 +417,27 @@ def subject_from_pid(pid: Segment) -> Subject | None:
 
 
 def _frame(
-    message: Message, measurements: tuple[Measurement, ...], subject: Subject | None, sequence: str
+    msh: Segment,
+    fields: Callable[[], dict[str, Any]],
+    measurements: tuple[Measurement, ...],
+    subject: Subject | None,
+    sequence: str,
+    panel: bool,
 ) -> DecodedFrame:
     return DecodedFrame(
         protocol="hl7",
         measurements=measurements,
-        fields=lambda: message_fields(message),
-        device_time=parse_datetime(message.msh.component(7), "MSH-7"),
+        fields=fields,
+        panel=mdc.BP_PANEL if panel else None,
+        panel_display=_PANEL_DISPLAY if panel else "",
+        device_time=parse_datetime(msh.component(7), "MSH-7"),
         sequence=sequence or None,
         subject=subject,
         final=all("not-final" not in m.flags for m in measurements),
     )
 
 
-def _with_panel(frame: DecodedFrame) -> DecodedFrame:
-    return frame.replace(panel=mdc.BP_PANEL, panel_display="Blood pressure panel with all children optional")
-
-
+_PANEL_DISPLAY = "Blood pressure panel with all children optional"
 _TOP_LEVEL = {"MSH", "PID", "OBR", "MSA", "ERR"}
 _PLURAL = {"PID": "patients", "OBR": "orders"}
 
