@@ -40,7 +40,7 @@ MESSAGES: dict[str, str] = {
     "home.unassigned_short": "未分配",
     "home.due": "本周待随访和逾期 ({n})",
     "home.alerts": "警报 ({n})",
-    "home.consultations": "会诊已回复, 待记录处理结果 ({n}): 按 F7",
+    "home.consultations": "会诊已回复，待记录处理结果 ({n})：按 F7",
     "home.none_waiting": "没有待分配的读数",
     "home.none_due": "本周没有待随访的居民",
     "home.no_alerts": "近 7 天没有警报",
@@ -314,7 +314,8 @@ MESSAGES: dict[str, str] = {
     "assign.yes_no": "Y 确认 / N 重选",
     "assign.done": "已分配给 {name}",
     "confirm.delete": "删除这条记录？（删除会同步到平台）",
-    "drafts.offer": "上次锁屏时有{n}张没填完的表，已加密保存。现在打开最近的一张吗？（N：全部丢弃）",
+    "drafts.offer": "上次锁屏时有 {n} 张没填完的表，已加密保存。"
+    "{n:现在打开吗？（N：丢弃）|现在打开最近的一张吗？（N：全部丢弃）}",
     "button.yes": "是 (Y)",
     "button.no": "否 (N)",
     # conflicts
@@ -467,7 +468,7 @@ MESSAGES: dict[str, str] = {
     "consultation.urgency": "紧急程度",
     "consultation.target": "会诊对象",
     "consultation.state": "状态",
-    "consultation.attached": "随申请发送 ({n} 项), 空格键取消或选中",
+    "consultation.attached": "随申请发送 ({n} 项)，空格键取消或选中",
     "consultation.col_kind": "类别",
     "consultation.col_detail": "数值",
     "consultation.nothing_to_attach": "档案中没有可附带的记录",

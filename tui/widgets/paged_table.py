@@ -16,6 +16,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from tui.i18n import fill
+
 Row = tuple[str, Sequence[Text | str]]  # (key, cells)
 
 
@@ -114,7 +116,7 @@ class PagedTable(Vertical):
         if not self.rows:
             line.update(Text(self.empty_text, style="dim"))
         else:
-            line.update(Text(self.page_text.format(page=self.page + 1, pages=self.pages, rows=len(self.rows))))
+            line.update(Text(fill(self.page_text, page=self.page + 1, pages=self.pages, rows=len(self.rows))))
 
     def move_to(self, key: str) -> None:
         """Put the cursor on the row with this key, turning to its page (nothing if there is none)."""
