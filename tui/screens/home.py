@@ -59,6 +59,7 @@ class HomeScreen(ClinicScreen):
         self._loading = False
         self._assigning = ""
         self._search_seq = 0
+        self._note = ""  # what #search-note shows
         self._load_again = False
         self.groups: dict[str, list[str]] = {}  # the first reading of a joined measurement -> all of its readings
         self.awaiting: list[dict[str, Any]] = []  # answered consultations whose outcome is not recorded yet
@@ -124,6 +125,9 @@ class HomeScreen(ClinicScreen):
     def _show_note(self, text: str) -> None:
         """Under the box, at once: what is wrong with an ID number typed in full (a mistyped digit, say)."""
         note = id_number_note(text, self.t)
+        if note == self._note:  # most keypresses: nothing to say, and no update (each relays out the screen)
+            return
+        self._note = note
         widget = self.query_one("#search-note", Static)
         widget.update(Text(note, style="bold yellow"))
         widget.display = bool(note)
