@@ -6,9 +6,14 @@
                                                                                  goal: p95 < 20 ms
     the raw resident.lookup call a keypress makes (p95)  vs  the same ping
     opening a file with 5,000 readings, to its first frame painted  vs  the raw resident.file call
+    a form opened (entry, follow-up, register), to its first field focused and painted (p95)
+        vs  a bare Textual app's modal form of Inputs                and the daemon's answer it waits for
+    every screen transition (home to each screen and back, a file to each form and back, lock), p95
+        vs  a bare Textual app pushing (popping) a screen            and the daemon's answer it waits for
 
 and, for information, the raw resident.history (its audit-log lookup) and home.summary calls. The
-goals are issue 13's; opening a file has none there.
+goals are issue 13's; opening a file, forms and transitions have none there (issue 11 asks for the
+figures).
 
 The daemon is real (its API server in-process, on a temp socket); for the keypresses and the file the
 app is driven headless by Textual's pilot. "Painted" is the first frame Textual composes once the
@@ -55,6 +60,7 @@ from report import Report, arguments, median, percentile, scaled, spread
 
 COLD_GOAL = 1.3  # cold start at most 1.3x a bare Textual app's
 KEYPRESS_GOAL_MS = 20.0  # p95 keypress to results on the screen
+LOADED = 120.0  # seconds a screen may take on a loaded machine before the bench gives up (a 50k follow-up prefill)
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁龙麻"
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉萍红梅鑫波斌宇浩凯健俊帆帅旭宁龙林欢佳阳德胜光"
@@ -97,6 +103,44 @@ class Timed(ClinicApp):
         self.exit()
 Timed(FakeApi()).run()
 """
+
+
+class _BareApp:
+    """A bare Textual app's screens: a plain screen pushed and popped, a modal form of Inputs (the baseline)."""
+
+    @staticmethod
+    def make() -> Any:
+        from textual.app import App, ComposeResult
+        from textual.containers import Vertical
+        from textual.screen import ModalScreen, Screen
+        from textual.widgets import Footer, Input, Label, Static
+
+        class Plain(Screen[None]):
+            BINDINGS = [("escape", "app.pop_screen", "Back")]  # noqa: RUF012
+
+            def compose(self) -> ComposeResult:
+                yield Static("another screen")
+                yield Footer()
+
+        class Form(ModalScreen[None]):
+            BINDINGS = [("escape", "app.pop_screen", "Cancel")]  # noqa: RUF012
+
+            def compose(self) -> ComposeResult:
+                with Vertical():
+                    for i in range(8):
+                        yield Label(f"field {i}")
+                        yield Input()
+                yield Footer()
+
+        class Bare(App[None]):
+            BINDINGS = [("f3", "push_screen('plain')", "Plain"), ("a", "push_screen('form')", "Form")]  # noqa: RUF012
+            SCREENS = {"plain": Plain, "form": Form}  # noqa: RUF012
+
+            def compose(self) -> ComposeResult:
+                yield Static("hello")
+                yield Footer()
+
+        return Bare()
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -230,8 +274,40 @@ async def _raw(socket: Path, name: str) -> tuple[list[float], list[float], list[
             await client.call(method, params)
             took.append(time.perf_counter() - start)
         print(f"(raw {method}: median {statistics.median(took) * 1000:.1f} ms)")
+    answers: dict[str, list[float]] = {}
+    for method, params in _answers(match["id"]).items():
+        for _ in range(5):
+            start = time.perf_counter()
+            await client.call(method, params)
+            answers.setdefault(method, []).append(time.perf_counter() - start)
     await client.close()
-    return lookups, files, pings
+    return lookups, files, pings, answers
+
+
+def _answers(resident: str) -> dict[str, dict[str, Any]]:
+    """The daemon calls a screen waits for before it is filled, with their parameters."""
+    return {
+        "followup.prefill": {"resident": resident, "programme": "hypertension"},
+        "conflict.list": {},
+        "consult.list": {},
+        "consult.targets": {},
+        "home.summary": {"limit": 100},
+        "login": {"user": "doctor", "pin": "246810"},
+    }
+
+
+# Each screen transition: its name, the keys, the screen it arrives at (and whether it waits for a focused
+# field: a form), and the daemon call the screen waits for (None: none). "from" is where it starts.
+HOME_TRANSITIONS = [
+    ("home -> register form (F3)", ("f3",), "RegisterScreen", True, None),
+    ("home -> conflicts (F4)", ("f4",), "ConflictsScreen", False, "conflict.list"),
+    ("home -> consultations (F7)", ("f7",), "ConsultInboxScreen", False, "consult.list"),
+]
+FILE_TRANSITIONS = [
+    ("file -> allergy form (a)", ("a",), "EntryFormScreen", True, None),
+    ("file -> follow-up form (h)", ("h",), "FollowUpScreen", True, "followup.prefill"),
+    ("file -> consultation request (q)", ("q",), "ConsultRequestScreen", False, "consult.targets"),
+]
 
 
 class _Painted:
@@ -259,7 +335,113 @@ class _Painted:
         self.condition, self.at = condition, None
 
 
-async def _through_the_ui(socket: Path, name: str) -> dict[str, list[float]]:
+def _arrived(app: Any, screen: str, focused: bool) -> bool:
+    """The screen is on top (and, for a form, one of its fields has the focus: the doctor can type)."""
+    if type(app.screen).__name__ != screen:
+        return False
+    field = app.focused  # a field (Input, Select ...), not a scrolling container that took the focus
+    in_form = field is not None and field.screen is app.screen
+    return not focused or (in_form and not type(field).__module__.startswith("textual.containers"))
+
+
+async def _transition(pilot: Any, painted: _Painted, keys: tuple[str, ...], arrived: Any, what: str) -> float:
+    """Seconds from pressing ``keys`` to the first frame painted once ``arrived()`` holds."""
+    painted.expect(arrived)
+    start = time.perf_counter()
+    await pilot.press(*keys)
+    app = pilot.app
+    on_top = lambda: f"{what} (on top: {type(app.screen).__name__}, focused: {app.focused!r})"  # noqa: E731
+    await _until(arrived, on_top(), within=LOADED)
+    await _until(lambda: painted.at is not None, f"a frame of {what}", within=LOADED)
+    return float(painted.at or 0) - start
+
+
+async def _back(pilot: Any, painted: _Painted, to: Any, what: str) -> float:
+    """Esc from a screen to ``to`` (a form with the prefill typed in may ask: the bench says yes)."""
+    app = pilot.app
+    painted.expect(lambda: app.screen is to)
+    start = time.perf_counter()
+    await pilot.press("escape")
+    deadline = time.perf_counter() + LOADED
+    while app.screen is not to:
+        if type(app.screen).__name__ == "ConfirmScreen":
+            await pilot.press("y")
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"bench: Esc from {type(app.screen).__name__} did not reach {what} within {LOADED:.0f} s")
+        await pilot.pause(0.001)
+    await _until(lambda: painted.at is not None, f"a frame of {what}", within=LOADED)
+    return float(painted.at or 0) - start
+
+
+async def _bare_transitions(rounds: int) -> dict[str, list[float]]:
+    """The baseline: a bare Textual app pushing and popping a plain screen, and a modal form of Inputs."""
+    app = _BareApp.make()
+    painted = _Painted(app)
+    push, pop, form = [], [], []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        base = app.screen
+        for turn in range(rounds + 1):  # the first turn warms it (its CSS, Textual's widgets) and is not counted
+            if turn == 1:
+                for samples in (push, pop, form):
+                    samples.clear()
+            push.append(await _transition(pilot, painted, ("f3",), lambda: app.screen is not base, "a bare screen"))
+            pop.append(await _back(pilot, painted, base, "the bare app's first screen"))
+            form.append(await _transition(pilot, painted, ("a",), lambda: _arrived(app, "Form", True), "a bare form"))
+            await _back(pilot, painted, base, "the bare app's first screen")
+    return {"push": push, "pop": pop, "form": form}
+
+
+async def _screens(pilot: Any, painted: _Painted, home: Any, name: str, rounds: int) -> dict[str, list[float]]:
+    """Every screen transition, ``rounds`` times: home to each screen and back, the file to each form and back."""
+    app = pilot.app
+    took: dict[str, list[float]] = {}
+    search = home.query_one("#search")
+    for _ in range(rounds):
+        search.value = ""
+        await pilot.pause(0.05)
+        for what, keys, screen, focused, _call in HOME_TRANSITIONS:
+            arrived = lambda screen=screen, focused=focused: _arrived(app, screen, focused)  # noqa: E731
+            took.setdefault(what, []).append(await _transition(pilot, painted, keys, arrived, what))
+            took.setdefault(what.split(" -> ")[1].split(" (")[0] + " -> home (Esc)", []).append(
+                await _back(pilot, painted, home, "home")
+            )
+        await pilot.press(*name)
+        while home.matched_text != name:
+            await pilot.pause(0.0005)
+        opened = lambda: type(app.screen).__name__ == "ResidentScreen" and bool(app.screen.file)  # noqa: E731
+        took.setdefault("home -> file (Enter)", []).append(
+            await _transition(pilot, painted, ("enter",), opened, "file")
+        )
+        file = app.screen
+        await pilot.press("3")  # the allergy tab: "a" adds an allergy there
+        await pilot.pause(0.05)
+        for what, keys, screen, focused, _call in FILE_TRANSITIONS:
+            arrived = lambda screen=screen, focused=focused: _arrived(app, screen, focused)  # noqa: E731
+            took.setdefault(what, []).append(await _transition(pilot, painted, keys, arrived, what))
+            took.setdefault(what.split(" -> ")[1].split(" (")[0] + " -> file (Esc)", []).append(
+                await _back(pilot, painted, file, "the file")
+            )
+        took.setdefault("file -> home (Esc)", []).append(await _back(pilot, painted, home, "home"))
+        locked = lambda: type(app.screen).__name__ == "LockScreen"  # noqa: E731
+        took.setdefault("any screen -> lock (Ctrl+L)", []).append(
+            await _transition(pilot, painted, ("ctrl+l",), locked, "the lock screen")
+        )
+        signing_in = lambda: _arrived(app, "SignInScreen", focused=True)  # noqa: E731
+        took.setdefault("lock -> sign-in (Enter)", []).append(
+            await _transition(pilot, painted, ("enter",), signing_in, "the sign-in screen")
+        )
+        back_home = lambda: _arrived(app, "HomeScreen", focused=True)  # noqa: E731
+        took.setdefault("sign-in -> home (PIN, Enter)", []).append(
+            await _transition(pilot, painted, (*"246810", "enter"), back_home, "home after the PIN")
+        )
+        home = app.screen
+        await _until(lambda home=home: bool(home.query("#search")), "the home screen's search box")
+        search = home.query_one("#search")
+    return took
+
+
+async def _through_the_ui(socket: Path, name: str, rounds: int = 5) -> dict[str, Any]:
     from textual.widgets import Input
 
     from tui.app import ClinicApp
@@ -303,21 +485,29 @@ async def _through_the_ui(socket: Path, name: str) -> dict[str, list[float]]:
             await pilot.press("escape")
             while app.screen is not home:
                 await pilot.pause(0.005)
+        transitions = await _screens(pilot, painted, home, name, rounds)
     await api.close()
-    return {"ui_lookup": keypress, "ui_lookup_shown": shown, "ui_file": opening, "ui_file_shown": opened}
+    return {
+        "ui_lookup": keypress,
+        "ui_lookup_shown": shown,
+        "ui_file": opening,
+        "ui_file_shown": opened,
+        "transitions": transitions,
+    }
 
 
-async def _measure(agent: Agent, root: Path, name: str) -> dict[str, Any]:
+async def _measure(agent: Agent, root: Path, name: str, rounds: int) -> dict[str, Any]:
     socket = root / "api.sock"
     server = ApiServer(agent, ApiConfig(socket=socket, session_idle_minutes=10))
     agent.publish = server.publish
     await server.start()
     try:
-        raw_lookup, raw_file, pings = await _raw(socket, name)
-        ui = await _through_the_ui(socket, name)
+        raw_lookup, raw_file, pings, answers = await _raw(socket, name)
+        ui = await _through_the_ui(socket, name, rounds)
     finally:
         await server.stop()
-    return {"raw_lookup": raw_lookup, "raw_file": raw_file, "ping": pings, **ui}
+    bare = await _bare_transitions(rounds * 2)
+    return {"raw_lookup": raw_lookup, "raw_file": raw_file, "ping": pings, "answers": answers, "bare": bare, **ui}
 
 
 def main() -> None:
@@ -361,7 +551,7 @@ def main() -> None:
             flush=True,
         )
         try:
-            m = asyncio.run(_measure(agent, root, name))
+            m = asyncio.run(_measure(agent, root, name, 2 if args.quick else 6))
         finally:
             agent.close()
     ui, raw, ping = (scaled(m[k], 1000) for k in ("ui_lookup", "raw_lookup", "ping"))
@@ -424,6 +614,41 @@ def main() -> None:
         spread=(min(ui_file), max(ui_file)),
         ratio=median(ui_file) / median(raw_file),
     )
+
+    _transition_rows(out, m)
+
+
+def _transition_rows(out: Report, m: dict[str, Any]) -> None:
+    """Forms to their first focused field, and every screen transition: p95 beside a bare Textual app's."""
+    bare = {k: scaled(v, 1000) for k, v in m["bare"].items()}
+    answers = {k: scaled(v, 1000) for k, v in m["answers"].items()}
+    calls = {what: call for what, _, _, _, call in HOME_TRANSITIONS + FILE_TRANSITIONS}
+    calls["sign-in -> home (PIN, Enter)"] = "login"
+    forms = {what for what, _, _, focused, _ in HOME_TRANSITIONS + FILE_TRANSITIONS if focused}
+    print(
+        f"bare Textual app p95: push a screen {percentile(bare['push'], 0.95):.1f} ms,"
+        f" pop {percentile(bare['pop'], 0.95):.1f} ms,"
+        f" a form of 8 Inputs to its first field focused {percentile(bare['form'], 0.95):.1f} ms"
+    )
+    for what, samples in m["transitions"].items():
+        took = scaled(samples, 1000)
+        kind = "form" if what in forms else "pop" if "(Esc)" in what else "push"
+        baseline = percentile(bare[kind], 0.95)
+        call = calls.get(what)
+        daemon = f"; the daemon's {call} p95 {percentile(answers[call], 0.95):.1f} ms" if call else ""
+        metric = ("form open to first focused field p95: " if kind == "form" else "screen transition p95: ") + what
+        print(f"{metric:<72} {percentile(took, 0.95):7.0f} ms   bare {baseline:5.1f} ms{daemon}")
+        out.row(
+            metric,
+            unit="ms",
+            baseline=baseline,
+            baseline_label={"form": "bare app, form of Inputs", "pop": "bare app, pop", "push": "bare app, push"}[kind],
+            agent=percentile(took, 0.95),
+            median=median(took),
+            spread=(min(took), max(took)),
+            ratio=percentile(took, 0.95) / baseline,
+            note=f"{len(took)} times, to the first frame painted{daemon}",
+        )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ BENCHES = {
     "store": "durable commits, a frame through ingest, a search keypress, unlock, against raw SQLite and the KDF",
     "memory": "the daemon's memory, and unlock time and memory against store size",
     "drivers": "HL7 frame to durable commit to ACK over TCP against a minimal listener",
-    "tui": "cold start in a terminal, search as you type, opening a large file",
+    "tui": "cold start in a terminal, search as you type, opening a large file, forms and screen transitions",
     "sync": "push and pull against the real FHIR server (SEKMET) against plain httpx",
 }
 TIMEOUT = {"quick": 600.0, "full": 5400.0}

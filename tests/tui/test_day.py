@@ -259,7 +259,7 @@ async def test_the_idle_lock_keeps_a_half_filled_form_and_offers_it_back(
         await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
         await pilot.press(*"246810", "enter")
         await until(pilot, lambda: screen_name(pilot) == "ConfirmScreen")
-        await until(pilot, lambda: "1张没填完的表" in visible_text(app))
+        await until(pilot, lambda: "张没填完的表，已加密保存。现在打开吗？（N：丢弃）" in visible_text(app))
         await pilot.press("y")
         await until(pilot, lambda: screen_name(pilot) == "EntryFormScreen")
         await until(pilot, lambda: app.screen.query_one("#i-text", Input).value == "头晕三天")

@@ -70,7 +70,8 @@ class WidestHomeApi(FakeApi):
     measurement (SpO2 and pulse stored as two readings), a visit due in days for that name, one overdue by twelve.
 
     Today's readings give a name three characters (欧阳…) so that the values keep their 21 cells; the follow-ups
-    due show it whole."""
+    due show it whole. The readings to assign name someone the way devices do (an ID number, a four-character
+    name, a device's user slot), one critical, one from yesterday."""
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         answer = await super().call(method, params)
@@ -87,6 +88,15 @@ class WidestHomeApi(FakeApi):
         spo2 = {**oximeter, "components": [{"code": "59408-5", "value": "97", "unit": "%"}]}
         pulse = {**oximeter, "id": "rd-96", "components": [{"code": "8867-4", "value": "72", "unit": "/min"}]}
         answer["today_readings"] = [widest, spo2, pulse, *answer["today_readings"]]
+        critical, plain = answer["unassigned"][1], answer["unassigned"][0]
+        critical["components"][2]["value"] = "98"
+        answer["unassigned"] = [
+            {**critical, "subject_hint": "id:522229195103080025"},
+            {**plain, "id": "rd-97", "subject_hint": "name:欧阳秀英"},
+            {**plain, "id": "rd-98", "subject_hint": "user:2", "taken_at": "2026-05-19T17:05:00+00:00"},
+            plain,
+        ]
+        answer["unassigned_total"] = 4
         answer["due"] = [
             {**answer["due"][0], "due": "2026-05-08"},
             {**answer["due"][2], "resident_id": "r-4", "name": "欧阳秀英"},
@@ -98,8 +108,20 @@ class WidestHomeApi(FakeApi):
 @pytest.mark.parametrize(
     ("language", "shown"),
     [
-        ("zh", ["欧阳秀英", "血压 186/112 脉搏 118", "血氧 97 脉搏 72", "逾期 12 天", "05-24 (4 天后)"]),
-        ("en", ["欧阳秀英", "BP 186/112 Pulse 118", "SpO2 97 Pulse 72", "12 d overdue", "05-24 (in 4 d)"]),
+        (
+            "zh",
+            [
+                *["欧阳秀英", "血压 186/112 脉搏 118", "血氧 97 脉搏 72", "逾期 12 天", "05-24 (4 天后)"],
+                *["识别为", "⚠ 08:31", "080025", "血压 186/112 脉搏 98", "05-19", "用户 2"],
+            ],
+        ),
+        (
+            "en",
+            [
+                *["欧阳秀英", "BP 186/112 Pulse 118", "SpO2 97 Pulse 72", "12 d overdue", "05-24 (in 4 d)"],
+                *["Named", "⚠ 08:31", "080025", "BP 186/112 Pulse 98", "05-19", "user 2"],
+            ],
+        ),
     ],
     ids=["zh", "en"],
 )

@@ -3,6 +3,9 @@
 Screens and widgets never hold display text; they hold catalogue keys and ask for the text in the
 language in force, so switching language at run time re-renders everything. Column alignment
 counts terminal cells (a Chinese character takes two), never characters.
+
+A message that counts says its plural where the language has one: ``{n:row|rows}`` is "row" when n
+is 1 and "rows" otherwise ("{rows} {rows:row|rows}" gives "1 row", "2 rows"). Chinese needs none.
 """
 
 from __future__ import annotations
@@ -27,6 +30,24 @@ class _Missing(dict[str, Any]):
         return "{" + key + "}"
 
 
+class _Plurals(string.Formatter):
+    """str.format, and ``{n:one|other}`` picks the word for the count n (one when n is 1)."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if "|" not in format_spec:
+            return super().format_field(value, format_spec)
+        one, _, other = format_spec.partition("|")
+        return one if str(value).strip() == "1" else other
+
+
+_FORMATTER = _Plurals()
+
+
+def fill(template: str, **values: Any) -> str:
+    """A message's ``{placeholders}`` filled, with its plurals chosen (see the module's docstring)."""
+    return _FORMATTER.vformat(template, (), _Missing(values))
+
+
 class Catalogue:
     """Messages and value-set labels of one language at a time; switchable."""
 
@@ -46,7 +67,7 @@ class Catalogue:
         template = self._messages.get(key)
         if template is None:
             return key
-        return string.Formatter().vformat(template, (), _Missing(values)) if values else template
+        return fill(template, **values) if values else template
 
     def label(self, value_set: str, code: str | None) -> str:
         """The label of a code in a value set ("" for no code; the code itself if unknown)."""

@@ -26,7 +26,7 @@ from tui.screens.base import ClinicScreen, DaemonEvent, Tr
 from tui.widgets import checks
 from tui.widgets.consult_panel import ConsultPanel
 from tui.widgets.paged_table import PagedTable, Row
-from tui.widgets.readings import flagged, measurements, summary, when
+from tui.widgets.readings import measurements, named, short_when, summary, when
 from tui.widgets.status_bar import StatusInfo
 from tui.widgets.text import clean, lit
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when t
     )
 
 SEX = "sex"
+HALF = 39  # cells of a list in half of 80 columns, before the screen is laid out
 
 
 class HomeScreen(ClinicScreen):
@@ -69,6 +70,7 @@ class HomeScreen(ClinicScreen):
         self._loading = False
         self._assigning = ""
         self._search_seq = 0
+        self._note = ""  # what #search-note shows
         self._load_again = False
         self.groups: dict[str, list[str]] = {}  # the first reading of a joined measurement -> all of its readings
         self.awaiting: list[AwaitingJson] = []  # answered consultations whose outcome is not recorded yet
@@ -134,6 +136,9 @@ class HomeScreen(ClinicScreen):
     def _show_note(self, text: str) -> None:
         """Under the box, at once: what is wrong with an ID number typed in full (a mistyped digit, say)."""
         note = id_number_note(text, self.t)
+        if note == self._note:  # most keypresses: nothing to say, and no update (each relays out the screen)
+            return
+        self._note = note
         widget = self.query_one("#search-note", Static)
         widget.update(Text(note, style="bold yellow"))
         widget.display = bool(note)
@@ -362,6 +367,11 @@ class HomeScreen(ClinicScreen):
         if event.name in ("consult.answer", "store.unlocked"):
             self.load_awaiting()
 
+    def on_resize(self) -> None:
+        """A list's columns take the room there is: drawn again for the new width."""
+        if self.summary:
+            self.call_after_refresh(self._show_summary)
+
     def on_screen_resume(self) -> None:
         """Back on home (an outcome recorded in the inbox, say): the consultation panel is read again."""
         self.load_awaiting()
@@ -384,14 +394,7 @@ class HomeScreen(ClinicScreen):
     def _show_summary(self) -> None:
         t, s = self.t, self.summary
         today = date.fromisoformat(s["today"]) if s.get("today") else date.today()
-        waiting = s.get("unassigned", [])
-        hints = any(r.get("subject_hint") for r in waiting)
-        unassigned: list[Row] = []
-        for r in waiting:
-            cells: list[Text | str] = [when(r.get("taken_at")), flagged(r, t, short=True)]
-            if hints:
-                cells.append(lit(r.get("subject_hint") or "", cells=10))
-            unassigned.append((r["id"], cells))
+        columns, unassigned = self._waiting(s.get("unassigned", []), today)
         due_items: list[DueJson] = s.get("due", [])
         alert_items: list[AlertJson] = s.get("alerts", [])
         due: list[Row] = [
@@ -415,7 +418,6 @@ class HomeScreen(ClinicScreen):
         todays = s.get("today_readings", [])
         today_rows: list[Row] = [(r["id"], self._today_cells(r)) for r in todays]
         fresh = sum(1 for r in todays if r.get("resident_id") and not r.get("acknowledged"))
-        columns = [t("col.time"), t("col.values")] + ([t("col.names")] if hints else [])
         self._fill("#today", ["  " + t("col.time"), t("col.name"), t("col.values")], today_rows, "home.none_today")
         self.query_one("#h-today", Tr).set_key("home.today", n=len(todays), new=fresh)
         self._fill("#unassigned", columns, unassigned, "home.none_waiting")
@@ -424,6 +426,26 @@ class HomeScreen(ClinicScreen):
         self.query_one("#h-unassigned", Tr).set_key("home.unassigned", n=s.get("unassigned_total", len(unassigned)))
         self.query_one("#h-due", Tr).set_key("home.due", n=len(due))
         self.query_one("#h-alerts", Tr).set_key("home.alerts", n=len(alerts))
+
+    def _waiting(self, waiting: list[dict[str, Any]], today: date) -> tuple[list[str], list[Row]]:
+        """The readings waiting to be assigned, in the columns of today's readings so that both fit half of 80 columns:
+        ⚠ and the time (HH:MM today, MM-DD before), whom the device named (when any did), the values.
+
+        Whom the device named gets the cells the values leave (six at least, as today's names; twelve at most), so a
+        four-character name or more of an ID number shows where the values are short or the terminal wide."""
+        t = self.t
+        values = [Text(summary(r, t, short=True), style="bold red" if r.get("alerts") else "") for r in waiting]
+        hints = any(r.get("subject_hint") for r in waiting)
+        room = (self.query_one("#unassigned", PagedTable).size.width or HALF) - 5  # 2 padding a column, the last cut
+        width = min(12, max(6, room - 7 - max((v.cell_len for v in values), default=0)))
+        rows: list[Row] = []
+        for r, shown in zip(waiting, values, strict=True):
+            mark = ("⚠" if r.get("alerts") else " ", "bold red")
+            cells: list[Text | str] = [Text.assemble(mark, " ", short_when(r.get("taken_at"), today))]
+            if hints:
+                cells.append(named(r.get("subject_hint"), t, cells=width) if r.get("subject_hint") else "")
+            rows.append((r["id"], [*cells, shown]))
+        return ["  " + t("col.time"), *([t("col.named")] if hints else []), t("col.values")], rows
 
     def _today_cells(self, r: dict[str, Any]) -> list[Text | str]:
         """A reading of today: its mark (⚠ critical, ● not yet acknowledged, ✓ seen), time, whose, values."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -19,29 +20,52 @@ TEXTUAL_KEYS = {"Dismiss menu": "key.close_list"}
 
 
 class KeyHints(Footer):
-    """Textual's footer, with every description taken from the catalogue."""
+    """Textual's footer, with every description taken from the catalogue.
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
+    Textual's footer builds its keys again whenever the screen's bindings may have changed: every focus
+    change, every screen pushed or popped, each a few times as a screen opens. That cost 10-50 ms each
+    on the reference machine, most of a screen's opening. This one builds them again only when what it
+    shows (keys, words, enabled, compact) is different.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: tuple[object, ...] | None = None
+
+    def _hints(self) -> tuple[list[tuple[Binding, bool, str, str]], bool]:
+        """The keys to show, translated, and whether the line must be compact to fit."""
         t = catalogue_of(self)
         seen: set[str] = set()
-        shown = [
-            (binding, enabled, tooltip)
-            for (_, binding, enabled, tooltip) in self.screen.active_bindings.values()
-            if binding.show
-        ]
-        self.styles.grid_size_columns = len({b.action for b, _, _ in shown}) or 1
         hints: list[tuple[Binding, bool, str, str]] = []
-        for binding, enabled, tooltip in shown:
+        for _, binding, enabled, tooltip in self.screen.active_bindings.values():
             description = TEXTUAL_KEYS.get(binding.description, binding.description)
-            if binding.action in seen or not description.startswith("key."):
+            if not binding.show or binding.action in seen or not description.startswith("key."):
                 continue
             seen.add(binding.action)
             hints.append((binding, enabled, tooltip, t(description)))
         # A line that would be cut at the screen's edge (80 columns) is drawn compact: one cell less per key.
         wide = sum(cell_len(self.app.get_key_display(b)) + cell_len(d) + 3 for b, _, _, d in hints)
-        tight = self.compact or wide > self.app.size.width
+        return hints, self.compact or wide > self.app.size.width
+
+    def _signature(self, hints: list[tuple[Binding, bool, str, str]], tight: bool) -> tuple[object, ...]:
+        return (tight, *((b.key, b.action, enabled, tooltip, d) for b, enabled, tooltip, d in hints))
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        """Build the keys again only if what they show changed."""
+        if self._bindings_ready and screen is self.screen and self.is_attached:
+            hints, tight = self._hints()
+            if self._signature(hints, tight) == self._shown:
+                return
+        super().bindings_changed(screen)
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        t = catalogue_of(self)
+        hints, tight = self._hints()
+        self._shown = self._signature(hints, tight)
+        shown = [b for (_, b, _, _) in self.screen.active_bindings.values() if b.show]
+        self.styles.grid_size_columns = len({b.action for b in shown}) or 1
         self.set_class(tight, "-compact")
         for binding, enabled, tooltip, description in hints:
             key = FooterKey(
@@ -58,4 +82,5 @@ class KeyHints(Footer):
     def retranslate(self) -> None:
         """Re-render in the language in force."""
         if self.is_attached:
+            self._shown = None
             self.call_after_refresh(self.recompose)

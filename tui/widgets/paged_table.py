@@ -16,6 +16,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from tui.i18n import fill
+
 Row = tuple[str, Sequence[Text | str]]  # (key, cells)
 
 
@@ -63,6 +65,7 @@ class PagedTable(Vertical):
         self.columns: list[str] = []
         self.empty_text = ""
         self.page_text = "{page}/{pages} · {rows}"
+        self._line = Text()  # what the page line shows
 
     def compose(self) -> ComposeResult:
         table: DataTable[Text | str] = DataTable(cursor_type="row", zebra_stripes=True)
@@ -103,18 +106,25 @@ class PagedTable(Vertical):
     def _show(self, row: int | None = None) -> None:
         table = self.table
         cursor = table.cursor_row if row is None else row
-        table.clear(columns=True)
-        table.add_columns(*self.columns)
+        same_columns = [str(c.label) for c in table.columns.values()] == self.columns
+        table.clear(columns=not same_columns)  # the titles stay when they are the same (a search keypress)
+        if not same_columns:
+            table.add_columns(*self.columns)
         start = self.page * self.page_size
         for key, cells in self.rows[start : start + self.page_size]:
             table.add_row(*cells, key=key)
         if table.row_count:
             table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
-        line = self.query_one(".page-line", Static)
         if not self.rows:
-            line.update(Text(self.empty_text, style="dim"))
+            self._page_line(Text(self.empty_text, style="dim"))
         else:
-            line.update(Text(self.page_text.format(page=self.page + 1, pages=self.pages, rows=len(self.rows))))
+            self._page_line(Text(fill(self.page_text, page=self.page + 1, pages=self.pages, rows=len(self.rows))))
+
+    def _page_line(self, text: Text) -> None:
+        """The line under the rows, updated only when it says something else: each update lays the screen out."""
+        if text != self._line:
+            self._line = text
+            self.query_one(".page-line", Static).update(text)
 
     def move_to(self, key: str) -> None:
         """Put the cursor on the row with this key, turning to its page (nothing if there is none)."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from rich.text import Text
 
-from tui.i18n import Catalogue
+from tui.i18n import Catalogue, fit
 from tui.widgets.text import clean
 
 SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
@@ -32,6 +32,39 @@ def when(text: str | None, *, year: bool = False) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone()
     return moment.strftime("%Y-%m-%d %H:%M" if year else "%m-%d %H:%M")
+
+
+def short_when(text: str | None, today: date) -> str:
+    """An ISO time in five cells: "HH:MM" on ``today`` (the PC's local day), "MM-DD" on an earlier day.
+
+    For narrow lists of the day (home at 80 columns); the full time is one Enter away, in the dialog.
+    """
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return clean(text)[:5]
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%H:%M" if moment.date() == today else "%m-%d")
+
+
+def named(hint: str | None, t: Catalogue, *, cells: int) -> Text:
+    """Whom a device named for a waiting reading, in at most ``cells`` cells.
+
+    The hint is "kind:value" (ingest writes it): a number (ID card, health record, a device's own patient
+    id) shows by its last digits, as ID numbers show in every list; a device's user slot by its number; a
+    name as given. The assign dialog shows the hint whole.
+    """
+    kind, _, value = clean(hint).partition(":")
+    if not value:
+        kind, value = "", kind
+    if len(value) > cells and value[:-1].isdigit():
+        return Text("…" + value[-(cells - 1) :], no_wrap=True)
+    if kind == "user":
+        value = t("home.device_user", n=value)
+    return Text(fit(value, cells), no_wrap=True)
 
 
 def summary(reading: dict[str, Any], t: Catalogue, *, short: bool = False) -> str:
