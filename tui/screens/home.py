@@ -118,13 +118,18 @@ class HomeScreen(ClinicScreen):
         if mine == self._search_seq:  # an answer to an older keypress is dropped
             self.matches, self.matched_text = matches, text
             self._show_matches()
+            self._show_note(text, (result.get("problems") or []) if result else [])
         return matches
 
-    def _show_note(self, text: str) -> None:
-        """Under the box, at once: what is wrong with an ID number typed in full (a mistyped digit, say)."""
-        note = id_number_note(text, self.t)
+    def _show_note(self, text: str, damaged: list[dict[str, Any]] | None = None) -> None:
+        """Under the box, at once: what is wrong with an ID number typed in full (a mistyped digit, say);
+        with the answer, the rows that matched but failed their integrity check (left out of the list)."""
+        note = Text(id_number_note(text, self.t), style="bold yellow")
+        if damaged:
+            note.append(("\n" if note else "") + self.t("banner.tamper") + " ", style="bold red")
+            note.append("; ".join(clean(p.get("message")) for p in damaged))
         widget = self.query_one("#search-note", Static)
-        widget.update(Text(note, style="bold yellow"))
+        widget.update(note)
         widget.display = bool(note)
 
     def _show_matches(self) -> None:
