@@ -16,7 +16,6 @@ A contract the TUI builds against: keep the names and the shapes.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from clinic_agent.api.methods import DOCTOR, EVERYONE, TECHNICIAN, MethodTable
@@ -118,6 +117,8 @@ def _record_sync_state(agent: Agent, caller: Caller, params: Params) -> str:
 
 @method("sync.enroll", roles=frozenset({TECHNICIAN}))
 def _sync_enroll(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    import asyncio
+
     from clinic_agent.runtime import syncing  # the HTTP client and the engine, only for a sync
 
     smart = None

@@ -163,6 +163,8 @@ NEVER_FOR_STATUS = (
     "clinic_agent.api.backup_methods",
     "clinic_agent.api.consult_methods",
     "clinic_agent.api.doctor_methods",
+    "asyncio",  # the worker pools need it only under the daemon's running loop
+    "ssl",
 )
 
 
