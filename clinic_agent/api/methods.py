@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clinic_agent.api.params import Params
-from clinic_agent.core import plausibility, serde
+from clinic_agent.core import serde
 from clinic_agent.core.errors import InvalidInput, RecordNotFound, StoreCorrupted
 from clinic_agent.core.idnumber import normalise_id_number, parse_id_number
 from clinic_agent.core.model import (
@@ -326,6 +326,8 @@ def _quantity(item: Any) -> Quantity:
 
 @method("reading.add", roles=CLINICAL)
 def _reading_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    from clinic_agent.core import plausibility  # the device profiles, only for a typed reading (start-up)
+
     now = agent.clock()
     resident = find_resident(agent, params.text("resident", max_length=40)) if "resident" in params else None
     components = [_quantity(c) for c in params.items("components")] or [_quantity(params.data)]

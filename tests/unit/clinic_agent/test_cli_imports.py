@@ -163,6 +163,8 @@ NEVER_FOR_STATUS = (
     "clinic_agent.api.backup_methods",
     "clinic_agent.api.consult_methods",
     "clinic_agent.api.doctor_methods",
+    "clinic_agent.core.plausibility",  # the device profiles: for a typed reading only
+    "drivers.profiles",
     "asyncio",  # the worker pools need it only under the daemon's running loop
     "ssl",
 )
