@@ -20,6 +20,7 @@ import httpx
 
 from clinic_agent.core.errors import ClinicAgentError, InvalidInput, StoreLocked
 from clinic_agent.core.model import utcnow
+from sync import status as sync_status
 from sync import targets
 from sync.anchor import anchor
 from sync.engine import EngineOptions, SyncEngine, SyncReport
@@ -108,29 +109,8 @@ async def _run(host: Host, client: FhirPlatform, options: EngineOptions) -> Sync
 
 
 def status(host: Host, live: dict[str, Any] | None = None, *, records: bool = False) -> dict[str, Any]:
-    """The sync.status shape: state, link, platform, last sync and error, queue counts."""
-    store = host.records
-    found = store.settings()
-    queue = store.queue_counts()
-    live = live or {}
-    state = live.get("state") or ("idle" if found.get("platform") else "not enrolled")
-    if not found.get("platform"):
-        state = "not enrolled"
-    data: dict[str, Any] = {
-        "state": state,
-        "online": bool(live.get("online", False)),
-        "platform": found.get("platform"),
-        "last_sync": found.get("last_sync"),
-        "last_error": live.get("last_error", found.get("last_error")),
-        "pending": queue["pending"],
-        "parked": queue["parked"],
-        "conflicts": queue["conflicts"],
-    }
-    if state == "syncing" and live.get("progress"):
-        data["progress"] = live["progress"]  # the pull's latest page: type, records, total, seconds left
-    if records:
-        data["records"] = store.state_counts()
-    return data
+    """The sync.status shape: state, link, platform, last sync and error, queue counts (``sync.status``)."""
+    return sync_status.status(host.records, live, records=records)
 
 
 class SyncLoop:

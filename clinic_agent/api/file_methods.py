@@ -14,7 +14,16 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from clinic_agent.api.methods import CLINICAL, MethodTable, find_resident, reading_json, resident_json
+from clinic_agent.api.methods import (
+    CLINICAL,
+    MethodTable,
+    find_resident,
+    found_detail,
+    listed_residents,
+    problems_json,
+    reading_json,
+    resident_json,
+)
 from clinic_agent.api.params import Params
 from clinic_agent.core import clinic_day, rules, serde
 from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordNotFound
@@ -334,12 +343,13 @@ def _resident_lookup(agent: Agent, caller: Caller, params: Params) -> dict[str, 
 
     A keypress costs no commit: its audit entry joins the chain with the next write (opening a file
     commits its own before the file is shown). Only the residents listed are decrypted, in one read,
-    and only the fields listed are taken from them."""
+    and only the fields listed are taken from them; a row that fails its check is left out and named
+    in ``problems``."""
     agent.refresh_index()
     matches = agent.index.search(
         params.text("text", max_length=60), limit=params.integer("limit", default=20, low=1, high=200)
     )
-    shown = agent.store.residents.shown([m.resident_id for m in matches], _LISTED)
+    shown, problems = listed_residents(agent, [m.resident_id for m in matches], _LISTED)
     found = []
     for match in matches:
         r = shown.get(match.resident_id)
@@ -358,8 +368,8 @@ def _resident_lookup(agent: Agent, caller: Caller, params: Params) -> dict[str, 
                 "key_populations": list(r["key_populations"] or []),
             }
         )
-    agent.store.audit.defer(caller.actor, "resident.search", "resident", "", f"{len(found)} found")
-    return {"matches": found}
+    agent.store.audit.defer(caller.actor, "resident.search", "resident", "", found_detail(found, problems))
+    return {"matches": found, "problems": problems_json(problems)}
 
 
 _LISTED = ("name", "sex", "birth_date", "village", "id_number", "health_record_number", "key_populations")

@@ -8,13 +8,14 @@ may call it; whoever holds a passphrase (the owner) may call every method.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from clinic_agent.api.params import Params
-from clinic_agent.core import plausibility, serde
+from clinic_agent.core import serde
 from clinic_agent.core.errors import InvalidInput, RecordNotFound, StoreCorrupted
 from clinic_agent.core.idnumber import normalise_id_number, parse_id_number
 from clinic_agent.core.model import (
@@ -35,6 +36,8 @@ from clinic_agent.runtime import rotation
 from clinic_agent.runtime.agent import Agent, Caller
 from clinic_agent.store.integrity import shown
 from clinic_agent.store.users import check_user_name
+
+_LOGGER = logging.getLogger(__name__)
 
 DOCTOR = Role.DOCTOR.value
 NURSE = Role.NURSE.value
@@ -196,7 +199,7 @@ def _resident_list(agent: Agent, caller: Caller, params: Params) -> dict[str, An
     page = agent.store.residents.changed_since(0)
     live = sorted((r for r in page.residents if not r.deleted), key=lambda r: (r.name, r.id))
     agent.store.audit.record(caller.actor, "resident.list", "resident", "", f"{len(live)} shown")
-    return {"residents": [resident_json(r) for r in live], "problems": _problems(page.problems)}
+    return {"residents": [resident_json(r) for r in live], "problems": problems_json(page.problems)}
 
 
 @method("resident.search")
@@ -205,8 +208,31 @@ def _resident_search(agent: Agent, caller: Caller, params: Params) -> dict[str, 
     matches = agent.index.search(
         params.text("text", max_length=60), limit=params.integer("limit", default=20, low=1, high=200)
     )
-    agent.store.audit.record(caller.actor, "resident.search", "resident", "", f"{len(matches)} found")
-    return {"matches": [{"id": m.resident_id, "name": m.name, "matched_by": m.matched_by} for m in matches]}
+    rows, problems = listed_residents(agent, [m.resident_id for m in matches], ("name",))
+    found = [
+        {"id": m.resident_id, "name": rows[m.resident_id]["name"], "matched_by": m.matched_by}
+        for m in matches
+        if m.resident_id in rows
+    ]
+    agent.store.audit.record(caller.actor, "resident.search", "resident", "", found_detail(found, problems))
+    return {"matches": found, "problems": problems_json(problems)}
+
+
+def listed_residents(
+    agent: Agent, resident_ids: list[str], fields: tuple[str, ...]
+) -> tuple[dict[str, dict[str, Any]], list[StoreCorrupted]]:
+    """The fields of the residents a search found, read from their rows; a row that fails its check is
+    logged and named apart, so the search still answers (the index may hold a row changed after its
+    saved copy was made, store/search_index.py)."""
+    rows, problems = agent.store.residents.shown(resident_ids, fields)
+    for problem in problems:
+        _LOGGER.warning("resident row left out of a search result: %s", problem)
+    return rows, problems
+
+
+def found_detail(found: list[Any], problems: list[StoreCorrupted]) -> str:
+    """A search's audit detail: how many were shown and how many rows failed their check (never who)."""
+    return f"{len(found)} found" + (f", {len(problems)} failed their integrity check" if problems else "")
 
 
 @method("resident.file")
@@ -224,7 +250,7 @@ def _resident_file(agent: Agent, caller: Caller, params: Params) -> dict[str, An
         "resident": resident_json(resident),
         "entries": grouped,
         "readings": [reading_json(r) for r in readings],
-        "problems": _problems(entry_problems + reading_problems),
+        "problems": problems_json(entry_problems + reading_problems),
     }
 
 
@@ -300,6 +326,8 @@ def _quantity(item: Any) -> Quantity:
 
 @method("reading.add", roles=CLINICAL)
 def _reading_add(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    from clinic_agent.core import plausibility  # the device profiles, only for a typed reading (start-up)
+
     now = agent.clock()
     resident = find_resident(agent, params.text("resident", max_length=40)) if "resident" in params else None
     components = [_quantity(c) for c in params.items("components")] or [_quantity(params.data)]
@@ -344,7 +372,7 @@ def _reading_get(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]
 @method("reading.unassigned", roles=CLINICAL)
 def _reading_unassigned(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     readings, problems = agent.store.readings.unassigned(limit=params.integer("limit", default=200, low=1, high=5000))
-    return {"readings": [reading_json(r) for r in readings], "problems": _problems(problems)}
+    return {"readings": [reading_json(r) for r in readings], "problems": problems_json(problems)}
 
 
 @method("reading.assign", roles=CLINICAL)
@@ -382,7 +410,8 @@ def _user_list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
     return {"users": [serde.to_json(u) for u in agent.store.users.all()]}
 
 
-def _problems(problems: list[StoreCorrupted]) -> list[dict[str, Any]]:
+def problems_json(problems: list[StoreCorrupted]) -> list[dict[str, Any]]:
+    """Rows a list left out because they failed their check, named by table and row for the reply."""
     return [{"table": p.table, "row_id": p.row_id, "message": p.message} for p in problems]
 
 

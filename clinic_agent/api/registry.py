@@ -9,6 +9,7 @@ server and the CLI's in-process backend both call through here.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from clinic_agent.api import contract
@@ -37,6 +38,88 @@ def _tables() -> tuple[dict[str, Method], ...]:
         device_methods.METHODS,
         consult_methods.METHODS,
     )
+
+
+# Which module defines each method, so that one call imports only the module of that method (`status`
+# without a daemon loads neither sync nor the devices). A test holds it to the modules' own tables.
+DEFINED_IN: dict[str, frozenset[str]] = {
+    "clinic_agent.api.methods": frozenset(
+        {
+            "status",
+            "audit.verify",
+            "key.rotate",
+            "passphrase.add",
+            "passphrase.change",
+            "user.add",
+            "user.list",
+            "user.unblock",
+            "resident.add",
+            "resident.file",
+            "resident.get",
+            "resident.list",
+            "resident.search",
+            "resident.update",
+            "entry.add",
+            "entry.delete",
+            "entry.update",
+            "reading.add",
+            "reading.assign",
+            "reading.get",
+            "reading.unassigned",
+        }
+    ),
+    "clinic_agent.api.file_methods": frozenset(
+        {
+            "draft.delete",
+            "draft.list",
+            "draft.save",
+            "followup.prefill",
+            "home.summary",
+            "reading.acknowledge",
+            "reading.suggest",
+            "resident.history",
+            "resident.lookup",
+        }
+    ),
+    "clinic_agent.api.sync_methods": frozenset(
+        {
+            "sync.status",
+            "sync.now",
+            "sync.enroll",
+            "conflict.get",
+            "conflict.list",
+            "conflict.resolve",
+            "parked.list",
+            "parked.retry",
+            "record.sync_state",
+        }
+    ),
+    "clinic_agent.api.backup_methods": frozenset({"backup.create", "backup.list", "backup.read"}),
+    "clinic_agent.api.doctor_methods": frozenset({"doctor.files", "doctor.sync"}),
+    "clinic_agent.runtime.devices.methods": frozenset({"device.ingest", "device.list", "device.reload"}),
+    "clinic_agent.api.consult_methods": frozenset(
+        {
+            "consult.add",
+            "consult.attachments",
+            "consult.awaiting",
+            "consult.list",
+            "consult.outcome",
+            "consult.request",
+            "consult.show",
+            "consult.targets",
+            "consult.withdraw",
+        }
+    ),
+}
+_MODULE_OF = {name: module for module, names in DEFINED_IN.items() for name in names}
+
+
+def operation(name: str) -> Method | None:
+    """One operation, importing only the module that defines it (every module once all are joined)."""
+    if _joined is None and name in _MODULE_OF:
+        table: dict[str, Method] = importlib.import_module(_MODULE_OF[name]).METHODS
+        return table.get(name)
+    return operations().get(name)
 
 
 def _join(*tables: dict[str, Method]) -> dict[str, Method]:
@@ -75,19 +158,19 @@ def needs_session(name: str) -> bool:
     """Whether a caller must be signed in to call a method."""
     if name in DAEMON_PUBLIC:
         return False  # known without loading the method modules: `status` through the daemon stays light
-    entry = operations().get(name)
+    entry = operation(name)
     return entry is None or not entry.public
 
 
 def uses_kdf(name: str) -> bool:
     """Whether a method runs Argon2id (a PIN hash or a passphrase check)."""
-    entry = operations().get(name)
+    entry = operation(name)
     return entry is not None and entry.kdf
 
 
 def call(agent: Agent, caller: Caller, name: str, params: Any) -> Any:
     """Check the caller's right to an operation, then run it (held against the contract when strict)."""
-    entry = operations().get(name)
+    entry = operation(name)
     if entry is None:
         raise UnknownMethod(f"unknown method {name[:60]!r}")
     if not (entry.public or caller.owner or caller.role in entry.roles):

@@ -517,6 +517,7 @@ class SearchMatchJson(TypedDict):
 
 class ResidentSearchReply(TypedDict):
     matches: list[SearchMatchJson]
+    problems: list[ProblemJson]  # matches left out: their rows failed the integrity check
 
 
 class LookupMatchJson(TypedDict):
@@ -535,6 +536,7 @@ class LookupMatchJson(TypedDict):
 
 class ResidentLookupReply(TypedDict):
     matches: list[LookupMatchJson]
+    problems: list[ProblemJson]  # matches left out: their rows failed the integrity check
 
 
 class ResidentFileParams(TypedDict):

@@ -16,7 +16,6 @@ A contract the TUI builds against: keep the names and the shapes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
@@ -25,7 +24,7 @@ from clinic_agent.api.params import Params
 from clinic_agent.core import serde
 from clinic_agent.core.errors import ClinicAgentError, InvalidInput
 from clinic_agent.core.sync_values import SYNCED_TABLES
-from clinic_agent.runtime import syncing
+from clinic_agent.runtime import sync_state
 from clinic_agent.runtime.agent import Agent, Caller
 from clinic_agent.store.sync_inbox import Conflict
 
@@ -35,12 +34,13 @@ method = METHODS.method
 
 @method("sync.status", roles=EVERYONE, needs_keys=False)
 def _sync_status(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
-    service = syncing.controller_for(agent)
-    return syncing.status(agent, service.live if service else None, records=True)
+    return sync_state.status(agent)
 
 
 @method("sync.now", roles=EVERYONE)
 def _sync_now(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    from clinic_agent.runtime import syncing  # the HTTP client and the engine, only for a sync
+
     agent.store.audit.record(caller.actor, "sync.now", "platform")
     return syncing.sync_now(agent, wait=params.flag("wait", default=True))
 
@@ -132,6 +132,10 @@ def _record_sync_state(agent: Agent, caller: Caller, params: Params) -> str:
 
 @method("sync.enroll", roles=frozenset({TECHNICIAN}))
 def _sync_enroll(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
+    import asyncio
+
+    from clinic_agent.runtime import syncing  # the HTTP client and the engine, only for a sync
+
     smart = None
     if "smart" in params:
         found = Params(params.object("smart"))

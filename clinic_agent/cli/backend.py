@@ -65,7 +65,7 @@ class DaemonBackend:
         try:
             return self._client.call(method, params)
         except StoreLocked:
-            entry = registry.operations().get(method)
+            entry = registry.operation(method)
             if entry is None or not entry.needs_keys:
                 raise
             self._unlock()
@@ -128,7 +128,7 @@ class LocalBackend:
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Unlock if needed, then run the method."""
-        entry = registry.operations().get(method)
+        entry = registry.operation(method)
         if entry is not None and entry.needs_keys and self.agent.locked:
             self.unlock()
         caller = self._caller or _caller(f"cli:{os_user()}")

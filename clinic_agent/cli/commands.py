@@ -476,7 +476,7 @@ def cmd_resident_search(args: argparse.Namespace) -> int:
             else "No match."
         ),
     )
-    return 0
+    return report_problems(result)
 
 
 # -- readings -----------------------------------------------------------------------------------------------------

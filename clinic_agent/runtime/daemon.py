@@ -30,8 +30,8 @@ from clinic_agent.core.errors import ClinicAgentError
 from clinic_agent.runtime import systemd
 from clinic_agent.runtime.agent import Agent
 from clinic_agent.runtime.backups import DailyBackups
-from clinic_agent.runtime.devices import DeviceService
 from clinic_agent.runtime.devices import parse as parse_devices
+from clinic_agent.runtime.devices.service import DeviceService
 from clinic_agent.runtime.home import Home
 from clinic_agent.runtime.syncing import SyncService
 

@@ -27,7 +27,6 @@ from clinic_agent.core.idnumber import normalise_id_number
 from clinic_agent.core.model import DeviceInfo, Quantity, QuarantinedFrame, Reading, new_id
 from clinic_agent.runtime import crashpoints
 from clinic_agent.runtime.agent import Agent
-from drivers.decode import decode
 from drivers.errors import FrameError
 from drivers.frames import RawFrame, Receipt
 from drivers.measurement import DecodedFrame, Measurement, Subject
@@ -37,6 +36,14 @@ _LOGGER = logging.getLogger(__name__)
 CONTENT_WINDOW = timedelta(minutes=10)
 CLOCK_TOLERANCE = timedelta(minutes=5)  # a frame with no sequence and no time, re-sent within this, is one reading
 _EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def decode(protocol: str, data: bytes) -> list[DecodedFrame]:
+    """``drivers.decode.decode``, loaded with the first frame: reading the device settings (every
+    command that loads agent.toml) needs no decoder (issue 13: start-up)."""
+    from drivers.decode import decode as decode_frame
+
+    return decode_frame(protocol, data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ say what it is leaving behind before it exits without waiting for it.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import threading
@@ -38,6 +37,8 @@ class Pool:
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` on this pool and wait for it (the caller's context variables go along)."""
+        import asyncio  # loaded already under a running loop; a command without one never needs it (start-up)
+
         call = functools.partial(contextvars.copy_context().run, self._tracked, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 

@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from clinic_agent.core import serde
 from clinic_agent.core.errors import ClinicAgentError, InvalidInput, RecordNotFound, StoreCorrupted, StoreMissing
 from clinic_agent.core.model import QuarantinedFrame, Reading, utcnow
 from clinic_agent.security import crypto
 from clinic_agent.security.audit import VerifyResult
 from clinic_agent.security.keys import KeyFile, Keyring
-from clinic_agent.store import integrity
+from clinic_agent.store import integrity, schema_version
 from clinic_agent.store.connection import open_connection, translate_errors
 from clinic_agent.store.core import Clock, Core
 from clinic_agent.store.drafts import Drafts
@@ -34,8 +32,6 @@ from clinic_agent.store.integrity import IntegrityReport
 from clinic_agent.store.journal import AuditLog, Outbox, OutboxItem
 from clinic_agent.store.readings import AddedReading, Frames, Quarantine, Readings, check_reading, sealed_info
 from clinic_agent.store.residents import ResidentPage, Residents
-from clinic_agent.store.schema import migrate, refuse_newer
-from clinic_agent.store.schema import upgrade as upgrade_schema
 from clinic_agent.store.search_index import SearchIndex
 from clinic_agent.store.sync_state import SyncState
 from clinic_agent.store.users import Users
@@ -100,8 +96,11 @@ class Store:
         _create_private(path)
         conn = open_connection(path, create=True)
         with translate_errors():
-            db = Database(conn, execute_plugins=False)
-            migrate(db)
+            from sqlite_utils import Database
+
+            from clinic_agent.store import schema
+
+            schema.migrate(Database(conn, execute_plugins=False))
             conn.execute("INSERT INTO meta(key, value) VALUES ('store_id', ?)", (keyfile.store_id,))
             conn.execute("INSERT INTO meta(key, value) VALUES ('created_at', ?)", (clock().isoformat(),))
         return cls(Core(path, conn, keyfile.store_id, keyfile.sealing_public_key(), clock, "FULL"))
@@ -120,8 +119,7 @@ class Store:
         conn = open_connection(path, synchronous=synchronous)
         try:
             with translate_errors():
-                db = Database(conn, execute_plugins=False)
-                if "meta" not in db.table_names():
+                if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
                     raise StoreMissing(f"{path} is not a Clinic Agent database; it was left untouched")
                 row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
             if row is None or row[0] != keyfile.store_id:
@@ -129,10 +127,8 @@ class Store:
                     f"the key file {keyfile.path} belongs to another store than {path}; nothing was opened or changed"
                 )
             with translate_errors():
-                if upgrade:
-                    upgrade_schema(db, lambda _pending: backup_before_upgrade(path, keyfile))
-                else:
-                    refuse_newer(db)
+                if not schema_version.is_current(conn):
+                    _upgrade_or_refuse(conn, path, keyfile, upgrade=upgrade)
         except BaseException:
             conn.close()
             raise
@@ -317,6 +313,19 @@ class Store:
     def core(self) -> Core:
         """The shared internals (for the key-rotation job)."""
         return self._core
+
+
+def _upgrade_or_refuse(conn: sqlite3.Connection, path: Path, keyfile: KeyFile, *, upgrade: bool) -> None:
+    """Migrate an older database (after a backup), or refuse a newer one; only then is sqlite-utils loaded."""
+    from sqlite_utils import Database
+
+    from clinic_agent.store import schema
+
+    db = Database(conn, execute_plugins=False)
+    if upgrade:
+        schema.upgrade(db, lambda _pending: backup_before_upgrade(path, keyfile))
+    else:
+        schema.refuse_newer(db)
 
 
 def backup_before_upgrade(path: Path, keyfile: KeyFile) -> None:

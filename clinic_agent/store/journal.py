@@ -12,7 +12,7 @@ from typing import Any
 from clinic_agent.core.model import AuditEntry
 from clinic_agent.security import audit, crypto
 from clinic_agent.store.core import Core
-from clinic_agent.store.schema import OUTBOX_COUNT_PREFIX
+from clinic_agent.store.schema_version import OUTBOX_COUNT_PREFIX
 
 
 class AuditLog:

@@ -130,12 +130,17 @@ class Residents:
             raise RecordNotFound(f"no resident {resident_id}")
         return record_from_row(self._core, Resident, TABLE, row, _NAMES)
 
-    def shown(self, resident_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    def shown(
+        self, resident_ids: list[str], fields: tuple[str, ...]
+    ) -> tuple[dict[str, dict[str, Any]], list[StoreCorrupted]]:
         """Some fields of some residents, as stored JSON, in one read (a result list as one types).
 
-        Each row is decrypted and its bound clear columns checked as for any read (a changed row
-        raises StoreCorrupted), but no full record is built. Residents not there are left out."""
+        Each row is decrypted and its bound clear columns checked as for any read, but no full
+        record is built. A row that fails is named apart, like a bad row of any list: the index may
+        list a row changed after it was saved (its copy is restored at unlock), and one damaged row
+        must not take the other results with it. Residents not there are left out."""
         found: dict[str, dict[str, Any]] = {}
+        problems: list[StoreCorrupted] = []
         with self._core.read() as conn:
             for start in range(0, len(resident_ids), 500):
                 chunk = resident_ids[start : start + 500]
@@ -144,9 +149,13 @@ class Residents:
                 ).fetchall()
                 for row in rows:
                     values = dict(zip(_NAMES, row, strict=True))
-                    data = self._core.open(TABLE, values["id"], values["key_id"], values["payload"], row=values)
+                    try:
+                        data = self._core.open(TABLE, values["id"], values["key_id"], values["payload"], row=values)
+                    except StoreCorrupted as exc:
+                        problems.append(exc)
+                        continue
                     found[values["id"]] = {name: data.get(name) for name in fields}
-        return found
+        return found, problems
 
     def _audit_view(self, actor: str, resident_id: str) -> None:
         with self._core.write() as conn:

@@ -16,8 +16,9 @@ from sqlite_utils.migrations import Migrations
 
 from clinic_agent import __version__
 from clinic_agent.core.errors import StorageFailed, StoreError
+from clinic_agent.store.schema_version import MIGRATION_SET, OUTBOX_COUNT_PREFIX
 
-MIGRATIONS = Migrations("clinic-agent")
+MIGRATIONS = Migrations(MIGRATION_SET)
 
 # Columns every clinical record carries: local version, tombstone, change sequence, sync state.
 _RECORD = {
@@ -220,7 +221,6 @@ def _drafts(db: Database) -> None:
 # transaction that queues, sends, parks or deletes a row: status reads a few rows instead of counting
 # the whole outbox, and no writer (the store's or the sync engine's) can forget to update them.
 # In ``meta`` because every record write already changes its page (the change counter): no page more.
-OUTBOX_COUNT_PREFIX = "outbox."
 _COUNT_UP = (
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('outbox.' || {row}.state, '0'); "
     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'outbox.' || {row}.state;"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +110,27 @@ async def test_an_id_number_with_a_wrong_check_digit_says_so_under_the_box(make_
         await until(pilot, lambda: app.screen.matched_text == number)
         assert "校验位" not in visible_text(app)
         assert app.screen.matches[0]["name"] == "吴国华"
+
+
+async def test_a_damaged_row_a_search_finds_is_named_under_the_box_and_the_search_goes_on(
+    make_app: MakeApp, daemon: Daemon
+) -> None:
+    bad = resident_id(daemon, "吴国华")  # the index lists it, as a restored copy of the index would
+    with sqlite3.connect(daemon.agent.home.db_path) as conn:
+        (payload,) = conn.execute("SELECT payload FROM residents WHERE id = ?", (bad,)).fetchone()
+        conn.execute("UPDATE residents SET payload = ? WHERE id = ?", (payload[:40] + b"?" + payload[41:], bad))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await pilot.press(*"wgh")
+        await until(pilot, lambda: app.screen.matched_text == "wgh")
+        await until(pilot, lambda: "发现数据被篡改或损坏" in visible_text(app))
+        assert bad in visible_text(app)  # the row, as the technician will need it
+        assert "Traceback" not in visible_text(app)
+        await pilot.press("backspace", "backspace", "backspace", *"lxy")
+        await until(pilot, lambda: app.screen.matched_text == "lxy")
+        assert app.screen.matches[0]["name"] == "龙秀英"  # other searches work on
+        assert "发现数据被篡改或损坏" not in visible_text(app)
 
 
 async def test_adding_an_allergy_puts_it_up_front(make_app: MakeApp, daemon: Daemon) -> None:

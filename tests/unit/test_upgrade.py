@@ -12,7 +12,7 @@ from sqlite_utils.migrations import Migrations
 
 from clinic_agent.cli import main
 from clinic_agent.runtime.home import Home, open_locked
-from clinic_agent.store import backup
+from clinic_agent.store import backup, schema_version
 from clinic_agent.store.schema import MIGRATIONS, SchemaTooNew, UpgradeFailed
 from tests.support import new_home, open_unlocked, reading
 
@@ -35,6 +35,8 @@ def extra_migration(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, 
     def register(name: str, fn: Callable[[Database], None]) -> None:
         migrations = [*MIGRATIONS._migrations, Migrations._Migration(name, fn)]
         monkeypatch.setattr(MIGRATIONS, "_migrations", migrations)
+        # and in the list an open checks first (test_schema_version.py holds the two equal)
+        monkeypatch.setattr(schema_version, "NAMES", (*schema_version.NAMES, name))
 
     return register
 

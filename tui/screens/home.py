@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when t
         DueJson,
         HomeSummaryReply,
         LookupMatchJson,
+        ProblemJson,
         ResidentLookupReply,
     )
 
@@ -131,16 +132,21 @@ class HomeScreen(ClinicScreen):
         if mine == self._search_seq:  # an answer to an older keypress is dropped
             self.matches, self.matched_text = matches, text
             self._show_matches()
+            self._show_note(text, result.get("problems", []) if result else [])
         return matches
 
-    def _show_note(self, text: str) -> None:
-        """Under the box, at once: what is wrong with an ID number typed in full (a mistyped digit, say)."""
-        note = id_number_note(text, self.t)
-        if note == self._note:  # most keypresses: nothing to say, and no update (each relays out the screen)
+    def _show_note(self, text: str, damaged: list[ProblemJson] | None = None) -> None:
+        """Under the box, at once: what is wrong with an ID number typed in full (a mistyped digit, say);
+        with the answer, the rows that matched but failed their integrity check (left out of the list)."""
+        note = Text(id_number_note(text, self.t), style="bold yellow")
+        if damaged:
+            note.append(("\n" if note else "") + self.t("banner.tamper") + " ", style="bold red")
+            note.append("; ".join(clean(p.get("message")) for p in damaged))
+        if note.markup == self._note:  # most keypresses: nothing to say, and no update (each relays out the screen)
             return
-        self._note = note
+        self._note = note.markup
         widget = self.query_one("#search-note", Static)
-        widget.update(Text(note, style="bold yellow"))
+        widget.update(note)
         widget.display = bool(note)
 
     def _show_matches(self) -> None:

@@ -136,14 +136,76 @@ def test_status_through_the_daemon_loads_no_store_sync_or_ui(fake_daemon: Path) 
     assert _heavy(_imported("status", "--json", env=env)) == []
 
 
-# Opening the store in-process still costs what issue 13 measures (sqlite-utils, cryptography, the
-# operations with sync's HTTP client and the decoders); what `status` without a daemon must never
-# load is the doctor's UI, the Bluetooth stack, or pypinyin (the name index reads its dictionary itself).
-NEVER_FOR_STATUS = ("textual", "tui", "bleak", "pypinyin")
+# Without a daemon `status` opens the store in its own process and calls `status` and `sync.status`:
+# the registry imports only the modules that define those two (api/methods, api/sync_methods), the
+# store skips sqlite-utils when no migration is pending, and sync.status reads the store's sync rows
+# without sync's HTTP client or engine. Never the doctor's UI, the Bluetooth stack, pypinyin (the name
+# index reads its dictionary itself), the decoders, httpx with the rich/pygments/click of its `_main`.
+NEVER_FOR_STATUS = (
+    "textual",
+    "tui",
+    "bleak",
+    "pypinyin",
+    "httpx",
+    "rich",
+    "pygments",
+    "click",
+    "sqlite_utils",
+    "drivers.decode",
+    "sync.engine",
+    "sync.service",
+    "sync.enrolment",
+    "sync.platform",
+    "sync.auth",
+    "clinic_agent.runtime.syncing",
+    "clinic_agent.runtime.devices",
+    "clinic_agent.store.schema",
+    "clinic_agent.api.file_methods",
+    "clinic_agent.api.backup_methods",
+    "clinic_agent.api.consult_methods",
+    "clinic_agent.api.doctor_methods",
+    "clinic_agent.core.plausibility",  # the device profiles: for a typed reading only
+    "drivers.profiles",
+    "asyncio",  # the worker pools need it only under the daemon's running loop
+    "ssl",
+)
 
 
-def test_status_without_a_daemon_loads_no_ui_ble_or_pypinyin(tmp_path: Path) -> None:
+def _loaded(*args: str, env: dict[str, str]) -> set[str]:
+    """Every module in ``sys.modules`` after the command: the registry imports a method module with
+    ``importlib``, which ``-X importtime`` does not report."""
+    script = (
+        "import json, sys\n"
+        "from clinic_agent.cli import main\n"
+        f"status = main({list(args)!r})\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+        "raise SystemExit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(json.loads(done.stderr.splitlines()[-1]))
+
+
+def test_status_without_a_daemon_loads_only_the_store_and_the_two_methods_it_calls(tmp_path: Path) -> None:
+    """Planted faults, each failing this test: ``registry.call`` looking the method up in the joined
+    table again; ``sync_methods`` importing ``runtime.syncing`` at the top; ``Store.open`` building a
+    sqlite-utils Database before it knows a migration is pending."""
     home = new_home(tmp_path / "h")  # no socket: the command opens the store itself
-    modules = _imported("status", "--json", env=_environment(home.root))
+    modules = _loaded("status", "--json", env=_environment(home.root))
     assert "clinic_agent.store" in modules  # it did open the store in this process
-    assert sorted(m for m in modules if m.split(".")[0] in NEVER_FOR_STATUS) == []
+    assert "clinic_agent.api.sync_methods" in modules  # and asked for sync.status
+    assert sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in NEVER_FOR_STATUS)) == []
+
+
+def test_the_registrys_table_of_modules_is_the_modules_own() -> None:
+    """One call imports only the module ``registry.DEFINED_IN`` names for it: that table must name every
+    method where it is defined, and nothing else."""
+    import importlib
+
+    from clinic_agent.api import registry
+
+    for module, names in registry.DEFINED_IN.items():
+        assert set(importlib.import_module(module).METHODS) == names, module
+    assert {n for names in registry.DEFINED_IN.values() for n in names} == set(registry.operations())

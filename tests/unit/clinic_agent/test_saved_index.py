@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from clinic_agent.api import registry
 from clinic_agent.runtime import agent as agent_module
 from clinic_agent.runtime import rotation
-from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.agent import Agent, Caller
 from clinic_agent.runtime.home import Home
 from clinic_agent.store import backup
 from tests.support import PASSPHRASE, new_home, open_unlocked, resident
@@ -181,3 +182,40 @@ def test_a_saved_index_that_does_not_check_out_is_not_used(
     assert _found(agent, "吴") == {"吴国华"}
     assert said in caplog.text
     agent.close()
+
+
+def _flip_resident(home: Home, resident_id: str) -> None:
+    """Flip a byte of one resident's payload with plain SQLite: its change number stays as it was."""
+    with sqlite3.connect(home.db_path) as conn:
+        (payload,) = conn.execute("SELECT payload FROM residents WHERE id = ?", (resident_id,)).fetchone()
+        flipped = payload[:40] + bytes([payload[40] ^ 1]) + payload[41:]
+        conn.execute("UPDATE residents SET payload = ? WHERE id = ?", (flipped, resident_id))
+
+
+@pytest.mark.parametrize("method", ["resident.lookup", "resident.search"])
+def test_a_resident_row_tampered_with_after_the_save_is_named_and_the_search_still_answers(
+    home: Home, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The restored index still lists a row changed after its copy was saved (its change number did not
+    move); the result list leaves that row out and names it instead of failing for every name.
+
+    Planted fault: ``Residents.shown`` raising for the bad row, as before, fails this test (the call
+    raises StoreCorrupted)."""
+    first = _unlocked(home)
+    (bad,) = first.index.search("吴国华")
+    first.close()  # the index is saved with the row as it was
+    _flip_resident(home, bad.resident_id)
+    agent = _unlocked(home)
+    assert agent.index_restored  # the copy still lists the tampered row
+    doctor = Caller(actor="doctor", role="doctor")
+    with caplog.at_level(logging.WARNING):
+        reply = registry.call(agent, doctor, method, {"text": "138 0013"})  # the three share a phone number
+    assert {m["name"] for m in reply["matches"]} == {"龙秀英", "杨光明"}
+    (problem,) = reply["problems"]
+    assert (problem["table"], problem["row_id"]) == ("residents", bad.resident_id)
+    assert "integrity" in problem["message"]
+    assert bad.resident_id in caplog.text  # the daemon's log names the row too
+    agent.close()
+    with sqlite3.connect(home.db_path) as conn:
+        details = [d for (d,) in conn.execute("SELECT detail FROM audit WHERE action = 'resident.search'")]
+    assert details == ["2 found, 1 failed their integrity check"]
