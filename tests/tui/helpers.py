@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable
 
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 
 from tui.app import ClinicApp
@@ -25,10 +26,15 @@ class FakeClock:
         return self.now
 
 
-async def until(pilot: Pilot[None], predicate: Callable[[], bool], within: float = 10.0) -> None:
-    """Let the app run until a condition holds (or fail after a timeout)."""
+async def until(pilot: Pilot[None], predicate: Callable[[], bool], within: float = 30.0) -> None:
+    """Let the app run until a condition holds (or fail after a timeout).
+
+    A widget the condition asks for that is not mounted yet (forms mount their later fields a frame
+    at a time) means "not yet". The limit is generous: on a loaded 2-core CI machine a form took
+    over 10 s to build; the test is about what happens, never how fast (bench/ measures that).
+    """
     deadline = time.monotonic() + within
-    while not predicate():
+    while not _holds(predicate):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within} s; screen: {type(pilot.app.screen).__name__}")
         await pilot.pause(0.02)
@@ -67,3 +73,10 @@ def visible_text(app: ClinicApp) -> str:
     svg = app.export_screenshot()
     found = re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)
     return "".join(html.unescape(fragment) for fragment in found).replace("\xa0", " ")
+
+
+def _holds(predicate: Callable[[], bool]) -> bool:
+    try:
+        return predicate()
+    except NoMatches:
+        return False

@@ -216,7 +216,8 @@ async def test_a_reading_from_a_device_appears_at_once(make_app: MakeApp, daemon
             await device.call("reading.add", {"code": "8867-4", "value": "71", "unit": "/min", "device": "cuff-2"})
         finally:
             await device.close()
-        await until(pilot, lambda: app.screen.summary.get("unassigned_total") == 2, within=1.0)
+        # pushed by the daemon: the TUI polls only every 30 s
+        await until(pilot, lambda: app.screen.summary.get("unassigned_total") == 2, within=10.0)
         assert "待分配读数 (2)" in visible_text(app)
 
 

@@ -75,7 +75,7 @@ def terminal(home: Path, daemon: subprocess.Popen[bytes]) -> Iterator[Callable[.
     subprocess.run([TMUX, "kill-session", "-t", session], check=False)  # type: ignore[list-item]
 
 
-def wait_for(screen: Callable[..., str], text: str, within: float = 15.0) -> str:
+def wait_for(screen: Callable[..., str], text: str, within: float = 30.0) -> str:
     deadline = time.monotonic() + within
     while True:
         shown = screen()
@@ -98,7 +98,7 @@ def test_sign_in_see_a_device_reading_arrive_open_a_file_and_lock(terminal: Call
         timeout=60,
     )
     assert added.returncode == 0, added.stderr
-    wait_for(terminal, "待分配读数 (2)", within=5)
+    wait_for(terminal, "待分配读数 (2)", within=20)  # pushed by the daemon: the TUI polls only every 30 s
     terminal("l", "x", "y")
     wait_for(terminal, "龙秀英")
     terminal("Enter")
@@ -127,7 +127,7 @@ def test_a_named_reading_arrives_live_and_is_acknowledged_with_two_keys(
         timeout=60,
     )
     assert added.returncode == 0, added.stderr
-    shown = wait_for(terminal, "未确认 1", within=10)
+    shown = wait_for(terminal, "未确认 1", within=20)
     assert "龙秀英" in shown and "152" in shown  # noqa: PT018
     terminal("Down", "Space")
-    wait_for(terminal, "未确认 0", within=10)
+    wait_for(terminal, "未确认 0", within=20)
