@@ -33,7 +33,9 @@ FAILURES = {
 }
 FULL = os.environ.get("CLINIC_AGENT_BLUEZ") == "full"
 
-pytestmark = pytest.mark.slow
+# The VM is emulated (TCG): on a loaded machine one boot and run outlasts the suite's 5-minute test
+# timeout. vm.run_guest bounds the guest at 15 minutes; the image build comes on top, once.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 @pytest.fixture(scope="module")
