@@ -104,6 +104,8 @@ def parse_number(text: str) -> tuple[Decimal | None, str | None]:
     A value with a comparator is censored, so its number is not returned as if it were exact.
     """
     text = text.strip()
+    if text.isascii() and text.replace(".", "", 1).isdigit():
+        return Decimal(text), None  # what devices send ("128", "6.1"): _NUMBER's shape, unsigned
     censored = _COMPARATOR.fullmatch(text) if text[:1] in ("<", ">") else None
     if censored and _NUMBER.fullmatch(censored.group(2)):
         return None, censored.group(1)

@@ -187,12 +187,18 @@ ALIASES: dict[str, str] = {
 URINE_MARKERS = {("albumin", "mg/L"), ("albumin_creatinine_ratio", "mg/g")}
 
 
+_KEPT_LOOKUPS = 1024
+
+
 class CodeTable:
     """Looks up a local test code, a UCUM unit and a specimen; a device profile may extend it."""
 
     def __init__(self, aliases: Mapping[str, str], analytes: Mapping[str, Mapping[str, Mapping[str, LabCode]]]) -> None:
         self._aliases = dict(aliases)
         self._analytes = analytes
+        # An analyser sends the same few codes, units and specimens in every message: each answer
+        # is kept (a bounded number, so that garbage input cannot grow it without end).
+        self._found: dict[tuple[str, str | None, Specimen], LabCode | None] = {}
 
     def analyte(self, test_code: str) -> str | None:
         """The analyte a local test code names, or None."""
@@ -200,6 +206,17 @@ class CodeTable:
 
     def lookup(self, test_code: str, unit: str | None, specimen: Specimen = "serum") -> LabCode | None:
         """The LOINC code for this test, unit and specimen, or None."""
+        key = (test_code, unit, specimen)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        if len(self._found) >= _KEPT_LOOKUPS:
+            self._found.clear()
+        found = self._found[key] = self._lookup(test_code, unit, specimen)
+        return found
+
+    def _lookup(self, test_code: str, unit: str | None, specimen: Specimen) -> LabCode | None:
         analyte = self.analyte(test_code)
         if analyte is None or unit is None:
             return None

@@ -24,7 +24,7 @@ from drivers.astm.framing import STX, iter_frames, join_frames
 from drivers.astm.records import Delimiters, Record, parse_records, split_field, unescape
 from drivers.errors import FrameError
 from drivers.lab_common import decode_text, normalise_unit, parse_number, person_name, subject_from_ids
-from drivers.measurement import DecodedFrame, Measurement, Subject, new_measurement
+from drivers.measurement import DecodedFrame, Measurement, Subject, new_frame, new_measurement
 from drivers.terminology import LOINC_SYSTEM
 
 _DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})([0-9]{2})?)?)?")
@@ -196,23 +196,27 @@ def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
     header, results = tree.header.record, chosen.results
     device_time = _datetime(header, 14)
     rows = [_result_fields(n.record) for n in results]
-    order_times: dict[int, datetime | None] = {}
+    orders: dict[int, _Order] = {}
     tests = [_test_of(f[2], f[4], n.record.delimiters) for n, f in zip(results, rows, strict=True)]
     urine = any(codes.marks_urine(test_code, unit) for test_code, _, unit in tests)
     measurements = tuple(
-        _measurement(n, f, tree, codes, device_time, urine, t, order_times)
-        for n, f, t in zip(results, rows, tests, strict=True)
+        [
+            _measurement(n, f, tree, codes, device_time, urine, t, orders)
+            for n, f, t in zip(results, rows, tests, strict=True)
+        ]
     )
     # A subject only when the frame is about one patient: never attach one person's results to another.
     subject = _subject(tree.patients[chosen.patients[0]].record) if len(chosen.patients) == 1 else None
-    return DecodedFrame(
-        protocol="astm",
-        measurements=measurements,
-        fields=lambda: _fields(tree, chosen),
-        device_time=device_time,
-        sequence=_content_key(subject, results, rows, measurements, tree),
-        subject=subject,
-        final=all("not-final" not in m.flags for m in measurements),
+    return new_frame(
+        "astm",
+        measurements,
+        lambda: _fields(tree, chosen),
+        None,
+        "",
+        device_time,
+        _content_key(subject, results, rows, measurements, tree),
+        subject,
+        all("not-final" not in m.flags for m in measurements),
     )
 
 
@@ -235,37 +239,52 @@ def _measurement(
     header_time: datetime | None,
     urine: bool,
     test: tuple[str, str, str | None],
-    order_times: dict[int, datetime | None],
+    orders: dict[int, _Order],
 ) -> Measurement:
-    """One result's measurement; ``order_times`` keeps each order's O.8 once it is read."""
+    """One result's measurement; ``orders`` keeps what each order says once it is read."""
     r = node.record
     d = r.delimiters
-    order = tree.orders[node.order].record if node.order is not None else None
     test_code, raw_unit, unit = test
     value_text = _first(f[3], d)
-    specimen = _specimen(order.text(16) if order else "", urine)
-    lab = codes.lookup(test_code, unit, specimen)
+    order = _order(tree, node.order, orders) if node.order is not None else None
+    lab = codes.lookup(test_code, unit, _specimen(order.descriptor if order else "", urine))
     value, comparator = parse_number(value_text)
     flags = _flags(f[6], f[8], d, value_text, value is None, comparator)
     if lab is None:
         flags.append("unmapped-code" if codes.analyte(test_code) is None else "unmapped-unit")
     # R.13 (completed), then R.12 (started: the Siemens DCA Vantage fills only that one), then
     # O.8 (collected), then H.14 (message time).
-    taken_at = (
-        (f[12] and _datetime(r, 13))
-        or (f[11] and _datetime(r, 12))
-        or (_order_time(order, node.order, order_times) if order and node.order is not None else None)
-        or header_time
-    )
-    display = lab.display if lab else (r.component(3, 5) or test_code)
-    code, system = (lab.loinc, LOINC_SYSTEM) if lab else ("", "")
+    taken_at = (f[12] and _datetime(r, 13)) or (f[11] and _datetime(r, 12)) or (order and order.time()) or header_time
+    if lab:
+        code, display, system = lab.loinc, lab.display, LOINC_SYSTEM
+    else:
+        code, display, system = "", r.component(3, 5) or test_code, ""
     return new_measurement(code, display, value, value_text, unit or raw_unit, taken_at, tuple(flags), None, system)
 
 
-def _order_time(order: Record, index: int, known: dict[int, datetime | None]) -> datetime | None:
-    if index not in known:
-        known[index] = _datetime(order, 8)
-    return known[index]
+class _Order:
+    """What a result reads of its order: the specimen descriptor (O.16), and O.8 only when needed."""
+
+    __slots__ = ("_read", "_time", "descriptor", "record")
+
+    def __init__(self, record: Record) -> None:
+        self.record = record
+        self.descriptor = record.text(16)
+        self._read = False
+        self._time: datetime | None = None
+
+    def time(self) -> datetime | None:
+        """O.8, read the first time a result falls back to it (a bad O.8 fails only then)."""
+        if not self._read:
+            self._time, self._read = _datetime(self.record, 8), True
+        return self._time
+
+
+def _order(tree: _Tree, index: int, known: dict[int, _Order]) -> _Order:
+    found = known.get(index)
+    if found is None:
+        found = known[index] = _Order(tree.orders[index].record)
+    return found
 
 
 def _flags(
@@ -343,6 +362,8 @@ def _parse_date(text: str) -> datetime:
 
 
 def _subject(p: Record) -> Subject | None:
+    if not any(p.fields[2:6]):
+        return None  # no ids and no name (``P|1``, as many analysers send): nothing to read
     ids = [_first(p.field(n), p.delimiters) for n in (3, 4, 5)]
     family, given, middle = [*p.first_repeat(6), "", ""][:3]
     return subject_from_ids(ids, person_name(family, given, middle))

@@ -19,6 +19,7 @@ from drivers.lab_common import decode_text
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
 # Segment IDs an ORU or ACK carries, well-formed: not matched against the pattern again.
 _COMMON_SEGMENTS = frozenset({"MSH", "PID", "PV1", "ORC", "OBR", "OBX", "NTE", "MSA", "ERR"})
+_BODY_SEGMENTS = _COMMON_SEGMENTS - {"MSH"}  # split straight away: an MSH after the first needs MSH-1 inserted
 _HEX = re.compile(r"X((?:[0-9A-Fa-f]{2})+)")
 _DTM = re.compile(
     r"([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,4}))?)?)?)?"
@@ -45,6 +46,15 @@ class Encoding:
     escape: str = "\\"
     subcomponent: str = "&"
     truncation: str = ""
+    # Hashed once: the decoders' caches take an Encoding in their key, once per field they look up.
+    _hash: int = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        characters = (self.field, self.component, self.repetition, self.escape, self.subcomponent, self.truncation)
+        object.__setattr__(self, "_hash", hash(characters))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def characters(self) -> str:
@@ -131,6 +141,26 @@ class Segment:
         return unescape(self.field(number), self.encoding, self.charset)
 
 
+_new_object = object.__new__
+_SEGMENT_SLOTS = tuple(getattr(Segment, name).__set__ for name in ("fields", "encoding", "charset", "_split"))
+
+
+def new_segment(fields: tuple[str, ...], encoding: Encoding, charset: str, /) -> Segment:
+    """``Segment(fields=..., encoding=..., charset=...)`` from positional values, for the decoders.
+
+    The same object the dataclass constructor makes, set slot by slot: a frozen dataclass's
+    ``__init__`` goes through ``object.__setattr__`` for each attribute, which a decoder making a
+    segment or two per message need not pay (bench/bench_decode.py).
+    """
+    made: Segment = _new_object(Segment)
+    set_fields, set_encoding, set_charset, set_split = _SEGMENT_SLOTS
+    set_fields(made, fields)
+    set_encoding(made, encoding)
+    set_charset(made, charset)
+    set_split(made, {})
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """A parsed message: its segments in order, the delimiters and the character set used to read it."""
@@ -173,18 +203,45 @@ def split_message(data: bytes) -> tuple[Encoding, str, list[list[str]]]:
 
     The same checks as ``parse_message``, which is this wrapped in Segments; a decoder that reads a
     few fields of each segment reads them from these lists without building a Segment for each.
+    MSH is split once: its fields give the delimiters, the character set and (when the text reads
+    the same in the declared character set, as plain ASCII does) the first row.
     """
     data = data.lstrip(b"\r\n\t \xef\xbb\xbf")
     first = data.split(b"\r", 1)[0].split(b"\n", 1)[0].decode("latin-1")
-    encoding = Encoding.from_msh(first)
-    text, charset = _decode(data, _declared_charset(first, encoding))
-    lines = [line for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if line]
-    return encoding, charset, [_fields(line, encoding, index) for index, line in enumerate(lines, 1)]
+    encoding, msh = _read_msh(first)
+    text, charset = _decode(data, _CHARSETS.get(_declared(msh, encoding)))
+    if "\n" in text:
+        text = text.replace("\r\n", "\r").replace("\n", "\r")
+    lines = text.split("\r")
+    rows = [msh if lines[0] == first else _fields(lines[0], encoding, 1)]
+    separator = encoding.field
+    for line in lines[1:]:
+        if not line:
+            continue
+        row = line.split(separator)
+        rows.append(row if row[0] in _BODY_SEGMENTS else _fields(line, encoding, len(rows) + 1))
+    return encoding, charset, rows
+
+
+def _read_msh(line: str) -> tuple[Encoding, list[str]]:
+    """The delimiters MSH declares and its fields (MSH-1 inserted), from one split of the segment."""
+    separator = line[3:4]
+    if not line.startswith("MSH") or not separator:
+        raise FrameError("message does not start with an MSH segment")
+    fields = line.split(separator)
+    encoding = _encoding(separator + fields[1])
+    fields.insert(1, separator)
+    return encoding, fields
+
+
+def _declared(msh: list[str], encoding: Encoding) -> str:
+    """MSH-18's first repetition, upper-cased: the character set's name as HL7 table 0211 has it."""
+    return msh[18].split(encoding.repetition)[0].strip().upper() if len(msh) > 18 else ""
 
 
 def message_of(encoding: Encoding, charset: str, rows: list[list[str]]) -> Message:
     """The Message of ``split_message``'s result."""
-    segments = tuple(Segment(fields=tuple(row), encoding=encoding, charset=charset) for row in rows)
+    segments = tuple(new_segment(tuple(row), encoding, charset) for row in rows)
     return Message(segments=segments, encoding=encoding, charset=charset)
 
 
@@ -205,12 +262,6 @@ def _fields(line: str, encoding: Encoding, index: int) -> list[str]:
     elif index == 1:
         raise FrameError(f"message starts with {name}, not MSH")
     return parts
-
-
-def _declared_charset(msh: str, encoding: Encoding) -> str | None:
-    fields = msh.split(encoding.field)
-    declared = fields[17].split(encoding.repetition)[0].strip().upper() if len(fields) > 17 else ""
-    return _CHARSETS.get(declared)
 
 
 def _decode(data: bytes, declared: str | None) -> tuple[str, str]:

@@ -27,6 +27,7 @@ from drivers.hl7.message import (
     Segment,
     first_component,
     message_of,
+    new_segment,
     parse_datetime,
     parse_message,
     split_field,
@@ -41,7 +42,7 @@ from drivers.lab_common import (
     person_name,
     subject_from_ids,
 )
-from drivers.measurement import DecodedFrame, Measurement, Subject, new_measurement
+from drivers.measurement import DecodedFrame, Measurement, Subject, new_frame, new_measurement
 from drivers.terminology import LOINC_SYSTEM
 
 PCD_PROFILE = "1.3.6.1.4.1.19376.1.6.1.1.1"
@@ -68,7 +69,7 @@ def _padded(row: list[str], size: int) -> list[str]:
 class _Obx:
     """One OBX: its raw fields (padded), its OBR and PID, and the measurement made of it."""
 
-    __slots__ = ("fields", "is_container", "measurement", "order", "patient", "raw", "sub_id")
+    __slots__ = ("fields", "in_panel", "is_container", "measurement", "order", "patient", "raw", "sub_id")
 
     def __init__(self, raw: list[str], order: int, patient: int | None) -> None:
         self.raw = raw
@@ -76,6 +77,7 @@ class _Obx:
         self.order = order
         self.patient = patient
         self.measurement: Measurement | None = None
+        self.in_panel = False  # set when a blood-pressure panel takes it
         self.sub_id = fields[4].strip()
         # A device, channel or compound header: no value type and no value.
         self.is_container = not fields[2].strip() and not fields[5].strip()
@@ -135,7 +137,7 @@ def decode_hl7_readings(data: bytes) -> list[DecodedFrame]:
     ``sequence`` is MSH-10, suffixed ``#1``, ``#2`` ... when the message holds several readings.
     """
     encoding, charset, rows = split_message(unwrap(data))
-    msh = Segment(fields=tuple(rows[0]), encoding=encoding, charset=charset)
+    msh = new_segment(tuple(rows[0]), encoding, charset)
     oru = _read_oru(msh, rows)
     readings = _readings(oru)
     control_id = msh.text(10)
@@ -167,15 +169,21 @@ def _read_oru(msh: Segment, rows: list[list[str]]) -> _Oru:
         kind = "^".join(message_type)
         raise FrameError(f"unsupported message type {kind}: only ORU^R01 carries results")
     oru = _Oru(msh=msh, rows=rows, pcd=_declares_pcd(msh))
+    patients, orders, observations = oru.patients, oru.orders, oru.observations
     for row in rows[1:]:
         name = row[0]
-        if name == "PID":
-            oru.patients.append(Segment(fields=tuple(row), encoding=msh.encoding, charset=msh.charset))
+        if name == "OBX":
+            if not orders:
+                raise FrameError(f"OBX {row[1] if len(row) > 1 and row[1] else '?'} comes before any OBR")
+            obx = _Obx(row, len(orders) - 1, orders[-1][1])
+            if not obx.sub_id and oru.pcd:
+                raise FrameError(f"{obx.label} has no OBX-4 sub-ID, which IHE PCD-01 requires")
+            observations.append(obx)
         elif name == "OBR":
-            oru.orders.append((_padded(row, _OBR_FIELDS), len(oru.patients) - 1 if oru.patients else None))
-        elif name == "OBX":
-            oru.observations.append(_observation(oru, row))
-    if not oru.orders:
+            orders.append((_padded(row, _OBR_FIELDS), len(patients) - 1 if patients else None))
+        elif name == "PID":
+            patients.append(new_segment(tuple(row), msh.encoding, msh.charset))
+    if not orders:
         raise FrameError("ORU^R01 has no OBR segment")
     _measure(oru)
     return oru
@@ -186,18 +194,10 @@ def _declares_pcd(msh: Segment) -> bool:
     return "IHE PCD" in profile.upper() or PCD_PROFILE in profile
 
 
-def _observation(oru: _Oru, row: list[str]) -> _Obx:
-    if not oru.orders:
-        raise FrameError(f"OBX {row[1] if len(row) > 1 and row[1] else '?'} comes before any OBR")
-    obx = _Obx(row, len(oru.orders) - 1, oru.orders[-1][1])
-    if oru.pcd and not obx.sub_id:
-        raise FrameError(f"{obx.label} has no OBX-4 sub-ID, which IHE PCD-01 requires")
-    return obx
-
-
 def _measure(oru: _Oru) -> None:
     e, charset = oru.msh.encoding, oru.msh.charset
     times: dict[tuple[int, str], datetime] = {}
+    order_times: dict[int, datetime | None] = {}
     for obx in oru.observations:
         stamp = obx.fields[14]
         stamp = first_component(stamp, e, charset) if stamp else ""
@@ -206,21 +206,27 @@ def _measure(oru: _Oru) -> None:
             if own and obx.sub_id:
                 times[(obx.order, obx.sub_id)] = own
             continue
-        taken = own or _inherited_time(times, obx) or _order_time(oru, obx.order)
+        taken = own or _inherited_time(times, obx) or _order_time(oru, obx.order, order_times)
         obx.measurement = _measurement(obx.fields, taken, e, charset)
 
 
-def _order_time(oru: _Oru, order: int) -> datetime | None:
+def _order_time(oru: _Oru, order: int, known: dict[int, datetime | None]) -> datetime | None:
+    """OBR-7 of an order, read the first time an OBX falls back to it (a bad OBR-7 fails only then)."""
+    if order in known:
+        return known[order]
     e, charset = oru.msh.encoding, oru.msh.charset
-    return parse_datetime(first_component(oru.orders[order][0][7], e, charset), "OBR-7")
+    found = known[order] = parse_datetime(first_component(oru.orders[order][0][7], e, charset), "OBR-7")
+    return found
 
 
 def _inherited_time(times: dict[tuple[int, str], datetime], obx: _Obx) -> datetime | None:
+    """The time of the nearest containing OBX (by OBX-4, ``1.0.1`` then ``1.0`` then ``1``) that has one."""
     if not times:
         return None
-    parts = obx.sub_id.split(".")
-    for length in range(len(parts) - 1, 0, -1):
-        found = times.get((obx.order, ".".join(parts[:length])))
+    sub_id, order = obx.sub_id, obx.order
+    while "." in sub_id:
+        sub_id = sub_id.rpartition(".")[0]
+        found = times.get((order, sub_id))
         if found:
             return found
     return None
@@ -337,23 +343,31 @@ def _status_flags(abnormal: str, result_status: str, e: Encoding) -> tuple[str, 
 def _readings(oru: _Oru) -> list[_Reading]:
     """Split the measured observations into readings: BP panels first found, then the rest per patient."""
     readings: list[_Reading] = []
-    grouped: set[int] = set()
+    observations = oru.observations
+    e, charset = oru.msh.encoding, oru.msh.charset
+    for members in [observations] if len(oru.orders) == 1 else _by_order(oru):
+        if not members:
+            continue
+        for panel in _bp_panels(members, e, charset):
+            readings.append(_Reading(members[0].patient, panel, True))
+            for obx in panel:
+                obx.in_panel = True
+    rest: dict[int | None, list[_Obx]] = {}
+    for obx in observations:
+        if obx.measurement and not obx.in_panel:
+            rest.setdefault(obx.patient, []).append(obx)
+    readings += [_Reading(patient, members, False) for patient, members in rest.items()]
+    if len(readings) < 2:
+        return readings  # one reading, as a device sends: nothing to sort
+    return sorted(readings, key=lambda r: _rank(observations, r.members[0]))
+
+
+def _by_order(oru: _Oru) -> list[list[_Obx]]:
+    """The observations under each OBR, in order."""
     by_order: list[list[_Obx]] = [[] for _ in oru.orders]
     for obx in oru.observations:
         by_order[obx.order].append(obx)
-    e, charset = oru.msh.encoding, oru.msh.charset
-    for members in by_order:
-        for panel in _bp_panels(members, e, charset):
-            readings.append(_Reading(members[0].patient, panel, panel=True))
-            grouped.update(map(id, panel))
-    rest: dict[int | None, list[_Obx]] = {}
-    for obx in oru.observations:
-        if obx.measurement and id(obx) not in grouped:
-            rest.setdefault(obx.patient, []).append(obx)
-    readings += [_Reading(patient, members, panel=False) for patient, members in rest.items()]
-    if len(readings) < 2:
-        return readings  # one reading, as a device sends: nothing to sort
-    return sorted(readings, key=lambda r: _rank(oru.observations, r.members[0]))
+    return by_order
 
 
 def _rank(observations: list[_Obx], obx: _Obx) -> int:
@@ -424,16 +438,16 @@ def _frame(
     sequence: str,
     panel: bool,
 ) -> DecodedFrame:
-    return DecodedFrame(
-        protocol="hl7",
-        measurements=measurements,
-        fields=fields,
-        panel=mdc.BP_PANEL if panel else None,
-        panel_display=_PANEL_DISPLAY if panel else "",
-        device_time=parse_datetime(msh.component(7), "MSH-7"),
-        sequence=sequence or None,
-        subject=subject,
-        final=all("not-final" not in m.flags for m in measurements),
+    return new_frame(
+        "hl7",
+        measurements,
+        fields,
+        mdc.BP_PANEL if panel else None,
+        _PANEL_DISPLAY if panel else "",
+        parse_datetime(msh.component(7), "MSH-7"),
+        sequence or None,
+        subject,
+        all("not-final" not in m.flags for m in measurements),
     )
 
 
