@@ -21,7 +21,8 @@ FRAME_FILE_LIMIT = MIB  # the largest message a link accepts (an HL7 MLLP or AST
 # The drivers and the device wiring are imported by the commands that use them, so that `--help`
 # and the other commands start without loading every protocol decoder.
 
-_CONTROL = {
+# The control characters the public vectors and a technician's --text name as <STX>, <CR> ...
+CONTROL_CHARACTERS = {
     "NUL": 0,
     "SOH": 1,
     "STX": 2,
@@ -40,7 +41,8 @@ _CONTROL = {
 
 def text_bytes(text: str) -> bytes:
     """Text as in the public vectors: <STX>, <CR> ... and \\r, \\n stand for control characters."""
-    replaced = re.sub(r"<([A-Z]{2,3})>", lambda m: chr(_CONTROL[m[1]]) if m[1] in _CONTROL else m[0], text)
+    named = CONTROL_CHARACTERS
+    replaced = re.sub(r"<([A-Z]{2,3})>", lambda m: chr(named[m[1]]) if m[1] in named else m[0], text)
     return replaced.replace("\\r", "\r").replace("\\n", "\n").encode("utf-8")
 
 

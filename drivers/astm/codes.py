@@ -199,6 +199,7 @@ class CodeTable:
         # An analyser sends the same few codes, units and specimens in every message: each answer
         # is kept (a bounded number, so that garbage input cannot grow it without end).
         self._found: dict[tuple[str, str | None, Specimen], LabCode | None] = {}
+        self._urine: dict[tuple[str, str | None], bool] = {}
 
     def analyte(self, test_code: str) -> str | None:
         """The analyte a local test code names, or None."""
@@ -225,7 +226,15 @@ class CodeTable:
 
     def marks_urine(self, test_code: str, unit: str | None) -> bool:
         """True if this result can only come from urine."""
-        return (self.analyte(test_code), unit) in URINE_MARKERS
+        key = (test_code, unit)
+        try:
+            return self._urine[key]
+        except KeyError:
+            pass
+        if len(self._urine) >= _KEPT_LOOKUPS:
+            self._urine.clear()
+        found = self._urine[key] = (self.analyte(test_code), unit) in URINE_MARKERS
+        return found
 
     def with_aliases(self, extra: Mapping[str, str]) -> CodeTable:
         """A copy that also knows these local codes (code -> analyte name)."""

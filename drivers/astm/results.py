@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from drivers.astm.codes import DEFAULT_CODES, CodeTable, Specimen
 from drivers.astm.framing import STX, iter_frames, join_frames
@@ -34,12 +34,16 @@ _PLAIN_TEXT_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-@dataclass(slots=True)
 class _Node:
-    record: Record
-    patient: int | None = None
-    order: int | None = None
-    comments: list[Record] = field(default_factory=list)
+    """A record in its message: the patient and order it falls under, and the comments after it."""
+
+    __slots__ = ("comments", "order", "patient", "record")
+
+    def __init__(self, record: Record, patient: int | None = None, order: int | None = None) -> None:
+        self.record = record
+        self.patient = patient
+        self.order = order
+        self.comments: list[Record] = []
 
 
 @dataclass(slots=True)
@@ -53,8 +57,7 @@ class _Tree:
     other: list[Record] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _Selection:
+class _Selection(NamedTuple):
     """The part of a message one DecodedFrame covers: indexes of patients and orders, and results."""
 
     patients: list[int]
@@ -128,23 +131,25 @@ def message_text(data: bytes) -> bytes:
 def _parse(data: bytes, encoding: str | None) -> list[_Tree]:
     text, codec = decode_text(message_text(data), encoding)
     records = parse_records(text)
-    messages: list[list[Record]] = []
+    starts: list[int] = []  # where each message's H record is
     last = "L"  # the type of the record before: a message may start
-    for record in records:
+    for at, record in enumerate(records):
         kind = record.fields[0]
         if kind == "H":
-            if messages and last != "L":
+            if starts and last != "L":
                 raise FrameError("a new H record before the L record of the message before it")
-            messages.append([])
-        elif not messages or last == "L":
+            starts.append(at)
+        elif not starts or last == "L":
             raise FrameError(f"{kind!r} record outside a message (messages start with H, end with L)")
-        messages[-1].append(record)
         last = kind
-    if not messages:
+    if not starts:
         raise FrameError("no records")
-    if messages[-1][-1].type != "L":
+    if last != "L":
         raise FrameError("message has no L (terminator) record: it is incomplete")
-    return [_tree(message, codec) for message in messages]
+    if len(starts) == 1:
+        return [_tree(records, codec)]
+    ends = [*starts[1:], len(records)]
+    return [_tree(records[start:end], codec) for start, end in zip(starts, ends, strict=True)]
 
 
 def _tree(records: list[Record], encoding: str) -> _Tree:
@@ -180,9 +185,12 @@ def _tree(records: list[Record], encoding: str) -> _Tree:
 _RESULT_FIELDS = 13
 
 
+_RESULT_PADDING = [("",) * (_RESULT_FIELDS - length) for length in range(_RESULT_FIELDS)]
+
+
 def _result_fields(r: Record) -> tuple[str, ...]:
     fields = r.fields
-    return fields if len(fields) >= _RESULT_FIELDS else fields + ("",) * (_RESULT_FIELDS - len(fields))
+    return fields if len(fields) >= _RESULT_FIELDS else fields + _RESULT_PADDING[len(fields)]
 
 
 def _first(raw: str, d: Delimiters) -> str:
@@ -195,7 +203,7 @@ def _first(raw: str, d: Delimiters) -> str:
 def _frame(tree: _Tree, codes: CodeTable, chosen: _Selection) -> DecodedFrame:
     header, results = tree.header.record, chosen.results
     device_time = _datetime(header, 14)
-    rows = [_result_fields(n.record) for n in results]
+    rows = [f if len(f) >= _RESULT_FIELDS else f + _RESULT_PADDING[len(f)] for f in [n.record.fields for n in results]]
     orders: dict[int, _Order] = {}
     tests = [_test_of(f[2], f[4], n.record.delimiters) for n, f in zip(results, rows, strict=True)]
     urine = any(codes.marks_urine(test_code, unit) for test_code, _, unit in tests)
@@ -246,12 +254,18 @@ def _measurement(
     d = r.delimiters
     test_code, raw_unit, unit = test
     value_text = _first(f[3], d)
-    order = _order(tree, node.order, orders) if node.order is not None else None
-    lab = codes.lookup(test_code, unit, _specimen(order.descriptor if order else "", urine))
+    order = _order(tree, node.order, orders, urine) if node.order is not None else None
+    lab = codes.lookup(test_code, unit, order.specimen if order else _specimen("", urine))
     value, comparator = parse_number(value_text)
-    flags = _flags(f[6], f[8], d, value_text, value is None, comparator)
+    flags = _status_flags(f[6], f[8], d)
+    if comparator:
+        flags += (f"comparator:{comparator}",)
+    elif not value_text.strip():
+        flags += ("no-value",)
+    elif value is None:
+        flags += ("non-numeric",)
     if lab is None:
-        flags.append("unmapped-code" if codes.analyte(test_code) is None else "unmapped-unit")
+        flags += ("unmapped-code" if codes.analyte(test_code) is None else "unmapped-unit",)
     # R.13 (completed), then R.12 (started: the Siemens DCA Vantage fills only that one), then
     # O.8 (collected), then H.14 (message time).
     taken_at = (f[12] and _datetime(r, 13)) or (f[11] and _datetime(r, 12)) or (order and order.time()) or header_time
@@ -259,17 +273,17 @@ def _measurement(
         code, display, system = lab.loinc, lab.display, LOINC_SYSTEM
     else:
         code, display, system = "", r.component(3, 5) or test_code, ""
-    return new_measurement(code, display, value, value_text, unit or raw_unit, taken_at, tuple(flags), None, system)
+    return new_measurement(code, display, value, value_text, unit or raw_unit, taken_at, flags, None, system)
 
 
 class _Order:
-    """What a result reads of its order: the specimen descriptor (O.16), and O.8 only when needed."""
+    """What a result reads of its order: the specimen (from O.16), and O.8 only when needed."""
 
-    __slots__ = ("_read", "_time", "descriptor", "record")
+    __slots__ = ("_read", "_time", "record", "specimen")
 
-    def __init__(self, record: Record) -> None:
+    def __init__(self, record: Record, urine: bool) -> None:
         self.record = record
-        self.descriptor = record.text(16)
+        self.specimen = _specimen(record.text(16), urine)
         self._read = False
         self._time: datetime | None = None
 
@@ -280,24 +294,11 @@ class _Order:
         return self._time
 
 
-def _order(tree: _Tree, index: int, known: dict[int, _Order]) -> _Order:
+def _order(tree: _Tree, index: int, known: dict[int, _Order], urine: bool) -> _Order:
     found = known.get(index)
     if found is None:
-        found = known[index] = _Order(tree.orders[index].record)
+        found = known[index] = _Order(tree.orders[index].record, urine)
     return found
-
-
-def _flags(
-    abnormal: str, status: str, d: Delimiters, value_text: str, not_a_number: bool, comparator: str | None
-) -> list[str]:
-    flags = list(_status_flags(abnormal, status, d))
-    if comparator:
-        flags.append(f"comparator:{comparator}")
-    elif not value_text.strip():
-        flags.append("no-value")
-    elif not_a_number:
-        flags.append("non-numeric")
-    return flags
 
 
 @lru_cache(maxsize=256)  # an analyser sends the same few flags and statuses in every message
@@ -378,10 +379,12 @@ def _content_key(
 ) -> str:
     ids = [subject.id_number, subject.health_record_number, subject.other_id] if subject else None
     parts: list[Any] = [ids]
+    times: dict[datetime, str] = {}  # a message's results mostly share a time: each written once
     for node, f, m in zip(results, rows, measurements, strict=True):
         order = tree.orders[node.order].record.field(3) if node.order is not None else ""
-        taken = m.taken_at.isoformat() if m.taken_at else ""
-        parts.append([order, f[2], f[3], f[4], f[8], taken])
+        taken = m.taken_at
+        text = "" if taken is None else times.get(taken) or times.setdefault(taken, taken.isoformat())
+        parts.append([order, f[2], f[3], f[4], f[8], text])
     return "sha256:" + hashlib.sha256(_CANONICAL(parts).encode()).hexdigest()[:32]
 
 

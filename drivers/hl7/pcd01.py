@@ -60,6 +60,7 @@ _CODING_SYSTEM = re.compile(r"[A-Z0-9_.-]{1,20}")
 # OBX-14 (padding reads as an absent field, "" as ``Segment.field`` gives), an OBR's to OBR-7.
 _OBX_FIELDS = 15
 _OBR_FIELDS = 8
+_OBX_PADDING = [[""] * (_OBX_FIELDS - length) for length in range(_OBX_FIELDS)]  # only ever copied
 
 
 def _padded(row: list[str], size: int) -> list[str]:
@@ -73,7 +74,7 @@ class _Obx:
 
     def __init__(self, raw: list[str], order: int, patient: int | None) -> None:
         self.raw = raw
-        self.fields = fields = raw if len(raw) >= _OBX_FIELDS else raw + [""] * (_OBX_FIELDS - len(raw))
+        self.fields = fields = raw if len(raw) >= _OBX_FIELDS else raw + _OBX_PADDING[len(raw)]
         self.order = order
         self.patient = patient
         self.measurement: Measurement | None = None
@@ -145,7 +146,7 @@ def decode_hl7_readings(data: bytes) -> list[DecodedFrame]:
     frames = []
     for number, reading in enumerate(readings, start=1):
         sequence = control_id if len(readings) == 1 else f"{control_id}#{number}"
-        measurements = tuple(o.measurement for o in reading.members if o.measurement)
+        measurements = tuple([o.measurement for o in reading.members if o.measurement])
         subject = _only_subject(oru, reading.patient)
         frames.append(_frame(msh, fields, measurements, subject, sequence, reading.panel))
     return frames
@@ -156,7 +157,12 @@ def _lazy_fields(oru: _Oru) -> Callable[[], dict[str, Any]]:
 
 
 def _message_type(msh: Segment) -> tuple[str, str]:
-    return msh.component(9, 1).strip().upper(), msh.component(9, 2).strip().upper()
+    """MSH-9's message code and trigger event, upper-cased: ("ORU", "R01")."""
+    raw, e = msh.field(9), msh.encoding
+    if e.escape in raw:
+        return msh.component(9, 1).strip().upper(), msh.component(9, 2).strip().upper()
+    parts = raw.split(e.repetition, 1)[0].split(e.component, 2)  # nothing to unescape: split it here
+    return parts[0].strip().upper(), parts[1].strip().upper() if len(parts) > 1 else ""
 
 
 def _read_oru(msh: Segment, rows: list[list[str]]) -> _Oru:
@@ -201,13 +207,21 @@ def _measure(oru: _Oru) -> None:
     for obx in oru.observations:
         stamp = obx.fields[14]
         stamp = first_component(stamp, e, charset) if stamp else ""
-        own = parse_datetime(stamp, f"OBX-14 of {obx.label}") if stamp else None  # most OBX have none
+        own = _obx_time(stamp, obx) if stamp else None  # most OBX have none
         if obx.is_container:
             if own and obx.sub_id:
                 times[(obx.order, obx.sub_id)] = own
             continue
         taken = own or _inherited_time(times, obx) or _order_time(oru, obx.order, order_times)
         obx.measurement = _measurement(obx.fields, taken, e, charset)
+
+
+def _obx_time(stamp: str, obx: _Obx) -> datetime | None:
+    """OBX-14; the OBX's label is written only into the error of a bad one."""
+    try:
+        return parse_datetime(stamp, "OBX-14")
+    except FrameError:
+        return parse_datetime(stamp, f"OBX-14 of {obx.label}")  # raises the same error, naming the OBX
 
 
 def _order_time(oru: _Oru, order: int, known: dict[int, datetime | None]) -> datetime | None:
@@ -234,9 +248,14 @@ def _inherited_time(times: dict[tuple[int, str], datetime], obx: _Obx) -> dateti
 
 def _measurement(f: list[str], taken_at: datetime | None, e: Encoding, charset: str) -> Measurement:
     code, display, mdc_code, unit, flags = _meaning(f[3], f[6], f[8], f[11], e, charset)
-    value_text, value, value_flags = _value(f[2], f[5], e, charset)
-    if value_flags:
-        flags = (*value_flags, *flags)
+    value_text = f[5]
+    value: Decimal | None
+    if f[2] == "NM" and value_text.isascii() and value_text.replace(".", "", 1).isdigit():
+        value = Decimal(value_text)  # what devices send: a plain decimal, which _value would read the same
+    else:
+        value_text, value, value_flags = _value(f[2], value_text, e, charset)
+        if value_flags:
+            flags = (*value_flags, *flags)
     return new_measurement(
         code, display, value, value_text, unit, taken_at, flags, mdc_code, LOINC_SYSTEM if code else ""
     )
@@ -394,8 +413,8 @@ def _bp_panels(members: list[_Obx], e: Encoding, charset: str) -> list[list[_Obx
         if codes.count("8480-6") == 1 and codes.count("8462-4") == 1:
             panels = [parts]
     if len(panels) == 1:
-        taken = {id(o) for o in panels[0]}
-        panels[0] += [o for o in measured if id(o) not in taken and _mdc(o) == mdc.CUFF_PULSE]
+        panel = panels[0]
+        panel += [o for o in measured if _mdc(o) == mdc.CUFF_PULSE and not any(o is p for p in panel)]
     return panels
 
 

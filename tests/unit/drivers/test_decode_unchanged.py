@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from clinic_agent.cli.device_commands import CONTROL_CHARACTERS
 from drivers.astm.compose import LabResult, build_result_message
 from drivers.ble.blood_pressure import BloodPressure, encode_blood_pressure
 from drivers.contec.cms50 import LiveData, encode_live
@@ -53,26 +54,11 @@ def _protocol(file: str, vector: dict[str, Any]) -> str:
     return "ble:" + characteristic[2:6].upper()
 
 
-_CONTROL = {
-    "STX": 2,
-    "ETX": 3,
-    "EOT": 4,
-    "ENQ": 5,
-    "ACK": 6,
-    "LF": 10,
-    "VT": 11,
-    "CR": 13,
-    "NAK": 21,
-    "ETB": 23,
-    "FS": 28,
-}
-
-
 def _wire(vector: dict[str, Any]) -> bytes:
     """The vector's bytes: its hex, or its text with <CR>, <STX> ... standing for control characters."""
     if "input_hex" in vector:
         return bytes.fromhex(vector["input_hex"])
-    text = re.sub(r"<([A-Z]{2,3})>", lambda m: chr(_CONTROL[m[1]]), vector["input_text"])
+    text = re.sub(r"<([A-Z]{2,3})>", lambda m: chr(CONTROL_CHARACTERS[m[1]]), vector["input_text"])
     return text.encode("utf-8")
 
 
