@@ -7,12 +7,13 @@ line on standard error; a traceback is never shown (set CLINIC_AGENT_DEBUG=1 to 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from clinic_agent import __version__
 from clinic_agent.core.errors import ClinicAgentError
@@ -46,8 +47,111 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree."""
+Registrar = Callable[[Any, argparse.ArgumentParser], None]
+
+# Every function that adds commands to the parser ("module:function" in clinic_agent.cli), with the
+# commands it adds and their one-line help, in the order ``--help`` lists them: the whole list. A
+# command module registers nothing by being imported; a new one joins here. A command's module is
+# imported only when that command runs (or the whole tree is built): ``--help`` and a mistyped
+# name need only the names and the help below, which a test holds equal to what the modules add.
+COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "commands:add_store_commands",
+        (
+            ("init", "create a new encrypted store (prints the recovery code once)"),
+            ("demo", "a throwaway demo clinic: the daemon, a simulated health machine, the UI"),
+            (
+                "doctor",
+                "check this installation: files, keys, database, service, unsent records, platform, disk, clock,"
+                " devices",
+            ),
+            ("run", "run the daemon in the foreground (the service runs this)"),
+            ("status", "show the state of the store and the daemon (no personal data)"),
+            ("lock", "make the running daemon forget its keys"),
+            ("unlock", "unlock the store with a passphrase (or --recovery with the recovery code)"),
+        ),
+    ),
+    ("commands:add_user_commands", (("user", "people who sign in to the terminal UI"),)),
+    ("commands:add_resident_commands", (("resident", "residents and their health files"),)),
+    ("commands:add_reading_commands", (("reading", "readings"),)),
+    (
+        "commands:add_audit_and_key_commands",
+        (
+            ("audit", "the tamper-evident audit log"),
+            ("passphrase", "passphrase key slots"),
+            ("key", "the data key"),
+        ),
+    ),
+    (
+        "tui_command:add_commands",
+        (("tui", "the terminal UI for doctors (sign in, residents' files, readings, follow-ups)"),),
+    ),
+    (
+        "backup_commands:add_commands",
+        (
+            (
+                "backup",
+                "take a verified backup of the store (still encrypted, with its key file) while the agent keeps"
+                " working",
+            ),
+            ("backups", "list the backups kept in the data directory"),
+            (
+                "restore",
+                "replace the store with a backup (verified first; the replaced files are kept); the agent must be"
+                " stopped",
+            ),
+        ),
+    ),
+    (
+        "consult_commands:add_commands",
+        (("consult", "remote consultation: ask a specialist about a resident (doctors)"),),
+    ),
+    (
+        "device_commands:add_commands",
+        (
+            ("decode", "decode one device frame and print every field as JSON (no store needed)"),
+            ("ingest", "feed one frame through the same path as a live device"),
+            ("devices", "health machines and their links"),
+            ("simulate", "play a health machine for demos and tests"),
+        ),
+    ),
+    (
+        "setup_command:add_commands",
+        (("setup", "commission this PC: clinic, store and keys, first doctor, ports, enrolment"),),
+    ),
+    (
+        "sync_commands:add_commands",
+        (
+            ("enroll", "register this clinic with the regional platform (technicians)"),
+            ("sync", "send what waits and fetch what changed on the platform"),
+            ("conflicts", "records changed both here and on the platform (doctors)"),
+            ("parked", "records the platform refused, with its reason"),
+        ),
+    ),
+)
+
+
+def _registrar(name: str) -> Registrar:
+    """The function ``name`` ("module:function") names, its module imported now."""
+    module, function = name.split(":")
+    registrar: Registrar = getattr(importlib.import_module(f"clinic_agent.cli.{module}"), function)
+    return registrar
+
+
+def registrars() -> tuple[Registrar, ...]:
+    """Every function that adds commands to the parser, in the order ``--help`` lists them (``COMMANDS``).
+
+    Importing them loads every command module: for the whole tree, not for running one command.
+    """
+    return tuple(_registrar(name) for name, _ in COMMANDS)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command tree: every command, or with ``command`` only the commands its module adds.
+
+    The other commands are then bare entries with their one-line help, enough for ``--help`` and
+    for argparse to name the choices when a name is mistyped; their modules are not imported.
+    """
     common = _common()
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -56,43 +160,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add_commands in registrars():
-        add_commands(sub, common)
+    for name, listed in COMMANDS:
+        if command is None or any(command == listed_name for listed_name, _ in listed):
+            _registrar(name)(sub, common)
+        else:
+            for listed_name, help_text in listed:
+                sub.add_parser(listed_name, help=help_text)
     return parser
 
 
-Registrar = Callable[[Any, argparse.ArgumentParser], None]
+class _NotUnderstood(Exception):
+    """The first look at a command line found it wrong: the whole parser reads it again and says why."""
 
 
-def registrars() -> tuple[Registrar, ...]:
-    """Every function that adds commands to the parser, in the order ``--help`` lists them: the whole list.
+class _FirstLook(argparse.ArgumentParser):
+    """A parser that raises rather than printing an error and exiting."""
 
-    A command module registers nothing by being imported; a new one joins here. They are imported
-    when a parser is built, not with this package, so that ``--version`` answers without them.
-    """
-    from clinic_agent.cli import (
-        backup_commands,
-        commands,
-        consult_commands,
-        device_commands,
-        setup_command,
-        sync_commands,
-        tui_command,
-    )
+    def error(self, message: str) -> NoReturn:
+        raise _NotUnderstood(message)
 
-    return (
-        commands.add_store_commands,
-        commands.add_user_commands,
-        commands.add_resident_commands,
-        commands.add_reading_commands,
-        commands.add_audit_and_key_commands,
-        tui_command.add_commands,
-        backup_commands.add_commands,
-        consult_commands.add_commands,
-        device_commands.add_commands,
-        setup_command.add_commands,
-        sync_commands.add_commands,
-    )
+
+def _command_named(argv: list[str] | None) -> str | None:
+    """The command a command line names, read past the common options; None when it names none we know."""
+    first = _FirstLook(parents=[_common()], add_help=False)
+    first.add_argument("command", nargs="?")
+    try:
+        named, _ = first.parse_known_args(argv)
+    except _NotUnderstood:
+        return None  # the whole parser will say what is wrong
+    command = getattr(named, "command", None)
+    known = any(command == listed_name for _, listed in COMMANDS for listed_name, _ in listed)
+    return command if known else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     if (sys.argv[1:] if argv is None else argv) == ["--version"]:
         print(f"{PROG} {__version__}")  # as argparse would, without loading a single command
         return 0
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser(_command_named(argv)).parse_args(argv)
+    if not hasattr(args, "handler"):  # not the command the first look saw: read the line with every command
+        args = build_parser().parse_args(argv)
     # Problems reach a person through the command's own output; the log is for the daemon.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     try:

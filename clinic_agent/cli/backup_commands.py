@@ -17,7 +17,7 @@ from clinic_agent.core.fsutil import ensure_private_directory, fsync_directory
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands backup and backups (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands backup and backups (listed in ``clinic_agent.cli.COMMANDS``)."""
     p = _command(
         sub,
         common,

@@ -80,7 +80,7 @@ def _command(sub: Any, common: argparse.ArgumentParser, name: str, help_text: st
 
 
 def add_store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands init, demo, doctor, run, status, lock and unlock (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands init, demo, doctor, run, status, lock and unlock (listed in ``clinic_agent.cli.COMMANDS``)."""
     p = _command(sub, common, "init", "create a new encrypted store (prints the recovery code once)")
     p.add_argument(
         "--machine-key",
@@ -295,7 +295,7 @@ def _unlock_text(r: UnlockReply) -> str:
 
 
 def add_user_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands user add, list and unblock (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands user add, list and unblock (listed in ``clinic_agent.cli.COMMANDS``)."""
     user = _command(sub, common, "user", "people who sign in to the terminal UI")
     inner = user.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "add a user (the PIN is asked twice on a terminal, else read from stdin)")
@@ -347,7 +347,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def add_resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands resident add, list, show and search (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands resident add, list, show and search (listed in ``clinic_agent.cli.COMMANDS``)."""
     resident = _command(sub, common, "resident", "residents and their health files")
     inner = resident.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "register a resident")
@@ -483,7 +483,7 @@ def cmd_resident_search(args: argparse.Namespace) -> int:
 
 
 def add_reading_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands reading add, unassigned and assign (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands reading add, unassigned and assign (listed in ``clinic_agent.cli.COMMANDS``)."""
     reading = _command(sub, common, "reading", "readings")
     inner = reading.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "add", "record one measured value")
@@ -570,7 +570,7 @@ def cmd_reading_assign(args: argparse.Namespace) -> int:
 
 
 def add_audit_and_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands audit, passphrase and key (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands audit, passphrase and key (listed in ``clinic_agent.cli.COMMANDS``)."""
     audit = _command(sub, common, "audit", "the tamper-evident audit log")
     inner = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     _command(inner, common, "verify", "check every entry of the audit chain").set_defaults(handler=cmd_audit_verify)

@@ -14,7 +14,7 @@ _ONLY_HERE = "not yet (only on this PC)"
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands the consult commands (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands the consult commands (listed in ``clinic_agent.cli.COMMANDS``)."""
     consult = _command(sub, common, "consult", "remote consultation: ask a specialist about a resident (doctors)")
     inner = consult.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = _command(inner, common, "request", "ask a specialist; attaches the last 30 days and the file unless --attach")

@@ -47,7 +47,7 @@ def text_bytes(text: str) -> bytes:
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands decode, ingest, simulate and devices (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands decode, ingest, simulate and devices (listed in ``clinic_agent.cli.COMMANDS``)."""
     p = _command(sub, common, "decode", "decode one device frame and print every field as JSON (no store needed)")
     p.add_argument("protocol", metavar="PROTOCOL", help="ble:2A35 (any BLE characteristic), astm, hl7, cms50, ...")
     p.add_argument("hex", nargs="?", metavar="HEX", help="the frame as hexadecimal bytes")

@@ -69,7 +69,7 @@ NAMES = {"cms50": "oximeter", "cms50-old": "oximeter", "astm": "analyser", "hl7"
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands setup (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands setup (listed in ``clinic_agent.cli.COMMANDS``)."""
     p = _command(sub, common, "setup", "commission this PC: clinic, store and keys, first doctor, ports, enrolment")
     p.add_argument("--from", dest="source", metavar="FILE", help="take every answer from this TOML file (no questions)")
     p.add_argument(

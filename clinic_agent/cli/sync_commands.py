@@ -17,7 +17,7 @@ TOKEN_FILE_LIMIT = 64 * KIB  # a bearer token (a JWT with its claims) is a few K
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands enroll, sync, conflicts and parked (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands enroll, sync, conflicts and parked (listed in ``clinic_agent.cli.COMMANDS``)."""
     p = _command(sub, common, "enroll", "register this clinic with the regional platform (technicians)")
     p.add_argument("--platform", required=True, metavar="URL", help="the platform's FHIR base URL (https)")
     p.add_argument("--token-file", metavar="FILE", help="a bearer token the platform issued, on the first line")

@@ -24,7 +24,7 @@ READY_TIMEOUT = 30.0
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add the commands tui (listed in ``clinic_agent.cli.registrars``)."""
+    """Add the commands tui (listed in ``clinic_agent.cli.COMMANDS``)."""
     help_text = "the terminal UI for doctors (sign in, residents' files, readings, follow-ups)"
     p: argparse.ArgumentParser = sub.add_parser("tui", parents=[common], help=help_text, description=help_text)
     p.add_argument(

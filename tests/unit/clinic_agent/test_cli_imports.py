@@ -168,6 +168,13 @@ NEVER_FOR_STATUS = (
     "drivers.profiles",
     "asyncio",  # the worker pools need it only under the daemon's running loop
     "ssl",
+    # The parser is built with the module of the command that runs alone (status: cli.commands, which
+    # prints sync's part with cli.sync_commands' text functions); the others are names and help.
+    "clinic_agent.cli.backup_commands",
+    "clinic_agent.cli.consult_commands",
+    "clinic_agent.cli.device_commands",
+    "clinic_agent.cli.setup_command",
+    "clinic_agent.cli.tui_command",
 )
 
 

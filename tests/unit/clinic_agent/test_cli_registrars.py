@@ -1,4 +1,4 @@
-"""The CLI's commands come from one explicit list (``clinic_agent.cli.registrars``), not from imports."""
+"""The CLI's commands come from one explicit list (``clinic_agent.cli.COMMANDS``), not from imports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import inspect
 import pkgutil
 
 import clinic_agent.cli
-from clinic_agent.cli import build_parser, registrars
+from clinic_agent.cli import COMMANDS, build_parser, registrars
 
 
 def _command_names(parser: argparse.ArgumentParser) -> list[str]:
@@ -33,3 +33,18 @@ def test_importing_a_command_module_registers_nothing() -> None:
     assert first == second
     assert len(first) == len(set(first))
     assert {"init", "resident", "reading", "tui", "backup", "consult", "devices", "setup", "sync"} <= set(first)
+
+
+def test_the_table_names_each_command_with_the_help_its_module_gives() -> None:
+    """A command runs with only its own module loaded; --help and a mistyped name list the others from
+    ``COMMANDS``, which must say what the modules themselves add, in their order."""
+    full = build_parser()
+    sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    added = [(action.dest, action.help) for action in sub._choices_actions]
+    assert added == [command for _, listed in COMMANDS for command in listed]
+
+
+def test_a_parser_for_one_command_shows_the_same_help_as_the_whole_tree() -> None:
+    whole = build_parser().format_help()
+    for _, listed in COMMANDS:
+        assert build_parser(listed[0][0]).format_help() == whole
