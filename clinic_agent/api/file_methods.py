@@ -7,11 +7,9 @@ thresholds of the ``[alerts]`` configuration.
 from __future__ import annotations
 
 import json
-import threading
-import weakref
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from clinic_agent.api.methods import (
@@ -53,38 +51,19 @@ def local_today(agent: Agent) -> date:
 # -- the programme roster: which residents are in which follow-up programme ----------------------------------------
 
 
-@dataclass
-class _Roster:
-    """Key-population flags per resident id (no names), read incrementally; re-read when the keys change."""
-
-    vault: int | None = None  # id() of the vault the flags were read under
-    change_seq: int = 0
-    flags: dict[str, frozenset[KeyPopulation]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def refresh(self, agent: Agent) -> dict[str, frozenset[KeyPopulation]]:
-        with self.lock:
-            if self.vault != id(agent.vault):
-                self.vault = id(agent.vault)
-                self.change_seq, self.flags = 0, {}
-            page = agent.store.residents.changed_since(self.change_seq)
-            for resident in page.residents:
-                if resident.deleted or not resident.key_populations:
-                    self.flags.pop(resident.id, None)
-                else:
-                    self.flags[resident.id] = frozenset(resident.key_populations)
-            self.change_seq = page.change_seq
-            return dict(self.flags)
-
-
-_ROSTERS: weakref.WeakKeyDictionary[Agent, _Roster] = weakref.WeakKeyDictionary()
-
-
 def _roster(agent: Agent) -> dict[str, frozenset[KeyPopulation]]:
-    roster = _ROSTERS.get(agent)
-    if roster is None:
-        roster = _ROSTERS[agent] = _Roster()
-    return roster.refresh(agent)
+    """Key-population flags per live resident id (no names), from the name index, brought up to date.
+
+    The index carries each resident's flags (core/search.py) and is restored at unlock from its
+    saved copy, so the first ``home.summary`` after an unlock decrypts no resident for them."""
+    agent.refresh_index()
+    return {resident_id: _known_flags(flags) for resident_id, flags in agent.index.key_populations().items()}
+
+
+@lru_cache(maxsize=1024)  # residents share a few combinations of flags
+def _known_flags(flags: tuple[str, ...]) -> frozenset[KeyPopulation]:
+    known = {flag.value for flag in KeyPopulation}
+    return frozenset(KeyPopulation(flag) for flag in flags if flag in known)
 
 
 def programme_members(agent: Agent) -> dict[Programme, set[str]]:

@@ -31,7 +31,8 @@ _MAX_INITIAL_VARIANTS = 8
 _MAX_SPELLING_VARIANTS = 4  # full spellings are long: fewer heteronym combinations are kept
 _NUMBER_PUNCTUATION = re.compile(r"[\s()+-]")
 _IN_PLACE_LIMIT = 256  # more changes at once than this are sorted once rather than put in one by one
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: with each resident's key-population flags
+_FLAG_SEPARATOR = ","
 
 
 @lru_cache(maxsize=65536)
@@ -96,7 +97,10 @@ def _starts(texts: list[str]) -> array[int]:
 
 
 class IndexFields(NamedTuple):
-    """What the index keeps of a resident: the store reads just these at unlock, not whole records."""
+    """What the index keeps of a resident: the store reads just these at unlock, not whole records.
+
+    The key-population flags ride along (not searched): the clinic day's programme lists read them
+    from the index instead of decrypting every resident (``NameIndex.key_populations``)."""
 
     resident_id: str
     name: str
@@ -104,6 +108,7 @@ class IndexFields(NamedTuple):
     health_record_number: str
     phone: str
     deleted: bool
+    key_populations: tuple[str, ...] = ()
 
 
 def fields_of(resident: Resident) -> IndexFields:
@@ -115,6 +120,7 @@ def fields_of(resident: Resident) -> IndexFields:
         resident.health_record_number or "",
         resident.phone or "",
         resident.deleted,
+        tuple(flag.value for flag in resident.key_populations),
     )
 
 
@@ -179,6 +185,7 @@ class _Entry(NamedTuple):
     id_number: str
     health_record_number: str
     phone: str
+    flags: str  # the key-population flags, joined by commas ("" for none, as most residents)
 
 
 def _entry(fields: IndexFields) -> _Entry | None:
@@ -186,7 +193,13 @@ def _entry(fields: IndexFields) -> _Entry | None:
     if fields.deleted:
         return None
     number, phone = fields.health_record_number, _phone_digits(fields.phone)
-    return _Entry(fields.resident_id, fields.name, fields.id_number, number, phone)
+    flags = _FLAG_SEPARATOR.join(fields.key_populations)
+    return _Entry(fields.resident_id, fields.name, fields.id_number, number, phone, sys.intern(flags))
+
+
+@lru_cache(maxsize=1024)  # residents share a few combinations of flags
+def _flags(joined: str) -> tuple[str, ...]:
+    return tuple(joined.split(_FLAG_SEPARATOR))
 
 
 def _split(text: str, count: int) -> list[str]:
@@ -260,6 +273,12 @@ class NameIndex:
             yield self._spellings, sys.intern(key), int(variant > 0)
         if entry.health_record_number:
             yield self._records, entry.health_record_number, 0
+
+    def key_populations(self) -> dict[str, tuple[str, ...]]:
+        """The key-population flags of every live resident who has any, by resident id."""
+        with self._lock:
+            flagged = [(e.resident_id, e.flags) for e in self._entries.values() if e.flags]
+        return {resident_id: _flags(joined) for resident_id, joined in flagged}
 
     def clear(self) -> None:
         """Forget everything (at lock)."""
@@ -338,6 +357,7 @@ class NameIndex:
                 "numbers": self._numbers_blob,
                 "records": _SEPARATOR.join(e.health_record_number for e in entries),
                 "phones": self._phones_blob,
+                "flags": _SEPARATOR.join(e.flags for e in entries),
                 "initials": self._initials.saved(position),
                 "spellings": self._spellings.saved(position),
                 "records_order": self._records.saved(position),
@@ -351,12 +371,16 @@ class NameIndex:
             raise ValueError("the snapshot's pinyin keys come from another pinyin dictionary")
         try:
             count, change_seq = int(data["count"]), int(data["change_seq"])
-            ids, names, numbers, records, phones = (
-                _split(data[name], count) for name in ("ids", "names", "numbers", "records", "phones")
+            ids, names, numbers, records, phones, flags = (
+                _split(data[name], count) for name in ("ids", "names", "numbers", "records", "phones", "flags")
             )
             # tuple.__new__ builds each entry without a Python call per resident (50,000 at an unlock).
             entries = list(
-                map(tuple.__new__, itertools.repeat(_Entry), zip(ids, names, numbers, records, phones, strict=True))
+                map(
+                    tuple.__new__,
+                    itertools.repeat(_Entry),
+                    zip(ids, names, numbers, records, phones, map(sys.intern, flags), strict=True),
+                )
             )
             sorted_initials = _Keys.restored(data["initials"], ids)
             sorted_spellings = _Keys.restored(data["spellings"], ids)

@@ -221,9 +221,11 @@ class Residents:
         record, phone = data.get("health_record_number"), data.get("phone")
         if not (isinstance(name, str) and isinstance(number, str) and isinstance(record, str | None)):
             raise StoreCorrupted(f"row {row_id} of {TABLE} does not hold a valid resident", table=TABLE, row_id=row_id)
-        if not isinstance(phone, str | None):
+        flags = data.get("key_populations") or []
+        valid_flags = isinstance(flags, list) and all(isinstance(flag, str) for flag in flags)
+        if not isinstance(phone, str | None) or not valid_flags:
             raise StoreCorrupted(f"row {row_id} of {TABLE} does not hold a valid resident", table=TABLE, row_id=row_id)
-        return IndexFields(row_id, name, number, record or "", phone or "", bool(values["deleted"]))
+        return IndexFields(row_id, name, number, record or "", phone or "", bool(values["deleted"]), tuple(flags))
 
     def count(self) -> int:
         """How many live residents."""

@@ -293,3 +293,57 @@ def test_a_draft_survives_a_key_rotation(agent: Agent) -> None:
     report = rotate(agent, actor="test")
     assert report.unreadable_rows == []
     assert [d["draft"] for d in call(agent, "draft.list")["drafts"]] == [draft]
+
+
+def _flags_from_every_record(agent: Agent) -> dict[str, frozenset[methods.KeyPopulation]]:
+    """The programme roster as it was read before: every resident decrypted whole."""
+    page = agent.store.residents.changed_since(0)
+    return {r.id: frozenset(r.key_populations) for r in page.residents if not r.deleted and r.key_populations}
+
+
+def test_the_roster_from_the_index_is_the_one_every_record_gives(agent: Agent) -> None:
+    from clinic_agent.api.file_methods import _roster
+
+    flagged = dataclasses.replace(
+        resident(), key_populations=(methods.KeyPopulation.DIABETES, methods.KeyPopulation.ELDERLY)
+    )
+    agent.store.residents.add(flagged, actor="test")
+    unflagged = agent.store.residents.add(
+        dataclasses.replace(resident(), key_populations=(methods.KeyPopulation.HYPERTENSION,)), actor="test"
+    )
+    agent.store.residents.update(dataclasses.replace(unflagged, key_populations=()), actor="test")
+    gone = agent.store.residents.add(
+        dataclasses.replace(resident(), key_populations=(methods.KeyPopulation.TUBERCULOSIS,)), actor="test"
+    )
+    agent.store.residents.update(dataclasses.replace(gone, deleted=True), actor="test")
+    expected = _flags_from_every_record(agent)
+    assert flagged.id in expected and unflagged.id not in expected and gone.id not in expected  # noqa: PT018
+    assert _roster(agent) == expected
+    agent._save_index()  # as after many changes: the next unlock takes the flags from the saved copy
+    agent.lock(actor="test")
+    agent.unlock(actor="test", passphrase=demo.DEMO_PASSPHRASE)
+    assert agent.index_restored
+    assert _roster(agent) == expected
+
+
+def test_the_first_summary_after_an_unlock_decrypts_no_resident_for_the_roster(agent: Agent) -> None:
+    from clinic_agent.api.file_methods import _roster
+
+    expected = _flags_from_every_record(agent)
+    agent.lock(actor="test")
+    agent.unlock(actor="test", passphrase=demo.DEMO_PASSPHRASE)
+    assert agent.index_restored  # the saved index, as at any unlock after the first
+    core = agent.store._core
+    opened: list[str] = []
+    real_open = core.open
+
+    def counting_open(table: str, *args: Any, **kwargs: Any) -> Any:
+        opened.append(table)
+        return real_open(table, *args, **kwargs)
+
+    core.open = counting_open  # type: ignore[method-assign]
+    try:
+        assert _roster(agent) == expected
+    finally:
+        del core.open
+    assert "residents" not in opened
