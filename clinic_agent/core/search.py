@@ -10,6 +10,7 @@ sorted keys, so a keypress over 50,000 residents stays in milliseconds.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import itertools
 import operator
@@ -31,7 +32,7 @@ _MAX_INITIAL_VARIANTS = 8
 _MAX_SPELLING_VARIANTS = 4  # full spellings are long: fewer heteronym combinations are kept
 _NUMBER_PUNCTUATION = re.compile(r"[\s()+-]")
 _IN_PLACE_LIMIT = 256  # more changes at once than this are sorted once rather than put in one by one
-SNAPSHOT_FORMAT = 2  # 2: with each resident's key-population flags
+SNAPSHOT_FORMAT = 2  # 2: with each resident's key-population flags, and rows packed
 _FLAG_SEPARATOR = ","
 
 
@@ -124,6 +125,23 @@ def fields_of(resident: Resident) -> IndexFields:
     )
 
 
+def _packed(numbers: Iterator[int]) -> str:
+    """Entry numbers as 32-bit little-endian, in base64: a JSON list would come back as one int object
+    each (hundreds of thousands at 50,000 residents), made and freed at every unlock, which leaves the
+    allocator's pages scattered with the index's own objects (bench/bench_memory.py)."""
+    packed = array("I", numbers)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def _unpacked(text: str) -> array[int]:
+    unpacked = array("I", base64.b64decode(text.encode("ascii"), validate=True))
+    if sys.byteorder == "big":
+        unpacked.byteswap()
+    return unpacked
+
+
 @dataclass(frozen=True, slots=True)
 class _Keys:
     """Sorted (key, resident id, alternate reading) rows, held as columns: no tuple per row."""
@@ -163,7 +181,7 @@ class _Keys:
         return {
             "keys": ",".join(key for key, _ in runs),
             "runs": [count for _, count in runs],
-            "rows": [position[resident_id] for resident_id in self.ids],
+            "rows": _packed(position[resident_id] for resident_id in self.ids),
             "alternate": self.alternate.hex(),
         }
 
@@ -172,7 +190,7 @@ class _Keys:
         """The rows of a snapshot (``ids``: the resident ids by entry number). Runs of one key share one string."""
         distinct = saved["keys"].split(",") if saved["keys"] else []
         keys = list(itertools.chain.from_iterable(map(itertools.repeat, distinct, saved["runs"])))
-        rows = list(map(ids.__getitem__, saved["rows"]))
+        rows = list(map(ids.__getitem__, _unpacked(saved["rows"])))
         alternate = bytearray.fromhex(saved["alternate"])
         if not len(keys) == len(rows) == len(alternate):
             raise ValueError(f"a snapshot's sorted keys hold {len(keys)} keys for {len(rows)} rows")
