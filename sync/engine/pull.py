@@ -71,10 +71,15 @@ async def _deletions_from_now(engine: SyncEngine, resource_type: str) -> None:
         await engine.db(engine.store.apply, [], cursor=(key, began), actor=engine.options.actor)
 
 
+def _fetch_size(engine: SyncEngine) -> int:
+    """Records asked for per search page."""
+    return engine.options.fetch_size or engine.options.page_size
+
+
 def _params(
     engine: SyncEngine, resource_type: str, cursor: str | None, patients: list[str] | None = None
 ) -> list[tuple[str, str]]:
-    params = [("_sort", "_lastUpdated"), ("_count", str(engine.options.fetch_size or engine.options.page_size))]
+    params = [("_sort", "_lastUpdated"), ("_count", str(_fetch_size(engine)))]
     if cursor:
         params.insert(0, ("_lastUpdated", f"ge{cursor}"))
     organization = engine.options.organization_id
@@ -114,13 +119,21 @@ async def _pull_type(
     while page is not None:
         newest = _newest(page.resources)
         following: asyncio.Task[SearchPage | None] | None = None
-        if page.next_url is not None:
+        stuck = False
+        # A full page means there may be more even without a next link (Medplum's router gives none).
+        if page.next_url is not None or len(page.resources) >= _fetch_size(engine):
             if newest is not None and newest != cursor:
                 following = asyncio.create_task(
                     engine.call(engine.platform.search, resource_type, _params(engine, resource_type, newest, patients))
                 )
-            else:  # a whole page at one instant: step over it by the platform's own link
+            elif page.next_url is not None:  # a whole page at one instant: step over it by the platform's own link
                 following = asyncio.create_task(engine.call(engine.platform.next_page, page))
+            else:
+                stuck = True
+                engine.report.errors.append(
+                    f"{resource_type}: a whole page changed at one instant and the platform links no next page;"
+                    " the rest cannot be read with pages of this size"
+                )
         try:
             moved = await _apply_in_slices(engine, resource_type, page.resources, cursor, keep=own_cursor)
         except BaseException:
@@ -128,20 +141,22 @@ async def _pull_type(
                 following.cancel()
             raise
         engine.on_progress(progress.page_done(page.resources))
+        # Not all of the page applied, or the rest unreadable: stop here (the cursor where it got), retry next run.
+        if stuck or (newest is not None and moved != newest):
+            if following is not None:
+                following.cancel()
+            if own_cursor:
+                return moved
+            raise _Unapplied
         if following is None:
             return moved
-        if moved == cursor and newest != cursor:  # the page could not be applied: stop here, retry next run
-            following.cancel()
-            if own_cursor:
-                return cursor
-            raise _Unapplied
         cursor = moved
         page = await following
     return cursor
 
 
 class _Unapplied(Exception):
-    """A page could not be applied: the walk stops here and the next run tries again from the cursor."""
+    """A page could not be applied (or what follows it read): the walk stops, the next run goes on from there."""
 
 
 # The scoped pull names the clinic's Patients in lists of this many (``subject=Patient/a,Patient/b``): a
