@@ -18,6 +18,7 @@ from clinic_agent.core.errors import ConfigError, InvalidInput
 from clinic_agent.core.model import new_id, utcnow
 from sync import auth, targets
 from sync.engine.mapping import PULLED
+from sync.engine.pull import COVERED, WALK
 from sync.errors import AuthenticationFailed, PlatformProtocolError, SyncError
 from sync.fhir import bundle, organization
 from sync.fhir.bundle import EntryResult
@@ -130,7 +131,8 @@ async def _save(host: Host, base: str, secret: dict[str, Any], actor: str) -> No
     }
     await asyncio.to_thread(records.save_settings, values, actor=actor, action="sync.enroll")
     for resource_type in PULLED:
-        await asyncio.to_thread(records.reset_cursor, resource_type)
+        for key in (resource_type, resource_type + WALK, resource_type + COVERED):
+            await asyncio.to_thread(records.reset_cursor, key)
 
 
 def enrolled(host: Host) -> dict[str, str] | None:

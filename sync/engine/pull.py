@@ -12,8 +12,12 @@ per record, in one transaction; what was already applied (our own writes echoed 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import sqlite3
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -51,6 +55,8 @@ async def pull(engine: SyncEngine) -> None:
                 await _pull_type_by_patients(engine, resource_type)
             else:
                 await _pull_type(engine, resource_type)
+                if _scoped(engine, resource_type):
+                    await _pull_newcomers(engine, resource_type)
         except PlatformRejected:
             if listed:
                 raise
@@ -71,10 +77,15 @@ async def _deletions_from_now(engine: SyncEngine, resource_type: str) -> None:
         await engine.db(engine.store.apply, [], cursor=(key, began), actor=engine.options.actor)
 
 
+def _fetch_size(engine: SyncEngine) -> int:
+    """Records asked for per search page."""
+    return engine.options.fetch_size or engine.options.page_size
+
+
 def _params(
     engine: SyncEngine, resource_type: str, cursor: str | None, patients: list[str] | None = None
 ) -> list[tuple[str, str]]:
-    params = [("_sort", "_lastUpdated"), ("_count", str(engine.options.fetch_size or engine.options.page_size))]
+    params = [("_sort", "_lastUpdated"), ("_count", str(_fetch_size(engine)))]
     if cursor:
         params.insert(0, ("_lastUpdated", f"ge{cursor}"))
     organization = engine.options.organization_id
@@ -88,12 +99,17 @@ def _params(
     return params
 
 
+# Where a page applied leaves its mark: the type's cursor, or a walk by lists' progress (``_Walk``).
+Mark = Callable[[str], tuple[str, str]]
+
+
 async def _pull_type(
     engine: SyncEngine,
     resource_type: str,
     patients: list[str] | None = None,
     progress: Progress | None = None,
     cursor: str | None = None,
+    mark: Mark | None = None,
 ) -> str | None:
     """Walk the pages; the next page is fetched while this one is applied (the server and the store overlap).
 
@@ -102,11 +118,13 @@ async def _pull_type(
     this type (from the first page), and the time left at the pace so far.
 
     With ``patients`` (a list of the clinic's Patient ids, ``_by_patient_list``), the walk starts at
-    ``cursor`` and keeps no cursor of its own: it returns the newest ``lastUpdated`` it applied.
+    ``cursor``, each slice applied saves ``mark(cursor reached)`` (the walk's progress, not the
+    type's cursor), and it returns the newest ``lastUpdated`` it applied.
     """
     own_cursor = patients is None
     if own_cursor:
         cursor = await engine.db(engine.store.cursor, resource_type)
+        mark = _type_cursor(resource_type)
     page: SearchPage | None = await engine.call(
         engine.platform.search, resource_type, _params(engine, resource_type, cursor, patients)
     )
@@ -114,34 +132,48 @@ async def _pull_type(
     while page is not None:
         newest = _newest(page.resources)
         following: asyncio.Task[SearchPage | None] | None = None
-        if page.next_url is not None:
+        stuck = False
+        # A full page means there may be more even without a next link (Medplum's router gives none).
+        if page.next_url is not None or len(page.resources) >= _fetch_size(engine):
             if newest is not None and newest != cursor:
                 following = asyncio.create_task(
                     engine.call(engine.platform.search, resource_type, _params(engine, resource_type, newest, patients))
                 )
-            else:  # a whole page at one instant: step over it by the platform's own link
+            elif page.next_url is not None:  # a whole page at one instant: step over it by the platform's own link
                 following = asyncio.create_task(engine.call(engine.platform.next_page, page))
+            else:
+                stuck = True
+                engine.report.errors.append(
+                    f"{resource_type}: a whole page changed at one instant and the platform links no next page;"
+                    " the rest cannot be read with pages of this size"
+                )
         try:
-            moved = await _apply_in_slices(engine, resource_type, page.resources, cursor, keep=own_cursor)
+            moved = await _apply_in_slices(engine, resource_type, page.resources, cursor, mark)
         except BaseException:
             if following is not None:
                 following.cancel()
             raise
         engine.on_progress(progress.page_done(page.resources))
+        # Not all of the page applied, or the rest unreadable: stop here (the cursor where it got), retry next run.
+        if stuck or (newest is not None and moved != newest):
+            if following is not None:
+                following.cancel()
+            if own_cursor:
+                return moved
+            raise _Unapplied
         if following is None:
             return moved
-        if moved == cursor and newest != cursor:  # the page could not be applied: stop here, retry next run
-            following.cancel()
-            if own_cursor:
-                return cursor
-            raise _Unapplied
         cursor = moved
         page = await following
     return cursor
 
 
+def _type_cursor(resource_type: str) -> Mark:
+    return lambda moved: (resource_type, moved)
+
+
 class _Unapplied(Exception):
-    """A page could not be applied: the walk stops here and the next run tries again from the cursor."""
+    """A page could not be applied (or what follows it read): the walk stops, the next run goes on from there."""
 
 
 # The scoped pull names the clinic's Patients in lists of this many (``subject=Patient/a,Patient/b``): a
@@ -164,9 +196,7 @@ async def _by_patient_list(engine: SyncEngine, resource_type: str) -> bool:
     other type is asked by lists of the Patients of this clinic's residents instead (docs/fhir.md).
     """
     organization = engine.options.organization_id
-    if resource_type == "Patient" or not organization:
-        return False
-    if not engine.capabilities.searchable(resource_type, SUBJECT_PARAM[resource_type]):
+    if not _scoped(engine, resource_type):
         return False
     chains = _CHAINS.get(engine)
     if chains is None:
@@ -181,30 +211,149 @@ async def _by_patient_list(engine: SyncEngine, resource_type: str) -> bool:
     return not chains
 
 
-async def _pull_type_by_patients(engine: SyncEngine, resource_type: str) -> None:
-    """The pull of one type by lists of the clinic's Patients; the cursor moves once every list is walked.
+def _scoped(engine: SyncEngine, resource_type: str) -> bool:
+    """Whether this type is pulled for the clinic's Patients (by a chained search or by lists of them)."""
+    if resource_type == "Patient" or not engine.options.organization_id:
+        return False
+    return engine.capabilities.searchable(resource_type, SUBJECT_PARAM[resource_type])
 
-    A walk cut short starts the type again from its cursor at the next run: what it applied already
-    is recognised (our own copies, unchanged versions) and not applied twice.
+
+async def _pull_newcomers(engine: SyncEngine, resource_type: str) -> None:
+    """After a chained search: the whole history of this type for the Patients new to this PC since the last pull.
+
+    The chained search asks for what changed since the type's cursor, so a Patient assigned to the
+    clinic (or adopted at registration) after the type's first pull would bring down only its records
+    changed since, not its older history. Those Patients are asked by lists, from the start; the
+    first pull's own scope (the Patients linked when it ended) needs no second walk.
     """
-    cursor = await engine.db(engine.store.cursor, resource_type)
-    began = utcnow() - _LIST_MARGIN
-    patients = await engine.db(engine.store.linked_patients)
+    store = engine.store
+    if await engine.db(store.cursor, resource_type + COVERED) is None:
+        patients = await engine.db(store.linked_patients)
+        covered = (resource_type + COVERED, "\n".join(sorted(patients)))
+        await engine.db(store.apply, [], cursor=covered, actor=engine.options.actor)
+        return
+    await _pull_type_by_patients(engine, resource_type, newcomers_only=True)
+
+
+async def _pull_type_by_patients(engine: SyncEngine, resource_type: str, *, newcomers_only: bool = False) -> None:
+    """The pull of one type by lists of the clinic's Patients; the type's cursor moves once every list is walked.
+
+    A Patient whose records of this type were never walked from the start (new to this PC since the
+    last walk: assigned to the clinic, adopted at registration) is asked without ``_lastUpdated``, so
+    its older history comes down too; the others from the type's cursor (none with ``newcomers_only``,
+    which leaves the cursor to the chained search). Resumable like a walk by one search: each slice
+    applied saves the walk's progress (``_Walk``, under ``<Type>#walk``), and a walk cut short goes on
+    at the next run from the list and page it had reached, skipping the lists done.
+    """
+    store, actor = engine.store, engine.options.actor
+    cursor = await engine.db(store.cursor, resource_type)
+    patients = await engine.db(store.linked_patients)
+    covered = set((await engine.db(store.cursor, resource_type + COVERED) or "").split())
+    fresh = [p for p in patients if p not in covered]
+    if newcomers_only and not fresh:
+        return
+    stored = await engine.db(store.cursor, resource_type + WALK)
+    walk = _Walk.decode(stored) or _Walk(began=since(utcnow() - _LIST_MARGIN))
+    lists: list[tuple[list[str], str | None]] = [(chunk, None) for chunk in _chunks(fresh)]
+    if not newcomers_only:
+        lists += [(chunk, cursor) for chunk in _chunks([p for p in patients if p in covered])]
     progress = Progress(resource_type, None)
-    newest = cursor
-    for start in range(0, len(patients), PATIENTS_PER_SEARCH):
-        chunk = patients[start : start + PATIENTS_PER_SEARCH]
+    for chunk, start in lists:
+        name = _list_name(chunk, start)
+        if name in walk.done:
+            continue
+        resumed = walk.at[1] if walk.at is not None and walk.at[0] == name else start
+        mark = walk.marker(resource_type, name)
         try:
-            reached = await _pull_type(engine, resource_type, chunk, progress, cursor)
+            reached = await _pull_type(engine, resource_type, chunk, progress, resumed, mark)
         except _Unapplied:
             return
-        if reached is not None and (newest is None or _after(reached, newest)):
-            newest = reached
-    if newest is None or newest == cursor:
-        return
-    moved = min(newest, since(began), key=lambda stamp: parse_instant(stamp, "cursor"))
-    if cursor is None or _after(moved, cursor):
-        await engine.db(engine.store.apply, [], cursor=(resource_type, moved), actor=engine.options.actor)
+        applied = walk.at is not None and walk.at[0] == name
+        walk.finish(name, reached)
+        if applied:  # a list that brought nothing costs one search to ask again: no transaction for it
+            await engine.db(store.apply, [], cursor=(resource_type + WALK, walk.encode()), actor=actor)
+    # Done: the cursor first, then who is covered, then the walk forgotten; a crash in between only
+    # means Patients asked from the start again, never a record skipped.
+    if not newcomers_only and walk.newest is not None and walk.newest != cursor:
+        moved = min(walk.newest, walk.began, key=lambda stamp: parse_instant(stamp, "cursor"))
+        if cursor is None or _after(moved, cursor):
+            await engine.db(store.apply, [], cursor=(resource_type, moved), actor=actor)
+    if fresh:
+        await engine.db(store.apply, [], cursor=(resource_type + COVERED, "\n".join(sorted(patients))), actor=actor)
+    if stored or walk.saved:
+        await engine.db(store.apply, [], cursor=(resource_type + WALK, ""), actor=actor)
+
+
+# The keys beside a type's cursor of a pull by lists of Patients: the walk in progress, and the Patients
+# whose records of the type have been walked from the start (reset with the cursor at enrolment).
+WALK = "#walk"
+COVERED = "#covered"
+
+
+def _chunks(patients: list[str]) -> list[list[str]]:
+    ordered = sorted(patients)
+    return [ordered[i : i + PATIENTS_PER_SEARCH] for i in range(0, len(ordered), PATIENTS_PER_SEARCH)]
+
+
+def _list_name(patients: list[str], start: str | None) -> str:
+    """A list's name in a walk's progress: the same Patients from the same cursor are the same list."""
+    text = "\n".join(patients) + "|" + (start or "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Walk:
+    """How far a walk by lists has come: saved with every slice applied, so a cut walk goes on from there."""
+
+    began: str  # the walk's start (a margin before): the type's cursor moves no later than this
+    newest: str | None = None  # the newest change applied so far, in any list
+    done: set[str] = field(default_factory=set)  # the lists walked to their end
+    at: tuple[str, str] | None = None  # the list being walked and the cursor it has reached
+    saved: bool = field(default=False, compare=False)  # whether this run has saved it (so it is there to forget)
+
+    def marker(self, resource_type: str, name: str) -> Mark:
+        """What a slice of list ``name`` applied saves: the walk, now at that slice's cursor."""
+
+        def mark(moved: str) -> tuple[str, str]:
+            self.at = (name, moved)
+            self._saw(moved)
+            self.saved = True
+            return resource_type + WALK, self.encode()
+
+        return mark
+
+    def finish(self, name: str, reached: str | None) -> None:
+        """List ``name`` was walked to its end, up to ``reached``."""
+        self.done.add(name)
+        self.at = None
+        self._saw(reached)
+
+    def _saw(self, stamp: str | None) -> None:
+        if stamp is not None and (self.newest is None or _after(stamp, self.newest)):
+            self.newest = stamp
+
+    def encode(self) -> str:
+        """The walk as the store keeps it (a cursor's value)."""
+        return json.dumps({"began": self.began, "newest": self.newest, "done": sorted(self.done), "at": self.at})
+
+    @classmethod
+    def decode(cls, text: str | None) -> _Walk | None:
+        """A saved walk; None for none (or one that cannot be read: the type is then walked whole again)."""
+        if not text:
+            return None
+        try:
+            found = json.loads(text)
+            at = found["at"]
+            walk = cls(
+                began=str(found["began"]),
+                newest=None if found["newest"] is None else str(found["newest"]),
+                done={str(d) for d in found["done"]},
+                at=None if at is None else (str(at[0]), str(at[1])),
+            )
+            parse_instant(walk.began, "walk")
+        except (ValueError, KeyError, TypeError, IndexError, PlatformProtocolError):
+            return None
+        return walk
 
 
 class Progress:
@@ -252,7 +401,7 @@ def _newest(resources: list[Any]) -> str | None:
 
 
 async def _apply_in_slices(
-    engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None, *, keep: bool
+    engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None, mark: Mark | None
 ) -> str | None:
     """Apply a page ``page_size`` records per local transaction (each with its cursor); the cursor reached.
 
@@ -262,7 +411,7 @@ async def _apply_in_slices(
     size = engine.options.page_size
     for start in range(0, len(resources), size):
         part = resources[start : start + size]
-        reached = await _apply_page(engine, resource_type, part, cursor, keep=keep)
+        reached = await _apply_page(engine, resource_type, part, cursor, mark)
         if reached == cursor and _newest(part) not in (None, cursor):
             return cursor
         cursor = reached
@@ -270,9 +419,9 @@ async def _apply_in_slices(
 
 
 async def _apply_page(
-    engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None, *, keep: bool = True
+    engine: SyncEngine, resource_type: str, resources: list[Any], cursor: str | None, mark: Mark | None
 ) -> str | None:
-    """Apply a page (with the type's cursor when ``keep``); the cursor it reached."""
+    """Apply a page (with ``mark`` of the cursor reached, saved in the same transaction); the cursor it reached."""
     for _ in range(_APPLY_TRIES):
         writes, newest = await engine.db(_writes, engine, resource_type, resources)
         moved = newest if newest is not None and (cursor is None or _after(newest, cursor)) else cursor
@@ -280,13 +429,14 @@ async def _apply_page(
             counts = await engine.db(
                 engine.store.apply,
                 writes,
-                cursor=(resource_type, moved) if moved and keep else None,
+                cursor=mark(moved) if moved and mark is not None else None,
                 actor=engine.options.actor,
             )
         except RecordChanged:
             continue  # a local edit landed meanwhile: read again and merge again
         except _ONE_RECORDS_FAULT:
-            await engine.db(_apply_one_by_one, engine, resource_type, writes, moved if keep else None)
+            saved = mark(moved) if moved and mark is not None else None
+            await engine.db(_apply_one_by_one, engine, resource_type, writes, saved)
             return moved
         engine.report.pulled += counts.inserted + counts.updated
         engine.note_conflicts(counts.conflicts)
@@ -301,7 +451,9 @@ async def _apply_page(
 _ONE_RECORDS_FAULT = (sqlite3.IntegrityError, InvalidInput, RecordNotFound, StoreCorrupted)
 
 
-def _apply_one_by_one(engine: SyncEngine, resource_type: str, writes: list[Write], moved: str | None) -> None:
+def _apply_one_by_one(
+    engine: SyncEngine, resource_type: str, writes: list[Write], saved: tuple[str, str] | None
+) -> None:
     """A page that failed whole: each record alone, the one at fault set aside with the reason."""
     store = engine.store
     for write in writes:
@@ -320,8 +472,8 @@ def _apply_one_by_one(engine: SyncEngine, resource_type: str, writes: list[Write
         engine.report.answers.extend(_answers([write]))
         if write.remote_id:
             store.unpark_pulled(resource_type, [write.remote_id])
-    if moved is not None:
-        store.apply([], cursor=(resource_type, moved), actor=engine.options.actor)
+    if saved is not None:
+        store.apply([], cursor=saved, actor=engine.options.actor)
 
 
 # A consultation's Task as this PC writes it (made, withdrawn): read back, it is no news for the doctor.

@@ -11,7 +11,14 @@ import pytest
 
 from clinic_agent.runtime.agent import Agent
 from clinic_agent.runtime.home import resolve
-from tests.integration.fhir.conftest import fhir_server, fresh_fhir_server, sekmet, sekmet_executable, sekmet_factory
+from tests.integration.fhir.conftest import (
+    fhir_server,
+    fresh_fhir_server,
+    sekmet,
+    sekmet_executable,
+    sekmet_factory,
+    unavailable,
+)
 from tests.support import FAST_CONFIG, FAST_KDF, PASSPHRASE
 
 __all__ = ["fhir_server", "fresh_fhir_server", "sekmet", "sekmet_executable", "sekmet_factory"]
@@ -32,6 +39,26 @@ def make_agent(root: Path, *, code: str, extra: str = "") -> Agent:
     agent = Agent.open(home)
     agent.unlock(actor="test", passphrase=PASSPHRASE)
     return agent
+
+
+@pytest.fixture(params=["sekmet", "medplum"])
+def any_fhir_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty server of each implementation: SEKMET (Python) and Medplum's FHIR router (TypeScript)."""
+    if request.param == "sekmet":
+        yield request.getfixturevalue("fresh_fhir_server")
+        return
+    from tests.integration.fhir import medplum_server
+
+    try:
+        server = medplum_server.MedplumServer(medplum_server.install(), tmp_path / "medplum")
+        base = server.start()
+    except medplum_server.MedplumUnavailable as exc:
+        unavailable(str(exc))
+        raise
+    try:
+        yield base
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -20,10 +20,9 @@ import dataclasses
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +34,6 @@ from clinic_agent.runtime.agent import Agent
 from sync.fhir import codes, followup, patient
 from sync.fhir.common import find_identifier, reference
 from sync.platform import FhirPlatform
-from tests.integration.fhir.conftest import unavailable
 from tests.support import id_number, reading, resident
 
 HOSPITAL_MRN = "urn:oid:1.2.156.112604.1.2.1"  # a county hospital's own patient numbers
@@ -75,26 +73,6 @@ SMALL_SCALE = Scale(
 )
 SCALES = {"sekmet": SCALE, "medplum": SMALL_SCALE}
 SLOW_SERVER = "[sync]\nread_timeout_s = 300\n"  # Medplum's transactions of 50 conditional creates
-
-
-@pytest.fixture(params=["sekmet", "medplum"])
-def any_fhir_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty server of each implementation: SEKMET (Python) and Medplum's FHIR router (TypeScript)."""
-    if request.param == "sekmet":
-        yield request.getfixturevalue("fresh_fhir_server")
-        return
-    from tests.integration.fhir import medplum_server
-
-    try:
-        server = medplum_server.MedplumServer(medplum_server.install(), tmp_path / "medplum")
-        base = server.start()
-    except medplum_server.MedplumUnavailable as exc:
-        unavailable(str(exc))
-        raise
-    try:
-        yield base
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from clinic_agent.store import Store
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.mapping import PULLED
 from sync.fhir import codes
+from sync.fhir.bundle import SearchPage
 from sync.fhir.common import find_identifier, identifier_value
 from tests.support import PASSPHRASE, new_home, reading, resident
 from tests.unit.sync.engine_support import OPTIONS, _no_sleep, quick_store, sync
@@ -237,6 +238,27 @@ def test_disjoint_edits_merge_and_the_same_field_becomes_a_conflict(store: Store
     assert store.residents.get(person.id).phone == "13933333333"
     assert store.sync.conflicts() == []
     del local
+
+
+class UnlinkedPlatform(FakePlatform):
+    """A platform whose search pages carry no next link, only the records (Medplum's router)."""
+
+    async def search(self, resource_type: str, params: Sequence[tuple[str, str]]) -> SearchPage:
+        return dataclasses.replace(await super().search(resource_type, params), next_url=None)
+
+
+def test_a_full_page_is_followed_even_when_the_platform_links_no_next_one(store: Store) -> None:
+    platform = UnlinkedPlatform()
+    person = store.residents.add(resident(), actor="t")
+    sync(store, platform)
+    patient_id = ours(platform, "Patient", person.id)[0]["id"]
+    subject = {"reference": f"Patient/{patient_id}"}
+    for n in range(25):
+        platform.upstream_put({"resourceType": "Condition", "code": {"text": f"诊断{n}"}, "subject": subject})
+    report = sync(store, platform, dataclasses.replace(OPTIONS, fetch_size=10, page_size=10))
+    assert (report.pulled, report.errors) == (25, [])
+    conditions, _ = store.entries.for_resident(person.id)
+    assert len(conditions) == 25
 
 
 def test_a_sync_with_nothing_to_do_asks_little(store: Store) -> None:
