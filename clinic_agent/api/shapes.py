@@ -735,6 +735,7 @@ class ConsultShowReply(ConsultationJson):
     closed_because: str | None
     sync: str
     platform_id: str | None
+    made_here: bool  # False: it came down from the platform (another PC of the clinic made it)
     task: ConsultationTaskJson | None
     replies: list[ConsultationMessageJson]
     answers: list[str]

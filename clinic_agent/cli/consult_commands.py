@@ -11,6 +11,7 @@ from clinic_agent.cli.commands import _command, backend, show
 URGENCIES = ("routine", "urgent", "emergency")
 OUTCOMES = ("advice-followed", "referred", "not-reached")
 _ONLY_HERE = "not yet (only on this PC)"
+_ELSEWHERE = " on another PC (came from the platform)"
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -57,7 +58,8 @@ def _text(c: dict[str, Any]) -> str:
     lines = [
         f"{c['id']}  {c['state']}{' (' + c['closed_because'] + ')' if c.get('closed_because') else ''}"
         f"  {c['urgency']}  to {c['target_name'] or c['target']}",
-        f"  asked {c['requested_at'][:16]} by {c['author'] or '-'}: {output.safe(c['question'])}",
+        f"  asked {c['requested_at'][:16]} by {c['author'] or '-'}{'' if c['made_here'] else _ELSEWHERE}:"
+        f" {output.safe(c['question'])}",
         f"  attached: {len(c['attachments'])} record(s); on the platform: {c['platform_id'] or _ONLY_HERE}",
     ]
     lines += [f"  added: {output.safe(a)}" for a in c["added"]]

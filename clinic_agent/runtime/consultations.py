@@ -14,6 +14,9 @@ States, honest about what is only on this PC:
 - ``answered``: a reply came down (a message, or an output of the Task);
 - ``closed``: the doctor recorded the outcome, withdrew it, or the specialist's side rejected or
   cancelled it (``closed_because`` says which).
+
+A request another PC of the clinic made comes down with the pull and is shown like this PC's own;
+``made_here`` says which it is (False: the copy here came from the platform).
 """
 
 from __future__ import annotations
@@ -216,7 +219,8 @@ def overview(agent: Agent, *, resident_id: str | None = None) -> list[dict[str, 
         tasks = [e for e in found if isinstance(e, ConsultationTask)]
         found, _ = agent.store.entries.of_kind(EntryKind.CONSULTATION_MESSAGE)
         messages = [e for e in found if isinstance(e, ConsultationMessage)]
-    shown = [_one(agent, r, tasks, messages) for r in requests]
+    here = _made_here(agent, [r.id for r in requests])
+    shown = [_one(agent, r, tasks, messages, made_here=r.id in here) for r in requests]
     return sorted(shown, key=lambda c: c["requested_at"], reverse=True)
 
 
@@ -226,11 +230,25 @@ def show(agent: Agent, consultation_id: str) -> dict[str, Any]:
     entries, _ = agent.store.entries.for_resident(record.resident_id)
     tasks = [e for e in entries if isinstance(e, ConsultationTask)]
     messages = [e for e in entries if isinstance(e, ConsultationMessage)]
-    return _one(agent, record, tasks, messages)
+    return _one(agent, record, tasks, messages, made_here=bool(_made_here(agent, [record.id])))
+
+
+def _made_here(agent: Agent, consultation_ids: list[str]) -> set[str]:
+    """Which of these requests were made on this PC: those whose creation is in this store's audit log.
+
+    A request pulled from the platform (another PC of the clinic made it, or this PC before it was
+    set up again) was written here by the sync, never created.
+    """
+    return agent.store.audit.with_action(consultation_ids, f"{EntryKind.CONSULTATION.value}.create")
 
 
 def _one(
-    agent: Agent, record: Consultation, tasks: list[ConsultationTask], messages: list[ConsultationMessage]
+    agent: Agent,
+    record: Consultation,
+    tasks: list[ConsultationTask],
+    messages: list[ConsultationMessage],
+    *,
+    made_here: bool,
 ) -> dict[str, Any]:
     sync_state = agent.store.sync.record_state(ENTRIES, record.id)
     remote = _remote_request(agent, record)
@@ -246,6 +264,7 @@ def _one(
         closed_because=because,
         sync=sync_state,
         platform_id=remote,
+        made_here=made_here,
         task=serde.to_json(task) if task is not None else None,
         replies=[serde.to_json(m) for m in replies],
         answers=answers,
