@@ -7,6 +7,7 @@ from typing import Any
 
 from clinic_agent.cli import output
 from clinic_agent.cli.commands import _command, backend, show
+from clinic_agent.core.errors import InvalidInput
 
 URGENCIES = ("routine", "urgent", "emergency")
 OUTCOMES = ("advice-followed", "referred", "not-reached")
@@ -78,6 +79,12 @@ def cmd_request(args: argparse.Namespace) -> int:
         if not attachments:
             suggested = chosen.call("consult.attachments", {"resident_id": args.resident})["attachments"]
             attachments = [item["ref"] for item in suggested]
+            if not attachments:
+                raise InvalidInput(
+                    "a consultation needs at least one attached record, and this resident's file has none to"
+                    " suggest (no readings of the last 30 days, no active condition or allergy, no follow-up):"
+                    " name one with --attach KIND:ID"
+                )
         made = chosen.call(
             "consult.request",
             {
