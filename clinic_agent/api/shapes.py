@@ -739,6 +739,7 @@ class ConsultShowReply(ConsultationJson):
     task: ConsultationTaskJson | None
     replies: list[ConsultationMessageJson]
     answers: list[str]
+    unreadable: list[str]  # replies set aside, not shown here (a PDF alone): "<Type>/<id> <reason>"
     outcome: ConsultationMessageJson | None
 
 

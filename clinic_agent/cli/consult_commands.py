@@ -67,6 +67,7 @@ def _text(c: dict[str, Any]) -> str:
     if c.get("task"):
         lines.append(f"  specialist's task: {c['task']['status']} {output.safe(c['task']['reason'])}".rstrip())
     lines += [f"  answer: {output.safe(a)}" for a in c["answers"]]
+    lines += [f"  answer not shown here (read it on the platform): {output.safe(u)}" for u in c["unreadable"]]
     if c.get("outcome"):
         lines.append(f"  outcome: {c['outcome']['outcome']} {output.safe(c['outcome']['text'])}".rstrip())
     return "\n".join(lines)
