@@ -49,9 +49,9 @@ RECENT_DAYS = 30
 STATES = ("waiting", "sent", "accepted", "answered", "closed")
 _CLOSED_TASK = frozenset({"rejected", "cancelled", "failed", "entered-in-error"})
 _ACCEPTED_TASK = frozenset({"received", "accepted", "in-progress", "on-hold", "ready"})
-# The FHIR types of a specialist's side's replies (sync.fhir.consultation.REPLY_TYPES, not imported: the
-# API's consultation methods load no sync module).
-_REPLY_TYPES = ("Task", "Communication", "DiagnosticReport")
+# The FHIR types of a specialist's side's replies, as the pull sets an unreadable one aside: equal to
+# sync.fhir.consultation.REPLY_TYPES (a test says so), not imported: the API's methods load no sync module.
+REPLY_TYPES = ("Task", "Communication", "DiagnosticReport")
 
 
 def suggested_attachments(agent: Agent, resident_id: str, *, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -242,7 +242,7 @@ def show(agent: Agent, consultation_id: str) -> dict[str, Any]:
 def _unreadable(agent: Agent) -> dict[str, list[str]]:
     """Replies set aside because they cannot be read here, by the request they answer: reasons, oldest first."""
     found: dict[str, list[str]] = {}
-    for parked in agent.store.sync.parked(pulled=_REPLY_TYPES):
+    for parked in agent.store.sync.parked(pulled=REPLY_TYPES):
         if parked.about:
             found.setdefault(parked.about, []).append(f"{parked.entity}/{parked.entity_id} {parked.reason}")
     return found

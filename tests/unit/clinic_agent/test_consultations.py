@@ -24,7 +24,7 @@ from clinic_agent.core.model import (
 )
 from clinic_agent.runtime import consultations
 from clinic_agent.runtime.agent import Agent, Caller
-from sync.fhir.consultation import ATTACHED_TYPES
+from sync.fhir.consultation import ATTACHED_TYPES, REPLY_TYPES
 from tests.support import PASSPHRASE, new_home, reading, resident
 
 TARGET = "Organization/county-hospital"
@@ -88,6 +88,10 @@ def test_only_what_the_platform_can_hold_as_supporting_info_may_be_attached(agen
     earlier = ask(agent, person.id, (f"condition:{htn.id}",))
     with pytest.raises(InvalidInput, match="is not kind:record-id"):
         ask(agent, person.id, (f"consultation:{earlier.id}",))
+
+
+def test_the_replies_a_consultation_looks_for_among_the_parked_are_those_the_pull_sets_aside() -> None:
+    assert set(consultations.REPLY_TYPES) == REPLY_TYPES
 
 
 def call(agent: Agent, method: str, params: dict[str, Any]) -> Any:
