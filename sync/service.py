@@ -68,24 +68,25 @@ async def run_once(
     own = platform is None
     client = platform or connect(enrolment["platform"], secret, host.site.settings)
     try:
-        report = await _run(host, client, options)
+        report, offered = await _run(host, client, options)
     finally:
         if own:
             await client.aclose()
     failed = report.errors[0] if report.errors and (report.offline or not (report.pushed or report.pulled)) else None
-    values: dict[str, str | None] = {"last_error": failed}
+    values: dict[str, str | None] = {"last_error": failed, **offered}
     if not report.offline:
         values["last_sync"] = utcnow().isoformat()
     await asyncio.to_thread(host.records.save_settings, values)
     return report
 
 
-async def _run(host: Host, client: FhirPlatform, options: EngineOptions) -> SyncReport:
+async def _run(host: Host, client: FhirPlatform, options: EngineOptions) -> tuple[SyncReport, dict[str, str | None]]:
+    """The run, and the settings it read to keep (whom a doctor may ask), saved with its outcome."""
     if not options.organization_id:  # enrolled before the platform would talk to us (SMART)
         try:  # the round trip enrol() could not prove yet: nothing is sent until it holds
             organization_id, _ = await prove_organization(host, client)
         except SyncError as exc:
-            return SyncReport(errors=[str(exc)], offline=isinstance(exc, PlatformUnavailable))
+            return SyncReport(errors=[str(exc)], offline=isinstance(exc, PlatformUnavailable)), {}
         await asyncio.to_thread(host.records.save_settings, {"organization_id": organization_id})
         options = dataclasses.replace(options, organization_id=organization_id)
     engine = SyncEngine(
@@ -101,11 +102,14 @@ async def _run(host: Host, client: FhirPlatform, options: EngineOptions) -> Sync
         host.publish("consult.answer", {"id": answer})
     if not report.errors:
         report.audit = await anchor(host, client, options.organization_id)
+    offered: dict[str, str | None] = {}
     if not report.offline:  # whom a doctor may ask, kept for offline use; a refusal keeps the last list
-        reason = await targets.refresh(host.records, client)
+        found, reason = await targets.fetch_or_reason(client)
         if reason is not None:
             report.errors.append(reason)
-    return report
+        if found is not None:  # kept in the transaction that records the sync's outcome: no commit of its own
+            offered = targets.settings_of(found)
+    return report, offered
 
 
 def status(host: Host, live: dict[str, Any] | None = None, *, records: bool = False) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 At enrolment and after every sync, the platform's HealthcareServices typed as consultation
 (``sync.fhir.consultation.TARGET_SEARCH``) are read and kept in the store as the
-``sync.consultation_targets`` setting (JSON), with the time they were read. A fetch that fails keeps
-the list from the last one: the request form works offline, and a platform that does not offer
-HealthcareService leaves whatever ``[platform] consultation`` in agent.toml says (the API, which reads the
-kept list, lays that over it: ``clinic_agent/api/consult_methods.py``). docs/fhir.md, Remote consultation.
+``sync.consultation_targets`` setting (JSON), with the time they were read: one search page, and
+after a sync no commit of its own (it is saved with the sync's outcome, ``sync.service.run_once``).
+A fetch that fails keeps the list from the last one: the request form works offline, and a platform
+that does not offer HealthcareService leaves whatever ``[platform] consultation`` in agent.toml says
+(the API, which reads the kept list, lays that over it: ``clinic_agent/api/consult_methods.py``).
+docs/fhir.md, Remote consultation.
 """
 
 from __future__ import annotations
@@ -40,14 +42,6 @@ async def fetch(platform: Platform) -> list[dict[str, str]]:
     return found[:MOST]
 
 
-async def refresh(records: SyncRecords, platform: Platform) -> str | None:
-    """Fetch the list and keep it; None when done, else why it was not (the kept list stays)."""
-    found, reason = await fetch_or_reason(platform)
-    if found is not None:
-        await keep(records, found)
-    return reason
-
-
 async def fetch_or_reason(platform: Platform) -> tuple[list[dict[str, str]] | None, str | None]:
     """(the list, None), or (None, why the platform would not give it)."""
     try:
@@ -60,5 +54,9 @@ async def fetch_or_reason(platform: Platform) -> tuple[list[dict[str, str]] | No
 
 async def keep(records: SyncRecords, found: list[dict[str, str]]) -> None:
     """Keep a fetched list (replacing the last one), with the time it was read."""
-    values: dict[str, str | None] = {SETTING: json.dumps(found, ensure_ascii=False), FETCHED_AT: utcnow().isoformat()}
-    await asyncio.to_thread(records.save_settings, values)
+    await asyncio.to_thread(records.save_settings, settings_of(found))
+
+
+def settings_of(found: list[dict[str, str]]) -> dict[str, str | None]:
+    """The settings that keep a fetched list: a sync saves them with its outcome, in one transaction."""
+    return {SETTING: json.dumps(found, ensure_ascii=False), FETCHED_AT: utcnow().isoformat()}

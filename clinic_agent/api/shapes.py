@@ -735,9 +735,11 @@ class ConsultShowReply(ConsultationJson):
     closed_because: str | None
     sync: str
     platform_id: str | None
+    made_here: bool  # False: it came down from the platform (another PC of the clinic made it)
     task: ConsultationTaskJson | None
     replies: list[ConsultationMessageJson]
     answers: list[str]
+    unreadable: list[str]  # replies set aside, not shown here (a PDF alone): "<Type>/<id> <reason>"
     outcome: ConsultationMessageJson | None
 
 

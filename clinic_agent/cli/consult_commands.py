@@ -7,10 +7,12 @@ from typing import Any
 
 from clinic_agent.cli import output
 from clinic_agent.cli.commands import _command, backend, show
+from clinic_agent.core.errors import InvalidInput
 
 URGENCIES = ("routine", "urgent", "emergency")
 OUTCOMES = ("advice-followed", "referred", "not-reached")
 _ONLY_HERE = "not yet (only on this PC)"
+_ELSEWHERE = " on another PC (came from the platform)"
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -57,13 +59,15 @@ def _text(c: dict[str, Any]) -> str:
     lines = [
         f"{c['id']}  {c['state']}{' (' + c['closed_because'] + ')' if c.get('closed_because') else ''}"
         f"  {c['urgency']}  to {c['target_name'] or c['target']}",
-        f"  asked {c['requested_at'][:16]} by {c['author'] or '-'}: {output.safe(c['question'])}",
+        f"  asked {c['requested_at'][:16]} by {c['author'] or '-'}{'' if c['made_here'] else _ELSEWHERE}:"
+        f" {output.safe(c['question'])}",
         f"  attached: {len(c['attachments'])} record(s); on the platform: {c['platform_id'] or _ONLY_HERE}",
     ]
     lines += [f"  added: {output.safe(a)}" for a in c["added"]]
     if c.get("task"):
         lines.append(f"  specialist's task: {c['task']['status']} {output.safe(c['task']['reason'])}".rstrip())
     lines += [f"  answer: {output.safe(a)}" for a in c["answers"]]
+    lines += [f"  answer not shown here (read it on the platform): {output.safe(u)}" for u in c["unreadable"]]
     if c.get("outcome"):
         lines.append(f"  outcome: {c['outcome']['outcome']} {output.safe(c['outcome']['text'])}".rstrip())
     return "\n".join(lines)
@@ -76,6 +80,12 @@ def cmd_request(args: argparse.Namespace) -> int:
         if not attachments:
             suggested = chosen.call("consult.attachments", {"resident_id": args.resident})["attachments"]
             attachments = [item["ref"] for item in suggested]
+            if not attachments:
+                raise InvalidInput(
+                    "a consultation needs at least one attached record, and this resident's file has none to"
+                    " suggest (no readings of the last 30 days, no active condition or allergy, no follow-up):"
+                    " name one with --attach KIND:ID"
+                )
         made = chosen.call(
             "consult.request",
             {

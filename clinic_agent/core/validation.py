@@ -108,10 +108,11 @@ def entry(record: Entry) -> Entry:
     return consultation(checked) if isinstance(checked, Consultation) else checked
 
 
-# What a consultation may attach: readings and the file entries the platform holds.
-ATTACHABLE = frozenset({"reading"}) | {
-    k.value for k in ENTRY_TYPES if k not in (EntryKind.CONSULTATION_TASK, EntryKind.CONSULTATION_MESSAGE)
-}
+# What a consultation may attach: readings and the file entries the platform holds as clinical records
+# (sync.fhir.consultation.ATTACHED_TYPES). Not another consultation, its Task or its messages: there is
+# no supportingInfo for them, and such a request would be accepted here only to be parked at the push.
+_NOT_ATTACHABLE = (EntryKind.CONSULTATION, EntryKind.CONSULTATION_TASK, EntryKind.CONSULTATION_MESSAGE)
+ATTACHABLE = frozenset({"reading"}) | {k.value for k in ENTRY_TYPES if k not in _NOT_ATTACHABLE}
 
 
 def consultation(record: Consultation) -> Consultation:

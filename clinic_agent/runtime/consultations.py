@@ -11,9 +11,13 @@ States, honest about what is only on this PC:
 - ``waiting``: made here, not yet confirmed by the platform (offline, or not synced yet);
 - ``sent``: the platform has it; no one has taken it up yet;
 - ``accepted``: the specialist's side accepted it or is working on it;
-- ``answered``: a reply came down (a message, or an output of the Task);
+- ``answered``: a reply came down (a message, or an output of the Task), or one that cannot be shown
+  here (a PDF alone: set aside with the reason, listed in ``unreadable``, to be read on the platform);
 - ``closed``: the doctor recorded the outcome, withdrew it, or the specialist's side rejected or
   cancelled it (``closed_because`` says which).
+
+A request another PC of the clinic made comes down with the pull and is shown like this PC's own;
+``made_here`` says which it is (False: the copy here came from the platform).
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ RECENT_DAYS = 30
 STATES = ("waiting", "sent", "accepted", "answered", "closed")
 _CLOSED_TASK = frozenset({"rejected", "cancelled", "failed", "entered-in-error"})
 _ACCEPTED_TASK = frozenset({"received", "accepted", "in-progress", "on-hold", "ready"})
+# The FHIR types of a specialist's side's replies, as the pull sets an unreadable one aside: equal to
+# sync.fhir.consultation.REPLY_TYPES (a test says so), not imported: the API's methods load no sync module.
+REPLY_TYPES = ("Task", "Communication", "DiagnosticReport")
 
 
 def suggested_attachments(agent: Agent, resident_id: str, *, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -216,7 +223,9 @@ def overview(agent: Agent, *, resident_id: str | None = None) -> list[dict[str, 
         tasks = [e for e in found if isinstance(e, ConsultationTask)]
         found, _ = agent.store.entries.of_kind(EntryKind.CONSULTATION_MESSAGE)
         messages = [e for e in found if isinstance(e, ConsultationMessage)]
-    shown = [_one(agent, r, tasks, messages) for r in requests]
+    here = _made_here(agent, [r.id for r in requests])
+    unread = _unreadable(agent)
+    shown = [_one(agent, r, tasks, messages, made_here=r.id in here, unreadable=unread) for r in requests]
     return sorted(shown, key=lambda c: c["requested_at"], reverse=True)
 
 
@@ -226,11 +235,36 @@ def show(agent: Agent, consultation_id: str) -> dict[str, Any]:
     entries, _ = agent.store.entries.for_resident(record.resident_id)
     tasks = [e for e in entries if isinstance(e, ConsultationTask)]
     messages = [e for e in entries if isinstance(e, ConsultationMessage)]
-    return _one(agent, record, tasks, messages)
+    here = bool(_made_here(agent, [record.id]))
+    return _one(agent, record, tasks, messages, made_here=here, unreadable=_unreadable(agent))
+
+
+def _unreadable(agent: Agent) -> dict[str, list[str]]:
+    """Replies set aside because they cannot be read here, by the request they answer: reasons, oldest first."""
+    found: dict[str, list[str]] = {}
+    for parked in agent.store.sync.parked(pulled=REPLY_TYPES):
+        if parked.about:
+            found.setdefault(parked.about, []).append(f"{parked.entity}/{parked.entity_id} {parked.reason}")
+    return found
+
+
+def _made_here(agent: Agent, consultation_ids: list[str]) -> set[str]:
+    """Which of these requests were made on this PC: those whose creation is in this store's audit log.
+
+    A request pulled from the platform (another PC of the clinic made it, or this PC before it was
+    set up again) was written here by the sync, never created.
+    """
+    return agent.store.audit.with_action(consultation_ids, f"{EntryKind.CONSULTATION.value}.create")
 
 
 def _one(
-    agent: Agent, record: Consultation, tasks: list[ConsultationTask], messages: list[ConsultationMessage]
+    agent: Agent,
+    record: Consultation,
+    tasks: list[ConsultationTask],
+    messages: list[ConsultationMessage],
+    *,
+    made_here: bool,
+    unreadable: dict[str, list[str]],
 ) -> dict[str, Any]:
     sync_state = agent.store.sync.record_state(ENTRIES, record.id)
     remote = _remote_request(agent, record)
@@ -239,16 +273,19 @@ def _one(
     replies = [m for m in mine if m.outcome is None]
     outcome = next((m for m in mine if m.outcome is not None), None)
     answers = [*(task.outputs if task is not None else ()), *(m.text for m in replies)]
-    state, because = _state(record, remote, task, answers, outcome)
+    unread = unreadable.get(remote, []) if remote is not None else []
+    state, because = _state(record, remote, task, [*answers, *unread], outcome)
     data: dict[str, Any] = serde.to_json(record)
     data.update(
         state=state,
         closed_because=because,
         sync=sync_state,
         platform_id=remote,
+        made_here=made_here,
         task=serde.to_json(task) if task is not None else None,
         replies=[serde.to_json(m) for m in replies],
         answers=answers,
+        unreadable=unread,
         outcome=serde.to_json(outcome) if outcome is not None else None,
     )
     return data

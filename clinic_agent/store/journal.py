@@ -89,6 +89,21 @@ class AuditLog:
                 found += map(_entry, rows)
         return sorted(found, key=lambda e: -e.seq)[:limit]
 
+    def with_action(self, object_ids: Sequence[str], action: str) -> set[str]:
+        """Which of these records have an entry of this action: ``consultation.create`` says a request was
+        made on this PC, not pulled from the platform (the log is append-only, so it cannot be lost)."""
+        found: set[str] = set()
+        with self._core.read() as conn:
+            for start in range(0, len(object_ids), 500):
+                chunk = list(object_ids[start : start + 500])
+                rows = conn.execute(
+                    f"SELECT DISTINCT object_id FROM audit WHERE object_id IN ({', '.join('?' * len(chunk))})"
+                    " AND action = ?",
+                    (*chunk, action),
+                ).fetchall()
+                found.update(str(r[0]) for r in rows)
+        return found
+
     def verify(self) -> audit.VerifyResult:
         """Walk the whole chain."""
         return audit.verify(self._core.keys().audit_key, self._core.store_id, self.entries())

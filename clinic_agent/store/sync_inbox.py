@@ -8,6 +8,7 @@ id) are ``meta`` rows ``sync.*``; the token or private key is an encrypted ``syn
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ class Parked:
     kind: str
     reason: str
     since: str
+    about: str = ""  # a reply set aside: the consultation's request it answers, "ServiceRequest/<id>"
 
 
 PULLED_PREFIX = "pull:"  # sync_parked ids of resources from the platform (outbox rows use their seq)
@@ -90,35 +92,50 @@ class SyncInbox:
 
     # -- parked rows ----------------------------------------------------------------------------------
 
-    def parked(self) -> list[Parked]:
-        """Rows the platform refused, oldest first."""
+    def parked(self, *, pulled: Collection[str] = ()) -> list[Parked]:
+        """Rows the platform refused, oldest first; with ``pulled``, only resources of these types set aside
+        by the pull (a consultation's replies: few rows decrypted, however many records are parked)."""
+        where, params = "", tuple(pulled)
+        if pulled:
+            where = f" WHERE p.id LIKE '{PULLED_PREFIX}%' AND p.entity IN ({', '.join('?' * len(pulled))})"
         with self._core.read() as conn:
             rows = conn.execute(
                 "SELECT p.id, p.entity, p.entity_id, p.since, p.key_id, p.payload, e.kind FROM sync_parked p"
-                " LEFT JOIN entries e ON p.entity = 'entries' AND e.id = p.entity_id ORDER BY p.since, p.id"
+                f" LEFT JOIN entries e ON p.entity = 'entries' AND e.id = p.entity_id{where} ORDER BY p.since, p.id",
+                params,
             ).fetchall()
         found = []
         for seq, entity, entity_id, since, key_id, blob, kind in rows:
-            reason = str(self._core.open("sync_parked", seq, key_id, blob).get("reason", ""))
+            payload = self._core.open("sync_parked", seq, key_id, blob)
+            reason = str(payload.get("reason", ""))
             if seq.startswith(PULLED_PREFIX):  # a resource from the platform that could not be applied here
-                found.append(Parked(0, entity, entity_id, f"from the platform: {entity}", reason, since))
+                about = str(payload.get("about", ""))
+                found.append(Parked(0, entity, entity_id, f"from the platform: {entity}", reason, since, about))
                 continue
             found.append(Parked(int(seq), entity, entity_id, kind or _KINDS.get(entity, entity), reason, since))
         return found
 
-    def park_pulled(self, resource_type: str, remote_id: str, reason: str) -> None:
+    def park_pulled(self, resource_type: str, remote_id: str, reason: str, *, about: str = "") -> bool:
         """A resource from the platform that cannot be applied here: kept aside with the reason (encrypted);
-        the rest of the pull goes on, and a later version of it is tried again when it comes."""
+        the rest of the pull goes on, and a later version of it is tried again when it comes. ``about``: the
+        consultation request a reply set aside answers, so that the consultation can say so.
+
+        True when it is news: not set aside already for this reason (a pull reads the newest resource of a
+        type again at its next run, and the doctor is alerted to an unreadable answer once)."""
         core = self._core
         row_id = f"{PULLED_PREFIX}{resource_type}/{remote_id}"
+        kept = {"reason": reason[:500], "about": about[:200]} if about else {"reason": reason[:500]}
         with core.write() as conn:
-            key_id, blob = core.seal("sync_parked", row_id, {"reason": reason[:500]})
+            row = conn.execute("SELECT key_id, payload FROM sync_parked WHERE id = ?", (row_id,)).fetchone()
+            news = row is None or core.open("sync_parked", row_id, row[0], row[1]) != kept
+            key_id, blob = core.seal("sync_parked", row_id, kept)
             conn.execute(
                 "INSERT OR REPLACE INTO sync_parked(id, entity, entity_id, since, key_id, payload)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (row_id, resource_type, remote_id, core.clock().isoformat(), key_id, blob),
             )
             core.append_audit(conn, "sync", "sync.park_pulled", resource_type, remote_id, "not applied here")
+        return news
 
     def unpark_pulled(self, resource_type: str, remote_ids: list[str]) -> None:
         """Resources that were applied after all: no longer set aside."""

@@ -113,8 +113,9 @@ class SyncStore(Protocol):
         """Set a row aside with the platform's reason (kept encrypted)."""
         ...
 
-    def park_pulled(self, resource_type: str, remote_id: str, reason: str) -> None:
-        """Set aside a resource from the platform that cannot be applied here, with the reason."""
+    def park_pulled(self, resource_type: str, remote_id: str, reason: str, *, about: str = "") -> bool:
+        """Set aside a resource from the platform that cannot be applied here, with the reason (and, for a
+        consultation's reply, the request it answers); True unless it was set aside already for that reason."""
         ...
 
     def unpark_pulled(self, resource_type: str, remote_ids: list[str]) -> None:

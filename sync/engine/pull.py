@@ -31,6 +31,7 @@ from sync.engine.deletions import pull_deletions
 from sync.engine.engine import SyncEngine
 from sync.engine.mapping import PULLED, SUBJECT_PARAM, derived, entity_of, from_resource, subject_id
 from sync.errors import PlatformProtocolError, PlatformRejected
+from sync.fhir import consultation
 from sync.fhir.bundle import SearchPage
 from sync.fhir.common import parse_instant, record_id_of
 from sync.fhir.history import since
@@ -531,8 +532,11 @@ def _write_for(engine: SyncEngine, resource_type: str, resource: dict[str, Any],
     except (PlatformProtocolError, InvalidInput) as exc:
         engine.report.errors.append(f"{resource_type}/{str(remote_id)[:64]} could not be read: {exc}")
         if remote_id is not None:
-            store.park_pulled(resource_type, remote_id, f"could not be read: {exc}")
+            about = consultation.request_of(resource) if resource_type in consultation.REPLY_TYPES else ""
+            news = store.park_pulled(resource_type, remote_id, f"could not be read: {exc}", about=about)
             engine.report.parked += 1
+            if about and news:  # an answer came, though it cannot be shown here: the doctor is alerted all the same
+                engine.report.answers.append(remote_id)
         return None
     entity = entity_of(resource_type)
     ours = record_id_of(resource)

@@ -21,8 +21,9 @@ reference too: the reference never dangles, and a platform that resolves logical
 the record when it arrives.
 
 What comes down: the Task (as ``ConsultationTask``: its status, reason, owner and text outputs) and
-every Communication ``basedOn`` a ServiceRequest (as ``ConsultationMessage``: the reply's text,
-sender and time). The clinic's outcome (advice followed, referred, resident not reached) goes up as
+every Communication or DiagnosticReport ``basedOn`` a ServiceRequest (as ``ConsultationMessage``: the
+reply's text, sender and time). One that cannot be read is set aside under the request it answers
+(``request_of``). The clinic's outcome (advice followed, referred, resident not reached) goes up as
 a Communication too, ``basedOn`` the ServiceRequest, ``category`` our ``consultation-message|outcome``
 and ``reasonCode`` our ``consultation-outcome`` code.
 """
@@ -271,6 +272,23 @@ def is_consultation_message(resource: Resource) -> bool:
     )
 
 
+REPLY_TYPES: Final = frozenset({"Task", "Communication", "DiagnosticReport"})
+
+
+def request_of(resource: Resource) -> str:
+    """The consultation request a Task, Communication or DiagnosticReport is about ("ServiceRequest/<id>"),
+    or "" when it names none: a reply that cannot be read is set aside under it, so that the
+    consultation can say an answer came that is not shown here."""
+    if resource.get("resourceType") == "Task":
+        focus = resource.get("focus")
+        refs = [focus.get("reference")] if isinstance(focus, dict) else []
+    else:
+        based = resource.get("basedOn")
+        refs = [b.get("reference") for b in based if isinstance(b, dict)] if isinstance(based, list) else []
+    found = [r for r in refs if isinstance(r, str) and r.startswith("ServiceRequest/")]
+    return found[0].split("/_history/", 1)[0][:200] if found else ""
+
+
 def task_from_fhir(resource: Resource, *, resident_id: str) -> ConsultationTask:
     """The platform's Task of a consultation, as the doctor is shown it."""
     resource = expect_type(resource, "Task")
@@ -444,8 +462,12 @@ def message_from_fhir(
         content = payload.get("contentString")
         if isinstance(content, str):
             parts.append(content)
+        elif isinstance(payload.get("contentAttachment"), dict):
+            parts.append(_attachment_text(payload["contentAttachment"], "Communication.payload"))
         else:
-            raise PlatformProtocolError("a Communication.payload is not text (contentString)")
+            raise PlatformProtocolError(
+                "a Communication.payload is not text (contentString, or a text/plain contentAttachment)"
+            )
     body = "\n\n".join(p for p in parts if p.strip())
     if not body and outcome is None:
         raise PlatformProtocolError("Communication has no text")

@@ -63,3 +63,22 @@ def test_a_consultation_from_the_command_line(initialised: Cli) -> None:
     again = cli("consult", "withdraw", made["id"])
     assert again.returncode == 2
     assert "already been withdrawn" in again.stderr
+
+
+def test_a_request_to_no_one_or_with_nothing_to_attach_is_refused_with_the_reason(initialised: Cli) -> None:
+    """Nothing offered (not enrolled, nothing in agent.toml) and a file with nothing to suggest."""
+    cli = initialised
+    cli("resident", "add", "--id-number", RESIDENT, "--name", "张秀英", check=True)
+    offered = cli("consult", "targets", check=True).stdout
+    assert "None offered" in offered
+    asking = ("consult", "request", "--resident", RESIDENT, "--question", "血压高")
+
+    no_one = cli(*asking, "--to", " ", "--attach", "reading:00000000-0000-4000-8000-000000000000")
+    assert no_one.returncode == 2
+    assert no_one.stderr.strip().endswith("a consultation needs someone to ask (target)")
+    nothing = cli(*asking, "--to", "Organization/4401")
+    assert nothing.returncode == 2
+    assert "this resident's file has none to suggest" in nothing.stderr
+    assert "--attach KIND:ID" in nothing.stderr
+    listed = cli("consult", "list", "--json", check=True).stdout
+    assert json.loads(listed) == []

@@ -73,8 +73,21 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+def settings_saved(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """The names of the sync settings each transaction of the store's save_settings writes, from now on."""
+    saved: list[set[str]] = []
+    real = agent.store.sync.save_settings
+
+    def counting(values: dict[str, str | None], **more: Any) -> None:
+        saved.append(set(values))
+        real(values, **more)
+
+    monkeypatch.setattr(agent.store.sync, "save_settings", counting)
+    return saved
+
+
 def test_consultation_services_come_from_the_platform_and_stay_for_offline_use(
-    fresh_fhir_server: str, clinic_factory: Callable[..., Agent], directory: Directory
+    fresh_fhir_server: str, clinic_factory: Callable[..., Agent], directory: Directory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cardiology = directory.service("心内科", "铜仁市人民医院")
     directory.service("儿科门诊", "碧江区妇幼保健院", consultation=False)  # a service, but not for consultation
@@ -96,8 +109,14 @@ def test_consultation_services_come_from_the_platform_and_stay_for_offline_use(
     }
 
     endocrinology = directory.service("内分泌科", "铜仁市人民医院")  # the platform offers one more
+    saved = settings_saved(agent, monkeypatch)
     report = run_sync(agent)
     assert report.errors == []
+    kept = [names for names in saved if "consultation_targets" in names]
+    assert kept == [{"last_error", "last_sync", "consultation_targets", "consultation_targets_at"}], (
+        "the list is kept with the sync's outcome, in one transaction"
+    )
+    monkeypatch.undo()
     assert offered(agent)[endocrinology] == ("铜仁市人民医院 内分泌科", "platform")
     fetched_at = call(agent, "consult.targets")["fetched_at"]
     assert fetched_at is not None

@@ -6,6 +6,7 @@ revokes the request and cancels its Task."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -273,10 +274,36 @@ def test_a_reply_the_agent_cannot_read_is_set_aside_with_the_reason(
         "subject": request["subject"],
         "payload": [{"contentAttachment": {"contentType": "image/png", "data": "iVBORw0KGgo="}}],
     }
-    assert specialist.http.post("Communication", json=body).status_code == 201
+    posted = specialist.http.post("Communication", json=body)
+    assert posted.status_code == 201
+    image = posted.json()
+    task = specialist.task_of(asked.id)
+    pdf = {"contentType": "application/pdf", "data": base64.b64encode(b"%PDF-1.4").decode()}
+    specialist.move_task(task, "in-progress", output=[{"type": {"text": "report"}, "valueAttachment": pdf}])
     report = asyncio.run(_sync(agent, fresh_fhir_server))
-    assert report.parked == 1
-    parked = [p for p in store.sync.parked() if p.entity == "Communication"]
-    assert len(parked) == 1
-    assert "not text" in parked[0].reason
-    assert consultations.show(agent, asked.id)["state"] == "sent"
+    assert report.parked == 2
+    assert sorted(report.answers) == sorted([image["id"], task["id"]]), "the doctor is alerted all the same"
+    parked = {p.entity: p for p in store.sync.parked()}
+    assert "not inline text/plain (image/png)" in parked["Communication"].reason
+    assert "not inline text/plain (application/pdf)" in parked["Task"].reason
+    shown = consultations.show(agent, asked.id)
+    assert shown["state"] == "answered", "an answer came, though it cannot be shown here"
+    assert shown["answers"] == []
+    assert sorted(u.split(" ", 1)[0] for u in shown["unreadable"]) == [
+        f"Communication/{image['id']}",
+        f"Task/{task['id']}",
+    ]
+
+    # The specialist sends the advice again as text: read, and no longer set aside.
+    text = {"contentType": "text/plain", "data": base64.b64encode("建议加用螺内酯".encode()).decode()}
+    again = specialist.http.put(
+        f"Communication/{image['id']}", json={**image, "payload": [{"contentAttachment": text}]}
+    )
+    assert again.status_code == 200, again.text
+    report = asyncio.run(_sync(agent, fresh_fhir_server))
+    assert len(report.answers) == 1, "the reply read; the Task set aside, read again unchanged, is no new alert"
+    assert task["id"] not in report.answers
+    shown = consultations.show(agent, asked.id)
+    assert shown["answers"] == ["建议加用螺内酯"]
+    assert [u.split(" ", 1)[0] for u in shown["unreadable"]] == [f"Task/{task['id']}"]
+    assert [p.entity for p in store.sync.parked()] == ["Task"]

@@ -1,8 +1,8 @@
 """Consultations a clinic shares between its PCs, answers in every form the agent reads, and a withdrawal
 that never replaces the specialist's side's writes — against the real FHIR server (SEKMET).
 
-- A request made on one PC of a clinic comes down to its other PCs with its state, and either can
-  record the outcome; a ServiceRequest that is not a consultation (a lab order) is left alone.
+- A request made on one PC of a clinic comes down to its other PCs with its state, shown as made
+  elsewhere, and either can record the outcome; a ServiceRequest that is not a consultation (a lab order) is left alone.
 - A specialist's answer as a DiagnosticReport (its conclusion and text/plain form) and as a Task's
   output is read; a report with nothing readable is set aside with the reason.
 - A withdrawal reads the Task first, even when this PC never pulled it: the cancellation is laid
@@ -17,9 +17,10 @@ import base64
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from clinic_agent.api import registry
 from clinic_agent.core.model import Condition, ConsultationOutcome, EntryKind, Urgency, new_id, utcnow
 from clinic_agent.runtime import consultations
-from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.agent import Agent, Caller
 from sync.engine import EngineOptions, SyncEngine
 from sync.engine.engine import SyncReport
 from sync.fhir.bundle import SearchPage
@@ -29,6 +30,7 @@ from tests.integration.sync.test_sync_followups import everything, quick_sleep
 from tests.support import resident
 
 __all__ = ["specialist"]  # the fixture, shared with test_sync_consultations
+DOCTOR = Caller(actor="user:doctor", role="doctor")
 
 
 def ask(agent: Agent, question: str = "三种降压药联用血压仍在170左右, 请指导调整用药。") -> tuple[str, str]:
@@ -119,9 +121,11 @@ def test_a_request_made_on_another_pc_of_the_clinic_is_seen_here_with_its_state(
     )
 
     sync(second, fresh_fhir_server)
-    seen = consultations.overview(second)
+    seen = registry.call(second, DOCTOR, "consult.list", {})["consultations"]
     assert [c["id"] for c in seen] == [asked], "the other PC's request, and only it"
     assert seen[0]["state"] == "sent"
+    assert seen[0]["made_here"] is False, "shown as made on another PC, not as this one's"
+    assert consultations.show(first, asked)["made_here"] is True
     assert seen[0]["question"].startswith("三种降压药联用")
     assert (seen[0]["author"], seen[0]["urgency"], seen[0]["target"]) == ("张伟", "urgent", TARGET)
     assert seen[0]["platform_id"] == f"ServiceRequest/{request['id']}"

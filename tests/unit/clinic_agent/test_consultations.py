@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from clinic_agent.api import registry
+from clinic_agent.core import validation
 from clinic_agent.core.errors import InvalidInput
 from clinic_agent.core.model import (
     Allergy,
@@ -20,10 +23,12 @@ from clinic_agent.core.model import (
     utcnow,
 )
 from clinic_agent.runtime import consultations
-from clinic_agent.runtime.agent import Agent
+from clinic_agent.runtime.agent import Agent, Caller
+from sync.fhir.consultation import ATTACHED_TYPES, REPLY_TYPES
 from tests.support import PASSPHRASE, new_home, reading, resident
 
 TARGET = "Organization/county-hospital"
+DOCTOR = Caller(actor="user:doctor", role="doctor")
 
 
 @pytest.fixture
@@ -73,6 +78,52 @@ def test_a_request_with_no_question_no_one_to_ask_or_nothing_attached_is_refused
     with pytest.raises(InvalidInput, match="not a record in this resident's file"):
         ask(agent, person.id, (f"condition:{theirs.id}",))
     assert agent.store.entries.for_resident(person.id, EntryKind.CONSULTATION)[0] == []
+
+
+def test_only_what_the_platform_can_hold_as_supporting_info_may_be_attached(agent: Agent) -> None:
+    """A request attaching another request was stored, then parked at the push (no FHIR type for it)."""
+    assert set(ATTACHED_TYPES) == validation.ATTACHABLE
+    person = agent.store.residents.add(resident(), actor="test")
+    htn = agent.store.entries.add(Condition(id=new_id(), resident_id=person.id, name="高血压"), actor="doctor")
+    earlier = ask(agent, person.id, (f"condition:{htn.id}",))
+    with pytest.raises(InvalidInput, match="is not kind:record-id"):
+        ask(agent, person.id, (f"consultation:{earlier.id}",))
+
+
+def test_the_replies_a_consultation_looks_for_among_the_parked_are_those_the_pull_sets_aside() -> None:
+    assert set(consultations.REPLY_TYPES) == REPLY_TYPES
+
+
+def call(agent: Agent, method: str, params: dict[str, Any]) -> Any:
+    return registry.call(agent, DOCTOR, method, params)
+
+
+def test_the_api_refuses_an_incomplete_request_with_the_reason_and_stores_nothing(agent: Agent) -> None:
+    """Through the registry, as the terminal UI and the CLI call it (the contract held strictly by the suite)."""
+    person = agent.store.residents.add(resident(), actor="test")
+    htn = agent.store.entries.add(Condition(id=new_id(), resident_id=person.id, name="高血压"), actor="doctor")
+    asking: dict[str, Any] = {
+        "resident_id": person.id,
+        "question": "血压控制不佳, 请指导",
+        "target": TARGET,
+        "attachments": [f"condition:{htn.id}"],
+    }
+    refusals = {
+        "needs a question": {"question": "   "},
+        "someone to ask": {"target": ""},  # nothing offered here (not enrolled, nothing in agent.toml)
+        "at least one attached record": {"attachments": []},
+        "is not kind:record-id": {"attachments": ["condition"]},
+        "urgency must be one of": {"urgency": "soon"},
+    }
+    for reason, change in refusals.items():
+        with pytest.raises(InvalidInput, match=reason):
+            call(agent, "consult.request", {**asking, **change})
+    without = {k: v for k, v in asking.items() if k != "question"}
+    with pytest.raises(InvalidInput, match="needs a question"):
+        call(agent, "consult.request", without)
+    assert call(agent, "consult.list", {})["consultations"] == []
+    made = call(agent, "consult.request", asking)
+    assert (made["state"], made["made_here"], made["platform_id"]) == ("waiting", True, None)
 
 
 def test_urgent_and_emergency_requests_and_what_they_attach_go_up_first(agent: Agent) -> None:
