@@ -25,6 +25,7 @@ from tests.tui.test_flows import open_file, resident_id
 from tests.tui.test_snapshots import resident_file, steady_cursor, utc
 from tui.app import ClinicApp
 from tui.widgets.consult_panel import ConsultPanel
+from tui.widgets.fields import Field
 from tui.widgets.paged_table import PagedTable
 
 __all__ = ["steady_cursor", "utc"]  # the snapshots' autouse fixtures: a steady cursor, times in UTC
@@ -241,6 +242,59 @@ async def test_home_lists_the_open_requests_answered_first_and_opens_one_with_a_
         assert app.screen.current["id"] == first
         await until(pilot, lambda: "Add spironolactone 20 mg" in visible_text(app))
     assert api(daemon, "consult.show", id=later)["state"] == "waiting"
+
+
+async def test_withdrawing_asks_first(make_app: MakeApp, daemon: Daemon) -> None:
+    asked = ask_about(daemon, "田玉梅", "血压控制不佳")
+    app = make_app(language="en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(app.screen.consultations))
+        await pilot.press("w")
+        await until(pilot, lambda: screen_name(pilot) == "ConfirmScreen")
+        assert "血压控制不佳" in visible_text(app)  # which request it is
+        await pilot.press("n")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen")
+        await settled(pilot)
+        assert api(daemon, "consult.show", id=asked)["state"] == "waiting"
+
+        keys = Keys(pilot)
+        await keys.press("w", "y")
+        await until(pilot, lambda: "withdrawn" in visible_text(app))
+        assert keys.count == 2
+        await pilot.press("w")  # closed now: said at once, nothing asked
+        await until(pilot, lambda: any("nothing to withdraw" in str(n.message) for n in app._notifications))
+        assert screen_name(pilot) == "ConsultInboxScreen"
+    assert api(daemon, "consult.show", id=asked)["closed_because"] == "withdrawn"
+
+
+async def test_esc_on_a_changed_request_asks_before_dropping_it(make_app: MakeApp, daemon: Daemon) -> None:
+    daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET,))
+    app = make_app(language="en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        await pilot.press("q")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await settled(pilot)
+        assert app.screen.focused is app.screen.query_one("#i-question")  # the question first
+        await pilot.press("escape")  # nothing changed: back at once
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
+
+        await pilot.press("q")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await settled(pilot)
+        await pilot.press(*"BP 170")
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "ConfirmScreen")
+        await pilot.press("n")  # keep it: the question is still there
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen")
+        assert app.screen.query_one("#f-question", Field).value == "BP 170"
+        await pilot.press("escape", "y")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
+    made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
+    assert made == []
 
 
 # -- snapshots ---------------------------------------------------------------------------------------------

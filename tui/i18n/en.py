@@ -476,6 +476,8 @@ MESSAGES: dict[str, str] = {
     "consultation.answer": "Answer:",
     "consultation.outcome": "Outcome:",
     "consultation.only_here": "Only on this PC so far: it goes up at the next sync",
+    "consultation.confirm_withdraw": "Withdraw this consultation request?\n{asked}",
+    "consultation.withdraw_closed": "This consultation is closed already: there is nothing to withdraw",
     "consultation.withdrawn": "Withdrawn",
     "consultation.outcome_recorded": "Outcome recorded; it goes to the platform at the next sync",
     "consultation.answer_arrived": "A specialist has moved a consultation on or answered it: F7 on home",

@@ -488,6 +488,8 @@ MESSAGES: dict[str, str] = {
     "consultation.answer": "回复:",
     "consultation.outcome": "处理结果:",
     "consultation.only_here": "目前只在本机, 下次同步时发送",
+    "consultation.confirm_withdraw": "撤回这条会诊申请？\n{asked}",
+    "consultation.withdraw_closed": "该会诊已结束, 不能撤回",
     "consultation.withdrawn": "已撤回",
     "consultation.outcome_recorded": "处理结果已记录, 下次同步时发送到平台",
     "consultation.answer_arrived": "上级医生已受理或回复会诊: 在首页按 F7 查看",

@@ -3,13 +3,14 @@
 ``ConsultRequestScreen`` (from a resident's file, ``q``): the question (a quick phrase fills it in),
 the urgency, whom to ask (the platform's consultation services, kept for offline use, and those
 agent.toml names) and what goes with it — the last 30 days of readings, active conditions and
-allergies and the last follow-up, all preselected and shown before sending (space leaves one out).
-Ctrl+S sends it.
+allergies and the last follow-up (with its medications), all preselected and shown before sending
+(space leaves one out). The question has the focus on open; Ctrl+S sends it; Esc asks before it
+drops a question typed or a choice changed.
 
 ``ConsultInboxScreen`` (from home, F7): every request with its state — waiting to send, sent,
 accepted, answered, closed — made on this PC or another of the clinic's, the question and the
 specialist's answers; ``a`` adds information to a request (``ConsultAddScreen``: one text, Enter
-sends it), ``w`` withdraws one, ``1`` ``2`` ``3`` record the outcome (advice followed, referred,
+sends it), ``w`` withdraws one (after Y to confirm), ``1`` ``2`` ``3`` record the outcome (advice followed, referred,
 could not reach the resident). An answer arriving refreshes it.
 """
 
@@ -74,6 +75,7 @@ class ConsultRequestScreen(ClinicScreen):
         self.attachments: list[AttachmentJson] = []
         self.left_out: set[str] = set()
         self.targets: list[TargetJson] = []
+        self.baseline: tuple[object, ...] | None = None  # the form as it was once loaded: what a change is
 
     def body(self) -> Iterable[Widget]:
         yield Static(id="consult-who")
@@ -110,6 +112,26 @@ class ConsultRequestScreen(ClinicScreen):
         if found is not None:
             self.attachments = list(found["attachments"])
             self._show()
+        self.baseline = self._values(question="")  # what was typed while it loaded is a change
+
+    def _values(self, **given: object) -> tuple[object, ...]:
+        """What the doctor may change: the question, the urgency, whom to ask, what is left out."""
+        target = self.query_one("#i-target", Select).value
+        values: dict[str, object] = {
+            "question": self.query_one("#f-question", Field).value.strip(),
+            "urgency": self.query_one("#f-urgency", SelectField).value or "routine",
+            "target": target if isinstance(target, str) else "",
+            "left_out": frozenset(self.left_out),
+        }
+        values.update(given)
+        return tuple(values.values())
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was typed, chosen or left out since the form opened."""
+        if self.baseline is None:
+            return bool(self.query_one("#f-question", Field).value.strip() or self.left_out)
+        return self._values() != self.baseline
 
     def _show(self) -> None:
         t = self.t
@@ -171,8 +193,18 @@ class ConsultRequestScreen(ClinicScreen):
             self.app.pop_screen()
 
     def action_back(self) -> None:
-        """Back without sending."""
-        self.app.pop_screen()
+        """Back without sending; if something was typed or chosen, ask first."""
+        if self.changed:
+            self._ask_to_discard()
+        else:
+            self.app.pop_screen()
+
+    @work(group="discard", exclusive=True)
+    async def _ask_to_discard(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        if await self.app.push_screen_wait(ConfirmScreen("confirm.discard")) and self.app.screen is self:
+            self.app.pop_screen()
 
     def translate_body(self) -> None:
         self._show()
@@ -308,10 +340,19 @@ class ConsultInboxScreen(ClinicScreen):
 
     @work(group="act", exclusive=True)
     async def action_withdraw(self) -> None:
-        """Withdraw the chosen request."""
-        if self.current is None:
+        """Withdraw the chosen request, once the doctor confirms (the specialist's side sees it cancelled)."""
+        from tui.screens.confirm import ConfirmScreen
+
+        chosen = self.current
+        if chosen is None:
             return
-        done = await self.call("consult.withdraw", {"id": self.current["id"]})
+        if chosen.get("state") == "closed":
+            self.notify(self.t("consultation.withdraw_closed"), severity="warning", markup=False)
+            return
+        asked = lit(chosen.get("question"), cells=40).plain
+        if not await self.app.push_screen_wait(ConfirmScreen("consultation.confirm_withdraw", asked=asked)):
+            return
+        done = await self.call("consult.withdraw", {"id": chosen["id"]})
         if done is not None:
             self.notify(self.t("consultation.withdrawn"), markup=False)
             self.load()
