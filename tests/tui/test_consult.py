@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Select
 
 from clinic_agent.api import registry
 from clinic_agent.core.model import ConsultationMessage, EntryKind, new_id, utcnow
@@ -25,7 +26,7 @@ from tests.tui.test_flows import open_file, resident_id
 from tests.tui.test_snapshots import resident_file, steady_cursor, utc
 from tui.app import ClinicApp
 from tui.widgets.consult_panel import ConsultPanel
-from tui.widgets.fields import Field
+from tui.widgets.fields import Field, SelectField
 from tui.widgets.paged_table import PagedTable
 
 __all__ = ["steady_cursor", "utc"]  # the snapshots' autouse fixtures: a steady cursor, times in UTC
@@ -86,6 +87,11 @@ def answer_arrives(daemon: Daemon, consultation_id: str, text: str) -> None:
     )
     store.sync.apply([adopt(ENTRIES, reply, remote_id=f"cm-{new_id()}", remote_version="1")], actor="sync")
     daemon.agent.publish("consult.answer", {"id": reply.id})
+
+
+def said(app: ClinicApp, words: str) -> bool:
+    """Whether a note on screen says these words."""
+    return any(words in str(n.message) for n in app._notifications)
 
 
 def panel(app: ClinicApp) -> str:
@@ -165,7 +171,45 @@ async def test_a_request_with_no_question_is_refused_with_the_reason(make_app: M
         await pilot.press("q")
         await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "needs a question" in visible_text(app))
+        await until(pilot, lambda: said(app, "needs a question"))
+        assert screen_name(pilot) == "ConsultRequestScreen"
+    made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
+    assert made == []
+
+
+async def test_an_incomplete_request_says_what_it_lacks_in_the_doctors_language(
+    make_app: MakeApp, daemon: Daemon
+) -> None:
+    """The daemon's reasons are English only: in Chinese the form itself names what is missing, and the
+    cursor goes there."""
+    other = ("HealthcareService/77", "碧江区妇幼保健院 儿科")
+    daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET, other))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        await pilot.press("q")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await settled(pilot)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: said(app, "还没有填写会诊问题"))
+        assert app.screen.focused is app.screen.query_one("#i-question")
+
+        await pilot.press("tab", "1")  # the first quick phrase fills the question in; its box is free again
+        question = app.screen.query_one("#f-question", Field)
+        await until(pilot, lambda: question.value.startswith("现用药物血压仍控制不达标"))
+        assert app.screen.query_one("#f-phrase", SelectField).value is None
+        await pilot.press("ctrl+s")  # two services offered, none chosen
+        await until(pilot, lambda: said(app, "还没有选择会诊对象"))
+        assert app.screen.focused is app.screen.query_one("#i-target")
+        app.screen.query_one("#i-target", Select).value = other[0]
+
+        table = app.screen.query_one("#attachments", PagedTable)
+        table.table.focus()
+        for _ in app.screen.attachments:  # every record left out
+            await pilot.press("space", "down")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: said(app, "没有随申请发送的记录"))
         assert screen_name(pilot) == "ConsultRequestScreen"
     made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
     assert made == []
@@ -471,3 +515,16 @@ async def test_the_consultation_keys_are_in_the_hint_lines_at_80_columns(languag
         await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
         await settled(pilot)
         assert f7 in visible_text(app)  # the inbox from home
+
+
+async def test_f5_on_home_reads_the_consultation_panel_again() -> None:
+    api = ConsultFakeApi()
+    app = ClinicApp(api, language="en", today=lambda: date(2026, 5, 20), status_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and app.screen.query_one(ConsultPanel).display)
+        await settled(pilot)
+        before = sum(1 for method, _ in api.calls if method == "consult.awaiting")
+        await pilot.press("f5")
+        await settled(pilot)
+        assert sum(1 for method, _ in api.calls if method == "consult.awaiting") == before + 1

@@ -469,6 +469,9 @@ MESSAGES: dict[str, str] = {
         "No one to ask yet: the platform's consultation services come with the next sync"
         " (or a technician adds [platform] consultation to agent.toml)"
     ),
+    "consultation.needs_question": "A consultation needs a question: type what you want to ask",
+    "consultation.needs_target": "A consultation needs someone to ask: choose whom",
+    "consultation.needs_attachment": "A consultation needs a record sent with it: take one back with space",
     "consultation.requested": "Requested; it goes to the platform at the next sync",
     "consultation.none": "No consultations",
     "consultation.asked": "Asked:",

@@ -481,6 +481,9 @@ MESSAGES: dict[str, str] = {
     "consultation.no_targets": (
         "暂无会诊对象: 下次同步时从平台获取 (或请技术人员在 agent.toml 中添加 [platform] consultation)"
     ),
+    "consultation.needs_question": "还没有填写会诊问题: 请写下想问上级医生的问题",
+    "consultation.needs_target": "还没有选择会诊对象: 请选择向谁请教",
+    "consultation.needs_attachment": "没有随申请发送的记录: 请至少选中一项 (空格键)",
     "consultation.requested": "已提交申请, 下次同步时发送到平台",
     "consultation.none": "暂无会诊",
     "consultation.asked": "问题:",

@@ -166,6 +166,8 @@ class ConsultRequestScreen(ClinicScreen):
         phrase = self.t.label("consult_phrase", event.value)
         question = self.query_one("#f-question", Field)
         question.value = f"{question.value} {phrase}".strip() if question.value else phrase
+        # the phrase is in the question now; shown in its narrow box too, it wrapped over three lines
+        self.query_one("#f-phrase", SelectField).value = None
 
     def action_toggle_attachment(self) -> None:
         """Leave the attachment under the cursor out, or take it back."""
@@ -174,6 +176,19 @@ class ConsultRequestScreen(ClinicScreen):
             return
         self.left_out ^= {key}
         self._show()
+
+    def _missing(self, params: dict[str, Any]) -> tuple[str, Widget] | None:
+        """What the request still lacks, in the doctor's language, and where to put the cursor (None: complete).
+
+        The daemon refuses the same (its reason is English only); said here, the doctor reads it in
+        the language in force and the cursor goes where the answer is typed."""
+        if not params["question"]:
+            return "consultation.needs_question", self.query_one("#i-question")
+        if not params["target"]:
+            return "consultation.needs_target", self.query_one("#i-target")
+        if not params["attachments"]:
+            return "consultation.needs_attachment", self.query_one("#attachments", PagedTable).table
+        return None
 
     @work(group="send", exclusive=True)
     async def action_send(self) -> None:
@@ -187,6 +202,12 @@ class ConsultRequestScreen(ClinicScreen):
             "target": target if isinstance(target, str) else "",
             "attachments": [a["ref"] for a in self.attachments if a["ref"] not in self.left_out],
         }
+        missing = self._missing(params)
+        if missing is not None:
+            key, where = missing
+            self.notify(self.t(key), severity="error", markup=False)
+            where.focus()
+            return
         made = await self.call("consult.request", params)
         if made is not None:
             self.notify(self.t("consultation.requested"), markup=False)

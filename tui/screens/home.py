@@ -358,8 +358,9 @@ class HomeScreen(ClinicScreen):
         return summary
 
     def action_reload(self) -> None:
-        """Read everything again (F5)."""
+        """Read everything again (F5), the consultation panel too."""
         self.load()
+        self.load_awaiting()
         self.clinic.refresh_status()
 
     def on_daemon_event(self, event: DaemonEvent) -> None:
