@@ -528,3 +528,22 @@ async def test_f5_on_home_reads_the_consultation_panel_again() -> None:
         await pilot.press("f5")
         await settled(pilot)
         assert sum(1 for method, _ in api.calls if method == "consult.awaiting") == before + 1
+
+
+async def test_the_inbox_shows_an_answer_of_several_lines_line_by_line() -> None:
+    class Api(ConsultFakeApi):
+        @checked
+        async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+            answer = await super().call(method, params)
+            if method == "consult.list":
+                answer["consultations"][0]["answers"] = ["建议加用螺内酯20mg每日一次,\r\n两周后复查血钾和血压。"]
+            return answer
+
+    app = ClinicApp(Api(), language="zh", today=lambda: date(2026, 5, 20), status_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(app.screen.summary))
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and "两周后复查" in visible_text(app))
+        detail = str(app.screen.query_one("#consult-detail").render())
+        assert "每日一次,\n两周后复查血钾和血压。" in detail  # the line break kept, not shown as "?"

@@ -53,6 +53,11 @@ def _label(attachment: AttachmentJson, t: Catalogue) -> str:
     return t.label("key_population", label) if attachment["kind"] == "follow_up" else label
 
 
+def _lines(text: object) -> str:
+    """A message as its writer broke it into lines (CR LF from the platform too), each line cleaned."""
+    return "\n".join(clean(line) for line in str(text if text is not None else "").splitlines())
+
+
 class ConsultRequestScreen(ClinicScreen):
     """A new consultation request about one resident."""
 
@@ -320,16 +325,16 @@ class ConsultInboxScreen(ClinicScreen):
                 state += " · " + t(f"consultation.closed.{c['closed_because']}")
             detail.append(state + "\n", style=STATE_STYLE.get(str(c["state"]), ""))
             detail.append(t("consultation.asked") + " ", style="bold")
-            detail.append(clean(c.get("question")))
+            detail.append(_lines(c.get("question")))
             if c.get("author"):  # the clinic's other PCs' requests come down too: who asked
                 detail.append("  " + t("consultation.asked_by", name=clean(c["author"])), style="dim")
             detail.append("\n")
             for added in c.get("added") or []:
                 detail.append(t("consultation.added") + " ", style="bold")
-                detail.append(clean(added) + "\n")
+                detail.append(_lines(added) + "\n")
             for answer in c.get("answers") or []:
                 detail.append(t("consultation.answer") + " ", style="bold green")
-                detail.append(clean(answer) + "\n")
+                detail.append(_lines(answer) + "\n")
             outcome = c.get("outcome")
             if outcome:
                 detail.append(t("consultation.outcome") + " ", style="bold")
