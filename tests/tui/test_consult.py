@@ -547,3 +547,36 @@ async def test_the_inbox_shows_an_answer_of_several_lines_line_by_line() -> None
         await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and "两周后复查" in visible_text(app))
         detail = str(app.screen.query_one("#consult-detail").render())
         assert "每日一次,\n两周后复查血钾和血压。" in detail  # the line break kept, not shown as "?"
+
+
+async def test_the_idle_lock_keeps_a_request_being_written_and_offers_it_back(
+    make_app: MakeApp, daemon: Daemon, clock: Any
+) -> None:
+    daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET,))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        await pilot.press("q")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await settled(pilot)
+        await pilot.press(*"BP 170 on three drugs", "tab", "tab", "3")  # emergency
+        clock.now += 3600
+        app.lock_if_idle()
+        await until(pilot, lambda: screen_name(pilot) == "LockScreen")
+        drafts, _ = daemon.agent.store.drafts.of_user("user:doctor")
+        assert [d.data["values"]["question"] for d in drafts] == ["BP 170 on three drugs"]
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
+        await pilot.press(*"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "ConfirmScreen")
+        await pilot.press("y")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        question = app.screen.query_one("#f-question", Field)
+        await until(pilot, lambda: question.value == "BP 170 on three drugs")
+        assert app.screen.query_one("#f-urgency", SelectField).value == "emergency"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
+    made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
+    assert [(m.question, m.urgency) for m in made] == [("BP 170 on three drugs", "emergency")]  # type: ignore[attr-defined]
+    assert daemon.agent.store.drafts.of_user("user:doctor") == ([], [])

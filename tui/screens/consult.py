@@ -5,7 +5,7 @@ the urgency, whom to ask (the platform's consultation services, kept for offline
 agent.toml names) and what goes with it — the last 30 days of readings, active conditions and
 allergies and the last follow-up (with its medications), all preselected and shown before sending
 (space leaves one out). The question has the focus on open; Ctrl+S sends it; Esc asks before it
-drops a question typed or a choice changed.
+drops a question typed or a choice changed; a lock keeps it as a draft, as it keeps the forms'.
 
 ``ConsultInboxScreen`` (from home, F7): every request with its state — waiting to send, sent,
 accepted, answered, closed — made on this PC or another of the clinic's, the question and the
@@ -81,6 +81,7 @@ class ConsultRequestScreen(ClinicScreen):
         self.left_out: set[str] = set()
         self.targets: list[TargetJson] = []
         self.baseline: tuple[object, ...] | None = None  # the form as it was once loaded: what a change is
+        self.restored: dict[str, Any] | None = None  # a draft kept at the last lock, put back once loaded
 
     def body(self) -> Iterable[Widget]:
         yield Static(id="consult-who")
@@ -118,6 +119,31 @@ class ConsultRequestScreen(ClinicScreen):
             self.attachments = list(found["attachments"])
             self._show()
         self.baseline = self._values(question="")  # what was typed while it loaded is a change
+        if self.restored is not None:
+            self._restore(self.restored)
+            self.restored = None
+
+    def _restore(self, values: dict[str, Any]) -> None:
+        """Put a draft's values back (a service no longer offered, or a record gone, is left out)."""
+        self.query_one("#f-question", Field).value = str(values.get("question") or "")
+        self.query_one("#f-urgency", SelectField).value = str(values.get("urgency") or "routine")
+        target = values.get("target")
+        if any(t["target"] == target for t in self.targets):
+            self.query_one("#i-target", Select).value = str(target)
+        refs = {a["ref"] for a in self.attachments}
+        self.left_out = {str(r) for r in values.get("left_out") or [] if r in refs}
+        self._show()
+
+    def draft(self) -> dict[str, Any] | None:
+        """The request as a draft for the lock to keep (encrypted by the daemon), or None when nothing changed."""
+        if not self.changed:
+            return None
+        question, urgency, target, _ = self._values()
+        return {
+            "form": "consult",
+            "args": {"resident_id": self.resident_id, "resident_name": self.resident_name},
+            "values": {"question": question, "urgency": urgency, "target": target, "left_out": sorted(self.left_out)},
+        }
 
     def _values(self, **given: object) -> tuple[object, ...]:
         """What the doctor may change: the question, the urgency, whom to ask, what is left out."""
