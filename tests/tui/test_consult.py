@@ -116,6 +116,8 @@ async def test_request_wait_answer_and_outcome(make_app: MakeApp, daemon: Daemon
         await settled(pilot)
         suggested = [a["ref"] for a in app.screen.attachments]
         assert "铜仁市人民医院 心内科" in visible_text(app)  # the only service, chosen already
+        assert "血压 " in visible_text(app)  # an attached reading as the file shows it, not the device's words
+        assert "mm[Hg]" not in visible_text(app)
         await pilot.press(*"BP 170 on three drugs")  # the question itself is typed, not counted
         await keys.press("tab", "tab", "2")  # urgency: urgent
         await keys.press("ctrl+s")

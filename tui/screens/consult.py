@@ -32,7 +32,7 @@ from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, Tr
 from tui.widgets.fields import Field, SelectField
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.paged_table import PagedTable, Row
-from tui.widgets.readings import when
+from tui.widgets.readings import summary, when
 from tui.widgets.text import clean, lit
 
 if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when the UI starts
@@ -73,10 +73,14 @@ class ConsultRequestScreen(ClinicScreen):
         Binding("space", "toggle_attachment", "key.toggle_attachment"),
     ]
 
-    def __init__(self, resident_id: str, resident_name: str = "") -> None:
+    def __init__(
+        self, resident_id: str, resident_name: str = "", *, readings: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__()
         self.resident_id = resident_id
         self.resident_name = resident_name
+        # the file's readings (from the file under this screen): an attached one is shown as the file shows it
+        self.readings = {str(r["id"]): r for r in readings or []}
         self.attachments: list[AttachmentJson] = []
         self.left_out: set[str] = set()
         self.targets: list[TargetJson] = []
@@ -176,8 +180,7 @@ class ConsultRequestScreen(ClinicScreen):
                         "✗" if a["ref"] in self.left_out else "✓", style="dim" if a["ref"] in self.left_out else "green"
                     ),
                     t(f"consultation.kind.{a['kind']}"),
-                    lit(_label(a, t), cells=18),
-                    lit(a["detail"], cells=24),
+                    *self._label_and_detail(a),
                     when(a["at"]) if a["at"] and "T" in a["at"] else clean(a["at"]),
                 ],
             )
@@ -189,6 +192,16 @@ class ConsultRequestScreen(ClinicScreen):
         table.set_rows(columns, rows, keep_page=True)
         chosen = len(self.attachments) - len(self.left_out)
         self.query_one("#consult-attached", Tr).set_key("consultation.attached", n=chosen)
+
+    def _label_and_detail(self, attachment: AttachmentJson) -> list[Text]:
+        """What an attachment is and its values: a reading of the file in the doctor's words ("血压 146/92 脉搏 76"),
+        not the device's English name and the units' codes the daemon's plain description carries."""
+        t = self.t
+        kind, _, record_id = attachment["ref"].partition(":")
+        reading = self.readings.get(record_id) if kind == "reading" else None
+        if reading is not None:
+            return [Text(""), lit(summary(reading, t, short=True), cells=30)]
+        return [lit(_label(attachment, t), cells=18), lit(attachment["detail"], cells=24)]
 
     @on(Select.Changed, "#i-phrase")
     def _phrase(self, event: Select.Changed) -> None:
