@@ -171,10 +171,11 @@ class ClinicApp(App[None]):
 
     async def _keep_drafts(self) -> None:
         """Every open form with something typed goes to the daemon as a draft (encrypted) before the lock."""
+        from tui.screens.consult import ConsultRequestScreen
         from tui.screens.form import FormModal
 
         for screen in self.screen_stack:
-            draft = screen.draft() if isinstance(screen, FormModal) else None
+            draft = screen.draft() if isinstance(screen, FormModal | ConsultRequestScreen) else None
             if draft is not None:
                 with contextlib.suppress(ClinicAgentError):
                     await self.api.call("draft.save", {"draft": draft})

@@ -150,12 +150,14 @@ def _list(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
 
 @method("consult.awaiting", roles=CLINICAL)
 def _awaiting(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
-    """Home's consultation panel: answered requests whose outcome the doctor has not recorded, newest first.
+    """Home's consultation panel: the requests not closed yet, those answered (the outcome to record) first.
 
-    Read at every refresh of home, so its audit entry waits for the next write (as a search's does).
+    The others (waiting to send, sent, accepted) follow, newest first, with their state, so that
+    home is honest about what is still only on this PC. Read at every refresh of home, so its audit
+    entry waits for the next write (as a search's does).
     """
     limit = params.integer("limit", default=20, low=1, high=200)
-    found = [c for c in consultations.overview(agent) if c["state"] == "answered"][:limit]
+    found = consultations.open_first(consultations.overview(agent))[:limit]
     names: dict[str, str] = {}
     shown = []
     for c in found:
@@ -172,10 +174,12 @@ def _awaiting(agent: Agent, caller: Caller, params: Params) -> dict[str, Any]:
                 "target_name": c["target_name"],
                 "urgency": c["urgency"],
                 "requested_at": c["requested_at"],
+                "state": c["state"],
+                "question": c["question"],
                 "answer": answers[-1] if answers else "",
             }
         )
-    agent.store.audit.defer(caller.actor, "consult.awaiting", "resident", "", f"{len(shown)} awaiting an outcome")
+    agent.store.audit.defer(caller.actor, "consult.awaiting", "resident", "", f"{len(shown)} open")
     return {"consultations": shown}
 
 

@@ -772,6 +772,8 @@ class LimitParams(TypedDict, total=False):
 
 
 class AwaitingJson(TypedDict):
+    """A consultation not closed yet, as home's panel shows it (``consult.awaiting``)."""
+
     id: str
     resident_id: str
     resident_name: str
@@ -779,7 +781,9 @@ class AwaitingJson(TypedDict):
     target_name: str
     urgency: str
     requested_at: str
-    answer: str
+    state: str  # waiting | sent | accepted | answered
+    question: str
+    answer: str  # the latest answer, when there is one
 
 
 class ConsultAwaitingReply(TypedDict):

@@ -229,6 +229,12 @@ def overview(agent: Agent, *, resident_id: str | None = None) -> list[dict[str, 
     return sorted(shown, key=lambda c: c["requested_at"], reverse=True)
 
 
+def open_first(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The consultations not closed, as ``overview`` gives them: the answered ones (the doctor has an outcome to
+    record) first, then those still waiting for the specialist's side; each part keeps its order (newest first)."""
+    return sorted((c for c in shown if c["state"] != "closed"), key=lambda c: c["state"] != "answered")
+
+
 def show(agent: Agent, consultation_id: str) -> dict[str, Any]:
     """One consultation, as ``overview`` shows it."""
     record = _get(agent, consultation_id)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Select
 
 from clinic_agent.api import registry
 from clinic_agent.core.model import ConsultationMessage, EntryKind, new_id, utcnow
@@ -19,11 +20,14 @@ from clinic_agent.runtime.agent import Caller
 from sync.engine.conflicts import adopt
 from sync.engine.mapping import comparable
 from tests.tui.conftest import Daemon
-from tests.tui.fake_api import FakeApi
+from tests.tui.fake_api import FakeApi, checked
 from tests.tui.helpers import screen_name, settled, sign_in, until, visible_text
 from tests.tui.test_flows import open_file, resident_id
 from tests.tui.test_snapshots import resident_file, steady_cursor, utc
 from tui.app import ClinicApp
+from tui.widgets.consult_panel import ConsultPanel
+from tui.widgets.fields import Field, SelectField
+from tui.widgets.paged_table import PagedTable
 
 __all__ = ["steady_cursor", "utc"]  # the snapshots' autouse fixtures: a steady cursor, times in UTC
 MakeApp = Callable[..., ClinicApp]
@@ -43,32 +47,67 @@ class Keys:
         await self.pilot.press(*keys)
 
 
-def answer_arrives(daemon: Daemon, consultation_id: str, text: str) -> None:
-    """What a sync does when the platform has the request and a specialist replied (the store's own calls)."""
+def platform_has(daemon: Daemon, consultation_id: str) -> None:
+    """What a sync does when it has sent the request: the platform's id kept, the state announced."""
     store = daemon.agent.store
     pending = store.sync.pending_for(ENTRIES, consultation_id)
     state = store.sync.load(ENTRIES, consultation_id)
     assert pending is not None
     assert state is not None
     store.sync.confirm(
-        [Confirmed(pending.seq, ENTRIES, consultation_id, state.record.version, "sr-1", "1", comparable(state.record))]
+        [
+            Confirmed(
+                pending.seq,
+                ENTRIES,
+                consultation_id,
+                state.record.version,
+                f"sr-{consultation_id[:8]}",
+                "1",
+                comparable(state.record),
+            )
+        ]
     )
+    daemon.agent.publish("sync.state", {"state": "idle"})
+
+
+def answer_arrives(daemon: Daemon, consultation_id: str, text: str) -> None:
+    """What a sync does when the platform has the request and a specialist replied (the store's own calls)."""
+    store = daemon.agent.store
+    if store.sync.pending_for(ENTRIES, consultation_id) is not None:
+        platform_has(daemon, consultation_id)
+    state = store.sync.load(ENTRIES, consultation_id)
+    assert state is not None
     reply = ConsultationMessage(
         id=new_id(),
         resident_id=state.record.resident_id,
-        request="ServiceRequest/sr-1",
+        request=f"ServiceRequest/{state.remote_id}",
         text=text,
         sent_at=utcnow(),
         sender="王主任",
     )
-    store.sync.apply([adopt(ENTRIES, reply, remote_id="cm-1", remote_version="1")], actor="sync")
+    store.sync.apply([adopt(ENTRIES, reply, remote_id=f"cm-{new_id()}", remote_version="1")], actor="sync")
     daemon.agent.publish("consult.answer", {"id": reply.id})
 
 
+def said(app: ClinicApp, words: str) -> bool:
+    """Whether a note on screen says these words."""
+    return any(words in str(n.message) for n in app._notifications)
+
+
+def panel(app: ClinicApp) -> str:
+    """What home's consultation panel shows (nothing while it is hidden)."""
+    shown = app.screen.query_one(ConsultPanel)
+    return visible_text(app) if shown.display else ""
+
+
 async def test_request_wait_answer_and_outcome(make_app: MakeApp, daemon: Daemon) -> None:
+    """The issue's whole round at 80x24: a request in five keys from the file, home honest that it is only on
+    this PC, then sent; the answer rings and comes first on home with ⚠; the outcome two keys from home."""
     daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET,))
     app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    bells: list[None] = []
+    app.bell = lambda: bells.append(None)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
         await open_file(pilot, "田玉梅")
         keys = Keys(pilot)
@@ -77,6 +116,8 @@ async def test_request_wait_answer_and_outcome(make_app: MakeApp, daemon: Daemon
         await settled(pilot)
         suggested = [a["ref"] for a in app.screen.attachments]
         assert "铜仁市人民医院 心内科" in visible_text(app)  # the only service, chosen already
+        assert "血压 " in visible_text(app)  # an attached reading as the file shows it, not the device's words
+        assert "mm[Hg]" not in visible_text(app)
         await pilot.press(*"BP 170 on three drugs")  # the question itself is typed, not counted
         await keys.press("tab", "tab", "2")  # urgency: urgent
         await keys.press("ctrl+s")
@@ -93,20 +134,31 @@ async def test_request_wait_answer_and_outcome(make_app: MakeApp, daemon: Daemon
 
         await pilot.press("escape")
         await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
-        await pilot.press("f7")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(app.screen.consultations))
-        await until(pilot, lambda: "待发送" in visible_text(app))
-        assert "目前只在本机" in visible_text(app)
+        await pilot.press("escape")  # the search box emptied: the lists of the day
+        await until(pilot, lambda: "仅在本机" in panel(app))  # waiting: not sent, and home says so
+        assert "BP 170 on three drugs" in panel(app)
+        assert "已回复" not in panel(app)
+
+        platform_has(daemon, asked.id)
+        await until(pilot, lambda: "已发送" in panel(app))
+        assert "仅在本机" not in panel(app)
+        assert bells == []
 
         answer_arrives(daemon, asked.id, "加用螺内酯20mg")
-        await until(pilot, lambda: "已回复" in visible_text(app))
-        assert "加用螺内酯20mg" in visible_text(app)
-        assert any("F7" in str(n.message) for n in app._notifications)  # the alert, on whatever screen is open
+        await until(pilot, lambda: "⚠ 已回复" in panel(app) and "加用螺内酯20mg" in panel(app))
+        assert bells == [None]  # the alert: the bell, and a note on whatever screen is open
+        assert any("F7" in str(n.message) for n in app._notifications)
+        assert "1 条已回复待记录处理结果" in panel(app)
 
         keys.count = 0
-        await keys.press("1")
+        await keys.press("f7")  # the inbox, on the answer
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and "加用螺内酯20mg" in visible_text(app))
+        await keys.press("1")  # advice followed
         await until(pilot, lambda: "已结束" in visible_text(app))
-        assert keys.count == 1
+        assert keys.count == 2
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+        await until(pilot, lambda: not app.screen.query_one(ConsultPanel).display)  # nothing open: no panel
     messages, _ = daemon.agent.store.entries.for_resident(asked.resident_id, EntryKind.CONSULTATION_MESSAGE)
     outcomes = [m.outcome for m in messages if isinstance(m, ConsultationMessage) and m.outcome]
     assert outcomes == ["advice-followed"]
@@ -121,7 +173,45 @@ async def test_a_request_with_no_question_is_refused_with_the_reason(make_app: M
         await pilot.press("q")
         await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "needs a question" in visible_text(app))
+        await until(pilot, lambda: said(app, "needs a question"))
+        assert screen_name(pilot) == "ConsultRequestScreen"
+    made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
+    assert made == []
+
+
+async def test_an_incomplete_request_says_what_it_lacks_in_the_doctors_language(
+    make_app: MakeApp, daemon: Daemon
+) -> None:
+    """The daemon's reasons are English only: in Chinese the form itself names what is missing, and the
+    cursor goes there."""
+    other = ("HealthcareService/77", "碧江区妇幼保健院 儿科")
+    daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET, other))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        await pilot.press("q")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await settled(pilot)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: said(app, "还没有填写会诊问题"))
+        assert app.screen.focused is app.screen.query_one("#i-question")
+
+        await pilot.press("tab", "1")  # the first quick phrase fills the question in; its box is free again
+        question = app.screen.query_one("#f-question", Field)
+        await until(pilot, lambda: question.value.startswith("现用药物血压仍控制不达标"))
+        assert app.screen.query_one("#f-phrase", SelectField).value is None
+        await pilot.press("ctrl+s")  # two services offered, none chosen
+        await until(pilot, lambda: said(app, "还没有选择会诊对象"))
+        assert app.screen.focused is app.screen.query_one("#i-target")
+        app.screen.query_one("#i-target", Select).value = other[0]
+
+        table = app.screen.query_one("#attachments", PagedTable)
+        table.table.focus()
+        for _ in app.screen.attachments:  # every record left out
+            await pilot.press("space", "down")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: said(app, "没有随申请发送的记录"))
         assert screen_name(pilot) == "ConsultRequestScreen"
     made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
     assert made == []
@@ -177,32 +267,80 @@ async def test_a_closed_request_takes_no_more_information(make_app: MakeApp, dae
     assert api(daemon, "consult.show", id=asked)["added"] == []
 
 
-async def test_home_shows_an_answered_consultation_until_its_outcome_is_recorded(
+async def test_home_lists_the_open_requests_answered_first_and_opens_one_with_a_key(
     make_app: MakeApp, daemon: Daemon
 ) -> None:
+    first = ask_about(daemon, "田玉梅", "血压控制不佳")
+    later = ask_about(daemon, "龙秀英", "血糖居高不下")  # newer: it would come first, were it not for the answer
+    answer_arrives(daemon, first, "Add spironolactone 20 mg")
+    app = make_app(language="en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await until(pilot, lambda: "Add spironolactone 20 mg" in panel(app))
+        shown = panel(app)
+        assert "Consultations (2), 1 answered, outcome to record: F7" in shown
+        assert shown.index("⚠ answered") < shown.index("only on this PC")
+        assert "血糖居高不下" in shown
+        assert app.screen.query_one(ConsultPanel).query_one(PagedTable).current_key == first
+
+        await pilot.press("f7")  # one key: the inbox, on the answered request
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and app.screen.current is not None)
+        assert app.screen.current["id"] == first
+        await until(pilot, lambda: "Add spironolactone 20 mg" in visible_text(app))
+    assert api(daemon, "consult.show", id=later)["state"] == "waiting"
+
+
+async def test_withdrawing_asks_first(make_app: MakeApp, daemon: Daemon) -> None:
     asked = ask_about(daemon, "田玉梅", "血压控制不佳")
     app = make_app(language="en")
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(app.screen.consultations))
+        await pilot.press("w")
+        await until(pilot, lambda: screen_name(pilot) == "ConfirmScreen")
+        assert "血压控制不佳" in visible_text(app)  # which request it is
+        await pilot.press("n")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen")
         await settled(pilot)
-        assert "Answered consultations" not in visible_text(app)  # nothing answered: no panel
-        assert "f7 Consult" in visible_text(app)  # the key hint line names the inbox
-
-        answer_arrives(daemon, asked, "Add spironolactone 20 mg")
-        await until(pilot, lambda: "Add spironolactone 20 mg" in visible_text(app))
-        assert "Answered consultations, outcome to record (1)" in visible_text(app)
-        assert "田玉梅" in visible_text(app)
+        assert api(daemon, "consult.show", id=asked)["state"] == "waiting"
 
         keys = Keys(pilot)
-        await keys.press("f7")  # the inbox, on that answer
-        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and "answered" in visible_text(app))
-        await keys.press("1")  # advice followed
-        await until(pilot, lambda: "outcome recorded" in visible_text(app))
+        await keys.press("w", "y")
+        await until(pilot, lambda: "withdrawn" in visible_text(app))
         assert keys.count == 2
+        await pilot.press("w")  # closed now: said at once, nothing asked
+        await until(pilot, lambda: any("nothing to withdraw" in str(n.message) for n in app._notifications))
+        assert screen_name(pilot) == "ConsultInboxScreen"
+    assert api(daemon, "consult.show", id=asked)["closed_because"] == "withdrawn"
+
+
+async def test_esc_on_a_changed_request_asks_before_dropping_it(make_app: MakeApp, daemon: Daemon) -> None:
+    daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET,))
+    app = make_app(language="en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        await pilot.press("q")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await settled(pilot)
+        assert app.screen.focused is app.screen.query_one("#i-question")  # the question first
+        await pilot.press("escape")  # nothing changed: back at once
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
+
+        await pilot.press("q")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await settled(pilot)
+        await pilot.press(*"BP 170")
         await pilot.press("escape")
-        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
-        await until(pilot, lambda: "Answered consultations" not in visible_text(app))
-    assert api(daemon, "consult.show", id=asked)["state"] == "closed"
+        await until(pilot, lambda: screen_name(pilot) == "ConfirmScreen")
+        await pilot.press("n")  # keep it: the question is still there
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen")
+        assert app.screen.query_one("#f-question", Field).value == "BP 170"
+        await pilot.press("escape", "y")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
+    made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
+    assert made == []
 
 
 # -- snapshots ---------------------------------------------------------------------------------------------
@@ -243,9 +381,62 @@ INBOX = [
 ]
 
 
+OPEN = [  # home's panel (consult.awaiting): answered first, then the others, newest first
+    {
+        "id": "k-1",
+        "resident_id": "r-1",
+        "resident_name": "龙秀英",
+        "target": "Organization/4401",
+        "target_name": "铜仁市人民医院 心内科",
+        "urgency": "urgent",
+        "requested_at": "2026-05-19T08:30:00+00:00",
+        "state": "answered",
+        "question": "三种降压药联用血压仍在170左右, 请指导调整用药。",
+        "answer": "建议加用螺内酯20mg每日一次,\n两周后复查血钾和血压。",
+    },
+    {
+        "id": "k-2",
+        "resident_id": "r-2",
+        "resident_name": "吴国华",
+        "target": "Organization/4402",
+        "target_name": "碧江区人民医院 儿科",
+        "urgency": "emergency",
+        "requested_at": "2026-05-20T07:10:00+00:00",
+        "state": "waiting",
+        "question": "发热伴血氧饱和度低, 是否需要转诊?",
+        "answer": "",
+    },
+    {
+        "id": "k-3",
+        "resident_id": "r-3",
+        "resident_name": "欧阳秀英",
+        "target": "Organization/4401",
+        "target_name": "铜仁市人民医院 心内科",
+        "urgency": "routine",
+        "requested_at": "2026-05-18T10:00:00+00:00",
+        "state": "accepted",
+        "question": "血糖居高不下, 请指导治疗方案。",
+        "answer": "",
+    },
+    {
+        "id": "k-4",
+        "resident_id": "r-4",
+        "resident_name": "杨光明",
+        "target": "Organization/4401",
+        "target_name": "铜仁市人民医院 心内科",
+        "urgency": "routine",
+        "requested_at": "2026-05-17T10:00:00+00:00",
+        "state": "sent",
+        "question": "怀疑药物不良反应, 请指导处理。",
+        "answer": "",
+    },
+]
+
+
 class ConsultFakeApi(FakeApi):
     """The fake API with consultations."""
 
+    @checked
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         answers: dict[str, Any] = {
             "consult.targets": {"targets": [{"target": "Organization/4401", "name": "铜仁市人民医院 心内科"}]},
@@ -270,6 +461,7 @@ class ConsultFakeApi(FakeApi):
                 ]
             },
             "consult.list": {"consultations": INBOX},
+            "consult.awaiting": {"consultations": OPEN},
         }
         if method in answers:
             self.calls.append((method, params or {}))
@@ -302,3 +494,91 @@ def test_consultation_inbox(snap_compare: Compare, language: str) -> None:
         await settled(pilot)
 
     assert snap_compare(fake_app(language), terminal_size=(80, 24), run_before=open_inbox)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_home_with_open_consultations(snap_compare: Compare, language: str) -> None:
+    async def signed_in(pilot: Pilot[Any]) -> None:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(pilot.app.screen.summary))
+        await until(pilot, lambda: pilot.app.screen.query_one(ConsultPanel).display)
+        await settled(pilot)
+
+    assert snap_compare(fake_app(language), terminal_size=(80, 24), run_before=signed_in)
+
+
+@pytest.mark.parametrize(("language", "f7", "q"), [("zh", "f7 会诊", "q 会诊"), ("en", "f7 Consult", "q Consult")])
+async def test_the_consultation_keys_are_in_the_hint_lines_at_80_columns(language: str, f7: str, q: str) -> None:
+    app = fake_app(language)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await resident_file(pilot)
+        assert q in visible_text(app)  # a request from the file
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+        await settled(pilot)
+        assert f7 in visible_text(app)  # the inbox from home
+
+
+async def test_f5_on_home_reads_the_consultation_panel_again() -> None:
+    api = ConsultFakeApi()
+    app = ClinicApp(api, language="en", today=lambda: date(2026, 5, 20), status_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and app.screen.query_one(ConsultPanel).display)
+        await settled(pilot)
+        before = sum(1 for method, _ in api.calls if method == "consult.awaiting")
+        await pilot.press("f5")
+        await settled(pilot)
+        assert sum(1 for method, _ in api.calls if method == "consult.awaiting") == before + 1
+
+
+async def test_the_inbox_shows_an_answer_of_several_lines_line_by_line() -> None:
+    class Api(ConsultFakeApi):
+        @checked
+        async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+            answer = await super().call(method, params)
+            if method == "consult.list":
+                answer["consultations"][0]["answers"] = ["建议加用螺内酯20mg每日一次,\r\n两周后复查血钾和血压。"]
+            return answer
+
+    app = ClinicApp(Api(), language="zh", today=lambda: date(2026, 5, 20), status_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(app.screen.summary))
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and "两周后复查" in visible_text(app))
+        detail = str(app.screen.query_one("#consult-detail").render())
+        assert "每日一次,\n两周后复查血钾和血压。" in detail  # the line break kept, not shown as "?"
+
+
+async def test_the_idle_lock_keeps_a_request_being_written_and_offers_it_back(
+    make_app: MakeApp, daemon: Daemon, clock: Any
+) -> None:
+    daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET,))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "田玉梅")
+        await pilot.press("q")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await settled(pilot)
+        await pilot.press(*"BP 170 on three drugs", "tab", "tab", "3")  # emergency
+        clock.now += 3600
+        app.lock_if_idle()
+        await until(pilot, lambda: screen_name(pilot) == "LockScreen")
+        drafts, _ = daemon.agent.store.drafts.of_user("user:doctor")
+        assert [d.data["values"]["question"] for d in drafts] == ["BP 170 on three drugs"]
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
+        await pilot.press(*"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "ConfirmScreen")
+        await pilot.press("y")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        question = app.screen.query_one("#f-question", Field)
+        await until(pilot, lambda: question.value == "BP 170 on three drugs")
+        assert app.screen.query_one("#f-urgency", SelectField).value == "emergency"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
+    made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
+    assert [(m.question, m.urgency) for m in made] == [("BP 170 on three drugs", "emergency")]  # type: ignore[attr-defined]
+    assert daemon.agent.store.drafts.of_user("user:doctor") == ([], [])

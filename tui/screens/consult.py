@@ -3,13 +3,14 @@
 ``ConsultRequestScreen`` (from a resident's file, ``q``): the question (a quick phrase fills it in),
 the urgency, whom to ask (the platform's consultation services, kept for offline use, and those
 agent.toml names) and what goes with it — the last 30 days of readings, active conditions and
-allergies and the last follow-up, all preselected and shown before sending (space leaves one out).
-Ctrl+S sends it.
+allergies and the last follow-up (with its medications), all preselected and shown before sending
+(space leaves one out). The question has the focus on open; Ctrl+S sends it; Esc asks before it
+drops a question typed or a choice changed; a lock keeps it as a draft, as it keeps the forms'.
 
 ``ConsultInboxScreen`` (from home, F7): every request with its state — waiting to send, sent,
 accepted, answered, closed — made on this PC or another of the clinic's, the question and the
 specialist's answers; ``a`` adds information to a request (``ConsultAddScreen``: one text, Enter
-sends it), ``w`` withdraws one, ``1`` ``2`` ``3`` record the outcome (advice followed, referred,
+sends it), ``w`` withdraws one (after Y to confirm), ``1`` ``2`` ``3`` record the outcome (advice followed, referred,
 could not reach the resident). An answer arriving refreshes it.
 """
 
@@ -31,7 +32,7 @@ from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, Tr
 from tui.widgets.fields import Field, SelectField
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.paged_table import PagedTable, Row
-from tui.widgets.readings import when
+from tui.widgets.readings import summary, when
 from tui.widgets.text import clean, lit
 
 if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when the UI starts
@@ -52,6 +53,11 @@ def _label(attachment: AttachmentJson, t: Catalogue) -> str:
     return t.label("key_population", label) if attachment["kind"] == "follow_up" else label
 
 
+def _lines(text: object) -> str:
+    """A message as its writer broke it into lines (CR LF from the platform too), each line cleaned."""
+    return "\n".join(clean(line) for line in str(text if text is not None else "").splitlines())
+
+
 class ConsultRequestScreen(ClinicScreen):
     """A new consultation request about one resident."""
 
@@ -67,13 +73,19 @@ class ConsultRequestScreen(ClinicScreen):
         Binding("space", "toggle_attachment", "key.toggle_attachment"),
     ]
 
-    def __init__(self, resident_id: str, resident_name: str = "") -> None:
+    def __init__(
+        self, resident_id: str, resident_name: str = "", *, readings: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__()
         self.resident_id = resident_id
         self.resident_name = resident_name
+        # the file's readings (from the file under this screen): an attached one is shown as the file shows it
+        self.readings = {str(r["id"]): r for r in readings or []}
         self.attachments: list[AttachmentJson] = []
         self.left_out: set[str] = set()
         self.targets: list[TargetJson] = []
+        self.baseline: tuple[object, ...] | None = None  # the form as it was once loaded: what a change is
+        self.restored: dict[str, Any] | None = None  # a draft kept at the last lock, put back once loaded
 
     def body(self) -> Iterable[Widget]:
         yield Static(id="consult-who")
@@ -110,6 +122,51 @@ class ConsultRequestScreen(ClinicScreen):
         if found is not None:
             self.attachments = list(found["attachments"])
             self._show()
+        self.baseline = self._values(question="")  # what was typed while it loaded is a change
+        if self.restored is not None:
+            self._restore(self.restored)
+            self.restored = None
+
+    def _restore(self, values: dict[str, Any]) -> None:
+        """Put a draft's values back (a service no longer offered, or a record gone, is left out)."""
+        self.query_one("#f-question", Field).value = str(values.get("question") or "")
+        self.query_one("#f-urgency", SelectField).value = str(values.get("urgency") or "routine")
+        target = values.get("target")
+        if any(t["target"] == target for t in self.targets):
+            self.query_one("#i-target", Select).value = str(target)
+        refs = {a["ref"] for a in self.attachments}
+        self.left_out = {str(r) for r in values.get("left_out") or [] if r in refs}
+        self._show()
+
+    def draft(self) -> dict[str, Any] | None:
+        """The request as a draft for the lock to keep (encrypted by the daemon), or None when nothing changed."""
+        if not self.changed:
+            return None
+        question, urgency, target, _ = self._values()
+        return {
+            "form": "consult",
+            "args": {"resident_id": self.resident_id, "resident_name": self.resident_name},
+            "values": {"question": question, "urgency": urgency, "target": target, "left_out": sorted(self.left_out)},
+        }
+
+    def _values(self, **given: object) -> tuple[object, ...]:
+        """What the doctor may change: the question, the urgency, whom to ask, what is left out."""
+        target = self.query_one("#i-target", Select).value
+        values: dict[str, object] = {
+            "question": self.query_one("#f-question", Field).value.strip(),
+            "urgency": self.query_one("#f-urgency", SelectField).value or "routine",
+            "target": target if isinstance(target, str) else "",
+            "left_out": frozenset(self.left_out),
+        }
+        values.update(given)
+        return tuple(values.values())
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was typed, chosen or left out since the form opened."""
+        if self.baseline is None:
+            return bool(self.query_one("#f-question", Field).value.strip() or self.left_out)
+        return self._values() != self.baseline
 
     def _show(self) -> None:
         t = self.t
@@ -123,8 +180,7 @@ class ConsultRequestScreen(ClinicScreen):
                         "✗" if a["ref"] in self.left_out else "✓", style="dim" if a["ref"] in self.left_out else "green"
                     ),
                     t(f"consultation.kind.{a['kind']}"),
-                    lit(_label(a, t), cells=18),
-                    lit(a["detail"], cells=24),
+                    *self._label_and_detail(a),
                     when(a["at"]) if a["at"] and "T" in a["at"] else clean(a["at"]),
                 ],
             )
@@ -137,6 +193,16 @@ class ConsultRequestScreen(ClinicScreen):
         chosen = len(self.attachments) - len(self.left_out)
         self.query_one("#consult-attached", Tr).set_key("consultation.attached", n=chosen)
 
+    def _label_and_detail(self, attachment: AttachmentJson) -> list[Text]:
+        """What an attachment is and its values: a reading of the file in the doctor's words ("血压 146/92 脉搏 76"),
+        not the device's English name and the units' codes the daemon's plain description carries."""
+        t = self.t
+        kind, _, record_id = attachment["ref"].partition(":")
+        reading = self.readings.get(record_id) if kind == "reading" else None
+        if reading is not None:
+            return [Text(""), lit(summary(reading, t, short=True), cells=30)]
+        return [lit(_label(attachment, t), cells=18), lit(attachment["detail"], cells=24)]
+
     @on(Select.Changed, "#i-phrase")
     def _phrase(self, event: Select.Changed) -> None:
         if not isinstance(event.value, str):
@@ -144,6 +210,8 @@ class ConsultRequestScreen(ClinicScreen):
         phrase = self.t.label("consult_phrase", event.value)
         question = self.query_one("#f-question", Field)
         question.value = f"{question.value} {phrase}".strip() if question.value else phrase
+        # the phrase is in the question now; shown in its narrow box too, it wrapped over three lines
+        self.query_one("#f-phrase", SelectField).value = None
 
     def action_toggle_attachment(self) -> None:
         """Leave the attachment under the cursor out, or take it back."""
@@ -152,6 +220,19 @@ class ConsultRequestScreen(ClinicScreen):
             return
         self.left_out ^= {key}
         self._show()
+
+    def _missing(self, params: dict[str, Any]) -> tuple[str, Widget] | None:
+        """What the request still lacks, in the doctor's language, and where to put the cursor (None: complete).
+
+        The daemon refuses the same (its reason is English only); said here, the doctor reads it in
+        the language in force and the cursor goes where the answer is typed."""
+        if not params["question"]:
+            return "consultation.needs_question", self.query_one("#i-question")
+        if not params["target"]:
+            return "consultation.needs_target", self.query_one("#i-target")
+        if not params["attachments"]:
+            return "consultation.needs_attachment", self.query_one("#attachments", PagedTable).table
+        return None
 
     @work(group="send", exclusive=True)
     async def action_send(self) -> None:
@@ -165,14 +246,30 @@ class ConsultRequestScreen(ClinicScreen):
             "target": target if isinstance(target, str) else "",
             "attachments": [a["ref"] for a in self.attachments if a["ref"] not in self.left_out],
         }
+        missing = self._missing(params)
+        if missing is not None:
+            key, where = missing
+            self.notify(self.t(key), severity="error", markup=False)
+            where.focus()
+            return
         made = await self.call("consult.request", params)
         if made is not None:
             self.notify(self.t("consultation.requested"), markup=False)
             self.app.pop_screen()
 
     def action_back(self) -> None:
-        """Back without sending."""
-        self.app.pop_screen()
+        """Back without sending; if something was typed or chosen, ask first."""
+        if self.changed:
+            self._ask_to_discard()
+        else:
+            self.app.pop_screen()
+
+    @work(group="discard", exclusive=True)
+    async def _ask_to_discard(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        if await self.app.push_screen_wait(ConfirmScreen("confirm.discard")) and self.app.screen is self:
+            self.app.pop_screen()
 
     def translate_body(self) -> None:
         self._show()
@@ -267,16 +364,16 @@ class ConsultInboxScreen(ClinicScreen):
                 state += " · " + t(f"consultation.closed.{c['closed_because']}")
             detail.append(state + "\n", style=STATE_STYLE.get(str(c["state"]), ""))
             detail.append(t("consultation.asked") + " ", style="bold")
-            detail.append(clean(c.get("question")))
+            detail.append(_lines(c.get("question")))
             if c.get("author"):  # the clinic's other PCs' requests come down too: who asked
                 detail.append("  " + t("consultation.asked_by", name=clean(c["author"])), style="dim")
             detail.append("\n")
             for added in c.get("added") or []:
                 detail.append(t("consultation.added") + " ", style="bold")
-                detail.append(clean(added) + "\n")
+                detail.append(_lines(added) + "\n")
             for answer in c.get("answers") or []:
                 detail.append(t("consultation.answer") + " ", style="bold green")
-                detail.append(clean(answer) + "\n")
+                detail.append(_lines(answer) + "\n")
             outcome = c.get("outcome")
             if outcome:
                 detail.append(t("consultation.outcome") + " ", style="bold")
@@ -308,10 +405,19 @@ class ConsultInboxScreen(ClinicScreen):
 
     @work(group="act", exclusive=True)
     async def action_withdraw(self) -> None:
-        """Withdraw the chosen request."""
-        if self.current is None:
+        """Withdraw the chosen request, once the doctor confirms (the specialist's side sees it cancelled)."""
+        from tui.screens.confirm import ConfirmScreen
+
+        chosen = self.current
+        if chosen is None:
             return
-        done = await self.call("consult.withdraw", {"id": self.current["id"]})
+        if chosen.get("state") == "closed":
+            self.notify(self.t("consultation.withdraw_closed"), severity="warning", markup=False)
+            return
+        asked = lit(chosen.get("question"), cells=40).plain
+        if not await self.app.push_screen_wait(ConfirmScreen("consultation.confirm_withdraw", asked=asked)):
+            return
+        done = await self.call("consult.withdraw", {"id": chosen["id"]})
         if done is not None:
             self.notify(self.t("consultation.withdrawn"), markup=False)
             self.load()

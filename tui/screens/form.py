@@ -179,6 +179,11 @@ def reopen(draft: dict[str, Any]) -> list[ClinicModal | Any]:
         screens = [ResidentScreen(resident_id, tab=programme), EntryFormScreen(programme, resident_id, entry=entry)]
     elif kind == "follow_up" and programme in ("hypertension", "diabetes") and resident_id:
         screens = [ResidentScreen(resident_id, tab="follow_up"), FollowUpScreen(resident_id, programme, entry=entry)]
+    elif kind == "consult" and resident_id:
+        from tui.screens.consult import ConsultRequestScreen
+
+        name = str(args.get("resident_name") or "")
+        screens = [ResidentScreen(resident_id), ConsultRequestScreen(resident_id, name)]
     elif kind == "register":
         resident = args.get("resident") if isinstance(args.get("resident"), dict) else None
         screens = [RegisterScreen(resident=resident)]

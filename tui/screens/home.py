@@ -3,8 +3,9 @@
 After sign-in the search box has the focus: typing searches at once, Enter opens the best match,
 Down moves into the results. With the box empty the lists of the day show instead: today's readings
 as they arrive (critical first), where Space acknowledges the reading under the cursor and Enter
-opens its file (or assigns it); F6 assigns the newest waiting reading. Typing while a list has the
-focus goes to the search box.
+opens its file (or assigns it); F6 assigns the newest waiting reading. Under them, while any is open,
+the consultations (``ConsultPanel``): answered ones first; F7 opens the inbox on the first. Typing
+while a list has the focus goes to the search box.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class HomeScreen(ClinicScreen):
         self._note = ""  # what #search-note shows
         self._load_again = False
         self.groups: dict[str, list[str]] = {}  # the first reading of a joined measurement -> all of its readings
-        self.awaiting: list[AwaitingJson] = []  # answered consultations whose outcome is not recorded yet
+        self.awaiting: list[AwaitingJson] = []  # the consultations not closed, answered ones first
 
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="search-row"):
@@ -93,7 +94,7 @@ class HomeScreen(ClinicScreen):
                 yield PagedTable(id="due", page_size=6)
                 yield Tr("home.alerts", classes="heading", id="h-alerts", n="…")
                 yield PagedTable(id="alerts", page_size=4)
-        yield ConsultPanel(id="consult-panel")  # answered consultations awaiting the outcome, while there are any
+        yield ConsultPanel(id="consult-panel")  # the consultations not closed yet, while there are any
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -357,8 +358,9 @@ class HomeScreen(ClinicScreen):
         return summary
 
     def action_reload(self) -> None:
-        """Read everything again (F5)."""
+        """Read everything again (F5), the consultation panel too."""
         self.load()
+        self.load_awaiting()
         self.clinic.refresh_status()
 
     def on_daemon_event(self, event: DaemonEvent) -> None:
@@ -370,7 +372,7 @@ class HomeScreen(ClinicScreen):
             "store.unlocked",
         ):
             self.load()  # a burst of events ends in one or two readings of the summary
-        if event.name in ("consult.answer", "store.unlocked"):
+        if event.name in ("consult.answer", "sync.state", "store.unlocked"):  # a sync moves a request on
             self.load_awaiting()
 
     def on_resize(self) -> None:
@@ -384,7 +386,7 @@ class HomeScreen(ClinicScreen):
 
     @work(group="home-consult", exclusive=True)
     async def load_awaiting(self) -> None:
-        """Answered consultations whose outcome the doctor has not recorded (home's consultation panel)."""
+        """The consultations not closed yet, answered ones first (home's consultation panel)."""
         found: ConsultAwaitingReply | None = await self.call("consult.awaiting", {"limit": 20}, quiet=True)
         self.awaiting = list(found["consultations"]) if found else []
         self._show_awaiting()
@@ -514,7 +516,7 @@ class HomeScreen(ClinicScreen):
         await self.app.push_screen(RegisterScreen())
 
     async def action_consultations(self, chosen: str | None = None) -> None:
-        """The consultation inbox (F7): opened on the panel's newest answer (or the row Enter chose), if any."""
+        """The consultation inbox (F7): opened on the panel's first row, the newest answer (or the row Enter chose)."""
         from tui.screens.consult import ConsultInboxScreen
 
         if chosen is None and self.awaiting:

@@ -385,7 +385,8 @@ class ResidentScreen(ClinicScreen):
         from tui.screens.consult import ConsultRequestScreen
 
         name = str((self.file.get("resident") or {}).get("name") or "")
-        await self.app.push_screen(ConsultRequestScreen(self.resident_id, name))
+        readings = list(self.file.get("readings") or [])
+        await self.app.push_screen(ConsultRequestScreen(self.resident_id, name, readings=readings))
 
     def action_back(self) -> None:
         """Back to where we came from."""

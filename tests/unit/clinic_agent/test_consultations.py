@@ -159,3 +159,21 @@ def test_withdrawing_and_adding_information_change_the_stored_request(agent: Age
         consultations.withdraw(agent, asked.id, actor="doctor")
     with pytest.raises(InvalidInput, match="not reached the platform"):
         consultations.record_outcome(agent, asked.id, outcome=ConsultationOutcome.REFERRED, actor="d")
+
+
+def test_open_first_puts_the_answered_first_and_leaves_the_closed_out() -> None:
+    shown = [
+        {"id": "newest", "state": "waiting"},
+        {"id": "sent", "state": "sent"},
+        {"id": "closed", "state": "closed"},
+        {"id": "answered", "state": "answered"},
+        {"id": "accepted", "state": "accepted"},
+        {"id": "answered-earlier", "state": "answered"},
+    ]
+    assert [c["id"] for c in consultations.open_first(shown)] == [
+        "answered",
+        "answered-earlier",
+        "newest",
+        "sent",
+        "accepted",
+    ]
