@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from textual import events
 from textual.widgets import Input
 
 from clinic_agent.api.client import AsyncApiClient
@@ -43,6 +44,22 @@ async def test_sign_in_puts_the_focus_in_the_search_box(make_app: MakeApp) -> No
         assert isinstance(app.focused, Input) and app.focused.id == "search"  # noqa: PT018
         await until(pilot, lambda: "龙秀英" in visible_text(app))  # due for a follow-up
         assert "待分配读数 (1)" in visible_text(app)
+
+
+def burst(app: ClinicApp, *keys: str) -> None:
+    """Keys as a terminal delivers a quick typist's: all queued at once, none waiting for the one before."""
+    for key in keys:
+        character = key if len(key) == 1 else ("\r" if key == "enter" else "\t" if key == "tab" else None)
+        app.post_message(events.Key(key, character))
+
+
+@pytest.mark.parametrize("next_field", ["enter", "tab"])
+async def test_a_pin_typed_ahead_as_the_screen_appears_lands_in_the_pin_box(make_app: MakeApp, next_field: str) -> None:
+    """User name, Enter (or Tab) and PIN typed before the screen has settled: each key goes where it was meant."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        burst(app, *"doctor", next_field, *"246810", "enter")  # before the sign-in screen is even mounted
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
 
 
 async def test_a_wrong_pin_is_a_plain_message_and_the_pin_is_cleared(make_app: MakeApp) -> None:
