@@ -56,6 +56,18 @@ async def test_a_slow_file_says_it_is_loading_then_shows_the_file() -> None:
         await until(pilot, lambda: "龙秀英" in visible_text(app) and "正在载入档案" not in visible_text(app))
 
 
+async def test_a_slow_conflicts_inbox_says_it_is_loading_then_shows_the_list() -> None:
+    api = HeldApi("conflict.list")
+    app = _app(api)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await pilot.press("f4")
+        await until(pilot, lambda: "正在载入" in visible_text(app))
+        api.release.set()
+        await until(pilot, lambda: "正在载入" not in visible_text(app) and "没有冲突" in visible_text(app))
+
+
 async def test_a_slow_prefill_says_so_while_blood_pressure_can_already_be_typed() -> None:
     api = HeldApi("followup.prefill")
     app = _app(api)
