@@ -117,6 +117,13 @@ class Field(Vertical):
         self.input.value = text
 
     @property
+    def raw(self) -> str:
+        """What is typed, as typed; before the box is mounted (a form's later fields come a frame at a time), what
+        it will start with."""
+        boxes = self.query(Input)
+        return boxes.first().value if boxes else self._initial
+
+    @property
     def problem(self) -> Problem | None:
         """What is wrong with the value now (None: fine)."""
         return self.check(self.input.value)
@@ -231,6 +238,11 @@ class SelectField(Vertical):
             self.select.clear()
 
     @property
+    def raw(self) -> str | None:
+        """The chosen code; before the box is mounted, the one it will start with."""
+        return self.value if self.query(Select) else self._initial
+
+    @property
     def problem(self) -> Problem | None:
         """Required and empty."""
         return Problem("err.required") if self.required and self.value is None else None
@@ -294,6 +306,11 @@ class MultiField(Vertical):
 
     def on_mount(self) -> None:
         self.retranslate()
+
+    @property
+    def raw(self) -> list[str]:
+        """The chosen codes; before the list is mounted, those it will start with."""
+        return self.values if self.query(SelectionList) else list(self._initial)
 
     @property
     def values(self) -> list[str]:
