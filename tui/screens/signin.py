@@ -106,6 +106,7 @@ class SignInScreen(ClinicScreen):
             pin_field.input.focus()
             self.check_accounts()
             return
+        self.query_one(Pending).start("pending.home")  # home takes a moment to build: said here until it replaces us
         self.clinic.signed_in_as(who)
 
     async def _unlock(self, user: str) -> bool:
