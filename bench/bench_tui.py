@@ -91,8 +91,7 @@ from tui.app import ClinicApp
 from tests.tui.fake_api import FakeApi
 class Timed(ClinicApp):
     CSS_PATH = str(Path(sys.modules[ClinicApp.__module__].__file__).with_name("app.tcss"))  # beside tui/app.py
-    def on_mount(self):
-        super().on_mount()
+    def on_mount(self):  # Textual calls ClinicApp.on_mount as well: calling it here too pushed two sign-in screens
         self.watch_for = self.set_interval(0.001, self.check)
     def check(self):
         if type(self.screen).__name__ == "SignInScreen":

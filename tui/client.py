@@ -12,10 +12,12 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from clinic_agent.api.client import AsyncApiClient
 from clinic_agent.core.errors import ClinicAgentError, DaemonError
+
+if TYPE_CHECKING:  # the client (and its JSON framing) is loaded at the first call, after the first screen is drawn
+    from clinic_agent.api.client import AsyncApiClient
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
@@ -69,6 +71,8 @@ class DaemonApi:
         async with self._lock:
             if self._client is not None and not self._client.closed.is_set():
                 return
+            from clinic_agent.api.client import AsyncApiClient
+
             client = AsyncApiClient(self.socket, on_event=self._event, timeout=self.timeout)
             await client.connect()
             client.session = self._session

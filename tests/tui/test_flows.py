@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from textual import events
 from textual.widgets import Input
 
 from clinic_agent.api.client import AsyncApiClient
@@ -17,7 +18,8 @@ from tests.support import reading
 from tests.tui.conftest import Daemon
 from tests.tui.helpers import CANARIES, FakeClock, screen_name, sign_in, until, visible_text
 from tui.app import ClinicApp
-from tui.widgets.fields import Field, SelectField
+from tui.screens.form import FormModal
+from tui.widgets.fields import Field, MultiField, SelectField
 from tui.widgets.paged_table import PagedTable
 
 MakeApp = Callable[..., ClinicApp]
@@ -43,6 +45,51 @@ async def test_sign_in_puts_the_focus_in_the_search_box(make_app: MakeApp) -> No
         assert isinstance(app.focused, Input) and app.focused.id == "search"  # noqa: PT018
         await until(pilot, lambda: "龙秀英" in visible_text(app))  # due for a follow-up
         assert "待分配读数 (1)" in visible_text(app)
+
+
+def burst(app: ClinicApp, *keys: str) -> None:
+    """Keys as a terminal delivers a quick typist's: all queued at once, none waiting for the one before."""
+    for key in keys:
+        character = key if len(key) == 1 else ("\r" if key == "enter" else "\t" if key == "tab" else None)
+        app.post_message(events.Key(key, character))
+
+
+@pytest.mark.parametrize("next_field", ["enter", "tab"])
+async def test_a_pin_typed_ahead_as_the_screen_appears_lands_in_the_pin_box(make_app: MakeApp, next_field: str) -> None:
+    """User name, Enter (or Tab) and PIN typed before the screen has settled: each key goes where it was meant."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        burst(app, *"doctor", next_field, *"246810", "enter")  # before the sign-in screen is even mounted
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+
+
+async def test_a_form_reads_a_field_still_being_mounted_as_it_starts(make_app: MakeApp) -> None:
+    """A form mounts its later fields a frame at a time: Esc (or the idle lock's draft) in between read a field whose
+    box was not there yet, and the app stopped with a traceback (seen in bench_tui on a loaded machine)."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await open_file(pilot, "龙秀英")
+        await pilot.press("3", "a")  # an allergy
+        await until(pilot, lambda: screen_name(pilot) == "EntryFormScreen" and app.focused is not None)
+        form = app.screen
+        assert isinstance(form, FormModal)
+        box = form.query_one(Field).parent
+        assert box is not None
+        late = [
+            Field("entry.reaction", name="late_text", value="皮疹"),
+            SelectField("entry.category", name="late_choice", value_set="allergy_category", value="food"),
+            MultiField("entry.category", name="late_choices", value_set="allergy_category", values=["food"]),
+        ]
+        box.mount_all(late)  # in the DOM now, their boxes composed only when the app next gets to it
+        assert all(not field.children for field in late)
+        assert {k: v for k, v in form.values().items() if k.startswith("late")} == {
+            "late_text": "皮疹",
+            "late_choice": "food",
+            "late_choices": ["food"],
+        }
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) in ("ResidentScreen", "ConfirmScreen"))
 
 
 async def test_a_wrong_pin_is_a_plain_message_and_the_pin_is_cleared(make_app: MakeApp) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import tui.app
 from clinic_agent.core.errors import AccessDenied
 from tests.tui.fake_api import FakeApi
 from tests.tui.helpers import until, visible_text
 from tui.app import ClinicApp
 from tui.client import SignedIn
+from tui.widgets.pending import Pending
 
 
 class HeldApi(FakeApi):
@@ -56,6 +59,18 @@ async def test_a_slow_file_says_it_is_loading_then_shows_the_file() -> None:
         await until(pilot, lambda: "龙秀英" in visible_text(app) and "正在载入档案" not in visible_text(app))
 
 
+async def test_a_slow_conflicts_inbox_says_it_is_loading_then_shows_the_list() -> None:
+    api = HeldApi("conflict.list")
+    app = _app(api)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await pilot.press("f4")
+        await until(pilot, lambda: "正在载入" in visible_text(app))
+        api.release.set()
+        await until(pilot, lambda: "正在载入" not in visible_text(app) and "没有冲突" in visible_text(app))
+
+
 async def test_a_slow_prefill_says_so_while_blood_pressure_can_already_be_typed() -> None:
     api = HeldApi("followup.prefill")
     app = _app(api)
@@ -87,3 +102,22 @@ async def test_the_pin_check_says_so_and_no_account_says_how_to_make_one() -> No
         await until(pilot, lambda: "Checking…" not in visible_text(app))
         assert type(app.screen).__name__ == "SignInScreen"
         assert "clinic-agent user add zhangwei --role doctor" in visible_text(app)
+
+
+async def test_after_a_good_pin_the_sign_in_screen_says_home_is_opening_until_home_replaces_it() -> None:
+    """Building home takes 0.7-1 s on a loaded machine after the PIN is accepted: the line says so meanwhile."""
+    seen: list[str] = []
+
+    class Watched(ClinicApp):
+        CSS_PATH = str(Path(tui.app.__file__).with_name("app.tcss"))  # beside the app, not this test
+
+        def signed_in_as(self, who: SignedIn) -> None:
+            waiting = self.screen.query_one(Pending)
+            seen.append(f"{waiting.key} {waiting.waits}")
+            super().signed_in_as(who)
+
+    app = Watched(FakeApi(), today=lambda: date(2026, 5, 20), status_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+    assert seen == ["pending.home 1"]

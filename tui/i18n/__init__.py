@@ -10,19 +10,20 @@ is 1 and "rows" otherwise ("{rows} {rows:row|rows}" gives "1 row", "2 rows"). Ch
 
 from __future__ import annotations
 
+import importlib
 import string
 from collections.abc import Mapping
 from typing import Any
 
 from rich.cells import cell_len
 
-from tui.i18n import en, zh
-
-LANGUAGES: dict[str, tuple[Mapping[str, str], Mapping[str, Mapping[str, str]]]] = {
-    "zh": (zh.MESSAGES, zh.VALUE_SETS),
-    "en": (en.MESSAGES, en.VALUE_SETS),
-}
+LANGUAGES = ("zh", "en")  # each a module of this package, loaded when first used (English on the first F2)
 DEFAULT_LANGUAGE = "zh"
+
+
+def _catalogue(language: str) -> tuple[Mapping[str, str], Mapping[str, Mapping[str, str]]]:
+    module = importlib.import_module(f"{__name__}.{language}")
+    return module.MESSAGES, module.VALUE_SETS
 
 
 class _Missing(dict[str, Any]):
@@ -60,7 +61,7 @@ class Catalogue:
         if language not in LANGUAGES:
             raise ValueError(f"no catalogue for language {language!r} (have {', '.join(LANGUAGES)})")
         self.language = language
-        self._messages, self._value_sets = LANGUAGES[language]
+        self._messages, self._value_sets = _catalogue(language)
 
     def __call__(self, key: str, **values: Any) -> str:
         """The message for a key, with ``{placeholders}`` filled; an unknown key shows as itself."""

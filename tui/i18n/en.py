@@ -30,6 +30,7 @@ MESSAGES: dict[str, str] = {
     "pending.form": "Opening the form…",
     "pending.file": "Loading the file…",
     "pending.signin": "Checking…",
+    "pending.home": "Opening home…",
     "home.title": "Home",
     "home.search_label": "Find a resident",
     "home.search_hint": "name, pinyin, ID, record or phone number",

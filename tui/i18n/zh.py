@@ -32,6 +32,7 @@ MESSAGES: dict[str, str] = {
     "pending.form": "正在打开表单……",
     "pending.file": "正在载入档案……",
     "pending.signin": "正在核对……",
+    "pending.home": "正在打开首页……",
     "home.title": "首页",
     "home.search_label": "查找居民",
     "home.search_hint": "姓名、拼音、身份证号、档案号或电话",

@@ -110,6 +110,16 @@ class ScreenMixin:
                 static.retranslate()
         self.translate_body()
 
+    def translate_once(self) -> None:
+        """The screen's first rendering of its texts, as it is mounted.
+
+        Textual calls ``on_mount`` of every class of a screen, and most screens also call ``super().on_mount()``
+        first: every text, every list and every key hint of a new screen was rendered twice. The first call does it.
+        """
+        if not getattr(self, "_translated", False):
+            self._translated = True
+            self.retranslate()
+
     def translate_body(self) -> None:
         """Screens re-render their own texts here (column titles, tab labels, ...)."""
 
@@ -166,11 +176,11 @@ class ClinicScreen(ScreenMixin, Screen[None]):
         return ()
 
     def on_mount(self) -> None:
-        self.retranslate()
+        self.translate_once()
 
 
 class ClinicModal(ScreenMixin, ModalScreen[Any]):
     """A dialog over the screen under it, with its own banner and key hints."""
 
     def on_mount(self) -> None:
-        self.retranslate()
+        self.translate_once()

@@ -18,6 +18,7 @@ from textual.widget import Widget
 from clinic_agent.core.errors import UnknownMethod
 from tui.screens.base import ClinicScreen, DaemonEvent, Tr
 from tui.widgets.paged_table import PagedTable, Row
+from tui.widgets.pending import Pending
 from tui.widgets.readings import when
 from tui.widgets.text import clean, lit
 
@@ -50,6 +51,7 @@ class ConflictsScreen(ClinicScreen):
 
     def body(self) -> list[Widget]:
         return [
+            Pending("pending.loading"),  # the list and its first conflict come from the daemon
             Horizontal(
                 Vertical(Tr("conflicts.list", classes="heading"), PagedTable(id="c-list", page_size=12), id="c-left"),
                 Vertical(
@@ -58,7 +60,7 @@ class ConflictsScreen(ClinicScreen):
                     id="c-right",
                 ),
                 id="c-panes",
-            )
+            ),
         ]
 
     def on_mount(self) -> None:
@@ -68,7 +70,8 @@ class ConflictsScreen(ClinicScreen):
     @work(group="conflicts")
     async def load(self) -> None:
         """The inbox."""
-        found = await self.call("conflict.list")
+        with self.query_one(Pending).waiting():
+            found = await self.call("conflict.list")
         if found is None:
             if isinstance(self.last_error, UnknownMethod):
                 banner = self.banner()
@@ -79,7 +82,8 @@ class ConflictsScreen(ClinicScreen):
         self._show_list()
         if self.conflicts:
             self.query_one("#c-list", PagedTable).table.focus()
-            await self.open(str(self.conflicts[0]["id"]))
+            with self.query_one(Pending).waiting():
+                await self.open(str(self.conflicts[0]["id"]))
             return
         self.current = None
         self._show_fields()

@@ -85,12 +85,8 @@ class FormModal(ClinicModal):
         """Every field's raw value, by name (text as typed, codes, lists of codes)."""
         found: dict[str, Any] = {}
         for widget in self.query("*"):
-            if isinstance(widget, Field):
-                found[widget.field_name] = widget.input.value
-            elif isinstance(widget, SelectField):
-                found[widget.field_name] = widget.value
-            elif isinstance(widget, MultiField):
-                found[widget.field_name] = widget.values
+            if isinstance(widget, Field | SelectField | MultiField):
+                found[widget.field_name] = widget.raw  # a field still being mounted: what it starts with
         return found
 
     def set_values(self, values: dict[str, Any]) -> None:

@@ -118,6 +118,7 @@ class HomeScreen(ClinicScreen):
             self.lookup(text)
         else:
             self.matches, self.matched_text = [], ""
+            self.query_one("#results", PagedTable).set_rows([], [])  # the next first letter shows no stale page
 
     @work(group="search")
     async def lookup(self, text: str) -> list[LookupMatchJson]:

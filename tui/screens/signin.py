@@ -37,7 +37,14 @@ class SignInScreen(ClinicScreen):
     def body(self) -> Iterable[Widget]:
         with Center(), Vertical(id="signin-box", classes="box"):
             yield Tr("signin.welcome", classes="box-title")
-            yield Field("signin.user", name="user", check=checks.user_name, value=self.user, hint="signin.user_hint")
+            yield Field(
+                "signin.user",
+                name="user",
+                check=checks.user_name,
+                value=self.user,
+                hint="signin.user_hint",
+                enter_moves_on=True,  # to the PIN, at once: the PIN's keys may be right behind it (TypeaheadInput)
+            )
             yield Field("signin.pin", name="pin", check=checks.pin, password=True, hint="signin.pin_hint")
             yield Pending("pending.signin")
             yield Tr("signin.help", classes="help")
@@ -99,6 +106,7 @@ class SignInScreen(ClinicScreen):
             pin_field.input.focus()
             self.check_accounts()
             return
+        self.query_one(Pending).start("pending.home")  # home takes a moment to build: said here until it replaces us
         self.clinic.signed_in_as(who)
 
     async def _unlock(self, user: str) -> bool:

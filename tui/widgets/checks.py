@@ -14,7 +14,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from clinic_agent.core.errors import InvalidIdNumber
-from clinic_agent.core.idnumber import parse_id_number
 
 MAX_TEXT = 200
 _PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
@@ -67,6 +66,8 @@ def id_number(*, required: bool = True, today: Callable[[], date] = date.today) 
     """A resident ID card number: 18 characters, a real birth date, the MOD 11-2 check digit."""
 
     def rest(value: str) -> Problem | None:
+        from clinic_agent.core.idnumber import parse_id_number  # on the first ID typed, not as the sign-in screen opens
+
         try:
             parse_id_number(value, today=today())
         except InvalidIdNumber as exc:

@@ -30,6 +30,37 @@ def catalogue_of(node: Any) -> Catalogue:
     return found if isinstance(found, Catalogue) else Catalogue()
 
 
+class TypeaheadInput(Input):
+    """An Input that sends keys typed ahead to where the doctor meant them.
+
+    A quick typist's keys reach the app in one burst, and the app hands each to the focused field's queue at once. A
+    field that moves the focus on (Tab, or Enter where the screen goes to the next field) did so only when the key
+    had come back up to the app, after the keys queued behind it were typed in here: a PIN typed right after
+    "doctor" and Enter landed in the user name. So Tab, and Enter with ``enter_moves_on``, move the focus at once,
+    and a key that reaches this field after the focus has left it goes on to the field that has it now.
+    """
+
+    def __init__(self, *args: Any, enter_moves_on: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.enter_moves_on = enter_moves_on
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.app.focused
+        if focused is not None and focused is not self:  # typed ahead, behind a key that moved the focus on
+            event.stop()
+            event.prevent_default()
+            focused.post_message(events.Key(event.key, event.character))
+            return
+        if event.key in ("tab", "shift+tab") or (event.key == "enter" and self.enter_moves_on):
+            event.stop()
+            event.prevent_default()
+            if event.key == "enter":
+                await self.action_submit()
+            (self.screen.focus_previous if event.key == "shift+tab" else self.screen.focus_next)()
+            return
+        await super()._on_key(event)
+
+
 class Field(Vertical):
     """A label, an input and the inline error under it."""
 
@@ -44,9 +75,11 @@ class Field(Vertical):
         value: str = "",
         hint: str = "",
         password: bool = False,
+        enter_moves_on: bool = False,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id or f"f-{name}")
+        self.enter_moves_on = enter_moves_on
         self.label_key = label
         self.hint_key = hint
         self.field_name = name
@@ -56,8 +89,13 @@ class Field(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(classes="field-label")
-        yield Input(
-            value=self._initial, password=self._password, id=f"i-{self.field_name}", select_on_focus=False, compact=True
+        yield TypeaheadInput(
+            value=self._initial,
+            password=self._password,
+            id=f"i-{self.field_name}",
+            select_on_focus=False,
+            compact=True,
+            enter_moves_on=self.enter_moves_on,
         )
         yield Static(classes="field-error")
 
@@ -77,6 +115,13 @@ class Field(Vertical):
     @value.setter
     def value(self, text: str) -> None:
         self.input.value = text
+
+    @property
+    def raw(self) -> str:
+        """What is typed, as typed; before the box is mounted (a form's later fields come a frame at a time), what
+        it will start with."""
+        boxes = self.query(Input)
+        return boxes.first().value if boxes else self._initial
 
     @property
     def problem(self) -> Problem | None:
@@ -193,6 +238,11 @@ class SelectField(Vertical):
             self.select.clear()
 
     @property
+    def raw(self) -> str | None:
+        """The chosen code; before the box is mounted, the one it will start with."""
+        return self.value if self.query(Select) else self._initial
+
+    @property
     def problem(self) -> Problem | None:
         """Required and empty."""
         return Problem("err.required") if self.required and self.value is None else None
@@ -256,6 +306,11 @@ class MultiField(Vertical):
 
     def on_mount(self) -> None:
         self.retranslate()
+
+    @property
+    def raw(self) -> list[str]:
+        """The chosen codes; before the list is mounted, those it will start with."""
+        return self.values if self.query(SelectionList) else list(self._initial)
 
     @property
     def values(self) -> list[str]:

@@ -76,11 +76,11 @@ class KeyHints(Footer):
                 disabled=not enabled,
                 tooltip=t(tooltip) if tooltip else "",
             )
-            key.compact = tight
+            key.set_reactive(FooterKey.compact, tight)  # no watcher: each would restyle the key as the footer is built
+            key.set_class(tight, "-compact", update=False)
             yield key
 
     def retranslate(self) -> None:
-        """Re-render in the language in force."""
-        if self.is_attached:
-            self._shown = None
-            self.call_after_refresh(self.recompose)
+        """Re-render in the language in force (the words are part of what is shown: the same words, no rebuild)."""
+        if self.is_attached and self._bindings_ready:
+            self.bindings_changed(self.screen)
