@@ -582,3 +582,26 @@ async def test_the_idle_lock_keeps_a_request_being_written_and_offers_it_back(
     made, _ = daemon.agent.store.entries.for_resident(resident_id(daemon, "田玉梅"), EntryKind.CONSULTATION)
     assert [(m.question, m.urgency) for m in made] == [("BP 170 on three drugs", "emergency")]  # type: ignore[attr-defined]
     assert daemon.agent.store.drafts.of_user("user:doctor") == ([], [])
+
+
+async def test_the_inbox_names_a_reply_it_cannot_show_and_a_request_made_on_another_pc() -> None:
+    class Api(ConsultFakeApi):
+        @checked
+        async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+            answer = await super().call(method, params)
+            if method == "consult.list":
+                first = answer["consultations"][0]
+                first["answers"], first["made_here"] = [], False
+                first["unreadable"] = ["DiagnosticReport/77 only a PDF (application/pdf)"]
+            return answer
+
+    app = ClinicApp(Api(), language="zh", today=lambda: date(2026, 5, 20), status_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(app.screen.summary))
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen")
+        await until(pilot, lambda: "DiagnosticReport/77" in str(app.screen.query_one("#consult-detail").render()))
+        detail = str(app.screen.query_one("#consult-detail").render())
+        assert "请在平台上查看" in detail  # the doctor is told where the answer is, not shown nothing
+        assert "另一台电脑" in detail

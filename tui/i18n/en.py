@@ -480,6 +480,8 @@ MESSAGES: dict[str, str] = {
     "consultation.answer": "Answer:",
     "consultation.outcome": "Outcome:",
     "consultation.only_here": "Only on this PC so far: it goes up at the next sync",
+    "consultation.unreadable": "A reply this PC cannot show; read it on the platform: {reply}",
+    "consultation.made_elsewhere": "Asked from another PC of this clinic",
     "consultation.confirm_withdraw": "Withdraw this consultation request?\n{asked}",
     "consultation.withdraw_closed": "This consultation is closed already: there is nothing to withdraw",
     "consultation.withdrawn": "Withdrawn",

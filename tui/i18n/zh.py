@@ -492,6 +492,8 @@ MESSAGES: dict[str, str] = {
     "consultation.answer": "回复:",
     "consultation.outcome": "处理结果:",
     "consultation.only_here": "目前只在本机, 下次同步时发送",
+    "consultation.unreadable": "有一份回复本机无法显示, 请在平台上查看: {reply}",
+    "consultation.made_elsewhere": "此会诊由本卫生室的另一台电脑发起",
     "consultation.confirm_withdraw": "撤回这条会诊申请？\n{asked}",
     "consultation.withdraw_closed": "该会诊已结束, 不能撤回",
     "consultation.withdrawn": "已撤回",

@@ -374,6 +374,10 @@ class ConsultInboxScreen(ClinicScreen):
             for answer in c.get("answers") or []:
                 detail.append(t("consultation.answer") + " ", style="bold green")
                 detail.append(_lines(answer) + "\n")
+            for reply in c.get("unreadable") or []:  # a PDF alone: set aside by the pull, never dropped
+                detail.append(t("consultation.unreadable", reply=clean(reply)) + "\n", style="yellow")
+            if c.get("made_here") is False:
+                detail.append(t("consultation.made_elsewhere") + "\n", style="dim")
             outcome = c.get("outcome")
             if outcome:
                 detail.append(t("consultation.outcome") + " ", style="bold")
