@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -32,10 +34,14 @@ from sync.engine.engine import SyncReport
 from sync.fhir import codes, consultation
 from sync.fhir.common import find_identifier, identifier_value
 from sync.platform import FhirPlatform
+from tests.integration.sync.faultproxy import FaultProxy
+from tests.integration.sync.seeds import replay, seed_params
 from tests.integration.sync.test_sync_followups import LoseFirstTransactionAnswer, everything, quick_sleep
 from tests.support import resident
 
 TARGET = "Organization/county-hospital-cardiology"
+# The faulty link of the consultation set check: most answers lost after the server acted on them.
+FAULTS = {"lost_reply": 0.4, "refuse": 0.08, "blackhole": 0.03, "unavailable": 0.05, "truncated": 0.05, "html": 0.03}
 
 
 async def _sync(agent: Agent, url: str) -> SyncReport:
@@ -307,3 +313,63 @@ def test_a_reply_the_agent_cannot_read_is_set_aside_with_the_reason(
     assert shown["answers"] == ["建议加用螺内酯"]
     assert [u.split(" ", 1)[0] for u in shown["unreadable"]] == [f"Task/{task['id']}"]
     assert [p.entity for p in store.sync.parked()] == ["Task"]
+
+
+@pytest.mark.parametrize("seed", seed_params(1))
+def test_consultations_asked_offline_go_up_once_through_a_faulty_link(
+    seed: int, fresh_fhir_server: str, clinic_factory: Callable[..., Agent]
+) -> None:
+    """Requests made while the link drops replies, refuses and garbles: after it heals each is on the
+    platform once, as one ServiceRequest and one Task, and none is there that the PC did not make."""
+    case = replay(seed)
+    agent = clinic_factory(fresh_fhir_server)
+    store = agent.store
+    rng = random.Random(seed)
+    people = [store.residents.add(resident(rng), actor="test") for _ in range(4)]
+    conditions = {
+        p.id: store.entries.add(Condition(id=new_id(), resident_id=p.id, name="高血压", code="2"), actor="doctor")
+        for p in people
+    }
+    asked: list[str] = []
+    server_port = urlsplit(fresh_fhir_server).port or 80
+
+    async def through_faults() -> Counter[str]:
+        proxy = FaultProxy(server_port, seed=seed, faults=FAULTS)
+        port = await proxy.start()
+        url = fresh_fhir_server.replace(f":{server_port}/", f":{port}/")
+        try:
+            for _ in range(6):
+                for _ in range(2):
+                    person = rng.choice(people)
+                    made = consultations.request(
+                        agent,
+                        resident_id=person.id,
+                        question=f"血压控制不佳 {len(asked) + 1}",
+                        target=TARGET,
+                        urgency=rng.choice(list(Urgency)),
+                        attachments=(f"condition:{conditions[person.id].id}",),
+                        actor="doctor",
+                    )
+                    asked.append(made.id)
+                await _sync(agent, url)  # errors are expected: the next round, or the heal, goes on
+            proxy.heal()
+            for _ in range(20):
+                await _sync(agent, url)
+                if not store.sync.queue_counts()["pending"]:
+                    break
+            return proxy.counts
+        finally:
+            await proxy.stop()
+
+    faults = asyncio.run(through_faults())
+    assert faults["lost_reply"] > 0, case
+    requests = asyncio.run(everything(fresh_fhir_server, "ServiceRequest"))
+    tasks = asyncio.run(everything(fresh_fhir_server, "Task"))
+    sent = Counter(find_identifier(r, codes.UUID_SYSTEM) for r in requests)
+    tracked = Counter(find_identifier(t, codes.UUID_SYSTEM) for t in tasks)
+    expected = {identifier_value(a) for a in asked}
+    assert set(sent) == expected, f"lost or unexpected requests; {case}"
+    assert set(tracked) == {identifier_value(consultation.task_id(a)) for a in asked}, case
+    assert {k: n for k, n in (sent + tracked).items() if n > 1} == {}, f"duplicated; {case}"
+    assert store.sync.queue_counts()["pending"] == 0, case
+    assert {consultations.show(agent, a)["state"] for a in asked} == {"sent"}, case
