@@ -605,3 +605,20 @@ async def test_the_inbox_names_a_reply_it_cannot_show_and_a_request_made_on_anot
         detail = str(app.screen.query_one("#consult-detail").render())
         assert "请在平台上查看" in detail  # the doctor is told where the answer is, not shown nothing
         assert "另一台电脑" in detail
+
+
+async def test_the_panel_filled_before_its_parts_are_mounted_fills_once_they_are() -> None:
+    """The panel's answer can come while home is still mounting it (PIN typed ahead, a quick machine):
+    it used to stop the app with NoMatches on its heading; it now fills the panel a frame later."""
+    from textual.app import App
+
+    from tui.i18n import Catalogue
+
+    app: App[None] = App()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = ConsultPanel(id="consult-panel")
+        mounting = app.mount(panel)
+        panel.show(copy.deepcopy(OPEN), Catalogue("zh"))  # before its heading and table are there
+        await mounting
+        await until(pilot, lambda: "龙秀英" in visible_text(app))
+        assert panel.display

@@ -49,6 +49,9 @@ class ConsultPanel(Vertical):
 
     def show(self, items: list[AwaitingJson], t: Catalogue) -> None:
         """Fill the panel (in the language in force); hide it when no consultation is open."""
+        if not self.query("#h-consultations"):  # the answer came before the panel's parts were mounted
+            self.call_after_refresh(self.show, items, t)
+            return
         self.display = bool(items)
         answered = sum(1 for c in items if c["state"] == "answered")
         if answered:
