@@ -35,6 +35,12 @@ Compare = Callable[..., bool]
 TARGET = ("Organization/4401", "铜仁市人民医院 心内科")
 
 
+async def request_form(pilot: Pilot[Any]) -> None:
+    """``q`` from a resident's file, until the request form is up with the attachments it suggests."""
+    await pilot.press("q")
+    await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(pilot.app.screen.attachments))
+
+
 class Keys:
     """Presses keys and counts them (the issue asks for a request in a few keys)."""
 
@@ -170,8 +176,7 @@ async def test_a_request_with_no_question_is_refused_with_the_reason(make_app: M
     async with app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         await open_file(pilot, "田玉梅")
-        await pilot.press("q")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await request_form(pilot)
         await pilot.press("ctrl+s")
         await until(pilot, lambda: said(app, "needs a question"))
         assert screen_name(pilot) == "ConsultRequestScreen"
@@ -190,8 +195,7 @@ async def test_an_incomplete_request_says_what_it_lacks_in_the_doctors_language(
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
         await open_file(pilot, "田玉梅")
-        await pilot.press("q")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await request_form(pilot)
         await settled(pilot)
         await pilot.press("ctrl+s")
         await until(pilot, lambda: said(app, "还没有填写会诊问题"))
@@ -321,15 +325,13 @@ async def test_esc_on_a_changed_request_asks_before_dropping_it(make_app: MakeAp
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
         await open_file(pilot, "田玉梅")
-        await pilot.press("q")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await request_form(pilot)
         await settled(pilot)
         assert app.screen.focused is app.screen.query_one("#i-question")  # the question first
         await pilot.press("escape")  # nothing changed: back at once
         await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
 
-        await pilot.press("q")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await request_form(pilot)
         await settled(pilot)
         await pilot.press(*"BP 170")
         await pilot.press("escape")
@@ -477,8 +479,7 @@ def fake_app(language: str) -> ClinicApp:
 def test_consultation_request_screen(snap_compare: Compare, language: str) -> None:
     async def open_request(pilot: Pilot[Any]) -> None:
         await resident_file(pilot)
-        await pilot.press("q")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(pilot.app.screen.attachments))
+        await request_form(pilot)
         await settled(pilot)
 
     assert snap_compare(fake_app(language), terminal_size=(80, 24), run_before=open_request)
@@ -559,8 +560,7 @@ async def test_the_idle_lock_keeps_a_request_being_written_and_offers_it_back(
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
         await open_file(pilot, "田玉梅")
-        await pilot.press("q")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultRequestScreen" and bool(app.screen.attachments))
+        await request_form(pilot)
         await settled(pilot)
         await pilot.press(*"BP 170 on three drugs", "tab", "tab", "3")  # emergency
         clock.now += 3600
