@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+DEFAULT_NAMESPACE_BASE: Final = "https://namespace-not-set.invalid/clinic-agent"
+"""The namespace when agent.toml sets none (``[platform] namespace``): ``.invalid`` (RFC 2606) so that
+it can never be taken for a real one; the platform team must choose the real base before a clinic
+goes live (``sync.fhir.codes`` builds the namespace on it)."""
 
 
 @dataclass(frozen=True, slots=True)

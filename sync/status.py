@@ -6,13 +6,27 @@ without loading the HTTP client, the FHIR mapping or the engine (issue 13: start
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sync.host import SyncRecords
+from typing import Any, Protocol
 
 
-def status(store: SyncRecords, live: dict[str, Any] | None = None, *, records: bool = False) -> dict[str, Any]:
+class SyncCounts(Protocol):
+    """What status reads of the store's sync rows: the store's ``SyncState`` (``sync.host.SyncRecords``), or
+    the same queries on a connection of their own (`clinic-agent status` without a daemon)."""
+
+    def settings(self) -> dict[str, str]:
+        """The ``sync.*`` settings (platform, organization id, last sync, last error ...)."""
+        ...
+
+    def queue_counts(self) -> dict[str, int]:
+        """Outbox rows pending and parked, open conflicts."""
+        ...
+
+    def state_counts(self) -> dict[str, int]:
+        """Records only here, sent, and confirmed by the platform."""
+        ...
+
+
+def status(store: SyncCounts, live: dict[str, Any] | None = None, *, records: bool = False) -> dict[str, Any]:
     """State, link, platform, last sync and error, queue counts; ``live``: the running loop's own state."""
     found = store.settings()
     queue = store.queue_counts()

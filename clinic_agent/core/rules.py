@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from clinic_agent.core.model import FollowUp, Programme, Quantity, Reading
+from clinic_agent.core.thresholds import DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS
+from clinic_agent.core.thresholds import Thresholds as Thresholds
 
 SYSTOLIC = "8480-6"
 DIASTOLIC = "8462-4"
@@ -23,25 +25,6 @@ GLUCOSE_MMOL = ("14743-9", "14749-6", "15074-8", "14771-0", "14770-2")
 GLUCOSE_MG = ("41653-7", "2345-7", "2339-0", "1558-6")
 _MMHG_PER_KPA = Decimal("7.50062")
 _MG_DL_PER_MMOL_L = Decimal("18.0")
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Where a reading becomes an alert (mmHg, %, mmol/L, Cel)."""
-
-    systolic_urgent: Decimal = Decimal(180)
-    diastolic_urgent: Decimal = Decimal(110)
-    spo2_low: Decimal = Decimal(90)
-    glucose_high: Decimal = Decimal("16.7")
-    glucose_low: Decimal = Decimal("3.9")
-    temperature_high: Decimal = Decimal(39)
-    systolic_control: Decimal = Decimal(140)
-    diastolic_control: Decimal = Decimal(90)
-    glucose_control: Decimal = Decimal("7.0")
-    heart_rate_high: Decimal = Decimal(100)
-
-
-DEFAULT_THRESHOLDS = Thresholds()
 
 
 def _mmhg(quantity: Quantity) -> Decimal:

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from clinic_agent.core.model import Entry, Reading, Resident
+from clinic_agent.core.sync_tables import ENTRIES as ENTRIES
+from clinic_agent.core.sync_tables import READINGS as READINGS
+from clinic_agent.core.sync_tables import RESIDENTS as RESIDENTS
+from clinic_agent.core.sync_tables import SYNCED_TABLES as SYNCED_TABLES  # the tables' names stay importable here
 
 Record = Resident | Entry | Reading
-RESIDENTS = "residents"
-ENTRIES = "entries"
-READINGS = "readings"
-# The tables whose rows go to the platform: each row keeps its sync state and the last-synced base copy.
-SYNCED_TABLES = (RESIDENTS, ENTRIES, READINGS)
 
 # What becomes of a record's outbox row when a write is applied.
 OutboxAfter = Literal["keep", "done", "pending", "conflict"]

@@ -10,36 +10,13 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from clinic_agent.core.errors import ConfigError
-from sync.settings import SyncSettings
-
-# The rules, the crypto primitives and the FHIR codes give the whole configuration its types and
-# defaults; they are imported when it is built, so that finding the daemon's socket (``load_api``,
-# all `clinic-agent status` needs when a daemon runs) does not load them.
-if TYPE_CHECKING:
-    from clinic_agent.core.rules import Thresholds
-    from clinic_agent.security.crypto import Argon2Parameters
-
-
-def _default_kdf() -> Argon2Parameters:
-    from clinic_agent.security.crypto import DEFAULT_PASSPHRASE_KDF
-
-    return DEFAULT_PASSPHRASE_KDF
-
-
-def _default_thresholds() -> Thresholds:
-    from clinic_agent.core.rules import Thresholds
-
-    return Thresholds()
-
-
-def _default_namespace() -> str:
-    from sync.fhir.codes import DEFAULT_NAMESPACE_BASE
-
-    return DEFAULT_NAMESPACE_BASE
+from clinic_agent.core.thresholds import Thresholds
+from clinic_agent.security.kdf import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
+from sync.settings import DEFAULT_NAMESPACE_BASE, SyncSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +36,14 @@ class Config:
     home: Path
     clinic_name: str = "Village clinic"
     clinic_code: str = ""
-    kdf: Argon2Parameters = field(default_factory=_default_kdf)
+    kdf: Argon2Parameters = DEFAULT_PASSPHRASE_KDF
     api: ApiConfig = field(default_factory=lambda: ApiConfig(socket=Path("run/agent.sock")))
     log_level: str = "info"
     disk_low_mib: int = 500
-    thresholds: Thresholds = field(default_factory=_default_thresholds)
+    thresholds: Thresholds = field(default_factory=Thresholds)
     devices: tuple[dict[str, Any], ...] = ()
     sync: SyncSettings = field(default_factory=lambda: SyncSettings())
-    namespace: str = field(default_factory=_default_namespace)  # [platform] namespace: the base of our own FHIR URLs
+    namespace: str = DEFAULT_NAMESPACE_BASE  # [platform] namespace: the base of our own FHIR URLs
     # [platform] consultation: whom a doctor may ask for a consultation, (reference, name) each
     consultation_targets: tuple[tuple[str, str], ...] = ()
     backup_keep: int = 7  # daily backups kept in backups/ (0: none are taken)
@@ -182,10 +159,6 @@ def _api(home: Path, path: Path, api: dict[str, Any]) -> ApiConfig:
 
 
 def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
-    from clinic_agent.core.rules import Thresholds
-    from clinic_agent.security.crypto import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
-    from sync.fhir.codes import DEFAULT_NAMESPACE_BASE
-
     store, alerts = raw.get("store", {}), raw.get("alerts", {})
     backups = raw.get("backup", {})
     kdf = Argon2Parameters(

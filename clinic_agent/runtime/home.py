@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,6 +120,8 @@ def initialise(
     clock: Clock | None = None,
 ) -> InitResult:
     """Create a new store; refuse if any part of one is already here (nothing is overwritten)."""
+    import uuid  # with init only: uuid loads platform, which status has no use for
+
     from clinic_agent.runtime import crashpoints
     from clinic_agent.security.keys import KeyFile, new_machine_key
     from clinic_agent.store import Store
@@ -217,6 +218,13 @@ def _open_locked(home: Home, clock: Clock, synchronous: str) -> tuple[Store, Key
     from clinic_agent.security.keys import KeyFile
     from clinic_agent.store import Store
 
+    require_database(home)
+    keyfile = KeyFile.load(home.keys_path)
+    return Store.open(home.db_path, keyfile, clock=clock, synchronous=synchronous), keyfile
+
+
+def require_database(home: Home) -> None:
+    """Refuse a home without its database, naming what is there (a PermissionError is the caller's)."""
     if not home.db_path.exists():
         if home.keys_path.exists():
             raise StoreMissing(
@@ -224,8 +232,6 @@ def _open_locked(home: Home, clock: Clock, synchronous: str) -> tuple[Store, Key
                 "Restore clinic.db from a backup."
             )
         raise StoreMissing(f"no store in {home.root}; run `clinic-agent init` first")
-    keyfile = KeyFile.load(home.keys_path)
-    return Store.open(home.db_path, keyfile, clock=clock, synchronous=synchronous), keyfile
 
 
 def open_vault(

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import os
 import threading
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidKey, InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke
@@ -24,6 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from clinic_agent.security.kdf import DEFAULT_PASSPHRASE_KDF as DEFAULT_PASSPHRASE_KDF
+from clinic_agent.security.kdf import PIN_KDF as PIN_KDF
+from clinic_agent.security.kdf import Argon2Parameters as Argon2Parameters
 
 PAYLOAD_FORMAT = 1
 NONCE_BYTES = 12
@@ -95,28 +98,6 @@ def mac(key: bytes, data: bytes) -> bytes:
 def macs_equal(a: bytes, b: bytes) -> bool:
     """Constant-time comparison."""
     return hmac.compare_digest(a, b)
-
-
-@dataclass(frozen=True, slots=True)
-class Argon2Parameters:
-    """Argon2id cost parameters (memory in KiB)."""
-
-    memory_kib: int
-    iterations: int
-    lanes: int
-
-    FLOOR_MEMORY_KIB = 64 * 1024
-    FLOOR_ITERATIONS = 3
-
-    def meets_floor(self) -> bool:
-        """RFC 9106's second recommended setting is the least we accept: 64 MiB, t=3."""
-        return self.memory_kib >= self.FLOOR_MEMORY_KIB and self.iterations >= self.FLOOR_ITERATIONS
-
-
-# About 0.5 s on the reference 2-core machine (bench/bench_store.py times an unlock).
-DEFAULT_PASSPHRASE_KDF = Argon2Parameters(memory_kib=256 * 1024, iterations=4, lanes=2)
-# PIN hashes: checked at every sign-in, so cheaper; still above OWASP's minimum.
-PIN_KDF = Argon2Parameters(memory_kib=64 * 1024, iterations=3, lanes=4)
 
 
 def _argon2(salt: bytes, params: Argon2Parameters) -> Argon2id:

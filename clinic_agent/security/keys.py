@@ -25,67 +25,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from clinic_agent.core.errors import AccessDenied, InvalidInput, StoreCorrupted, StoreMissing, WrongPassphrase
+from clinic_agent.core.errors import InvalidInput, StoreCorrupted, WrongPassphrase
 from clinic_agent.core.fsutil import atomic_write
 from clinic_agent.core.model import utcnow
 from clinic_agent.security import crypto
+from clinic_agent.security.keyfile import KEYFILE_FORMAT, Slot, b64, read_key_file, unb64
 
-KEYFILE_FORMAT = 1
 PASSPHRASE = "passphrase"  # noqa: S105  (a slot type, not a secret)
 RECOVERY = "recovery"
 MACHINE = "machine"
 _RECOVERY_BYTES = 20
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """One wrapped copy of the vault key."""
-
-    id: str
-    type: str
-    name: str
-    kdf: dict[str, Any]
-    nonce: bytes
-    wrapped: bytes
-    created_at: str
-
-    def context(self, store_id: str) -> bytes:
-        """Associated data binding the wrapped key to this store, slot and KDF parameters."""
-        kdf = json.dumps(self.kdf, sort_keys=True, separators=(",", ":"))
-        return "|".join(("clinic-agent slot v1", store_id, self.id, self.type, self.name, kdf)).encode()
-
-    def as_json(self) -> dict[str, Any]:
-        """The slot as stored in keys.json."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "name": self.name,
-            "kdf": self.kdf,
-            "nonce": _b64(self.nonce),
-            "wrapped": _b64(self.wrapped),
-            "created_at": self.created_at,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Slot:
-        """Read a slot from keys.json."""
-        return cls(
-            id=str(data["id"]),
-            type=str(data["type"]),
-            name=str(data["name"]),
-            kdf=dict(data["kdf"]),
-            nonce=_unb64(data["nonce"]),
-            wrapped=_unb64(data["wrapped"]),
-            created_at=str(data["created_at"]),
-        )
 
 
 @dataclass
@@ -148,10 +97,10 @@ class Keyring:
         """Serialised for encryption under the vault key."""
         return json.dumps(
             {
-                "master": _b64(self.master),
-                "data_keys": {k: _b64(v) for k, v in self.data_keys.items()},
+                "master": b64(self.master),
+                "data_keys": {k: b64(v) for k, v in self.data_keys.items()},
                 "current": self.current,
-                "sealing_private": _b64(self.sealing_private),
+                "sealing_private": b64(self.sealing_private),
             }
         ).encode()
 
@@ -161,10 +110,10 @@ class Keyring:
         raw = json.loads(data)
         return cls(
             store_id=store_id,
-            master=_unb64(raw["master"]),
-            data_keys={k: _unb64(v) for k, v in raw["data_keys"].items()},
+            master=unb64(raw["master"]),
+            data_keys={k: unb64(v) for k, v in raw["data_keys"].items()},
             current=raw["current"],
-            sealing_private=_unb64(raw["sealing_private"]),
+            sealing_private=unb64(raw["sealing_private"]),
         )
 
 
@@ -223,31 +172,15 @@ class KeyFile:
     @classmethod
     def load(cls, path: Path) -> KeyFile:
         """Read keys.json; refuse a missing or damaged file without touching anything."""
-        try:
-            raw = json.loads(path.read_bytes())
-        except PermissionError:
-            raise AccessDenied(f"no permission to read the key file {path}; nothing was changed") from None
-        except FileNotFoundError:
-            raise StoreMissing(
-                f"the key file {path} is missing; the database is left untouched. "
-                "Put back a copy of keys.json from a backup: without it the data cannot be opened."
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise StoreCorrupted(f"the key file {path} cannot be read ({exc}); nothing was changed") from None
-        try:
-            if raw["format"] != KEYFILE_FORMAT:
-                raise StoreCorrupted(f"the key file {path} has format {raw['format']}, which this version cannot read")
-            slots = [Slot.from_json(s) for s in raw["slots"]]
-            return cls(path, str(raw["store_id"]), _unb64(raw["public_key"]), slots, dict(raw["keyring"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StoreCorrupted(f"the key file {path} is damaged (bad {exc}); nothing was changed") from None
+        parts = read_key_file(path)
+        return cls(path, parts.store_id, parts.public_key, parts.slots, parts.keyring_blob)
 
     def save(self) -> None:
         """Write keys.json atomically and durably."""
         data = {
             "format": KEYFILE_FORMAT,
             "store_id": self.store_id,
-            "public_key": _b64(self.public_key),
+            "public_key": b64(self.public_key),
             "slots": [slot.as_json() for slot in self.slots],
             "keyring": self._keyring_blob,
         }
@@ -265,7 +198,7 @@ class KeyFile:
     def read_keyring(self, vault_key: bytes) -> Keyring:
         """Decrypt the keyring with the vault key."""
         try:
-            nonce, sealed = _unb64(self._keyring_blob["nonce"]), _unb64(self._keyring_blob["ciphertext"])
+            nonce, sealed = unb64(self._keyring_blob["nonce"]), unb64(self._keyring_blob["ciphertext"])
             keyring = Keyring.from_bytes(
                 self.store_id, crypto.unwrap(vault_key, nonce, sealed, self._keyring_context())
             )
@@ -279,7 +212,7 @@ class KeyFile:
     def write_keyring(self, vault_key: bytes, keyring: Keyring) -> None:
         """Encrypt the keyring under the vault key (call save() to persist)."""
         nonce, sealed = crypto.wrap(vault_key, keyring.to_bytes(), self._keyring_context())
-        self._keyring_blob = {"nonce": _b64(nonce), "ciphertext": _b64(sealed)}
+        self._keyring_blob = {"nonce": b64(nonce), "ciphertext": b64(sealed)}
 
     # -- slots ---------------------------------------------------------------------------------
 
@@ -305,7 +238,7 @@ class KeyFile:
         salt = crypto.random_key()[:16]
         kdf = {
             "alg": "argon2id",
-            "salt": _b64(salt),
+            "salt": b64(salt),
             "memory_kib": params.memory_kib,
             "iterations": params.iterations,
             "lanes": params.lanes,
@@ -323,7 +256,7 @@ class KeyFile:
         salt = secrets.token_bytes(16)
         kek = crypto.derive_subkey(salt + raw, "clinic-agent recovery slot v1")
         self.slots = [s for s in self.slots if s.type != RECOVERY]
-        self._add_slot(vault_key, RECOVERY, "recovery", {"alg": "hkdf-sha256", "salt": _b64(salt)}, kek)
+        self._add_slot(vault_key, RECOVERY, "recovery", {"alg": "hkdf-sha256", "salt": b64(salt)}, kek)
         return format_recovery_code(raw)
 
     def add_machine_slot(self, vault_key: bytes, machine_key: bytes) -> Slot:
@@ -331,7 +264,7 @@ class KeyFile:
         salt = secrets.token_bytes(16)
         kek = crypto.derive_subkey(salt + machine_key, "clinic-agent machine slot v1")
         self.slots = [s for s in self.slots if s.type != MACHINE]
-        return self._add_slot(vault_key, MACHINE, "machine", {"alg": "hkdf-sha256", "salt": _b64(salt)}, kek)
+        return self._add_slot(vault_key, MACHINE, "machine", {"alg": "hkdf-sha256", "salt": b64(salt)}, kek)
 
     def remove_slot(self, slot: Slot) -> None:
         """Drop a slot; the last passphrase slot cannot go."""
@@ -356,7 +289,7 @@ class KeyFile:
             params = _argon2_params(slot)
             if not params.meets_floor():
                 raise StoreCorrupted(f"key slot {slot.id} uses Argon2id parameters below the floor; refusing it")
-            kek = crypto.argon2id(passphrase.encode(), _unb64(slot.kdf["salt"]), params)
+            kek = crypto.argon2id(passphrase.encode(), unb64(slot.kdf["salt"]), params)
             try:
                 return self._vault(self._open_slot(slot, kek), f"passphrase:{slot.name}")
             except crypto.DecryptionFailed:
@@ -367,7 +300,7 @@ class KeyFile:
         """Open the recovery slot with the printed code."""
         raw = parse_recovery_code(code)
         for slot in (s for s in self.slots if s.type == RECOVERY):
-            kek = crypto.derive_subkey(_unb64(slot.kdf["salt"]) + raw, "clinic-agent recovery slot v1")
+            kek = crypto.derive_subkey(unb64(slot.kdf["salt"]) + raw, "clinic-agent recovery slot v1")
             try:
                 return self._vault(self._open_slot(slot, kek), "recovery")
             except crypto.DecryptionFailed:
@@ -398,7 +331,7 @@ class KeyFile:
     def open_with_machine_key(self, machine_key: bytes) -> Vault:
         """Open the machine slot with the key file's bytes."""
         for slot in (s for s in self.slots if s.type == MACHINE):
-            kek = crypto.derive_subkey(_unb64(slot.kdf["salt"]) + machine_key, "clinic-agent machine slot v1")
+            kek = crypto.derive_subkey(unb64(slot.kdf["salt"]) + machine_key, "clinic-agent machine slot v1")
             try:
                 return self._vault(self._open_slot(slot, kek), "machine")
             except crypto.DecryptionFailed:

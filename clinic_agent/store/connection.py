@@ -42,6 +42,18 @@ def open_connection(path: Path, *, create: bool = False, synchronous: str = "FUL
     return conn
 
 
+def check_belongs(conn: sqlite3.Connection, path: Path, store_id: str, keyfile_path: Path) -> None:
+    """Refuse a file that is not a Clinic Agent database, or the database of another store than the key file's."""
+    with translate_errors():
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+            raise StoreMissing(f"{path} is not a Clinic Agent database; it was left untouched")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+    if row is None or row[0] != store_id:
+        raise StoreCorrupted(
+            f"the key file {keyfile_path} belongs to another store than {path}; nothing was opened or changed"
+        )
+
+
 def _apply_pragmas(conn: sqlite3.Connection, synchronous: str) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")

@@ -12,7 +12,7 @@ from typing import Any
 from clinic_agent.core.model import AuditEntry
 from clinic_agent.security import audit, crypto
 from clinic_agent.store.core import Core
-from clinic_agent.store.schema_version import OUTBOX_COUNT_PREFIX
+from clinic_agent.store.counts import outbox_counts
 
 
 class AuditLog:
@@ -202,16 +202,6 @@ class Outbox:
         """How many outbox entries per state (pending, parked, ...)."""
         with self._core.read() as conn:
             return outbox_counts(conn)
-
-
-def outbox_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Outbox rows per state, as the outbox's triggers keep them (schema 0006): a few ``meta`` rows read,
-    not the outbox counted. States with no row left are not listed."""
-    rows = conn.execute(
-        "SELECT key, value FROM meta WHERE key > ? AND key < ?", (OUTBOX_COUNT_PREFIX, OUTBOX_COUNT_PREFIX[:-1] + "/")
-    ).fetchall()
-    counts = {str(key).removeprefix(OUTBOX_COUNT_PREFIX): int(value) for key, value in rows}
-    return {state: n for state, n in counts.items() if n}
 
 
 def note_pending(conn: sqlite3.Connection, at: datetime, actor: str, action: str, detail: str) -> None:

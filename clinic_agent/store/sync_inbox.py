@@ -16,8 +16,9 @@ from clinic_agent.core import serde, validation
 from clinic_agent.core.errors import InvalidInput, RecordNotFound
 from clinic_agent.core.model import Entry, Resident, new_id
 from clinic_agent.core.sync_values import SYNCED_TABLES, ConflictDraft, Record
+from clinic_agent.store import counts
 from clinic_agent.store.core import Core
-from clinic_agent.store.journal import outbox_counts
+from clinic_agent.store.counts import PULLED_PREFIX
 
 RECORD_FIELD = "*"  # a conflict on the whole record (deleted on one side, edited on the other)
 
@@ -48,9 +49,6 @@ class Parked:
     reason: str
     since: str
     about: str = ""  # a reply set aside: the consultation's request it answers, "ServiceRequest/<id>"
-
-
-PULLED_PREFIX = "pull:"  # sync_parked ids of resources from the platform (outbox rows use their seq)
 
 
 class SyncInbox:
@@ -188,49 +186,20 @@ class SyncInbox:
 
     def state_counts(self) -> dict[str, int]:
         """How many records are only on this PC, sent, and confirmed by the platform."""
-        counts = {"local": 0, "sent": 0, "confirmed": 0}
         with self._core.read() as conn:
-            for table in SYNCED_TABLES:
-                total = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                sent = conn.execute(
-                    "SELECT count(DISTINCT entity_id) FROM outbox"
-                    " WHERE entity = ? AND state = 'pending' AND attempts > 0",
-                    (table,),
-                ).fetchone()[0]
-                confirmed = conn.execute(
-                    f"SELECT count(*) FROM {table} t WHERE remote_version IS NOT NULL"
-                    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.entity = ? AND o.entity_id = t.id)",
-                    (table,),
-                ).fetchone()[0]
-                counts["sent"] += int(sent)
-                counts["confirmed"] += int(confirmed)
-                counts["local"] += int(total) - int(sent) - int(confirmed)
-        return counts
+            return counts.state_counts(conn, SYNCED_TABLES)
 
     def queue_counts(self) -> dict[str, int]:
-        """Outbox rows by state, open conflicts, and parked rows: a refused push or a platform resource the
-        pull could not apply, as ``parked`` lists them (cheap: the counts kept by the outbox's triggers,
-        the open conflicts' own index and the few parked pulls; no record is read)."""
+        """Outbox rows by state, open conflicts, and parked rows (``counts.queue_counts``: no record is read)."""
         with self._core.read() as conn:
-            rows = outbox_counts(conn)
-            conflicts = conn.execute("SELECT count(*) FROM sync_conflicts WHERE state = 'open'").fetchone()[0]
-            pulled = conn.execute(
-                "SELECT count(*) FROM sync_parked WHERE substr(id, 1, ?) = ?", (len(PULLED_PREFIX), PULLED_PREFIX)
-            ).fetchone()[0]
-        return {
-            "pending": int(rows.get("pending", 0)),
-            "parked": int(rows.get("parked", 0)) + int(pulled),
-            "local_only": int(rows.get("local", 0)),
-            "conflicts": int(conflicts),
-        }
+            return counts.queue_counts(conn)
 
     # -- enrolment -------------------------------------------------------------------------------------
 
     def settings(self) -> dict[str, str]:
         """The ``sync.*`` settings (no secrets)."""
         with self._core.read() as conn:
-            rows = conn.execute("SELECT key, value FROM meta WHERE key LIKE 'sync.%'").fetchall()
-        return {key.removeprefix("sync."): value for key, value in rows}
+            return counts.sync_settings(conn)
 
     def save_settings(self, values: dict[str, str | None], *, actor: str | None = None, action: str = "") -> None:
         """Set (or, with None, clear) ``sync.*`` settings; audited when an actor is given."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from clinic_agent.core import model
+from sync.settings import DEFAULT_NAMESPACE_BASE as DEFAULT_NAMESPACE_BASE
 
 # Identifier systems
 UUID_SYSTEM: Final = "urn:ietf:rfc:3986"  # value is "urn:uuid:<record id>": the agent's own stable id
@@ -212,8 +213,4 @@ class Namespace:
         return self._ext("original-quantity")
 
 
-DEFAULT_NAMESPACE_BASE: Final = "https://namespace-not-set.invalid/clinic-agent"
-"""The namespace when agent.toml sets none (``[platform] namespace``): ``.invalid`` (RFC 2606) so that
-it can never be taken for a real one; the platform team must choose the real base before a clinic
-goes live."""
 DEFAULT_NAMESPACE: Final = Namespace(DEFAULT_NAMESPACE_BASE)
