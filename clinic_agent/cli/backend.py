@@ -11,6 +11,8 @@ from clinic_agent.api import registry
 from clinic_agent.core.errors import DaemonNotRunning, InvalidInput, SessionExpired, StoreLocked
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from clinic_agent.api.client import ApiClient
     from clinic_agent.runtime.agent import Caller
     from clinic_agent.runtime.home import Home
@@ -147,11 +149,30 @@ def _caller(actor: str) -> Caller:
 
 def connect(home: Home, passphrase: PassphraseSource, user: str | None, *, local_only: bool = False) -> Backend:
     """The daemon if one listens on the configured socket, else the store in this process."""
+    daemon = None if local_only else daemon_backend(home, passphrase, user)
+    return daemon or LocalBackend(home, passphrase, user)
+
+
+def daemon_backend(home: Home, passphrase: PassphraseSource, user: str | None) -> DaemonBackend | None:
+    """The daemon listening on the configured socket, or None when none does."""
+    # Only [api] is read here: the daemon checked the whole agent.toml, the store's side loads it.
+    path = home.load_api_config().socket
+    if _nothing_at(path):
+        return None  # as connecting would find, without loading the socket module and the client
     from clinic_agent.api.client import ApiClient
 
-    if not local_only:
-        try:  # only [api] is read here: the daemon checked the whole agent.toml, the store's side loads it
-            return DaemonBackend(ApiClient(home.load_api_config().socket).connect(), passphrase, user)
-        except DaemonNotRunning:
-            pass
-    return LocalBackend(home, passphrase, user)
+    try:
+        return DaemonBackend(ApiClient(path).connect(), passphrase, user)
+    except DaemonNotRunning:
+        return None
+
+
+def _nothing_at(path: Path) -> bool:
+    """Whether no file is at ``path`` (nor a directory on its way); any other failure is for connecting to name."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False

@@ -9,10 +9,17 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from clinic_agent.cli import output, prompts
-from clinic_agent.cli.backend import Backend, DaemonBackend, LocalBackend, connect, os_user, passphrase_needed
+from clinic_agent.cli.backend import (
+    Backend,
+    DaemonBackend,
+    LocalBackend,
+    connect,
+    daemon_backend,
+    os_user,
+    passphrase_needed,
+)
 from clinic_agent.core.errors import ImplausibleValue, InvalidIdNumber, InvalidInput, StoreCorrupted
 from clinic_agent.core.fsutil import ensure_private_directory
-from clinic_agent.core.idnumber import parse_id_number
 from clinic_agent.runtime import home as home_module
 from clinic_agent.runtime.home import Home
 
@@ -197,12 +204,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Show the status."""
-    with backend(args) as chosen:
-        data = chosen.call("status")
-        data.setdefault("daemon", {"running": chosen.daemon})
-        if "sync" not in data and not chosen.daemon:
-            data["sync"] = chosen.call("sync.status")
+    """Show the status: the daemon's, else the store's read at rest (the store is opened only when it must be)."""
+    home = home_of(args)
+    daemon = daemon_backend(home, passphrase_source(args), user_of(args))
+    data = None
+    if daemon is None:
+        from clinic_agent.runtime import status  # no model, keys or method modules: start-up (issue 13)
+
+        data = status.at_rest(home)
+    if data is None:  # through the daemon, or a database the store must open itself (an upgrade, a refusal)
+        with contextlib.closing(daemon or LocalBackend(home, passphrase_source(args), user_of(args))) as chosen:
+            data = chosen.call("status")
+            if "sync" not in data and not chosen.daemon:
+                data["sync"] = chosen.call("sync.status")
+    data.setdefault("daemon", {"running": daemon is not None})
     show(args, data, status_text)
     return 0
 
@@ -377,6 +392,8 @@ def add_resident_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_resident_add(args: argparse.Namespace) -> int:
     """Register a resident."""
+    from clinic_agent.core.idnumber import parse_id_number  # not on the way of the other commands (start-up)
+
     if not args.id_override:
         try:
             parse_id_number(args.id_number)

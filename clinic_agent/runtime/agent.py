@@ -7,7 +7,6 @@ same either way.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from clinic_agent.core.search import NameIndex
 from clinic_agent.runtime import home as home_module
 from clinic_agent.runtime.config import Config
 from clinic_agent.runtime.home import Home
+from clinic_agent.runtime.status import disk_free_mib, store_status
 from clinic_agent.runtime.workers import Workers
 from clinic_agent.security.keys import KeyFile, Vault
 from clinic_agent.store import Store, UnlockReport
@@ -243,32 +243,20 @@ class Agent:
 
     def disk_free_mib(self) -> int:
         """Free space on the data disk."""
-        return shutil.disk_usage(self.home.root).free // (1024 * 1024)
+        return disk_free_mib(self.home.root)
 
     def status(self) -> dict[str, Any]:
         """Everything a technician or the TUI's status line wants to know (no personal data)."""
-        counts = self.store.counts()
-        free = self.disk_free_mib()
-        return {
-            "home": str(self.home.root),
-            "store_id": self.store.store_id,
-            "locked": self.store.locked,
-            "residents": counts.residents,
-            "entries": counts.entries,
-            "readings": counts.readings,
-            "unassigned_readings": counts.unassigned_readings,
-            "critical_readings": counts.critical_readings,
-            "sealed_waiting": counts.sealed_waiting,
-            "quarantined": counts.quarantined,
-            "frames": counts.frames,
-            "users": counts.users,
-            "audit_entries": counts.audit_entries,
-            "outbox": counts.outbox,
-            "slots": [{"type": s.type, "name": s.name} for s in self.keyfile.slots],
-            "data_keys": sorted(self.store.keyring.data_keys) if self.store.keyring else None,
-            "disk_free_mib": free,
-            "disk_low": free < self.config.disk_low_mib,
-        } | {name: provide() for name, provide in self.status_providers.items()}
+        found = store_status(
+            self.home,
+            self.config,
+            store_id=self.store.store_id,
+            locked=self.store.locked,
+            counted=self.store.counts(),
+            slots=self.keyfile.slots,
+            data_keys=sorted(self.store.keyring.data_keys) if self.store.keyring else None,
+        )
+        return found | {name: provide() for name, provide in self.status_providers.items()}
 
     def close(self) -> None:
         """Close the store and stop the worker threads (without waiting for a stuck one)."""

@@ -2,8 +2,9 @@
 
 Structural, never timed: each command runs in a fresh interpreter under ``-X importtime`` and the
 modules it imported are checked against those a start-up cannot afford (the UI, HTTP, the sync
-engine, the store, the decoders, pinyin). When one of these tests fails, a module-level import has
-pulled a heavy package back onto the command's path: import it where it is used instead.
+engine, the store, the model, the keys' cryptography, the decoders, pinyin). When one of these tests
+fails, a module-level import has pulled a heavy package back onto the command's path: import it where
+it is used instead.
 """
 
 from __future__ import annotations
@@ -136,11 +137,11 @@ def test_status_through_the_daemon_loads_no_store_sync_or_ui(fake_daemon: Path) 
     assert _heavy(_imported("status", "--json", env=env)) == []
 
 
-# Without a daemon `status` opens the store in its own process and calls `status` and `sync.status`:
-# the registry imports only the modules that define those two (api/methods, api/sync_methods), the
-# store skips sqlite-utils when no migration is pending, and sync.status reads the store's sync rows
-# without sync's HTTP client or engine. Never the doctor's UI, the Bluetooth stack, pypinyin (the name
-# index reads its dictionary itself), the decoders, httpx with the rich/pygments/click of its `_main`.
+# Without a daemon `status` reads the store at rest in its own process (clinic_agent.runtime.status): the
+# counts with the store's own queries (store/counts.py) on a connection of its own, the slots from keys.json
+# (security/keyfile.py), sync's part with sync.status. Not the store as a whole, the model, the keys'
+# cryptography, the registry's method modules; no socket client where no socket file is. Never the doctor's
+# UI, the Bluetooth stack, pypinyin, the decoders, httpx with the rich/pygments/click of its `_main`.
 NEVER_FOR_STATUS = (
     "textual",
     "tui",
@@ -151,15 +152,30 @@ NEVER_FOR_STATUS = (
     "pygments",
     "click",
     "sqlite_utils",
+    "cryptography",
     "drivers.decode",
     "sync.engine",
+    "sync.fhir",  # its codes build on the model
     "sync.service",
     "sync.enrolment",
     "sync.platform",
     "sync.auth",
+    "clinic_agent.core.model",
+    "clinic_agent.core.rules",  # the alert thresholds agent.toml sets are core/thresholds.py
+    "clinic_agent.core.search",
+    "clinic_agent.core.idnumber",
+    "clinic_agent.security.crypto",  # agent.toml's Argon2id costs are security/kdf.py
+    "clinic_agent.security.keys",
+    "clinic_agent.store.database",  # the Store: its parts, the model, the keys
+    "clinic_agent.store.core",
+    "clinic_agent.store.schema",
+    "clinic_agent.runtime.agent",
     "clinic_agent.runtime.syncing",
     "clinic_agent.runtime.devices",
-    "clinic_agent.store.schema",
+    "clinic_agent.api.client",  # no socket file, so no daemon: nothing to connect to
+    "socket",
+    "clinic_agent.api.methods",
+    "clinic_agent.api.sync_methods",
     "clinic_agent.api.file_methods",
     "clinic_agent.api.backup_methods",
     "clinic_agent.api.consult_methods",
@@ -195,14 +211,15 @@ def _loaded(*args: str, env: dict[str, str]) -> set[str]:
     return set(json.loads(done.stderr.splitlines()[-1]))
 
 
-def test_status_without_a_daemon_loads_only_the_store_and_the_two_methods_it_calls(tmp_path: Path) -> None:
-    """Planted faults, each failing this test: ``registry.call`` looking the method up in the joined
-    table again; ``sync_methods`` importing ``runtime.syncing`` at the top; ``Store.open`` building a
-    sqlite-utils Database before it knows a migration is pending."""
-    home = new_home(tmp_path / "h")  # no socket: the command opens the store itself
+def test_status_without_a_daemon_reads_the_store_at_rest_without_the_store_model_or_keys(tmp_path: Path) -> None:
+    """Planted faults, each failing this test: ``runtime/status.py`` importing the model at the top;
+    ``store/__init__.py`` importing ``Store`` from ``database`` at the top again; ``runtime/config.py``
+    taking ``Thresholds`` from ``core.rules``; ``cli/backend.py`` importing the API client before it
+    looked for the socket file; ``cmd_status`` opening the store (``LocalBackend``) as other commands do."""
+    home = new_home(tmp_path / "h")  # no socket: the command reads the store itself
     modules = _loaded("status", "--json", env=_environment(home.root))
-    assert "clinic_agent.store" in modules  # it did open the store in this process
-    assert "clinic_agent.api.sync_methods" in modules  # and asked for sync.status
+    assert "clinic_agent.store.counts" in modules  # it did read the store in this process
+    assert "clinic_agent.runtime.status" in modules
     assert sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in NEVER_FOR_STATUS)) == []
 
 
