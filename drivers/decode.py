@@ -9,6 +9,7 @@ from drivers.astm import decode_astm_readings
 from drivers.astm.inspect import inspect_astm
 from drivers.ble import SUPPORTED_UUIDS, decode_characteristic
 from drivers.ble.body_composition import PAIR_PROTOCOL, decode_pair
+from drivers.ble.characteristics import DECODERS
 from drivers.contec.cms50 import decode_cms50
 from drivers.errors import FrameError
 from drivers.hl7 import decode_hl7, decode_hl7_readings
@@ -83,6 +84,12 @@ def _resolve_many(protocol: str) -> Callable[[bytes], list[DecodedFrame]]:
     many = _MANY.get(protocol.lower().split(":", 1)[0])
     if many is not None:
         return many
+    uuid = _ble_uuid(protocol.lower())
+    if uuid in DECODERS:
+        # The characteristic's own decoder, not through decode_characteristic: a cuff or an
+        # oximeter notifies many times a second, and each layer is a call per frame (issue 13).
+        characteristic = DECODERS[uuid]
+        return lambda data: [characteristic(bytes(data))]
     one = _resolve_one(protocol)
     return lambda data: [one(data)]
 

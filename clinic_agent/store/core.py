@@ -25,6 +25,7 @@ from clinic_agent.security import audit, crypto
 from clinic_agent.security.keys import Keyring
 from clinic_agent.store.anchor import Anchor, AnchorFile
 from clinic_agent.store.binding import ROW_KEY, bound_values, mismatched
+from clinic_agent.store.checkpoint import FALLBACK_PAGES, Checkpointer
 from clinic_agent.store.connection import is_disk_failure, is_io_error, open_connection, translate_errors
 
 Clock = Callable[[], datetime]
@@ -32,6 +33,12 @@ _SQLITE_IOERR = 10
 _LOOKS = 5  # a file is called damaged only if this many fresh looks agree
 DEFERRED_AUDIT_LIMIT = 64  # deferred audit entries that make their own commit rather than wait longer
 _ERROR_CODE = re.compile(r"error code=(\d+)")  # in quick_check's "unable to get the page. error code=N"
+
+
+def _checkpoints_rarely(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """The store's connection leaves checkpoints to the Checkpointer's thread unless it falls far behind."""
+    conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
+    return conn
 
 
 class Core:
@@ -47,7 +54,7 @@ class Core:
         synchronous: str,
     ) -> None:
         self.path = path
-        self.conn = conn
+        self.conn = _checkpoints_rarely(conn)
         self.store_id = store_id
         self.public_key = public_key
         self.clock = clock
@@ -76,6 +83,8 @@ class Core:
         # no fsync of their own. A lock of their own, so that noting one never waits for a commit.
         self._deferred: list[tuple[datetime, str, str, str, str, str]] = []
         self._deferred_lock = threading.Lock()
+        # The WAL goes back into the database file on a thread of its own (store/checkpoint.py).
+        self.checkpointer = Checkpointer(lambda: open_connection(path, synchronous=synchronous), path)
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -97,6 +106,7 @@ class Core:
                 raise
             finally:
                 self._change_seq, self._audit_head, self._audit_appended = None, None, False
+            self.checkpointer.committed()
             if deferred:
                 with self._deferred_lock:
                     del self._deferred[:deferred]  # in the chain now; any noted meanwhile wait for the next
@@ -227,7 +237,7 @@ class Core:
         if self._broken:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.close()
-            self.conn = open_connection(self.path, synchronous=self._synchronous)
+            self.conn = _checkpoints_rarely(open_connection(self.path, synchronous=self._synchronous))
             self._broken = False
         return self.conn
 
@@ -237,6 +247,7 @@ class Core:
 
     def close(self) -> None:
         """Close the connection and forget the keys."""
+        self.checkpointer.stop()
         with self._lock:
             self.keyring = None
             self.audit_key = None

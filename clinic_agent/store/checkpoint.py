@@ -1,0 +1,105 @@
+"""Copying the WAL back into the database file on a thread of its own, not in a commit.
+
+SQLite copies the write-ahead log into the database file (a checkpoint) from inside the COMMIT
+that takes the log past ``wal_autocheckpoint`` pages: that commit writes up to a thousand pages
+into the file and fsyncs it before it returns, so the device frame that happens to make it waits
+tens of milliseconds for its ACK (issue 13: one frame in 70 at 50,000 residents, the whole p99).
+Here the store's connection checkpoints by itself only far later (``FALLBACK_PAGES``, should this
+thread fall behind), and a thread with its own connection runs a PASSIVE checkpoint every
+``EVERY_COMMITS`` commits: it copies what no reader still needs, never waits for a lock, and the
+writer goes on committing meanwhile. Durability is the same: a commit is durable in the WAL when
+COMMIT returns; the checkpoint fsyncs the database file before the log may be reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from clinic_agent.core.errors import ClinicAgentError
+
+_LOGGER = logging.getLogger(__name__)
+
+EVERY_COMMITS = 64  # a frame's commit writes 10-15 WAL pages: about SQLite's own 1,000 pages
+FALLBACK_PAGES = 10_000  # the store's connection checkpoints itself past this (40 MiB of WAL)
+_STOP_WAIT = 5.0
+
+
+class Checkpointer:
+    """A PASSIVE checkpoint on its own thread and connection, asked for by ``committed``."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], path: Path) -> None:
+        self._connect = connect
+        self._path = path
+        self._commits = 0
+        self._wanted = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.checkpoints = 0  # how many have run (for tests and the curious)
+
+    def committed(self) -> None:
+        """Count one commit; every ``EVERY_COMMITS`` wake the thread (started on first use)."""
+        self._commits += 1
+        if self._commits % EVERY_COMMITS or self._stopping:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="store-checkpoint", daemon=True)
+            self._thread.start()
+        self._idle.clear()
+        self._wanted.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every checkpoint asked for has run within ``timeout`` seconds."""
+        return self._idle.wait(timeout)
+
+    def stop(self) -> None:
+        """End the thread (its connection closed); a checkpoint under way finishes first."""
+        self._stopping = True
+        thread = self._thread
+        if thread is not None:
+            self._wanted.set()
+            thread.join(_STOP_WAIT)
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wanted.wait()
+                self._wanted.clear()
+                if self._stopping:
+                    return
+                conn = conn or self._open()
+                if conn is not None:
+                    conn = self._checkpoint(conn)
+                if not self._wanted.is_set():
+                    self._idle.set()
+        finally:
+            self._idle.set()
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    def _open(self) -> sqlite3.Connection | None:
+        try:
+            return self._connect()
+        except (ClinicAgentError, sqlite3.Error, OSError) as exc:  # the store's own connection still does, later
+            _LOGGER.warning("cannot open %s to checkpoint it: %s", self._path.name, exc)
+            return None
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> sqlite3.Connection | None:
+        """One PASSIVE checkpoint; after an error the connection is dropped and opened afresh next time."""
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            _LOGGER.warning("checkpoint of %s failed (retried later): %s", self._path.name, exc)
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+            return None
+        self.checkpoints += 1
+        return conn

@@ -1,0 +1,53 @@
+"""The WAL goes back into the database file on the checkpoint thread, not inside a device's commit."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from clinic_agent.runtime.home import Home
+from clinic_agent.store import Store
+from clinic_agent.store.checkpoint import EVERY_COMMITS
+from tests.support import new_home, open_unlocked, reading
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    return new_home(tmp_path / "home")
+
+
+def _readings_in_file_alone(home: Home, tmp_path: Path) -> int:
+    """The readings the database file holds without its WAL (what a checkpoint has copied)."""
+    alone = tmp_path / "alone.db"
+    shutil.copyfile(home.db_path, alone)
+    with sqlite3.connect(alone) as conn:
+        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+
+
+def test_commits_reach_the_database_file_without_a_checkpoint_in_any_commit(home: Home, tmp_path: Path) -> None:
+    store = open_unlocked(home)
+    try:
+        stored = 2 * EVERY_COMMITS + 3
+        for i in range(stored):
+            store.readings.add(reading(None, dedupe_key=f"c{i}"), actor="test")
+        checkpointer = store._core.checkpointer
+        assert checkpointer.wait_idle(30)
+        assert checkpointer.checkpoints >= 1
+        # Every commit up to the last checkpoint is in the file itself; the store's own connection,
+        # left to checkpoint only past 10,000 pages, would have copied none of them.
+        assert _readings_in_file_alone(home, tmp_path) >= EVERY_COMMITS
+    finally:
+        store.close()
+
+
+def test_closing_the_store_ends_the_checkpoint_thread(home: Home) -> None:
+    store: Store = open_unlocked(home)
+    for i in range(EVERY_COMMITS):
+        store.readings.add(reading(None, dedupe_key=f"t{i}"), actor="test")
+    assert store._core.checkpointer.wait_idle(30)
+    store.close()
+    assert not [t for t in threading.enumerate() if t.name == "store-checkpoint"]
