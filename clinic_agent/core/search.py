@@ -176,13 +176,15 @@ class _Column:
 
     @classmethod
     def restored(cls, saved: dict[str, Any], count: int) -> _Column:
-        """A column of ``count`` texts from a snapshot; ValueError when it does not hold that."""
+        """A column of ``count`` texts from a snapshot; ValueError when it does not hold that.
+
+        Checked by its counts and ends only, not text by text (a third of a second at 50,000 residents
+        on a busy PC): the copy is authenticated, so what these checks are for is a copy another
+        version of this code wrote, not a forged one (store/search_index.py)."""
         blob, starts = saved["text"], _unpacked(saved["starts"])
         if not isinstance(blob, str) or len(starts) != count + 1 or starts[0] != 0 or starts[-1] != len(blob):
             raise ValueError(f"a snapshot column does not hold {count} texts")
-        ends = map(operator.sub, itertools.islice(starts, 1, None), itertools.repeat(1))
-        separated = all(map(operator.eq, map(blob.__getitem__, ends), itertools.repeat(_SEPARATOR)))
-        if not (_increasing(starts) and separated and blob.count(_SEPARATOR) == count):
+        if blob.count(_SEPARATOR) != count:
             raise ValueError(f"a snapshot column's texts are not where it says ({count} texts)")
         return cls(blob, starts)
 
