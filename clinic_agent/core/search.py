@@ -252,7 +252,8 @@ class _SortedKeys:
         out = _SortedKeys()
         keys: list[str] = []
         out.first_row = array("I")
-        for key, _, alternate, slot in heapq.merge(self._built("", ids), self.recent):
+        rows = heapq.merge(self._built("", ids), self.recent) if self.slots else self.recent
+        for key, _, alternate, slot in rows:
             if not alive[slot]:
                 continue
             if not keys or keys[-1] != key:
@@ -331,6 +332,8 @@ class _Prepared(NamedTuple):
 
 
 def _prepared(fields: IndexFields) -> _Prepared:
+    if fields.deleted:
+        return _Prepared(fields, "", [], [])
     return _Prepared(fields, _phone_digits(fields.phone), initials(fields.name), spellings(fields.name))
 
 
@@ -362,7 +365,9 @@ class NameIndex:
         self._initials, self._spellings, self._records = _SortedKeys(), _SortedKeys(), _SortedKeys()
 
     def __len__(self) -> int:
-        return self._live
+        with self._lock:
+            self._sort_by_id()  # a resident put in twice in one go counts once
+            return self._live
 
     def _tables(self) -> tuple[_SortedKeys, _SortedKeys, _SortedKeys]:
         return self._initials, self._spellings, self._records
@@ -374,13 +379,17 @@ class NameIndex:
     def put_many(self, residents: list[IndexFields]) -> None:
         """Add or refresh residents (deleted ones are removed): in place when few, else sorted once later."""
         latest = {fields.resident_id: fields for fields in residents}  # one resident twice: the last counts
-        prepared = [_prepared(fields) for fields in latest.values() if not fields.deleted]
+        changes = [_prepared(fields) for fields in latest.values()]
         with self._lock:
-            in_place = len(residents) <= _IN_PLACE_LIMIT
-            self._sort_by_id()
-            for resident_id in latest:
-                self._forget(resident_id)
-            self._append(prepared, in_place=in_place)
+            if len(residents) <= _IN_PLACE_LIMIT:
+                self._sort_by_id()
+                for resident_id in latest:
+                    self._forget(resident_id)
+                self._append([change for change in changes if not change.fields.deleted], in_place=True)
+            else:
+                # Each gets a slot, a deleted one a dead slot; the older slots of the same residents
+                # die when the id order is next sorted (_sort_by_id), once for the whole unlock.
+                self._append(changes, in_place=False)
 
     def _position(self, resident_id: str) -> int | None:
         """Where a live resident's slot is in ``_by_id`` (which must be sorted), None when not indexed."""
@@ -391,8 +400,7 @@ class NameIndex:
     def _forget(self, resident_id: str) -> None:
         at = self._position(resident_id)
         if at is not None:
-            self._alive[self._by_id.pop(at)] = 0
-            self._live -= 1
+            self._kill(self._by_id.pop(at))
 
     def _flag_set(self, flags: tuple[str, ...]) -> int:
         joined = _FLAG_SEPARATOR.join(flags)
@@ -409,8 +417,8 @@ class NameIndex:
         self._numbers.extend([p.fields.id_number for p in prepared])
         self._phones.extend([p.phone for p in prepared])
         self._flags.extend(self._flag_set(p.fields.key_populations) for p in prepared)
-        self._alive.extend(b"\x01" * len(prepared))
-        self._live += len(prepared)
+        self._alive.extend(not p.fields.deleted for p in prepared)
+        self._live += sum(not p.fields.deleted for p in prepared)
         if in_place and self._by_id_sorted:
             ids = self._ids
             for slot in slots:
@@ -420,6 +428,8 @@ class NameIndex:
             self._by_id_sorted = False
         rows: tuple[list[_Row], list[_Row], list[_Row]] = ([], [], [])
         for slot, p in zip(slots, prepared, strict=True):
+            if p.fields.deleted:
+                continue
             resident_id = p.fields.resident_id
             rows[0].extend((sys.intern(k), resident_id, int(v > 0), slot) for v, k in enumerate(p.initials))
             rows[1].extend((sys.intern(k), resident_id, int(v > 0), slot) for v, k in enumerate(p.spellings))
@@ -429,13 +439,29 @@ class NameIndex:
             table.add(added, in_place=in_place)
 
     def _sort_by_id(self) -> None:
-        if not self._by_id_sorted:
-            self._by_id = array("I", sorted(self._by_id, key=self._ids.__getitem__))
-            self._by_id_sorted = True
+        """Sort the id order after slots were added at its end; of one resident's slots only the latest lives."""
+        if self._by_id_sorted:
+            return
+        ids, alive = self._ids, self._alive
+        kept, previous = array("I"), ""
+        for slot in sorted(sorted(self._by_id), key=ids.__getitem__):  # stable: a resident's latest slot last
+            resident_id = ids[slot]
+            if kept and resident_id == previous:
+                self._kill(kept.pop())
+            kept.append(slot)
+            previous = resident_id
+        self._by_id = array("I", (slot for slot in kept if alive[slot]))  # a deleted resident's dead slot goes
+        self._by_id_sorted = True
+
+    def _kill(self, slot: int) -> None:
+        if self._alive[slot]:
+            self._alive[slot] = 0
+            self._live -= 1
 
     def key_populations(self) -> dict[str, tuple[str, ...]]:
         """The key-population flags of every live resident who has any, by resident id."""
         with self._lock:
+            self._sort_by_id()
             alive, ids, sets = self._alive, self._ids, self._flag_sets
             flagged = [(ids[slot], sets[flags]) for slot, flags in enumerate(self._flags) if flags and alive[slot]]
         return {resident_id: _flags(joined) for resident_id, joined in flagged}

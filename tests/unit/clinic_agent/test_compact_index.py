@@ -181,6 +181,16 @@ def _all_at_once(people: list[IndexFields]) -> NameIndex:
     return index
 
 
+def _rewritten(people: list[IndexFields]) -> NameIndex:
+    """Other residents under the same ids and 20 more, then all changed at once (as an unlock's catch-up
+    after a restore reads a page of changed residents): the latest of each lives, the deleted go."""
+    index = NameIndex()
+    index.put_many(_population(seed=99, size=len(people) + 20) * 4)
+    gone = [p._replace(deleted=True) for p in _population(seed=98, size=len(people) + 20)[len(people) :]]
+    index.put_many(people * 5 + gone)
+    return index
+
+
 def _restored(people: list[IndexFields]) -> NameIndex:
     index = NameIndex()
     index.restore(json.loads(json.dumps(_one_by_one(people).snapshot())))  # as kept: JSON
@@ -188,17 +198,23 @@ def _restored(people: list[IndexFields]) -> NameIndex:
 
 
 @pytest.mark.parametrize("kind", sorted(_QUERIES))
-@pytest.mark.parametrize("made", [_one_by_one, _all_at_once, _restored], ids=["one by one", "all at once", "restored"])
+@pytest.mark.parametrize(
+    "made",
+    [_one_by_one, _all_at_once, _rewritten, _restored],
+    ids=["one by one", "all at once", "changed at once", "restored"],
+)
 def test_the_index_answers_as_its_rules_read_plainly(kind: str, made: Callable[[list[IndexFields]], NameIndex]) -> None:
     """Planted faults, each failing this test for the kind named (checked by hand):
     the initials' alternate reading ranked as the usual one (pinyin initials, full pinyin); a key
     scan that stops before the last key starting with the text (pinyin initials, full pinyin); a
     number found in the text before the one it is in (ID number, phone, name); a phone whole only
-    when longer than typed (phone, full-width); queries not folded from full width (full-width)."""
+    when longer than typed (phone, full-width); queries not folded from full width (full-width); an
+    older slot of a resident changed at once left live (changed at once)."""
     people = _population(seed=7)
     index = made(people)
     _check(index, people, kind)
     assert index.key_populations() == {p.resident_id: p.key_populations for p in people if p.key_populations}
+    assert len(index) == len(people)
 
 
 @pytest.mark.parametrize("kind", sorted(_QUERIES))
