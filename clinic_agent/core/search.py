@@ -152,10 +152,6 @@ class _Column:
         self.starts.extend(itertools.islice(itertools.accumulate(lengths, initial=self.starts[-1]), 1, None))
         self.blob += _SEPARATOR.join(texts) + _SEPARATOR
 
-    def number_at(self, at: int) -> int:
-        """Which text holds the character at ``at``."""
-        return bisect.bisect_right(self.starts, at) - 1
-
     def is_whole(self, number: int, at: int, text: str) -> bool:
         """Whether ``text``, found at ``at``, is the whole of text ``number``."""
         return at == self.starts[number] and self.starts[number + 1] - 1 - at == len(text)
@@ -227,8 +223,8 @@ class _SortedKeys:
         self.recent_sorted = True
         return True
 
-    def _built(self, text: str, ids: _Column) -> Iterator[_Row]:
-        """The built rows whose key starts with ``text``, in order."""
+    def _built(self, text: str, ids: _Column | None) -> Iterator[_Row]:
+        """The built rows whose key starts with ``text``, in order (resident ids left empty without ``ids``)."""
         keys, first_row, slots, alternate = self.keys, self.first_row, self.slots, self.alternate
         number = bisect.bisect_left(range(len(keys)), text, key=keys.__getitem__)
         for number in range(number, len(keys)):  # noqa: B020 (from where the bisect put it)
@@ -237,14 +233,18 @@ class _SortedKeys:
             key = keys[number]
             for row in range(first_row[number], first_row[number + 1]):
                 slot = slots[row]
-                yield key, ids[slot], alternate[row], slot
+                yield key, ids[slot] if ids else "", alternate[row], slot
 
     def matching(self, text: str, cap: int, ids: _Column, alive: bytearray) -> list[_Row]:
         """The first ``cap`` live rows whose key starts with ``text``, built and recent merged in order."""
         recent = self.recent
         first = bisect.bisect_left(recent, (text,))
-        added = (recent[i] for i in range(first, len(recent)))
-        rows = heapq.merge(self._built(text, ids), itertools.takewhile(lambda row: row[0].startswith(text), added))
+        if first < len(recent) and recent[first][0].startswith(text):
+            added = (recent[i] for i in range(first, len(recent)))
+            recent_rows = itertools.takewhile(lambda row: row[0].startswith(text), added)
+            rows: Iterator[_Row] = heapq.merge(self._built(text, ids), recent_rows)
+        else:  # none waiting: no resident id is needed to order the rows
+            rows = self._built(text, None)
         return list(itertools.islice((row for row in rows if alive[row[3]]), cap))
 
     def compacted(self, ids: _Column, alive: bytearray, renumber: array[int]) -> _SortedKeys:
@@ -585,8 +585,9 @@ class NameIndex:
                 self._by_key(self._initials, "initials", letters, hits, limit)
                 self._by_key(self._spellings, "pinyin", letters, hits, limit)
             self._by_name(text, hits, limit)
-            found = [Match(self._ids[slot], self._names[slot], by, rank) for slot, (rank, by) in hits.items()]
-        return sorted(found, key=lambda m: (m.rank, m.name, m.resident_id))[:limit]
+            ids, names = self._ids, self._names
+            found = sorted((rank, names[slot], ids[slot], by) for slot, (rank, by) in hits.items())
+        return [Match(resident_id, name, by, rank) for rank, name, resident_id, by in found[:limit]]
 
     @staticmethod
     def _add(hits: dict[int, tuple[int, str]], slot: int, matched_by: str, rank: int) -> None:
@@ -601,7 +602,7 @@ class NameIndex:
             at = blob.find(text, start)
             if at < 0:
                 return
-            slot = column.number_at(at)
+            slot = bisect.bisect_right(starts, at) - 1
             start = starts[slot + 1]
             if alive[slot]:
                 found += 1
