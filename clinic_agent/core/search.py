@@ -11,7 +11,9 @@ sorted keys, so a keypress over 50,000 residents stays in milliseconds.
 from __future__ import annotations
 
 import base64
+import binascii
 import bisect
+import heapq
 import itertools
 import operator
 import re
@@ -32,7 +34,9 @@ _MAX_INITIAL_VARIANTS = 8
 _MAX_SPELLING_VARIANTS = 4  # full spellings are long: fewer heteronym combinations are kept
 _NUMBER_PUNCTUATION = re.compile(r"[\s()+-]")
 _IN_PLACE_LIMIT = 256  # more changes at once than this are sorted once rather than put in one by one
-SNAPSHOT_FORMAT = 2  # 2: with each resident's key-population flags, and rows packed
+_RECENT_LIMIT = 4096  # keys added since the columns were built, beyond which they are merged in
+_DEAD_LIMIT = 1024  # slots edited or deleted since, beyond which (and an eighth of the live) they go
+SNAPSHOT_FORMAT = 3  # 2: with each resident's key-population flags, and rows packed; 3: columns as held
 _FLAG_SEPARATOR = ","
 
 
@@ -90,11 +94,204 @@ class Match:
     rank: int
 
 
-def _starts(texts: list[str]) -> array[int]:
-    """Where each text starts in their join with one separator between them (no Python loop: 50,000 at an unlock)."""
-    starts = array("L", itertools.accumulate(map(operator.add, map(len, texts), itertools.repeat(1)), initial=0))
-    starts.pop()
-    return starts
+def _packed(numbers: array[int]) -> str:
+    """Numbers of a 32-bit array as little-endian bytes in base64: a JSON list would come back as one int
+    object each (hundreds of thousands at 50,000 residents), made and freed at every unlock."""
+    if sys.byteorder == "big":
+        numbers = array("I", numbers)
+        numbers.byteswap()
+    return base64.b64encode(numbers.tobytes()).decode("ascii")
+
+
+def _unpacked(text: str) -> array[int]:
+    unpacked = array("I", base64.b64decode(text.encode("ascii"), validate=True))
+    if sys.byteorder == "big":
+        unpacked.byteswap()
+    return unpacked
+
+
+def _increasing(numbers: array[int]) -> bool:
+    """Whether each number is above the one before (without a Python step per number)."""
+    return all(map(operator.lt, numbers, itertools.islice(numbers, 1, None)))
+
+
+def _runs(flags: bytearray) -> list[tuple[int, int]]:
+    """The ranges of positions whose flag is set, found by bytes.find rather than a step per position."""
+    runs, at = [], flags.find(1)
+    while at >= 0:
+        end = flags.find(0, at)
+        end = len(flags) if end < 0 else end
+        runs.append((at, end))
+        at = flags.find(1, end)
+    return runs
+
+
+class _Column:
+    """Texts held as one string, each followed by the separator, with where each starts: no object per text.
+
+    ``starts`` has one more number than there are texts (where the next text would start), so that
+    text ``i`` is ``blob[starts[i]:starts[i + 1] - 1]``."""
+
+    __slots__ = ("blob", "starts")
+
+    def __init__(self, blob: str = "", starts: array[int] | None = None) -> None:
+        self.blob = blob
+        self.starts = array("I", [0]) if starts is None else starts
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, number: int) -> str:
+        return self.blob[self.starts[number] : self.starts[number + 1] - 1]
+
+    def extend(self, texts: list[str]) -> None:
+        """Add texts at the end (one copy of the blob for them all)."""
+        if not texts:
+            return
+        lengths = map(operator.add, map(len, texts), itertools.repeat(1))
+        self.starts.extend(itertools.islice(itertools.accumulate(lengths, initial=self.starts[-1]), 1, None))
+        self.blob += _SEPARATOR.join(texts) + _SEPARATOR
+
+    def is_whole(self, number: int, at: int, text: str) -> bool:
+        """Whether ``text``, found at ``at``, is the whole of text ``number``."""
+        return at == self.starts[number] and self.starts[number + 1] - 1 - at == len(text)
+
+    def kept(self, runs: list[tuple[int, int]]) -> _Column:
+        """Only the texts in ``runs`` (ranges of numbers, in order), numbered from 0 again."""
+        pieces, starts = [], array("I", [0])
+        for first, end in runs:
+            low = self.starts[first]
+            pieces.append(self.blob[low : self.starts[end]])
+            shift = starts[-1] - low
+            starts.extend(start + shift for start in self.starts[first + 1 : end + 1])
+        return _Column("".join(pieces), starts)
+
+    def saved(self) -> dict[str, Any]:
+        """The snapshot's form: the blob as it is, the starts packed."""
+        return {"text": self.blob, "starts": _packed(self.starts)}
+
+    @classmethod
+    def restored(cls, saved: dict[str, Any], count: int) -> _Column:
+        """A column of ``count`` texts from a snapshot; ValueError when it does not hold that.
+
+        Checked by its counts and ends only, not text by text (a third of a second at 50,000 residents
+        on a busy PC): the copy is authenticated, so what these checks are for is a copy another
+        version of this code wrote, not a forged one (store/search_index.py)."""
+        blob, starts = saved["text"], _unpacked(saved["starts"])
+        if not isinstance(blob, str) or len(starts) != count + 1 or starts[0] != 0 or starts[-1] != len(blob):
+            raise ValueError(f"a snapshot column does not hold {count} texts")
+        if blob.count(_SEPARATOR) != count:
+            raise ValueError(f"a snapshot column's texts are not where it says ({count} texts)")
+        return cls(blob, starts)
+
+
+_Row = tuple[str, str, int, int]  # key, resident id, alternate reading (1) or the usual one (0), slot
+
+
+class _SortedKeys:
+    """Keys that find residents by their start (pinyin, health-record numbers), in (key, resident id,
+    alternate) order, held as columns: each distinct key once in ``keys``, with its rows from
+    ``first_row[k]`` to ``first_row[k + 1]`` (each row a slot and whether it is an alternate reading).
+
+    Rows added since the columns were last built wait in ``recent``, a sorted list merged in at the
+    next compaction; a row whose slot is no longer live is skipped by every reader, not taken out."""
+
+    __slots__ = ("alternate", "first_row", "keys", "recent", "recent_sorted", "slots")
+
+    def __init__(self) -> None:
+        self.keys = _Column()
+        self.first_row = array("I", [0])
+        self.slots = array("I")
+        self.alternate = bytearray()
+        self.recent: list[_Row] = []
+        self.recent_sorted = True
+
+    def add(self, rows: list[_Row], *, in_place: bool) -> None:
+        """Add rows: each where it goes when few, else at the end to be sorted once (``sort_recent``)."""
+        if in_place and self.recent_sorted:
+            for row in rows:
+                bisect.insort(self.recent, row)
+        else:
+            self.recent.extend(rows)
+            self.recent_sorted = False
+
+    def sort_recent(self) -> bool:
+        """Sort the rows added at the end; True when there were such rows to sort."""
+        if self.recent_sorted:
+            return False
+        self.recent.sort()
+        self.recent_sorted = True
+        return True
+
+    def _built(self, text: str, ids: _Column | None) -> Iterator[_Row]:
+        """The built rows whose key starts with ``text``, in order (resident ids left empty without ``ids``)."""
+        keys, first_row, slots, alternate = self.keys, self.first_row, self.slots, self.alternate
+        number = bisect.bisect_left(range(len(keys)), text, key=keys.__getitem__)
+        for number in range(number, len(keys)):  # noqa: B020 (from where the bisect put it)
+            if not keys.blob.startswith(text, keys.starts[number]):
+                return
+            key = keys[number]
+            for row in range(first_row[number], first_row[number + 1]):
+                slot = slots[row]
+                yield key, ids[slot] if ids else "", alternate[row], slot
+
+    def matching(self, text: str, cap: int, ids: _Column, alive: bytearray) -> list[_Row]:
+        """The first ``cap`` live rows whose key starts with ``text``, built and recent merged in order."""
+        recent = self.recent
+        first = bisect.bisect_left(recent, (text,))
+        if first < len(recent) and recent[first][0].startswith(text):
+            added = (recent[i] for i in range(first, len(recent)))
+            recent_rows = itertools.takewhile(lambda row: row[0].startswith(text), added)
+            rows: Iterator[_Row] = heapq.merge(self._built(text, ids), recent_rows)
+        else:  # none waiting: no resident id is needed to order the rows
+            rows = self._built(text, None)
+        return list(itertools.islice((row for row in rows if alive[row[3]]), cap))
+
+    def compacted(self, ids: _Column, alive: bytearray, renumber: array[int]) -> _SortedKeys:
+        """The live rows, recent ones merged in, as columns again, with slots renumbered."""
+        out = _SortedKeys()
+        keys: list[str] = []
+        out.first_row = array("I")
+        rows = heapq.merge(self._built("", ids), self.recent) if self.slots else self.recent
+        for key, _, alternate, slot in rows:
+            if not alive[slot]:
+                continue
+            if not keys or keys[-1] != key:
+                keys.append(key)
+                out.first_row.append(len(out.slots))
+            out.slots.append(renumber[slot])
+            out.alternate.append(alternate)
+        out.first_row.append(len(out.slots))
+        out.keys.extend(keys)
+        return out
+
+    def saved(self) -> dict[str, Any]:
+        """The snapshot's form (built rows only: the index compacts itself first)."""
+        return {
+            "keys": self.keys.saved(),
+            "first_row": _packed(self.first_row),
+            "slots": _packed(self.slots),
+            "alternate": self.alternate.hex(),
+        }
+
+    @classmethod
+    def restored(cls, saved: dict[str, Any], count: int) -> _SortedKeys:
+        """The rows of a snapshot of ``count`` residents; ValueError when they do not add up."""
+        first_row, slots = _unpacked(saved["first_row"]), _unpacked(saved["slots"])
+        alternate = bytearray.fromhex(saved["alternate"])
+        keys = _Column.restored(saved["keys"], len(first_row) - 1)
+        if not (first_row and first_row[0] == 0 and first_row[-1] == len(slots) == len(alternate)):
+            raise ValueError(f"a snapshot's sorted keys hold {len(first_row) - 1} keys for {len(slots)} rows")
+        if not _increasing(first_row) or (slots and max(slots) >= count):
+            raise ValueError(f"a snapshot's sorted keys name residents it does not hold ({count})")
+        out = cls()
+        out.keys, out.first_row, out.slots, out.alternate = keys, first_row, slots, alternate
+        return out
+
+
+@lru_cache(maxsize=1024)  # residents share a few combinations of flags
+def _flags(joined: str) -> tuple[str, ...]:
+    return tuple(joined.split(_FLAG_SEPARATOR))
 
 
 class IndexFields(NamedTuple):
@@ -125,136 +322,55 @@ def fields_of(resident: Resident) -> IndexFields:
     )
 
 
-def _packed(numbers: Iterator[int]) -> str:
-    """Entry numbers as 32-bit little-endian, in base64: a JSON list would come back as one int object
-    each (hundreds of thousands at 50,000 residents), made and freed at every unlock, which leaves the
-    allocator's pages scattered with the index's own objects (bench/bench_memory.py)."""
-    packed = array("I", numbers)
-    if sys.byteorder == "big":
-        packed.byteswap()
-    return base64.b64encode(packed.tobytes()).decode("ascii")
+class _Prepared(NamedTuple):
+    """A live resident's fields with the keys worked out from them (before the index's lock is taken)."""
 
-
-def _unpacked(text: str) -> array[int]:
-    unpacked = array("I", base64.b64decode(text.encode("ascii"), validate=True))
-    if sys.byteorder == "big":
-        unpacked.byteswap()
-    return unpacked
-
-
-@dataclass(frozen=True, slots=True)
-class _Keys:
-    """Sorted (key, resident id, alternate reading) rows, held as columns: no tuple per row."""
-
-    keys: list[str]
-    ids: list[str]
-    alternate: bytearray
-
-    @classmethod
-    def of(cls, rows: list[tuple[str, str, int]]) -> _Keys:
-        """Columns of rows sorted already."""
-        return cls([r[0] for r in rows], [r[1] for r in rows], bytearray(r[2] for r in rows))
-
-    def _position(self, key: str, resident_id: str, alternate: int) -> int:
-        """Where a row goes in (key, resident id, alternate) order."""
-        low = bisect.bisect_left(self.keys, key)
-        high = bisect.bisect_right(self.keys, key, low)
-        rows = range(low, high)
-        return low + bisect.bisect_left(rows, (resident_id, alternate), key=lambda i: (self.ids[i], self.alternate[i]))
-
-    def insert(self, key: str, resident_id: str, alternate: int) -> None:
-        """Add one row where the sorted order puts it."""
-        at = self._position(key, resident_id, alternate)
-        self.keys.insert(at, key)
-        self.ids.insert(at, resident_id)
-        self.alternate.insert(at, alternate)
-
-    def remove(self, key: str, resident_id: str, alternate: int) -> None:
-        """Take one row out (it is there: the index put it in)."""
-        at = self._position(key, resident_id, alternate)
-        if at < len(self.keys) and self.keys[at] == key and self.ids[at] == resident_id:
-            del self.keys[at], self.ids[at], self.alternate[at]
-
-    def saved(self, position: dict[str, int]) -> dict[str, Any]:
-        """The snapshot's form: each distinct key once with how many rows it has, rows as entry numbers."""
-        runs = [(key, len(list(group))) for key, group in itertools.groupby(self.keys)]
-        return {
-            "keys": ",".join(key for key, _ in runs),
-            "runs": [count for _, count in runs],
-            "rows": _packed(position[resident_id] for resident_id in self.ids),
-            "alternate": self.alternate.hex(),
-        }
-
-    @classmethod
-    def restored(cls, saved: dict[str, Any], ids: list[str]) -> _Keys:
-        """The rows of a snapshot (``ids``: the resident ids by entry number). Runs of one key share one string."""
-        distinct = saved["keys"].split(",") if saved["keys"] else []
-        keys = list(itertools.chain.from_iterable(map(itertools.repeat, distinct, saved["runs"])))
-        rows = list(map(ids.__getitem__, _unpacked(saved["rows"])))
-        alternate = bytearray.fromhex(saved["alternate"])
-        if not len(keys) == len(rows) == len(alternate):
-            raise ValueError(f"a snapshot's sorted keys hold {len(keys)} keys for {len(rows)} rows")
-        return cls(keys, rows, alternate)
-
-
-class _Entry(NamedTuple):
-    resident_id: str
-    name: str
-    id_number: str
-    health_record_number: str
+    fields: IndexFields
     phone: str
-    flags: str  # the key-population flags, joined by commas ("" for none, as most residents)
+    initials: list[str]
+    spellings: list[str]
 
 
-def _entry(fields: IndexFields) -> _Entry | None:
-    """The index's entry for a resident (None for a deleted one)."""
+def _prepared(fields: IndexFields) -> _Prepared:
     if fields.deleted:
-        return None
-    number, phone = fields.health_record_number, _phone_digits(fields.phone)
-    flags = _FLAG_SEPARATOR.join(fields.key_populations)
-    return _Entry(fields.resident_id, fields.name, fields.id_number, number, phone, sys.intern(flags))
-
-
-@lru_cache(maxsize=1024)  # residents share a few combinations of flags
-def _flags(joined: str) -> tuple[str, ...]:
-    return tuple(joined.split(_FLAG_SEPARATOR))
-
-
-def _split(text: str, count: int) -> list[str]:
-    """A snapshot's column: ``count`` texts joined by the separator."""
-    parts = text.split(_SEPARATOR) if count else []
-    if len(parts) != count:
-        raise ValueError(f"a snapshot column holds {len(parts)} values for {count} residents")
-    return parts
+        return _Prepared(fields, "", [], [])
+    return _Prepared(fields, _phone_digits(fields.phone), initials(fields.name), spellings(fields.name))
 
 
 class NameIndex:
-    """Search structures over the live residents; thread-safe.
+    """Search structures over the live residents; thread-safe. See docs/architecture.md (the name index).
 
-    An edit updates the sorted key columns in place (a bisect and a list insert per key), and the
-    joined texts are joined again at the next search: no edit sorts the whole index again. Many
-    changes at once (an unlock without a saved index) are put in first and sorted once.
+    Each resident has a slot: its texts live in columns (one string per column, 32-bit starts), its
+    flags in an array, so that a resident costs bytes, not Python objects. An edit or a deletion
+    marks the old slot dead and an edit appends a new one; readers skip dead slots, and a
+    compaction (when many are dead, or many keys were added, and before a snapshot) builds the
+    columns again from the live slots. No edit sorts the whole index again; many changes at once
+    (an unlock without a saved index) are put in first and their keys sorted once.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
-        self._sorted = True  # the key columns hold every entry's keys, in order
-        self._joined = True  # the joined texts hold every entry
-        self._ids: list[str] = []
-        self._names_blob = ""
-        self._offsets = array("L")
-        self._numbers_blob = ""
-        self._initials = _Keys.of([])
-        self._spellings = _Keys.of([])
-        self._phones_blob = ""
-        self._phone_offsets = array("L")
-        self._records = _Keys.of([])  # health-record numbers (every alternate 0)
+        self._empty()
         self.change_seq = 0
-        self.full_sorts = 0  # how often every key was sorted (once per unlock without a saved index)
+        self.full_sorts = 0  # how often keys were sorted whole (once per unlock without a saved index)
+
+    def _empty(self) -> None:
+        self._ids, self._names, self._numbers, self._phones = _Column(), _Column(), _Column(), _Column()
+        self._flags = array("I")  # each slot's flag set: a number in _flag_sets
+        self._flag_sets = [""]  # distinct key-population flags, joined by commas ("" for none)
+        self._alive = bytearray()  # 1 for a live slot, 0 for one edited or deleted since
+        self._live = 0
+        self._by_id = array("I")  # the live slots in resident id order
+        self._by_id_sorted = True
+        self._initials, self._spellings, self._records = _SortedKeys(), _SortedKeys(), _SortedKeys()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            self._sort_by_id()  # a resident put in twice in one go counts once
+            return self._live
+
+    def _tables(self) -> tuple[_SortedKeys, _SortedKeys, _SortedKeys]:
+        return self._initials, self._spellings, self._records
 
     def upsert(self, resident: Resident) -> None:
         """Add or refresh one resident (a deleted one is removed)."""
@@ -262,49 +378,98 @@ class NameIndex:
 
     def put_many(self, residents: list[IndexFields]) -> None:
         """Add or refresh residents (deleted ones are removed): in place when few, else sorted once later."""
-        entries = [(fields.resident_id, _entry(fields)) for fields in residents]
+        latest = {fields.resident_id: fields for fields in residents}  # one resident twice: the last counts
+        changes = [_prepared(fields) for fields in latest.values()]
         with self._lock:
-            in_place = self._sorted and len(entries) <= _IN_PLACE_LIMIT
-            for resident_id, entry in entries:
-                old = self._entries.pop(resident_id, None) if entry is None else self._entries.get(resident_id)
-                if entry is not None:
-                    self._entries[resident_id] = entry
-                if in_place:
-                    self._move_keys(old, entry)
-            self._sorted = self._sorted and in_place
-            self._joined = False
+            if len(residents) <= _IN_PLACE_LIMIT:
+                self._sort_by_id()
+                for resident_id in latest:
+                    self._forget(resident_id)
+                self._append([change for change in changes if not change.fields.deleted], in_place=True)
+            else:
+                # Each gets a slot, a deleted one a dead slot; the older slots of the same residents
+                # die when the id order is next sorted (_sort_by_id), once for the whole unlock.
+                self._append(changes, in_place=False)
 
-    def _move_keys(self, old: _Entry | None, new: _Entry | None) -> None:
-        """Take an entry's old keys out of the sorted columns and put its new ones in."""
-        if old is not None:
-            for keys, key, alternate in self._rows_of(old):
-                keys.remove(key, old.resident_id, alternate)
-        if new is not None:
-            for keys, key, alternate in self._rows_of(new):
-                keys.insert(key, new.resident_id, alternate)
+    def _position(self, resident_id: str) -> int | None:
+        """Where a live resident's slot is in ``_by_id`` (which must be sorted), None when not indexed."""
+        ids, by_id = self._ids, self._by_id
+        at = bisect.bisect_left(by_id, resident_id, key=lambda slot: ids[slot])
+        return at if at < len(by_id) and ids[by_id[at]] == resident_id else None
 
-    def _rows_of(self, entry: _Entry) -> Iterator[tuple[_Keys, str, int]]:
-        """Every sorted row of an entry, worked out from its name again (the same in one process)."""
-        for variant, key in enumerate(initials(entry.name)):
-            yield self._initials, sys.intern(key), int(variant > 0)
-        for variant, key in enumerate(spellings(entry.name)):
-            yield self._spellings, sys.intern(key), int(variant > 0)
-        if entry.health_record_number:
-            yield self._records, entry.health_record_number, 0
+    def _forget(self, resident_id: str) -> None:
+        at = self._position(resident_id)
+        if at is not None:
+            self._kill(self._by_id.pop(at))
+
+    def _flag_set(self, flags: tuple[str, ...]) -> int:
+        joined = _FLAG_SEPARATOR.join(flags)
+        if joined not in self._flag_sets:
+            self._flag_sets.append(joined)
+        return self._flag_sets.index(joined)
+
+    def _append(self, prepared: list[_Prepared], *, in_place: bool) -> None:
+        """Give each resident a new slot at the end and put its keys in."""
+        first = len(self._alive)
+        slots = range(first, first + len(prepared))
+        self._ids.extend([p.fields.resident_id for p in prepared])
+        self._names.extend([p.fields.name for p in prepared])
+        self._numbers.extend([p.fields.id_number for p in prepared])
+        self._phones.extend([p.phone for p in prepared])
+        self._flags.extend(self._flag_set(p.fields.key_populations) for p in prepared)
+        self._alive.extend(not p.fields.deleted for p in prepared)
+        self._live += sum(not p.fields.deleted for p in prepared)
+        if in_place and self._by_id_sorted:
+            ids = self._ids
+            for slot in slots:
+                self._by_id.insert(bisect.bisect_left(self._by_id, ids[slot], key=lambda s: ids[s]), slot)
+        else:
+            self._by_id.extend(slots)
+            self._by_id_sorted = False
+        rows: tuple[list[_Row], list[_Row], list[_Row]] = ([], [], [])
+        for slot, p in zip(slots, prepared, strict=True):
+            if p.fields.deleted:
+                continue
+            resident_id = p.fields.resident_id
+            rows[0].extend((sys.intern(k), resident_id, int(v > 0), slot) for v, k in enumerate(p.initials))
+            rows[1].extend((sys.intern(k), resident_id, int(v > 0), slot) for v, k in enumerate(p.spellings))
+            if p.fields.health_record_number:
+                rows[2].append((p.fields.health_record_number, resident_id, 0, slot))
+        for table, added in zip(self._tables(), rows, strict=True):
+            table.add(added, in_place=in_place)
+
+    def _sort_by_id(self) -> None:
+        """Sort the id order after slots were added at its end; of one resident's slots only the latest lives."""
+        if self._by_id_sorted:
+            return
+        ids, alive = self._ids, self._alive
+        kept, previous = array("I"), ""
+        for slot in sorted(sorted(self._by_id), key=ids.__getitem__):  # stable: a resident's latest slot last
+            resident_id = ids[slot]
+            if kept and resident_id == previous:
+                self._kill(kept.pop())
+            kept.append(slot)
+            previous = resident_id
+        self._by_id = array("I", (slot for slot in kept if alive[slot]))  # a deleted resident's dead slot goes
+        self._by_id_sorted = True
+
+    def _kill(self, slot: int) -> None:
+        if self._alive[slot]:
+            self._alive[slot] = 0
+            self._live -= 1
 
     def key_populations(self) -> dict[str, tuple[str, ...]]:
         """The key-population flags of every live resident who has any, by resident id."""
         with self._lock:
-            flagged = [(e.resident_id, e.flags) for e in self._entries.values() if e.flags]
+            self._sort_by_id()
+            alive, ids, sets = self._alive, self._ids, self._flag_sets
+            flagged = [(ids[slot], sets[flags]) for slot, flags in enumerate(self._flags) if flags and alive[slot]]
         return {resident_id: _flags(joined) for resident_id, joined in flagged}
 
     def clear(self) -> None:
         """Forget everything (at lock)."""
         with self._lock:
-            self._entries.clear()
-            self._initials, self._spellings, self._records = _Keys.of([]), _Keys.of([]), _Keys.of([])
-            self._sorted = True
-            self._join()
+            self._empty()
             self.change_seq = 0
 
     def build(self) -> None:
@@ -313,72 +478,63 @@ class NameIndex:
             self._ready()
 
     def _ready(self) -> None:
-        if not self._sorted:
-            self._sort()
-        if not self._joined:
-            self._join()
+        sorted_now = [table.sort_recent() for table in self._tables()]  # every table, not up to the first
+        if any(sorted_now):
+            self.full_sorts += 1
+        self._sort_by_id()
+        dead = len(self._alive) - self._live
+        if dead > max(_DEAD_LIMIT, self._live // 8) or any(len(t.recent) > _RECENT_LIMIT for t in self._tables()):
+            self._compact()
 
-    def _sort(self) -> None:
-        entries = self._entries.values()
-        # Interned: residents share initials and spellings (zs, wang...), held once each.
-        self._initials = _Keys.of(
-            sorted(
-                (sys.intern(key), e.resident_id, int(variant > 0))
-                for e in entries
-                for variant, key in enumerate(initials(e.name))
-            )
+    def _compact(self) -> None:
+        """Build the columns again from the live slots, numbered from 0, with the recent keys merged in."""
+        runs = _runs(self._alive)
+        renumber = array("I", bytes(4 * len(self._alive)))
+        live = 0
+        for first, end in runs:
+            renumber[first:end] = array("I", range(live, live + end - first))
+            live += end - first
+        alive = self._alive
+        self._initials, self._spellings, self._records = (
+            t.compacted(self._ids, alive, renumber) for t in self._tables()
         )
-        self._spellings = _Keys.of(
-            sorted(
-                (sys.intern(key), e.resident_id, int(variant > 0))
-                for e in entries
-                for variant, key in enumerate(spellings(e.name))
-            )
+        self._ids, self._names, self._numbers, self._phones = (
+            column.kept(runs) for column in (self._ids, self._names, self._numbers, self._phones)
         )
-        self._records = _Keys.of(
-            sorted((e.health_record_number, e.resident_id, 0) for e in entries if e.health_record_number)
-        )
-        self._sorted = True
-        self.full_sorts += 1
-
-    def _join(self) -> None:
-        entries = list(self._entries.values())
-        self._ids = [e.resident_id for e in entries]
-        names = [e.name for e in entries]
-        phones = [e.phone for e in entries]
-        self._names_blob = _SEPARATOR.join(names)
-        self._numbers_blob = _SEPARATOR.join(e.id_number for e in entries)
-        self._offsets = _starts(names)
-        self._phones_blob = _SEPARATOR.join(phones)
-        self._phone_offsets = _starts(phones)
-        self._joined = True
+        flags = array("I")
+        for first, end in runs:
+            flags.extend(self._flags[first:end])
+        self._flags = flags
+        self._by_id = array("I", map(renumber.__getitem__, self._by_id))
+        self._alive = bytearray(b"\x01" * live)
 
     # -- the snapshot ------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """The whole index as plain JSON values, to be kept encrypted (store/search_index.py).
 
-        The sorted key columns go with it (each distinct key once, rows as entry numbers), so that
-        restoring it needs neither pinyin nor a sort; ``pinyin`` names the dictionary their keys
-        came from, so that keys from another dictionary are never mixed with this one's."""
+        The columns go as they are held (compacted first), with the sorted keys, so that restoring
+        needs neither pinyin nor a sort nor an object per resident; ``pinyin`` names the dictionary
+        their keys came from, so that keys from another dictionary are never mixed with this one's."""
         with self._lock:
             self._ready()
-            entries = [self._entries[resident_id] for resident_id in self._ids]
-            position = {resident_id: number for number, resident_id in enumerate(self._ids)}
+            if len(self._alive) > self._live or any(t.recent for t in self._tables()):
+                self._compact()
             return {
                 "format": SNAPSHOT_FORMAT,
                 "pinyin": pinyin.dictionary_stamp(),
                 "change_seq": self.change_seq,
-                "count": len(entries),
-                "ids": _SEPARATOR.join(self._ids),
-                "names": self._names_blob,
-                "numbers": self._numbers_blob,
-                "records": _SEPARATOR.join(e.health_record_number for e in entries),
-                "phones": self._phones_blob,
-                "flags": _SEPARATOR.join(e.flags for e in entries),
-                "initials": self._initials.saved(position),
-                "spellings": self._spellings.saved(position),
-                "records_order": self._records.saved(position),
+                "count": self._live,
+                "ids": self._ids.saved(),
+                "names": self._names.saved(),
+                "numbers": self._numbers.saved(),
+                "phones": self._phones.saved(),
+                "flags": _packed(self._flags),
+                "flag_sets": list(self._flag_sets),
+                "by_id": _packed(self._by_id),
+                "initials": self._initials.saved(),
+                "spellings": self._spellings.saved(),
+                "records": self._records.saved(),
             }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -389,27 +545,27 @@ class NameIndex:
             raise ValueError("the snapshot's pinyin keys come from another pinyin dictionary")
         try:
             count, change_seq = int(data["count"]), int(data["change_seq"])
-            ids, names, numbers, records, phones, flags = (
-                _split(data[name], count) for name in ("ids", "names", "numbers", "records", "phones", "flags")
+            ids, names, numbers, phones = (
+                _Column.restored(data[name], count) for name in ("ids", "names", "numbers", "phones")
             )
-            # tuple.__new__ builds each entry without a Python call per resident (50,000 at an unlock).
-            entries = list(
-                map(
-                    tuple.__new__,
-                    itertools.repeat(_Entry),
-                    zip(ids, names, numbers, records, phones, map(sys.intern, flags), strict=True),
-                )
-            )
-            sorted_initials = _Keys.restored(data["initials"], ids)
-            sorted_spellings = _Keys.restored(data["spellings"], ids)
-            records_order = _Keys.restored(data["records_order"], ids)
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            flags, flag_sets, by_id = _unpacked(data["flags"]), data["flag_sets"], _unpacked(data["by_id"])
+            if not (
+                isinstance(flag_sets, list) and flag_sets[:1] == [""] and all(isinstance(f, str) for f in flag_sets)
+            ):
+                raise ValueError("a snapshot's flag sets are not a list of texts")
+            if len(flags) != count or (flags and max(flags) >= len(flag_sets)):
+                raise ValueError(f"a snapshot's flags do not fit its {count} residents")
+            if len(by_id) != count or (by_id and max(by_id) >= count):
+                raise ValueError(f"a snapshot's id order does not fit its {count} residents")
+            tables = [_SortedKeys.restored(data[name], count) for name in ("initials", "spellings", "records")]
+        except (KeyError, IndexError, TypeError, AttributeError, binascii.Error) as exc:
             raise ValueError(f"not a name index snapshot ({type(exc).__name__}: {exc})") from None
         with self._lock:
-            self._entries = dict(zip(ids, entries, strict=True))
-            self._initials, self._spellings, self._records = sorted_initials, sorted_spellings, records_order
-            self._sorted = True
-            self._join()
+            self._empty()
+            self._ids, self._names, self._numbers, self._phones = ids, names, numbers, phones
+            self._flags, self._flag_sets, self._by_id = flags, flag_sets, by_id
+            self._alive, self._live = bytearray(b"\x01" * count), count
+            self._initials, self._spellings, self._records = tables
             self.change_seq = change_seq
 
     def search(self, query: str, *, limit: int = 20) -> list[Match]:
@@ -420,7 +576,7 @@ class NameIndex:
         number = _NUMBER_PUNCTUATION.sub("", text).upper()
         with self._lock:
             self._ready()
-            hits: dict[str, Match] = {}
+            hits: dict[int, tuple[int, str]] = {}  # slot -> rank, matched by
             if number and number.replace("X", "").isdigit():
                 self._by_number(number, hits, limit)
                 self._by_phone(number, hits, limit)
@@ -429,68 +585,56 @@ class NameIndex:
                 self._by_key(self._initials, "initials", letters, hits, limit)
                 self._by_key(self._spellings, "pinyin", letters, hits, limit)
             self._by_name(text, hits, limit)
-        return sorted(hits.values(), key=lambda m: (m.rank, m.name, m.resident_id))[:limit]
+            ids, names = self._ids, self._names
+            found = sorted((rank, names[slot], ids[slot], by) for slot, (rank, by) in hits.items())
+        return [Match(resident_id, name, by, rank) for rank, name, resident_id, by in found[:limit]]
 
-    def _add(self, hits: dict[str, Match], resident_id: str, matched_by: str, rank: int) -> None:
-        current = hits.get(resident_id)
-        if current is None or rank < current.rank:
-            hits[resident_id] = Match(resident_id, self._entries[resident_id].name, matched_by, rank)
+    @staticmethod
+    def _add(hits: dict[int, tuple[int, str]], slot: int, matched_by: str, rank: int) -> None:
+        current = hits.get(slot)
+        if current is None or rank < current[0]:
+            hits[slot] = (rank, matched_by)
 
-    def _by_name(self, text: str, hits: dict[str, Match], limit: int) -> None:
-        blob, start, found = self._names_blob, 0, 0
+    def _found_in(self, column: _Column, text: str, limit: int) -> Iterator[tuple[int, int]]:
+        """(slot, where) of the first ``limit * 5`` live texts of a column holding ``text``, the first place in each."""
+        blob, starts, alive, start, found = column.blob, column.starts, self._alive, 0, 0
         while found < limit * 5:
             at = blob.find(text, start)
             if at < 0:
                 return
-            index = bisect.bisect_right(self._offsets, at) - 1
-            name = self._entries[self._ids[index]].name
-            rank = 0 if name == text else 1 if at == self._offsets[index] else 5
-            self._add(hits, self._ids[index], "name", rank)
-            start = self._offsets[index] + len(name) + 1
-            found += 1
+            slot = bisect.bisect_right(starts, at) - 1
+            start = starts[slot + 1]
+            if alive[slot]:
+                found += 1
+                yield slot, at
 
-    def _by_key(self, keys: _Keys, matched_by: str, text: str, hits: dict[str, Match], limit: int) -> None:
+    def _by_name(self, text: str, hits: dict[int, tuple[int, str]], limit: int) -> None:
+        names = self._names
+        for slot, at in self._found_in(names, text, limit):
+            rank = 0 if names.is_whole(slot, at, text) else 1 if at == names.starts[slot] else 5
+            self._add(hits, slot, "name", rank)
+
+    def _by_key(
+        self, keys: _SortedKeys, matched_by: str, text: str, hits: dict[int, tuple[int, str]], limit: int
+    ) -> None:
         """Pinyin keys (initials or full spellings) that start with what was typed."""
         if not text:
             return
-        position = bisect.bisect_left(keys.keys, text)
-        end = position + limit * 5
-        for key, resident_id, alternate in zip(
-            keys.keys[position:end], keys.ids[position:end], keys.alternate[position:end], strict=True
-        ):
-            if not key.startswith(text):
-                break
-            self._add(hits, resident_id, matched_by, 4 if alternate else 2 if key == text else 3)
+        for key, _, alternate, slot in keys.matching(text, limit * 5, self._ids, self._alive):
+            self._add(hits, slot, matched_by, 4 if alternate else 2 if key == text else 3)
 
-    def _by_phone(self, text: str, hits: dict[str, Match], limit: int) -> None:
+    def _by_phone(self, text: str, hits: dict[int, tuple[int, str]], limit: int) -> None:
         """Phone numbers holding the digits typed (the whole number, its start or any part of it)."""
         if "X" in text:
             return
-        blob, start, found = self._phones_blob, 0, 0
-        while found < limit * 5:
-            at = blob.find(text, start)
-            if at < 0:
-                return
-            index = bisect.bisect_right(self._phone_offsets, at) - 1
-            phone = self._entries[self._ids[index]].phone
-            first = at == self._phone_offsets[index]
-            self._add(hits, self._ids[index], "phone", 0 if first and phone == text else 3 if first else 6)
-            start = self._phone_offsets[index] + len(phone) + 1
-            found += 1
+        phones = self._phones
+        for slot, at in self._found_in(phones, text, limit):
+            first = at == phones.starts[slot]
+            self._add(hits, slot, "phone", 0 if phones.is_whole(slot, at, text) else 3 if first else 6)
 
-    def _by_number(self, text: str, hits: dict[str, Match], limit: int) -> None:
-        blob, start, found = self._numbers_blob, 0, 0
-        while found < limit * 5:
-            at = blob.find(text, start)
-            if at < 0:
-                break
-            index = at // 19  # every ID number is 18 characters plus the separator
-            self._add(hits, self._ids[index], "id_number", 0 if at % 19 == 0 else 6)
-            start = (index + 1) * 19
-            found += 1
-        position = bisect.bisect_left(self._records.keys, text)
-        end = position + limit
-        for number, resident_id in zip(self._records.keys[position:end], self._records.ids[position:end], strict=True):
-            if not number.startswith(text):
-                break
-            self._add(hits, resident_id, "health_record_number", 1)
+    def _by_number(self, text: str, hits: dict[int, tuple[int, str]], limit: int) -> None:
+        numbers = self._numbers
+        for slot, at in self._found_in(numbers, text, limit):
+            self._add(hits, slot, "id_number", 0 if at == numbers.starts[slot] else 6)
+        for _, _, _, slot in self._records.matching(text, limit, self._ids, self._alive):
+            self._add(hits, slot, "health_record_number", 1)

@@ -38,9 +38,10 @@ Publish = Callable[[str, dict[str, Any]], None]
 def return_freed_memory() -> None:
     """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``), where there is one.
 
-    Bringing up the name index decrypts, parses and splits its saved copy (or every resident): tens
-    of MiB that are freed at once but that the allocator would otherwise keep, in the arena of the
-    thread that unlocked, for the life of the daemon (bench/bench_memory.py: the daemon's RSS)."""
+    Bringing up the name index decrypts and parses its saved copy (or reads every resident, whose
+    keys wait in lists until the index sorts them into its columns): MiB that are freed at once but
+    that the allocator would otherwise keep, in the arena of the thread that unlocked, for the life
+    of the daemon (bench/bench_memory.py: the daemon's RSS)."""
     import ctypes  # only here: a command that never unlocks a large store does not load it
 
     try:

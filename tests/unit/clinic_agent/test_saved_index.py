@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from clinic_agent.api import registry
+from clinic_agent.core import search
 from clinic_agent.runtime import agent as agent_module
 from clinic_agent.runtime import rotation
 from clinic_agent.runtime.agent import Agent, Caller
@@ -219,3 +220,25 @@ def test_a_resident_row_tampered_with_after_the_save_is_named_and_the_search_sti
     with sqlite3.connect(home.db_path) as conn:
         details = [d for (d,) in conn.execute("SELECT detail FROM audit WHERE action = 'resident.search'")]
     assert details == ["2 found, 1 failed their integrity check"]
+
+
+def test_a_copy_saved_in_an_older_format_is_built_again_once_and_saved_in_the_new_one(
+    home: Home, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Planted fault: the format check left out of ``NameIndex.restore`` fails this test (the old copy
+    is taken as it is, and the unlock fails or finds nothing)."""
+    first = _unlocked(home)
+    old = first.index.snapshot() | {"format": 2, "names": "龙秀英\x00吴国华\x00杨光明"}  # as the last release saved it
+    first.store.search_index.save(old)
+    first.close()
+    with caplog.at_level(logging.WARNING):
+        upgraded = _unlocked(home)
+    assert not upgraded.index_restored  # built from the rows ...
+    assert "snapshot format 2" in caplog.text
+    assert _found(upgraded, "ygm") == {"杨光明"}
+    assert upgraded.store.search_index.load().data["format"] == search.SNAPSHOT_FORMAT  # type: ignore[index]
+    upgraded.close()
+    again = _unlocked(home)
+    assert again.index_restored  # ... once: the next unlock restores the copy saved in the new format
+    assert _found(again, "138 0013") == {"龙秀英", "吴国华", "杨光明"}
+    again.close()

@@ -187,8 +187,10 @@ def test_a_snapshot_restores_the_same_index(seed: int) -> None:
         lambda s: s.update(format=99),
         lambda s: s.pop("names"),
         lambda s: s.update(count=s["count"] + 1),
-        lambda s: s["initials"].update(rows=[10**6]),
-        lambda s: s["spellings"].update(runs=[]),
+        lambda s: s["initials"].update(slots="QUJDRA=="),  # one slot, far beyond the residents
+        lambda s: s["spellings"].update(first_row=""),
+        lambda s: s["names"].update(starts=s["numbers"]["starts"]),
+        lambda s: s.update(flags="AAAAAA=="),
         lambda s: s.update(pinyin="another dictionary"),
         lambda s: s.update(ids=5),
     ],
