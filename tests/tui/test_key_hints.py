@@ -39,3 +39,23 @@ async def test_hints_are_rebuilt_only_when_they_change(monkeypatch: pytest.Monke
         await settled(pilot)
         assert len(built) > before
         await until(pilot, lambda: "Acknowledge" in visible_text(app))
+
+
+async def test_a_screen_builds_its_hints_once_as_it_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its bindings change twice as it opens (mounted, then focused): one build, not one for each."""
+    built: dict[int, int] = {}
+    compose = KeyHints.compose
+
+    def counted(self: KeyHints):  # type: ignore[no-untyped-def]
+        if self._bindings_ready:  # the first compose, before the screen's bindings are known, builds nothing
+            built[id(self)] = built.get(id(self), 0) + 1
+        return compose(self)
+
+    monkeypatch.setattr(KeyHints, "compose", counted)
+    app = ClinicApp(FakeApi(), today=lambda: date(2026, 5, 20), status_seconds=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "SignInScreen")
+        await settled(pilot)
+        await pilot.pause(0.2)
+        assert list(built.values()) == [1]
+        assert "English" in visible_text(app)

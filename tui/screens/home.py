@@ -109,31 +109,43 @@ class HomeScreen(ClinicScreen):
     @on(Input.Changed, "#search")
     def _typed(self, event: Input.Changed) -> None:
         text = event.value.strip()
-        searching = bool(text)
-        self.query_one("#results").display = searching
-        self.query_one("#dashboard").display = not searching
-        self.query_one(ConsultPanel).display = not searching and bool(self.awaiting)
         self._show_note(text)
-        if searching:
-            self.lookup(text)
+        self._search_seq += 1  # now, as the key comes: an answer to an earlier key is dropped, even one not asked yet
+        if text:
+            self.lookup(text, self._search_seq)  # the results replace the lists of the day when they come
         else:
             self.matches, self.matched_text = [], ""
             self.query_one("#results", PagedTable).set_rows([], [])  # the next first letter shows no stale page
+            self._show_results(False)
+
+    def _show_results(self, searching: bool) -> None:
+        """The search results in place of the lists of the day, or back.
+
+        Each change lays the screen out and draws it whole, so the first letter changes it with its answer, not
+        before: one frame with the results instead of a frame of an empty list first and the results a frame later.
+        """
+        results = self.query_one("#results")
+        if results.display != searching:
+            results.display = searching
+            self.query_one("#dashboard").display = not searching
+            self.query_one(ConsultPanel).display = not searching and bool(self.awaiting)
 
     @work(group="search")
-    async def lookup(self, text: str) -> list[LookupMatchJson]:
-        """Search residents (the newest keypress wins; older searches are cancelled)."""
+    async def lookup(self, text: str, mine: int | None = None) -> list[LookupMatchJson]:
+        """Search residents and show them, unless a newer key (numbered ``mine`` when typed) came since."""
         if "\n" in text or any(not ch.isprintable() for ch in text):
             text = "".join(ch for ch in text if ch.isprintable())
         if not text:
             return []
-        self._search_seq += 1
-        mine = self._search_seq
+        if mine is None:
+            self._search_seq += 1
+            mine = self._search_seq
         result: ResidentLookupReply | None = await self.call("resident.lookup", {"text": text[:60], "limit": 20})
         matches = list(result["matches"]) if result else []
         if mine == self._search_seq:  # an answer to an older keypress is dropped
             self.matches, self.matched_text = matches, text
             self._show_matches()
+            self._show_results(True)
             self._show_note(text, result.get("problems", []) if result else [])
         return matches
 
@@ -202,6 +214,7 @@ class HomeScreen(ClinicScreen):
         """Down from the search box moves into the results (or today's readings, or the inbox)."""
         if self.query_one("#search", Input).value.strip():
             target = "#results"
+            self._show_results(True)  # Down before the first answer came: the list it will fill
         else:
             target = "#today" if self.summary.get("today_readings") else "#unassigned"
         self.query_one(target, PagedTable).table.focus()

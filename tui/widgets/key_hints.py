@@ -31,6 +31,7 @@ class KeyHints(Footer):
     def __init__(self) -> None:
         super().__init__()
         self._shown: tuple[object, ...] | None = None
+        self._rebuilding = False  # a rebuild is queued: it reads the bindings as they are when it runs
 
     def _hints(self) -> tuple[list[tuple[Binding, bool, str, str]], bool]:
         """The keys to show, translated, and whether the line must be compact to fit."""
@@ -51,14 +52,24 @@ class KeyHints(Footer):
         return (tight, *((b.key, b.action, enabled, tooltip, d) for b, enabled, tooltip, d in hints))
 
     def bindings_changed(self, screen: Screen[object]) -> None:
-        """Build the keys again only if what they show changed."""
-        if self._bindings_ready and screen is self.screen and self.is_attached:
+        """Build the keys again only if what they show changed, and once for changes that come together.
+
+        A screen's bindings change twice as it opens (mounted, then focused): Textual's footer queued a rebuild for
+        each, and the second built the same keys again, 50-100 ms of every screen's opening on a loaded machine.
+        """
+        current = screen is self.screen and self.is_attached
+        if self._bindings_ready and current:
+            if self._rebuilding:
+                return
             hints, tight = self._hints()
             if self._signature(hints, tight) == self._shown:
                 return
+        if current and screen.app.app_focus:
+            self._rebuilding = True
         super().bindings_changed(screen)
 
     def compose(self) -> ComposeResult:
+        self._rebuilding = False
         if not self._bindings_ready:
             return
         t = catalogue_of(self)

@@ -7,11 +7,14 @@ page on screen are ever added. PageUp/PageDown (and [ ]) turn pages; Enter choos
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar, cast
 
+from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.color import Color
@@ -29,88 +32,155 @@ Row = tuple[str, Sequence[Text | str]]  # (key, cells)
 
 
 class FastTable(DataTable[Text | str]):
-    """A DataTable that draws a one-line cell of plain Text itself, without Rich's general layout.
+    """A DataTable that draws a row of one-line Text cells itself, in one go, without Rich's general layout.
 
-    DataTable hands every cell to ``console.render_lines(Styled(Padding(cell)))``, which wraps, measures and
-    crops a one-line cell as if it could be a paragraph: about 1 ms a cell on a loaded 2-core machine, so the
-    120 cells of a page of search results took 110-230 ms to draw after every keypress. Cutting the Text to
-    the column's width and padding it gives the same characters and styles in a tenth of the time; anything
-    else (a row taller than one line, a cell that is not Text, a wrapped or justified Text) goes the general
-    way. The render cache is DataTable's own (the result is stored under the same key). Measuring the new rows'
-    columns takes the same short way: a one-line Text is as wide as its cells.
+    DataTable draws every line through ``render_line``, which works out the widget's style again (walking its
+    ancestors), and every cell through ``console.render_lines(Styled(Padding(cell)))``, which wraps, measures and
+    crops a one-line cell as if it could be a paragraph, each cell looked up and cached on its own: a page of 20
+    search results took 40-70 ms to draw on a loaded 2-core machine, most of a keypress's time. This draws a row
+    of plain one-line Text (the header too) at once: what is the same for every line of a frame (the widget's
+    style, the column widths, a row kind's style, the cursor's) is worked out once per frame, and each cell is cut
+    to its column and padded, giving the same characters, styles and mouse metadata. Anything else (a row taller
+    than one line, row labels, fixed rows or columns, a cell that is not a one-line left-aligned Text) goes
+    DataTable's way. The lines are kept in DataTable's own line cache, which it empties on every change.
+    Measuring the new rows' columns takes the short way too: a one-line Text is as wide as its cells.
     """
 
-    _frame_styles: dict[tuple[int, Style], Style]
+    _frame: _Frame | None = None
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        self._frame_styles = {}  # a row's style is the same for every row of its kind while one frame is drawn
-        return super().render_lines(crop)
+        self._frame = None  # worked out again at the frame's first line (DataTable sets the pseudo-classes first)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
 
-    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
-        kind = -1 if row_index == -1 else -2 if row_index < self.fixed_rows else row_index % 2
-        memo: dict[tuple[int, Style], Style] = getattr(self, "_frame_styles", {})
-        style = memo.get((kind, base_style))
-        if style is None:
-            style = memo[kind, base_style] = super()._get_row_style(row_index, base_style)
-        return style
-
-    def _render_line_in_row(
-        self,
-        row_key: RowKey,
-        line_no: int,
-        base_style: Style,
-        cursor_location: Coordinate,
-        hover_location: Coordinate,
-    ) -> tuple[list[list[Segment]], list[list[Segment]]]:
-        """DataTable's own, less the header style it works out for every line and uses only for row labels and fixed
-        columns (this table has neither)."""
-        if (self._labelled_row_exists and self.show_row_labels) or self.fixed_columns:
-            return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
-        cursor_type = self.cursor_type
+    def render_line(self, y: int) -> Strip:
+        frame = self._frame or self._new_frame()
+        if frame is None:
+            return super().render_line(y)
+        if y >= self.header_height or not self.show_header:
+            y += frame.scroll_y
+        try:
+            row_key, _ = self._get_offsets(y)  # the fast way draws only rows of one line
+        except LookupError:
+            return Strip.blank(frame.width, frame.base)
+        cursor, hover = self.cursor_coordinate, self.hover_coordinate
         cache_key = (
-            row_key,
-            line_no,
-            base_style,
-            cursor_location,
-            hover_location,
-            cursor_type,
-            self.show_cursor,
+            y,
+            frame.scroll_x,
+            frame.scroll_x + frame.width,
+            frame.width,
+            cursor,
+            hover,
+            frame.base,
+            self.cursor_type,
             self._show_hover_cursor,
             self._update_count,
             self._pseudo_class_state,
         )
-        cached = self._row_render_cache.get(cache_key)
+        cached = self._line_cache.get(cache_key)
         if cached is not None:
             return cached
-        row_index = self._row_locations.get(row_key)
-        row_index = -1 if row_index is None else row_index
-        row_style = self._get_row_style(row_index, base_style)
-        highlight = self._should_highlight
-        line = [
-            self._render_cell(
-                row_index,
-                column_index,
-                row_style,
-                column.get_render_width(self),
-                cursor=highlight(cursor_location, Coordinate(row_index, column_index), cursor_type),
-                hover=highlight(hover_location, Coordinate(row_index, column_index), cursor_type),
-            )[line_no]
-            for column_index, column in enumerate(self.ordered_columns)
-        ]
-        line.append(
-            [
-                Segment(
-                    " " * max(0, self.size.width - self._table_width()),
-                    self._extend_style(row_index, row_style, hover_location),
-                )
-            ]
-        )
-        pair: tuple[list[list[Segment]], list[list[Segment]]] = ([], line)
-        self._row_render_cache[cache_key] = pair
-        return pair
+        row_index = -1 if row_key is self._header_row_key else self._row_locations.get(row_key)
+        segments = None if row_index is None else self._draw_row(frame, row_index, cursor, hover)
+        if segments is None:  # this row is not one line of plain Text: DataTable draws it (and caches it)
+            return self._render_line(y, frame.scroll_x, frame.scroll_x + frame.width, frame.base)
+        if frame.scroll_x:
+            segments = line_crop(segments, frame.scroll_x, frame.scroll_x + frame.width, frame.width)
+        strip = Strip(segments).adjust_cell_length(frame.width, frame.base).simplify()
+        self._line_cache[cache_key] = strip
+        return strip
 
-    def _table_width(self) -> int:
-        return sum(column.get_render_width(self) for column in self.ordered_columns) + self._row_label_column_width
+    def _new_frame(self) -> _Frame | None:
+        """What every line of this frame shares, or None when the table needs DataTable's general drawing."""
+        if self.fixed_rows or self.fixed_columns or (self._labelled_row_exists and self.show_row_labels):
+            return None
+        if self.show_header and self.header_height != 1:
+            return None
+        columns = self.ordered_columns
+        widths = [column.get_render_width(self) for column in columns]
+        scroll_x, scroll_y = self.scroll_offset
+        self._frame = _Frame(
+            base=self.rich_style,
+            width=self.size.width,
+            scroll_x=scroll_x,
+            scroll_y=scroll_y,
+            widths=widths,
+            blank=max(0, self.size.width - sum(widths)),
+            console=self.app.console,
+            row_styles={},
+            cell_styles={},
+        )
+        return self._frame
+
+    def _draw_row(self, frame: _Frame, row_index: int, cursor: Coordinate, hover: Coordinate) -> list[Segment] | None:
+        """One line of a row: each cell cut to its column and padded, then the blank to the table's right edge."""
+        if row_index >= 0:
+            row = self.rows.get(self._row_locations.get_key(row_index))  # type: ignore[arg-type]
+            if row is None or row.height != 1:
+                return None
+        cells = self._get_row_renderables(row_index).cells
+        if len(cells) != len(frame.widths) or not all(_one_line(cell) for cell in cells):
+            return None
+        row_style = frame.row_styles.get(row_index if row_index < 0 else row_index % 2)
+        if row_style is None:
+            row_style = frame.row_styles[row_index if row_index < 0 else row_index % 2] = self._get_row_style(
+                row_index, frame.base
+            )
+        highlight, cursor_type = self._should_highlight, self.cursor_type
+        segments: list[Segment] = []
+        for column_index, (cell, width) in enumerate(zip(cells, frame.widths, strict=True)):
+            at = Coordinate(row_index, column_index)
+            styles = self._cell_styles(
+                frame, row_index == -1, highlight(cursor, at, cursor_type), highlight(hover, at, cursor_type)
+            )
+            segments += self._draw_cell(
+                frame, cast(Text, cell), width, row_style + _meta(row_index, column_index) + styles[0], styles[1]
+            )
+        segments.append(
+            Segment(" " * frame.blank, self._extend_style(row_index, row_style, hover))
+        )  # even empty, as DataTable
+        return segments
+
+    def _cell_styles(self, frame: _Frame, header: bool, cursor: bool, hover: bool) -> tuple[Style, Style]:
+        """A cell's cursor (or hover) style and the style laid over its text, once per kind of cell a frame."""
+        styles = frame.cell_styles.get((header, cursor, hover))
+        if styles is None:
+            styles = frame.cell_styles[header, cursor, hover] = self._get_styles_to_render_cell(
+                header,
+                False,
+                False,
+                hover,
+                cursor,
+                self.show_cursor,
+                self._show_hover_cursor,
+                self.cursor_foreground_priority == "css",
+                self.cursor_background_priority == "css",
+            )
+        return styles
+
+    def _draw_cell(self, frame: _Frame, cell: Text, width: int, pre: Style, post: Style) -> list[Segment]:
+        """One cell of ``width`` cells: the padding, the Text cut to what is left (… where it says so), spaces."""
+        pad = min(self.cell_padding, width // 2)
+        inner = width - 2 * pad
+        text = cell
+        if cell.cell_len > inner:
+            text = cell.copy()
+            text.truncate(inner, overflow=cell.overflow or "fold")
+        console = frame.console
+        own = console.get_style(text.style, default="")
+        room = inner - text.cell_len
+        if not text._spans and not own:  # most cells: one segment, padding and all
+            line = f"{' ' * pad}{text.plain}{' ' * max(room, 0)}{' ' * pad}"
+            return [Segment(line, pre + post)] if line else []
+        parts = [Segment(" " * pad)] if pad else []
+        parts += Segment.apply_style(text.render(console, end=""), own)
+        if room > 0:
+            parts.append(Segment(" " * room))
+        if pad:
+            parts.append(Segment(" " * pad))
+        return list(Segment.apply_style([s for s in parts if s.text], pre, post))
 
     def _extend_style(self, row_index: int, row_style: Style, hover_location: Coordinate) -> Style:
         """The style of the blank to the right of the last column (DataTable's, for a row cursor)."""
@@ -148,76 +218,33 @@ class FastTable(DataTable[Text | str]):
                 column.content_width = max(column.content_width, cast(Text, cell).cell_len)
         super()._update_dimensions(general)  # and the table's new size
 
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        cell = self._one_line_cell(row_index, column_index)
-        row_key = self._header_row_key if row_index == -1 else self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if cell is None or row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        key = (
-            row_key,
-            column_key,
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
-        )
-        cached = self._cell_render_cache.get(key)
-        if cached is None:
-            cached = self._cell_render_cache[key] = [
-                self._draw(cell, row_index, column_index, base_style, width, cursor, hover)
-            ]
-        return cached
 
-    def _one_line_cell(self, row_index: int, column_index: int) -> Text | None:
-        """The cell's Text when it can be drawn the short way (a one-line row of a plain, left-aligned Text)."""
-        if column_index < 0 or self.fixed_rows or self.fixed_columns:
-            return None
-        if row_index >= 0:
-            row = self.rows.get(self._row_locations.get_key(row_index))  # type: ignore[arg-type]
-            if row is None or row.height != 1:
-                return None
-        elif self.header_height != 1:
-            return None
-        cells = self._get_row_renderables(row_index).cells
-        cell = cells[column_index] if column_index < len(cells) else None
-        return cell if isinstance(cell, Text) and _one_line(cell) else None
+@dataclass
+class _Frame:
+    """What the lines of one frame of a FastTable share."""
 
-    def _draw(
-        self, cell: Text, row_index: int, column_index: int, base: Style, width: int, cursor: bool, hover: bool
-    ) -> list[Segment]:
-        """One line of ``width`` cells: the padding, the Text cut to what is left (… where it says so), spaces."""
-        component, post = self._get_styles_to_render_cell(
-            row_index == -1,
-            False,
-            False,
-            hover,
-            cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
-        )
-        pre = base + Style.from_meta({"row": row_index, "column": column_index}) + component
-        pad = min(self.cell_padding, width // 2)
-        inner = width - 2 * pad
-        text = cell.copy()
-        text.truncate(inner, overflow=cell.overflow or "fold")
-        console = self.app.console
-        segments = list(Segment.apply_style(text.render(console, end=""), console.get_style(text.style, default="")))
-        room = inner - text.cell_len
-        segments = [Segment(" " * pad), *segments, *([Segment(" " * room)] if room > 0 else []), Segment(" " * pad)]
-        return list(Segment.apply_style([s for s in segments if s.text], pre, post))
+    base: Style
+    width: int
+    scroll_x: int
+    scroll_y: int
+    widths: list[int]  # each column's, in order
+    blank: int  # cells right of the last column
+    console: Console
+    row_styles: dict[int, Style]  # header (-1), even and odd rows
+    cell_styles: dict[tuple[bool, bool, bool], tuple[Style, Style]]  # (header, cursor, hover)
+
+
+_METAS: dict[tuple[int, int], Style] = {}
+
+
+def _meta(row: int, column: int) -> Style:
+    """A cell's mouse metadata (which row and column a click is on), made once: each takes a marshal."""
+    style = _METAS.get((row, column))
+    if style is None:
+        if len(_METAS) > 4096:
+            _METAS.clear()
+        style = _METAS[row, column] = Style.from_meta({"row": row, "column": column})
+    return style
 
 
 def _one_line(cell: object) -> bool:

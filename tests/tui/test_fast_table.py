@@ -1,0 +1,69 @@
+"""FastTable draws a page of one-line rows itself: it must draw exactly what Textual's DataTable draws."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.widgets import DataTable
+
+from tui.widgets.paged_table import FastTable
+
+ROWS: list[list[Text | str]] = [
+    [Text("欧阳秀英", style="bold"), "女", "1951-03-08", Text("松桃县 盘信镇 大塘村", no_wrap=True), "拼音"],
+    [Text("Wu", style="bold"), "男", "1962-11-30", Text.assemble(("⚠", "bold red"), " 12:05"), "身份证"],
+    [Text("[bold]as typed", overflow="ellipsis"), "女", "", Text("a village"), "电话"],
+    ["plain", "男", "2001-01-01", "", "姓名"],
+]
+
+
+class Pair(App[None]):
+    """A FastTable beside a DataTable of the same size and rows."""
+
+    CSS = "DataTable { width: 50; height: 8; }"
+
+    def compose(self) -> ComposeResult:
+        yield FastTable(cursor_type="row", zebra_stripes=True, id="fast")
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="plain")
+
+
+def _fill(table: DataTable[Any]) -> None:
+    table.add_column("姓名", width=6)  # narrower than a name: it is cut
+    table.add_columns("性别", "出生", "村", "匹配")
+    for i, cells in enumerate(ROWS):
+        table.add_row(*cells, key=str(i))
+    table.move_cursor(row=1)
+
+
+def _lines(table: DataTable[Any]) -> list[list[tuple[str, Any]]]:
+    lines = table.render_lines(Region(0, 0, table.size.width, table.size.height))
+    return [[(segment.text, segment.style) for segment in strip] for strip in lines]
+
+
+async def test_fast_table_draws_what_data_table_draws() -> None:
+    app = Pair()
+    async with app.run_test(size=(60, 20)) as pilot:
+        fast, plain = app.query_one("#fast", DataTable), app.query_one("#plain", DataTable)
+        app.set_focus(None)
+        _fill(fast)
+        _fill(plain)
+        await pilot.pause()
+        assert fast.size == plain.size
+        drawn = _lines(fast)
+        assert drawn == _lines(plain)
+        text = ["".join(t for t, _ in line) for line in drawn]
+        assert "欧阳秀 " in text[1]  # cut to its column as DataTable cuts it
+        assert "⚠ 12:05" in text[2]
+        assert "[bold…" in text[3]
+        for table in (fast, plain):  # focused, with the cursor moved by a key: the focus and cursor styles
+            table.focus()
+            await pilot.press("down")
+            await pilot.pause()
+            drawn = _lines(table)
+        assert _lines(fast) != _lines(plain)  # only one has the focus now
+        plain.blur()
+        fast.focus()
+        await pilot.pause()
+        assert _lines(fast) == drawn
