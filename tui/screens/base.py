@@ -8,7 +8,8 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -64,9 +65,23 @@ class ScreenMixin:
 
     async def call(self, method: str, params: dict[str, Any] | None = None, *, quiet: bool = False) -> Any:
         """Call the daemon; on an error show it (unless quiet) and return None."""
+        return await self.answer(self.clinic.api.call(method, params), quiet=quiet)
+
+    def ask_early(self, method: str, params: dict[str, Any] | None = None) -> asyncio.Future[Any]:
+        """Send a call now and read its answer later with ``answer``.
+
+        A screen asks for what it shows before its widgets are built, so the answer travels while they are
+        mounted and the first frame can already hold it.
+        """
+        sent = asyncio.ensure_future(self.clinic.api.call(method, params))
+        sent.add_done_callback(lambda done: done.cancelled() or done.exception())  # read even if nobody awaits it
+        return sent
+
+    async def answer(self, reply: Awaitable[Any], *, quiet: bool = False) -> Any:
+        """The answer to a call (``call``, ``ask_early``); on an error show it (unless quiet) and return None."""
         self.last_error = None
         try:
-            result = await self.clinic.api.call(method, params)
+            result = await reply
         except ClinicAgentError as exc:
             if self._gone:
                 return None
