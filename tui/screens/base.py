@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
@@ -124,6 +125,18 @@ class ScreenMixin:
             if isinstance(static, Tr):
                 static.retranslate()
         self.translate_body()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """A screen shown for the first time keeps the styles its widgets got as they were mounted a moment ago.
+
+        Textual styles every widget of a screen again when it is shown, which for a screen just pushed repeats
+        what mounting did: a form of forty fields spent about a quarter of its opening on it. A screen shown
+        again (a dialog over it closed) is restyled as before. Textual calls the handler of every class of the
+        screen in turn, this one before Screen's own (which reads ``refresh_styles``); no super() call.
+        """
+        if not getattr(self, "_shown_once", False):
+            self._shown_once = True
+            event.refresh_styles = False
 
     def translate_once(self) -> None:
         """The screen's first rendering of its texts, as it is mounted.
