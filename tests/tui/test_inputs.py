@@ -98,3 +98,35 @@ async def test_pasting_into_the_search_box_does_not_crash() -> None:
         search.insert_text_at_cursor("\x1b[2J" + "张" * 5000 + "👩‍⚕️\x00")
         await pilot.pause()
         assert type(app.screen).__name__ == "HomeScreen"
+
+
+async def test_a_form_opened_in_one_language_follows_a_switch_to_the_other() -> None:
+    """Fields are drawn in the language in force as they are built, and again only when it changes (F2)."""
+    from tests.tui.fake_api import FakeApi
+    from tests.tui.helpers import settled, until, visible_text
+    from tui.app import ClinicApp
+    from tui.widgets.fields import MultiField, SelectField
+
+    app = ClinicApp(FakeApi(), language="zh", today=lambda: date(2026, 5, 20), status_seconds=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await settled(pilot)
+        await pilot.press("f3")
+        await until(pilot, lambda: type(app.screen).__name__ == "RegisterScreen")
+        await settled(pilot)
+        form = app.screen
+        sex = form.query_one("#f-sex", SelectField).select
+        assert "姓名" in visible_text(app) and "Name" not in visible_text(app)  # noqa: PT018
+        assert form.query_one("#i-birth_date", Input).placeholder == catalogue("hint.date")
+        assert [str(prompt) for prompt, _ in sex._options[1:]] == ["1 男", "2 女", "3 未知的性别", "4 未说明的性别"]
+        for language, name in (("en", "Name"), ("zh", "姓名")):
+            await pilot.press("f2")
+            await until(pilot, lambda name=name: name in visible_text(app))
+            t = Catalogue(language)
+            assert form.query_one("#i-birth_date", Input).placeholder == t("hint.date")
+            assert [str(p) for p, _ in sex._options[1:]] == [
+                f"{i} {label}" for i, (label, _) in enumerate(t.options("sex"), 1)
+            ]
+            populations = form.query_one("#f-key_populations", MultiField).query_one("SelectionList")
+            assert str(populations.get_option_at_index(0).prompt).endswith(t.options("key_population")[0][0])

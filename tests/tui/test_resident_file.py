@@ -99,3 +99,35 @@ async def test_a_file_opened_at_a_tab_builds_that_tab_first() -> None:
         await pilot.press("1")
         await until(pilot, lambda: "summary" in screen.built)
         await until(pilot, lambda: "Last follow-up" in visible_text(app))
+
+
+async def test_the_file_is_asked_for_before_its_screen_is_built(monkeypatch: Any) -> None:
+    """The answer travels while the widgets are mounted, so the first frame of the file can hold it (issue 11)."""
+    from tui.screens.resident import ResidentScreen
+    from tui.widgets.key_hints import KeyHints
+
+    app = fake_app()
+    asked_by_mount: list[int] = []
+    on_mount = ResidentScreen.on_mount
+
+    def mounted(self: ResidentScreen) -> None:
+        asked_by_mount.append(sum(1 for method, _ in app.api.calls if method == "resident.file"))  # type: ignore[attr-defined]
+        on_mount(self)
+
+    monkeypatch.setattr(ResidentScreen, "on_mount", mounted)
+    hints: list[object] = []
+    compose = KeyHints.compose
+
+    def counted(self: KeyHints):  # type: ignore[no-untyped-def]
+        if type(self.screen).__name__ == "ResidentScreen":
+            hints.append(self._bindings_ready)
+        return compose(self)
+
+    monkeypatch.setattr(KeyHints, "compose", counted)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_fake_file(pilot)
+        assert asked_by_mount == [1]
+        assert screen.file["resident"]["name"] == "龙秀英"
+        # The key hints are built once with their keys (Textual's footer rebuilt them on every change of the
+        # bindings as the screen opened: three times, each laying the screen out again).
+        assert hints.count(True) == 1

@@ -8,10 +8,12 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
@@ -64,9 +66,23 @@ class ScreenMixin:
 
     async def call(self, method: str, params: dict[str, Any] | None = None, *, quiet: bool = False) -> Any:
         """Call the daemon; on an error show it (unless quiet) and return None."""
+        return await self.answer(self.clinic.api.call(method, params), quiet=quiet)
+
+    def ask_early(self, method: str, params: dict[str, Any] | None = None) -> asyncio.Future[Any]:
+        """Send a call now and read its answer later with ``answer``.
+
+        A screen asks for what it shows before its widgets are built, so the answer travels while they are
+        mounted and the first frame can already hold it.
+        """
+        sent = asyncio.ensure_future(self.clinic.api.call(method, params))
+        sent.add_done_callback(lambda done: done.cancelled() or done.exception())  # read even if nobody awaits it
+        return sent
+
+    async def answer(self, reply: Awaitable[Any], *, quiet: bool = False) -> Any:
+        """The answer to a call (``call``, ``ask_early``); on an error show it (unless quiet) and return None."""
         self.last_error = None
         try:
-            result = await self.clinic.api.call(method, params)
+            result = await reply
         except ClinicAgentError as exc:
             if self._gone:
                 return None
@@ -109,6 +125,18 @@ class ScreenMixin:
             if isinstance(static, Tr):
                 static.retranslate()
         self.translate_body()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """A screen shown for the first time keeps the styles its widgets got as they were mounted a moment ago.
+
+        Textual styles every widget of a screen again when it is shown, which for a screen just pushed repeats
+        what mounting did: a form of forty fields spent about a quarter of its opening on it. A screen shown
+        again (a dialog over it closed) is restyled as before. Textual calls the handler of every class of the
+        screen in turn, this one before Screen's own (which reads ``refresh_styles``); no super() call.
+        """
+        if not getattr(self, "_shown_once", False):
+            self._shown_once = True
+            event.refresh_styles = False
 
     def translate_once(self) -> None:
         """The screen's first rendering of its texts, as it is mounted.

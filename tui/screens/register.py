@@ -1,11 +1,13 @@
 """Registering a resident (or editing one's basic information).
 
 The ID card number is checked as it is typed (length, birth date, the MOD 11-2 check digit); once it
-is valid the birth date and sex are filled in from it. Ctrl+S saves and opens the new file.
+is valid the birth date and sex are filled in from it. Ctrl+S saves and opens the new file. The fields
+an ID card fills in are built before the first paint, the others a frame later (``FormModal.later``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, ClassVar
 
@@ -13,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Input
 
 from clinic_agent.core.errors import InvalidInput
@@ -23,6 +26,7 @@ from tui.widgets import checks
 from tui.widgets.banner import Banner
 from tui.widgets.fields import Field, MultiField, SelectField
 from tui.widgets.key_hints import KeyHints
+from tui.widgets.pending import Pending
 from tui.widgets.text import clean
 
 TEXT_FIELDS = (
@@ -53,62 +57,73 @@ class RegisterScreen(FormModal):
         self.resident = resident
 
     def compose(self) -> ComposeResult:
-        r = self.resident or {}
         with Vertical(classes="dialog form wide"):
-            yield Tr("register.edit" if r else "register.title", classes="box-title")
+            yield Tr("register.edit" if self.resident else "register.title", classes="box-title")
             yield Banner()
-            with VerticalScroll(can_focus=False), Grid(classes="form-grid"):
-                yield Field(
-                    "field.id_number",
-                    name="id_number",
-                    check=self._check_id_number,
-                    value=clean(r.get("id_number", "")),
-                    hint="hint.id_number",
-                )
-                yield Field(
-                    "field.id_number_override",
-                    name="id_number_override",
-                    check=checks.text(),
-                    value=clean(r.get("id_number_override") or ""),
-                    hint="hint.id_number_override",
-                )
-                yield Field(
-                    "field.name",
-                    name="name",
-                    check=checks.text(required=True, max_length=50),
-                    value=clean(r.get("name", "")),
-                )
-                yield SelectField("field.sex", name="sex", value_set="sex", value=r.get("sex"), required=True)
-                yield Field(
-                    "field.birth_date",
-                    name="birth_date",
-                    check=checks.day(required=True),
-                    value=clean(r.get("birth_date", "")),
-                    hint="hint.date",
-                )
-                yield Field(
-                    "field.health_record_number",
-                    name="health_record_number",
-                    check=checks.health_record_number,
-                    value=clean(r.get("health_record_number") or ""),
-                    hint="hint.hrn",
-                )
-                yield Field("field.phone", name="phone", check=checks.phone, value=clean(r.get("phone") or ""))
-                yield Field(
-                    "field.village",
-                    name="village",
-                    check=checks.text(max_length=100),
-                    value=clean(r.get("village") or ""),
-                )
-                yield Field("field.address", name="address", check=checks.text(), value=clean(r.get("address") or ""))
-                yield SelectField("field.ethnicity", name="ethnicity", value_set="ethnicity", value=r.get("ethnicity"))
-                yield MultiField(
-                    "field.key_populations",
-                    name="key_populations",
-                    value_set="key_population",
-                    values=list(r.get("key_populations") or []),
-                )
+            yield Pending("pending.form")
+            with VerticalScroll(can_focus=False), Grid(classes="form-grid", id="register-fields"):
+                yield from self._first_fields()
         yield KeyHints()
+
+    def _first_fields(self) -> list[Widget]:
+        """The fields an ID card fills in: built before the first paint (typing the number fills birth and sex)."""
+        r = self.resident or {}
+        return [
+            Field(
+                "field.id_number",
+                name="id_number",
+                check=self._check_id_number,
+                value=clean(r.get("id_number", "")),
+                hint="hint.id_number",
+            ),
+            Field(
+                "field.id_number_override",
+                name="id_number_override",
+                check=checks.text(),
+                value=clean(r.get("id_number_override") or ""),
+                hint="hint.id_number_override",
+            ),
+            Field(
+                "field.name",
+                name="name",
+                check=checks.text(required=True, max_length=50),
+                value=clean(r.get("name", "")),
+            ),
+            SelectField("field.sex", name="sex", value_set="sex", value=r.get("sex"), required=True),
+            Field(
+                "field.birth_date",
+                name="birth_date",
+                check=checks.day(required=True),
+                value=clean(r.get("birth_date", "")),
+                hint="hint.date",
+            ),
+        ]
+
+    def later(self) -> list[tuple[Widget, Sequence[Widget]]]:
+        """The other fields, in one step after the first paint (the doctor types the ID number meanwhile)."""
+        r = self.resident or {}
+        rest: list[Widget] = [
+            Field(
+                "field.health_record_number",
+                name="health_record_number",
+                check=checks.health_record_number,
+                value=clean(r.get("health_record_number") or ""),
+                hint="hint.hrn",
+            ),
+            Field("field.phone", name="phone", check=checks.phone, value=clean(r.get("phone") or "")),
+            Field(
+                "field.village", name="village", check=checks.text(max_length=100), value=clean(r.get("village") or "")
+            ),
+            Field("field.address", name="address", check=checks.text(), value=clean(r.get("address") or "")),
+            SelectField("field.ethnicity", name="ethnicity", value_set="ethnicity", value=r.get("ethnicity")),
+            MultiField(
+                "field.key_populations",
+                name="key_populations",
+                value_set="key_population",
+                values=list(r.get("key_populations") or []),
+            ),
+        ]
+        return [(self.query_one("#register-fields", Grid), rest)]
 
     def focus_first(self) -> None:
         self.query_one("#i-id_number" if not self.resident else "#i-name", Input).focus()
@@ -165,6 +180,7 @@ class RegisterScreen(FormModal):
     @work(group="save")
     async def action_save(self) -> None:
         """Save (Ctrl+S)."""
+        await self.built_event.wait()  # Ctrl+S pressed while the form is still being built saves once it is
         values = self.collect()
         if values is None:
             self.show_problems()

@@ -11,6 +11,7 @@ already read, the first time it is shown (a file opens faster with one table tha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -128,8 +129,13 @@ class ResidentScreen(ClinicScreen):
         self.history_read = False
         self.chart = "bp"
         self.built: set[str] = {tab}  # the tabs whose widgets are mounted: the first one in compose, others when shown
+        self.first_file: asyncio.Future[Any] | None = None  # the first read of the file, sent as the screen is built
 
     def body(self) -> Iterable[Widget]:
+        if self.first_file is None:  # asked for before the widgets are built: the first frame can show it
+            self.first_file = self.ask_early(
+                "resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS}
+            )
         yield Pending("pending.file")
         yield Static(id="resident-header")
         with TabbedContent(initial=self.first_tab, id="tabs"):
@@ -155,10 +161,11 @@ class ResidentScreen(ClinicScreen):
     async def load(self) -> None:
         """Read the file with its newest readings first (the doctor sees it at once), then every reading and the
         history of changes behind it."""
+        first, self.first_file = self.first_file, None  # read again when the file is loaded again
         with self.query_one(Pending).waiting():
-            found: ResidentFileReply | None = await self.call(
-                "resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS}
-            )
+            if first is None:
+                first = self.ask_early("resident.file", {"resident": self.resident_id, "readings": FIRST_READINGS})
+            found: ResidentFileReply | None = await self.answer(first)
         if found is None:
             return
         self._read(found)

@@ -30,6 +30,13 @@ def catalogue_of(node: Any) -> Catalogue:
     return found if isinstance(found, Catalogue) else Catalogue()
 
 
+def compact_quietly(widget: Input | Select[Any], reactive: Any, compact: bool) -> None:
+    """Make a new Input or Select compact without restyling it: Textual's ``compact=True`` restyles the widget as
+    it is constructed, before it is mounted and styled anyway (about a tenth of a form's opening)."""
+    widget.set_reactive(reactive, compact)
+    widget.set_class(compact, "-textual-compact", update=False)
+
+
 class TypeaheadInput(Input):
     """An Input that sends keys typed ahead to where the doctor meant them.
 
@@ -40,9 +47,10 @@ class TypeaheadInput(Input):
     and a key that reaches this field after the focus has left it goes on to the field that has it now.
     """
 
-    def __init__(self, *args: Any, enter_moves_on: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, enter_moves_on: bool = False, compact: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.enter_moves_on = enter_moves_on
+        compact_quietly(self, Input.compact, compact)
 
     async def _on_key(self, event: events.Key) -> None:
         focused = self.app.focused
@@ -86,21 +94,26 @@ class Field(Vertical):
         self.check: Check = check or checks.text()
         self._initial = value
         self._password = password
+        self._language = ""  # the language its words are shown in
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="field-label")
+        t = catalogue_of(self)
+        self._language = t.language
+        yield Static(Text(t(self.label_key)), classes="field-label")
         yield TypeaheadInput(
             value=self._initial,
+            placeholder=t(self.hint_key) if self.hint_key else "",
             password=self._password,
             id=f"i-{self.field_name}",
             select_on_focus=False,
             compact=True,
             enter_moves_on=self.enter_moves_on,
         )
-        yield Static(classes="field-error")
+        yield _hidden(Static(classes="field-error"))
 
     def on_mount(self) -> None:
-        self.retranslate()
+        if self._initial:  # a value that starts wrong says so at once
+            self.show_problem(self.problem)
 
     @property
     def input(self) -> Input:
@@ -129,8 +142,11 @@ class Field(Vertical):
         return self.check(self.input.value)
 
     def retranslate(self) -> None:
-        """Render the label, hint and error in the language in force."""
+        """Render the label, hint and error in the language in force (nothing to do if they are in it already)."""
         t = catalogue_of(self)
+        if t.language == self._language:
+            return
+        self._language = t.language
         self.query_one(".field-label", Static).update(Text(t(self.label_key)))
         self.input.placeholder = t(self.hint_key) if self.hint_key else ""
         self.show_problem(self.problem if self.input.value else None)
@@ -151,6 +167,12 @@ class Field(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.show_problem(self.problem if event.value else None)
+
+
+def _hidden(widget: Static) -> Static:
+    """A widget that starts hidden (an error line until there is an error)."""
+    widget.display = False
+    return widget
 
 
 def numbered(options: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -201,23 +223,22 @@ class SelectField(Vertical):
         self.required = required
         self._initial = value
         self._digits = _Digits()
+        self._language = ""  # the language its words are shown in
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="field-label")
         t = catalogue_of(self)
-        yield Select[str](
+        self._language = t.language
+        yield Static(Text(t(self.label_key)), classes="field-label")
+        select = Select[str](
             numbered(t.options(self.value_set)),
             value=self._initial if self._initial else Select.NULL,
             id=f"i-{self.field_name}",
             prompt="—",
             allow_blank=True,
-            compact=True,
         )
-        yield Static(classes="field-error")
-
-    def on_mount(self) -> None:
-        self.query_one(".field-error").display = False
-        self.retranslate()
+        compact_quietly(select, Select.compact, True)
+        yield select
+        yield _hidden(Static(classes="field-error"))
 
     @property
     def select(self) -> Select[str]:
@@ -258,8 +279,11 @@ class SelectField(Vertical):
         return problem is None
 
     def retranslate(self) -> None:
-        """Labels in the language in force (the chosen code is kept)."""
+        """Labels in the language in force (the chosen code is kept; nothing to do if they are in it already)."""
         t = catalogue_of(self)
+        if t.language == self._language:
+            return
+        self._language = t.language
         self.query_one(".field-label", Static).update(Text(t(self.label_key)))
         chosen = self.value
         with self.select.prevent(Select.Changed):
@@ -295,17 +319,19 @@ class MultiField(Vertical):
         self.value_set = value_set
         self._initial = list(values or [])
         self._digits = _Digits()
+        self._language = ""  # the language its words are shown in
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="field-label")
         t = catalogue_of(self)
+        self._language = t.language
+        yield Static(Text(t(self.label_key)), classes="field-label")
         yield SelectionList[str](
             *[(label, code, code in self._initial) for label, code in numbered(t.options(self.value_set))],
             id=f"i-{self.field_name}",
         )
 
     def on_mount(self) -> None:
-        self.retranslate()
+        self.query_one(SelectionList).highlighted = None  # no cursor on an option until the doctor moves into it
 
     @property
     def raw(self) -> list[str]:
@@ -319,8 +345,11 @@ class MultiField(Vertical):
         return [code for _, code in catalogue_of(self).options(self.value_set) if code in chosen]
 
     def retranslate(self) -> None:
-        """Labels in the language in force (the choices are kept)."""
+        """Labels in the language in force (the choices are kept; nothing to do if they are in it already)."""
         t = catalogue_of(self)
+        if t.language == self._language:
+            return
+        self._language = t.language
         self.query_one(".field-label", Static).update(Text(t(self.label_key)))
         chosen = set(self.values) if self.query_one(SelectionList).option_count else set(self._initial)
         selection = self.query_one(SelectionList)

@@ -25,13 +25,14 @@ class KeyHints(Footer):
     Textual's footer builds its keys again whenever the screen's bindings may have changed: every focus
     change, every screen pushed or popped, each a few times as a screen opens. That cost 10-50 ms each
     on the reference machine, most of a screen's opening. This one builds them again only when what it
-    shows (keys, words, enabled, compact) is different.
+    shows (keys, words, enabled, compact) is different, and once for any number of changes before the
+    next frame: a file opening asked three times, each rebuild also laying the screen out again.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._shown: tuple[object, ...] | None = None
-        self._rebuilding = False  # a rebuild is queued: it reads the bindings as they are when it runs
+        self._rebuilding = False  # a rebuild is due at the next frame; it reads the bindings as they are then
 
     def _hints(self) -> tuple[list[tuple[Binding, bool, str, str]], bool]:
         """The keys to show, translated, and whether the line must be compact to fit."""
@@ -52,24 +53,22 @@ class KeyHints(Footer):
         return (tight, *((b.key, b.action, enabled, tooltip, d) for b, enabled, tooltip, d in hints))
 
     def bindings_changed(self, screen: Screen[object]) -> None:
-        """Build the keys again only if what they show changed, and once for changes that come together.
+        """Build the keys again only if what they show changed, and only once before the next frame."""
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen or self._rebuilding:
+            return
+        hints, tight = self._hints()
+        if self._signature(hints, tight) == self._shown:
+            return
+        self._rebuilding = True
+        self.call_after_refresh(self._rebuild)
 
-        A screen's bindings change twice as it opens (mounted, then focused): Textual's footer queued a rebuild for
-        each, and the second built the same keys again, 50-100 ms of every screen's opening on a loaded machine.
-        """
-        current = screen is self.screen and self.is_attached
-        if self._bindings_ready and current:
-            if self._rebuilding:
-                return
-            hints, tight = self._hints()
-            if self._signature(hints, tight) == self._shown:
-                return
-        if current and screen.app.app_focus:
-            self._rebuilding = True
-        super().bindings_changed(screen)
+    async def _rebuild(self) -> None:
+        if self._rebuilding and self.is_attached:  # not composed since it was asked for
+            await self.recompose()
 
     def compose(self) -> ComposeResult:
-        self._rebuilding = False
+        self._rebuilding = False  # composed now: a change after this needs a rebuild of its own
         if not self._bindings_ready:
             return
         t = catalogue_of(self)
