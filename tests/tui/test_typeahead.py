@@ -117,3 +117,29 @@ async def test_suggestions_arriving_late_leave_the_focus_where_the_doctor_typed(
         search = app.screen.query_one("#assign-search", Input)
         assert search.value == "wug"
         assert app.focused is search
+
+
+async def test_a_key_and_its_confirmation_in_one_burst_do_what_they_say(make_app: MakeApp, daemon: Daemon) -> None:
+    """ "w y" withdraws, "1 Enter" records the outcome: the dialog a key opens takes the key right behind it, not the
+    inbox under it."""
+    from tests.tui.test_consult import api, ask_about, platform_has
+
+    withdrawn = ask_about(daemon, "田玉梅", "血压控制不佳")
+    answered = ask_about(daemon, "龙秀英", "头晕")
+    platform_has(daemon, withdrawn)
+    platform_has(daemon, answered)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(app.screen.consultations))
+        await settled(pilot)
+        for consultation, keys in ((withdrawn, ("w", "y")), (answered, ("1", "enter"))):
+            app.screen.query_one("#consultations").move_to(consultation)  # type: ignore[attr-defined]
+            await until(pilot, lambda c=consultation: app.screen.current["id"] == c)  # type: ignore[attr-defined]
+            burst(app, *keys)
+            await until(pilot, lambda c=consultation: api(daemon, "consult.show", id=c)["state"] == "closed")
+            await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen")
+            await settled(pilot)
+    assert api(daemon, "consult.show", id=withdrawn)["closed_because"] == "withdrawn"
+    assert api(daemon, "consult.show", id=answered)["outcome"]["outcome"] == "advice-followed"

@@ -520,6 +520,10 @@ MESSAGES: dict[str, str] = {
     "consultation.information_added": "Added; it goes to the platform at the next sync",
     "consultation.asked_by": "by {name}",
     "key.add_information": "Add",
+    "consultation.outcome_confirm": "Record the outcome: {outcome}?",
+    "consultation.outcome_note": "Note (optional)",
+    "consultation.outcome_hint": "e.g. referral date; Enter records, Esc cancels",
+    "key.record": "Record",
 }
 
 VALUE_SETS: dict[str, dict[str, str]] = {

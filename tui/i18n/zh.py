@@ -532,6 +532,10 @@ MESSAGES: dict[str, str] = {
     "consultation.information_added": "已补充, 下次同步时发送到平台",
     "consultation.asked_by": "提问人 {name}",
     "key.add_information": "补充",
+    "consultation.outcome_confirm": "记录处理结果: {outcome}?",
+    "consultation.outcome_note": "备注 (可不填)",
+    "consultation.outcome_hint": "如约好的转诊日期; 回车记录, Esc 取消",
+    "key.record": "记录",
 }
 
 VALUE_SETS: dict[str, dict[str, str]] = {
