@@ -464,6 +464,7 @@ MESSAGES: dict[str, str] = {
     "consultation.state": "State",
     "consultation.attached": "Sent with it ({n}); space leaves one out",
     "consultation.col_kind": "Kind",
+    "consultation.col_item": "Item",
     "consultation.col_detail": "Values",
     "consultation.nothing_to_attach": "Nothing in the file to attach",
     "consultation.no_targets": (

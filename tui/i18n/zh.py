@@ -477,6 +477,7 @@ MESSAGES: dict[str, str] = {
     "consultation.state": "状态",
     "consultation.attached": "随申请发送 ({n} 项)，空格键取消或选中",
     "consultation.col_kind": "类别",
+    "consultation.col_item": "项目",
     "consultation.col_detail": "数值",
     "consultation.nothing_to_attach": "档案中没有可附带的记录",
     "consultation.no_targets": (

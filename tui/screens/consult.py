@@ -189,7 +189,14 @@ class ConsultRequestScreen(ClinicScreen):
         ]
         table = self.query_one("#attachments", PagedTable)
         table.empty_text, table.page_text = t("consultation.nothing_to_attach"), t("table.page")
-        columns = ["", t("consultation.col_kind"), t("col.name"), t("consultation.col_detail"), t("col.time")]
+        # the item attached (高血压, 青霉素), not a person's name: "姓名" over it misread as whose it is
+        columns = [
+            "",
+            t("consultation.col_kind"),
+            t("consultation.col_item"),
+            t("consultation.col_detail"),
+            t("col.time"),
+        ]
         table.set_rows(columns, rows, keep_page=True)
         chosen = len(self.attachments) - len(self.left_out)
         self.query_one("#consult-attached", Tr).set_key("consultation.attached", n=chosen)
