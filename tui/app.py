@@ -22,6 +22,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
+from textual.widgets import Input
 
 from clinic_agent.core.errors import ClinicAgentError, DaemonError, UnknownMethod
 from tui.client import Api, SignedIn
@@ -223,6 +224,10 @@ class ClinicApp(App[None]):
         burst went to the old field ("Tab Tab 2" put 2 into the question box). Here a key goes on only when the one
         before it has come back up (``KeyDone``), and not to a screen still being mounted or one that holds keys
         while it works (signing in): each key lands where it would have, typed slowly.
+
+        A letter typed into a text box moves nothing: the box takes the letters behind it straight away, in order
+        (waiting for each made a burst of 36 letters take a second instead of a tenth), and a ``TypeaheadInput``
+        sends on any that reach it after the focus has left.
         """
         while self.key_in_flight is None and self.typed_ahead:
             screen = self.screen
@@ -235,7 +240,7 @@ class ClinicApp(App[None]):
             if isinstance(screen, ScreenMixin):
                 screen.keys_typed += 1
             await super().on_event(key)  # the priority bindings, or on to the focused widget
-            if key.is_forwarded:
+            if key.is_forwarded and not (key.is_printable and isinstance(target, Input)):
                 self.key_in_flight = key
                 self._trail(KeyDone(key, target))
                 self._key_timer = self.set_timer(KEY_STUCK_SECONDS, lambda key=key: self._key_done(key))
