@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import date
 from typing import Any, ClassVar
@@ -19,6 +20,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Input
 
 from clinic_agent.core.errors import ClinicAgentError, DaemonError, UnknownMethod
 from tui.client import Api, SignedIn
@@ -29,6 +33,7 @@ from tui.widgets.status_bar import StatusBar, StatusInfo
 from tui.widgets.text import clean
 
 DEFAULT_IDLE_SECONDS = 600.0
+KEY_STUCK_SECONDS = 1.0  # a key whose end never came back (its widget removed meanwhile) holds the next no longer
 ACTIVITY = (events.Key, events.MouseDown, events.Paste, events.MouseScrollDown, events.MouseScrollUp)
 
 
@@ -68,6 +73,10 @@ class ClinicApp(App[None]):
         self.last_activity = clock()
         self.first_user = user
         self.today = today
+        self.typed_ahead: deque[events.Key] = deque()  # keys read from the terminal, not yet handed on
+        self.key_in_flight: events.Key | None = None
+        self._key_timer: Timer | None = None
+        self._hold_timer: Timer | None = None
         self.set_reactive(ClinicApp.language, language)
         if hasattr(api, "on_event"):
             api.on_event = self._daemon_event
@@ -199,7 +208,69 @@ class ClinicApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, ACTIVITY):
             self.last_activity = self.clock()
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self.typed_ahead.append(event)
+            await self.hand_on_keys()
+            return
         await super().on_event(event)
+
+    # -- keys typed ahead ------------------------------------------------------------------------------------
+
+    async def hand_on_keys(self) -> None:
+        """Hand the next key typed on to the screen, once the one before it has been dealt with in full.
+
+        Textual gives a key to the widget focused when the app reads it; a key that moves the focus (Tab on a
+        list, a key that opens a screen) does so only after travelling up to the bindings, so the keys of the same
+        burst went to the old field ("Tab Tab 2" put 2 into the question box). Here a key goes on only when the one
+        before it has come back up (``KeyDone``), and not to a screen still being mounted or one that holds keys
+        while it works (signing in): each key lands where it would have, typed slowly.
+
+        A letter typed into a text box moves nothing: the box takes the letters behind it straight away, in order
+        (waiting for each made a burst of 36 letters take a second instead of a tenth), and a ``TypeaheadInput``
+        sends on any that reach it after the focus has left.
+        """
+        while self.key_in_flight is None and self.typed_ahead:
+            screen = self.screen
+            if not screen.is_mounted or getattr(screen, "hold_keys", False):
+                if self._hold_timer is None:  # one look a moment later, however many keys wait
+                    self._hold_timer = self.set_timer(0.02, self._look_again)
+                return
+            key = self.typed_ahead.popleft()
+            target = self.focused or screen
+            if isinstance(screen, ScreenMixin):
+                screen.keys_typed += 1
+            await super().on_event(key)  # the priority bindings, or on to the focused widget
+            if key.is_forwarded and not (key.is_printable and isinstance(target, Input)):
+                self.key_in_flight = key
+                self._trail(KeyDone(key, target))
+                self._key_timer = self.set_timer(KEY_STUCK_SECONDS, lambda key=key: self._key_done(key))
+
+    @staticmethod
+    def _trail(done: KeyDone) -> None:
+        """Send ``done`` up from the key's widget behind what the key made it post (Input.Submitted, ...)."""
+        done.rounds += 1
+        done.target.call_later(done.target.post_message, done)
+
+    async def _look_again(self) -> None:
+        self._hold_timer = None
+        await self.hand_on_keys()
+
+    def on_key_done(self, message: KeyDone) -> None:
+        """The key came up; a binding it ran at the app may have posted to its widget: once more behind that."""
+        if message.rounds < 2 and message.target.is_attached and self.key_in_flight is message.key:
+            self._trail(KeyDone(message.key, message.target, rounds=message.rounds))
+            return
+        self._key_done(message.key)
+
+    def _key_done(self, key: events.Key) -> None:
+        """The key has been dealt with: the next goes on after what it set off (a focus, a screen mounting)."""
+        if self.key_in_flight is not key:
+            return
+        self.key_in_flight = None
+        if self._key_timer is not None:
+            self._key_timer.stop()
+            self._key_timer = None
+        self.call_later(self.hand_on_keys)
 
     def lock_if_idle(self) -> None:
         """Lock when idle too long (called every second, and by tests after moving the clock)."""
@@ -279,6 +350,16 @@ class ClinicApp(App[None]):
             await self.api.logout()
             await self.api.close()
         self.exit()
+
+
+class KeyDone(Message):
+    """Sent after a key to the widget it went to: when it has come up to the app, the key has been dealt with."""
+
+    def __init__(self, key: events.Key, target: Widget, *, rounds: int = 0) -> None:
+        super().__init__()
+        self.key = key
+        self.target = target
+        self.rounds = rounds
 
 
 class ApiEvent(Message):

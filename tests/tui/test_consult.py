@@ -108,7 +108,8 @@ def panel(app: ClinicApp) -> str:
 
 async def test_request_wait_answer_and_outcome(make_app: MakeApp, daemon: Daemon) -> None:
     """The issue's whole round at 80x24: a request in five keys from the file, home honest that it is only on
-    this PC, then sent; the answer rings and comes first on home with ⚠; the outcome two keys from home."""
+    this PC, then sent; the answer rings and comes first on home with ⚠; the outcome three keys from home (F7, the
+    outcome, Enter to confirm)."""
     daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET,))
     app = make_app()
     bells: list[None] = []
@@ -159,9 +160,12 @@ async def test_request_wait_answer_and_outcome(make_app: MakeApp, daemon: Daemon
         keys.count = 0
         await keys.press("f7")  # the inbox, on the answer
         await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and "加用螺内酯20mg" in visible_text(app))
-        await keys.press("1")  # advice followed
+        await keys.press("1")  # advice followed: asked first, the outcome named
+        await until(pilot, lambda: screen_name(pilot) == "ConsultOutcomeScreen")
+        assert "记录处理结果: 已按建议处理?" in visible_text(app)
+        await keys.press("enter")  # no note
         await until(pilot, lambda: "已结束" in visible_text(app))
-        assert keys.count == 2
+        assert keys.count == 3
         await pilot.press("escape")
         await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
         await until(pilot, lambda: not app.screen.query_one(ConsultPanel).display)  # nothing open: no panel
@@ -292,6 +296,30 @@ async def test_home_lists_the_open_requests_answered_first_and_opens_one_with_a_
         assert app.screen.current["id"] == first
         await until(pilot, lambda: "Add spironolactone 20 mg" in visible_text(app))
     assert api(daemon, "consult.show", id=later)["state"] == "waiting"
+
+
+async def test_the_outcome_is_confirmed_with_a_note_or_dropped_with_esc(make_app: MakeApp, daemon: Daemon) -> None:
+    """The outcome key asks first, naming the outcome; Esc records nothing; a note typed goes with the outcome."""
+    asked = ask_about(daemon, "田玉梅", "血压控制不佳")
+    platform_has(daemon, asked)
+    app = make_app(language="en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(app.screen.consultations))
+        await pilot.press("2")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultOutcomeScreen")
+        assert "Record the outcome: referred?" in visible_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen")
+        await settled(pilot)
+        assert api(daemon, "consult.show", id=asked)["outcome"] is None
+
+        await pilot.press("2", *"to Tongren 12/5", "enter")
+        await until(pilot, lambda: "to Tongren 12/5" in visible_text(app))  # the inbox shows the note
+    outcome = api(daemon, "consult.show", id=asked)["outcome"]
+    assert outcome["outcome"] == "referred"
+    assert outcome["text"] == "to Tongren 12/5"
 
 
 async def test_withdrawing_asks_first(make_app: MakeApp, daemon: Daemon) -> None:
@@ -495,6 +523,22 @@ def test_consultation_inbox(snap_compare: Compare, language: str) -> None:
         await settled(pilot)
 
     assert snap_compare(fake_app(language), terminal_size=(80, 24), run_before=open_inbox)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_consultation_outcome_dialog(snap_compare: Compare, language: str) -> None:
+    """The outcome named in full at 80 columns, the note's box and its hint uncut, Enter and Esc in the hints."""
+
+    async def outcome(pilot: Pilot[Any]) -> None:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(pilot.app.screen.summary))
+        await pilot.press("f7")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(pilot.app.screen.consultations))
+        await pilot.press("3")
+        await until(pilot, lambda: screen_name(pilot) == "ConsultOutcomeScreen")
+        await settled(pilot)
+
+    assert snap_compare(fake_app(language), terminal_size=(80, 24), run_before=outcome)
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])

@@ -71,6 +71,11 @@ def terminal(home: Path, daemon: subprocess.Popen[bytes]) -> Iterator[Callable[.
             text=True,  # type: ignore[list-item]
         ).stdout
 
+    def burst(*keys: str) -> None:
+        """Keys sent by one ``send-keys``: the terminal hands them to the app in one read, as a quick typist's."""
+        subprocess.run([TMUX, "send-keys", "-t", session, *keys], check=True)  # type: ignore[list-item]
+
+    screen.burst = burst  # type: ignore[attr-defined]
     yield screen
     subprocess.run([TMUX, "kill-session", "-t", session], check=False)  # type: ignore[list-item]
 
@@ -131,3 +136,21 @@ def test_a_named_reading_arrives_live_and_is_acknowledged_with_two_keys(
     assert "龙秀英" in shown and "152" in shown  # noqa: PT018
     terminal("Down", "Space")
     wait_for(terminal, "未确认 0", within=20)
+
+
+def test_keys_typed_ahead_in_one_burst_land_where_they_were_meant(terminal: Callable[..., str]) -> None:
+    """ "q" and a question sent in one burst while the request form opens, then "Tab Tab 2": the question whole in
+    its box, the urgency urgent (it used to put 2 into the question box)."""
+    wait_for(terminal, "请登录")
+    terminal("doctor", "Enter", "246810", "Enter")
+    wait_for(terminal, "待分配读数")
+    terminal("l", "x", "y")
+    wait_for(terminal, "龙秀英")
+    terminal("Enter")
+    wait_for(terminal, "522229195103080024")
+    terminal.burst("q", *"BP170")  # type: ignore[attr-defined]
+    wait_for(terminal, "BP170")
+    terminal.burst("Tab", "Tab", "2")  # type: ignore[attr-defined]
+    shown = wait_for(terminal, "2 紧急")
+    assert "BP1702" not in shown
+    assert "远程会诊申请" in shown

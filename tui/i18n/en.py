@@ -464,6 +464,7 @@ MESSAGES: dict[str, str] = {
     "consultation.state": "State",
     "consultation.attached": "Sent with it ({n}); space leaves one out",
     "consultation.col_kind": "Kind",
+    "consultation.col_item": "Item",
     "consultation.col_detail": "Values",
     "consultation.nothing_to_attach": "Nothing in the file to attach",
     "consultation.no_targets": (
@@ -520,6 +521,10 @@ MESSAGES: dict[str, str] = {
     "consultation.information_added": "Added; it goes to the platform at the next sync",
     "consultation.asked_by": "by {name}",
     "key.add_information": "Add",
+    "consultation.outcome_confirm": "Record the outcome: {outcome}?",
+    "consultation.outcome_note": "Note (optional)",
+    "consultation.outcome_hint": "e.g. referral date; Enter records, Esc cancels",
+    "key.record": "Record",
 }
 
 VALUE_SETS: dict[str, dict[str, str]] = {

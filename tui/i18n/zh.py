@@ -477,6 +477,7 @@ MESSAGES: dict[str, str] = {
     "consultation.state": "状态",
     "consultation.attached": "随申请发送 ({n} 项)，空格键取消或选中",
     "consultation.col_kind": "类别",
+    "consultation.col_item": "项目",
     "consultation.col_detail": "数值",
     "consultation.nothing_to_attach": "档案中没有可附带的记录",
     "consultation.no_targets": (
@@ -532,6 +533,10 @@ MESSAGES: dict[str, str] = {
     "consultation.information_added": "已补充, 下次同步时发送到平台",
     "consultation.asked_by": "提问人 {name}",
     "key.add_information": "补充",
+    "consultation.outcome_confirm": "记录处理结果: {outcome}?",
+    "consultation.outcome_note": "备注 (可不填)",
+    "consultation.outcome_hint": "如约好的转诊日期; 回车记录, Esc 取消",
+    "key.record": "记录",
 }
 
 VALUE_SETS: dict[str, dict[str, str]] = {

@@ -67,6 +67,7 @@ class AssignScreen(ClinicModal):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#question").display = False
+        self.query_one("#assign-search", Input).focus()  # a name may be typed before the suggestions come
         self.load()
 
     @work(group="assign")
@@ -74,7 +75,7 @@ class AssignScreen(ClinicModal):
         """The reading and the residents it names."""
         found: ReadingSuggestReply | None = await self.call("reading.suggest", {"id": self.reading_id})
         if found is None:
-            self.query_one("#assign-search", Input).focus()
+            self.auto_focus(self.query_one("#assign-search", Input))
             return
         self.reading, self.hint = dict(found["reading"]), found["hint"]
         if self.measurement is not None:
@@ -84,9 +85,9 @@ class AssignScreen(ClinicModal):
         self.suggested = {c["id"] for c in self.candidates}
         self._show()
         if self.candidates:
-            self.query_one("#candidates", PagedTable).table.focus()
+            self.auto_focus(self.query_one("#candidates", PagedTable).table)
         else:
-            self.query_one("#assign-search", Input).focus()
+            self.auto_focus(self.query_one("#assign-search", Input))
 
     def _show(self) -> None:
         t = self.t

@@ -48,6 +48,19 @@ class ScreenMixin:
 
     TITLE_KEY: ClassVar[str] = "app.title"
     last_error: ClinicAgentError | None = None
+    keys_typed = 0  # keys the app handed to this screen: after one, the doctor moves the focus, not the screen
+    hold_keys = False  # True while the screen works on what was typed: the keys typed meanwhile wait for it
+
+    def auto_focus(self, widget: Widget) -> None:
+        """Focus a widget for the doctor, unless the doctor has typed on this screen already.
+
+        A screen that focuses a field when its data arrives (a worker, a later frame) took the focus away from
+        where the doctor had moved it in the meantime, and the keys typed next went there.
+        """
+        node: Any = self
+        if self.keys_typed and node.focused is not None:
+            return
+        widget.focus()
 
     @property
     def clinic(self) -> ClinicApp:

@@ -81,7 +81,7 @@ class ConflictsScreen(ClinicScreen):
         self.conflicts = list(found.get("conflicts") or [])
         self._show_list()
         if self.conflicts:
-            self.query_one("#c-list", PagedTable).table.focus()
+            self.auto_focus(self.query_one("#c-list", PagedTable).table)
             with self.query_one(Pending).waiting():
                 await self.open(str(self.conflicts[0]["id"]))
             return

@@ -11,7 +11,8 @@ drops a question typed or a choice changed; a lock keeps it as a draft, as it ke
 accepted, answered, closed — made on this PC or another of the clinic's, the question and the
 specialist's answers; ``a`` adds information to a request (``ConsultAddScreen``: one text, Enter
 sends it), ``w`` withdraws one (after Y to confirm), ``1`` ``2`` ``3`` record the outcome (advice followed, referred,
-could not reach the resident). An answer arriving refreshes it.
+could not reach the resident) once the doctor confirms it in ``ConsultOutcomeScreen``, which names it and takes an
+optional note (Enter records, Esc drops). An answer arriving refreshes it.
 """
 
 from __future__ import annotations
@@ -188,7 +189,14 @@ class ConsultRequestScreen(ClinicScreen):
         ]
         table = self.query_one("#attachments", PagedTable)
         table.empty_text, table.page_text = t("consultation.nothing_to_attach"), t("table.page")
-        columns = ["", t("consultation.col_kind"), t("col.name"), t("consultation.col_detail"), t("col.time")]
+        # the item attached (高血压, 青霉素), not a person's name: "姓名" over it misread as whose it is
+        columns = [
+            "",
+            t("consultation.col_kind"),
+            t("consultation.col_item"),
+            t("consultation.col_detail"),
+            t("col.time"),
+        ]
         table.set_rows(columns, rows, keep_page=True)
         chosen = len(self.attachments) - len(self.left_out)
         self.query_one("#consult-attached", Tr).set_key("consultation.attached", n=chosen)
@@ -323,7 +331,7 @@ class ConsultInboxScreen(ClinicScreen):
         self._show()
         if self.consultations:
             table = self.query_one("#consultations", PagedTable)
-            table.table.focus()
+            self.auto_focus(table.table)
             if self.current is not None:
                 table.move_to(str(self.current["id"]))
 
@@ -381,7 +389,10 @@ class ConsultInboxScreen(ClinicScreen):
             outcome = c.get("outcome")
             if outcome:
                 detail.append(t("consultation.outcome") + " ", style="bold")
-                detail.append(t(f"consultation.outcome.{outcome.get('outcome')}") + "\n")
+                detail.append(t(f"consultation.outcome.{outcome.get('outcome')}"))
+                if outcome.get("text"):
+                    detail.append("  " + _lines(outcome["text"]))
+                detail.append("\n")
             if c.get("state") == "waiting":
                 detail.append(t("consultation.only_here") + "\n", style="yellow")
         self.query_one("#consult-detail", Static).update(detail)
@@ -426,12 +437,26 @@ class ConsultInboxScreen(ClinicScreen):
             self.notify(self.t("consultation.withdrawn"), markup=False)
             self.load()
 
-    @work(group="act", exclusive=True)
-    async def action_outcome(self, outcome: str) -> None:
-        """Record what was done with the answer."""
-        if self.current is None:
+    def action_outcome(self, outcome: str) -> None:
+        """Record what was done with the answer, once the doctor confirms it (with a note, if any).
+
+        The dialog is pushed here, not from a worker, so an Enter typed right behind the outcome key confirms it.
+        """
+        chosen = self.current
+        if chosen is None:
             return
-        done = await self.call("consult.outcome", {"id": self.current["id"], "outcome": outcome})
+
+        def confirmed(note: str | None) -> None:
+            if note is not None:
+                self.record_outcome(str(chosen["id"]), outcome, note)
+
+        self.app.push_screen(ConsultOutcomeScreen(outcome), confirmed)
+
+    @work(group="act", exclusive=True)
+    async def record_outcome(self, consultation_id: str, outcome: str, note: str) -> None:
+        """Send the outcome and its note to the daemon (it goes to the platform with the next sync)."""
+        params = {"id": consultation_id, "outcome": outcome, **({"text": note} if note else {})}
+        done = await self.call("consult.outcome", params)
         if done is not None:
             self.notify(self.t("consultation.outcome_recorded"), markup=False)
             self.load()
@@ -491,3 +516,46 @@ class ConsultAddScreen(ClinicModal):
     def action_back(self) -> None:
         """Back without adding anything."""
         self.dismiss(False)
+
+
+class ConsultOutcomeScreen(ClinicModal):
+    """The outcome named, to confirm with Enter (or Ctrl+S), and a short note that goes with it (optional); Esc drops
+    it."""
+
+    NOTE_LENGTH = 200  # a line or two: what was agreed, not a letter
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "key.back"),
+        # Enter in the note records too (the note's own Enter hides a binding of it from the hints)
+        Binding("ctrl+s", "record", "key.record", priority=True),
+    ]
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm"):
+            yield Tr("consultation.outcome_confirm", classes="question", id="outcome-question")
+            yield Field("consultation.outcome_note", name="note", hint="consultation.outcome_hint")
+        yield KeyHints()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#i-note", Input).max_length = self.NOTE_LENGTH
+        self.query_one("#i-note").focus()
+
+    def translate_body(self) -> None:
+        outcome = self.t(f"consultation.outcome.{self.outcome}")
+        self.query_one("#outcome-question", Tr).set_key("consultation.outcome_confirm", outcome=outcome)
+
+    @on(Input.Submitted, "#i-note")
+    def _submitted(self) -> None:
+        self.action_record()
+
+    def action_record(self) -> None:
+        """Record it, with the note as typed (without surrounding spaces)."""
+        self.dismiss(self.query_one("#f-note", Field).value)
+
+    def action_back(self) -> None:
+        """Back: nothing recorded."""
+        self.dismiss(None)

@@ -76,15 +76,25 @@ class SignInScreen(ClinicScreen):
 
     @on(Input.Submitted, "#i-pin")
     def _submit(self) -> None:
+        self.hold_keys = True  # what is typed behind the PIN is meant for home (or, refused, for the PIN box)
         self.submit()
 
     @work(group="signin")
     async def submit(self) -> None:
         """Check the fields, then sign in (unlocking the daemon first if it is locked)."""
+        try:
+            if not await self._sign_in():
+                self.hold_keys = False
+        except BaseException:
+            self.hold_keys = False
+            raise
+
+    async def _sign_in(self) -> bool:
+        """Sign in; True when home is on its way."""
         user_field, pin_field = self.query_one("#f-user", Field), self.query_one("#f-pin", Field)
         if not (user_field.validate_now() and pin_field.validate_now()):
             (user_field if user_field.problem else pin_field).input.focus()
-            return
+            return False
         banner = self.banner()
         if banner is not None:
             banner.hide()
@@ -105,9 +115,10 @@ class SignInScreen(ClinicScreen):
         if who is None:
             pin_field.input.focus()
             self.check_accounts()
-            return
+            return False
         self.query_one(Pending).start("pending.home")  # home takes a moment to build: said here until it replaces us
         self.clinic.signed_in_as(who)
+        return True
 
     async def _unlock(self, user: str) -> bool:
         from tui.screens.unlock import UnlockScreen
