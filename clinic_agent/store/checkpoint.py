@@ -4,11 +4,19 @@ SQLite copies the write-ahead log into the database file (a checkpoint) from ins
 that takes the log past ``wal_autocheckpoint`` pages: that commit writes up to a thousand pages
 into the file and fsyncs it before it returns, so the device frame that happens to make it waits
 tens of milliseconds for its ACK (issue 13: one frame in 70 at 50,000 residents, the whole p99).
-Here the store's connection checkpoints by itself only far later (``FALLBACK_PAGES``, should this
-thread fall behind), and a thread with its own connection runs a PASSIVE checkpoint every
-``EVERY_COMMITS`` commits: it copies what no reader still needs, never waits for a lock, and the
-writer goes on committing meanwhile. Durability is the same: a commit is durable in the WAL when
-COMMIT returns; the checkpoint fsyncs the database file before the log may be reused.
+Here a thread with its own connection runs a PASSIVE checkpoint every ``EVERY_COMMITS`` commits,
+well before the log reaches SQLite's 1,000 pages: it copies what no reader still needs, never waits
+for a lock, and the writer goes on committing meanwhile. When it has copied the whole log, the
+writer's next transaction starts the log again from its beginning, so at a device's pace the log
+never reaches 1,000 pages and no commit checkpoints.
+
+In a burst the writer commits faster than the thread can copy and fsync, the thread's checkpoint
+never catches up with the end of the log, and the log would never start again. So the store's
+connection keeps SQLite's own threshold (``FALLBACK_PAGES``) and checkpoints inside a commit as it
+always did once the log is that long: a burst costs what it did, the log stays as short as it did
+(a log left to grow filled a nearly full disk that had space again), and a steady stream of frames
+costs no checkpoint in any commit. Durability is the same: a commit is durable in the WAL when
+COMMIT returns; a checkpoint fsyncs the database file before the log may be reused.
 """
 
 from __future__ import annotations
@@ -24,8 +32,8 @@ from clinic_agent.core.errors import ClinicAgentError
 
 _LOGGER = logging.getLogger(__name__)
 
-EVERY_COMMITS = 64  # a frame's commit writes 10-15 WAL pages: about SQLite's own 1,000 pages
-FALLBACK_PAGES = 10_000  # the store's connection checkpoints itself past this (40 MiB of WAL)
+EVERY_COMMITS = 32  # a frame's commit writes 10-15 WAL pages: 320-480 pages, well short of the fallback
+FALLBACK_PAGES = 1_000  # SQLite's own threshold: the store's connection checkpoints itself past it
 _STOP_WAIT = 5.0
 
 

@@ -11,8 +11,10 @@ import pytest
 
 from clinic_agent.runtime.home import Home
 from clinic_agent.store import Store
-from clinic_agent.store.checkpoint import EVERY_COMMITS
+from clinic_agent.store.checkpoint import EVERY_COMMITS, Checkpointer
 from tests.support import new_home, open_unlocked, reading
+
+SQLITE_AUTOCHECKPOINT = 1_000  # pages: how long SQLite lets the log grow before a commit copies it back
 
 
 @pytest.fixture
@@ -38,7 +40,7 @@ def test_commits_reach_the_database_file_without_a_checkpoint_in_any_commit(home
         assert checkpointer.wait_idle(30)
         assert checkpointer.checkpoints >= 1
         # Every commit up to the last checkpoint is in the file itself; the store's own connection,
-        # left to checkpoint only past 10,000 pages, would have copied none of them.
+        # left to checkpoint only past 1,000 pages, would have copied none of them.
         assert _readings_in_file_alone(home, tmp_path) >= EVERY_COMMITS
     finally:
         store.close()
@@ -51,3 +53,23 @@ def test_closing_the_store_ends_the_checkpoint_thread(home: Home) -> None:
     assert store._core.checkpointer.wait_idle(30)
     store.close()
     assert not [t for t in threading.enumerate() if t.name == "store-checkpoint"]
+
+
+def test_a_burst_the_thread_cannot_keep_up_with_leaves_the_log_no_longer_than_sqlite_would(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that never pauses leaves the thread's checkpoints always behind the log's end, so the
+    log never starts again; the store's connection must still checkpoint at SQLite's own threshold.
+    (Left at 10,000 pages, the log grew past the free space of a nearly full disk that had space again.)"""
+    monkeypatch.setattr(Checkpointer, "committed", lambda self: None)  # the thread never catches up
+    store = open_unlocked(home)
+    try:
+        page_size = int(store._core.conn.execute("PRAGMA page_size").fetchone()[0])
+        wal = Path(f"{home.db_path}-wal")
+        longest = 0
+        for i in range(400):  # several thousand pages of log in all
+            store.readings.add(reading(None, dedupe_key=f"b{i}"), actor="test")
+            longest = max(longest, wal.stat().st_size)
+        assert longest <= (SQLITE_AUTOCHECKPOINT + 100) * page_size, f"the log grew to {longest // page_size} pages"
+    finally:
+        store.close()
