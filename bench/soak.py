@@ -60,7 +60,7 @@ def _backlog(args: argparse.Namespace, seed: int, size: float, workdir: Path) ->
 
 
 def _fuzz(args: argparse.Namespace, seed: int, size: float, workdir: Path) -> Tally:
-    return fuzz.run(seed, int(size), workdir=workdir, plant=args.plant)
+    return fuzz.run(seed, int(size), workdir=workdir, plant=args.plant, only=args.parsers)
 
 
 def _clinic_day(args: argparse.Namespace, seed: int, size: float, workdir: Path) -> Tally:
@@ -88,6 +88,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a few minutes of each soak")
     parser.add_argument("--readings", type=int, help="proxy: readings per seed (1000; 150 with --quick)")
     parser.add_argument("--kill-every", type=float, help="backlog: seconds between kills (30; 10 with --quick)")
+    parser.add_argument("--parsers", help="fuzz: comma-separated parsers to fuzz (default: all of them)")
     parser.add_argument("--speed", type=float, default=clinic_day.SPEED, help="clinic-day: simulated time per second")
     parser.add_argument("--sample-every", type=float, help="clinic-day: seconds between samples (30; 5 with --quick)")
     parser.add_argument("--no-platform", action="store_true", help="kill9: without the FHIR server (no sync)")
@@ -102,7 +103,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     unknown = set((args.only or "").split(",")) - known - {""}
     if unknown:
         parser.error(f"no soak named {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    args.parsers = _parsers(parser, args.parsers)
     return args
+
+
+def _parsers(parser: argparse.ArgumentParser, given: str | None) -> list[str] | None:
+    """The parsers ``--parsers`` names, in the fuzzer's order; an unknown name is a usage error."""
+    if not given:
+        return None
+    names = [name for name in given.split(",") if name]
+    known = list(fuzz.parsers())
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(f"no parser named {', '.join(unknown)}; known: {', '.join(known)}")
+    return [name for name in known if name in names]
 
 
 def main(argv: list[str] | None = None) -> int:

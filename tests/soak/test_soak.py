@@ -50,6 +50,20 @@ def test_fuzz_no_parser_lets_anything_but_frame_error_escape(seed: int) -> None:
     assert not tally.failed, said(tally)
 
 
+def test_fuzz_of_named_parsers_fuzzes_only_those_and_its_replay_names_them(seed: int) -> None:
+    tally = fuzz.run(seed, 300, only=["sfloat", "cms50"])
+    assert tally.runs == 2, said(tally)
+    assert tally.figures["inputs"] == 600
+    assert f"--seed {seed} --size 300 --parsers sfloat,cms50)" in tally.line()
+
+
+def test_fuzz_refuses_a_parser_it_does_not_know_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--only", "fuzz", "--parsers", "sfloat,nope"])
+    assert exit_.value.code == 2
+    assert "no parser named nope; known: and, astm" in capsys.readouterr().err
+
+
 def test_fuzz_sees_a_planted_foreign_exception_and_the_run_exits_1(
     seed: int, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
