@@ -513,13 +513,18 @@ def test_consultation_request_screen(snap_compare: Compare, language: str) -> No
     assert snap_compare(fake_app(language), terminal_size=(80, 24), run_before=open_request)
 
 
+async def signed_in_to_inbox(pilot: Pilot[Any]) -> None:
+    """Sign in as the demo's doctor and open the consultation inbox from home (F7)."""
+    await pilot.press(*"doctor", "enter", *"246810", "enter")
+    await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(pilot.app.screen.summary))
+    await pilot.press("f7")
+    await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(pilot.app.screen.consultations))
+
+
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_consultation_inbox(snap_compare: Compare, language: str) -> None:
     async def open_inbox(pilot: Pilot[Any]) -> None:
-        await pilot.press(*"doctor", "enter", *"246810", "enter")
-        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(pilot.app.screen.summary))
-        await pilot.press("f7")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(pilot.app.screen.consultations))
+        await signed_in_to_inbox(pilot)
         await settled(pilot)
 
     assert snap_compare(fake_app(language), terminal_size=(80, 24), run_before=open_inbox)
@@ -530,10 +535,7 @@ def test_consultation_outcome_dialog(snap_compare: Compare, language: str) -> No
     """The outcome named in full at 80 columns, the note's box and its hint uncut, Enter and Esc in the hints."""
 
     async def outcome(pilot: Pilot[Any]) -> None:
-        await pilot.press(*"doctor", "enter", *"246810", "enter")
-        await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(pilot.app.screen.summary))
-        await pilot.press("f7")
-        await until(pilot, lambda: screen_name(pilot) == "ConsultInboxScreen" and bool(pilot.app.screen.consultations))
+        await signed_in_to_inbox(pilot)
         await pilot.press("3")
         await until(pilot, lambda: screen_name(pilot) == "ConsultOutcomeScreen")
         await settled(pilot)

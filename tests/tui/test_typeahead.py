@@ -8,6 +8,7 @@ field when its data arrives took the focus back from where the doctor had alread
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -34,8 +35,6 @@ def burst(app: ClinicApp, *keys: str) -> None:
 
 
 async def request_form(pilot: Pilot[Any], daemon: Daemon) -> None:
-    import dataclasses
-
     daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET,))
     await sign_in(pilot)
     await open_file(pilot, "田玉梅")
@@ -59,8 +58,6 @@ async def test_tab_tab_2_in_one_burst_chooses_the_urgency_not_the_question(make_
 
 async def test_keys_typed_while_the_request_form_opens_go_into_its_question(make_app: MakeApp, daemon: Daemon) -> None:
     """``q`` and the question right behind it: every letter in the question box, in order, none lost to the file."""
-    import dataclasses
-
     daemon.agent.config = dataclasses.replace(daemon.agent.config, consultation_targets=(TARGET,))
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
