@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import date
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
 from textual.app import App
@@ -25,12 +25,13 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from clinic_agent.core.errors import ClinicAgentError, DaemonError, UnknownMethod
-from tui.client import Api, SignedIn
 from tui.i18n import DEFAULT_LANGUAGE, Catalogue
 from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, ScreenMixin
-from tui.widgets.readings import summary
 from tui.widgets.status_bar import StatusBar, StatusInfo
 from tui.widgets.text import clean
+
+if TYPE_CHECKING:  # types only: the client is loaded by whoever makes the Api (the command, or a test's fake)
+    from tui.client import Api, SignedIn
 
 DEFAULT_IDLE_SECONDS = 600.0
 KEY_STUCK_SECONDS = 1.0  # a key whose end never came back (its widget removed meanwhile) holds the next no longer
@@ -301,6 +302,8 @@ class ClinicApp(App[None]):
     @work(group="alert")
     async def alert_if_critical(self, reading_id: str) -> None:
         """A critical reading raises an alert on whatever screen is open, with the terminal bell."""
+        from tui.widgets.readings import summary  # the readings' wording: not needed to draw the sign-in
+
         try:
             reading = await self.api.call("reading.get", {"id": reading_id})
         except ClinicAgentError:

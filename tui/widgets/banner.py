@@ -11,7 +11,6 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from clinic_agent.api.contract import declared
 from clinic_agent.core.errors import ClinicAgentError
 from tui.widgets.fields import catalogue_of
 from tui.widgets.text import clean
@@ -19,6 +18,8 @@ from tui.widgets.text import clean
 
 def kind_of(error: ClinicAgentError) -> str:
     """The banner kind for an error: the catalogue key the contract gives its code, less ``banner.``."""
+    from clinic_agent.api.contract import declared  # loaded with the first error shown, not with the first screen
+
     return declared(error.code).message_key.removeprefix("banner.")
 
 

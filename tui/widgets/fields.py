@@ -8,17 +8,20 @@ standard ``Input.Changed``/``Select.Changed`` messages when they want to react a
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Input, Select, SelectionList, Static
+from textual.widgets import Input, Select, Static
 
 from tui.i18n import Catalogue
 from tui.widgets import checks
 from tui.widgets.checks import Check, Problem
+
+if TYPE_CHECKING:  # a form's list of choices, loaded with the first form that has one, not with the sign-in
+    from textual.widgets import SelectionList
 
 
 def catalogue_of(node: Any) -> Catalogue:
@@ -325,23 +328,33 @@ class MultiField(Vertical):
         t = catalogue_of(self)
         self._language = t.language
         yield Static(Text(t(self.label_key)), classes="field-label")
+        from textual.widgets import SelectionList
+
         yield SelectionList[str](
             *[(label, code, code in self._initial) for label, code in numbered(t.options(self.value_set))],
             id=f"i-{self.field_name}",
         )
 
+    @property
+    def choices(self) -> SelectionList[str]:
+        """The list of choices."""
+        from textual.widgets import SelectionList
+
+        found: SelectionList[str] = self.query_one(SelectionList)
+        return found
+
     def on_mount(self) -> None:
-        self.query_one(SelectionList).highlighted = None  # no cursor on an option until the doctor moves into it
+        self.choices.highlighted = None  # no cursor on an option until the doctor moves into it
 
     @property
     def raw(self) -> list[str]:
         """The chosen codes; before the list is mounted, those it will start with."""
-        return self.values if self.query(SelectionList) else list(self._initial)
+        return self.values if self.query("SelectionList") else list(self._initial)
 
     @property
     def values(self) -> list[str]:
         """The chosen codes, in the value set's order."""
-        chosen = set(self.query_one(SelectionList).selected)
+        chosen = set(self.choices.selected)
         return [code for _, code in catalogue_of(self).options(self.value_set) if code in chosen]
 
     def retranslate(self) -> None:
@@ -351,14 +364,14 @@ class MultiField(Vertical):
             return
         self._language = t.language
         self.query_one(".field-label", Static).update(Text(t(self.label_key)))
-        chosen = set(self.values) if self.query_one(SelectionList).option_count else set(self._initial)
-        selection = self.query_one(SelectionList)
+        selection = self.choices
+        chosen = set(self.values) if selection.option_count else set(self._initial)
         selection.clear_options()
         selection.add_options([(label, code, code in chosen) for label, code in numbered(t.options(self.value_set))])
 
     def set_values(self, codes: list[str]) -> None:
         """Choose exactly these codes."""
-        selection: SelectionList[str] = self.query_one(SelectionList)
+        selection = self.choices
         selection.deselect_all()
         for code in codes:
             selection.select(code)
@@ -371,6 +384,6 @@ class MultiField(Vertical):
         options = catalogue_of(self).options(self.value_set)
         index, _ = self._digits.choose(event.character, len(options))
         if index is not None:
-            selection: SelectionList[str] = self.query_one(SelectionList)
+            selection = self.choices
             selection.toggle(options[index][1])
             selection.highlighted = index
