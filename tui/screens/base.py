@@ -47,6 +47,7 @@ class ScreenMixin:
     """API calls and translation for screens and modal screens alike."""
 
     TITLE_KEY: ClassVar[str] = "app.title"
+    HINTS_AT_ONCE: ClassVar[bool] = False  # key hints in the first frame (keys that need no widget of the screen)
     last_error: ClinicAgentError | None = None
     keys_typed = 0  # keys the app handed to this screen: after one, the doctor moves the focus, not the screen
     hold_keys = False  # True while the screen works on what was typed: the keys typed meanwhile wait for it

@@ -26,6 +26,7 @@ class SignInScreen(ClinicScreen):
     """Name and PIN."""
 
     TITLE_KEY = "signin.title"
+    HINTS_AT_ONCE = True  # its keys are the app's and its own, known before its widgets: in the first frame
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "app.quit", "key.quit")]
 
     def __init__(self, *, user: str = "", reason: str = "") -> None:
@@ -54,7 +55,7 @@ class SignInScreen(ClinicScreen):
         super().on_mount()
         self.query_one("#i-pin" if self.user else "#i-user", Input).focus()
         self.query_one("#no-accounts").display = False
-        self.check_accounts()
+        self.call_after_refresh(self.check_accounts)  # after the first frame: nothing waits on the daemon before it
         if self.reason:
             banner = self.banner()
             if banner is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
@@ -27,6 +27,10 @@ class KeyHints(Footer):
     on the reference machine, most of a screen's opening. This one builds them again only when what it
     shows (keys, words, enabled, compact) is different, and once for any number of changes before the
     next frame: a file opening asked three times, each rebuild also laying the screen out again.
+
+    Textual's footer starts empty and fills in a frame later, once the screen's bindings are known; on
+    the first screen that laid it out twice at start-up. A screen whose keys do not depend on its
+    widgets (``HINTS_AT_ONCE``, the sign-in) has them in its first frame.
     """
 
     def __init__(self) -> None:
@@ -34,12 +38,12 @@ class KeyHints(Footer):
         self._shown: tuple[object, ...] | None = None
         self._rebuilding = False  # a rebuild is due at the next frame; it reads the bindings as they are then
 
-    def _hints(self) -> tuple[list[tuple[Binding, bool, str, str]], bool]:
-        """The keys to show, translated, and whether the line must be compact to fit."""
+    def _hints(self, active: list[ActiveBinding]) -> tuple[list[tuple[Binding, bool, str, str]], bool]:
+        """The keys to show of the screen's ``active`` bindings, translated, and whether the line must be compact."""
         t = catalogue_of(self)
         seen: set[str] = set()
         hints: list[tuple[Binding, bool, str, str]] = []
-        for _, binding, enabled, tooltip in self.screen.active_bindings.values():
+        for _, binding, enabled, tooltip in active:
             description = TEXTUAL_KEYS.get(binding.description, binding.description)
             if not binding.show or binding.action in seen or not description.startswith("key."):
                 continue
@@ -57,7 +61,7 @@ class KeyHints(Footer):
         self._bindings_ready = True
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen or self._rebuilding:
             return
-        hints, tight = self._hints()
+        hints, tight = self._hints(list(self.screen.active_bindings.values()))
         if self._signature(hints, tight) == self._shown:
             return
         self._rebuilding = True
@@ -69,12 +73,13 @@ class KeyHints(Footer):
 
     def compose(self) -> ComposeResult:
         self._rebuilding = False  # composed now: a change after this needs a rebuild of its own
-        if not self._bindings_ready:
+        if not self._bindings_ready and not getattr(self.screen, "HINTS_AT_ONCE", False):
             return
         t = catalogue_of(self)
-        hints, tight = self._hints()
+        active = list(self.screen.active_bindings.values())
+        hints, tight = self._hints(active)
         self._shown = self._signature(hints, tight)
-        shown = [b for (_, b, _, _) in self.screen.active_bindings.values() if b.show]
+        shown = [b for (_, b, _, _) in active if b.show]
         self.styles.grid_size_columns = len({b.action for b in shown}) or 1
         self.set_class(tight, "-compact")
         for binding, enabled, tooltip, description in hints:
