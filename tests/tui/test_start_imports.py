@@ -3,7 +3,7 @@
 Structural, never timed: a fresh interpreter starts the app against a daemon that answers at once,
 waits for the sign-in screen to be drawn, then lists the modules it loaded. The other screens (home,
 a file, the forms, conflicts, consultations), the readings' wording and charts, the API's contract
-and shapes, the model and the decoders' pinyin come later, when first used. When this test fails, a
+and shapes, the model, serde and pinyin come later, when first used. When this test fails, a
 module-level import has pulled one of them back onto the start: import it where it is used instead.
 """
 
