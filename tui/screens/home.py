@@ -28,6 +28,7 @@ from tui.widgets import checks
 from tui.widgets.consult_panel import ConsultPanel
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import measurements, named, short_when, summary, when
+from tui.widgets.search_box import SearchBox
 from tui.widgets.status_bar import StatusInfo
 from tui.widgets.text import clean, lit
 
@@ -80,7 +81,7 @@ class HomeScreen(ClinicScreen):
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="search-row"):
             yield Tr("home.search_label", classes="search-label")
-            yield Input(id="search", compact=True, select_on_focus=False)
+            yield SearchBox(id="search", compact=True, select_on_focus=False)
         yield Static(id="search-note")
         yield PagedTable(id="results", page_size=10)
         with Horizontal(id="dashboard"):
@@ -117,6 +118,7 @@ class HomeScreen(ClinicScreen):
             self.matches, self.matched_text = [], ""
             self.query_one("#results", PagedTable).set_rows([], [])  # the next first letter shows no stale page
             self._show_results(False)
+            self.query_one("#search", SearchBox).release()
 
     def _show_results(self, searching: bool) -> None:
         """The search results in place of the lists of the day, or back.
@@ -133,13 +135,20 @@ class HomeScreen(ClinicScreen):
     @work(group="search")
     async def lookup(self, text: str, mine: int | None = None) -> list[LookupMatchJson]:
         """Search residents and show them, unless a newer key (numbered ``mine`` when typed) came since."""
+        if mine is None:
+            self._search_seq += 1
+            mine = self._search_seq
+        try:
+            return await self._look_up(text, mine)
+        finally:
+            if mine == self._search_seq and self.is_attached:  # the newest key's answer is in: paint it
+                self.query_one("#search", SearchBox).release()
+
+    async def _look_up(self, text: str, mine: int) -> list[LookupMatchJson]:
         if "\n" in text or any(not ch.isprintable() for ch in text):
             text = "".join(ch for ch in text if ch.isprintable())
         if not text:
             return []
-        if mine is None:
-            self._search_seq += 1
-            mine = self._search_seq
         result: ResidentLookupReply | None = await self.call("resident.lookup", {"text": text[:60], "limit": 20})
         matches = list(result["matches"]) if result else []
         if mine == self._search_seq:  # an answer to an older keypress is dropped
