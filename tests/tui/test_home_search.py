@@ -38,20 +38,17 @@ async def test_a_search_answered_after_the_box_was_emptied_leaves_the_lists_of_t
         search.value = "l"  # a letter and a backspace in one burst: the letter's search starts after both
         search.value = ""
         await until(pilot, lambda: len(api.held) == 1)
-        assert home.query_one("#dashboard").display  # the letter's answer has not come: home as it was
-        assert not home.query_one("#results").display
+        assert home.query_one("#lists").display  # the letter's answer has not come: home as it was
         api.held[0].set()
         await pilot.pause(0.2)
-        assert home.query_one("#dashboard").display  # the answer came for a box now empty: dropped
-        assert not home.query_one("#results").display
+        assert home.query_one("#lists").display  # the answer came for a box now empty: dropped
         assert home.matched_text == ""
 
         search.value = "lxy"
         await until(pilot, lambda: len(api.held) == 2)
         api.held[1].set()
         await until(pilot, lambda: home.matched_text == "lxy")
-        assert home.query_one("#results").display
-        assert not home.query_one("#dashboard").display
+        assert not home.query_one("#lists").display  # the results, uncovered
         assert "龙秀英" in visible_text(app)
 
 
@@ -102,3 +99,19 @@ async def test_a_letter_whose_answer_is_slow_is_still_painted_at_once() -> None:
         await pilot.pause(0.1)
         assert frames[-1] == ("l", "l")
         assert "龙秀英" in visible_text(app)
+
+
+async def test_tab_from_the_empty_box_skips_the_results_under_the_lists() -> None:
+    app = ClinicApp(FakeApi())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        home: Any = app.screen
+        await until(pilot, lambda: bool(home.summary))
+        await pilot.press("tab")
+        assert app.focused is not None
+        assert app.focused.parent is home.query_one("#today")
+        await pilot.press("escape", "l")
+        await until(pilot, lambda: home.matched_text == "l")
+        await pilot.press("down")
+        assert app.focused is not None
+        assert app.focused.parent is home.query_one("#results")
