@@ -85,3 +85,17 @@ async def test_a_paged_table_shows_a_text_cell_as_typed_not_as_markup() -> None:
         drawn = "".join(text for line in _lines(paged.table) for text, _ in line)
         assert "[b]Wu[/b]" in drawn
         assert "[red]松桃[/]" in drawn
+
+
+async def test_a_paged_table_shows_new_column_titles_of_the_same_number() -> None:
+    app = Paged()
+    async with app.run_test(size=(60, 10)) as pilot:
+        paged = app.query_one(PagedTable)
+        paged.set_rows(["name", "village"], [("r-1", ["Wu", "Songtao"])])
+        await pilot.pause()
+        paged.set_rows(["姓名", "村"], [("r-1", ["吴", "松桃"])])  # the language changed: the same columns, retitled
+        await pilot.pause()
+        drawn = "".join(text for line in _lines(paged.table) for text, _ in line)
+        assert "姓名" in drawn
+        assert "松桃" in drawn
+        assert "village" not in drawn
