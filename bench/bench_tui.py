@@ -251,11 +251,11 @@ async def _until(condition: Any, what: str, within: float = 20.0) -> None:
         await asyncio.sleep(0)
 
 
-async def _raw(socket: Path, name: str) -> tuple[list[float], list[float], list[float]]:
+async def _raw(socket: Path, name: str, *, files: bool = True) -> tuple[Any, ...]:
     client = AsyncApiClient(socket)
     await client.connect()
     client.session = (await client.call("login", {"user": "doctor", "pin": "246810"}))["session"]
-    lookups, files, pings = [], [], []
+    lookups, opened, pings = [], [], []
     for _ in range(3):
         for text in QUERIES:
             start = time.perf_counter()
@@ -264,11 +264,14 @@ async def _raw(socket: Path, name: str) -> tuple[list[float], list[float], list[
             start = time.perf_counter()
             await client.call("resident.lookup", {"text": text, "limit": 20})  # what the home screen asks
             lookups.append(time.perf_counter() - start)
+    if not files:
+        await client.close()
+        return lookups, opened, pings, {}
     match = (await client.call("resident.lookup", {"text": name}))["matches"][0]
     for _ in range(5):
         start = time.perf_counter()
         await client.call("resident.file", {"resident": match["id"], "readings": 60})  # what the screen asks first
-        files.append(time.perf_counter() - start)
+        opened.append(time.perf_counter() - start)
     start = time.perf_counter()
     await client.call("resident.file", {"resident": match["id"]})
     print(
@@ -289,7 +292,7 @@ async def _raw(socket: Path, name: str) -> tuple[list[float], list[float], list[
             await client.call(method, params)
             answers.setdefault(method, []).append(time.perf_counter() - start)
     await client.close()
-    return lookups, files, pings, answers
+    return lookups, opened, pings, answers
 
 
 def _answers(resident: str) -> dict[str, dict[str, Any]]:
@@ -449,37 +452,51 @@ async def _screens(pilot: Any, painted: _Painted, home: Any, name: str, rounds: 
     return took
 
 
-async def _through_the_ui(socket: Path, name: str, rounds: int = 5) -> dict[str, Any]:
+async def _signed_in(pilot: Any) -> Any:
+    """Sign in as the doctor and wait for home's search box; home."""
+    app = pilot.app
+    await pilot.press(*"doctor", "enter", *"246810", "enter")
+    while type(app.screen).__name__ != "HomeScreen":
+        await pilot.pause(0.005)
+    home = app.screen
+    await _until(lambda: bool(home.query("#search")), "the home screen's search box")
+    return home
+
+
+async def _keypresses(pilot: Any, painted: _Painted, home: Any, rounds: int = 3) -> tuple[list[float], list[float]]:
+    """Each query typed ``rounds`` times into home's box: seconds to the results painted, and in the table."""
     from textual.widgets import Input
 
+    search = home.query_one("#search", Input)
+    keypress, shown = [], []
+    for _ in range(rounds):
+        for text in QUERIES:
+            search.value = ""
+            await pilot.pause()
+            # What one keypress does: the box changes, the search goes out, the table is filled and painted.
+            painted.expect(lambda text=text: home.matched_text == text)
+            start = time.perf_counter()
+            search.value = text
+            await _until(lambda text=text: home.matched_text == text, f"results for {text!r}")
+            shown.append(time.perf_counter() - start)
+            await _until(lambda: painted.at is not None, f"a frame with the results for {text!r}")
+            keypress.append(float(painted.at or 0) - start)
+    return keypress, shown
+
+
+async def _through_the_ui(socket: Path, name: str, rounds: int = 5) -> dict[str, Any]:
     from tui.app import ClinicApp
     from tui.client import DaemonApi
 
     api = DaemonApi(socket)
     app = ClinicApp(api)
     painted = _Painted(app)
-    keypress, shown, opening, opened = [], [], [], []
+    opening, opened = [], []
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press(*"doctor", "enter", *"246810", "enter")
-        while type(app.screen).__name__ != "HomeScreen":
-            await pilot.pause(0.005)
-        home: Any = app.screen
-        await _until(lambda: bool(home.query("#search")), "the home screen's search box")
-        search = home.query_one("#search", Input)
-        for _ in range(3):
-            for text in QUERIES:
-                search.value = ""
-                await pilot.pause()
-                # What one keypress does: the box changes, the search goes out, the table is filled and painted.
-                painted.expect(lambda text=text: home.matched_text == text)
-                start = time.perf_counter()
-                search.value = text
-                await _until(lambda text=text: home.matched_text == text, f"results for {text!r}")
-                shown.append(time.perf_counter() - start)
-                await _until(lambda: painted.at is not None, f"a frame with the results for {text!r}")
-                keypress.append(float(painted.at or 0) - start)
+        home = await _signed_in(pilot)
+        keypress, shown = await _keypresses(pilot, painted, home)
         for _ in range(5):
-            search.value = ""
+            home.query_one("#search").value = ""
             await pilot.press(*name)
             while home.matched_text != name:
                 await pilot.pause(0.0005)
@@ -504,6 +521,53 @@ async def _through_the_ui(socket: Path, name: str, rounds: int = 5) -> dict[str,
     }
 
 
+async def _keypress_only(socket: Path | None, rounds: int) -> dict[str, Any]:
+    """Only the keypress and its baseline: through the real daemon on ``socket``, or (None) the fake daemon.
+
+    The fake (the TUI tests' own, answering 20 matches at once) leaves out the daemon's time, so what is
+    left is the screen's; its baseline is a ping through the same fake.
+    """
+    from tui.app import ClinicApp
+    from tui.client import DaemonApi
+
+    api: Any = DaemonApi(socket) if socket is not None else _fake_search_api()
+    pings, lookups = [], []
+    if socket is not None:
+        lookups, _, pings, _ = await _raw(socket, "", files=False)
+    else:
+        for text in QUERIES * rounds:
+            start = time.perf_counter()
+            await api.call("ping", {})
+            pings.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await api.call("resident.lookup", {"text": text, "limit": 20})
+            lookups.append(time.perf_counter() - start)
+    app = ClinicApp(api)
+    painted = _Painted(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        home = await _signed_in(pilot)
+        keypress, shown = await _keypresses(pilot, painted, home, rounds)
+    await api.close()
+    return {"raw_lookup": lookups, "ping": pings, "ui_lookup": keypress, "ui_lookup_shown": shown}
+
+
+def _fake_search_api() -> Any:
+    """The TUI tests' fake daemon answering every search with 20 residents (a full page) and ``ping``."""
+    from tests.tui.fake_api import LOOKUP_MATCH, FakeApi
+
+    matches = [{**LOOKUP_MATCH, "id": f"r-{i}", "id_number": f"52222919510308{i:04d}"} for i in range(20)]
+
+    class FakeSearch(FakeApi):
+        async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+            if method == "ping":
+                return "pong"
+            if method == "resident.lookup":
+                return {"matches": [dict(m) for m in matches]}
+            return await super().call(method, params)
+
+    return FakeSearch()
+
+
 async def _measure(agent: Agent, root: Path, name: str, rounds: int) -> dict[str, Any]:
     socket = root / "api.sock"
     server = ApiServer(agent, ApiConfig(socket=socket, session_idle_minutes=10))
@@ -524,13 +588,23 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=5_000)
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument(
-        "--only", choices=["cold"], help="only this part: cold, the cold start alone (no store is built)"
+        "--only",
+        choices=["cold", "keypress"],
+        help="only this part: cold, the cold start alone (no store is built); keypress, the search keypress"
+        " (to results painted) beside its ping baseline",
     )
+    parser.add_argument(
+        "--fake", action="store_true", help="with --only keypress: the TUI tests' fake daemon (20 matches, no store)"
+    )
+    parser.add_argument("--key-rounds", type=int, default=3, help="with --only keypress: times each query is typed")
     arguments(parser)
     args = parser.parse_args()
     if args.quick:
         args.residents, args.readings, args.cold_runs = 1000, 200, 2
     out = Report("tui", args.rows)
+    if args.only == "keypress":
+        _only_keypress(out, args)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-tui-", dir="/tmp") as scratch:
         root = Path(scratch)
         ours, bare, ratios = _cold(args.cold_runs, root)
@@ -568,6 +642,58 @@ def main() -> None:
             m = asyncio.run(_measure(agent, root, name, 2 if args.quick else 6))
         finally:
             agent.close()
+    _keypress_rows(out, m, f"{args.residents // 1000}k residents")
+    ui_file, raw_file = scaled(m["ui_file"], 1000), scaled(m["raw_file"], 1000)
+    print(
+        f"open a file with {args.readings:,} readings, painted {median(ui_file):5.0f} ms   raw resident.file "
+        f"{median(raw_file):5.0f} ms   ratio {median(ui_file) / median(raw_file):4.1f}x"
+        f"   (its widgets filled: {median(scaled(m['ui_file_shown'], 1000)):.0f} ms)"
+    )
+    out.row(
+        f"open a file with {args.readings:,} readings, painted",
+        unit="ms",
+        baseline=median(raw_file),
+        baseline_label="raw resident.file",
+        agent=median(ui_file),
+        median=median(ui_file),
+        spread=(min(ui_file), max(ui_file)),
+        ratio=median(ui_file) / median(raw_file),
+    )
+
+    _transition_rows(out, m)
+
+
+def _only_keypress(out: Report, args: argparse.Namespace) -> None:
+    """``--only keypress``: the keypress measure alone, through the real daemon on a store or the fake daemon."""
+    if args.fake:
+        m = asyncio.run(_keypress_only(None, args.key_rounds))
+        _keypress_rows(out, m, "fake daemon, 20 matches", baseline="ping, same fake")
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-tui-", dir="/tmp") as scratch:
+        root = Path(scratch)
+        start = time.perf_counter()
+        agent, _ = _build(root / "home", args.residents, 0)
+        print(f"(store of {args.residents:,} residents, built in {time.perf_counter() - start:.0f} s)", flush=True)
+
+        async def measure() -> dict[str, Any]:
+            socket = root / "api.sock"
+            server = ApiServer(agent, ApiConfig(socket=socket, session_idle_minutes=10))
+            agent.publish = server.publish
+            await server.start()
+            try:
+                return await _keypress_only(socket, args.key_rounds)
+            finally:
+                await server.stop()
+
+        try:
+            m = asyncio.run(measure())
+        finally:
+            agent.close()
+    _keypress_rows(out, m, f"{args.residents // 1000}k residents")
+
+
+def _keypress_rows(out: Report, m: dict[str, Any], what: str, baseline: str = "ping, same socket") -> None:
+    """The keypress to results painted, and the raw resident.lookup, each beside the ping."""
     ui, raw, ping = (scaled(m[k], 1000) for k in ("ui_lookup", "raw_lookup", "ping"))
 
     def p95(xs: Any) -> float:
@@ -582,10 +708,10 @@ def main() -> None:
     print(f"  (p50 {median(ui):.1f} ms, {len(ui)} keypresses; in the table, not yet painted: p95 {p95(shown):.1f} ms)")
     tails = [50.0, 75.0, 90.0, 95.0, 99.0]
     out.row(
-        f"search keypress to results painted p95, {args.residents // 1000}k residents",
+        f"search keypress to results painted p95, {what}",
         unit="ms",
         baseline=p95(ping),
-        baseline_label="ping, same socket",
+        baseline_label=baseline,
         agent=p95(ui),
         median=median(ui),
         spread=spread(ui, p95, chunks=3),
@@ -606,30 +732,12 @@ def main() -> None:
         "resident.lookup through the daemon p95",
         unit="ms",
         baseline=p95(ping),
-        baseline_label="ping, same socket",
+        baseline_label=baseline,
         agent=p95(raw),
         median=median(raw),
         spread=spread(raw, p95, chunks=3),
         ratio=p95(raw) / p95(ping),
     )
-    ui_file, raw_file = scaled(m["ui_file"], 1000), scaled(m["raw_file"], 1000)
-    print(
-        f"open a file with {args.readings:,} readings, painted {median(ui_file):5.0f} ms   raw resident.file "
-        f"{median(raw_file):5.0f} ms   ratio {median(ui_file) / median(raw_file):4.1f}x"
-        f"   (its widgets filled: {median(scaled(m['ui_file_shown'], 1000)):.0f} ms)"
-    )
-    out.row(
-        f"open a file with {args.readings:,} readings, painted",
-        unit="ms",
-        baseline=median(raw_file),
-        baseline_label="raw resident.file",
-        agent=median(ui_file),
-        median=median(ui_file),
-        spread=(min(ui_file), max(ui_file)),
-        ratio=median(ui_file) / median(raw_file),
-    )
-
-    _transition_rows(out, m)
 
 
 def _transition_rows(out: Report, m: dict[str, Any]) -> None:

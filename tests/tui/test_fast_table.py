@@ -9,7 +9,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import DataTable
 
-from tui.widgets.paged_table import FastTable
+from tui.widgets.paged_table import FastTable, PagedTable
 
 ROWS: list[list[Text | str]] = [
     [Text("欧阳秀英", style="bold"), "女", "1951-03-08", Text("松桃县 盘信镇 大塘村", no_wrap=True), "拼音"],
@@ -67,3 +67,35 @@ async def test_fast_table_draws_what_data_table_draws() -> None:
         fast.focus()
         await pilot.pause()
         assert _lines(fast) == drawn
+
+
+class Paged(App[None]):
+    """A PagedTable alone."""
+
+    def compose(self) -> ComposeResult:
+        yield PagedTable(id="paged", page_size=5)
+
+
+async def test_a_paged_table_shows_a_text_cell_as_typed_not_as_markup() -> None:
+    app = Paged()
+    async with app.run_test(size=(60, 10)) as pilot:
+        paged = app.query_one(PagedTable)
+        paged.set_rows(["name", "village"], [("r-1", ["[b]Wu[/b]", "[red]松桃[/]"])])
+        await pilot.pause()
+        drawn = "".join(text for line in _lines(paged.table) for text, _ in line)
+        assert "[b]Wu[/b]" in drawn
+        assert "[red]松桃[/]" in drawn
+
+
+async def test_a_paged_table_shows_new_column_titles_of_the_same_number() -> None:
+    app = Paged()
+    async with app.run_test(size=(60, 10)) as pilot:
+        paged = app.query_one(PagedTable)
+        paged.set_rows(["name", "village"], [("r-1", ["Wu", "Songtao"])])
+        await pilot.pause()
+        paged.set_rows(["姓名", "村"], [("r-1", ["吴", "松桃"])])  # the language changed: the same columns, retitled
+        await pilot.pause()
+        drawn = "".join(text for line in _lines(paged.table) for text, _ in line)
+        assert "姓名" in drawn
+        assert "松桃" in drawn
+        assert "village" not in drawn

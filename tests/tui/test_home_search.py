@@ -38,18 +38,80 @@ async def test_a_search_answered_after_the_box_was_emptied_leaves_the_lists_of_t
         search.value = "l"  # a letter and a backspace in one burst: the letter's search starts after both
         search.value = ""
         await until(pilot, lambda: len(api.held) == 1)
-        assert home.query_one("#dashboard").display  # the letter's answer has not come: home as it was
-        assert not home.query_one("#results").display
+        assert home.query_one("#lists").display  # the letter's answer has not come: home as it was
         api.held[0].set()
         await pilot.pause(0.2)
-        assert home.query_one("#dashboard").display  # the answer came for a box now empty: dropped
-        assert not home.query_one("#results").display
+        assert home.query_one("#lists").display  # the answer came for a box now empty: dropped
         assert home.matched_text == ""
 
         search.value = "lxy"
         await until(pilot, lambda: len(api.held) == 2)
         api.held[1].set()
         await until(pilot, lambda: home.matched_text == "lxy")
-        assert home.query_one("#results").display
-        assert not home.query_one("#dashboard").display
+        assert not home.query_one("#lists").display  # the results, uncovered
         assert "龙秀英" in visible_text(app)
+
+
+def frames_of(app: ClinicApp) -> list[tuple[str, str]]:
+    """Every frame the app paints from now on, as (the text in the box, the text whose results home shows)."""
+    frames: list[tuple[str, str]] = []
+    display = app._display
+
+    def painted(screen: Any, update: Any) -> None:
+        display(screen, update)
+        home: Any = app.screen
+        if update is not None and hasattr(home, "matched_text"):
+            frames.append((home.query_one("#search", Input).value, home.matched_text))
+
+    app._display = painted  # type: ignore[method-assign]
+    return frames
+
+
+async def test_a_letter_and_its_results_are_painted_in_one_frame() -> None:
+    app = ClinicApp(FakeApi())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        home: Any = app.screen
+        await until(pilot, lambda: bool(home.summary))
+        await pilot.pause(0.1)
+        frames = frames_of(app)
+        await pilot.press("l")
+        await until(pilot, lambda: home.matched_text == "l")
+        await pilot.pause(0.1)
+        assert frames, "nothing painted after the letter"
+        assert frames[0] == ("l", "l"), f"the letter was painted before its results: {frames}"
+
+
+async def test_a_letter_whose_answer_is_slow_is_still_painted_at_once() -> None:
+    api = HeldLookups()
+    app = ClinicApp(api)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        home: Any = app.screen
+        await until(pilot, lambda: bool(home.summary))
+        frames = frames_of(app)
+        await pilot.press("l")
+        await until(pilot, lambda: len(api.held) == 1)
+        await pilot.pause(0.3)  # the hold lasts 50 ms
+        assert ("l", "") in frames, f"the letter waited for a daemon that did not answer: {frames}"
+        api.held[0].set()
+        await until(pilot, lambda: home.matched_text == "l")
+        await pilot.pause(0.1)
+        assert frames[-1] == ("l", "l")
+        assert "龙秀英" in visible_text(app)
+
+
+async def test_tab_from_the_empty_box_skips_the_results_under_the_lists() -> None:
+    app = ClinicApp(FakeApi())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        home: Any = app.screen
+        await until(pilot, lambda: bool(home.summary))
+        await pilot.press("tab")
+        assert app.focused is not None
+        assert app.focused.parent is home.query_one("#today")
+        await pilot.press("escape", "l")
+        await until(pilot, lambda: home.matched_text == "l")
+        await pilot.press("down")
+        assert app.focused is not None
+        assert app.focused.parent is home.query_one("#results")

@@ -28,6 +28,7 @@ from tui.widgets import checks
 from tui.widgets.consult_panel import ConsultPanel
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import measurements, named, short_when, summary, when
+from tui.widgets.search_box import SearchBox
 from tui.widgets.status_bar import StatusInfo
 from tui.widgets.text import clean, lit
 
@@ -80,25 +81,27 @@ class HomeScreen(ClinicScreen):
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="search-row"):
             yield Tr("home.search_label", classes="search-label")
-            yield Input(id="search", compact=True, select_on_focus=False)
+            yield SearchBox(id="search", compact=True, select_on_focus=False)
         yield Static(id="search-note")
-        yield PagedTable(id="results", page_size=10)
-        with Horizontal(id="dashboard"):
-            with Vertical(id="left"):
-                yield Tr("home.today", classes="heading", id="h-today", n="…", new="…")
-                yield PagedTable(id="today", page_size=6)
-                yield Tr("home.unassigned", classes="heading", id="h-unassigned", n="…")
-                yield PagedTable(id="unassigned", page_size=4)
-            with Vertical(id="right"):
-                yield Tr("home.due", classes="heading", id="h-due", n="…")
-                yield PagedTable(id="due", page_size=6)
-                yield Tr("home.alerts", classes="heading", id="h-alerts", n="…")
-                yield PagedTable(id="alerts", page_size=4)
-        yield ConsultPanel(id="consult-panel")  # the consultations not closed yet, while there are any
+        with Vertical(id="home-body"):  # two layers: the search results, and over them the lists of the day
+            yield PagedTable(id="results", page_size=10)
+            with Vertical(id="lists"):
+                with Horizontal(id="dashboard"):
+                    with Vertical(id="left"):
+                        yield Tr("home.today", classes="heading", id="h-today", n="…", new="…")
+                        yield PagedTable(id="today", page_size=6)
+                        yield Tr("home.unassigned", classes="heading", id="h-unassigned", n="…")
+                        yield PagedTable(id="unassigned", page_size=4)
+                    with Vertical(id="right"):
+                        yield Tr("home.due", classes="heading", id="h-due", n="…")
+                        yield PagedTable(id="due", page_size=6)
+                        yield Tr("home.alerts", classes="heading", id="h-alerts", n="…")
+                        yield PagedTable(id="alerts", page_size=4)
+                yield ConsultPanel(id="consult-panel")  # the consultations not closed yet, while there are any
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#results").display = False
+        self.query_one("#results", PagedTable).table.can_focus = False  # under the lists: Tab must not reach it
         self.query_one("#search-note").display = False
         self.query_one("#search", Input).focus()
         self.load()
@@ -117,29 +120,38 @@ class HomeScreen(ClinicScreen):
             self.matches, self.matched_text = [], ""
             self.query_one("#results", PagedTable).set_rows([], [])  # the next first letter shows no stale page
             self._show_results(False)
+            self.query_one("#search", SearchBox).release()
 
     def _show_results(self, searching: bool) -> None:
         """The search results in place of the lists of the day, or back.
 
-        Each change lays the screen out and draws it whole, so the first letter changes it with its answer, not
-        before: one frame with the results instead of a frame of an empty list first and the results a frame later.
+        The results are laid out under the lists all along: the first letter hides the lists, uncovering a table
+        already laid out and drawn, whose rows alone are drawn again (showing a hidden table laid the screen out,
+        drew its frame whole and filled its page a second time for its new size). The first letter changes the
+        screen with its answer, not before: one frame with the results, not an empty list first.
         """
-        results = self.query_one("#results")
-        if results.display != searching:
-            results.display = searching
-            self.query_one("#dashboard").display = not searching
-            self.query_one(ConsultPanel).display = not searching and bool(self.awaiting)
+        lists = self.query_one("#lists")
+        if lists.display == searching:
+            lists.display = not searching
+            self.query_one("#results", PagedTable).table.can_focus = searching
 
     @work(group="search")
     async def lookup(self, text: str, mine: int | None = None) -> list[LookupMatchJson]:
         """Search residents and show them, unless a newer key (numbered ``mine`` when typed) came since."""
+        if mine is None:
+            self._search_seq += 1
+            mine = self._search_seq
+        try:
+            return await self._look_up(text, mine)
+        finally:
+            if mine == self._search_seq and self.is_attached:  # the newest key's answer is in: paint it
+                self.query_one("#search", SearchBox).release()
+
+    async def _look_up(self, text: str, mine: int) -> list[LookupMatchJson]:
         if "\n" in text or any(not ch.isprintable() for ch in text):
             text = "".join(ch for ch in text if ch.isprintable())
         if not text:
             return []
-        if mine is None:
-            self._search_seq += 1
-            mine = self._search_seq
         result: ResidentLookupReply | None = await self.call("resident.lookup", {"text": text[:60], "limit": 20})
         matches = list(result["matches"]) if result else []
         if mine == self._search_seq:  # an answer to an older keypress is dropped
@@ -411,7 +423,7 @@ class HomeScreen(ClinicScreen):
             return  # an answer read before the screen was composed: on_mount reads them again
         panel = panels.first()
         panel.show(self.awaiting, self.t)
-        panel.display = bool(self.awaiting) and not self.query_one("#search", Input).value.strip()
+        panel.display = bool(self.awaiting)  # under the search results while there are any, with the lists
 
     def _show_summary(self) -> None:
         t, s = self.t, self.summary
