@@ -36,7 +36,7 @@ MESSAGES: dict[str, str] = {
     "home.search_hint": "name, pinyin, ID, record or phone number",
     "home.unassigned": "To assign ({n})",
     "home.device_user": "user {n}",
-    "home.unassigned_short": "nobody",
+    "home.unassigned_short": "(none)",
     "home.due": "Due or overdue ({n})",
     "home.alerts": "Alerts ({n})",
     "home.consultations": "Consultations ({n}), {answered} answered, outcome to record: F7",
