@@ -196,7 +196,7 @@ class HomeScreen(ClinicScreen):
         if matches:
             await self.open_resident(str(matches[0]["id"]))
         elif not id_number_note(text, self.t):  # a wrong ID number is already explained beside the box
-            self.notify(self.t("home.no_match"), severity="warning", markup=False)
+            self.say("home.no_match", severity="warning")
 
     async def open_resident(self, resident_id: str, tab: str = "summary") -> None:
         """Open a resident's file."""
@@ -287,7 +287,7 @@ class HomeScreen(ClinicScreen):
         reading = self._today(key) if key else None
         if reading is None or not reading.get("resident_id"):
             if reading is not None:
-                self.notify(self.t("home.assign_first"), markup=False)
+                self.say("home.assign_first")
             return
         if not reading.get("acknowledged"):
             self._acknowledge(str(reading["id"]))
@@ -307,7 +307,7 @@ class HomeScreen(ClinicScreen):
         if waiting:
             self.assign(str(waiting[0]["id"]))
         else:
-            self.notify(self.t("home.none_waiting"), markup=False)
+            self.say("home.none_waiting")
 
     def assign(self, reading_id: str) -> None:
         """Assign a waiting reading (search, confirm)."""
@@ -331,7 +331,7 @@ class HomeScreen(ClinicScreen):
             if done is None:
                 break
         if done is not None:
-            self.notify(self.t("assign.done", name=clean(resident["name"])), markup=False)
+            self.say("assign.done", name=clean(resident["name"]))
             self.load()
 
     # -- the lists of the day ------------------------------------------------------------------------------------

@@ -420,7 +420,7 @@ class ResidentScreen(ClinicScreen):
         elif self.tab in ENTRY_TABS:
             self._edit_entry(self.tab, None)
         else:
-            self.notify(self.t("resident.choose_tab"), markup=False)
+            self.say("resident.choose_tab")
 
     def action_edit(self) -> None:
         """Edit the row under the cursor."""
@@ -445,7 +445,7 @@ class ResidentScreen(ClinicScreen):
 
             screen = EntryFormScreen(kind, self.resident_id, entry=entry)
         if await self.app.push_screen_wait(screen):
-            self.notify(self.t("saved"), markup=False)
+            self.say("saved")
             self.load()
 
     def action_follow_up(self, programme: str) -> None:
@@ -457,7 +457,7 @@ class ResidentScreen(ClinicScreen):
         from tui.screens.followup import FollowUpScreen
 
         if await self.app.push_screen_wait(FollowUpScreen(self.resident_id, programme)):
-            self.notify(self.t("saved"), markup=False)
+            self.say("saved")
             self.load()
 
     @work(group="edit")
