@@ -37,6 +37,24 @@ def compact_quietly(widget: Input | Select[Any], reactive: Any, compact: bool) -
     widget.set_class(compact, "-textual-compact", update=False)
 
 
+def removed_while_mounting(widget: Any) -> bool:
+    """Whether a widget is being removed before its own mount was dealt with.
+
+    A form closed (Esc, the lock, the app ending) while a step of its later fields is still being mounted removes
+    those fields at once: the parts a field composed are gone before the field's Mount arrives, and a handler
+    that looks them up (Textual's Select looks up its overlay) raised NoMatches, ending the app with a traceback.
+    """
+    return bool(widget._pruning or widget._closing)
+
+
+class FieldSelect(Select[str]):
+    """Textual's Select, which sets up nothing when it is removed before its mount arrives (see above)."""
+
+    def _on_mount(self, event: events.Mount) -> None:
+        if removed_while_mounting(self):
+            event.prevent_default()  # Select's own setup looks up its overlay, which has gone
+
+
 class TypeaheadInput(Input):
     """An Input that sends keys typed ahead to where the doctor meant them.
 
@@ -112,7 +130,7 @@ class Field(Vertical):
         yield _hidden(Static(classes="field-error"))
 
     def on_mount(self) -> None:
-        if self._initial:  # a value that starts wrong says so at once
+        if self._initial and not removed_while_mounting(self):  # a value that starts wrong says so at once
             self.show_problem(self.problem)
 
     @property
@@ -229,7 +247,7 @@ class SelectField(Vertical):
         t = catalogue_of(self)
         self._language = t.language
         yield Static(Text(t(self.label_key)), classes="field-label")
-        select = Select[str](
+        select = FieldSelect(
             numbered(t.options(self.value_set)),
             value=self._initial if self._initial else Select.NULL,
             id=f"i-{self.field_name}",
@@ -331,6 +349,8 @@ class MultiField(Vertical):
         )
 
     def on_mount(self) -> None:
+        if removed_while_mounting(self):
+            return
         self.query_one(SelectionList).highlighted = None  # no cursor on an option until the doctor moves into it
 
     @property
