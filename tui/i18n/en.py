@@ -37,6 +37,7 @@ MESSAGES: dict[str, str] = {
     "home.unassigned": "To assign ({n})",
     "home.device_user": "user {n}",
     "home.unassigned_short": "(none)",
+    "list.sep": ", ",
     "home.due": "Due or overdue ({n})",
     "home.alerts": "Alerts ({n})",
     "home.consultations": "Consultations ({n}), {answered} answered, outcome to record: F7",

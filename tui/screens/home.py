@@ -505,7 +505,7 @@ class HomeScreen(ClinicScreen):
         self._show_note(search.value.strip())
         if self.summary:
             self._show_summary()
-        if self.matches:
+        if self.matches or self.matched_text:  # a search that found nothing has its column titles too
             self._show_matches()
         if self.awaiting:
             self._show_awaiting()

@@ -244,7 +244,7 @@ class ResidentScreen(ClinicScreen):
         line.append("\n")
         if allergies:
             line.append("⚠ " + t("resident.allergies") + " ", style="bold red")
-            shown = "、".join(
+            shown = t("list.sep").join(
                 clean(a.get("substance")) + (f"({clean(a.get('reaction'))})" if a.get("reaction") else "")
                 for a in allergies
             )
@@ -271,7 +271,7 @@ class ResidentScreen(ClinicScreen):
             text.append(clean(value) + "\n")
         conditions = self._entries("condition")
         text.append(f"\n{t('resident.conditions')}: ", style="bold")
-        text.append("、".join(clean(c.get("name")) for c in conditions) or t("resident.none"))
+        text.append(t("list.sep").join(clean(c.get("name")) for c in conditions) or t("resident.none"))
         readings = self.readings
         text.append(f"\n{t('resident.last_reading')}: ", style="bold")
         if readings:

@@ -167,7 +167,8 @@ class Field(Vertical):
         self._language = t.language
         self.query_one(".field-label", Static).update(Text(t(self.label_key)))
         self.input.placeholder = t(self.hint_key) if self.hint_key else ""
-        self.show_problem(self.problem if self.input.value else None)
+        shown = self.input.value or self.has_class("-invalid")  # an empty field's "required" after a save stays
+        self.show_problem(self.problem if shown else None)
 
     def show_problem(self, problem: Problem | None) -> None:
         """Show (or clear) the inline error."""
@@ -308,6 +309,8 @@ class SelectField(Vertical):
             self.select.set_options(numbered(t.options(self.value_set)))
             if chosen is not None:
                 self.select.value = chosen
+        if self.has_class("-invalid"):  # its "required" after a save, in the new language
+            self.validate_now()
 
     def on_key(self, event: events.Key) -> None:
         if self.select.expanded or not event.character or not event.character.isdigit():
