@@ -18,6 +18,7 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -27,6 +28,7 @@ from textual.widgets import Input
 from clinic_agent.core.errors import ClinicAgentError, DaemonError, UnknownMethod
 from tui.i18n import DEFAULT_LANGUAGE, Catalogue
 from tui.screens.base import ClinicModal, ClinicScreen, DaemonEvent, ScreenMixin
+from tui.widgets.notices import Notices, Render
 from tui.widgets.status_bar import StatusBar, StatusInfo
 from tui.widgets.text import clean
 
@@ -66,6 +68,7 @@ class ClinicApp(App[None]):
         super().__init__()
         self.api = api
         self.i18n = Catalogue(language)
+        self.notices = Notices(self, self.i18n)
         self.clock = clock
         self.idle_limit = idle_seconds
         self.status_seconds = status_seconds
@@ -145,7 +148,7 @@ class ClinicApp(App[None]):
 
         def done(saved: Any) -> None:
             if saved:
-                self.notify(self.i18n("saved"), markup=False)
+                self.say(lambda t: t("saved"))
                 reload = getattr(under, "load", None)
                 if callable(reload):
                     reload()
@@ -194,6 +197,10 @@ class ClinicApp(App[None]):
         """Lock now (Ctrl+L)."""
         self.lock("manual")
 
+    def say(self, render: Render, *, severity: SeverityLevel = "information", timeout: float | None = None) -> None:
+        """A notice (toast) in the language in force, said again in the other one if F2 comes while it shows."""
+        self.notices.say(render, severity=severity, timeout=timeout)
+
     def action_language(self) -> None:
         """Switch between Chinese and English (F2)."""
         self.language = "en" if self.language == "zh" else "zh"
@@ -203,6 +210,7 @@ class ClinicApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, ScreenMixin):
                 screen.retranslate()
+        self.notices.retranslate()
 
     # -- idle ------------------------------------------------------------------------------------------------
 
@@ -297,7 +305,7 @@ class ClinicApp(App[None]):
             self.alert_if_critical(str(event.data["id"]))
         if event.name == "consult.answer":  # a specialist accepted or answered: say so on whatever screen is open
             self.bell()
-            self.notify(self.i18n("consultation.answer_arrived"), timeout=30, markup=False)
+            self.say(lambda t: t("consultation.answer_arrived"), timeout=30)
 
     @work(group="alert")
     async def alert_if_critical(self, reading_id: str) -> None:
@@ -310,16 +318,10 @@ class ClinicApp(App[None]):
             return
         if not reading.get("alerts") or self.signed_in is None:
             return
-        t = self.i18n
         name = clean(reading.get("resident_name"))
         key = "alert.critical_reading" if name else "alert.critical_unassigned"
         self.bell()
-        self.notify(
-            t(key, name=name, values=summary(reading, t)),
-            severity="error",
-            timeout=30,
-            markup=False,
-        )
+        self.say(lambda t: t(key, name=name, values=summary(reading, t)), severity="error", timeout=30)
 
     @work(exclusive=True, group="status")
     async def refresh_status(self) -> None:

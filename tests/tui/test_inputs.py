@@ -8,12 +8,13 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual.app import App, ComposeResult
+from textual.containers import Vertical
 from textual.widgets import Input
 
 from tui.i18n import Catalogue
 from tui.widgets import checks
 from tui.widgets.checks import Problem
-from tui.widgets.fields import Field
+from tui.widgets.fields import Field, MultiField, SelectField
 
 NASTY = st.one_of(
     st.text(max_size=60),
@@ -130,3 +131,33 @@ async def test_a_form_opened_in_one_language_follows_a_switch_to_the_other() -> 
             ]
             populations = form.query_one("#f-key_populations", MultiField).query_one("SelectionList")
             assert str(populations.get_option_at_index(0).prompt).endswith(t.options("key_population")[0][0])
+
+
+class FormBox(App[None]):
+    """A bare app with one box to mount fields into, as a form mounts its later fields."""
+
+    def compose(self) -> ComposeResult:
+        yield Vertical(id="box")
+
+
+async def test_fields_removed_while_they_are_being_mounted_end_quietly() -> None:
+    """A form closed (Esc, the lock, the app ending) while a step of its fields is mounting: the fields go in the
+    same moment they come. Textual's Select looked up its overlay, already gone, and the app ended with NoMatches
+    (the day test's occasional failure, after Esc on a form still being built)."""
+    app = FormBox()
+    async with app.run_test() as pilot:
+        for _ in range(3):
+            box = app.query_one("#box")
+            box.mount_all(
+                [
+                    SelectField(
+                        "field.allergy_category", name="category", value_set="allergy_category", value="medication"
+                    ),
+                    Field("fu.field.sbp", name="sbp", check=checks.number(40, 300), value="400"),
+                    MultiField("fu.field.symptoms", name="symptoms", value_set="ht_symptom", values=["1"]),
+                ]
+            )
+            await box.remove()  # in the same moment
+            await app.mount(Vertical(id="box"))
+            await pilot.pause(0.05)
+    assert app.return_code in (0, None)

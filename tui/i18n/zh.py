@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "home.unassigned": "待分配读数 ({n})",
     "home.device_user": "用户 {n}",
     "home.unassigned_short": "未分配",
+    "list.sep": "、",
     "home.due": "本周待随访和逾期 ({n})",
     "home.alerts": "警报 ({n})",
     "home.consultations": "会诊 ({n})，{answered} 条已回复待记录处理结果：F7 打开",

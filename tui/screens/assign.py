@@ -118,7 +118,8 @@ class AssignScreen(ClinicModal):
             for c in self.candidates
         ]
         table = self.query_one("#candidates", PagedTable)
-        table.empty_text = t("assign.search_first")
+        typed = self.query_one("#assign-search", Input).value.strip()
+        table.empty_text = t("home.no_match") if typed else t("assign.search_first")
         table.page_text = t("table.page")
         table.set_rows(["", t("col.name"), t("col.sex"), t("col.born"), t("col.village"), t("col.id_number")], rows)
 

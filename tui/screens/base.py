@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Static
@@ -122,10 +123,16 @@ class ScreenMixin:
         if banner is not None:
             banner.show_error(error)
         else:
-            message = self.t(f"banner.{kind_of(error)}")
-            if self.t.language == "en":
-                message += "  " + clean(error.message)
-            self.clinic.notify(message, severity="error", markup=False)
+            kind, detail = kind_of(error), clean(error.message)
+            self.clinic.say(
+                lambda t: t(f"banner.{kind}") + ("  " + detail if t.language == "en" else ""), severity="error"
+            )
+
+    def say(
+        self, key: str, *, severity: SeverityLevel = "information", timeout: float | None = None, **values: Any
+    ) -> None:
+        """A notice (toast) of a catalogue key, which follows the language while it is shown."""
+        self.clinic.say(lambda t: t(key, **values), severity=severity, timeout=timeout)
 
     def retranslate(self) -> None:
         """Re-render every text of the screen in the language in force."""

@@ -172,7 +172,7 @@ class ConflictsScreen(ClinicScreen):
             return
         done = await self.call("conflict.resolve", {"id": self.current["id"], "choices": dict(self.choices)})
         if done is not None:
-            self.notify(self.t("conflicts.resolved"), markup=False)
+            self.say("conflicts.resolved")
             self.current = None
             self.load()
 

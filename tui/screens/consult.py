@@ -116,7 +116,7 @@ class ConsultRequestScreen(ClinicScreen):
             if len(self.targets) == 1:
                 select.value = str(self.targets[0]["target"])
             if not self.targets:
-                self.notify(self.t("consultation.no_targets"), severity="warning", markup=False, timeout=15)
+                self.say("consultation.no_targets", severity="warning", timeout=15)
         found: ConsultAttachmentsReply | None = await self.call(
             "consult.attachments", {"resident_id": self.resident_id}
         )
@@ -257,12 +257,12 @@ class ConsultRequestScreen(ClinicScreen):
         missing = self._missing(params)
         if missing is not None:
             key, where = missing
-            self.notify(self.t(key), severity="error", markup=False)
+            self.say(key, severity="error")
             where.focus()
             return
         made = await self.call("consult.request", params)
         if made is not None:
-            self.notify(self.t("consultation.requested"), markup=False)
+            self.say("consultation.requested")
             self.app.pop_screen()
 
     def action_back(self) -> None:
@@ -408,12 +408,12 @@ class ConsultInboxScreen(ClinicScreen):
         if c is None:
             return
         if c.get("state") == "closed":
-            self.notify(self.t("consultation.add_closed"), severity="warning", markup=False)
+            self.say("consultation.add_closed", severity="warning")
             return
 
         def added(done: Any) -> None:
             if done:
-                self.notify(self.t("consultation.information_added"), markup=False)
+                self.say("consultation.information_added")
                 self.load()
 
         self.app.push_screen(ConsultAddScreen(str(c["id"]), str(c.get("question") or "")), added)
@@ -427,14 +427,14 @@ class ConsultInboxScreen(ClinicScreen):
         if chosen is None:
             return
         if chosen.get("state") == "closed":
-            self.notify(self.t("consultation.withdraw_closed"), severity="warning", markup=False)
+            self.say("consultation.withdraw_closed", severity="warning")
             return
         asked = lit(chosen.get("question"), cells=40).plain
         if not await self.app.push_screen_wait(ConfirmScreen("consultation.confirm_withdraw", asked=asked)):
             return
         done = await self.call("consult.withdraw", {"id": chosen["id"]})
         if done is not None:
-            self.notify(self.t("consultation.withdrawn"), markup=False)
+            self.say("consultation.withdrawn")
             self.load()
 
     def action_outcome(self, outcome: str) -> None:
@@ -458,7 +458,7 @@ class ConsultInboxScreen(ClinicScreen):
         params = {"id": consultation_id, "outcome": outcome, **({"text": note} if note else {})}
         done = await self.call("consult.outcome", params)
         if done is not None:
-            self.notify(self.t("consultation.outcome_recorded"), markup=False)
+            self.say("consultation.outcome_recorded")
             self.load()
 
     def action_back(self) -> None:

@@ -147,6 +147,7 @@ class FollowUpScreen(FormModal):
         self.programme = Programme(programme)
         self.entry = entry
         self.prefill: dict[str, Any] = {}
+        self.answered: dict[str, Any] | None = None  # the prefill as the daemon answered it (prefill: once filled in)
         self.limits = rules.DEFAULT_THRESHOLDS
         self.previous: list[FollowUp] = []
         self.touched: set[str] = set()
@@ -254,12 +255,8 @@ class FollowUpScreen(FormModal):
             self.previous = [_follow_up(p) for p in found.get("previous") or []]
             if self.entry is not None:
                 self.previous = [p for p in self.previous if p.id != self.entry.get("id")]
-            resident = found.get("resident") or {}
-            who = Text(clean(resident.get("name")), style="bold")
-            who.append(f"  {clean(resident.get('id_number'))}  {clean(resident.get('birth_date'))}")
-            if found.get("sources"):
-                who.append("  " + self.t("fu.prefilled", n=len(found["sources"])), style="green")
-            self.query_one("#fu-who", Static).update(who)  # who it is, at once; the values once the form is built
+            self.answered = found
+            self._show_who()  # who it is, at once; the values once the form is built
             await self.built_event.wait()
         self.prefill = found
         values = dict(self.entry) if self.entry is not None else dict(found.get("fields") or {})
@@ -271,6 +268,23 @@ class FollowUpScreen(FormModal):
         self.assess()
         self.loaded = True
         self.ready()
+
+    def _show_who(self) -> None:
+        """The line under the title: whose form, and how many values came from today's readings."""
+        found = self.answered or {}
+        resident = found.get("resident") or {}
+        who = Text(clean(resident.get("name")), style="bold")
+        who.append(f"  {clean(resident.get('id_number'))}  {clean(resident.get('birth_date'))}")
+        if found.get("sources"):
+            who.append("  " + self.t("fu.prefilled", n=len(found["sources"])), style="green")
+        self.query_one("#fu-who", Static).update(who)
+
+    def translate_body(self) -> None:
+        """The who line and the suggestion (its classification, action and rules) in the language in force."""
+        if self.answered is not None:
+            self._show_who()
+        if self.loaded:
+            self.assess()
 
     def fill(self, values: dict[str, Any]) -> None:
         """Put values into the form."""

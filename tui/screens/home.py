@@ -208,7 +208,7 @@ class HomeScreen(ClinicScreen):
         if matches:
             await self.open_resident(str(matches[0]["id"]))
         elif not id_number_note(text, self.t):  # a wrong ID number is already explained beside the box
-            self.notify(self.t("home.no_match"), severity="warning", markup=False)
+            self.say("home.no_match", severity="warning")
 
     async def open_resident(self, resident_id: str, tab: str = "summary") -> None:
         """Open a resident's file."""
@@ -299,7 +299,7 @@ class HomeScreen(ClinicScreen):
         reading = self._today(key) if key else None
         if reading is None or not reading.get("resident_id"):
             if reading is not None:
-                self.notify(self.t("home.assign_first"), markup=False)
+                self.say("home.assign_first")
             return
         if not reading.get("acknowledged"):
             self._acknowledge(str(reading["id"]))
@@ -319,7 +319,7 @@ class HomeScreen(ClinicScreen):
         if waiting:
             self.assign(str(waiting[0]["id"]))
         else:
-            self.notify(self.t("home.none_waiting"), markup=False)
+            self.say("home.none_waiting")
 
     def assign(self, reading_id: str) -> None:
         """Assign a waiting reading (search, confirm)."""
@@ -343,7 +343,7 @@ class HomeScreen(ClinicScreen):
             if done is None:
                 break
         if done is not None:
-            self.notify(self.t("assign.done", name=clean(resident["name"])), markup=False)
+            self.say("assign.done", name=clean(resident["name"]))
             self.load()
 
     # -- the lists of the day ------------------------------------------------------------------------------------
@@ -517,7 +517,7 @@ class HomeScreen(ClinicScreen):
         self._show_note(search.value.strip())
         if self.summary:
             self._show_summary()
-        if self.matches:
+        if self.matches or self.matched_text:  # a search that found nothing has its column titles too
             self._show_matches()
         if self.awaiting:
             self._show_awaiting()

@@ -244,7 +244,7 @@ class ResidentScreen(ClinicScreen):
         line.append("\n")
         if allergies:
             line.append("⚠ " + t("resident.allergies") + " ", style="bold red")
-            shown = "、".join(
+            shown = t("list.sep").join(
                 clean(a.get("substance")) + (f"({clean(a.get('reaction'))})" if a.get("reaction") else "")
                 for a in allergies
             )
@@ -271,7 +271,7 @@ class ResidentScreen(ClinicScreen):
             text.append(clean(value) + "\n")
         conditions = self._entries("condition")
         text.append(f"\n{t('resident.conditions')}: ", style="bold")
-        text.append("、".join(clean(c.get("name")) for c in conditions) or t("resident.none"))
+        text.append(t("list.sep").join(clean(c.get("name")) for c in conditions) or t("resident.none"))
         readings = self.readings
         text.append(f"\n{t('resident.last_reading')}: ", style="bold")
         if readings:
@@ -420,7 +420,7 @@ class ResidentScreen(ClinicScreen):
         elif self.tab in ENTRY_TABS:
             self._edit_entry(self.tab, None)
         else:
-            self.notify(self.t("resident.choose_tab"), markup=False)
+            self.say("resident.choose_tab")
 
     def action_edit(self) -> None:
         """Edit the row under the cursor."""
@@ -445,7 +445,7 @@ class ResidentScreen(ClinicScreen):
 
             screen = EntryFormScreen(kind, self.resident_id, entry=entry)
         if await self.app.push_screen_wait(screen):
-            self.notify(self.t("saved"), markup=False)
+            self.say("saved")
             self.load()
 
     def action_follow_up(self, programme: str) -> None:
@@ -457,7 +457,7 @@ class ResidentScreen(ClinicScreen):
         from tui.screens.followup import FollowUpScreen
 
         if await self.app.push_screen_wait(FollowUpScreen(self.resident_id, programme)):
-            self.notify(self.t("saved"), markup=False)
+            self.say("saved")
             self.load()
 
     @work(group="edit")

@@ -40,6 +40,24 @@ def compact_quietly(widget: Input | Select[Any], reactive: Any, compact: bool) -
     widget.set_class(compact, "-textual-compact", update=False)
 
 
+def removed_while_mounting(widget: Any) -> bool:
+    """Whether a widget is being removed before its own mount was dealt with.
+
+    A form closed (Esc, the lock, the app ending) while a step of its later fields is still being mounted removes
+    those fields at once: the parts a field composed are gone before the field's Mount arrives, and a handler
+    that looks them up (Textual's Select looks up its overlay) raised NoMatches, ending the app with a traceback.
+    """
+    return bool(widget._pruning or widget._closing)
+
+
+class FieldSelect(Select[str]):
+    """Textual's Select, which sets up nothing when it is removed before its mount arrives (see above)."""
+
+    def _on_mount(self, event: events.Mount) -> None:
+        if removed_while_mounting(self):
+            event.prevent_default()  # Select's own setup looks up its overlay, which has gone
+
+
 class TypeaheadInput(Input):
     """An Input that sends keys typed ahead to where the doctor meant them.
 
@@ -115,7 +133,7 @@ class Field(Vertical):
         yield _hidden(Static(classes="field-error"))
 
     def on_mount(self) -> None:
-        if self._initial:  # a value that starts wrong says so at once
+        if self._initial and not removed_while_mounting(self):  # a value that starts wrong says so at once
             self.show_problem(self.problem)
 
     @property
@@ -152,7 +170,8 @@ class Field(Vertical):
         self._language = t.language
         self.query_one(".field-label", Static).update(Text(t(self.label_key)))
         self.input.placeholder = t(self.hint_key) if self.hint_key else ""
-        self.show_problem(self.problem if self.input.value else None)
+        shown = self.input.value or self.has_class("-invalid")  # an empty field's "required" after a save stays
+        self.show_problem(self.problem if shown else None)
 
     def show_problem(self, problem: Problem | None) -> None:
         """Show (or clear) the inline error."""
@@ -232,7 +251,7 @@ class SelectField(Vertical):
         t = catalogue_of(self)
         self._language = t.language
         yield Static(Text(t(self.label_key)), classes="field-label")
-        select = Select[str](
+        select = FieldSelect(
             numbered(t.options(self.value_set)),
             value=self._initial if self._initial else Select.NULL,
             id=f"i-{self.field_name}",
@@ -293,6 +312,8 @@ class SelectField(Vertical):
             self.select.set_options(numbered(t.options(self.value_set)))
             if chosen is not None:
                 self.select.value = chosen
+        if self.has_class("-invalid"):  # its "required" after a save, in the new language
+            self.validate_now()
 
     def on_key(self, event: events.Key) -> None:
         if self.select.expanded or not event.character or not event.character.isdigit():
@@ -344,6 +365,8 @@ class MultiField(Vertical):
         return found
 
     def on_mount(self) -> None:
+        if removed_while_mounting(self):
+            return
         self.choices.highlighted = None  # no cursor on an option until the doctor moves into it
 
     @property

@@ -48,6 +48,9 @@ class StatusBar(Static):
         """Render in the language in force."""
         t, info = catalogue_of(self), self.info
         line = Text()
+        if not info.user:  # signed out: nothing read from the daemon yet, so no sync state or count to show
+            self.update(line)
+            return
         if info.user:
             line.append(" " + clean(info.user), style="bold")
             line.append(f" ({t('role.' + info.role)})  " if info.role else "  ")
