@@ -272,8 +272,12 @@ class Core:
         """
         if row is not None:
             data = {**data, ROW_KEY: bound_values(table, row)}
+        return self.seal_raw(table, row_id, json.dumps(data, separators=(",", ":")).encode())
+
+    def seal_raw(self, table: str, row_id: str, plaintext: bytes) -> tuple[str, bytes]:
+        """Encrypt bytes as a row's payload under the current data key; returns (key id, blob)."""
         cipher = self.keys().cipher()
-        return cipher.key_id, cipher.seal(table, row_id, json.dumps(data, separators=(",", ":")).encode())
+        return cipher.key_id, cipher.seal(table, row_id, plaintext)
 
     def open(
         self, table: str, row_id: str, key_id: str, blob: bytes, *, row: Mapping[str, object] | None = None
@@ -284,18 +288,21 @@ class Core:
         copy is removed; without it, the payload is returned as stored (key rotation re-seals it so).
         """
         try:
-            data = json.loads(self.keys().cipher(key_id).open(table, row_id, blob))
-        except (crypto.DecryptionFailed, ValueError):
-            raise StoreCorrupted(
-                f"row {row_id} of {table} failed its integrity check (tampered or damaged); it is not shown",
-                table=table,
-                row_id=row_id,
-            ) from None
+            data = json.loads(self.open_raw(table, row_id, key_id, blob))
+        except ValueError:
+            raise _failed_integrity(table, row_id) from None
         if not isinstance(data, dict):
             raise StoreCorrupted(f"row {row_id} of {table} holds no record", table=table, row_id=row_id)
         if row is not None:
             self._check_bound(table, row_id, data, row)
         return data
+
+    def open_raw(self, table: str, row_id: str, key_id: str, blob: bytes) -> bytes:
+        """Decrypt a row's payload as the bytes sealed (no JSON read); StoreCorrupted when it fails authentication."""
+        try:
+            return self.keys().cipher(key_id).open(table, row_id, blob)
+        except crypto.DecryptionFailed:
+            raise _failed_integrity(table, row_id) from None
 
     def _check_bound(self, table: str, row_id: str, data: dict[str, Any], row: Mapping[str, object]) -> None:
         bound = data.pop(ROW_KEY, None)
@@ -421,3 +428,11 @@ class Core:
 def _one_line(text: str) -> str:
     """Audit details are single printable lines (no log injection)."""
     return "".join(ch if ch.isprintable() else " " for ch in text)[:500]
+
+
+def _failed_integrity(table: str, row_id: str) -> StoreCorrupted:
+    return StoreCorrupted(
+        f"row {row_id} of {table} failed its integrity check (tampered or damaged); it is not shown",
+        table=table,
+        row_id=row_id,
+    )
