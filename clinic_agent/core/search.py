@@ -61,11 +61,30 @@ def _char_spellings(ch: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(spellings))  # the most common reading first
 
 
+@lru_cache(maxsize=65536)
+def _char_keys(ch: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A character's initials and full spellings, looked up once for both."""
+    return _char_initials(ch), _char_spellings(ch)
+
+
+def _combinations(options: list[tuple[str, ...]], cap: int) -> list[str]:
+    """One reading per character joined, the usual ones first, at most ``cap`` (one, without itertools, when
+    no character reads two ways, as for most names)."""
+    if max(map(len, options), default=1) == 1:
+        return ["".join([only for (only,) in options])]
+    return ["".join(c) for c in itertools.islice(itertools.product(*options), cap)]
+
+
 def spellings(name: str) -> list[str]:
     """A name in full pinyin without tones or spaces (龙秀英 -> longxiuying), the usual reading first (bounded)."""
-    options = [o for o in (_char_spellings(ch) for ch in name if not ch.isspace()) if o]
-    combos = itertools.islice(itertools.product(*options), _MAX_SPELLING_VARIANTS)
-    return ["".join(c) for c in combos]
+    return _combinations([o for o in map(_char_spellings, name) if o], _MAX_SPELLING_VARIANTS)
+
+
+def name_keys(name: str) -> tuple[list[str], list[str]]:
+    """``initials(name)`` and ``spellings(name)`` in one pass over the name (at an unlock, for every resident)."""
+    keys = list(map(_char_keys, name))
+    firsts = _combinations([k[0] for k in keys if k[0]], _MAX_INITIAL_VARIANTS)
+    return firsts, _combinations([k[1] for k in keys if k[1]], _MAX_SPELLING_VARIANTS)
 
 
 def normalise_query(query: str) -> str:
@@ -80,10 +99,7 @@ def _phone_digits(phone: str) -> str:
 
 def initials(name: str) -> list[str]:
     """The pinyin initials of a name: the usual reading first, then other heteronym readings (bounded)."""
-    options = [_char_initials(ch) for ch in name if not ch.isspace()]
-    options = [o for o in options if o]
-    combos = itertools.islice(itertools.product(*options), _MAX_INITIAL_VARIANTS)
-    return ["".join(c) for c in combos]
+    return _combinations([o for o in map(_char_initials, name) if o], _MAX_INITIAL_VARIANTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +373,7 @@ class _Prepared(NamedTuple):
 def _prepared(fields: IndexFields) -> _Prepared:
     if fields.deleted:
         return _Prepared(fields, "", [], [])
-    return _Prepared(fields, _phone_digits(fields.phone), initials(fields.name), spellings(fields.name))
+    return _Prepared(fields, _phone_digits(fields.phone) if fields.phone else "", *name_keys(fields.name))
 
 
 def snapshot_header(data: bytes) -> tuple[dict[str, Any], memoryview]:

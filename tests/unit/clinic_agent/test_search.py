@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import struct
@@ -28,6 +29,17 @@ def test_initials_include_heteronym_readings_most_common_first() -> None:
     assert initials("单田芳")[0] == "dtf" and "stf" in initials("单田芳")  # noqa: PT018
     assert "zzw" in initials("曾志伟")
     assert initials("Li Ming") == ["liming"]
+
+
+@pytest.mark.parametrize("name", ["张三丰", "单田芳", "曾 长 乐", "吕小华", "Wang 芳", "阿依古丽·买买提", "　", ""])
+def test_both_keys_at_once_are_each_read_alone_and_every_reading_combination(name: str) -> None:
+    """``name_keys`` (one pass, one joined reading when no character has two) gives what ``initials`` and
+    ``spellings`` give, and those are every combination of the characters' readings, the usual first."""
+    assert search.name_keys(name) == (initials(name), search.spellings(name))
+    for read, cap in ((search._char_initials, search._MAX_INITIAL_VARIANTS), (search._char_spellings, 4)):
+        options = [o for o in map(read, name) if o]
+        every = ["".join(c) for c in itertools.product(*options)][:cap]
+        assert search._combinations(options, cap) == every
 
 
 def test_exact_name_then_prefix_then_part() -> None:
