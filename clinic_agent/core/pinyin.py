@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
+import itertools
 import json
 import threading
 import unicodedata
@@ -82,19 +83,15 @@ def toneless(reading: str) -> str:
 
 def _load() -> _Table:
     raw: dict[str, str] = json.loads(_dictionary_path().read_text(encoding="utf-8"))
-    codes = array("I")
+    every = sorted(map(int, raw))
+    ranges = (every[bisect.bisect_left(every, low) : bisect.bisect_right(every, high)] for low, high in _HAN_RANGES)
+    codes = array("I", sorted(set(itertools.chain.from_iterable(ranges))))  # some ranges overlap
+    # Every character's readings made toneless in one pass over one string, not a call per reading:
+    # NFD, NFC and the tone marks work character by character, and "," and ";" are left as they are.
+    joined = toneless(";".join(raw[str(code)] for code in codes))
     starts = array("I", [0])
-    parts: list[str] = []
-    length = 0
-    for code in sorted(map(int, raw)):
-        if not any(low <= code <= high for low, high in _HAN_RANGES):
-            continue
-        text = ",".join(toneless(r) for r in raw[str(code)].split(","))
-        codes.append(code)
-        length += len(text)
-        parts.append(text)
-        starts.append(length)
-    return _Table(codes, starts, "".join(parts))
+    starts.extend(itertools.accumulate(map(len, joined.split(";"))))
+    return _Table(codes, starts, joined.replace(";", ""))
 
 
 def _loaded() -> _Table:

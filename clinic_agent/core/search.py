@@ -10,13 +10,13 @@ sorted keys, so a keypress over 50,000 residents stays in milliseconds.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import heapq
 import itertools
+import json
 import operator
 import re
+import struct
 import sys
 import threading
 import unicodedata
@@ -36,7 +36,9 @@ _NUMBER_PUNCTUATION = re.compile(r"[\s()+-]")
 _IN_PLACE_LIMIT = 256  # more changes at once than this are sorted once rather than put in one by one
 _RECENT_LIMIT = 4096  # keys added since the columns were built, beyond which they are merged in
 _DEAD_LIMIT = 1024  # slots edited or deleted since, beyond which (and an eighth of the live) they go
-SNAPSHOT_FORMAT = 3  # 2: with each resident's key-population flags, and rows packed; 3: columns as held
+SNAPSHOT_FORMAT = 4  # 2: key-population flags, rows packed; 3: columns as held, in JSON; 4: columns as raw bytes
+_MAGIC = b"clinic-agent name index\x00"  # what a snapshot of format 4 or later starts with (JSON ones with "{")
+_HEAD = struct.Struct("<II")  # after the magic: the format, then the length of the JSON header
 _FLAG_SEPARATOR = ","
 
 
@@ -59,11 +61,30 @@ def _char_spellings(ch: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(spellings))  # the most common reading first
 
 
+@lru_cache(maxsize=65536)
+def _char_keys(ch: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A character's initials and full spellings, looked up once for both."""
+    return _char_initials(ch), _char_spellings(ch)
+
+
+def _combinations(options: list[tuple[str, ...]], cap: int) -> list[str]:
+    """One reading per character joined, the usual ones first, at most ``cap`` (one, without itertools, when
+    no character reads two ways, as for most names)."""
+    if max(map(len, options), default=1) == 1:
+        return ["".join([only for (only,) in options])]
+    return ["".join(c) for c in itertools.islice(itertools.product(*options), cap)]
+
+
 def spellings(name: str) -> list[str]:
     """A name in full pinyin without tones or spaces (龙秀英 -> longxiuying), the usual reading first (bounded)."""
-    options = [o for o in (_char_spellings(ch) for ch in name if not ch.isspace()) if o]
-    combos = itertools.islice(itertools.product(*options), _MAX_SPELLING_VARIANTS)
-    return ["".join(c) for c in combos]
+    return _combinations([o for o in map(_char_spellings, name) if o], _MAX_SPELLING_VARIANTS)
+
+
+def name_keys(name: str) -> tuple[list[str], list[str]]:
+    """``initials(name)`` and ``spellings(name)`` in one pass over the name (at an unlock, for every resident)."""
+    keys = list(map(_char_keys, name))
+    firsts = _combinations([k[0] for k in keys if k[0]], _MAX_INITIAL_VARIANTS)
+    return firsts, _combinations([k[1] for k in keys if k[1]], _MAX_SPELLING_VARIANTS)
 
 
 def normalise_query(query: str) -> str:
@@ -78,10 +99,7 @@ def _phone_digits(phone: str) -> str:
 
 def initials(name: str) -> list[str]:
     """The pinyin initials of a name: the usual reading first, then other heteronym readings (bounded)."""
-    options = [_char_initials(ch) for ch in name if not ch.isspace()]
-    options = [o for o in options if o]
-    combos = itertools.islice(itertools.product(*options), _MAX_INITIAL_VARIANTS)
-    return ["".join(c) for c in combos]
+    return _combinations([o for o in map(_char_initials, name) if o], _MAX_INITIAL_VARIANTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,25 +112,50 @@ class Match:
     rank: int
 
 
-def _packed(numbers: array[int]) -> str:
-    """Numbers of a 32-bit array as little-endian bytes in base64: a JSON list would come back as one int
-    object each (hundreds of thousands at 50,000 residents), made and freed at every unlock."""
+def _raw(numbers: array[int]) -> bytes:
+    """A 32-bit array as little-endian bytes, as it is held on a little-endian PC (no copy made per number)."""
     if sys.byteorder == "big":
         numbers = array("I", numbers)
         numbers.byteswap()
-    return base64.b64encode(numbers.tobytes()).decode("ascii")
+    return numbers.tobytes()
 
 
-def _unpacked(text: str) -> array[int]:
-    unpacked = array("I", base64.b64decode(text.encode("ascii"), validate=True))
+def _numbers(raw: memoryview) -> array[int]:
+    """The 32-bit array of ``_raw`` bytes; ValueError when they are not a whole number of them."""
+    if len(raw) % 4:
+        raise ValueError(f"a snapshot's array of {len(raw)} bytes is not made of 32-bit numbers")
+    numbers = array("I")
+    numbers.frombytes(raw)
     if sys.byteorder == "big":
-        unpacked.byteswap()
-    return unpacked
+        numbers.byteswap()
+    return numbers
 
 
-def _increasing(numbers: array[int]) -> bool:
-    """Whether each number is above the one before (without a Python step per number)."""
-    return all(map(operator.lt, numbers, itertools.islice(numbers, 1, None)))
+class _Sections:
+    """The raw parts of a snapshot, taken in the order they were written (each a view, not a copy)."""
+
+    def __init__(self, body: memoryview, sizes: list[int]) -> None:
+        if sum(sizes) != len(body):
+            raise ValueError(f"a snapshot's parts add up to {sum(sizes)} bytes, it holds {len(body)}")
+        self._body, self._sizes, self._at, self._next = body, sizes, 0, 0
+
+    def take(self) -> memoryview:
+        if self._next >= len(self._sizes):
+            raise ValueError("a snapshot holds fewer parts than its index needs")
+        size = self._sizes[self._next]
+        part = self._body[self._at : self._at + size]
+        self._at, self._next = self._at + size, self._next + 1
+        return part
+
+    def text(self) -> str:
+        return str(self.take(), "utf-8")
+
+    def numbers(self) -> array[int]:
+        return _numbers(self.take())
+
+    def done(self) -> None:
+        if self._next != len(self._sizes):
+            raise ValueError(f"a snapshot holds {len(self._sizes)} parts, its index reads {self._next}")
 
 
 def _runs(flags: bytearray) -> list[tuple[int, int]]:
@@ -166,19 +209,19 @@ class _Column:
             starts.extend(start + shift for start in self.starts[first + 1 : end + 1])
         return _Column("".join(pieces), starts)
 
-    def saved(self) -> dict[str, Any]:
-        """The snapshot's form: the blob as it is, the starts packed."""
-        return {"text": self.blob, "starts": _packed(self.starts)}
+    def saved(self) -> list[bytes]:
+        """The snapshot's parts: the text in UTF-8, the starts as raw 32-bit numbers."""
+        return [self.blob.encode("utf-8"), _raw(self.starts)]
 
     @classmethod
-    def restored(cls, saved: dict[str, Any], count: int) -> _Column:
+    def restored(cls, parts: _Sections, count: int) -> _Column:
         """A column of ``count`` texts from a snapshot; ValueError when it does not hold that.
 
-        Checked by its counts and ends only, not text by text (a third of a second at 50,000 residents
-        on a busy PC): the copy is authenticated, so what these checks are for is a copy another
-        version of this code wrote, not a forged one (store/search_index.py)."""
-        blob, starts = saved["text"], _unpacked(saved["starts"])
-        if not isinstance(blob, str) or len(starts) != count + 1 or starts[0] != 0 or starts[-1] != len(blob):
+        Checked by its counts and ends only, not text by text: the copy is authenticated, so what
+        these checks are for is a copy another version of this code wrote, not a forged one
+        (store/search_index.py)."""
+        blob, starts = parts.text(), parts.numbers()
+        if len(starts) != count + 1 or starts[0] != 0 or starts[-1] != len(blob):
             raise ValueError(f"a snapshot column does not hold {count} texts")
         if blob.count(_SEPARATOR) != count:
             raise ValueError(f"a snapshot column's texts are not where it says ({count} texts)")
@@ -265,25 +308,21 @@ class _SortedKeys:
         out.keys.extend(keys)
         return out
 
-    def saved(self) -> dict[str, Any]:
-        """The snapshot's form (built rows only: the index compacts itself first)."""
-        return {
-            "keys": self.keys.saved(),
-            "first_row": _packed(self.first_row),
-            "slots": _packed(self.slots),
-            "alternate": self.alternate.hex(),
-        }
+    def saved(self) -> list[bytes]:
+        """The snapshot's parts (built rows only: the index compacts itself first)."""
+        return [_raw(self.first_row), *self.keys.saved(), _raw(self.slots), bytes(self.alternate)]
 
     @classmethod
-    def restored(cls, saved: dict[str, Any], count: int) -> _SortedKeys:
-        """The rows of a snapshot of ``count`` residents; ValueError when they do not add up."""
-        first_row, slots = _unpacked(saved["first_row"]), _unpacked(saved["slots"])
-        alternate = bytearray.fromhex(saved["alternate"])
-        keys = _Column.restored(saved["keys"], len(first_row) - 1)
+    def restored(cls, parts: _Sections, count: int) -> _SortedKeys:
+        """The rows of a snapshot of ``count`` residents; ValueError when they do not add up.
+
+        The slot numbers are taken as written, not each checked against ``count`` (that took most of a
+        restore: a Python step per number); see ``NameIndex.restore``."""
+        first_row = parts.numbers()
+        keys = _Column.restored(parts, len(first_row) - 1)
+        slots, alternate = parts.numbers(), bytearray(parts.take())
         if not (first_row and first_row[0] == 0 and first_row[-1] == len(slots) == len(alternate)):
             raise ValueError(f"a snapshot's sorted keys hold {len(first_row) - 1} keys for {len(slots)} rows")
-        if not _increasing(first_row) or (slots and max(slots) >= count):
-            raise ValueError(f"a snapshot's sorted keys name residents it does not hold ({count})")
         out = cls()
         out.keys, out.first_row, out.slots, out.alternate = keys, first_row, slots, alternate
         return out
@@ -334,7 +373,36 @@ class _Prepared(NamedTuple):
 def _prepared(fields: IndexFields) -> _Prepared:
     if fields.deleted:
         return _Prepared(fields, "", [], [])
-    return _Prepared(fields, _phone_digits(fields.phone), initials(fields.name), spellings(fields.name))
+    return _Prepared(fields, _phone_digits(fields.phone) if fields.phone else "", *name_keys(fields.name))
+
+
+def snapshot_header(data: bytes) -> tuple[dict[str, Any], memoryview]:
+    """A snapshot's JSON header and the bytes of its columns after it; ValueError when it is not one of
+    this format (the message names the format it is, as a copy saved by an older release is)."""
+    if not data.startswith(_MAGIC):
+        raise ValueError(f"snapshot format {_older_format(data)!r}, not {SNAPSHOT_FORMAT}")
+    view = memoryview(data)[len(_MAGIC) :]
+    if len(view) < _HEAD.size:
+        raise ValueError("a snapshot cut short before its header")
+    found, length = _HEAD.unpack_from(view)
+    if found != SNAPSHOT_FORMAT:
+        raise ValueError(f"snapshot format {found!r}, not {SNAPSHOT_FORMAT}")
+    try:
+        header = json.loads(bytes(view[_HEAD.size : _HEAD.size + length]))
+    except ValueError:
+        header = None
+    if not isinstance(header, dict):
+        raise ValueError("a snapshot's header is not a JSON object")
+    return header, view[_HEAD.size + length :]
+
+
+def _older_format(data: bytes) -> object:
+    """The format a snapshot saved as JSON (formats 1 to 3) says it is, or None."""
+    try:
+        older = json.loads(data)
+    except ValueError:
+        return None
+    return older.get("format") if isinstance(older, dict) else None
 
 
 class NameIndex:
@@ -510,56 +578,62 @@ class NameIndex:
 
     # -- the snapshot ------------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole index as plain JSON values, to be kept encrypted (store/search_index.py).
+    def snapshot(self) -> bytes:
+        """The whole index as bytes, to be kept encrypted (store/search_index.py).
 
         The columns go as they are held (compacted first), with the sorted keys, so that restoring
-        needs neither pinyin nor a sort nor an object per resident; ``pinyin`` names the dictionary
-        their keys came from, so that keys from another dictionary are never mixed with this one's."""
+        needs neither pinyin nor a sort nor an object per resident: a short JSON header, then each
+        column's text in UTF-8 and its numbers as raw 32-bit arrays, which load as one copy each.
+        The header's ``pinyin`` names the dictionary the keys came from, so that keys from another
+        dictionary are never mixed with this one's."""
         with self._lock:
             self._ready()
             if len(self._alive) > self._live or any(t.recent for t in self._tables()):
                 self._compact()
-            return {
-                "format": SNAPSHOT_FORMAT,
+            parts = [
+                *self._ids.saved(),
+                *self._names.saved(),
+                *self._numbers.saved(),
+                *self._phones.saved(),
+                _raw(self._flags),
+                _raw(self._by_id),
+                *self._initials.saved(),
+                *self._spellings.saved(),
+                *self._records.saved(),
+            ]
+            header = {
                 "pinyin": pinyin.dictionary_stamp(),
                 "change_seq": self.change_seq,
                 "count": self._live,
-                "ids": self._ids.saved(),
-                "names": self._names.saved(),
-                "numbers": self._numbers.saved(),
-                "phones": self._phones.saved(),
-                "flags": _packed(self._flags),
                 "flag_sets": list(self._flag_sets),
-                "by_id": _packed(self._by_id),
-                "initials": self._initials.saved(),
-                "spellings": self._spellings.saved(),
-                "records": self._records.saved(),
+                "sizes": [len(part) for part in parts],
             }
+        head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        return b"".join([_MAGIC, _HEAD.pack(SNAPSHOT_FORMAT, len(head)), head, *parts])
 
-    def restore(self, data: dict[str, Any]) -> None:
-        """Take the index from a snapshot; ValueError (and the index unchanged) when it is not one."""
-        if data.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"snapshot format {data.get('format')!r}, not {SNAPSHOT_FORMAT}")
-        if data.get("pinyin") != pinyin.dictionary_stamp():
+    def restore(self, data: bytes) -> None:
+        """Take the index from a snapshot; ValueError (and the index unchanged) when it is not one.
+
+        Each part is checked by its length and ends (the counts agree, every text is where its column
+        says), not number by number: the copy is authenticated and stamped with its format, so a copy
+        of another layout is told by its format and those counts, and nobody without the data key can
+        write one. What is left is one copy per part, a few milliseconds at 50,000 residents."""
+        header, body = snapshot_header(data)
+        if header.get("pinyin") != pinyin.dictionary_stamp():
             raise ValueError("the snapshot's pinyin keys come from another pinyin dictionary")
         try:
-            count, change_seq = int(data["count"]), int(data["change_seq"])
-            ids, names, numbers, phones = (
-                _Column.restored(data[name], count) for name in ("ids", "names", "numbers", "phones")
-            )
-            flags, flag_sets, by_id = _unpacked(data["flags"]), data["flag_sets"], _unpacked(data["by_id"])
-            if not (
-                isinstance(flag_sets, list) and flag_sets[:1] == [""] and all(isinstance(f, str) for f in flag_sets)
-            ):
-                raise ValueError("a snapshot's flag sets are not a list of texts")
-            if len(flags) != count or (flags and max(flags) >= len(flag_sets)):
-                raise ValueError(f"a snapshot's flags do not fit its {count} residents")
-            if len(by_id) != count or (by_id and max(by_id) >= count):
-                raise ValueError(f"a snapshot's id order does not fit its {count} residents")
-            tables = [_SortedKeys.restored(data[name], count) for name in ("initials", "spellings", "records")]
-        except (KeyError, IndexError, TypeError, AttributeError, binascii.Error) as exc:
+            count, change_seq, flag_sets = int(header["count"]), int(header["change_seq"]), header["flag_sets"]
+            parts = _Sections(body, [int(size) for size in header["sizes"]])
+            ids, names, numbers, phones = (_Column.restored(parts, count) for _ in range(4))
+            flags, by_id = parts.numbers(), parts.numbers()
+            tables = [_SortedKeys.restored(parts, count) for _ in range(3)]
+            parts.done()
+        except (KeyError, TypeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a name index snapshot ({type(exc).__name__}: {exc})") from None
+        if not (isinstance(flag_sets, list) and flag_sets[:1] == [""] and all(isinstance(f, str) for f in flag_sets)):
+            raise ValueError("a snapshot's flag sets are not a list of texts")
+        if len(flags) != count or len(by_id) != count:
+            raise ValueError(f"a snapshot's flags or id order do not fit its {count} residents")
         with self._lock:
             self._empty()
             self._ids, self._names, self._numbers, self._phones = ids, names, numbers, phones

@@ -193,6 +193,7 @@ class Agent:
                     self.index_restored = True
                 except ValueError as exc:
                     _LOGGER.warning("the saved name index is not used (%s): it is built from the residents", exc)
+            del saved  # its bytes go before freed memory is handed back (a copy held then stays in the heap)
             self._catch_up()
             self.index.build()  # the first keypress finds it ready
         if not self.index_restored or self._unsaved >= _SAVE_AFTER:

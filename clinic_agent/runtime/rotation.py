@@ -105,11 +105,12 @@ def _reencrypt(agent: Agent, table: str, key_column: str, blob_column: str, aad_
             todo = [r for r in rows if r[0] not in skip]
             for row_id, key_id, blob in todo:
                 try:
-                    data = core.open(aad_table, row_id, key_id, blob)
+                    # The bytes as sealed, not read as JSON: the saved name index is not (store/search_index.py).
+                    plaintext = core.open_raw(aad_table, row_id, key_id, blob)
                 except StoreCorrupted:
                     skip.add(row_id)  # tampered: left as it is, and its key is kept
                     continue
-                new_key_id, new_blob = core.seal(aad_table, row_id, data)
+                new_key_id, new_blob = core.seal_raw(aad_table, row_id, plaintext)
                 conn.execute(
                     f"UPDATE {table} SET {key_column} = ?, {blob_column} = ? WHERE id = ? AND {key_column} = ?",
                     (new_key_id, new_blob, row_id, key_id),

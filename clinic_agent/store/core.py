@@ -12,7 +12,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from clinic_agent.core.model import AuditEntry
 from clinic_agent.security import audit, crypto
 from clinic_agent.security.keys import Keyring
 from clinic_agent.store.anchor import Anchor, AnchorFile
-from clinic_agent.store.binding import ROW_KEY, bound_values, mismatched
+from clinic_agent.store.binding import ROW_KEY, agrees, bound_values, mismatched, positions
 from clinic_agent.store.checkpoint import FALLBACK_PAGES, Checkpointer
 from clinic_agent.store.connection import is_disk_failure, is_io_error, open_connection, translate_errors
 
@@ -272,8 +272,12 @@ class Core:
         """
         if row is not None:
             data = {**data, ROW_KEY: bound_values(table, row)}
+        return self.seal_raw(table, row_id, json.dumps(data, separators=(",", ":")).encode())
+
+    def seal_raw(self, table: str, row_id: str, plaintext: bytes) -> tuple[str, bytes]:
+        """Encrypt bytes as a row's payload under the current data key; returns (key id, blob)."""
         cipher = self.keys().cipher()
-        return cipher.key_id, cipher.seal(table, row_id, json.dumps(data, separators=(",", ":")).encode())
+        return cipher.key_id, cipher.seal(table, row_id, plaintext)
 
     def open(
         self, table: str, row_id: str, key_id: str, blob: bytes, *, row: Mapping[str, object] | None = None
@@ -284,18 +288,57 @@ class Core:
         copy is removed; without it, the payload is returned as stored (key rotation re-seals it so).
         """
         try:
-            data = json.loads(self.keys().cipher(key_id).open(table, row_id, blob))
-        except (crypto.DecryptionFailed, ValueError):
-            raise StoreCorrupted(
-                f"row {row_id} of {table} failed its integrity check (tampered or damaged); it is not shown",
-                table=table,
-                row_id=row_id,
-            ) from None
+            data = json.loads(self.open_raw(table, row_id, key_id, blob))
+        except ValueError:
+            raise _failed_integrity(table, row_id) from None
         if not isinstance(data, dict):
-            raise StoreCorrupted(f"row {row_id} of {table} holds no record", table=table, row_id=row_id)
+            raise _no_record(table, row_id)
         if row is not None:
             self._check_bound(table, row_id, data, row)
         return data
+
+    def open_page(
+        self, table: str, rows: Sequence[Sequence[Any]], names: tuple[str, ...]
+    ) -> list[dict[str, Any] | StoreCorrupted]:
+        """Decrypt a page of rows read as ``names`` (id, key_id, payload and the bound columns among them,
+        any more columns after them): for each, what ``open`` with its clear columns gives, or the
+        StoreCorrupted it raises.
+
+        For reading many rows at once (the name index at an unlock without its saved copy): the
+        payloads are parsed as one JSON array (a row that spoils it is parsed alone), and each row's
+        bound columns are compared from the tuple as read, a dict made only for a row that differs."""
+        at_id, at_key, at_payload = names.index("id"), names.index("key_id"), names.index("payload")
+        at_bound = positions(table, names)
+        opened: list[bytes | StoreCorrupted] = []
+        for row in rows:
+            try:
+                opened.append(self.open_raw(table, row[at_id], row[at_key], row[at_payload]))
+            except StoreCorrupted as exc:
+                opened.append(exc)
+        parsed = iter(_parsed_together([p for p in opened if isinstance(p, bytes)]))
+        found: list[dict[str, Any] | StoreCorrupted] = []
+        for row, plain in zip(rows, opened, strict=True):
+            data = plain if isinstance(plain, StoreCorrupted) else next(parsed)
+            if data is _UNREADABLE:
+                data = _failed_integrity(table, row[at_id])
+            elif not isinstance(data, dict):
+                data = data if isinstance(data, StoreCorrupted) else _no_record(table, row[at_id])
+            elif agrees(data.get(ROW_KEY), row, at_bound):
+                del data[ROW_KEY]
+            else:
+                try:
+                    self._check_bound(table, row[at_id], data, dict(zip(names, row, strict=False)))
+                except StoreCorrupted as exc:
+                    data = exc
+            found.append(data)
+        return found
+
+    def open_raw(self, table: str, row_id: str, key_id: str, blob: bytes) -> bytes:
+        """Decrypt a row's payload as the bytes sealed (no JSON read); StoreCorrupted when it fails authentication."""
+        try:
+            return self.keys().cipher(key_id).open(table, row_id, blob)
+        except crypto.DecryptionFailed:
+            raise _failed_integrity(table, row_id) from None
 
     def _check_bound(self, table: str, row_id: str, data: dict[str, Any], row: Mapping[str, object]) -> None:
         bound = data.pop(ROW_KEY, None)
@@ -421,3 +464,37 @@ class Core:
 def _one_line(text: str) -> str:
     """Audit details are single printable lines (no log injection)."""
     return "".join(ch if ch.isprintable() else " " for ch in text)[:500]
+
+
+def _failed_integrity(table: str, row_id: str) -> StoreCorrupted:
+    return StoreCorrupted(
+        f"row {row_id} of {table} failed its integrity check (tampered or damaged); it is not shown",
+        table=table,
+        row_id=row_id,
+    )
+
+
+def _no_record(table: str, row_id: str) -> StoreCorrupted:
+    return StoreCorrupted(f"row {row_id} of {table} holds no record", table=table, row_id=row_id)
+
+
+def _parsed_together(payloads: list[bytes]) -> list[object]:
+    """Each payload read as JSON, in one parse when they make a JSON array together (a call per payload
+    costs more than the parse of a small one); a payload that is not JSON becomes an error in its place."""
+    try:
+        together = json.loads(b"[" + b",".join(payloads) + b"]")
+    except ValueError:
+        together = None
+    if isinstance(together, list) and len(together) == len(payloads):
+        return together
+    return [_parsed(payload) for payload in payloads]
+
+
+_UNREADABLE = object()  # a payload that is not JSON, named as one that failed its integrity check (as by ``open``)
+
+
+def _parsed(payload: bytes) -> object:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return _UNREADABLE

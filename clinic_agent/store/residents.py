@@ -200,34 +200,38 @@ class Residents:
 
         Only the fields the index needs are taken from each decrypted payload (no full record is
         built), and a page at a time, so unlocking never holds every resident in memory at once.
-        Each row is authenticated and its bound clear columns checked as for any read."""
+        Each row is authenticated and its bound clear columns checked as for any read, a page at once
+        (``Core.open_page``: one JSON parse for the page, no dict per row)."""
         with self._core.read() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS}, change_seq FROM residents WHERE change_seq > ? ORDER BY change_seq LIMIT ?",
                 (after, limit),
             ).fetchall()
         found, problems = [], []
-        for row in rows:
+        at_id, at_deleted = _NAMES.index("id"), _NAMES.index("deleted")
+        for row, data in zip(rows, self._core.open_page(TABLE, rows, _NAMES), strict=True):
             try:
-                found.append(self._index_fields(dict(zip(_NAMES, row[:-1], strict=True))))
+                if isinstance(data, StoreCorrupted):
+                    raise data
+                found.append(_index_fields(row[at_id], bool(row[at_deleted]), data))
             except StoreCorrupted as exc:
                 problems.append(exc)
         return IndexPage(found, problems, int(rows[-1][-1]) if rows else None)
-
-    def _index_fields(self, values: dict[str, Any]) -> IndexFields:
-        row_id = values["id"]
-        data = self._core.open(TABLE, row_id, values["key_id"], values["payload"], row=values)
-        name, number = data.get("name"), data.get("id_number")
-        record, phone = data.get("health_record_number"), data.get("phone")
-        if not (isinstance(name, str) and isinstance(number, str) and isinstance(record, str | None)):
-            raise StoreCorrupted(f"row {row_id} of {TABLE} does not hold a valid resident", table=TABLE, row_id=row_id)
-        flags = data.get("key_populations") or []
-        valid_flags = isinstance(flags, list) and all(isinstance(flag, str) for flag in flags)
-        if not isinstance(phone, str | None) or not valid_flags:
-            raise StoreCorrupted(f"row {row_id} of {TABLE} does not hold a valid resident", table=TABLE, row_id=row_id)
-        return IndexFields(row_id, name, number, record or "", phone or "", bool(values["deleted"]), tuple(flags))
 
     def count(self) -> int:
         """How many live residents."""
         with self._core.read() as conn:
             return int(conn.execute("SELECT count(*) FROM residents WHERE deleted = 0").fetchone()[0])
+
+
+def _index_fields(row_id: str, deleted: bool, data: dict[str, Any]) -> IndexFields:
+    """What the name index keeps of a decrypted resident, read straight from its payload (no Resident made)."""
+    name, number = data.get("name"), data.get("id_number")
+    record, phone = data.get("health_record_number"), data.get("phone")
+    flags = data.get("key_populations") or []
+    valid_flags = isinstance(flags, list) and all(isinstance(flag, str) for flag in flags)
+    if not (isinstance(name, str) and isinstance(number, str) and isinstance(record, str | None)) or not (
+        isinstance(phone, str | None) and valid_flags
+    ):
+        raise StoreCorrupted(f"row {row_id} of {TABLE} does not hold a valid resident", table=TABLE, row_id=row_id)
+    return IndexFields(row_id, name, number, record or "", phone or "", deleted, tuple(flags))

@@ -10,7 +10,6 @@ whole on both sides.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import tracemalloc
@@ -193,7 +192,7 @@ def _rewritten(people: list[IndexFields]) -> NameIndex:
 
 def _restored(people: list[IndexFields]) -> NameIndex:
     index = NameIndex()
-    index.restore(json.loads(json.dumps(_one_by_one(people).snapshot())))  # as kept: JSON
+    index.restore(_one_by_one(people).snapshot())
     return index
 
 
@@ -246,7 +245,7 @@ def test_edits_and_deletions_with_compactions_answer_as_a_fresh_reading(
     _check(index, list(people.values()), kind)
     assert len(index) == len(people)
     again = NameIndex()
-    again.restore(json.loads(json.dumps(index.snapshot())))
+    again.restore(index.snapshot())
     _check(again, list(people.values()), kind)
     assert index.full_sorts == again.full_sorts == 0  # edits went in place: nothing sorted whole
 
@@ -257,13 +256,11 @@ def test_a_resident_costs_bytes_not_objects() -> None:
     Planted fault: the index before it was held as columns (a tuple and five strings per resident,
     sorted keys as lists of references) holds about 700 bytes each and fails this test."""
     people = _population(seed=3, size=5000)
-    saved = json.dumps(_all_at_once(people).snapshot())
+    saved = _all_at_once(people).snapshot()
     tracemalloc.start()
     try:
-        data = json.loads(saved)
         index = NameIndex()
-        index.restore(data)
-        del data
+        index.restore(saved)
         held, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import struct
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clinic_agent.core import search
 from clinic_agent.core.search import NameIndex, fields_of, initials
 from tests.support import id_number, resident
 
@@ -26,6 +29,17 @@ def test_initials_include_heteronym_readings_most_common_first() -> None:
     assert initials("单田芳")[0] == "dtf" and "stf" in initials("单田芳")  # noqa: PT018
     assert "zzw" in initials("曾志伟")
     assert initials("Li Ming") == ["liming"]
+
+
+@pytest.mark.parametrize("name", ["张三丰", "单田芳", "曾 长 乐", "吕小华", "Wang 芳", "阿依古丽·买买提", "　", ""])
+def test_both_keys_at_once_are_each_read_alone_and_every_reading_combination(name: str) -> None:
+    """``name_keys`` (one pass, one joined reading when no character has two) gives what ``initials`` and
+    ``spellings`` give, and those are every combination of the characters' readings, the usual first."""
+    assert search.name_keys(name) == (initials(name), search.spellings(name))
+    for read, cap in ((search._char_initials, search._MAX_INITIAL_VARIANTS), (search._char_spellings, 4)):
+        options = [o for o in map(read, name) if o]
+        every = ["".join(c) for c in itertools.product(*options)][:cap]
+        assert search._combinations(options, cap) == every
 
 
 def test_exact_name_then_prefix_then_part() -> None:
@@ -168,7 +182,7 @@ def test_a_snapshot_restores_the_same_index(seed: int) -> None:
     people = [_someone(rng, id_number(rng)) for _ in range(rng.randrange(0, 15))]
     index = _index(*people)
     index.change_seq = 42
-    snapshot = json.loads(json.dumps(index.snapshot()))  # as kept: JSON
+    snapshot = index.snapshot()
     restored = NameIndex()
     restored.restore(snapshot)
     assert restored.change_seq == 42
@@ -181,24 +195,63 @@ def test_a_snapshot_restores_the_same_index(seed: int) -> None:
     assert _results(restored) == _results(index)
 
 
+def _parts(snapshot: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    """A snapshot's header and its parts, in the order written (ids text, ids starts, names ...)."""
+    header, body = search.snapshot_header(snapshot)
+    parts, at = [], 0
+    for size in header["sizes"]:
+        parts.append(bytes(body[at : at + size]))
+        at += size
+    return header, parts
+
+
+def _joined(header: dict[str, Any], parts: list[bytes], *, form: int = search.SNAPSHOT_FORMAT) -> bytes:
+    head = json.dumps({"sizes": [len(p) for p in parts]} | header).encode()
+    return search._MAGIC + struct.pack("<II", form, len(head)) + head + b"".join(parts)
+
+
+def _changed(snapshot: bytes, *, form: int = search.SNAPSHOT_FORMAT, **parts: bytes | int | str) -> bytes:
+    """The snapshot with header values or parts (``p13``: the 14th part) replaced, the sizes made to fit."""
+    header, found = _parts(snapshot)
+    header.pop("sizes")
+    for name, value in parts.items():
+        if name[0] == "p" and name[1:].isdigit():
+            found[int(name[1:])] = value  # type: ignore[call-overload]
+        else:
+            header[name] = value
+    return _joined(header, found, form=form)
+
+
+_FAR = struct.pack("<I", 10**6)
+
+
+# Parts: 0-7 the ids', names', ID numbers' and phones' texts and starts, 8 flags, 9 the id order, then
+# for the initials, full spellings and record numbers each: first rows, key texts, key starts, slots, alternates.
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda s: s.update(format=99),
-        lambda s: s.pop("names"),
-        lambda s: s.update(count=s["count"] + 1),
-        lambda s: s["initials"].update(slots="QUJDRA=="),  # one slot, far beyond the residents
-        lambda s: s["spellings"].update(first_row=""),
-        lambda s: s["names"].update(starts=s["numbers"]["starts"]),
-        lambda s: s.update(flags="AAAAAA=="),
-        lambda s: s.update(pinyin="another dictionary"),
-        lambda s: s.update(ids=5),
+        lambda s: _changed(s, form=99),
+        lambda s: json.dumps({"format": 3, "names": {"text": "张三\x00"}}).encode(),  # an older release's copy
+        lambda s: s[:-1],
+        lambda s: s[: len(search._MAGIC) + 3],
+        lambda s: s.replace(b'"count":', b'"count"!', 1),  # the header's JSON broken
+        lambda s: _changed(s, count=4),
+        lambda s: _changed(s, p13=_parts(s)[1][13] + _FAR),  # an initials row more than its keys hold
+        lambda s: _changed(s, p15=b""),
+        lambda s: _changed(s, p3=_parts(s)[1][5]),
+        lambda s: _changed(s, p8=b"\x00" * 4),  # flags for one resident of three
+        lambda s: _changed(s, p9=_parts(s)[1][9] + _FAR),  # the id order names a fourth
+        lambda s: _changed(s, p9=_parts(s)[1][9][:-1]),  # not whole 32-bit numbers
+        lambda s: _changed(s, p2=b"\xff" + _parts(s)[1][2]),  # not UTF-8
+        lambda s: _joined(_parts(s)[0], _parts(s)[1][:-1]),  # a part missing
+        lambda s: _joined(_parts(s)[0], [*_parts(s)[1], b"x"]),  # a part too many
+        lambda s: _changed(s, pinyin="another dictionary"),
+        lambda s: _changed(s, flag_sets=5),
     ],
 )
 def test_a_damaged_snapshot_is_refused_and_leaves_the_index_as_it_was(damage: Any) -> None:
     rng = random.Random(2)
-    snapshot = _index(*(_someone(rng, id_number(rng)) for _ in range(3))).snapshot()
-    damage(snapshot)
+    snapshot = damage(_index(*(_someone(rng, id_number(rng)) for _ in range(3))).snapshot())
     index = _index(resident(name="赵六"))
     with pytest.raises(ValueError, match="snapshot"):
         index.restore(snapshot)
