@@ -115,10 +115,34 @@ class ErrorCode:
     code: str
     error: type[errors.ClinicAgentError]  # the daemon's own class, or its nearest ancestor in clinic_agent.core.errors
     message_key: str  # the catalogue key of what a person is told
+    # Whether the daemon's own words name what the headline cannot (which field, which value, what the
+    # platform said). Only then does an English screen show them after the headline; for the rest (a
+    # wrong PIN, the daemon down, a full disk) they would only say the headline again, in English.
+    detail: bool = False
+
+
+DETAILED = frozenset(
+    {
+        "error",
+        "invalid_input",
+        "invalid_id_number",
+        "implausible_value",
+        "store_error",
+        "config_error",
+        "device_error",
+        "sync_error",
+        "platform_unavailable",
+        "platform_rejected",
+        "sync_conflict",
+        "platform_protocol_error",
+        "mapping_error",
+        "internal",
+    }
+)
 
 
 def _codes(*entries: tuple[str, type[errors.ClinicAgentError], str]) -> dict[str, ErrorCode]:
-    return {code: ErrorCode(code, error, key) for code, error, key in entries}
+    return {code: ErrorCode(code, error, key, code in DETAILED) for code, error, key in entries}
 
 
 ERRORS: dict[str, ErrorCode] = _codes(

@@ -419,7 +419,7 @@ async def test_a_number_failing_its_check_digit_is_kept_once_a_reason_is_given(
     assert kept.id_number_override == "纸质档案如此"
 
 
-async def test_a_stale_edit_shows_the_daemons_words(make_app: MakeApp, daemon: Daemon) -> None:
+async def test_a_stale_edit_is_said_in_the_language_in_force(make_app: MakeApp, daemon: Daemon) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
@@ -434,4 +434,5 @@ async def test_a_stale_edit_shows_the_daemons_words(make_app: MakeApp, daemon: D
         await until(pilot, lambda: "这条记录已被别人修改" in visible_text(app))
         assert "was changed" not in visible_text(app)  # no English in the Chinese screen
         await pilot.press("f2")
-        await until(pilot, lambda: "was changed" in visible_text(app))  # the daemon's own words, in English
+        await until(pilot, lambda: "Someone else changed this record" in visible_text(app))
+        assert "was changed elsewhere" not in visible_text(app)  # the daemon's words would only say it twice

@@ -9,9 +9,11 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from clinic_agent.core.errors import AccessDenied, DaemonNotRunning, InvalidInput
 from tests.tui.fake_api import FakeApi
 from tests.tui.helpers import screen_name, settled, until, visible_text
 from tui.app import ClinicApp
+from tui.client import SignedIn
 
 
 class NoMatchApi(FakeApi):
@@ -124,3 +126,32 @@ async def test_no_sync_state_or_count_is_shown_before_sign_in_or_after_the_lock(
         await until(pilot, lambda: screen_name(pilot) == "LockScreen")
         await settled(pilot)
         assert "待发送" not in visible_text(clinic)
+
+
+class WrongPinApi(FakeApi):
+    """Every PIN is wrong, in the daemon's own words."""
+
+    async def login(self, user: str, pin: str) -> SignedIn:
+        raise AccessDenied("wrong user name or PIN")
+
+
+async def test_an_english_wrong_pin_is_said_once_not_followed_by_the_daemons_words() -> None:
+    clinic = app("en", WrongPinApi())
+    async with clinic.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"doctor", "enter", *"135790", "enter")
+        await until(pilot, lambda: "Not allowed, or wrong sign-in details." in visible_text(clinic))
+        assert "wrong user name or PIN" not in visible_text(clinic)
+
+
+async def test_an_english_refusal_of_a_value_keeps_the_daemons_words_that_name_it() -> None:
+    clinic = app("en")
+    async with clinic.run_test(size=(80, 24)) as pilot:
+        await signed_in(pilot)
+        clinic.screen.show_error(InvalidInput("systolic 400 mmHg is out of range"))  # type: ignore[attr-defined]
+        await settled(pilot)
+        shown = visible_text(clinic)
+        assert "Invalid input." in shown
+        assert "systolic 400 mmHg is out of range" in shown
+        clinic.screen.show_error(DaemonNotRunning("no daemon is listening on /run/x.sock"))  # type: ignore[attr-defined]
+        await settled(pilot)
+        assert "no daemon is listening" not in visible_text(clinic)

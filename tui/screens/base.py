@@ -23,7 +23,7 @@ from textual.widgets import Static
 
 from clinic_agent.core.errors import ClinicAgentError, SessionExpired, StoreLocked, UnknownMethod
 from tui.i18n import Catalogue
-from tui.widgets.banner import Banner, kind_of
+from tui.widgets.banner import Banner, detail_of, kind_of
 from tui.widgets.fields import Field, MultiField, SelectField
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.status_bar import StatusBar, StatusInfo
@@ -123,9 +123,10 @@ class ScreenMixin:
         if banner is not None:
             banner.show_error(error)
         else:
-            kind, detail = kind_of(error), clean(error.message)
+            kind, detail = kind_of(error), detail_of(error)
             self.clinic.say(
-                lambda t: t(f"banner.{kind}") + ("  " + detail if t.language == "en" else ""), severity="error"
+                lambda t: t(f"banner.{kind}") + ("  " + detail if detail and t.language == "en" else ""),
+                severity="error",
             )
 
     def say(

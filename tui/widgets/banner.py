@@ -3,7 +3,8 @@
 The daemon's errors carry a code; the contract (``clinic_agent.api.contract``) names the catalogue
 key of the headline for every code, and the codes a doctor can act on (an implausible value, an ID
 number's check, a wait after wrong PINs) have a sentence of their own. The daemon's English words
-are shown only when English is the language.
+are shown only when English is the language, and only for the codes whose words add to the headline
+(which field or value was refused, what the platform said): never a wrong PIN said twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ def kind_of(error: ClinicAgentError) -> str:
     return declared(error.code).message_key.removeprefix("banner.")
 
 
+def detail_of(error: ClinicAgentError) -> str:
+    """The daemon's words for an English screen, where its code says they add to the headline; else ""."""
+    from clinic_agent.api.contract import declared
+
+    return clean(error.message) if declared(error.code).detail else ""
+
+
 class Banner(Static):
     """Hidden until there is something to say; Escape (or a click) hides it again."""
 
@@ -37,7 +45,7 @@ class Banner(Static):
 
     def show_error(self, error: ClinicAgentError) -> None:
         """Show an error from the daemon."""
-        self.show(kind_of(error), error.message)
+        self.show(kind_of(error), detail_of(error))
         self.code = error.code
         self.values = {"seconds": getattr(error, "retry_after", 0) or ""}
         self.retranslate()
@@ -66,7 +74,7 @@ class Banner(Static):
             text.append("  " + said)
         elif self.detail and (t.language == "en" or not self.code):
             text.append("  ")
-            text.append(clean(self.detail))
+            text.append(clean(self.detail))  # the daemon's words, only where its code says they add something
         self.update(text)
 
     def on_mount(self) -> None:
