@@ -6,7 +6,9 @@ view, Enter edits the row under the cursor, Delete removes it (after a confirmat
 start a hypertension or diabetes follow-up with today's readings filled in.
 
 Only the tab in view is built when the file opens; each other tab is built, and filled from the file
-already read, the first time it is shown (a file opens faster with one table than with nine).
+already read, the first time it is shown (a file opens faster with one table than with nine). The tabs
+are a bar of titles (``TabBar``) over plain panes, one shown at a time: Textual's TabbedContent was the
+largest part of opening a file.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import Static
 
 from tui.i18n import Catalogue
 from tui.screens.base import ClinicScreen, DaemonEvent
@@ -29,6 +31,7 @@ from tui.widgets.chart import Limit, Series, TrendChart
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.pending import Pending
 from tui.widgets.readings import measurements, summary, when
+from tui.widgets.tab_bar import TabBar
 from tui.widgets.text import clean, lit
 
 if TYPE_CHECKING:  # the contract's types only: the shapes are not loaded when the UI starts
@@ -129,6 +132,7 @@ class ResidentScreen(ClinicScreen):
         self.history_read = False
         self.chart = "bp"
         self.built: set[str] = {tab}  # the tabs whose widgets are mounted: the first one in compose, others when shown
+        self.active = tab  # the tab in view
         self.first_file: asyncio.Future[Any] | None = None  # the first read of the file, sent as the screen is built
 
     def body(self) -> Iterable[Widget]:
@@ -138,22 +142,25 @@ class ResidentScreen(ClinicScreen):
             )
         yield Pending("pending.file")
         yield Static(id="resident-header")
-        with TabbedContent(initial=self.first_tab, id="tabs"):
+        with Vertical(id="tabs"):
+            yield TabBar(TABS, self.first_tab, id="tab-bar")
             for tab in TABS:
-                with TabPane("", id=tab):
+                with Vertical(id=tab, classes="tab-pane") as pane:
+                    pane.display = tab == self.first_tab
                     if tab == self.first_tab:
                         yield from _tab_widgets(tab)  # the others wait until first shown (_build)
 
     def on_mount(self) -> None:
         super().on_mount()
         self.load()
+        self.call_after_refresh(self._focus_table, self.first_tab)
 
     async def _build(self, tab: str) -> None:
         """Mount a tab's widgets the first time it is shown, and fill them from what has been read."""
         if tab in self.built:
             return
         self.built.add(tab)
-        await self.query_one(f"#{tab}", TabPane).mount_all(_tab_widgets(tab))
+        await self.query_one(f"#{tab}", Vertical).mount_all(_tab_widgets(tab))
         if self.file:
             self._show_tab(tab)
 
@@ -361,9 +368,7 @@ class ResidentScreen(ClinicScreen):
         table.set_rows([t("col.time"), t("col.who"), t("col.what"), t("col.fields")], rows, keep_page=True)
 
     def translate_body(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        for tab in TABS:
-            tabs.get_tab(tab).label = self.t(f"tab.{tab}")
+        self.query_one(TabBar).show(titles={tab: self.t(f"tab.{tab}") for tab in TABS})
         self.show_file()
 
     # -- actions --------------------------------------------------------------------------------------------------
@@ -371,21 +376,29 @@ class ResidentScreen(ClinicScreen):
     @property
     def tab(self) -> str:
         """The tab in view."""
-        return str(self.query_one(TabbedContent).active)
+        return self.active
 
-    def action_tab(self, tab: str) -> None:
-        """Switch tab (1-9)."""
-        self.query_one(TabbedContent).active = tab
-        tables = self.query_one(f"#{tab}", TabPane).query(PagedTable)
-        if tables:
+    async def action_tab(self, tab: str) -> None:
+        """Switch tab (1-9): show its pane (built the first time) and put the cursor in its table."""
+        if tab not in TABS:
+            return
+        if tab != self.active:
+            self.query_one(f"#{self.active}", Vertical).display = False
+            self.active = tab
+            self.query_one(f"#{tab}", Vertical).display = True
+            self.query_one(TabBar).show(tab)
+        await self._build(tab)
+        self._focus_table(tab)
+
+    def _focus_table(self, tab: str) -> None:
+        """The cursor goes to the tab's table, where Enter, Delete and the page keys act (the summary has none)."""
+        tables = self.query_one(f"#{tab}", Vertical).query(PagedTable)
+        if tables and tab == self.active:
             tables.first().table.focus()
 
-    @on(TabbedContent.TabActivated)
-    async def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
-        await self._build(str(event.pane.id))
-        tables = event.pane.query(PagedTable)
-        if tables:
-            self.call_after_refresh(tables.first().table.focus)
+    @on(TabBar.Chosen)
+    async def _tab_clicked(self, event: TabBar.Chosen) -> None:
+        await self.action_tab(event.tab)
 
     async def action_consult(self) -> None:
         """Ask a specialist about this resident (q)."""
