@@ -173,3 +173,18 @@ async def test_a_long_list_of_readings_is_made_into_rows_beside_the_ui_and_put_i
         table = screen.query_one("#t-readings", PagedTable)
         assert 0 < table.table.row_count <= table.page_size  # the table holds one page, never 1,000 rows
         assert "1000" in visible_text(app).replace(",", "")  # the page line counts them all
+
+
+async def test_a_click_on_a_tabs_title_shows_that_tab() -> None:
+    app = fake_app("en")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_fake_file(pilot)
+        bar = screen.query_one("#tab-bar")
+        titles = {tab: first for first, _, tab in bar._places}
+        await pilot.click("#tab-bar", offset=(titles["allergy"] + 2, 0))
+        await until(pilot, lambda: screen.tab == "allergy" and filled(screen, "allergy") == 1)
+        assert "青霉素" in visible_text(app)
+        assert screen.focused is screen.query_one("#t-allergy", PagedTable).table
+        await pilot.click("#tab-bar", offset=(titles["readings"] + 2, 1))  # the underline is no title
+        await pilot.pause()
+        assert screen.tab == "allergy"

@@ -102,7 +102,9 @@ class TabBar(Widget):
         return bar
 
     def on_click(self, event: events.Click) -> None:
-        """A click on a title chooses its tab."""
+        """A click on a title chooses its tab (the underline is no title)."""
+        if event.y != 0:
+            return
         for first, end, tab in self._places:
             if first <= event.x < end:
                 event.stop()
