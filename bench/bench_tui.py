@@ -467,7 +467,8 @@ async def _follow_up_only(pilot: Any, painted: _Painted, home: Any, name: str, r
     for _ in range(rounds):
         arrived = lambda: _arrived(app, screen, focused)  # noqa: E731
         took.setdefault(what, []).append(await _transition(pilot, painted, keys, arrived, what))
-        await _back(pilot, painted, file, "the file")
+        await _until(lambda: bool(getattr(app.screen, "built", True)), "the form built", within=LOADED)
+        await _back(pilot, painted, file, "the file")  # closed once built: Esc while it mounts is another measure
     return took
 
 
