@@ -91,6 +91,37 @@ async def test_a_slow_prefill_says_so_while_blood_pressure_can_already_be_typed(
         assert app.screen.query_one("#i-sbp").value == "152"  # type: ignore[attr-defined]  # typed beats prefilled
 
 
+async def test_the_follow_up_form_paints_before_its_symptoms_list_and_blood_pressure_stays_put_when_it_comes() -> None:
+    """The symptoms list was a third of the form's first frame: it comes a frame later, in a place held for it."""
+    from tui.screens.followup import FollowUpScreen
+
+    app = _app(FakeApi())
+    first: list[tuple[bool, int]] = []  # at the first frame drawn with the focus in the form: (list there?, SBP's row)
+    display = app._display
+
+    def drawn(screen: Any, update: Any) -> None:  # what goes to the terminal, frame by frame
+        display(screen, update)
+        if not first and isinstance(app.screen, FollowUpScreen) and update is not None and app.focused is not None:
+            first.append((bool(app.screen.query("#f-symptoms")), app.screen.query_one("#i-sbp").region.y))
+
+    app._display = drawn  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await pilot.press(*"lxy")
+        await until(pilot, lambda: bool(app.screen.matches))
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResidentScreen" and bool(app.screen.file))
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, FollowUpScreen) and app.screen.built and bool(first))
+        form: Any = app.screen
+        await until(pilot, lambda: bool(form.query("#f-symptoms")))
+        await pilot.pause()
+        assert not first[0][0]  # the first frame was drawn without the list
+        assert form.query_one("#i-sbp").region.y == first[0][1]  # and blood pressure did not move when it came
+        assert app.focused is form.query_one("#i-sbp")
+
+
 async def test_the_pin_check_says_so_and_no_account_says_how_to_make_one() -> None:
     api = HeldApi("login", users=0)
     app = _app(api, "en")

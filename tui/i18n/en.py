@@ -29,6 +29,7 @@ MESSAGES: dict[str, str] = {
     "pending.loading": "Loading…",
     "pending.form": "Opening the form…",
     "pending.file": "Loading the file…",
+    "pending.readings": "Loading every reading…",
     "pending.signin": "Checking…",
     "pending.home": "Opening home…",
     "home.title": "Home",

@@ -31,6 +31,7 @@ MESSAGES: dict[str, str] = {
     "pending.loading": "正在载入……",
     "pending.form": "正在打开表单……",
     "pending.file": "正在载入档案……",
+    "pending.readings": "正在载入全部读数……",
     "pending.signin": "正在核对……",
     "pending.home": "正在打开首页……",
     "home.title": "首页",

@@ -29,7 +29,7 @@ from tui.widgets import checks
 from tui.widgets.banner import Banner
 from tui.widgets.fields import Field, MultiField, SelectField
 from tui.widgets.key_hints import KeyHints
-from tui.widgets.pending import Pending
+from tui.widgets.pending import Pending, held
 from tui.widgets.text import clean
 
 # name, label, check factory arguments: (low, high, places) for numbers.
@@ -130,6 +130,9 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 # Sections laid out in pairs (this visit | target), as on the paper form; the others in three columns.
 PAIRED = ("fu.signs", "fu.lifestyle")
+# The rows the symptoms take (tui/app.tcss): the list's label, the list (its options and borders, at most
+# .field SelectionList's max-height) and the box for other symptoms (a label and a compact input).
+SYMPTOMS_LABEL, SYMPTOMS_LIST, OTHER_SYMPTOMS = 1, 8, 2
 RULE_FIELDS = ("sbp", "dbp", "heart_rate", "fasting_glucose", "adverse_reaction", "hypoglycaemia")
 
 
@@ -199,12 +202,22 @@ class FollowUpScreen(FormModal):
         return ("fu.visit", "fu.signs", "fu.tests") if self.diabetes else ("fu.visit", "fu.signs")
 
     def later(self) -> list[tuple[Widget, Sequence[Widget]]]:
-        """The other sections, one per frame: the doctor types the first values meanwhile."""
+        """The symptoms, then the other sections, one per frame: the doctor types the first values meanwhile."""
         return [
-            (self.query_one(f"#fu-section-{i}", Vertical), list(self._section(section)))
-            for i, (section, _) in enumerate(SECTIONS)
-            if section not in self.first_sections
+            (self.query_one("#fu-symptoms", Vertical), list(self._symptoms())),
+            *(
+                (self.query_one(f"#fu-section-{i}", Vertical), list(self._section(section)))
+                for i, (section, _) in enumerate(SECTIONS)
+                if section not in self.first_sections
+            ),
         ]
+
+    def _symptoms(self) -> Iterator[Widget]:
+        """The list of symptoms and the box for others: the list was a fifth to two fifths of the first frame."""
+        yield MultiField(
+            "fu.field.symptoms", name="symptoms", value_set="dm_symptom" if self.diabetes else "ht_symptom"
+        )
+        yield Field("fu.field.other_symptoms", name="other_symptoms", check=checks.text(max_length=2000))
 
     def _section(self, section: str) -> Iterator[Widget]:
         """A section's heading and its grid of fields (symptoms come second, as on the paper form)."""
@@ -216,10 +229,9 @@ class FollowUpScreen(FormModal):
         )
         if section == "fu.visit":
             yield Tr("fu.symptoms", classes="section")
-            yield MultiField(
-                "fu.field.symptoms", name="symptoms", value_set="dm_symptom" if self.diabetes else "ht_symptom"
-            )
-            yield Field("fu.field.other_symptoms", name="other_symptoms", check=checks.text(max_length=2000))
+            options = len(self.t.options("dm_symptom" if self.diabetes else "ht_symptom"))
+            rows = SYMPTOMS_LABEL + min(options + 2, SYMPTOMS_LIST) + OTHER_SYMPTOMS
+            yield held(Vertical(id="fu-symptoms"), rows)  # filled after the first paint (later): the signs stay put
 
     def _field(self, name: str, kind: str) -> Field | SelectField:
         label = f"fu.field.{name}"

@@ -1,5 +1,8 @@
 """A table that shows one page at a time: 5,000 readings stay a list in memory, never 5,000 table rows.
 
+Rows may hold plain strings (a list of thousands is cheaper made so, and may be made in a thread): the
+cells of the page shown are turned into literal Text as the page is put in the table.
+
 A DataTable's first render costs about 75 µs per row (measured on the reference 2-core machine), so only the rows of the
 page on screen are ever added. PageUp/PageDown (and [ ]) turn pages; Enter chooses a row.
 """

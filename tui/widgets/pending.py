@@ -86,6 +86,14 @@ async def painted(widget: Widget) -> None:
     await done
 
 
+def held(place: Widget, rows: int) -> Widget:
+    """A place kept ``rows`` high until ``mount_in_steps`` fills it, so what is below it does not move when it is
+    filled; then as high as what it holds (an error line under a field may make it higher)."""
+    place.styles.height = rows
+    place.add_class("-held")
+    return place
+
+
 async def mount_in_steps(steps: Iterable[tuple[Widget, Sequence[Widget]]], pending: Pending | None = None) -> None:
     """Mount each step's widgets into its parent, one step per frame, with the waiting line meanwhile."""
     if pending is not None:
@@ -96,6 +104,9 @@ async def mount_in_steps(steps: Iterable[tuple[Widget, Sequence[Widget]]], pendi
                 return
             await painted(parent)
             await parent.mount_all(widgets)
+            if parent.has_class("-held"):
+                parent.remove_class("-held")
+                parent.styles.height = "auto"
     finally:
         if pending is not None:
             pending.stop()

@@ -125,3 +125,58 @@ def test_every_method_run_side_by_side_is_a_declared_read() -> None:
 
     assert server.READS <= contract.METHODS
     assert not server.READS & {"login", "logout", "unlock", "lock", "reading.add", "resident.update", "draft.save"}
+
+
+async def test_a_large_answer_is_decoded_beside_the_event_loop_and_frames_stay_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of 5,000 readings took 130-280 ms of the TUI's thread to decode; the event behind it comes after it."""
+    from clinic_agent.api import client as client_module
+    from clinic_agent.api.framing import FrameDecoder, decode_body, encode
+
+    on_loop: list[tuple[int, bool]] = []  # (bytes, decoded on the event loop's thread)
+
+    def recorded(body: bytes) -> dict[str, Any]:
+        on_loop.append((len(body), threading.current_thread() is threading.main_thread()))
+        return decode_body(body)
+
+    monkeypatch.setattr(client_module, "decode_body", recorded)
+    big = "读" * client_module.DECODE_IN_A_THREAD  # three bytes a character in UTF-8
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = FrameDecoder()
+        try:
+            while data := await reader.read(65536):
+                for body in decoder.feed(data):
+                    request = decode_body(bytes(body))  # type: ignore[arg-type]
+                    writer.write(encode({"id": request["id"], "result": {"readings": big}}))
+                    writer.write(encode({"event": "reading.received", "data": {"n": 1}}))  # right behind it
+                    await writer.drain()
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    path = tmp_path / "api.sock"
+    server = await asyncio.start_unix_server(answer, path=str(path))
+    order: list[str] = []  # what the client handed on, in turn
+    client = AsyncApiClient(path, on_event=lambda name, data: order.append(name))
+    dispatch = client._dispatch
+
+    def handed_on(message: dict[str, Any]) -> None:
+        if "result" in message:
+            order.append("answer")
+        dispatch(message)
+
+    monkeypatch.setattr(client, "_dispatch", handed_on)
+    await client.connect()
+    try:
+        found = await client.call("resident.file", {"resident": "r-1"})
+        await asyncio.sleep(0.05)
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    assert found["readings"] == big
+    assert order == ["answer", "reading.received"]  # the event did not overtake the answer in front of it
+    assert [on for size, on in on_loop if size >= client_module.DECODE_IN_A_THREAD] == [False]
+    assert all(on for size, on in on_loop if size < client_module.DECODE_IN_A_THREAD)
