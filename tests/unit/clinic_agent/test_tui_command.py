@@ -22,12 +22,19 @@ from clinic_agent.cli.tui_command import _daemon_listening
 from clinic_agent.core.errors import DaemonError
 
 # Loaded by the CLI before the UI's first frame, they would only slow it: the check needs none of them.
-NOT_BEFORE_THE_UI = ("clinic_agent.api.client", "clinic_agent.api.contract", "clinic_agent.cli.commands", "textual")
+NOT_BEFORE_THE_UI = (
+    "clinic_agent.api.client",
+    "clinic_agent.api.contract",
+    "clinic_agent.cli.commands",
+    "sqlite3",  # the home's module, for init alone
+    "textual",
+)
 
 
 def test_without_a_daemon_the_doctor_gets_one_line_and_nothing_heavy_is_loaded(tmp_path: Path) -> None:
     """Planted faults, each failing this test: the check importing ``ApiClient`` again; ``cmd_tui`` taking
-    ``home_of`` from ``cli.commands``; the UI imported before the check."""
+    ``home_of`` from ``cli.commands``; ``runtime/home.py`` importing sqlite3 at the top; the UI imported
+    before the check."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_AGENT_")}
     env["CLINIC_AGENT_HOME"] = str(tmp_path)
     done = subprocess.run(
