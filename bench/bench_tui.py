@@ -38,6 +38,7 @@ import os
 import pty
 import random
 import re
+import resource
 import statistics
 import struct
 import subprocess
@@ -197,10 +198,13 @@ def _percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _on_a_terminal(script: Path, marker: Path, within: float = 60.0, home: Path | None = None) -> float:
+def _on_a_terminal(
+    script: Path, marker: Path, within: float = 60.0, home: Path | None = None, cpu: list[float] | None = None
+) -> float:
     """Seconds from starting ``script`` on a new 80x24 pty to the time it wrote to ``marker``.
 
     With ``home``, the script runs with that agent home (CLINIC_AGENT_HOME); otherwise with none set.
+    The CPU time the script used, start to exit, is added to ``cpu`` when given (steadier on a busy machine).
     """
     marker.unlink(missing_ok=True)
     master, slave = pty.openpty()
@@ -221,6 +225,7 @@ def _on_a_terminal(script: Path, marker: Path, within: float = 60.0, home: Path 
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     process = subprocess.Popen(
         [sys.executable, str(script), str(marker)], stdin=slave, stdout=slave, stderr=slave, env=env,
@@ -233,6 +238,10 @@ def _on_a_terminal(script: Path, marker: Path, within: float = 60.0, home: Path 
         process.kill()
         process.wait()
         raise SystemExit(f"an app on the terminal did not paint within {within:.0f} s") from None
+    else:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if cpu is not None:
+            cpu.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
     finally:
         os.close(master)
         reader.join(timeout=5)
@@ -252,6 +261,7 @@ class _Cold:
     bare: list[float] = dataclasses.field(default_factory=list)
     ours: list[float] = dataclasses.field(default_factory=list)
     command: list[float] = dataclasses.field(default_factory=list)
+    cpu: dict[str, list[float]] = dataclasses.field(default_factory=lambda: {"bare": [], "ours": [], "command": []})
 
     def ratios(self, of: list[float]) -> list[float]:
         """Each turn's ratio to the bare app's start in the same turn."""
@@ -273,9 +283,11 @@ def _cold(runs: int, scratch: Path) -> _Cold:
         _on_a_terminal(command_script, scratch / "warm", home=home.root)
         cold = _Cold()
         for _ in range(runs):
-            cold.bare.append(_on_a_terminal(bare_script, scratch / "bare"))
-            cold.ours.append(_on_a_terminal(ours_script, scratch / "ours"))
-            cold.command.append(_on_a_terminal(command_script, scratch / "command", home=home.root))
+            cold.bare.append(_on_a_terminal(bare_script, scratch / "bare", cpu=cold.cpu["bare"]))
+            cold.ours.append(_on_a_terminal(ours_script, scratch / "ours", cpu=cold.cpu["ours"]))
+            cold.command.append(
+                _on_a_terminal(command_script, scratch / "command", home=home.root, cpu=cold.cpu["command"])
+            )
     return cold
 
 
@@ -651,6 +663,12 @@ def main() -> None:
                 met=ratio <= COLD_GOAL,
                 note=f"ratio is the median of {len(ratios)} turns ({min(ratios):.2f}-{max(ratios):.2f})",
             )
+        cpu = {k: median(v) * 1000 for k, v in cold.cpu.items()}
+        print(
+            f"  (CPU time, start to exit, medians: the app {cpu['ours']:.0f} ms, `clinic-agent tui`"
+            f" {cpu['command']:.0f} ms, the bare app {cpu['bare']:.0f} ms)",
+            flush=True,
+        )
         if args.only == "cold":
             return
         start = time.perf_counter()
