@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,6 +188,8 @@ def set_aside_unfinished_init(home: Home) -> None:
             f"{home.keys_path} is here without a database. If an earlier init was interrupted, move keys.json "
             "away (it protects no data yet); if the database was lost, restore clinic.db from a backup instead"
         )
+    import sqlite3  # init's way only: every command resolves its home, few open a database here
+
     try:
         with contextlib.closing(sqlite3.connect(f"file:{home.db_path}?mode=ro", uri=True)) as conn:
             held = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _DATA_TABLES)
