@@ -140,3 +140,29 @@ async def test_down_to_the_second_result_and_enter_opens_that_resident() -> None
         await pilot.press("up", "down", "enter")
         await until(pilot, lambda: type(app.screen).__name__ == "ResidentScreen")
         assert app.screen.resident_id == "r-2"
+
+
+async def test_page_down_in_the_results_at_80_by_24_reaches_the_last_of_twenty() -> None:
+    app = ClinicApp(Twenty())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        home: Any = app.screen
+        await pilot.press("l")
+        await until(pilot, lambda: home.matched_text == "l")
+        await pilot.press("down", "pagedown", "pagedown", "pagedown")
+        assert isinstance(app.focused, ResultList)
+        assert app.focused.current_key == "r-19"
+        assert "…080019" in visible_text(app)
+
+
+class Twenty(FakeApi):
+    """Every search finds twenty residents, more than home shows at 80x24."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method == "resident.lookup":
+            return {
+                "matches": [
+                    {**LOOKUP_MATCH, "id": f"r-{i}", "id_number": f"5222291951030800{i:02d}"} for i in range(20)
+                ]
+            }
+        return await super().call(method, params)

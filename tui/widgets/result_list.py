@@ -67,6 +67,8 @@ class ResultList(Widget, can_focus=True):
         Binding("down", "move(1)", show=False),
         Binding("home", "move(-1000)", show=False),
         Binding("end", "move(1000)", show=False),
+        Binding("pagedown,right_square_bracket", "page(1)", show=False),
+        Binding("pageup,left_square_bracket", "page(-1)", show=False),
     ]
 
     class Chosen(Message):
@@ -113,6 +115,10 @@ class ResultList(Widget, can_focus=True):
         if cursor != self.cursor:
             self.cursor = cursor
             self.refresh()
+
+    def action_page(self, step: int) -> None:
+        """PageDown/PageUp (and ] [, as in the other lists): the cursor moves by as many rows as are shown."""
+        self.action_move(step * max(self.size.height - 1, 1))
 
     def action_choose(self) -> None:
         """Enter: the row under the cursor is chosen."""
