@@ -7,9 +7,10 @@ from typing import Any
 
 from textual.widgets import Input
 
-from tests.tui.fake_api import FakeApi
+from tests.tui.fake_api import LOOKUP_MATCH, FakeApi
 from tests.tui.helpers import sign_in, until, visible_text
 from tui.app import ClinicApp
+from tui.widgets.result_list import ResultList
 
 
 class HeldLookups(FakeApi):
@@ -115,3 +116,53 @@ async def test_tab_from_the_empty_box_skips_the_results_under_the_lists() -> Non
         await pilot.press("down")
         assert app.focused is not None
         assert app.focused.parent is home.query_one("#results")
+
+
+class TwoMatches(FakeApi):
+    """Every search finds two residents."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method == "resident.lookup":
+            return {"matches": [LOOKUP_MATCH, {**LOOKUP_MATCH, "id": "r-2", "name": "龙秀兰"}]}
+        return await super().call(method, params)
+
+
+async def test_down_to_the_second_result_and_enter_opens_that_resident() -> None:
+    app = ClinicApp(TwoMatches())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        home: Any = app.screen
+        await pilot.press("l")
+        await until(pilot, lambda: home.matched_text == "l")
+        await pilot.press("down", "down")  # into the results, then to the second row
+        assert isinstance(app.focused, ResultList)
+        assert app.focused.current_key == "r-2"
+        await pilot.press("up", "down", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResidentScreen")
+        assert app.screen.resident_id == "r-2"
+
+
+async def test_page_down_in_the_results_at_80_by_24_reaches_the_last_of_twenty() -> None:
+    app = ClinicApp(Twenty())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        home: Any = app.screen
+        await pilot.press("l")
+        await until(pilot, lambda: home.matched_text == "l")
+        await pilot.press("down", "pagedown", "pagedown", "pagedown")
+        assert isinstance(app.focused, ResultList)
+        assert app.focused.current_key == "r-19"
+        assert "…080019" in visible_text(app)
+
+
+class Twenty(FakeApi):
+    """Every search finds twenty residents, more than home shows at 80x24."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method == "resident.lookup":
+            return {
+                "matches": [
+                    {**LOOKUP_MATCH, "id": f"r-{i}", "id_number": f"5222291951030800{i:02d}"} for i in range(20)
+                ]
+            }
+        return await super().call(method, params)

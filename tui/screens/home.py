@@ -22,12 +22,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from tui.i18n import Catalogue
+from tui.i18n import Catalogue, fill
 from tui.screens.base import ClinicScreen, DaemonEvent, Tr
 from tui.widgets import checks
 from tui.widgets.consult_panel import ConsultPanel
 from tui.widgets.paged_table import PagedTable, Row
 from tui.widgets.readings import measurements, named, short_when, summary, when
+from tui.widgets.result_list import ResultList
 from tui.widgets.search_box import SearchBox
 from tui.widgets.status_bar import StatusInfo
 from tui.widgets.text import clean, lit
@@ -74,6 +75,7 @@ class HomeScreen(ClinicScreen):
         self._assigning = ""
         self._search_seq = 0
         self._note = ""  # what #search-note shows
+        self._line = Text()  # what the line under the results shows
         self._load_again = False
         self.groups: dict[str, list[str]] = {}  # the first reading of a joined measurement -> all of its readings
         self.awaiting: list[AwaitingJson] = []  # the consultations not closed, answered ones first
@@ -84,7 +86,9 @@ class HomeScreen(ClinicScreen):
             yield SearchBox(id="search", compact=True, select_on_focus=False)
         yield Static(id="search-note")
         with Vertical(id="home-body"):  # two layers: the search results, and over them the lists of the day
-            yield PagedTable(id="results", page_size=10)
+            with Vertical(id="results"):  # drawn by a list of a fixed size: new results redraw it, no layout
+                yield ResultList(id="result-list")
+                yield Static(classes="page-line", id="results-line")
             with Vertical(id="lists"):
                 with Horizontal(id="dashboard"):
                     with Vertical(id="left"):
@@ -101,7 +105,7 @@ class HomeScreen(ClinicScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#results", PagedTable).table.can_focus = False  # under the lists: Tab must not reach it
+        self.query_one(ResultList).can_focus = False  # under the lists: Tab must not reach it
         self.query_one("#search-note").display = False
         self.query_one("#search", Input).focus()
         self.load()
@@ -118,14 +122,14 @@ class HomeScreen(ClinicScreen):
             self.lookup(text, self._search_seq)  # the results replace the lists of the day when they come
         else:
             self.matches, self.matched_text = [], ""
-            self.query_one("#results", PagedTable).set_rows([], [])  # the next first letter shows no stale page
+            self.query_one(ResultList).show([], [])  # the next first letter shows no stale page
             self._show_results(False)
             self.query_one("#search", SearchBox).release()
 
     def _show_results(self, searching: bool) -> None:
         """The search results in place of the lists of the day, or back.
 
-        The results are laid out under the lists all along: the first letter hides the lists, uncovering a table
+        The results are laid out under the lists all along: the first letter hides the lists, uncovering a list
         already laid out and drawn, whose rows alone are drawn again (showing a hidden table laid the screen out,
         drew its frame whole and filled its page a second time for its new size). The first letter changes the
         screen with its answer, not before: one frame with the results, not an empty list first.
@@ -133,7 +137,7 @@ class HomeScreen(ClinicScreen):
         lists = self.query_one("#lists")
         if lists.display == searching:
             lists.display = not searching
-            self.query_one("#results", PagedTable).table.can_focus = searching
+            self.query_one(ResultList).can_focus = searching
 
     @work(group="search")
     async def lookup(self, text: str, mine: int | None = None) -> list[LookupMatchJson]:
@@ -191,13 +195,21 @@ class HomeScreen(ClinicScreen):
             )
             for m in self.matches
         ]
-        table = self.query_one("#results", PagedTable)
-        table.empty_text = "" if id_number_note(self.matched_text, t) else t("home.no_match")
-        table.page_text = t("table.page")
-        table.set_rows(
+        self.query_one(ResultList).show(
             [t("col.name"), t("col.sex"), t("col.born"), t("col.village"), t("col.id_number"), t("col.matched")],
             rows,
         )
+        if rows:
+            line = Text(fill(t("table.page"), page=1, pages=1, rows=len(rows)))
+        else:
+            line = Text("" if id_number_note(self.matched_text, t) else t("home.no_match"), style="dim")
+        self._results_line(line)
+
+    def _results_line(self, text: Text) -> None:
+        """The line under the results, updated only when it says something else: each update lays the screen out."""
+        if text != self._line:
+            self._line = text
+            self.query_one("#results-line", Static).update(text)
 
     @on(Input.Submitted, "#search")
     async def _open_best(self, event: Input.Submitted) -> None:
@@ -225,10 +237,10 @@ class HomeScreen(ClinicScreen):
     def action_into_results(self) -> None:
         """Down from the search box moves into the results (or today's readings, or the inbox)."""
         if self.query_one("#search", Input).value.strip():
-            target = "#results"
             self._show_results(True)  # Down before the first answer came: the list it will fill
-        else:
-            target = "#today" if self.summary.get("today_readings") else "#unassigned"
+            self.query_one(ResultList).focus()
+            return
+        target = "#today" if self.summary.get("today_readings") else "#unassigned"
         self.query_one(target, PagedTable).table.focus()
 
     def on_key(self, event: events.Key) -> None:
@@ -247,8 +259,14 @@ class HomeScreen(ClinicScreen):
         """Enter on a list row."""
         focused = self.focused
         parent = focused.parent if focused is not None else None
-        if isinstance(parent, PagedTable) and parent.current_key:
+        if isinstance(focused, ResultList) and focused.current_key:
+            await self.open_resident(focused.current_key)
+        elif isinstance(parent, PagedTable) and parent.current_key:
             await self._chosen(parent, parent.current_key)
+
+    @on(ResultList.Chosen)
+    async def _on_result_chosen(self, event: ResultList.Chosen) -> None:
+        await self.open_resident(event.key)
 
     @on(PagedTable.Chosen)
     async def _on_chosen(self, event: PagedTable.Chosen) -> None:
@@ -257,8 +275,6 @@ class HomeScreen(ClinicScreen):
     async def _chosen(self, table: PagedTable, key: str) -> None:
         if table.id == "consultations":
             await self.action_consultations(key)
-        elif table.id == "results":
-            await self.open_resident(key)
         elif table.id == "due":
             await self.open_resident(key.split("|")[0], tab="follow_up")
         elif table.id == "today":
