@@ -19,16 +19,16 @@ BP: dict[str, Any] = {
 
 def test_a_confirmed_extreme_value_shows_the_doctors_reason_in_both_languages() -> None:
     kept = {**BP, "extreme_reason": "复测两次\x1b[31m"}
-    assert "⚠ extreme value kept: 复测两次?[31m" in _reading_text(kept, Catalogue("en")).plain
-    assert "极端值经确认保留：复测两次" in _reading_text(kept, Catalogue("zh")).plain
-    assert "kept" not in _reading_text(BP, Catalogue("en")).plain
+    assert "⚠ extreme value kept: 复测两次?[31m" in str(_reading_text(kept, Catalogue("en")))
+    assert "极端值经确认保留：复测两次" in str(_reading_text(kept, Catalogue("zh")))
+    assert "kept" not in str(_reading_text(BP, Catalogue("en")))
 
 
 def test_the_pulse_unit_is_written_as_each_language_writes_it() -> None:
     reading = {"components": [{"code": "8480-6", "value": "142", "unit": "mm[Hg]"}, *PULSE]}
-    assert "次/分" in _reading_text(reading, Catalogue("zh")).plain
-    assert "/min" not in _reading_text(reading, Catalogue("zh")).plain
-    assert "71 /min" in _reading_text(reading, Catalogue("en")).plain
+    assert "次/分" in str(_reading_text(reading, Catalogue("zh")))
+    assert "/min" not in str(_reading_text(reading, Catalogue("zh")))
+    assert "71 /min" in str(_reading_text(reading, Catalogue("en")))
 
 
 PULSE = [{"code": "8867-4", "value": "71", "unit": "/min"}]
