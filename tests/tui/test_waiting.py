@@ -152,3 +152,21 @@ async def test_after_a_good_pin_the_sign_in_screen_says_home_is_opening_until_ho
         await pilot.press(*"doctor", "enter", *"246810", "enter")
         await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
     assert seen == ["pending.home 1"]
+
+
+async def test_a_prefilled_value_is_replaced_by_what_the_doctor_types_not_added_to() -> None:
+    """The prefill put 146 in the focused systolic box and typing 152 gave 146152."""
+    app = _app(FakeApi())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"doctor", "enter", *"246810", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await pilot.press(*"lxy")
+        await until(pilot, lambda: bool(app.screen.matches))
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResidentScreen" and bool(app.screen.file))
+        await pilot.press("h")
+        await until(pilot, lambda: bool(getattr(app.screen, "loaded", False)))
+        assert app.screen.query_one("#i-sbp").value == "146"  # type: ignore[attr-defined]
+        await pilot.press(*"152", "tab", *"88")
+        assert app.screen.query_one("#i-sbp").value == "152"  # type: ignore[attr-defined]
+        assert app.screen.query_one("#i-dbp").value == "88"  # type: ignore[attr-defined]  # Tab into 92, typed over

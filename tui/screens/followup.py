@@ -310,6 +310,8 @@ class FollowUpScreen(FormModal):
             if value not in (None, "") and widget.field_name not in self.touched:
                 with widget.input.prevent(Input.Changed):
                     widget.value = clean(value)
+                if widget.input.has_focus:  # the doctor is in it: what is typed replaces the prefilled value
+                    widget.input.select_all()
         for select in self.query(SelectField):
             if select.field_name not in self.touched:
                 with select.select.prevent(Select.Changed):

@@ -126,7 +126,7 @@ class Field(Vertical):
             placeholder=t(self.hint_key) if self.hint_key else "",
             password=self._password,
             id=f"i-{self.field_name}",
-            select_on_focus=False,
+            select_on_focus=True,  # a value the form came with is replaced by what is typed, as on paper
             compact=True,
             enter_moves_on=self.enter_moves_on,
         )
