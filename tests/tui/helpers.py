@@ -7,6 +7,7 @@ import html
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
@@ -66,6 +67,16 @@ async def sign_in(pilot: Pilot[None], user: str = "doctor", pin: str = "246810")
     await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
     await pilot.press(*user, "enter", *pin, "enter")
     await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+
+
+async def open_fake_file(pilot: Pilot[None]) -> None:
+    """Sign in to the fake daemon, find its resident by initials and open the file."""
+    app: Any = pilot.app
+    await sign_in(pilot)
+    await pilot.press(*"lxy")
+    await until(pilot, lambda: bool(app.screen.matches))
+    await pilot.press("enter")
+    await until(pilot, lambda: screen_name(pilot) == "ResidentScreen" and bool(app.screen.file))
 
 
 def visible_text(app: ClinicApp) -> str:

@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from clinic_agent.core.errors import AccessDenied, DaemonNotRunning, InvalidInput
 from tests.tui.fake_api import FakeApi
-from tests.tui.helpers import screen_name, settled, until, visible_text
+from tests.tui.helpers import open_fake_file, screen_name, settled, until, visible_text
 from tui.app import ClinicApp
 from tui.client import SignedIn
 
@@ -46,14 +46,6 @@ async def signed_in(pilot: Pilot[Any]) -> None:
     await until(pilot, lambda: screen_name(pilot) == "HomeScreen" and bool(pilot.app.screen.summary))
 
 
-async def resident_file(pilot: Pilot[Any]) -> None:
-    await signed_in(pilot)
-    await pilot.press(*"lxy")
-    await until(pilot, lambda: bool(pilot.app.screen.matches))
-    await pilot.press("enter")
-    await until(pilot, lambda: screen_name(pilot) == "ResidentScreen" and bool(pilot.app.screen.file))
-
-
 def error_under(clinic: ClinicApp, field: str) -> str:
     """The inline note under a form's field, as shown."""
     return str(clinic.screen.query_one(f"#f-{field} .field-error", Static).render())
@@ -73,7 +65,7 @@ async def test_a_search_that_found_nothing_titles_its_columns_in_the_new_languag
 async def test_a_files_lists_are_joined_as_the_language_joins_them() -> None:
     clinic = app("en", TwoConditionsApi())
     async with clinic.run_test(size=(100, 30)) as pilot:
-        await resident_file(pilot)
+        await open_fake_file(pilot)
         await until(pilot, lambda: "高血压, 糖尿病" in visible_text(clinic))
         await pilot.press("f2")
         await until(pilot, lambda: "高血压、糖尿病" in visible_text(clinic))
@@ -95,7 +87,7 @@ async def test_a_required_note_shown_after_a_save_stays_and_follows_f2() -> None
 async def test_the_follow_up_forms_suggestion_follows_f2() -> None:
     clinic = app("zh")
     async with clinic.run_test(size=(120, 40)) as pilot:
-        await resident_file(pilot)
+        await open_fake_file(pilot)
         await pilot.press("h")
         await until(pilot, lambda: screen_name(pilot) == "FollowUpScreen" and clinic.screen.loaded)  # type: ignore[attr-defined]
         await until(pilot, lambda: "按规范建议" in visible_text(clinic))

@@ -7,12 +7,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from textual.pilot import Pilot
-
 import tui.app
 from clinic_agent.core.errors import AccessDenied
 from tests.tui.fake_api import FakeApi
-from tests.tui.helpers import until, visible_text
+from tests.tui.helpers import open_fake_file, until, visible_text
 from tui.app import ClinicApp
 from tui.client import SignedIn
 from tui.widgets.pending import Pending
@@ -46,17 +44,6 @@ def _app(api: FakeApi, language: str = "zh") -> ClinicApp:
     return ClinicApp(api, language=language, today=lambda: date(2026, 5, 20), status_seconds=3600)
 
 
-async def to_the_file(pilot: Pilot[Any]) -> None:
-    """Sign in, find the resident by initials and open the file."""
-    app: Any = pilot.app
-    await pilot.press(*"doctor", "enter", *"246810", "enter")
-    await until(pilot, lambda: type(app.screen).__name__ == "HomeScreen")
-    await pilot.press(*"lxy")
-    await until(pilot, lambda: bool(app.screen.matches))
-    await pilot.press("enter")
-    await until(pilot, lambda: type(app.screen).__name__ == "ResidentScreen" and bool(app.screen.file))
-
-
 async def test_a_slow_file_says_it_is_loading_then_shows_the_file() -> None:
     api = HeldApi("resident.file")
     app = _app(api)
@@ -88,7 +75,7 @@ async def test_a_slow_prefill_says_so_while_blood_pressure_can_already_be_typed(
     api = HeldApi("followup.prefill")
     app = _app(api)
     async with app.run_test(size=(120, 40)) as pilot:
-        await to_the_file(pilot)
+        await open_fake_file(pilot)
         await pilot.press("h")
         await until(pilot, lambda: "正在读取今天的测量值和上次随访" in visible_text(app))
         await pilot.press(*"152")
@@ -114,7 +101,7 @@ async def test_the_follow_up_form_paints_before_its_symptoms_list_and_blood_pres
 
     app._display = drawn  # type: ignore[method-assign]
     async with app.run_test(size=(120, 40)) as pilot:
-        await to_the_file(pilot)
+        await open_fake_file(pilot)
         await pilot.press("h")
         await until(pilot, lambda: isinstance(app.screen, FollowUpScreen) and app.screen.built and bool(first))
         form: Any = app.screen
@@ -161,7 +148,7 @@ async def test_a_prefilled_value_is_replaced_by_what_the_doctor_types_not_added_
     """The prefill put 146 in the focused systolic box and typing 152 gave 146152."""
     app = _app(FakeApi())
     async with app.run_test(size=(120, 40)) as pilot:
-        await to_the_file(pilot)
+        await open_fake_file(pilot)
         await pilot.press("h")
         await until(pilot, lambda: bool(getattr(app.screen, "loaded", False)))
         assert app.screen.query_one("#i-sbp").value == "146"  # type: ignore[attr-defined]
