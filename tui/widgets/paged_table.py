@@ -153,7 +153,7 @@ class FastTable(DataTable[Text | str]):
                 frame, row_index == -1, highlight(cursor, at, cursor_type), highlight(hover, at, cursor_type)
             )
             segments += self._draw_cell(
-                frame, cast(Text, cell), width, row_style + _meta(row_index, column_index) + styles[0], styles[1]
+                frame, cast(Text, cell), width, row_style + cell_meta(row_index, column_index) + styles[0], styles[1]
             )
         segments.append(
             Segment(" " * frame.blank, self._extend_style(row_index, row_style, hover))
@@ -254,7 +254,7 @@ class _Frame:
 _METAS: dict[tuple[int, int], Style] = {}
 
 
-def _meta(row: int, column: int) -> Style:
+def cell_meta(row: int, column: int) -> Style:
     """A cell's mouse metadata (which row and column a click is on), made once: each takes a marshal."""
     style = _METAS.get((row, column))
     if style is None:

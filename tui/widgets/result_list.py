@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.paged_table import Row, _meta
+from tui.widgets.paged_table import Row, cell_meta
 
 PAD = 1  # cells each side of a cell, as a DataTable's
 
@@ -189,7 +189,7 @@ class ResultList(Widget, can_focus=True):
             if cell.cell_len > inner:
                 text = cell.copy()
                 text.truncate(inner, overflow=cell.overflow or "fold")
-            pre = style + _meta(row, column)
+            pre = style + cell_meta(row, column)
             room = " " * (inner - text.cell_len + PAD)
             if not text._spans and not text.style:  # most cells: one segment, padding and all
                 segments.append(Segment(f"{' ' * PAD}{text.plain}{room}", pre + cursor))
