@@ -85,8 +85,11 @@ class Machine:
 
     port: int
     rng: random.Random
+    # Frame n says it was measured n seconds after ``base``: 30 days back leaves room for 2.6 million
+    # frames before a stamp reaches the future, which the daemon rightly replaces by the time received
+    # (a device clock ahead is wrong) and the check would count as not what the frame carried.
     base: datetime = dataclasses.field(
-        default_factory=lambda: datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+        default_factory=lambda: datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
     )
     sent: dict[str, int] = dataclasses.field(default_factory=dict)  # control id -> frame number
     acked: set[str] = dataclasses.field(default_factory=set)

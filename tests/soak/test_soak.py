@@ -133,3 +133,15 @@ def test_the_backlog_soak_sees_a_reading_the_platform_lost(seed: int, tmp_path: 
     assert tally.lost == 1, said(tally)
     assert tally.failed
     assert tally.runs >= 1, said(tally)
+
+
+def test_the_kill9_machine_stamps_no_frame_of_a_full_soak_in_the_future() -> None:
+    """A full kill -9 soak sends about 360,000 frames (8 a second for 45 minutes), one second of stamp
+    apart; a stamp in the future is replaced by the time received, which the check counts as corrupt.
+    Regression: the base was one day back, and a full soak counted 271,213 such frames as corrupt."""
+    from datetime import UTC, datetime
+
+    from tests.reliability.test_daemon_kill9 import Machine, taken_at
+
+    machine = Machine(0, random.Random(0))
+    assert taken_at(1_500_000, machine.base) < datetime.now(UTC)
