@@ -65,7 +65,7 @@ from clinic_agent.api.client import AsyncApiClient
 from clinic_agent.api.server import ApiServer
 from clinic_agent.core.model import Quantity, Role, new_id
 from clinic_agent.runtime.agent import Agent
-from clinic_agent.runtime.config import ApiConfig
+from clinic_agent.runtime.api_config import ApiConfig
 from tests.support import FAST_CONFIG, PASSPHRASE, id_number, new_home, reading, resident
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
