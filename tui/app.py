@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
@@ -35,6 +36,8 @@ from tui.widgets.text import clean
 if TYPE_CHECKING:  # types only: the client is loaded by whoever makes the Api (the command, or a test's fake)
     from tui.client import Api, SignedIn
 
+# The other screens' rules, added after the sign-in's first frame (app.tcss has what the sign-in and every screen use).
+SCREENS_CSS = Path(__file__).with_name("screens.tcss")
 DEFAULT_IDLE_SECONDS = 600.0
 KEY_STUCK_SECONDS = 1.0  # a key whose end never came back (its widget removed meanwhile) holds the next no longer
 ACTIVITY = (events.Key, events.MouseDown, events.Paste, events.MouseScrollDown, events.MouseScrollUp)
@@ -82,6 +85,7 @@ class ClinicApp(App[None]):
         self._key_timer: Timer | None = None
         self._hold_timer: Timer | None = None
         self.set_reactive(ClinicApp.language, language)
+        self._screens_css = False
         if hasattr(api, "on_event"):
             api.on_event = self._daemon_event
 
@@ -93,6 +97,18 @@ class ClinicApp(App[None]):
         self.set_interval(1.0, self.lock_if_idle)
         self.set_interval(self.status_seconds, self.refresh_status)
         self.push_screen(SignInScreen(user=self.first_user))
+
+    def load_screens_css(self) -> None:
+        """Add screens.tcss's rules to the stylesheet, once: after the sign-in's first frame, before any other screen.
+
+        Parsing them before the first frame cost it a few ms (issue 13, cold start) for rules the sign-in never uses.
+        Nothing on the screen is styled again: the rules added are for widgets of the other screens, and each of
+        those asks for them (``ScreenMixin.on_compose``) before its widgets are styled as they are mounted.
+        """
+        if self._screens_css:
+            return
+        self._screens_css = True
+        self.stylesheet.add_source(SCREENS_CSS.read_text(encoding="utf-8"), read_from=(str(SCREENS_CSS), ""))
 
     @property
     def idle_seconds(self) -> float:

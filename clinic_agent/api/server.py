@@ -41,7 +41,7 @@ from clinic_agent.core.errors import (
     TooManyAttempts,
 )
 from clinic_agent.runtime.agent import Agent, Caller
-from clinic_agent.runtime.config import ApiConfig
+from clinic_agent.runtime.api_config import ApiConfig
 
 _LOGGER = logging.getLogger(__name__)
 _UCRED = struct.Struct("3i")

@@ -153,13 +153,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for argparse to name the choices when a name is mistyped; their modules are not imported.
     """
     common = _common()
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        parents=[common],
-        description="Clinic Agent: readings from the health machine, encrypted health files, sync with the platform.",
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser, sub = _top(common)
     for name, listed in COMMANDS:
         if command is None or any(command == listed_name for listed_name, _ in listed):
             _registrar(name)(sub, common)
@@ -167,6 +161,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             for listed_name, help_text in listed:
                 sub.add_parser(listed_name, help=help_text)
     return parser
+
+
+def _top(common: argparse.ArgumentParser) -> tuple[argparse.ArgumentParser, Any]:
+    """The parser of `clinic-agent` itself, and the place its commands are added to."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        parents=[common],
+        description="Clinic Agent: readings from the health machine, encrypted health files, sync with the platform.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
 
 class _NotUnderstood(Exception):
@@ -193,14 +198,52 @@ def _command_named(argv: list[str] | None) -> str | None:
     return command if known else None
 
 
+# The options every command takes that are followed by a value (``_common``): skipped to find the command's name.
+_VALUED = ("--home", "--passphrase-file", "--user")
+
+
+def runs_tui(line: list[str]) -> bool:
+    """Whether ``line`` runs `tui`: its first word past the common options (spelt in full) is ``tui``."""
+    at = 0
+    while at < len(line):
+        word = line[at]
+        if word in _VALUED:
+            at += 2
+        elif word == "--json" or word.startswith(tuple(f"{option}=" for option in _VALUED)):
+            at += 1
+        else:
+            return word == "tui"
+    return False
+
+
+def tui_parser() -> argparse.ArgumentParser:
+    """The command line with `tui` alone: what a doctor runs many times a day, its first screen waiting on it.
+
+    The whole tree's parser (the first look, then every other command listed) and its imports took a
+    few milliseconds each, before the UI had started to load (issue 13, cold start). ``tui --help``
+    and a wrong option say what they said with the whole tree; ``clinic-agent --help`` still lists
+    every command, as it never reaches here (its first word is not ``tui``).
+    """
+    from clinic_agent.cli import tui_command
+
+    common = _common()
+    parser, sub = _top(common)
+    tui_command.add_commands(sub, common)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    if (sys.argv[1:] if argv is None else argv) == ["--version"]:
+    line = sys.argv[1:] if argv is None else argv
+    if line == ["--version"]:
         print(f"{PROG} {__version__}")  # as argparse would, without loading a single command
         return 0
-    args = build_parser(_command_named(argv)).parse_args(argv)
-    if not hasattr(args, "handler"):  # not the command the first look saw: read the line with every command
-        args = build_parser().parse_args(argv)
+    if runs_tui(line):
+        args = tui_parser().parse_args(line)
+    else:
+        args = build_parser(_command_named(argv)).parse_args(argv)
+        if not hasattr(args, "handler"):  # not the command the first look saw: read the line with every command
+            args = build_parser().parse_args(argv)
     # Problems reach a person through the command's own output; the log is for the daemon.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     try:

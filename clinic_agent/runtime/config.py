@@ -6,7 +6,6 @@ Relative paths in the file are relative to the home directory holding it.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -15,18 +14,13 @@ from urllib.parse import urlsplit
 
 from clinic_agent.core.errors import ConfigError
 from clinic_agent.core.thresholds import Thresholds
+
+# [api] and the reading of the file are clinic_agent.runtime.api_config's (a client needs no more); named here too.
+from clinic_agent.runtime.api_config import CONFIG_LIMIT as CONFIG_LIMIT
+from clinic_agent.runtime.api_config import ApiConfig as ApiConfig
+from clinic_agent.runtime.api_config import api_section, bounded, parse
 from clinic_agent.security.kdf import DEFAULT_PASSPHRASE_KDF, Argon2Parameters
 from sync.settings import DEFAULT_NAMESPACE_BASE, SyncSettings
-
-
-@dataclass(frozen=True, slots=True)
-class ApiConfig:
-    """The local API socket."""
-
-    socket: Path
-    group: str | None = None
-    session_idle_minutes: int = 10
-    max_frame_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,26 +45,6 @@ class Config:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "clinic": {"name": str, "code": str},
-    "store": {"kdf_memory_mib": int, "kdf_iterations": int, "kdf_lanes": int, "disk_low_mib": int},
-    "api": {"socket": str, "group": str, "session_idle_minutes": int, "max_frame_bytes": int},
-    "log": {"level": str},
-    "backup": {"keep": int, "interval_hours": int},
-    "platform": {"namespace": str, "consultation": list},
-    "alerts": {
-        "systolic_urgent": (int, float),
-        "diastolic_urgent": (int, float),
-        "spo2_low": (int, float),
-        "glucose_high": (int, float),
-        "glucose_low": (int, float),
-        "temperature_high": (int, float),
-        "systolic_control": (int, float),
-        "diastolic_control": (int, float),
-        "glucose_control": (int, float),
-        "heart_rate_high": (int, float),
-    },
-}
 _SYNC_KEYS: dict[str, tuple[type, float, float]] = {
     "interval_s": (float, 1, 86400),
     "retry_min_s": (float, 0.01, 3600),
@@ -84,78 +58,13 @@ _SYNC_KEYS: dict[str, tuple[type, float, float]] = {
     "max_clock_skew_s": (float, 1, 10**7),
     "wait_s": (float, 0, 3600),
 }
-# Sections with rules of their own: [sync] below (sync_settings), [[devices]] in the device wiring
-# (clinic_agent.runtime.devices.parse: it knows the drivers), which `run` and `doctor` both call.
-_DELEGATED = {"devices", "sync"}
 _LEVELS = ("debug", "info", "warning", "error")
-CONFIG_LIMIT = 1024 * 1024  # agent.toml is a few KiB; a bigger file is the wrong one (or a device)
 
 
 def load(home: Path, path: Path | None = None) -> Config:
     """Read and check agent.toml (a missing file means all defaults)."""
     path = path or home / "agent.toml"
-    try:
-        raw = tomllib.loads(_read(path))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    _check_keys(path, raw)
-    return _build(home, path, raw)
-
-
-def load_api(home: Path, path: Path | None = None) -> ApiConfig:
-    """Read agent.toml's ``[api]`` only (its keys checked, the rest left to ``load``): where the daemon listens."""
-    path = path or home / "agent.toml"
-    try:
-        raw = tomllib.loads(_read(path))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    _check_keys(path, raw)
-    return _api(home, path, raw.get("api", {}))
-
-
-def _read(path: Path) -> str:
-    try:
-        with path.open("rb") as file:
-            data = file.read(CONFIG_LIMIT + 1)
-    except FileNotFoundError:
-        return ""
-    except OSError as exc:
-        raise ConfigError(f"{path} cannot be read: {exc}") from None
-    if len(data) > CONFIG_LIMIT:
-        raise ConfigError(f"{path} is larger than {CONFIG_LIMIT // (1024 * 1024)} MiB; is it the right file?")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} cannot be read: {exc}") from None
-
-
-def _check_keys(path: Path, raw: dict[str, Any]) -> None:
-    for section, value in raw.items():
-        if section in _DELEGATED:
-            continue
-        if section not in _SCHEMA:
-            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(sorted(_SCHEMA))})")
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: {section} must be a table")
-        for key, item in value.items():
-            expected = _SCHEMA[section].get(key)
-            if expected is None:
-                raise ConfigError(f"{path}: unknown key {section}.{key}")
-            if isinstance(item, bool) or not isinstance(item, expected):
-                names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
-                raise ConfigError(f"{path}: {section}.{key} must be a {names}, not {item!r}")
-
-
-def _api(home: Path, path: Path, api: dict[str, Any]) -> ApiConfig:
-    idle = api.get("session_idle_minutes", 10)
-    if not 1 <= idle <= 15:
-        raise ConfigError(f"{path}: api.session_idle_minutes must be between 1 and 15 (automatic logoff)")
-    return ApiConfig(
-        socket=_path(home, api.get("socket", "run/agent.sock")),
-        group=api.get("group"),
-        session_idle_minutes=idle,
-        max_frame_bytes=_bounded(path, "api.max_frame_bytes", api.get("max_frame_bytes", 1 << 20), 1024, 16 << 20),
-    )
+    return _build(home, path, parse(path))
 
 
 def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
@@ -170,7 +79,7 @@ def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
         raise ConfigError(f"{path}: store.kdf_memory_mib must be at least 64 and store.kdf_iterations at least 3")
     if not 1 <= kdf.lanes <= 16:
         raise ConfigError(f"{path}: store.kdf_lanes must be between 1 and 16")
-    api = _api(home, path, raw.get("api", {}))
+    api = api_section(home, path, raw.get("api", {}))
     level = raw.get("log", {}).get("level", "info")
     if level not in _LEVELS:
         raise ConfigError(f"{path}: log.level must be one of {', '.join(_LEVELS)}")
@@ -184,14 +93,14 @@ def _build(home: Path, path: Path, raw: dict[str, Any]) -> Config:
         kdf=kdf,
         api=api,
         log_level=level,
-        disk_low_mib=_bounded(path, "store.disk_low_mib", store.get("disk_low_mib", 500), 0, 1 << 20),
+        disk_low_mib=bounded(path, "store.disk_low_mib", store.get("disk_low_mib", 500), 0, 1 << 20),
         thresholds=Thresholds(**{k: Decimal(str(v)) for k, v in alerts.items()}),
         devices=tuple(devices),
         sync=sync_settings(raw.get("sync", {}), str(path)),
         namespace=namespace_base(raw.get("platform", {}).get("namespace", DEFAULT_NAMESPACE_BASE), str(path)),
         consultation_targets=consultation_targets(raw.get("platform", {}).get("consultation", []), str(path)),
-        backup_keep=_bounded(path, "backup.keep", backups.get("keep", 7), 0, 366),
-        backup_interval_hours=_bounded(path, "backup.interval_hours", backups.get("interval_hours", 24), 1, 24 * 31),
+        backup_keep=bounded(path, "backup.keep", backups.get("keep", 7), 0, 366),
+        backup_interval_hours=bounded(path, "backup.interval_hours", backups.get("interval_hours", 24), 1, 24 * 31),
         raw=raw,
     )
 
@@ -259,17 +168,6 @@ def namespace_base(value: str, where: str = "agent.toml") -> str:
         raise ConfigError(f"{where}: {key} must not end with a slash: {value!r}")
     if parts.query or parts.fragment or "?" in value or "#" in value:
         raise ConfigError(f"{where}: {key} must have no query or fragment: {value!r}")
-    return value
-
-
-def _path(home: Path, text: str) -> Path:
-    path = Path(text).expanduser()
-    return path if path.is_absolute() else home / path
-
-
-def _bounded(path: Path, key: str, value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise ConfigError(f"{path}: {key} must be between {low} and {high}, not {value}")
     return value
 
 

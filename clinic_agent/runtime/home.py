@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from clinic_agent.core.errors import AccessDenied, InvalidInput, StoreMissing
 from clinic_agent.core.fsutil import atomic_write, ensure_private_directory
-from clinic_agent.runtime import config as config_module
+from clinic_agent.runtime import api_config
 
 # The store and the keys are imported where a store is created or opened: finding the home and its
 # configuration is all `clinic-agent status` needs when a daemon runs (tests/unit/clinic_agent/test_cli_imports.py).
 if TYPE_CHECKING:
-    from clinic_agent.runtime.config import ApiConfig, Config
+    from clinic_agent.runtime.api_config import ApiConfig
+    from clinic_agent.runtime.config import Config
     from clinic_agent.security.crypto import Argon2Parameters
     from clinic_agent.security.keys import KeyFile, Vault
     from clinic_agent.store import Store
@@ -72,11 +73,13 @@ class Home:
 
     def load_config(self) -> Config:
         """agent.toml, checked."""
-        return config_module.load(self.root, self.config_path)
+        from clinic_agent.runtime import config  # the whole file's rules: not for a client's [api] alone
+
+        return config.load(self.root, self.config_path)
 
     def load_api_config(self) -> ApiConfig:
         """agent.toml's ``[api]`` alone: where to find the daemon, without building the whole configuration."""
-        return config_module.load_api(self.root, self.config_path)
+        return api_config.load_api(self.root, self.config_path)
 
 
 def resolve(explicit: str | Path | None = None) -> Home:
@@ -121,6 +124,7 @@ def initialise(
     """Create a new store; refuse if any part of one is already here (nothing is overwritten)."""
     import uuid  # with init only: uuid loads platform, which status has no use for
 
+    from clinic_agent.runtime import config as config_module
     from clinic_agent.runtime import crashpoints
     from clinic_agent.security.keys import KeyFile, new_machine_key
     from clinic_agent.store import Store

@@ -64,8 +64,13 @@ class Daemon:
 
 class Started(ClinicApp):
     CSS_PATH = str(Path(sys.modules[ClinicApp.__module__].__file__).with_name("app.tcss"))
+    first_frame = None
     def on_mount(self):
         self.watch_for = self.set_interval(0.01, self.check)
+    def _display(self, screen, renderable):
+        if self.first_frame is None and type(screen).__name__ == "SignInScreen":
+            self.first_frame = [Path(path).name for path, _ in self.stylesheet.source if path.endswith(".tcss")]
+        super()._display(screen, renderable)
     def check(self):
         if type(self.screen).__name__ == "SignInScreen" and self.screen.is_mounted:
             self.watch_for.stop()
@@ -77,6 +82,7 @@ class Started(ClinicApp):
 app = Started(Daemon())
 app.run(headless=True, size=(80, 24))
 print("\\n".join(app.loaded))
+print("first-frame-css:" + ",".join(app.first_frame))
 """
 
 
@@ -96,6 +102,14 @@ def _loaded_at_sign_in(tmp_path: Path) -> set[str]:
     return set(done.stdout.split())
 
 
+def test_the_sign_in_screen_is_drawn_with_its_own_rules_only(tmp_path: Path) -> None:
+    """The first frame's stylesheet has app.tcss, not screens.tcss (the other screens' rules, added after it).
+
+    Planted fault, failing this test: ``SignInScreen.SCREENS_CSS`` left True (its compose adds them first)."""
+    modules = _loaded_at_sign_in(tmp_path)
+    assert [m for m in modules if m.startswith("first-frame-css:")] == ["first-frame-css:app.tcss"]
+
+
 def test_the_sign_in_screen_is_drawn_without_the_other_screens_or_heavy_modules(tmp_path: Path) -> None:
     """Planted faults, each failing this test: ``tui/app.py`` importing ``summary`` from
     ``tui.widgets.readings`` at the top again; ``tui/widgets/banner.py`` importing ``declared`` from the
@@ -103,3 +117,31 @@ def test_the_sign_in_screen_is_drawn_without_the_other_screens_or_heavy_modules(
     modules = _loaded_at_sign_in(tmp_path)
     assert "tui.screens.signin" in modules  # it did start the UI as far as the sign-in
     assert sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)) == []
+
+
+async def test_a_screen_built_before_the_sign_ins_first_frame_has_its_rules_all_the_same() -> None:
+    """screens.tcss is added by whichever comes first: the sign-in's first frame, or another screen being built.
+
+    A dialog pushed under the sign-in as the app mounts is built before that frame. Planted fault, failing this
+    test: ``ScreenMixin.on_compose`` not adding the rules (the dialog's box would lose its width and border)."""
+    from textual.containers import Vertical
+
+    import tui.app
+    from tests.tui.fake_api import FakeApi
+    from tui.screens.confirm import ConfirmScreen
+
+    class Early(tui.app.ClinicApp):
+        CSS_PATH = str(Path(tui.app.__file__).with_name("app.tcss"))  # beside the app, not this test
+
+        def on_mount(self) -> None:  # Textual calls ClinicApp.on_mount after this one: the sign-in goes on top
+            self.push_screen(ConfirmScreen("drafts.offer", n=1))
+
+    app = Early(FakeApi())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        dialog = app.screen_stack[1]
+        assert isinstance(dialog, ConfirmScreen)
+        assert type(app.screen).__name__ == "SignInScreen"
+        box = dialog.query_one(".dialog", Vertical)
+        width = box.styles.width
+        assert (width.cells if width else None, box.styles.border_top[0]) == (56, "round")

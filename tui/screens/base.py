@@ -49,9 +49,18 @@ class ScreenMixin:
 
     TITLE_KEY: ClassVar[str] = "app.title"
     HINTS_AT_ONCE: ClassVar[bool] = False  # key hints in the first frame (keys that need no widget of the screen)
+    SCREENS_CSS: ClassVar[bool] = True  # its widgets need screens.tcss (the sign-in's need app.tcss alone)
     last_error: ClinicAgentError | None = None
     keys_typed = 0  # keys the app handed to this screen: after one, the doctor moves the focus, not the screen
     hold_keys = False  # True while the screen works on what was typed: the keys typed meanwhile wait for it
+
+    def on_compose(self, event: events.Compose) -> None:
+        """screens.tcss's rules are in the stylesheet before this screen's widgets are styled (``load_screens_css``).
+
+        Textual calls this before Widget's own handler, which composes the screen and styles what it mounts.
+        """
+        if self.SCREENS_CSS:
+            self.clinic.load_screens_css()
 
     def auto_focus(self, widget: Widget) -> None:
         """Focus a widget for the doctor, unless the doctor has typed on this screen already.

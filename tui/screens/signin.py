@@ -27,6 +27,7 @@ class SignInScreen(ClinicScreen):
 
     TITLE_KEY = "signin.title"
     HINTS_AT_ONCE = True  # its keys are the app's and its own, known before its widgets: in the first frame
+    SCREENS_CSS = False  # app.tcss has its rules; the other screens' are added after its first frame
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "app.quit", "key.quit")]
 
     def __init__(self, *, user: str = "", reason: str = "") -> None:
@@ -56,6 +57,7 @@ class SignInScreen(ClinicScreen):
         self.query_one("#i-pin" if self.user else "#i-user", Input).focus()
         self.query_one("#no-accounts").display = False
         self.call_after_refresh(self.check_accounts)  # after the first frame: nothing waits on the daemon before it
+        self.call_after_refresh(self.clinic.load_screens_css)  # the other screens' rules, ready before home is built
         if self.reason:
             banner = self.banner()
             if banner is not None:

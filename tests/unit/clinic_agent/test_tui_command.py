@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+import clinic_agent.cli
 from clinic_agent.api.framing import FrameDecoder, decode_body, encode
+from clinic_agent.cli import build_parser, main, runs_tui
 from clinic_agent.cli.tui_command import _daemon_listening
 from clinic_agent.core.errors import DaemonError
 
@@ -26,6 +28,10 @@ NOT_BEFORE_THE_UI = (
     "clinic_agent.api.client",
     "clinic_agent.api.contract",
     "clinic_agent.cli.commands",
+    "clinic_agent.cli.backup_commands",  # the other commands: `tui` builds its own parser alone
+    "clinic_agent.runtime.config",  # the whole agent.toml: only [api] is read (clinic_agent.runtime.api_config)
+    "clinic_agent.core.thresholds",
+    "sync",
     "sqlite3",  # the home's module, for init alone
     "textual",
 )
@@ -34,7 +40,7 @@ NOT_BEFORE_THE_UI = (
 def test_without_a_daemon_the_doctor_gets_one_line_and_nothing_heavy_is_loaded(tmp_path: Path) -> None:
     """Planted faults, each failing this test: the check importing ``ApiClient`` again; ``cmd_tui`` taking
     ``home_of`` from ``cli.commands``; ``runtime/home.py`` importing sqlite3 at the top; the UI imported
-    before the check."""
+    before the check; ``runtime/home.py`` importing ``runtime.config`` at the top again."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_AGENT_")}
     env["CLINIC_AGENT_HOME"] = str(tmp_path)
     done = subprocess.run(
@@ -108,3 +114,58 @@ def test_a_ping_refused_is_a_clear_error(answering: tuple[Path, list[dict[str, A
     replies.append({"error": {"code": "internal", "message": "the daemon is stopping"}})
     with pytest.raises(DaemonError, match="the daemon refused ping: the daemon is stopping"):
         _daemon_listening(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "tui"),
+    [
+        (["tui"], True),
+        (["tui", "--lang", "en", "--standalone"], True),
+        (["--home", "/srv/clinic", "--json", "tui"], True),
+        (["--home=/srv/clinic", "--user", "doctor", "tui", "--help"], True),
+        (["--passphrase-file", "tui", "status"], False),  # "tui" here is the file's name
+        (["status"], False),
+        (["--help", "tui"], False),  # the whole tree's help, which lists every command
+        (["--ho", "x", "tui"], False),  # an abbreviation: left to the whole tree's parser, which knows them
+        (["resident", "search", "tui"], False),
+        ([], False),
+    ],
+)
+def test_tui_is_found_past_the_common_options_only(line: list[str], tui: bool) -> None:
+    """`tui` takes the fast way (its parser alone) only when it is the command; anything else, the whole tree."""
+    assert runs_tui(line) is tui
+
+
+def _printed(capsys: pytest.CaptureFixture[str], run: Any) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        run()
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+@pytest.mark.parametrize(
+    "line",
+    [["tui", "--help"], ["--home", "/srv/clinic", "tui", "-h"], ["tui", "--lang", "fr"], ["tui", "extra"]],
+)
+def test_tui_alone_says_what_the_whole_tree_says(capsys: pytest.CaptureFixture[str], line: list[str]) -> None:
+    """``tui --help`` and a wrong option or word read as they did when `tui` went through every command's parser."""
+    whole = _printed(capsys, lambda: build_parser().parse_args(line))
+    alone = _printed(capsys, lambda: main(line))
+    assert alone == whole
+    status, out, _ = alone
+    assert (status, "--standalone" in out) == ((0, True) if line[-1] in ("--help", "-h") else (2, False))
+
+
+def test_tui_never_builds_the_whole_tree(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The way to the UI's first screen reads the line with `tui`'s parser alone (planted fault: ``main`` calling
+    ``build_parser`` for every command line again); any other command still goes through the whole tree."""
+
+    def whole_tree(command: str | None = None) -> Any:
+        raise AssertionError(f"the whole tree was built for {command!r}")
+
+    monkeypatch.setattr(clinic_agent.cli, "build_parser", whole_tree)
+    status, out, _ = _printed(capsys, lambda: main(["--home", "/srv/clinic", "tui", "--help"]))
+    assert status == 0
+    assert out.startswith("usage: clinic-agent tui ")
+    with pytest.raises(AssertionError, match="the whole tree was built for 'status'"):
+        main(["status"])
