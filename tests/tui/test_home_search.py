@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 from textual.widgets import Input
 
 from tests.tui.fake_api import LOOKUP_MATCH, FakeApi
-from tests.tui.helpers import sign_in, until, visible_text
+from tests.tui.helpers import screen_name, sign_in, until, visible_text
 from tui.app import ClinicApp
 from tui.widgets.result_list import ResultList
 
@@ -166,3 +168,24 @@ class Twenty(FakeApi):
                 ]
             }
         return await super().call(method, params)
+
+
+async def test_home_is_left_out_of_garbage_collection_and_freed_after_a_lock() -> None:
+    """A full collection walked all the app held and fell into a keypress (50-120 ms): what home holds is frozen
+    once home is up, and a lock and a sign-in let go of the home screen of the session before."""
+    app = ClinicApp(FakeApi())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        first = weakref.ref(app.screen)
+        await until(pilot, lambda: not any(o is first() for o in gc.get_objects()))  # frozen: not walked
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: screen_name(pilot) == "LockScreen")
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
+        await pilot.press(*"246810", "enter")  # the PIN box has the focus, the user's name filled in
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+        await until(pilot, lambda: first() is None)  # the old home, frozen with its session, is collected
+        home: Any = app.screen
+        await pilot.press("l")
+        await until(pilot, lambda: home.matched_text == "l")
+        assert "龙秀英" in visible_text(app)
