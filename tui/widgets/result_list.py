@@ -4,7 +4,8 @@ A keypress's results used to go into a DataTable: clearing it, adding twenty row
 order worked out again) and drawing them through DataTable's general machinery took 13-40 ms of a keypress on a
 loaded 2-core machine. The results are never more than a page of one-line rows, so this widget keeps them as a
 list, works out the column widths once per answer, and draws a line as a few segments. Its size never depends
-on its rows: new results are a ``refresh()`` of its lines, never a layout of the screen.
+on its rows: new results are a ``refresh()`` of the lines that show something else (not its blank lines, nor
+its header when the columns keep their widths), never a layout of the screen.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class ResultList(Widget, can_focus=True):
         self.cursor = 0
         self._widths: list[int] = []
         self._cells: list[list[Text]] = []  # each row's cells as Text, worked out once per answer
+        self._signs: list[tuple[object, ...]] = []  # each row's key and cells as values, to compare with a new answer
         self._styles: _Styles | None = None
 
     @property
@@ -100,21 +102,47 @@ class ResultList(Widget, can_focus=True):
 
     def show(self, columns: list[str], rows: list[Row]) -> None:
         """New column titles and rows, the cursor on the first: the lines are drawn again, nothing is laid out."""
+        before = self._drawn()
         self.columns, self.rows, self.cursor = columns, rows, 0
         self._cells = [[Text(c, end="") if isinstance(c, str) else c for c in cells] for _, cells in rows]
+        self._signs = [(key, *map(_sign, cells)) for (key, _), cells in zip(rows, self._cells, strict=True)]
         widths = [Text(title).cell_len for title in columns]
         for cells in self._cells:
             for i, cell in enumerate(cells[: len(widths)]):
                 widths[i] = max(widths[i], cell.cell_len)
         self._widths = [w + 2 * PAD for w in widths]
-        self.refresh()
+        self._redraw(before)
+
+    def _drawn(self) -> list[object]:
+        """What each line shows: the header's titles and widths, a row's cells, widths and place (its row number is
+        in its mouse metadata, its parity in its colour, the cursor on it or not), None for a blank line."""
+        widths = tuple(self._widths)
+        drawn: list[object] = [(tuple(self.columns), widths)]
+        first = self._first()
+        for row in range(first, first + max(self.size.height - 1, 0)):
+            drawn.append((self._signs[row], widths, row, row == self.cursor) if row < len(self.rows) else None)
+        return drawn
+
+    def _redraw(self, before: list[object]) -> None:
+        """Draw again only the lines that show something else than ``before`` (the rest keep their drawn strips):
+        a new answer's blank lines under its rows, and its header when the columns keep their widths, are not
+        drawn again, and a move of the cursor draws two lines."""
+        after = self._drawn()
+        if not self.size or len(after) != len(before):
+            self.refresh()
+            return
+        width = self.size.width
+        changed = [Region(0, y, width, 1) for y, (was, now) in enumerate(zip(before, after, strict=True)) if was != now]
+        if changed:
+            self.refresh(*changed)
 
     def action_move(self, step: int) -> None:
         """Move the cursor (Up, Down, Home, End), within the rows."""
         cursor = min(max(self.cursor + step, 0), max(len(self.rows) - 1, 0))
         if cursor != self.cursor:
+            before = self._drawn()
             self.cursor = cursor
-            self.refresh()
+            self._redraw(before)
 
     def action_page(self, step: int) -> None:
         """PageDown/PageUp (and ] [, as in the other lists): the cursor moves by as many rows as are shown."""
@@ -133,8 +161,9 @@ class ResultList(Widget, can_focus=True):
         if row == self.cursor:
             self.action_choose()
         else:
+            before = self._drawn()
             self.cursor = row
-            self.refresh()
+            self._redraw(before)
 
     def _first(self) -> int:
         """The first row shown: the cursor's row stays on screen when the rows are more than the lines."""
@@ -201,10 +230,18 @@ class ResultList(Widget, can_focus=True):
         used = sum(self._widths[: len(cells)])
         end = Style.from_meta({"row": row, "column": 0, "out_of_bounds": True})
         segments.append(Segment(" " * max(width - used, 0), style + cursor + end))  # even empty, as DataTable
-        return Strip(segments).crop(0, width).simplify()
+        strip = Strip(segments)  # one segment a cell, each with its own metadata: nothing for simplify() to join
+        return strip.crop(0, width) if used > width else strip
 
 
 _PLAIN = Style()
+
+
+def _sign(cell: Text) -> object:
+    """A cell as a value that equals another's when both are drawn the same (Text's == leaves out its style)."""
+    if not cell._spans and not cell.style:
+        return cell.plain
+    return (cell.plain, cell.style, tuple(cell._spans), cell.overflow, cell.justify)
 
 
 @dataclass
