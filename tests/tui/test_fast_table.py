@@ -134,8 +134,11 @@ async def test_a_result_list_redrawn_in_place_draws_what_a_fresh_one_draws() -> 
         columns = ["姓名", "性别", "身份证"]
         kept.show(columns, _result_rows("欧阳秀英", "吴", "龙秀英", "张三", "李四"))
         await pilot.pause()
+        plain = _drawn(kept)
         kept.action_move(3)
         await pilot.pause()
+        moved = _drawn(kept)
+        assert [y for y, line in enumerate(moved) if line != plain[y]] == [1, 4]  # the cursor's row before and now
         for shown in (kept, fresh):  # fewer rows, one the same, one restyled, the cursor back on the first
             shown.show(columns, [*_result_rows("欧阳秀英"), ("r-吴", [Text("吴", style="italic"), "女", "…000001"])])
             await pilot.pause()
@@ -149,3 +152,15 @@ async def test_a_result_list_redrawn_in_place_draws_what_a_fresh_one_draws() -> 
         fresh.refresh()
         await pilot.pause()
         assert _drawn(kept) == _drawn(fresh)
+        first = _result_rows("欧阳秀英", "吴", "龙秀英", "张三", "李四")
+        kept.show(columns, first)  # the first answer again: its rows' lines as drawn then, the cursor moved since
+        await pilot.pause()
+        kept.focus()  # the focus's colours: not the lines drawn without it
+        await pilot.pause()
+        focused = _drawn(kept)
+        kept.blur()
+        fresh.show(columns, first)
+        fresh.focus()
+        await pilot.pause()
+        assert focused == _drawn(fresh)
+        assert focused[1] != _drawn(kept)[1]  # the cursor's row, with and without the focus

@@ -26,6 +26,7 @@ from textual.widget import Widget
 from tui.widgets.paged_table import Row, cell_meta
 
 PAD = 1  # cells each side of a cell, as a DataTable's
+STRIPS_KEPT = 512  # rows' lines kept drawn: twenty-odd searches' pages
 
 
 class ResultList(Widget, can_focus=True):
@@ -94,6 +95,7 @@ class ResultList(Widget, can_focus=True):
         self._cells: list[list[Text]] = []  # each row's cells as Text, worked out once per answer
         self._signs: list[tuple[object, ...]] = []  # each row's key and cells as values, to compare with a new answer
         self._styles: _Styles | None = None
+        self._strips: dict[tuple[object, ...], Strip] = {}  # rows drawn, by what they showed and where (_row_strip)
 
     @property
     def current_key(self) -> str | None:
@@ -101,7 +103,7 @@ class ResultList(Widget, can_focus=True):
         return self.rows[self.cursor][0] if self.rows else None
 
     def show(self, columns: list[str], rows: list[Row]) -> None:
-        """New column titles and rows, the cursor on the first: the lines are drawn again, nothing is laid out."""
+        """New column titles and rows, the cursor on the first: the lines that changed are drawn, nothing laid out."""
         before = self._drawn()
         self.columns, self.rows, self.cursor = columns, rows, 0
         self._cells = [[Text(c, end="") if isinstance(c, str) else c for c in cells] for _, cells in rows]
@@ -202,8 +204,20 @@ class ResultList(Widget, can_focus=True):
         row = y - 1 + self._first()
         if row >= len(self.rows):
             return Strip.blank(width, styles.base)
-        cursor = styles.cursor if row == self.cursor else _PLAIN
-        return self._line(row, self._cells[row], styles.rows[row % 2], cursor, width)
+        return self._row_strip(row, styles, width)
+
+    def _row_strip(self, row: int, styles: _Styles, width: int) -> Strip:
+        """A row's line, drawn once for what it shows where it shows it: the same resident on the same row of a later
+        answer (a search typed again, a letter taken back) and in the same colours is not drawn again."""
+        on_cursor = row == self.cursor
+        key = (self._signs[row], tuple(self._widths), row, on_cursor, width, styles)
+        strip = self._strips.get(key)
+        if strip is None:
+            if len(self._strips) >= STRIPS_KEPT:
+                self._strips.clear()
+            cursor = styles.cursor if on_cursor else _PLAIN
+            strip = self._strips[key] = self._line(row, self._cells[row], styles.rows[row % 2], cursor, width)
+        return strip
 
     def _line(self, row: int, cells: list[Text], style: Style, cursor: Style, width: int) -> Strip:
         """One row: each cell cut to its column and padded, the rest of the line in the row's style.
@@ -244,7 +258,7 @@ def _sign(cell: Text) -> object:
     return (cell.plain, cell.style, tuple(cell._spans), cell.overflow, cell.justify)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Styles:
     """What the lines of one frame of a ResultList share."""
 
