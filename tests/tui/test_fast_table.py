@@ -9,7 +9,8 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import DataTable
 
-from tui.widgets.paged_table import FastTable, PagedTable
+from tui.widgets.paged_table import FastTable, PagedTable, Row
+from tui.widgets.result_list import ResultList
 
 ROWS: list[list[Text | str]] = [
     [Text("欧阳秀英", style="bold"), "女", "1951-03-08", Text("松桃县 盘信镇 大塘村", no_wrap=True), "拼音"],
@@ -99,3 +100,67 @@ async def test_a_paged_table_shows_new_column_titles_of_the_same_number() -> Non
         assert "姓名" in drawn
         assert "松桃" in drawn
         assert "village" not in drawn
+
+
+class TwoLists(App[None]):
+    """Two result lists of the same size."""
+
+    CSS = "ResultList { height: 8; }"
+
+    def compose(self) -> ComposeResult:
+        yield ResultList(id="kept")
+        yield ResultList(id="fresh")
+
+
+def _drawn(shown: ResultList) -> list[list[tuple[str, Any, Any]]]:
+    """Each line's segments: text, style, and mouse metadata (as a value: a style made from it has a random id)."""
+    lines = shown.render_lines(Region(0, 0, shown.size.width, shown.size.height))
+    return [
+        [(s.text, s.style and s.style.clear_meta_and_links(), s.style and s.style.meta) for s in strip]
+        for strip in lines
+    ]
+
+
+def _result_rows(*names: str) -> list[Row]:
+    return [(f"r-{n}", [Text(n, style="bold"), "女", f"…{i:06d}"]) for i, n in enumerate(names)]
+
+
+async def test_a_result_list_redrawn_in_place_draws_what_a_fresh_one_draws() -> None:
+    """A new answer redraws only the lines that changed: what is left of the one before must not show through."""
+    app = TwoLists()
+    async with app.run_test(size=(60, 20)) as pilot:
+        kept, fresh = app.query_one("#kept", ResultList), app.query_one("#fresh", ResultList)
+        app.set_focus(None)  # neither has the focus (its tint)
+        columns = ["姓名", "性别", "身份证"]
+        kept.show(columns, _result_rows("欧阳秀英", "吴", "龙秀英", "张三", "李四"))
+        await pilot.pause()
+        plain = _drawn(kept)
+        kept.action_move(3)
+        await pilot.pause()
+        moved = _drawn(kept)
+        assert [y for y, line in enumerate(moved) if line != plain[y]] == [1, 4]  # the cursor's row before and now
+        for shown in (kept, fresh):  # fewer rows, one the same, one restyled, the cursor back on the first
+            shown.show(columns, [*_result_rows("欧阳秀英"), ("r-吴", [Text("吴", style="italic"), "女", "…000001"])])
+            await pilot.pause()
+        assert _drawn(kept) == _drawn(fresh)
+        assert "张三" not in "".join(text for line in _drawn(kept) for text, _, _ in line)
+        for shown in (kept, fresh):
+            shown.show(["name", "sex", "ID"], shown.rows)  # retitled (F2): the header and the widths change
+            await pilot.pause()
+        kept.action_move(1)
+        fresh.cursor = 1
+        fresh.refresh()
+        await pilot.pause()
+        assert _drawn(kept) == _drawn(fresh)
+        first = _result_rows("欧阳秀英", "吴", "龙秀英", "张三", "李四")
+        kept.show(columns, first)  # the first answer again: its rows' lines as drawn then, the cursor moved since
+        await pilot.pause()
+        kept.focus()  # the focus's colours: not the lines drawn without it
+        await pilot.pause()
+        focused = _drawn(kept)
+        kept.blur()
+        fresh.show(columns, first)
+        fresh.focus()
+        await pilot.pause()
+        assert focused == _drawn(fresh)
+        assert focused[1] != _drawn(kept)[1]  # the cursor's row, with and without the focus

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 from textual.widgets import Input
 
 from tests.tui.fake_api import LOOKUP_MATCH, FakeApi
-from tests.tui.helpers import sign_in, until, visible_text
+from tests.tui.helpers import screen_name, sign_in, until, visible_text
 from tui.app import ClinicApp
 from tui.widgets.result_list import ResultList
 
@@ -166,3 +168,62 @@ class Twenty(FakeApi):
                 ]
             }
         return await super().call(method, params)
+
+
+async def test_home_is_left_out_of_garbage_collection_and_freed_after_a_lock() -> None:
+    """A full collection walked all the app held and fell into a keypress (50-120 ms): what home holds is frozen
+    once home is up, and a lock and a sign-in let go of the home screen of the session before."""
+    app = ClinicApp(FakeApi())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        first = weakref.ref(app.screen)
+        await until(pilot, lambda: not any(o is first() for o in gc.get_objects()))  # frozen: not walked
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: screen_name(pilot) == "LockScreen")
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(pilot) == "SignInScreen")
+        await pilot.press(*"246810", "enter")  # the PIN box has the focus, the user's name filled in
+        await until(pilot, lambda: screen_name(pilot) == "HomeScreen")
+        await until(pilot, lambda: first() is None)  # the old home, frozen with its session, is collected
+        home: Any = app.screen
+        await pilot.press("l")
+        await until(pilot, lambda: home.matched_text == "l")
+        assert "龙秀英" in visible_text(app)
+
+
+class Varying(FakeApi):
+    """A search finds one, two or three residents, as its text is long."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method == "resident.lookup":
+            n = 1 + len((params or {}).get("text", "")) % 3
+            return {
+                "matches": [{**LOOKUP_MATCH, "id": f"r-{i}", "id_number": f"5222291951030800{i:02d}"} for i in range(n)]
+            }
+        return await super().call(method, params)
+
+
+async def test_a_search_longer_than_the_box_scrolls_to_its_end_and_lays_nothing_out() -> None:
+    """Each letter laid the whole of home out: the box's text width, the line under the results saying how many
+    were found. Both have a fixed size: they lay nothing out, and the box still scrolls to its end."""
+    app = ClinicApp(Varying())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        home: Any = app.screen
+        await pilot.press("l")
+        await until(pilot, lambda: home.matched_text == "l")
+        await pilot.pause(0.1)
+        layouts: list[object] = []
+        refresh_layout = home._refresh_layout
+
+        def counted(*args: Any, **kwargs: Any) -> None:
+            layouts.append(args)
+            refresh_layout(*args, **kwargs)
+
+        home._refresh_layout = counted
+        await pilot.press(*"xyabcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyzEND")
+        await until(pilot, lambda: home.matched_text.endswith("END"))
+        await pilot.pause(0.1)
+        assert "xyzEND" in visible_text(app)  # the box scrolled to the cursor
+        assert "共 1 条" in visible_text(app)  # 60 characters searched (the box sends no more): one found
+        assert layouts == []

@@ -206,10 +206,11 @@ class HomeScreen(ClinicScreen):
         self._results_line(line)
 
     def _results_line(self, text: Text) -> None:
-        """The line under the results, updated only when it says something else: each update lays the screen out."""
+        """The line under the results, updated when it says something else. One line of the width of the results: a
+        new text is a redraw of that line, not a layout (which made a frame of the whole of home)."""
         if text != self._line:
             self._line = text
-            self.query_one("#results-line", Static).update(text)
+            self.query_one("#results-line", Static).update(text, layout=False)
 
     @on(Input.Submitted, "#search")
     async def _open_best(self, event: Input.Submitted) -> None:

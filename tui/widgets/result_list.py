@@ -4,7 +4,8 @@ A keypress's results used to go into a DataTable: clearing it, adding twenty row
 order worked out again) and drawing them through DataTable's general machinery took 13-40 ms of a keypress on a
 loaded 2-core machine. The results are never more than a page of one-line rows, so this widget keeps them as a
 list, works out the column widths once per answer, and draws a line as a few segments. Its size never depends
-on its rows: new results are a ``refresh()`` of its lines, never a layout of the screen.
+on its rows: new results are a ``refresh()`` of the lines that show something else (not its blank lines, nor
+its header when the columns keep their widths), never a layout of the screen.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from textual.widget import Widget
 from tui.widgets.paged_table import Row, cell_meta
 
 PAD = 1  # cells each side of a cell, as a DataTable's
+STRIPS_KEPT = 512  # rows' lines kept drawn: twenty-odd searches' pages
 
 
 class ResultList(Widget, can_focus=True):
@@ -91,7 +93,9 @@ class ResultList(Widget, can_focus=True):
         self.cursor = 0
         self._widths: list[int] = []
         self._cells: list[list[Text]] = []  # each row's cells as Text, worked out once per answer
+        self._signs: list[tuple[object, ...]] = []  # each row's key and cells as values, to compare with a new answer
         self._styles: _Styles | None = None
+        self._strips: dict[tuple[object, ...], Strip] = {}  # rows drawn, by what they showed and where (_row_strip)
 
     @property
     def current_key(self) -> str | None:
@@ -99,22 +103,48 @@ class ResultList(Widget, can_focus=True):
         return self.rows[self.cursor][0] if self.rows else None
 
     def show(self, columns: list[str], rows: list[Row]) -> None:
-        """New column titles and rows, the cursor on the first: the lines are drawn again, nothing is laid out."""
+        """New column titles and rows, the cursor on the first: the lines that changed are drawn, nothing laid out."""
+        before = self._drawn()
         self.columns, self.rows, self.cursor = columns, rows, 0
         self._cells = [[Text(c, end="") if isinstance(c, str) else c for c in cells] for _, cells in rows]
+        self._signs = [(key, *map(_sign, cells)) for (key, _), cells in zip(rows, self._cells, strict=True)]
         widths = [Text(title).cell_len for title in columns]
         for cells in self._cells:
             for i, cell in enumerate(cells[: len(widths)]):
                 widths[i] = max(widths[i], cell.cell_len)
         self._widths = [w + 2 * PAD for w in widths]
-        self.refresh()
+        self._redraw(before)
+
+    def _drawn(self) -> list[object]:
+        """What each line shows: the header's titles and widths, a row's cells, widths and place (its row number is
+        in its mouse metadata, its parity in its colour, the cursor on it or not), None for a blank line."""
+        widths = tuple(self._widths)
+        drawn: list[object] = [(tuple(self.columns), widths)]
+        first = self._first()
+        for row in range(first, first + max(self.size.height - 1, 0)):
+            drawn.append((self._signs[row], widths, row, row == self.cursor) if row < len(self.rows) else None)
+        return drawn
+
+    def _redraw(self, before: list[object]) -> None:
+        """Draw again only the lines that show something else than ``before`` (the rest keep their drawn strips):
+        a new answer's blank lines under its rows, and its header when the columns keep their widths, are not
+        drawn again, and a move of the cursor draws two lines."""
+        after = self._drawn()
+        if not self.size or len(after) != len(before):
+            self.refresh()
+            return
+        width = self.size.width
+        changed = [Region(0, y, width, 1) for y, (was, now) in enumerate(zip(before, after, strict=True)) if was != now]
+        if changed:
+            self.refresh(*changed)
 
     def action_move(self, step: int) -> None:
         """Move the cursor (Up, Down, Home, End), within the rows."""
         cursor = min(max(self.cursor + step, 0), max(len(self.rows) - 1, 0))
         if cursor != self.cursor:
+            before = self._drawn()
             self.cursor = cursor
-            self.refresh()
+            self._redraw(before)
 
     def action_page(self, step: int) -> None:
         """PageDown/PageUp (and ] [, as in the other lists): the cursor moves by as many rows as are shown."""
@@ -133,8 +163,9 @@ class ResultList(Widget, can_focus=True):
         if row == self.cursor:
             self.action_choose()
         else:
+            before = self._drawn()
             self.cursor = row
-            self.refresh()
+            self._redraw(before)
 
     def _first(self) -> int:
         """The first row shown: the cursor's row stays on screen when the rows are more than the lines."""
@@ -173,8 +204,20 @@ class ResultList(Widget, can_focus=True):
         row = y - 1 + self._first()
         if row >= len(self.rows):
             return Strip.blank(width, styles.base)
-        cursor = styles.cursor if row == self.cursor else _PLAIN
-        return self._line(row, self._cells[row], styles.rows[row % 2], cursor, width)
+        return self._row_strip(row, styles, width)
+
+    def _row_strip(self, row: int, styles: _Styles, width: int) -> Strip:
+        """A row's line, drawn once for what it shows where it shows it: the same resident on the same row of a later
+        answer (a search typed again, a letter taken back) and in the same colours is not drawn again."""
+        on_cursor = row == self.cursor
+        key = (self._signs[row], tuple(self._widths), row, on_cursor, width, styles)
+        strip = self._strips.get(key)
+        if strip is None:
+            if len(self._strips) >= STRIPS_KEPT:
+                self._strips.clear()
+            cursor = styles.cursor if on_cursor else _PLAIN
+            strip = self._strips[key] = self._line(row, self._cells[row], styles.rows[row % 2], cursor, width)
+        return strip
 
     def _line(self, row: int, cells: list[Text], style: Style, cursor: Style, width: int) -> Strip:
         """One row: each cell cut to its column and padded, the rest of the line in the row's style.
@@ -201,13 +244,21 @@ class ResultList(Widget, can_focus=True):
         used = sum(self._widths[: len(cells)])
         end = Style.from_meta({"row": row, "column": 0, "out_of_bounds": True})
         segments.append(Segment(" " * max(width - used, 0), style + cursor + end))  # even empty, as DataTable
-        return Strip(segments).crop(0, width).simplify()
+        strip = Strip(segments)  # one segment a cell, each with its own metadata: nothing for simplify() to join
+        return strip.crop(0, width) if used > width else strip
 
 
 _PLAIN = Style()
 
 
-@dataclass
+def _sign(cell: Text) -> object:
+    """A cell as a value that equals another's when both are drawn the same (Text's == leaves out its style)."""
+    if not cell._spans and not cell.style:
+        return cell.plain
+    return (cell.plain, cell.style, tuple(cell._spans), cell.overflow, cell.justify)
+
+
+@dataclass(frozen=True)
 class _Styles:
     """What the lines of one frame of a ResultList share."""
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Input
 
 HOLD = 0.05  # seconds a letter may wait for its results before it is painted alone
@@ -23,6 +25,11 @@ class SearchBox(Input):
     _holding = 0  # the number of the hold in force (0: none)
     _holds = 0  # holds taken so far, so that a late timer releases only its own
     _held_app: Any = None  # the app whose paint is held (a box taken off the screen still ends its hold)
+
+    # Input sets its virtual size to its text's width at each change, and Textual's virtual size lays the screen out
+    # when it changes: every letter laid out the whole of home (its lists of the day too), a full frame. The box's
+    # size is fixed (1fr of the row); the text's width only bounds its own horizontal scroll, which reads it as it is.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     def watch_value(self, value: str) -> None:
         """A change of the text, typed or set: hold the paint for its results."""
