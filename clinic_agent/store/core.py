@@ -27,6 +27,7 @@ from clinic_agent.store.anchor import Anchor, AnchorFile
 from clinic_agent.store.binding import ROW_KEY, agrees, bound_values, mismatched, positions
 from clinic_agent.store.checkpoint import FALLBACK_PAGES, Checkpointer
 from clinic_agent.store.connection import is_disk_failure, is_io_error, open_connection, translate_errors
+from clinic_agent.store.schema_version import ONE_PENDING_KEY
 
 Clock = Callable[[], datetime]
 _SQLITE_IOERR = 10
@@ -453,7 +454,7 @@ class Core:
         conn.execute(
             "INSERT INTO outbox(entity, entity_id, op, priority, created_at, state, attempts) "
             "VALUES (?, ?, ?, ?, ?, 'pending', 0) "
-            "ON CONFLICT(entity, entity_id) WHERE state = 'pending' "
+            f"ON CONFLICT(entity, entity_id, {ONE_PENDING_KEY}) "
             "DO UPDATE SET priority = max(priority, excluded.priority), "
             "op = CASE WHEN outbox.op = 'create' THEN 'create' ELSE excluded.op END",
             (entity, entity_id, op, priority, self.clock().isoformat()),

@@ -16,7 +16,7 @@ from sqlite_utils.migrations import Migrations
 
 from clinic_agent import __version__
 from clinic_agent.core.errors import StorageFailed, StoreError
-from clinic_agent.store.schema_version import MIGRATION_SET, OUTBOX_COUNT_PREFIX
+from clinic_agent.store.schema_version import MIGRATION_SET, ONE_PENDING_KEY, OUTBOX_COUNT_PREFIX
 
 MIGRATIONS = Migrations(MIGRATION_SET)
 
@@ -263,6 +263,20 @@ def _search_index(db: Database) -> None:
     db.table("search_index").create(
         {"id": str, "key_id": str, "payload": bytes}, pk="id", not_null={"key_id", "payload"}
     )
+
+
+# One index where there were two: every outbox row under its record, a record's one pending row
+# unique among them. Queuing a record wrote both ``outbox_record`` (entity, entity_id) and the partial
+# unique ``outbox_one_pending``, two more b-tree pages in every reading's commit; this one index is
+# the record lookup and the pending row's uniqueness (a pending row keys as 0, any other as its seq,
+# which no other row has), so a commit writes one page fewer (issue 13).
+
+
+@MIGRATIONS(name="0009_outbox_one_index")
+def _outbox_one_index(db: Database) -> None:
+    db.execute("DROP INDEX outbox_one_pending")
+    db.execute("DROP INDEX outbox_record")
+    db.execute(f"CREATE UNIQUE INDEX outbox_by_record ON outbox(entity, entity_id, {ONE_PENDING_KEY})")
 
 
 def migrate(db: Database) -> None:

@@ -21,10 +21,14 @@ def test_a_store_one_migration_behind_is_still_upgraded(tmp_path: Path) -> None:
     home = new_home(tmp_path / "home")
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0008_search_index'")
-        conn.execute("DROP TABLE search_index")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0009_outbox_one_index'")
+        conn.execute("DROP INDEX outbox_by_record")
+        conn.execute("CREATE UNIQUE INDEX outbox_one_pending ON outbox(entity, entity_id) WHERE state = 'pending'")
+        conn.execute("CREATE INDEX outbox_record ON outbox(entity, entity_id)")
         assert not schema_version.is_current(conn)
     open_unlocked(home).close()  # upgraded (after a backup)
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
-        assert conn.execute("SELECT count(*) FROM search_index").fetchone() == (0,)
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'outbox'")}
+        assert "outbox_by_record" in indexes
+        assert not indexes & {"outbox_one_pending", "outbox_record"}
