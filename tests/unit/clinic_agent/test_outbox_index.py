@@ -10,14 +10,17 @@ which b-trees a reading's durable commit writes (issue 13: each is a page in the
 from __future__ import annotations
 
 import dataclasses
+import random
 import sqlite3
 import struct
 from pathlib import Path
 
 import pytest
 
+from clinic_agent.core.sync_values import Pending
 from clinic_agent.runtime.home import Home
-from clinic_agent.store import Store
+from clinic_agent.store import Store, schema_version
+from clinic_agent.store.schema_version import URGENT
 from tests.support import new_home, open_unlocked, reading, resident
 
 _RECORD_LOOKUPS = (
@@ -79,7 +82,7 @@ def test_a_record_has_one_pending_row_beside_its_parked_and_conflict_rows(home: 
         store.close()
 
 
-def test_an_upgrade_folds_the_two_indexes_of_a_store_into_one_and_keeps_its_rows(home: Home) -> None:
+def test_an_upgrade_replaces_the_indexes_of_a_store_and_keeps_its_rows(home: Home) -> None:
     store = open_unlocked(home)
     try:
         person = _queue_every_state(store)
@@ -89,9 +92,11 @@ def test_an_upgrade_folds_the_two_indexes_of_a_store_into_one_and_keeps_its_rows
         store.close()
     with sqlite3.connect(home.db_path) as conn:  # the store as a version before 0009 left it
         conn.execute("DROP INDEX outbox_by_record")
+        conn.execute("DROP INDEX outbox_urgent")
         conn.execute("CREATE UNIQUE INDEX outbox_one_pending ON outbox(entity, entity_id) WHERE state = 'pending'")
         conn.execute("CREATE INDEX outbox_record ON outbox(entity, entity_id)")
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0009_outbox_one_index'")
+        conn.execute("CREATE INDEX outbox_order ON outbox(state, priority DESC, seq)")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name IN ('0009_outbox_one_index', '0010_outbox_urgent')")
     before = _rows(home.db_path)
     store = open_unlocked(home)  # migrated on open
     try:
@@ -102,9 +107,10 @@ def test_an_upgrade_folds_the_two_indexes_of_a_store_into_one_and_keeps_its_rows
     finally:
         store.close()
     with sqlite3.connect(home.db_path) as conn:
+        assert schema_version.is_current(conn)
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'outbox'")}
-    assert "outbox_by_record" in indexes
-    assert not indexes & {"outbox_one_pending", "outbox_record"}
+    assert {"outbox_by_record", "outbox_urgent"} <= indexes
+    assert not indexes & {"outbox_one_pending", "outbox_record", "outbox_order"}
 
 
 def _wal_pages(path: Path) -> list[int]:
@@ -139,8 +145,49 @@ def test_a_reading_commit_writes_only_the_pages_of_its_row_outbox_audit_and_coun
         store.close()
     needed = {
         *("meta", "readings", "sqlite_autoindex_readings_1", "readings_dedupe", "readings_resident"),
-        *("outbox", "outbox_by_record", "outbox_order", "audit", "audit_by_object"),
+        *("outbox", "outbox_by_record", "audit", "audit_by_object"),
     }
     assert needed <= written
     # page 1 (the file's size), a page taken from the end or the free list: never another b-tree
     assert written - needed <= {"sqlite_schema", "(a new page)"}
+
+
+_ONE_QUERY = (  # the order as one query gave it (schema 0010 took away the index it read)
+    "SELECT seq, entity, entity_id, priority, attempts FROM outbox WHERE state = 'pending' ORDER BY priority DESC, seq"
+)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_pending_rows_come_in_the_order_of_one_query_page_after_page(home: Home, seed: int) -> None:
+    rng = random.Random(seed)
+    store = open_unlocked(home)
+    try:
+        with store.core.write() as conn:
+            for i in range(400):
+                conn.execute(
+                    "INSERT INTO outbox(entity, entity_id, op, priority, created_at, state, attempts)"
+                    " VALUES ('readings', ?, 'create', ?, '2026-01-01', ?, 0)",
+                    (f"r{i}", rng.choice([0, 0, 0, 5, 10]), rng.choice(["pending", "pending", "parked", "local"])),
+                )
+        with store.core.read() as conn:
+            expected = [Pending(*row) for row in conn.execute(_ONE_QUERY)]
+            plans = {
+                sql: " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+                for sql, params in (
+                    (f"SELECT seq FROM outbox WHERE {URGENT} ORDER BY priority DESC, seq LIMIT 5", ()),
+                    ("SELECT seq FROM outbox WHERE state = 'pending' AND priority = 0 AND seq > ? ORDER BY seq", (0,)),
+                )
+            }
+        assert "outbox_urgent" in next(iter(plans.values()))
+        assert "TEMP B-TREE" not in " ".join(plans.values())  # nothing sorted: each read in its index's order
+        seen: list[Pending] = []
+        after = None
+        while page := store.sync.pending(limit=rng.randint(1, 40), after=after):
+            seen += page
+            after = (page[-1].priority, page[-1].seq)
+        assert seen == expected
+        assert [(i.seq, i.priority) for i in store.outbox.pending(limit=50)] == [
+            (p.seq, p.priority) for p in expected[:50]
+        ]
+    finally:
+        store.close()

@@ -21,14 +21,13 @@ def test_a_store_one_migration_behind_is_still_upgraded(tmp_path: Path) -> None:
     home = new_home(tmp_path / "home")
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0009_outbox_one_index'")
-        conn.execute("DROP INDEX outbox_by_record")
-        conn.execute("CREATE UNIQUE INDEX outbox_one_pending ON outbox(entity, entity_id) WHERE state = 'pending'")
-        conn.execute("CREATE INDEX outbox_record ON outbox(entity, entity_id)")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0010_outbox_urgent'")
+        conn.execute("DROP INDEX outbox_urgent")
+        conn.execute("CREATE INDEX outbox_order ON outbox(state, priority DESC, seq)")
         assert not schema_version.is_current(conn)
     open_unlocked(home).close()  # upgraded (after a backup)
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'outbox'")}
-        assert "outbox_by_record" in indexes
-        assert not indexes & {"outbox_one_pending", "outbox_record"}
+        assert "outbox_urgent" in indexes
+        assert "outbox_order" not in indexes
