@@ -252,6 +252,7 @@ class Core:
         with self._lock:
             self.keyring = None
             self.audit_key = None
+            self.anchor_file.close()
             with contextlib.suppress(sqlite3.Error):
                 self.conn.close()
 
