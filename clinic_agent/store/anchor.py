@@ -8,10 +8,11 @@ entry at the anchored sequence number is not the anchored one, has lost entries 
 file rolled back), and the agent says so, naming the last entry that still checks out.
 
 The file has two fixed-size slots written in turn with one ``pwrite`` each (no fsync: the commit
-before it already is durable); the valid slot with the higher sequence number counts. A torn or
-lost write leaves the other slot, so after a crash or power cut the anchor may lag the chain but
-never leads it. What it cannot see: the database and the anchor file rolled back together to an
-older copy; for that the head is also anchored on the platform at each sync.
+before it already is durable; the file stays open between commits); the valid slot with the higher
+sequence number counts. A torn or lost write leaves the other slot, so after a crash or power cut
+the anchor may lag the chain but never leads it. What it cannot see: the database and the anchor
+file rolled back together to an older copy; for that the head is also anchored on the platform at
+each sync.
 """
 
 from __future__ import annotations
@@ -48,15 +49,36 @@ class AnchorFile:
     def __init__(self, path: Path, store_id: str) -> None:
         self.path = path
         self._store_id = store_id
+        self._fd: int | None = None
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file the descriptor is open on
 
     def write(self, key: bytes, anchor: Anchor) -> None:
         """Record a new head (best effort: a failure here is seen as a lagging anchor later)."""
         slot = _SLOT.pack(_MAGIC, anchor.seq, anchor.mac, _anchor_mac(key, self._store_id, anchor.seq, anchor.mac))
         with contextlib.suppress(OSError):
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.pwrite(self._opened(), slot.ljust(_SLOT_SIZE, b"\0"), (anchor.seq % 2) * _SLOT_SIZE)
+
+    def _opened(self) -> int:
+        """The file, kept open between commits (an open that may create it cost more than the write, after
+        every commit); opened again when the path no longer names it (removed, or put back by a restore)."""
+        if self._fd is not None:
             try:
-                os.pwrite(fd, slot.ljust(_SLOT_SIZE, b"\0"), (anchor.seq % 2) * _SLOT_SIZE)
-            finally:
+                found = os.stat(self.path)
+                if (found.st_dev, found.st_ino) == self._file:
+                    return self._fd
+            except OSError:
+                pass
+            self.close()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        opened = os.fstat(fd)
+        self._fd, self._file = fd, (opened.st_dev, opened.st_ino)
+        return fd
+
+    def close(self) -> None:
+        """Close the file if it is open (the next write opens it again)."""
+        fd, self._fd, self._file = self._fd, None, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
                 os.close(fd)
 
     def read(self, key: bytes) -> Anchor | None:

@@ -27,6 +27,7 @@ from clinic_agent.store.anchor import Anchor, AnchorFile
 from clinic_agent.store.binding import ROW_KEY, agrees, bound_values, mismatched, positions
 from clinic_agent.store.checkpoint import FALLBACK_PAGES, Checkpointer
 from clinic_agent.store.connection import is_disk_failure, is_io_error, open_connection, translate_errors
+from clinic_agent.store.schema_version import ONE_PENDING_KEY, URGENT
 
 Clock = Callable[[], datetime]
 _SQLITE_IOERR = 10
@@ -251,6 +252,7 @@ class Core:
         with self._lock:
             self.keyring = None
             self.audit_key = None
+            self.anchor_file.close()
             with contextlib.suppress(sqlite3.Error):
                 self.conn.close()
 
@@ -453,12 +455,33 @@ class Core:
         conn.execute(
             "INSERT INTO outbox(entity, entity_id, op, priority, created_at, state, attempts) "
             "VALUES (?, ?, ?, ?, ?, 'pending', 0) "
-            "ON CONFLICT(entity, entity_id) WHERE state = 'pending' "
+            f"ON CONFLICT(entity, entity_id, {ONE_PENDING_KEY}) "
             "DO UPDATE SET priority = max(priority, excluded.priority), "
             "op = CASE WHEN outbox.op = 'create' THEN 'create' ELSE excluded.op END",
             (entity, entity_id, op, priority, self.clock().isoformat()),
         )
         self._outbox_touched = True
+
+
+def pending_in_order(
+    conn: sqlite3.Connection, columns: str, *, limit: int, after: tuple[int, int] | None = None
+) -> list[Any]:
+    """Pending outbox rows (``columns`` of each), most urgent first, then oldest; ``after`` is the last
+    (priority, seq) seen. Those with a priority through their index (schema 0010), then those without
+    in seq order, the table's own (priorities are never negative: 0 is the last)."""
+    rows: list[Any] = []
+    if after is None or after[0] != 0:
+        sql = f"SELECT {columns} FROM outbox WHERE {URGENT}"
+        params: tuple[int, ...] = ()
+        if after is not None:
+            sql += " AND (priority < ? OR (priority = ? AND seq > ?))"
+            params = (after[0], after[0], after[1])
+        rows = conn.execute(f"{sql} ORDER BY priority DESC, seq LIMIT ?", (*params, limit)).fetchall()
+    if len(rows) < limit:
+        sql = f"SELECT {columns} FROM outbox WHERE state = 'pending' AND priority = 0"
+        since = after[1] if after is not None and after[0] == 0 else 0
+        rows += conn.execute(f"{sql} AND seq > ? ORDER BY seq LIMIT ?", (since, limit - len(rows))).fetchall()
+    return rows
 
 
 def _one_line(text: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from clinic_agent.core.model import AuditEntry
 from clinic_agent.security import audit, crypto
-from clinic_agent.store.core import Core
+from clinic_agent.store.core import Core, pending_in_order
 from clinic_agent.store.counts import outbox_counts
 
 
@@ -191,11 +191,9 @@ class Outbox:
     def pending(self, *, limit: int = 500) -> list[OutboxItem]:
         """The next records to send."""
         with self._core.read() as conn:
-            rows = conn.execute(
-                "SELECT seq, entity, entity_id, op, priority, created_at, attempts, last_error FROM outbox"
-                " WHERE state = 'pending' ORDER BY priority DESC, seq LIMIT ?",
-                (limit,),
-            ).fetchall()
+            rows = pending_in_order(
+                conn, "seq, entity, entity_id, op, priority, created_at, attempts, last_error", limit=limit
+            )
         return [OutboxItem(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:

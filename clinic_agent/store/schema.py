@@ -16,7 +16,7 @@ from sqlite_utils.migrations import Migrations
 
 from clinic_agent import __version__
 from clinic_agent.core.errors import StorageFailed, StoreError
-from clinic_agent.store.schema_version import MIGRATION_SET, OUTBOX_COUNT_PREFIX
+from clinic_agent.store.schema_version import MIGRATION_SET, ONE_PENDING_KEY, OUTBOX_COUNT_PREFIX, URGENT
 
 MIGRATIONS = Migrations(MIGRATION_SET)
 
@@ -263,6 +263,30 @@ def _search_index(db: Database) -> None:
     db.table("search_index").create(
         {"id": str, "key_id": str, "payload": bytes}, pk="id", not_null={"key_id", "payload"}
     )
+
+
+# One index where there were two: every outbox row under its record, a record's one pending row
+# unique among them. Queuing a record wrote both ``outbox_record`` (entity, entity_id) and the partial
+# unique ``outbox_one_pending``, two more b-tree pages in every reading's commit; this one index is
+# the record lookup and the pending row's uniqueness (a pending row keys as 0, any other as its seq,
+# which no other row has), so a commit writes one page fewer (issue 13).
+
+
+@MIGRATIONS(name="0009_outbox_one_index")
+def _outbox_one_index(db: Database) -> None:
+    db.execute("DROP INDEX outbox_one_pending")
+    db.execute("DROP INDEX outbox_record")
+    db.execute(f"CREATE UNIQUE INDEX outbox_by_record ON outbox(entity, entity_id, {ONE_PENDING_KEY})")
+
+
+# The order the outbox is sent in without an index of every pending row: ``outbox_order`` (state,
+# priority, seq) was one more b-tree page in every reading's commit. Most rows have priority 0 and go
+# in seq order, the table's own; only the few with a priority (critical readings, urgent requests)
+# need an index of their own to go first (``core.pending_in_order`` reads the two in turn).
+@MIGRATIONS(name="0010_outbox_urgent")
+def _outbox_urgent(db: Database) -> None:
+    db.execute("DROP INDEX outbox_order")
+    db.execute(f"CREATE INDEX outbox_urgent ON outbox(priority DESC, seq) WHERE {URGENT}")
 
 
 def migrate(db: Database) -> None:

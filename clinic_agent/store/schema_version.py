@@ -21,10 +21,20 @@ NAMES = (
     "0006_outbox_counts",
     "0007_sync_parts",
     "0008_search_index",
+    "0009_outbox_one_index",
+    "0010_outbox_urgent",
 )
 
 # The outbox's row count per state is kept in ``meta`` under this prefix (schema 0006).
 OUTBOX_COUNT_PREFIX = "outbox."
+
+# The last column of the outbox's index by record (schema 0009): 0 for a pending row, its seq for any
+# other, so the index is unique on a record's one pending row; an upsert names it as its conflict target.
+ONE_PENDING_KEY = "CASE WHEN state = 'pending' THEN 0 ELSE seq END"
+
+# The pending outbox rows that go before the rest, in an index of their own (schema 0010); the others
+# (priority 0, most rows) go in seq order, the table's own, with no index to write.
+URGENT = "state = 'pending' AND priority <> 0"
 
 
 def is_current(conn: sqlite3.Connection) -> bool:

@@ -28,7 +28,7 @@ from clinic_agent.core.sync_values import (
     Sent,
     Write,
 )
-from clinic_agent.store.core import Core
+from clinic_agent.store.core import Core, pending_in_order
 from clinic_agent.store.entries import Entries
 from clinic_agent.store.readings import Readings, insert_reading
 from clinic_agent.store.residents import Residents
@@ -50,13 +50,8 @@ class SyncState(SyncInbox):
 
     def pending(self, *, limit: int, after: tuple[int, int] | None = None) -> list[Pending]:
         """Pending rows, most urgent first, then oldest; ``after`` is the last (priority, seq) seen."""
-        sql = "SELECT seq, entity, entity_id, priority, attempts FROM outbox WHERE state = 'pending'"
-        params: tuple[Any, ...] = ()
-        if after is not None:
-            sql += " AND (priority < ? OR (priority = ? AND seq > ?))"
-            params = (after[0], after[0], after[1])
         with self._core.read() as conn:
-            rows = conn.execute(sql + " ORDER BY priority DESC, seq LIMIT ?", (*params, limit)).fetchall()
+            rows = pending_in_order(conn, "seq, entity, entity_id, priority, attempts", limit=limit, after=after)
         return [Pending(*row) for row in rows]
 
     def pending_for(self, entity: str, entity_id: str) -> Pending | None:

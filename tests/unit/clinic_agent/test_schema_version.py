@@ -21,10 +21,13 @@ def test_a_store_one_migration_behind_is_still_upgraded(tmp_path: Path) -> None:
     home = new_home(tmp_path / "home")
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0008_search_index'")
-        conn.execute("DROP TABLE search_index")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0010_outbox_urgent'")
+        conn.execute("DROP INDEX outbox_urgent")
+        conn.execute("CREATE INDEX outbox_order ON outbox(state, priority DESC, seq)")
         assert not schema_version.is_current(conn)
     open_unlocked(home).close()  # upgraded (after a backup)
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
-        assert conn.execute("SELECT count(*) FROM search_index").fetchone() == (0,)
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'outbox'")}
+        assert "outbox_urgent" in indexes
+        assert "outbox_order" not in indexes
