@@ -216,6 +216,7 @@ class ApiServer:
     async def start(self) -> None:
         """Prepare the socket directory, replace a stale socket, and listen."""
         self._loop = asyncio.get_running_loop()
+        self.agent.store.audit.flush_when_full = False  # _answer commits them, once the answer is sent
         path = self.config.socket
         _prepare_directory(path.parent, self._gid)
         _remove_stale_socket(path)
@@ -232,6 +233,7 @@ class ApiServer:
             self._server.close()
         for connection in list(self._connections):
             await connection.close()
+        self.agent.store.audit.flush_when_full = True
         if self._server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
@@ -311,6 +313,15 @@ class ApiServer:
 
     async def _answer(self, connection: _Connection, request: dict[str, Any]) -> None:
         connection.send(await self._request(connection, request))
+        if self.agent.store.audit.deferred_full:  # the searches' audit entries, committed after the answer
+            await asyncio.to_thread(self._flush_audit)
+
+    def _flush_audit(self) -> None:
+        """Commit the audit entries waiting (the 64th search's answer is already sent: it did not wait for this)."""
+        try:
+            self.agent.store.audit.flush_deferred()
+        except ClinicAgentError as exc:  # they keep waiting for the next write, the housekeeping, the lock
+            _LOGGER.warning("the searches' audit entries could not be committed yet: %s", exc)
 
     async def _request(self, connection: _Connection, request: dict[str, Any]) -> dict[str, Any]:
         request_id = request.get("id")

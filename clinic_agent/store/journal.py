@@ -11,7 +11,7 @@ from typing import Any
 
 from clinic_agent.core.model import AuditEntry
 from clinic_agent.security import audit, crypto
-from clinic_agent.store.core import Core, pending_in_order
+from clinic_agent.store.core import DEFERRED_AUDIT_LIMIT, Core, pending_in_order
 from clinic_agent.store.counts import outbox_counts
 
 
@@ -20,6 +20,10 @@ class AuditLog:
 
     def __init__(self, core: Core) -> None:
         self._core = core
+        # Whether the call that makes DEFERRED_AUDIT_LIMIT entries wait commits them itself, before it returns.
+        # The daemon's API server turns this off and commits them just after sending that request's answer,
+        # so the keypress that happens to be the 64th does not wait for a commit and its fsync.
+        self.flush_when_full = True
 
     def record(self, actor: str, action: str, object_type: str = "", object_id: str = "", detail: str = "") -> None:
         """Append one entry in its own transaction (views, logins, exports, ...)."""
@@ -29,9 +33,15 @@ class AuditLog:
     def defer(self, actor: str, action: str, object_type: str = "", object_id: str = "", detail: str = "") -> None:
         """Append one entry with the next write transaction instead of a commit of its own (a search per
         keypress); it keeps the time it was noted. Flushed by any write, by the daemon's housekeeping
-        every few seconds, at lock and at close, or at once when many are waiting."""
-        if self._core.defer_audit(actor, action, object_type, object_id, detail):
+        every few seconds, at lock and at close, or when many are waiting: at once, or (``flush_when_full``
+        off) by the caller just after its answer."""
+        if self._core.defer_audit(actor, action, object_type, object_id, detail) and self.flush_when_full:
             self.flush_deferred()
+
+    @property
+    def deferred_full(self) -> bool:
+        """Whether enough entries wait (DEFERRED_AUDIT_LIMIT) that they should be committed now."""
+        return self._core.deferred_audit >= DEFERRED_AUDIT_LIMIT
 
     def flush_deferred(self) -> None:
         """Commit the entries deferred so far (nothing when none wait)."""
@@ -187,6 +197,10 @@ class Outbox:
 
     def __init__(self, core: Core) -> None:
         self._core = core
+        # Whether the call that makes DEFERRED_AUDIT_LIMIT entries wait commits them itself, before it returns.
+        # The daemon's API server turns this off and commits them just after sending that request's answer,
+        # so the keypress that happens to be the 64th does not wait for a commit and its fsync.
+        self.flush_when_full = True
 
     def pending(self, *, limit: int = 500) -> list[OutboxItem]:
         """The next records to send."""

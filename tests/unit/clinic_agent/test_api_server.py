@@ -16,6 +16,7 @@ from clinic_agent.core.errors import AccessDenied, SessionExpired
 from clinic_agent.core.model import Role
 from clinic_agent.runtime.agent import Agent
 from clinic_agent.runtime.config import ApiConfig
+from clinic_agent.store.core import DEFERRED_AUDIT_LIMIT
 from tests.support import PASSPHRASE, new_home
 
 
@@ -115,6 +116,38 @@ async def test_a_quick_read_overtakes_a_slow_one_on_the_same_connection_but_neve
         added, listed, _ = await asyncio.wait_for(asyncio.gather(write, read, slow), 30)
         assert finished == ["status", "write", "read"]
         assert added["id"] in [r["id"] for r in listed["readings"]]  # the read after a write sees it
+    finally:
+        gate.set()
+        await client.close()
+
+
+async def test_the_search_that_makes_the_audit_backlog_full_answers_before_it_is_committed(
+    served: tuple[ApiServer, Clock, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 64th keypress's search is not held up by the commit (and fsync) of the searches' audit entries:
+    the answer goes out first, the entries join the chain just after it. Flushing before answering (the
+    planted fault: ``flush_when_full`` left on) holds the answer behind the gate and times out."""
+    server, _, path = served
+    audit = server.agent.store.audit
+    gate = threading.Event()
+    flush = audit.flush_deferred
+    monkeypatch.setattr(audit, "flush_deferred", lambda: (gate.wait(30), flush())[1])
+    client = AsyncApiClient(path)
+    await client.connect()
+    try:
+        client.session = (await client.call("login", {"user": "li", "pin": "246810"}))["session"]
+        head = audit.head()[0]
+        for _ in range(DEFERRED_AUDIT_LIMIT - 1):
+            await client.call("resident.lookup", {"text": "lxy"})
+        assert not audit.deferred_full
+        assert (await asyncio.wait_for(client.call("resident.lookup", {"text": "lxy"}), 10))["matches"] == []
+        assert audit.head()[0] == head  # answered, not committed yet
+        gate.set()
+        for _ in range(500):
+            if server.agent.store.core.deferred_audit == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert audit.head()[0] == head + DEFERRED_AUDIT_LIMIT  # every search audited, in the chain
     finally:
         gate.set()
         await client.close()
