@@ -197,10 +197,6 @@ class Outbox:
 
     def __init__(self, core: Core) -> None:
         self._core = core
-        # Whether the call that makes DEFERRED_AUDIT_LIMIT entries wait commits them itself, before it returns.
-        # The daemon's API server turns this off and commits them just after sending that request's answer,
-        # so the keypress that happens to be the 64th does not wait for a commit and its fsync.
-        self.flush_when_full = True
 
     def pending(self, *, limit: int = 500) -> list[OutboxItem]:
         """The next records to send."""
