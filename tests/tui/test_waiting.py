@@ -10,7 +10,7 @@ from typing import Any
 import tui.app
 from clinic_agent.core.errors import AccessDenied
 from tests.tui.fake_api import FakeApi
-from tests.tui.helpers import open_fake_file, until, visible_text
+from tests.tui.helpers import open_fake_file, screen_name, until, visible_text
 from tui.app import ClinicApp
 from tui.client import SignedIn
 from tui.widgets.pending import Pending
@@ -84,6 +84,49 @@ async def test_a_slow_prefill_says_so_while_blood_pressure_can_already_be_typed(
         await until(pilot, lambda: bool(app.screen.prefill))
         assert "正在读取" not in visible_text(app)
         assert app.screen.query_one("#i-sbp").value == "152"  # type: ignore[attr-defined]  # typed beats prefilled
+        assert app.focused is app.screen.query_one("#i-sbp")  # the answer did not move the cursor
+        assert app.screen.query_one("#i-dbp").value == "92"  # type: ignore[attr-defined]  # what was not typed is filled
+
+
+async def test_the_follow_up_forms_first_frame_has_the_cursor_in_blood_pressure_and_its_later_fields_unmade(
+    monkeypatch: Any,
+) -> None:
+    """The first frame showed the visit date focused (keys typed then went there), and the fifty later fields
+    were made before it; and the garbage collector, off while the form is built, is on again once it is drawn."""
+    import gc
+
+    from tui.screens import followup
+
+    made: list[str] = []  # the later sections, as they are made
+
+    class Watched(followup.FollowUpScreen):
+        def _made(self, section: str) -> list[Any]:
+            made.append(section)
+            return super()._made(section)
+
+    monkeypatch.setattr(followup, "FollowUpScreen", Watched)
+    app = _app(FakeApi())
+    first: list[tuple[str | None, int, bool]] = []  # at the form's first frame: (focused, sections made, collector on)
+    display = app._display
+
+    def drawn(screen: Any, update: Any) -> None:
+        display(screen, update)
+        if not first and isinstance(app.screen, Watched) and update is not None:
+            first.append((getattr(app.focused, "id", None), len(made), gc.isenabled()))
+
+    app._display = drawn  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_fake_file(pilot)
+        assert gc.isenabled()
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, Watched) and app.screen.built and app.screen.loaded)
+        assert first == [("i-sbp", 0, False)]
+        assert made[-2:] == ["fu.drugs", "fu.outcome"]  # made after it, and mounted
+        assert app.screen.query_one("#i-med1_name")
+        assert gc.isenabled()
+        await pilot.press("escape", "y")
+        await until(pilot, lambda: screen_name(pilot) == "ResidentScreen")
+        assert gc.isenabled()
 
 
 async def test_the_follow_up_form_paints_before_its_symptoms_list_and_blood_pressure_stays_put_when_it_comes() -> None:

@@ -8,9 +8,10 @@ otherwise. Ctrl+S saves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -29,7 +30,7 @@ from tui.widgets import checks
 from tui.widgets.banner import Banner
 from tui.widgets.fields import Field, MultiField, SelectField
 from tui.widgets.key_hints import KeyHints
-from tui.widgets.pending import Pending, held
+from tui.widgets.pending import Pending, Widgets, held
 from tui.widgets.text import clean
 
 # name, label, check factory arguments: (low, high, places) for numbers.
@@ -163,8 +164,12 @@ class FollowUpScreen(FormModal):
         self.load()
 
     def focus_first(self) -> None:
-        """The first value the doctor types: blood pressure (or fasting glucose), typeable before the prefill."""
-        self.query_one("#i-sbp" if not self.diabetes else "#i-fasting_glucose", Input).focus()
+        """The first value the doctor types: blood pressure (or fasting glucose), typeable before the prefill.
+
+        Focused at once, not after the frame (``focus``): the first frame showed the visit date focused, Textual's
+        choice as the screen was composed, and keys typed before the next one went there.
+        """
+        self.set_focus(self.query_one("#i-sbp" if not self.diabetes else "#i-fasting_glucose", Input))
 
     def ready(self) -> None:
         """The baseline is the prefilled form, so wait for the prefill."""
@@ -201,16 +206,22 @@ class FollowUpScreen(FormModal):
         """Built before the first paint: the visit, symptoms and signs (and the tests, for fasting glucose)."""
         return ("fu.visit", "fu.signs", "fu.tests") if self.diabetes else ("fu.visit", "fu.signs")
 
-    def later(self) -> list[tuple[Widget, Sequence[Widget]]]:
-        """The symptoms, then the other sections, one per frame: the doctor types the first values meanwhile."""
+    def later(self) -> list[tuple[Widget, Widgets]]:
+        """The symptoms, then the other sections, one per frame: the doctor types the first values meanwhile.
+
+        Each step's fields are made when it comes: made here, the fifty of them were a tenth of the first frame.
+        """
         return [
-            (self.query_one("#fu-symptoms", Vertical), list(self._symptoms())),
+            (self.query_one("#fu-symptoms", Vertical), lambda: list(self._symptoms())),
             *(
-                (self.query_one(f"#fu-section-{i}", Vertical), list(self._section(section)))
+                (self.query_one(f"#fu-section-{i}", Vertical), partial(self._made, section))
                 for i, (section, _) in enumerate(SECTIONS)
                 if section not in self.first_sections
             ),
         ]
+
+    def _made(self, section: str) -> list[Widget]:
+        return list(self._section(section))
 
     def _symptoms(self) -> Iterator[Widget]:
         """The list of symptoms and the box for others: the list was a fifth to two fifths of the first frame."""

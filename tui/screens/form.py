@@ -14,13 +14,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.widget import Widget
 from textual.widgets import Input, Select, SelectionList
 
 from tui.screens.base import ClinicModal
 from tui.widgets.fields import Field, MultiField, SelectField
-from tui.widgets.pending import Pending, mount_in_steps, painted
+from tui.widgets.pending import Pending, Widgets, hold_collector, mount_in_steps, painted, release_collector
 
 
 class FormModal(ClinicModal):
@@ -35,8 +35,13 @@ class FormModal(ClinicModal):
         self.early: dict[str, Any] | None = None  # the fields there at the first paint, as they started
         self.built_event = asyncio.Event()
 
+    def on_compose(self, event: events.Compose) -> None:
+        """No garbage collection from here to the first frame (``hold_collector``); ScreenMixin's own is called too."""
+        hold_collector()
+
     def on_mount(self) -> None:
         super().on_mount()
+        self.call_after_refresh(release_collector)  # the first frame is drawn
         self.focus_first()
         if self.early is None:
             self.early = self.values()
@@ -44,8 +49,12 @@ class FormModal(ClinicModal):
             self._building = True
             self._build()
 
-    def later(self) -> list[tuple[Widget, Sequence[Widget]]]:
-        """The fields mounted after the first paint: (parent, widgets) per step."""
+    def on_unmount(self) -> None:
+        release_collector()  # closed before its first frame
+
+    def later(self) -> Sequence[tuple[Widget, Widgets]]:
+        """The fields mounted after the first paint: (parent, widgets, or what makes them when their step comes) per
+        step."""
         return []
 
     @work(group="build")

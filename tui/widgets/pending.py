@@ -8,7 +8,8 @@ frame (``mount_in_steps``), so the doctor sees the form, and the line, while the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.text import Text
@@ -17,6 +18,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 DELAY = 0.15  # seconds: a wait shorter than this shows nothing
+
+# A step's widgets, or what makes them when the step comes (a form's later fields are not built before its first paint).
+Widgets = Sequence[Widget] | Callable[[], Sequence[Widget]]
 
 
 class Pending(Static):
@@ -94,8 +98,9 @@ def held(place: Widget, rows: int) -> Widget:
     return place
 
 
-async def mount_in_steps(steps: Iterable[tuple[Widget, Sequence[Widget]]], pending: Pending | None = None) -> None:
-    """Mount each step's widgets into its parent, one step per frame, with the waiting line meanwhile."""
+async def mount_in_steps(steps: Iterable[tuple[Widget, Widgets]], pending: Pending | None = None) -> None:
+    """Mount each step's widgets into its parent, one step per frame, with the waiting line meanwhile (widgets given
+    as a function are made when their step comes, after the frame before it)."""
     if pending is not None:
         pending.start()
     try:
@@ -103,10 +108,33 @@ async def mount_in_steps(steps: Iterable[tuple[Widget, Sequence[Widget]]], pendi
             if not parent.is_attached:
                 return
             await painted(parent)
-            await parent.mount_all(widgets)
+            await parent.mount_all(widgets() if callable(widgets) else widgets)
             if parent.has_class("-held"):
                 parent.remove_class("-held")
                 parent.styles.height = "auto"
     finally:
         if pending is not None:
             pending.stop()
+
+
+class _Collector:
+    """Whether ``hold_collector`` turned Python's cyclic garbage collector off (and so should turn it back on)."""
+
+    held = False
+
+
+def hold_collector() -> None:
+    """No cyclic garbage collection until ``release_collector``: a screen being built makes thousands of objects, and
+    a full collection falling into its first frame walked all the app held since home was frozen (``settle_heap``:
+    the file below, its readings), 50-300 ms on a loaded machine, the follow-up form's p95. What is made meanwhile is
+    collected once the collector is back on, while the doctor reads the first frame."""
+    if gc.isenabled():
+        gc.disable()
+        _Collector.held = True
+
+
+def release_collector() -> None:
+    """Turn the collector back on if ``hold_collector`` turned it off (once; a second call does nothing)."""
+    if _Collector.held:
+        _Collector.held = False
+        gc.enable()
