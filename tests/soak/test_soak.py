@@ -145,3 +145,25 @@ def test_the_kill9_machine_stamps_no_frame_of_a_full_soak_in_the_future() -> Non
 
     machine = Machine(0, random.Random(0))
     assert taken_at(1_500_000, machine.base) < datetime.now(UTC)
+
+
+class _Repeating(random.Random):
+    """Draws the same numbers twice over before new ones: the first ID numbers drawn repeat."""
+
+    def __init__(self) -> None:
+        super().__init__(7)
+        self._script = [1950, 1, 10, 900] * 2
+
+    def randint(self, a: int, b: int) -> int:
+        return self._script.pop(0) if self._script else super().randint(a, b)
+
+
+def test_the_soak_doctor_never_registers_one_id_number_twice(tmp_path: Path) -> None:
+    """Regression: a full kill -9 soak's doctor drew a registered ID number again and was answered
+    "already registered", which the soak counts as an error answered."""
+    from tests.soak.daemon import Doctor
+
+    doctor = Doctor(tmp_path / "agent.sock", _Repeating())
+    first, second = doctor.new_id_number(), doctor.new_id_number()
+    assert first.startswith("52220119500110900")
+    assert second != first
