@@ -58,16 +58,19 @@ def _clinic_with_a_machine(cli: Cli) -> int:
 
 def test_frames_are_acknowledged_during_twenty_sign_ins_at_once(cli: Cli) -> None:
     port = _clinic_with_a_machine(cli)
+    # The wrong PINs are another doctor's: three wrong PINs of one user in a row make the next tries
+    # wait, so with both on one user the storm was refused whole whenever three wrong ones came first.
+    cli("user", "add", "wang", "--role", "doctor", stdin="246810\n", check=True)
     daemon = start_daemon(cli)
     outcomes: list[str] = []
     try:
         socket_path = daemon.socket
 
         def sign_in(i: int) -> None:
-            pin = "246810" if i % 2 else "135790"
+            user, pin = ("zhang", "246810") if i % 2 else ("wang", "135790")
             try:
                 with ApiClient(socket_path, timeout=180) as client:
-                    client.call("login", {"user": "zhang", "pin": pin})
+                    client.call("login", {"user": user, "pin": pin})
                 outcomes.append("signed in")
             except AccessDenied:
                 outcomes.append("refused")
@@ -89,7 +92,7 @@ def test_frames_are_acknowledged_during_twenty_sign_ins_at_once(cli: Cli) -> Non
     assert not any(thread.is_alive() for thread in threads), "a sign-in never got its answer"
     assert len(outcomes) == SIGN_INS
     assert all(o in ("signed in", "refused") for o in outcomes), outcomes
-    assert "signed in" in outcomes
+    assert outcomes.count("signed in") == SIGN_INS // 2, outcomes
 
 
 def _watchdog_pings(listener: socket.socket, seconds: float) -> int:
