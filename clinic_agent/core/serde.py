@@ -19,7 +19,7 @@ from clinic_agent.core.errors import InvalidInput
 T = TypeVar("T")
 
 
-_PLAIN = (str, int, float, bool, type(None))
+_PLAIN = frozenset((str, int, float, bool, type(None)))
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
 
 
@@ -37,13 +37,19 @@ def to_json(value: Any) -> Any:
         return value
     names = _field_names(cls)
     if names is not None:
-        return {name: to_json(getattr(value, name)) for name in names}
+        # Plain values are taken as they are without a call: most fields are, and this is on every
+        # stored record and every reply (issue 13).
+        fields = {}
+        for name in names:
+            field = getattr(value, name)
+            fields[name] = field if type(field) in _PLAIN else to_json(field)
+        return fields
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, tuple | list):
-        return [to_json(v) for v in value]
+        return [v if type(v) in _PLAIN else to_json(v) for v in value]
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, bytes):
