@@ -54,9 +54,19 @@ class AnchorFile:
 
     def write(self, key: bytes, anchor: Anchor) -> None:
         """Record a new head (best effort: a failure here is seen as a lagging anchor later)."""
-        slot = _SLOT.pack(_MAGIC, anchor.seq, anchor.mac, _anchor_mac(key, self._store_id, anchor.seq, anchor.mac))
+        self.put(self.slot(key, anchor))
+
+    def slot(self, key: bytes, anchor: Anchor) -> tuple[int, bytes]:
+        """Where and what ``write`` writes for this head: worked out before the commit that makes it the
+        head, so that only the write itself follows the commit's fsync (issue 13)."""
+        tag = _anchor_mac(key, self._store_id, anchor.seq, anchor.mac)
+        return (anchor.seq % 2) * _SLOT_SIZE, _SLOT.pack(_MAGIC, anchor.seq, anchor.mac, tag).ljust(_SLOT_SIZE, b"\0")
+
+    def put(self, slot: tuple[int, bytes]) -> None:
+        """Write a slot made by ``slot`` (best effort, as ``write``)."""
+        offset, data = slot
         with contextlib.suppress(OSError):
-            os.pwrite(self._opened(), slot.ljust(_SLOT_SIZE, b"\0"), (anchor.seq % 2) * _SLOT_SIZE)
+            os.pwrite(self._opened(), data, offset)
 
     def _opened(self) -> int:
         """The file, kept open between commits (an open that may create it cost more than the write, after

@@ -101,6 +101,7 @@ class Core:
                 yield conn
                 self._save_change_seq(conn)
                 head, appended = self._audit_written()
+                anchored = self._anchor_slot(head) if appended else None
                 self._commit(conn)
             except BaseException as exc:
                 self._rollback(conn, exc)
@@ -111,13 +112,20 @@ class Core:
             if deferred:
                 with self._deferred_lock:
                     del self._deferred[:deferred]  # in the chain now; any noted meanwhile wait for the next
-            if appended and head is not None and self.audit_key is not None:
-                self.anchor = Anchor(*head)
-                self.anchor_file.write(self.audit_key, self.anchor)
+            if anchored is not None:
+                self.anchor, slot = anchored
+                self.anchor_file.put(slot)
         if self._outbox_touched:
             self._outbox_touched = False
             for listener in list(self.outbox_listeners):
                 listener()
+
+    def _anchor_slot(self, head: tuple[int, bytes] | None) -> tuple[Anchor, tuple[int, bytes]] | None:
+        """The head this transaction makes, with its anchor slot (written after the commit)."""
+        if head is None or self.audit_key is None:
+            return None
+        anchor = Anchor(*head)
+        return anchor, self.anchor_file.slot(self.audit_key, anchor)
 
     def _append_deferred(self, conn: sqlite3.Connection) -> int:
         """Put the deferred audit entries into the chain, first in this transaction (so in time order)."""

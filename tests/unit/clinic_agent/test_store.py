@@ -155,6 +155,39 @@ def test_a_re_sent_reading_collapses_to_one(home: Home, store: Store) -> None:
     assert _count(home, "SELECT count(*) FROM audit WHERE action = 'reading.create'") == 1
 
 
+def test_a_re_sent_reading_of_a_resident_is_stored_queued_and_audited_once(home: Home, store: Store) -> None:
+    # The dedupe index itself refuses the second copy (no look-up first): nothing of it may get in.
+    person = store.residents.add(resident(), actor="t")
+    first = store.readings.add(reading(person.id, dedupe_key="seq-7"), actor="device")
+    again = store.readings.add(reading(person.id, dedupe_key="seq-7", systolic="999"), actor="device")
+    assert (again.duplicate, again.id) == (True, first.id)
+    assert _count(home, "SELECT count(*) FROM readings") == 1
+    assert _count(home, "SELECT count(*) FROM outbox WHERE entity = 'readings'") == 1
+    assert _count(home, "SELECT count(*) FROM audit WHERE action = 'reading.create'") == 1
+    assert [r.components[0].value for r in store.readings.for_resident(person.id)[0]] == ["120"]
+
+
+def test_a_reading_re_sent_after_its_resident_was_deleted_is_still_a_duplicate(home: Home, store: Store) -> None:
+    person = store.residents.add(resident(), actor="t")
+    first = store.readings.add(reading(person.id, dedupe_key="seq-8"), actor="device")
+    with sqlite3.connect(home.db_path) as conn:
+        conn.execute("UPDATE residents SET deleted = 1 WHERE id = ?", (person.id,))
+    again = store.readings.add(reading(person.id, dedupe_key="seq-8"), actor="device")
+    assert (again.duplicate, again.id) == (True, first.id)
+    with pytest.raises(RecordNotFound):
+        store.readings.add(reading(person.id, dedupe_key="seq-9"), actor="device")
+
+
+def test_a_reading_id_stored_already_under_another_dedupe_key_is_refused_not_taken_for_a_duplicate(
+    home: Home, store: Store
+) -> None:
+    first = reading(dedupe_key="seq-10")
+    store.readings.add(first, actor="device")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.readings.add(dataclasses.replace(first, dedupe_key="seq-11"), actor="device")
+    assert _count(home, "SELECT count(*) FROM readings") == 1
+
+
 def test_unassigned_readings_wait_and_sync_only_once_assigned(home: Home, store: Store) -> None:
     added = store.readings.add(reading(), actor="device")
     assert _count(home, "SELECT count(*) FROM outbox") == 0
