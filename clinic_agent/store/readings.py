@@ -115,15 +115,16 @@ class Readings:
     def _dedupe_index(self, reading: Reading) -> bytes | None:
         if reading.dedupe_key is None:
             return None
-        device = reading.device.id if reading.device else reading.source
-        return self._core.blind_index("reading", f"{device}\x1f{reading.dedupe_key}")
+        return self._device_key_index(reading.device.id if reading.device else reading.source, reading.dedupe_key)
+
+    def _device_key_index(self, device_id: str, dedupe_key: str) -> bytes:
+        return self._core.blind_index("reading", f"{device_id}\x1f{dedupe_key}")
 
     def find_duplicate(self, device_id: str, dedupe_key: str) -> str | None:
         """The id of the reading a device already delivered under this key, if any."""
-        bidx = self._core.blind_index("reading", f"{device_id}\x1f{dedupe_key}")
         with self._core.read() as conn:
-            row = conn.execute("SELECT id FROM readings WHERE dedupe_bidx = ?", (bidx,)).fetchone()
-        return None if row is None else str(row[0])
+            delivered = _delivered(conn, self._device_key_index(device_id, dedupe_key))
+        return None if delivered is None else delivered.id
 
     def assign(self, reading_id: str, resident_id: str, *, actor: str) -> Reading:
         """Give an unassigned reading to a resident; from then on it syncs."""

@@ -30,6 +30,15 @@ class HeldLookups(FakeApi):
         return await super().call(method, params)  # held against the contract there
 
 
+async def signed_in_and_searched(pilot: Any, letter: str) -> Any:
+    """Sign in, type one letter on home, and wait for its results: home."""
+    await sign_in(pilot)
+    home = pilot.app.screen
+    await pilot.press(letter)
+    await until(pilot, lambda: home.matched_text == letter)
+    return home
+
+
 async def test_a_search_answered_after_the_box_was_emptied_leaves_the_lists_of_the_day() -> None:
     api = HeldLookups()
     app = ClinicApp(api)
@@ -132,10 +141,7 @@ class TwoMatches(FakeApi):
 async def test_down_to_the_second_result_and_enter_opens_that_resident() -> None:
     app = ClinicApp(TwoMatches())
     async with app.run_test(size=(100, 30)) as pilot:
-        await sign_in(pilot)
-        home: Any = app.screen
-        await pilot.press("l")
-        await until(pilot, lambda: home.matched_text == "l")
+        await signed_in_and_searched(pilot, "l")
         await pilot.press("down", "down")  # into the results, then to the second row
         assert isinstance(app.focused, ResultList)
         assert app.focused.current_key == "r-2"
@@ -147,10 +153,7 @@ async def test_down_to_the_second_result_and_enter_opens_that_resident() -> None
 async def test_page_down_in_the_results_at_80_by_24_reaches_the_last_of_twenty() -> None:
     app = ClinicApp(Twenty())
     async with app.run_test(size=(80, 24)) as pilot:
-        await sign_in(pilot)
-        home: Any = app.screen
-        await pilot.press("l")
-        await until(pilot, lambda: home.matched_text == "l")
+        await signed_in_and_searched(pilot, "l")
         await pilot.press("down", "pagedown", "pagedown", "pagedown")
         assert isinstance(app.focused, ResultList)
         assert app.focused.current_key == "r-19"
@@ -208,10 +211,7 @@ async def test_a_search_longer_than_the_box_scrolls_to_its_end_and_lays_nothing_
     were found. Both have a fixed size: they lay nothing out, and the box still scrolls to its end."""
     app = ClinicApp(Varying())
     async with app.run_test(size=(80, 24)) as pilot:
-        await sign_in(pilot)
-        home: Any = app.screen
-        await pilot.press("l")
-        await until(pilot, lambda: home.matched_text == "l")
+        home = await signed_in_and_searched(pilot, "l")
         await pilot.pause(0.1)
         layouts: list[object] = []
         refresh_layout = home._refresh_layout
