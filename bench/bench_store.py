@@ -88,7 +88,8 @@ def _plain_db(path: Path) -> sqlite3.Connection:
 
 def _same_pages_db(path: Path) -> sqlite3.Connection:
     """The agent's B-trees for one reading, plain: the reading (id, dedupe and resident indexes), its
-    outbox row (and the one-pending index), its audit entry (and the by-object index), the counters."""
+    outbox row (and the one-pending index), its audit entry, the counters. The audit log's index by
+    object is there but leaves the entry out, as the agent's does (schema 0011)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -98,7 +99,7 @@ def _same_pages_db(path: Path) -> sqlite3.Connection:
     conn.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY, entity TEXT, entity_id TEXT, op TEXT)")
     conn.execute("CREATE UNIQUE INDEX outbox_by_record ON outbox(entity, entity_id)")
     conn.execute("CREATE TABLE audit (seq INTEGER PRIMARY KEY, at TEXT, object_id TEXT, mac BLOB)")
-    conn.execute("CREATE INDEX audit_by_object ON audit(object_id, seq)")
+    conn.execute("CREATE INDEX audit_by_object ON audit(object_id, seq) WHERE object_id <> ''")
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER)")
     conn.execute("INSERT INTO meta VALUES ('change_seq', 0), ('outbox.pending', 0)")
     return conn
@@ -114,8 +115,8 @@ def _same_pages_commit(conn: sqlite3.Connection, resident_id: str, body: bytes) 
     conn.execute("INSERT INTO outbox(entity, entity_id, op) VALUES ('readings', ?, 'create')", (reading_id,))
     conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'outbox.pending'")
     conn.execute(
-        "INSERT INTO audit(at, object_id, mac) VALUES (?, ?, ?)",
-        (datetime.now(UTC).isoformat(), reading_id, os.urandom(32)),
+        "INSERT INTO audit(at, object_id, mac) VALUES (?, '', ?)",  # '': not in the index by object
+        (datetime.now(UTC).isoformat(), os.urandom(32)),
     )
     conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'change_seq'")
     conn.execute("COMMIT")

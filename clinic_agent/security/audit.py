@@ -23,16 +23,15 @@ def genesis_mac(key: bytes, store_id: str) -> bytes:
 
 def canonical(entry: AuditEntry) -> bytes:
     """The bytes an entry's MAC covers (everything but the MAC)."""
-    fields = (
-        str(entry.seq),
-        entry.at.isoformat(),
-        entry.actor,
-        entry.action,
-        entry.object_type,
-        entry.object_id,
-        entry.detail,
+    return canonical_of(
+        entry.seq, entry.at.isoformat(), entry.actor, entry.action, entry.object_type, entry.object_id, entry.detail
     )
-    return "\x1f".join(fields).encode()
+
+
+def canonical_of(seq: int, at: str, actor: str, action: str, object_type: str, object_id: str, detail: str) -> bytes:
+    """``canonical`` of an entry not made yet, from its fields (``at`` as stored): an entry is made
+    once, with its MAC, in every commit that appends one."""
+    return "\x1f".join((str(seq), at, actor, action, object_type, object_id, detail)).encode()
 
 
 def chain_mac(key: bytes, entry: AuditEntry, previous_mac: bytes) -> bytes:

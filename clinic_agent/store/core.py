@@ -7,7 +7,6 @@ audit entry, COMMIT. Nothing is acknowledged to a device or a screen before COMM
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import re
 import sqlite3
@@ -406,33 +405,26 @@ class Core:
                 self.anchor = None  # said once, in the chain itself; the new head is anchored after COMMIT
                 self.append_audit(conn, "agent", "audit.cut", "audit", "", cut)
         seq, previous = self._audit_head[0] + 1, self._audit_head[1]
-        draft = AuditEntry(
+        at = at or self.clock()
+        fields = (seq, at.isoformat(), actor, action, object_type, object_id, _one_line(detail))
+        mac = crypto.mac(key, audit.canonical_of(*fields) + previous)  # audit.chain_mac, with no entry made first
+        conn.execute(
+            "INSERT INTO audit(seq, at, actor, action, object_type, object_id, detail, mac) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*fields, mac),
+        )
+        self._audit_head = (seq, mac)
+        self._audit_appended = True
+        return AuditEntry(
             seq=seq,
-            at=at or self.clock(),
+            at=at,
             actor=actor,
             action=action,
             object_type=object_type,
             object_id=object_id,
-            detail=_one_line(detail),
+            detail=fields[-1],
+            mac=mac,
         )
-        entry = dataclasses.replace(draft, mac=audit.chain_mac(key, draft, previous))
-        conn.execute(
-            "INSERT INTO audit(seq, at, actor, action, object_type, object_id, detail, mac) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.seq,
-                entry.at.isoformat(),
-                entry.actor,
-                entry.action,
-                entry.object_type,
-                entry.object_id,
-                entry.detail,
-                entry.mac,
-            ),
-        )
-        self._audit_head = (entry.seq, entry.mac)
-        self._audit_appended = True
-        return entry
 
     def _audit_written(self) -> tuple[tuple[int, bytes] | None, bool]:
         """The chain's head in this transaction, and whether the transaction appended to it."""

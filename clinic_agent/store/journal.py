@@ -13,6 +13,7 @@ from clinic_agent.core.model import AuditEntry
 from clinic_agent.security import audit, crypto
 from clinic_agent.store.core import DEFERRED_AUDIT_LIMIT, Core, pending_in_order
 from clinic_agent.store.counts import outbox_counts
+from clinic_agent.store.schema_version import BY_OBJECT
 
 
 class AuditLog:
@@ -83,7 +84,8 @@ class AuditLog:
         """Entries about any of these records, newest first (a resident's history of changes).
 
         ``verbs`` keeps only actions ending in one of them ("create" keeps "allergy.create"), so that
-        however often a file was viewed, the changes are what the limit counts.
+        however often a file was viewed, the changes are what the limit counts. A reading's creation is
+        not among them: the index by object leaves it out (schema 0011); the reading's row says when it came.
         """
         found: list[AuditEntry] = []
         verb_filter = f" AND ({' OR '.join('action LIKE ?' for _ in verbs)})" if verbs else ""
@@ -93,7 +95,8 @@ class AuditLog:
                 chunk = object_ids[start : start + 500]
                 rows = conn.execute(
                     "SELECT seq, at, actor, action, object_type, object_id, detail FROM audit"
-                    f" WHERE object_id IN ({', '.join('?' * len(chunk))}){verb_filter} ORDER BY seq DESC LIMIT ?",
+                    f" WHERE object_id IN ({', '.join('?' * len(chunk))}) AND {BY_OBJECT}{verb_filter}"
+                    " ORDER BY seq DESC LIMIT ?",
                     (*chunk, *patterns, limit),
                 ).fetchall()
                 found += map(_entry, rows)
@@ -101,14 +104,17 @@ class AuditLog:
 
     def with_action(self, object_ids: Sequence[str], action: str) -> set[str]:
         """Which of these records have an entry of this action: ``consultation.create`` says a request was
-        made on this PC, not pulled from the platform (the log is append-only, so it cannot be lost)."""
+        made on this PC, not pulled from the platform (the log is append-only, so it cannot be lost).
+        Not for a reading's creation, which the index by object leaves out (schema 0011)."""
+        if action == "reading.create":
+            raise ValueError("a reading's creation is not looked up by object (schema 0011)")
         found: set[str] = set()
         with self._core.read() as conn:
             for start in range(0, len(object_ids), 500):
                 chunk = list(object_ids[start : start + 500])
                 rows = conn.execute(
                     f"SELECT DISTINCT object_id FROM audit WHERE object_id IN ({', '.join('?' * len(chunk))})"
-                    " AND action = ?",
+                    f" AND {BY_OBJECT} AND action = ?",
                     (*chunk, action),
                 ).fetchall()
                 found.update(str(r[0]) for r in rows)

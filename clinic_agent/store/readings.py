@@ -97,20 +97,20 @@ class Readings:
             if delivered is not None:  # delivered before its resident was deleted: still the same reading
                 return delivered
             raise RecordNotFound(f"no resident {reading.resident_id}")
-        stored = dataclasses.replace(reading, version=1, updated_at=core.clock(), deleted=False)
-        critical = bool(critical_reasons(stored))
-        if not insert_reading(core, conn, stored, dedupe=dedupe, critical=critical):
+        critical = bool(critical_reasons(reading))
+        stamped = core.clock().isoformat()  # version 1 at this time, not deleted: the clear columns say so
+        if not insert_reading(core, conn, reading, version=1, updated_at=stamped, dedupe=dedupe, critical=critical):
             delivered = _delivered(conn, dedupe)
             if delivered is None:  # not the dedupe index that refused it, so its id: as a plain INSERT says
-                raise sqlite3.IntegrityError(f"UNIQUE constraint failed: readings.id ({stored.id})")
+                raise sqlite3.IntegrityError(f"UNIQUE constraint failed: readings.id ({reading.id})")
             return delivered
-        if stored.resident_id is not None:
-            core.append_outbox(conn, TABLE, stored.id, "create", CRITICAL_PRIORITY if critical else 0)
+        if reading.resident_id is not None:
+            core.append_outbox(conn, TABLE, reading.id, "create", CRITICAL_PRIORITY if critical else 0)
         notes = [detail] if detail else []
-        if stored.resident_id is None:
+        if reading.resident_id is None:
             notes.append("unassigned")
-        core.append_audit(conn, actor, "reading.create", "reading", stored.id, "; ".join(notes))
-        return AddedReading(stored.id)
+        core.append_audit(conn, actor, "reading.create", "reading", reading.id, "; ".join(notes))
+        return AddedReading(reading.id)
 
     def _dedupe_index(self, reading: Reading) -> bytes | None:
         if reading.dedupe_key is None:
@@ -241,13 +241,22 @@ class Readings:
 
 
 def insert_reading(
-    core: Core, conn: sqlite3.Connection, reading: Reading, *, dedupe: bytes | None, critical: bool
+    core: Core,
+    conn: sqlite3.Connection,
+    reading: Reading,
+    *,
+    version: int,
+    updated_at: str,
+    dedupe: bytes | None,
+    critical: bool,
 ) -> bool:
-    """The row of a reading (with its bound clear columns), inside the caller's transaction; False when
-    a reading with the same dedupe index is stored already (nothing is inserted then).
+    """The row of a reading (with its bound clear columns) at this version and time, inside the caller's
+    transaction; False when a reading with the same dedupe index is stored already (nothing is inserted then).
 
-    The unique dedupe index itself refuses the duplicate: a look-up before every insert was one
-    statement more in every reading's commit (issue 13)."""
+    The version and time are the row's, not the reading's: they are clear columns, outside the payload,
+    so a reading stored as it came needs no copy made with them (issue 13, as the next). The unique
+    dedupe index itself refuses the duplicate: a look-up before every insert was one statement more in
+    every reading's commit."""
     row: dict[str, object] = {
         "id": reading.id,
         "resident_id": reading.resident_id,
@@ -256,8 +265,8 @@ def insert_reading(
         "taken_at": reading.taken_at.isoformat(),
         "received_at": reading.received_at.isoformat(),
         "critical": int(critical),
-        "version": reading.version,
-        "updated_at": stamp(reading),
+        "version": version,
+        "updated_at": updated_at,
         "deleted": 0,
         "change_seq": core.next_change_seq(conn),
     }

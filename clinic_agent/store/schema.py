@@ -16,7 +16,13 @@ from sqlite_utils.migrations import Migrations
 
 from clinic_agent import __version__
 from clinic_agent.core.errors import StorageFailed, StoreError
-from clinic_agent.store.schema_version import MIGRATION_SET, ONE_PENDING_KEY, OUTBOX_COUNT_PREFIX, URGENT
+from clinic_agent.store.schema_version import (
+    BY_OBJECT,
+    MIGRATION_SET,
+    ONE_PENDING_KEY,
+    OUTBOX_COUNT_PREFIX,
+    URGENT,
+)
 
 MIGRATIONS = Migrations(MIGRATION_SET)
 
@@ -287,6 +293,17 @@ def _outbox_one_index(db: Database) -> None:
 def _outbox_urgent(db: Database) -> None:
     db.execute("DROP INDEX outbox_order")
     db.execute(f"CREATE INDEX outbox_urgent ON outbox(priority DESC, seq) WHERE {URGENT}")
+
+
+# The audit log's index by object without the entry of each reading's creation: a resident's history
+# looks up the resident and its entries, the readings of the day their acknowledgements, and nothing
+# looks up a reading's creation by its id (the reading's own row says when it came). Every reading's
+# durable commit wrote a page of this index for an entry nobody reads through it; now it writes none
+# (issue 13). The chain itself is unchanged: every entry is still in it, in order, under its MAC.
+@MIGRATIONS(name="0011_audit_by_object_lean")
+def _audit_by_object_lean(db: Database) -> None:
+    db.execute("DROP INDEX audit_by_object")
+    db.execute(f"CREATE INDEX audit_by_object ON audit(object_id, seq) WHERE {BY_OBJECT}")
 
 
 def migrate(db: Database) -> None:

@@ -23,6 +23,7 @@ NAMES = (
     "0008_search_index",
     "0009_outbox_one_index",
     "0010_outbox_urgent",
+    "0011_audit_by_object_lean",
 )
 
 # The outbox's row count per state is kept in ``meta`` under this prefix (schema 0006).
@@ -35,6 +36,10 @@ ONE_PENDING_KEY = "CASE WHEN state = 'pending' THEN 0 ELSE seq END"
 # The pending outbox rows that go before the rest, in an index of their own (schema 0010); the others
 # (priority 0, most rows) go in seq order, the table's own, with no index to write.
 URGENT = "state = 'pending' AND priority <> 0"
+
+# The audit entries the index by object holds (schema 0011): all but a reading's creation, which nothing
+# looks up by the reading's id. A query by object repeats this term, or SQLite does not use the index.
+BY_OBJECT = "action <> 'reading.create'"
 
 
 def is_current(conn: sqlite3.Connection) -> bool:

@@ -31,6 +31,7 @@ from clinic_agent.core.sync_values import (
 from clinic_agent.store.core import Core, pending_in_order
 from clinic_agent.store.entries import Entries
 from clinic_agent.store.readings import Readings, insert_reading
+from clinic_agent.store.records import stamp
 from clinic_agent.store.residents import Residents
 from clinic_agent.store.sync_inbox import RECORD_FIELD, Conflict, SyncInbox, conflict_upsert, resolved, validated
 
@@ -359,7 +360,8 @@ class SyncState(SyncInbox):
 
     def _insert_reading(self, conn: sqlite3.Connection, reading: Reading) -> None:
         """A reading made upstream: stored like a device's, with no outbox row (the platform has it)."""
-        insert_reading(self._core, conn, reading, dedupe=None, critical=bool(critical_reasons(reading)))
+        critical, version, stamped = bool(critical_reasons(reading)), reading.version, stamp(reading)
+        insert_reading(self._core, conn, reading, version=version, updated_at=stamped, dedupe=None, critical=critical)
 
     def _set_state(
         self,

@@ -21,13 +21,12 @@ def test_a_store_one_migration_behind_is_still_upgraded(tmp_path: Path) -> None:
     home = new_home(tmp_path / "home")
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0010_outbox_urgent'")
-        conn.execute("DROP INDEX outbox_urgent")
-        conn.execute("CREATE INDEX outbox_order ON outbox(state, priority DESC, seq)")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0011_audit_by_object_lean'")
+        conn.execute("DROP INDEX audit_by_object")
+        conn.execute("CREATE INDEX audit_by_object ON audit(object_id, seq)")
         assert not schema_version.is_current(conn)
     open_unlocked(home).close()  # upgraded (after a backup)
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'outbox'")}
-        assert "outbox_urgent" in indexes
-        assert "outbox_order" not in indexes
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit_by_object'").fetchone()
+        assert sql.endswith(f"WHERE {schema_version.BY_OBJECT}")

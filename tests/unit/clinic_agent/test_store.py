@@ -167,6 +167,18 @@ def test_a_re_sent_reading_of_a_resident_is_stored_queued_and_audited_once(home:
     assert [r.components[0].value for r in store.readings.for_resident(person.id)[0]] == ["120"]
 
 
+def test_a_stored_reading_reads_back_as_it_came_at_version_1_stamped_when_stored(store: Store) -> None:
+    # The row's version and time are handed to insert_reading apart from the reading (no copy is made
+    # with them): the reading comes back as it came, but at version 1, stamped now, and not deleted.
+    person = store.residents.add(resident(), actor="t")
+    sent = dataclasses.replace(reading(person.id, dedupe_key="seq-12"), version=7, deleted=True)
+    before = utcnow()
+    got = store.readings.get(store.readings.add(sent, actor="device").id)
+    assert got.updated_at is not None
+    assert before <= got.updated_at <= utcnow()
+    assert got == dataclasses.replace(sent, version=1, updated_at=got.updated_at, deleted=False)
+
+
 def test_a_reading_re_sent_after_its_resident_was_deleted_is_still_a_duplicate(home: Home, store: Store) -> None:
     person = store.residents.add(resident(), actor="t")
     first = store.readings.add(reading(person.id, dedupe_key="seq-8"), actor="device")
