@@ -92,18 +92,18 @@ class Readings:
         """Insert inside the caller's transaction (the store must be unlocked)."""
         core = self._core
         dedupe = self._dedupe_index(reading)
-        if reading.resident_id is not None and not _resident_exists(conn, reading.resident_id):
-            delivered = _delivered(conn, dedupe)
-            if delivered is not None:  # delivered before its resident was deleted: still the same reading
-                return delivered
-            raise RecordNotFound(f"no resident {reading.resident_id}")
         critical = bool(critical_reasons(reading))
         stamped = core.clock().isoformat()  # version 1 at this time, not deleted: the clear columns say so
-        if not insert_reading(core, conn, reading, version=1, updated_at=stamped, dedupe=dedupe, critical=critical):
+        if not insert_reading(
+            core, conn, reading, version=1, updated_at=stamped, dedupe=dedupe, critical=critical, live_resident=True
+        ):
             delivered = _delivered(conn, dedupe)
-            if delivered is None:  # not the dedupe index that refused it, so its id: as a plain INSERT says
-                raise sqlite3.IntegrityError(f"UNIQUE constraint failed: readings.id ({reading.id})")
-            return delivered
+            if delivered is not None:  # a re-send, even of a reading whose resident was deleted since
+                return delivered
+            if reading.resident_id is not None and not _resident_exists(conn, reading.resident_id):
+                raise RecordNotFound(f"no resident {reading.resident_id}")
+            # not the dedupe index that refused it, nor its resident, so its id: as a plain INSERT says
+            raise sqlite3.IntegrityError(f"UNIQUE constraint failed: readings.id ({reading.id})")
         if reading.resident_id is not None:
             core.append_outbox(conn, TABLE, reading.id, "create", CRITICAL_PRIORITY if critical else 0)
         notes = [detail] if detail else []
@@ -249,14 +249,16 @@ def insert_reading(
     updated_at: str,
     dedupe: bytes | None,
     critical: bool,
+    live_resident: bool = False,
 ) -> bool:
     """The row of a reading (with its bound clear columns) at this version and time, inside the caller's
-    transaction; False when a reading with the same dedupe index is stored already (nothing is inserted then).
+    transaction; False when nothing was inserted: a reading with the same dedupe index is stored
+    already or, with ``live_resident``, the reading's resident is not there or deleted.
 
-    The version and time are the row's, not the reading's: they are clear columns, outside the payload,
-    so a reading stored as it came needs no copy made with them (issue 13, as the next). The unique
-    dedupe index itself refuses the duplicate: a look-up before every insert was one statement more in
-    every reading's commit."""
+    Issue 13, each one less in every reading's commit: the version and time are the row's, not the
+    reading's (clear columns, outside the payload), so no copy of the reading is made with them; the
+    unique dedupe index itself refuses a duplicate, and the INSERT itself looks for the resident,
+    rather than a statement before it for each; the caller asks why only when nothing was inserted."""
     row: dict[str, object] = {
         "id": reading.id,
         "resident_id": reading.resident_id,
@@ -271,11 +273,25 @@ def insert_reading(
         "change_seq": core.next_change_seq(conn),
     }
     row["key_id"], row["payload"] = core.seal(TABLE, reading.id, payload_of(reading), row=row)
-    sql = f"INSERT INTO readings({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-    if dedupe is None:
-        conn.execute(sql, tuple(row.values()))
-        return True
-    return conn.execute(sql + " ON CONFLICT DO NOTHING", tuple(row.values())).rowcount == 1
+    values = tuple(row.values())
+    if live_resident and reading.resident_id is not None:
+        sql, values = _INSERT_FOR_LIVE_RESIDENT, (*values, reading.resident_id)
+    else:
+        sql = _INSERT
+    if dedupe is not None:
+        sql += " ON CONFLICT DO NOTHING"
+    return conn.execute(sql, values).rowcount == 1
+
+
+_ROW = (
+    *("id", "resident_id", "device_id", "dedupe_bidx", "taken_at", "received_at", "critical"),
+    *("version", "updated_at", "deleted", "change_seq", "key_id", "payload"),
+)
+_INSERT = f"INSERT INTO readings({', '.join(_ROW)}) VALUES ({', '.join('?' * len(_ROW))})"
+_INSERT_FOR_LIVE_RESIDENT = (
+    f"INSERT INTO readings({', '.join(_ROW)}) SELECT {', '.join('?' * len(_ROW))}"
+    " WHERE EXISTS (SELECT 1 FROM residents WHERE id = ? AND deleted = 0)"
+)
 
 
 class Frames:

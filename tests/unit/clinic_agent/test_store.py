@@ -188,6 +188,11 @@ def test_a_reading_re_sent_after_its_resident_was_deleted_is_still_a_duplicate(h
     assert (again.duplicate, again.id) == (True, first.id)
     with pytest.raises(RecordNotFound):
         store.readings.add(reading(person.id, dedupe_key="seq-9"), actor="device")
+    with pytest.raises(RecordNotFound):  # the INSERT looks for a live resident itself: with no dedupe key too
+        store.readings.add(reading(person.id), actor="device")
+    with pytest.raises(RecordNotFound):
+        store.readings.add(reading(new_id()), actor="device")
+    assert _count(home, "SELECT count(*) FROM readings") == 1
 
 
 def test_a_reading_id_stored_already_under_another_dedupe_key_is_refused_not_taken_for_a_duplicate(
