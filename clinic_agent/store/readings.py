@@ -240,6 +240,18 @@ class Readings:
         return readings, problems
 
 
+# A reading's row as insert_reading writes it, in this order.
+_ROW = (
+    *("id", "resident_id", "device_id", "dedupe_bidx", "taken_at", "received_at", "critical"),
+    *("version", "updated_at", "deleted", "change_seq", "key_id", "payload"),
+)
+_INSERT = f"INSERT INTO readings({', '.join(_ROW)}) VALUES ({', '.join('?' * len(_ROW))})"
+_INSERT_FOR_LIVE_RESIDENT = (
+    f"INSERT INTO readings({', '.join(_ROW)}) SELECT {', '.join('?' * len(_ROW))}"
+    " WHERE EXISTS (SELECT 1 FROM residents WHERE id = ? AND deleted = 0)"
+)
+
+
 def insert_reading(
     core: Core,
     conn: sqlite3.Connection,
@@ -259,7 +271,7 @@ def insert_reading(
     reading's (clear columns, outside the payload), so no copy of the reading is made with them; the
     unique dedupe index itself refuses a duplicate, and the INSERT itself looks for the resident,
     rather than a statement before it for each; the caller asks why only when nothing was inserted."""
-    row: dict[str, object] = {
+    row: dict[str, object] = {  # in _ROW's order: the INSERTs take its values as they come
         "id": reading.id,
         "resident_id": reading.resident_id,
         "device_id": reading.device.id if reading.device else None,
@@ -281,17 +293,6 @@ def insert_reading(
     if dedupe is not None:
         sql += " ON CONFLICT DO NOTHING"
     return conn.execute(sql, values).rowcount == 1
-
-
-_ROW = (
-    *("id", "resident_id", "device_id", "dedupe_bidx", "taken_at", "received_at", "critical"),
-    *("version", "updated_at", "deleted", "change_seq", "key_id", "payload"),
-)
-_INSERT = f"INSERT INTO readings({', '.join(_ROW)}) VALUES ({', '.join('?' * len(_ROW))})"
-_INSERT_FOR_LIVE_RESIDENT = (
-    f"INSERT INTO readings({', '.join(_ROW)}) SELECT {', '.join('?' * len(_ROW))}"
-    " WHERE EXISTS (SELECT 1 FROM residents WHERE id = ? AND deleted = 0)"
-)
 
 
 class Frames:
