@@ -36,7 +36,12 @@ def canonical_of(seq: int, at: str, actor: str, action: str, object_type: str, o
 
 def chain_mac(key: bytes, entry: AuditEntry, previous_mac: bytes) -> bytes:
     """The MAC of an entry, given the MAC of the one before it."""
-    return crypto.mac(key, canonical(entry) + previous_mac)
+    return link_mac(key, canonical(entry), previous_mac)
+
+
+def link_mac(key: bytes, canonical_bytes: bytes, previous_mac: bytes) -> bytes:
+    """``chain_mac`` of an entry given as its ``canonical`` bytes (``canonical_of`` an entry not made yet)."""
+    return crypto.mac(key, canonical_bytes + previous_mac)
 
 
 @dataclass(frozen=True, slots=True)

@@ -407,7 +407,7 @@ class Core:
         seq, previous = self._audit_head[0] + 1, self._audit_head[1]
         at = at or self.clock()
         fields = (seq, at.isoformat(), actor, action, object_type, object_id, _one_line(detail))
-        mac = crypto.mac(key, audit.canonical_of(*fields) + previous)  # audit.chain_mac, with no entry made first
+        mac = audit.link_mac(key, audit.canonical_of(*fields), previous)
         conn.execute(
             "INSERT INTO audit(seq, at, actor, action, object_type, object_id, detail, mac) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

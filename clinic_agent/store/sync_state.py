@@ -360,8 +360,15 @@ class SyncState(SyncInbox):
 
     def _insert_reading(self, conn: sqlite3.Connection, reading: Reading) -> None:
         """A reading made upstream: stored like a device's, with no outbox row (the platform has it)."""
-        critical, version, stamped = bool(critical_reasons(reading)), reading.version, stamp(reading)
-        insert_reading(self._core, conn, reading, version=version, updated_at=stamped, dedupe=None, critical=critical)
+        insert_reading(
+            self._core,
+            conn,
+            reading,
+            version=reading.version,
+            updated_at=stamp(reading),
+            dedupe=None,
+            critical=bool(critical_reasons(reading)),
+        )
 
     def _set_state(
         self,
