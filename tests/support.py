@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -79,3 +80,11 @@ def open_unlocked(home: Home) -> Store:
     store, keyfile = open_locked(home)
     store.unlock(open_vault(home, keyfile, passphrase=PASSPHRASE).keyring, actor="test")
     return store
+
+
+def undo_0011(conn: sqlite3.Connection) -> None:
+    """Put a store's audit index by object back as it was before schema 0011 (every entry in it), and
+    forget the migration, as a store of an earlier version is."""
+    conn.execute("DROP INDEX audit_by_object")
+    conn.execute("CREATE INDEX audit_by_object ON audit(object_id, seq)")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0011_audit_by_object_lean'")

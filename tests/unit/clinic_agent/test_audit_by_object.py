@@ -18,7 +18,7 @@ import pytest
 from clinic_agent.core.model import Allergy, new_id
 from clinic_agent.runtime.home import Home
 from clinic_agent.store import Store, schema_version
-from tests.support import new_home, open_unlocked, reading, resident
+from tests.support import new_home, open_unlocked, reading, resident, undo_0011
 
 
 @pytest.fixture
@@ -100,9 +100,7 @@ def test_an_upgrade_makes_the_index_lean_and_finds_what_it_found(home: Home) -> 
     finally:
         store.close()
     with sqlite3.connect(home.db_path) as conn:  # the store as a version before 0011 left it
-        conn.execute("DROP INDEX audit_by_object")
-        conn.execute("CREATE INDEX audit_by_object ON audit(object_id, seq)")
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0011_audit_by_object_lean'")
+        undo_0011(conn)
         assert not schema_version.is_current(conn)
     store = open_unlocked(home)  # migrated on open
     try:

@@ -21,7 +21,7 @@ from clinic_agent.core.sync_values import Pending
 from clinic_agent.runtime.home import Home
 from clinic_agent.store import Store, schema_version
 from clinic_agent.store.schema_version import URGENT
-from tests.support import new_home, open_unlocked, reading, resident
+from tests.support import new_home, open_unlocked, reading, resident, undo_0011
 
 _RECORD_LOOKUPS = (
     "SELECT state, seq, sent_key_id, sent FROM outbox WHERE entity = ? AND entity_id = ?",
@@ -96,12 +96,8 @@ def test_an_upgrade_replaces_the_indexes_of_a_store_and_keeps_its_rows(home: Hom
         conn.execute("CREATE UNIQUE INDEX outbox_one_pending ON outbox(entity, entity_id) WHERE state = 'pending'")
         conn.execute("CREATE INDEX outbox_record ON outbox(entity, entity_id)")
         conn.execute("CREATE INDEX outbox_order ON outbox(state, priority DESC, seq)")
-        conn.execute("DROP INDEX audit_by_object")  # and as 0011 found it
-        conn.execute("CREATE INDEX audit_by_object ON audit(object_id, seq)")
-        conn.execute(
-            "DELETE FROM _sqlite_migrations WHERE name IN"
-            " ('0009_outbox_one_index', '0010_outbox_urgent', '0011_audit_by_object_lean')"
-        )
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name IN ('0009_outbox_one_index', '0010_outbox_urgent')")
+        undo_0011(conn)  # and as 0011 found it
     before = _rows(home.db_path)
     store = open_unlocked(home)  # migrated on open
     try:

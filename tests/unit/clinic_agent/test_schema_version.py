@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from clinic_agent.store import schema, schema_version
-from tests.support import new_home, open_unlocked
+from tests.support import new_home, open_unlocked, undo_0011
 
 
 def test_the_light_list_of_migrations_is_the_schemas_own() -> None:
@@ -21,9 +21,7 @@ def test_a_store_one_migration_behind_is_still_upgraded(tmp_path: Path) -> None:
     home = new_home(tmp_path / "home")
     with sqlite3.connect(home.db_path) as conn:
         assert schema_version.is_current(conn)
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0011_audit_by_object_lean'")
-        conn.execute("DROP INDEX audit_by_object")
-        conn.execute("CREATE INDEX audit_by_object ON audit(object_id, seq)")
+        undo_0011(conn)
         assert not schema_version.is_current(conn)
     open_unlocked(home).close()  # upgraded (after a backup)
     with sqlite3.connect(home.db_path) as conn:
