@@ -67,6 +67,7 @@ def test_after_three_wrong_pins_even_the_right_one_waits(home: Home, clock: Cloc
     clock.advance(1)
     assert agent.store.users.sign_in("zhang", RIGHT, peer="uid:1").name == "zhang"
     agent.store.users.sign_in("zhang", RIGHT, peer="uid:1")  # a right PIN starts the count anew
+    agent.close()
 
 
 def test_ten_wrong_pins_lock_the_user_out_across_a_restart_until_cleared(home: Home, clock: Clock) -> None:
@@ -97,6 +98,7 @@ def test_guessing_many_names_at_once_is_slowed_too(home: Home, clock: Clock) -> 
         agent.store.users.sign_in("zhang", RIGHT, peer="uid:1")
     clock.advance(PIN_ALL_USERS.window.total_seconds() if PIN_ALL_USERS.window else 0)
     assert agent.store.users.sign_in("zhang", RIGHT, peer="uid:1").name == "zhang"
+    agent.close()
 
 
 def test_passphrase_guesses_are_slowed_for_unlock_and_for_sign_in_with_the_passphrase(home: Home, clock: Clock) -> None:

@@ -46,13 +46,20 @@ def test_commits_reach_the_database_file_without_a_checkpoint_in_any_commit(home
         store.close()
 
 
+def _checkpoint_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "store-checkpoint"}
+
+
 def test_closing_the_store_ends_the_checkpoint_thread(home: Home) -> None:
+    # Only this store's thread: another test in the same worker may still hold a store open.
+    others = _checkpoint_threads()
     store: Store = open_unlocked(home)
     for i in range(EVERY_COMMITS):
         store.readings.add(reading(None, dedupe_key=f"t{i}"), actor="test")
     assert store._core.checkpointer.wait_idle(30)
+    assert _checkpoint_threads() - others, "the store started no checkpoint thread"
     store.close()
-    assert not [t for t in threading.enumerate() if t.name == "store-checkpoint"]
+    assert not _checkpoint_threads() - others
 
 
 def test_a_burst_the_thread_cannot_keep_up_with_leaves_the_log_no_longer_than_sqlite_would(
