@@ -367,12 +367,13 @@ def describe(items: Iterable[str], limit: int = 10) -> str:
 SHIM_SOURCE = HERE / "lostwrites.c"
 
 
-def build_shim(directory: Path, *defines: str) -> Path:
-    """Compile the lost-writes shim into ``directory`` (gcc must be on PATH), with ``-D`` defines."""
-    library = directory / f"lostwrites{''.join(defines)}.so"
+def build_shim(directory: Path, *defines: str, source: Path = SHIM_SOURCE) -> Path:
+    """Compile an LD_PRELOAD shim (the lost-writes one unless ``source`` says) into ``directory`` (gcc must
+    be on PATH), with ``-D`` defines."""
+    library = directory / f"{source.stem}{''.join(defines)}.so"
     flags = [f"-D{name}" for name in defines]
     subprocess.run(
-        ["gcc", "-O2", "-Wall", "-Werror", *flags, "-shared", "-fPIC", "-o", str(library), str(SHIM_SOURCE), "-ldl"],
+        ["gcc", "-O2", "-Wall", "-Werror", *flags, "-shared", "-fPIC", "-o", str(library), str(source), "-ldl"],
         check=True,
         capture_output=True,
     )
