@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from clinic_agent.runtime.home import open_locked, open_vault, resolve  # noqa: E402
-from tests.reliability.read_error_probe import read_all  # noqa: E402
+from tests.reliability.read_error_probe import again_and_close, read_all  # noqa: E402
 
 
 def main() -> int:
@@ -51,9 +51,7 @@ def main() -> int:
             print("PAGE", page, read_all(store), flush=True)
         finally:
             shim.bad_sector_off()
-    print("AGAIN", read_all(store), flush=True)
-    print("INTEGRITY", store.integrity_check(), flush=True)
-    store.close()
+    again_and_close(store)
     return 0
 
 

@@ -1,8 +1,9 @@
 /* Test-only LD_PRELOAD shim: a bad sector, a range of one file that the disk will not read back.
  *
- * While switched on, every pread (SQLite's pread64 and Python's os.pread alike) that touches bytes
- * [start, end) of the file at `path` fails with EIO, as a disk's unreadable block does. The process
- * switches it on and off itself through ctypes: bad_sector_on(path, start, end), bad_sector_off().
+ * While switched on, every pread that touches bytes [start, end) of the file at `path` fails with EIO,
+ * as a disk's unreadable block does: SQLite's pread64 and Python's os.pread alike (one and the same
+ * call on a 64-bit system, so pread goes through pread64 here). The process switches it on and off
+ * itself through ctypes: bad_sector_on(path, start, end), bad_sector_off().
  *
  * Built by the tests: gcc -O2 -Wall -Werror -shared -fPIC -o badsector.so badsector.c -ldl
  */
@@ -48,12 +49,4 @@ ssize_t pread64(int fd, void *buf, size_t count, off64_t offset) {
   return real(fd, buf, count, offset);
 }
 
-ssize_t pread(int fd, void *buf, size_t count, off_t offset) {
-  static ssize_t (*real)(int, void *, size_t, off_t);
-  if (!real) real = (ssize_t(*)(int, void *, size_t, off_t))dlsym(RTLD_NEXT, "pread");
-  if (unreadable(fd, count, offset)) {
-    errno = EIO;
-    return -1;
-  }
-  return real(fd, buf, count, offset);
-}
+ssize_t pread(int fd, void *buf, size_t count, off_t offset) { return pread64(fd, buf, count, offset); }

@@ -39,6 +39,13 @@ def read_all(store: Store) -> str:
     return f"OK {len(readings)} readings, {len(problems)} problems"
 
 
+def again_and_close(store: Store) -> None:
+    """Read once more with no fault, run integrity_check, report both (AGAIN, INTEGRITY) and close."""
+    print("AGAIN", read_all(store), flush=True)
+    print("INTEGRITY", store.integrity_check(), flush=True)
+    store.close()
+
+
 def main() -> int:
     """Fail one read, report, read again, check."""
     parser = argparse.ArgumentParser()
@@ -58,9 +65,7 @@ def main() -> int:
     first = read_all(store)
     fiu.fiu_disable(b"posix/io/rw/pread")
     print("READ", first, flush=True)
-    print("AGAIN", read_all(store), flush=True)
-    print("INTEGRITY", store.integrity_check(), flush=True)
-    store.close()
+    again_and_close(store)
     return 0
 
 
