@@ -44,57 +44,73 @@ _STOP_WAIT = 5.0
 
 
 class Checkpointer:
-    """A PASSIVE checkpoint on its own thread and connection, asked for by ``committed``."""
+    """A PASSIVE checkpoint on its own thread and connection, asked for by ``committed``.
+
+    Asks and answers are counted under one lock: the thread takes every ask made so far, checkpoints,
+    then marks those asks answered. An ask that comes while it checkpoints is past what it took, so it
+    is answered by the next checkpoint, never by the one already under way.
+    """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], path: Path) -> None:
         self._connect = connect
         self._path = path
         self._commits = 0
-        self._wanted = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._lock = threading.Condition()
+        self._asked = 0  # checkpoints asked for, ever
+        self._answered = 0  # of those, how many a finished checkpoint has covered
         self._stopping = False
+        self._ended = False
         self._thread: threading.Thread | None = None
         self.checkpoints = 0  # how many have run (for tests and the curious)
 
     def committed(self) -> None:
-        """Count one commit; every ``EVERY_COMMITS`` wake the thread (started on first use)."""
+        """Count one commit; every ``EVERY_COMMITS`` ask for a checkpoint (the thread starts on first use)."""
         self._commits += 1
-        if self._commits % EVERY_COMMITS or self._stopping:
+        if self._commits % EVERY_COMMITS:
             return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="store-checkpoint", daemon=True)
-            self._thread.start()
-        self._idle.clear()
-        self._wanted.set()
+        with self._lock:
+            if self._stopping:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="store-checkpoint", daemon=True)
+                self._thread.start()
+            self._asked += 1
+            self._lock.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
-        """Whether every checkpoint asked for has run within ``timeout`` seconds."""
-        return self._idle.wait(timeout)
+        """Whether a checkpoint begun after it was asked for has answered every ask, within ``timeout`` s."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._answered >= self._asked or self._ended, timeout)
+            return self._answered >= self._asked
 
     def stop(self) -> None:
         """End the thread (its connection closed); a checkpoint under way finishes first."""
-        self._stopping = True
-        thread = self._thread
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+            thread = self._thread
         if thread is not None:
-            self._wanted.set()
             thread.join(_STOP_WAIT)
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
             while True:
-                self._wanted.wait()
-                self._wanted.clear()
-                if self._stopping:
-                    return
+                with self._lock:
+                    self._lock.wait_for(lambda: self._asked > self._answered or self._stopping)
+                    if self._stopping:
+                        return
+                    taken = self._asked
                 conn = conn or self._open()
                 if conn is not None:
                     conn = self._checkpoint(conn)
-                if not self._wanted.is_set():
-                    self._idle.set()
+                with self._lock:
+                    self._answered = taken
+                    self._lock.notify_all()
         finally:
-            self._idle.set()
+            with self._lock:
+                self._ended = True
+                self._lock.notify_all()
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()

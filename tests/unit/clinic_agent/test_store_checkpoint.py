@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import sqlite3
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,49 @@ def test_commits_reach_the_database_file_without_a_checkpoint_in_any_commit(home
         assert _readings_in_file_alone(home, tmp_path) >= EVERY_COMMITS
     finally:
         store.close()
+
+
+def test_waiting_for_the_thread_waits_for_an_ask_made_as_a_checkpoint_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second ask lands at a random moment of the first checkpoint, often just as it ends; waiting
+    must then go on until a checkpoint begun after that ask has finished. (The thread once decided it
+    was idle, then said so: an ask between the two was left for later, the wait returned at once, and
+    a copy of the file taken then met a checkpoint writing it: "database disk image is malformed".)"""
+    running = threading.Event()
+    started = [0]
+    checkpoint = Checkpointer._checkpoint
+
+    def watched(self: Checkpointer, conn: sqlite3.Connection) -> sqlite3.Connection | None:
+        running.set()
+        started[0] += 1
+        try:
+            return checkpoint(self, conn)
+        finally:
+            running.clear()
+
+    monkeypatch.setattr(Checkpointer, "_checkpoint", watched)
+    checkpointer = Checkpointer(lambda: sqlite3.connect(":memory:"), Path("memory"))
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can: every moment gets its chance
+    spins = random.Random(13)
+    early = 0
+    answered = 0
+    try:
+        for _ in range(20_000):
+            early += started[0] != answered  # one begun since the wait returned, with nothing asked
+            before = started[0]
+            for _ in range(2 * EVERY_COMMITS):  # two asks, the second after a spin of 0-40 µs
+                checkpointer.committed()
+                if checkpointer._commits % EVERY_COMMITS == 0:
+                    until = time.perf_counter() + spins.random() * 40e-6
+                    while time.perf_counter() < until:
+                        pass
+            assert checkpointer.wait_idle(30)
+            early += running.is_set() or started[0] == before
+            answered = started[0]
+    finally:
+        sys.setswitchinterval(switching)
+        checkpointer.stop()
+    assert early == 0, f"the wait returned before a checkpoint had answered {early} times in 20,000"
 
 
 def _checkpoint_threads() -> set[threading.Thread]:
