@@ -78,7 +78,7 @@ class Checkpointer:
             self._lock.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
-        """Whether a checkpoint begun after it was asked for has answered every ask, within ``timeout`` s."""
+        """Whether every ask so far is answered, each by a checkpoint begun after it, within ``timeout`` s."""
         with self._lock:
             self._lock.wait_for(lambda: self._answered >= self._asked or self._ended, timeout)
             return self._answered >= self._asked
