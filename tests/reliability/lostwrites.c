@@ -6,13 +6,20 @@
  * exists only if the last DIR listing has it, and holds the last snapshot of its inode (empty if that
  * inode was never fsynced). Keying by inode gives create, unlink and rename their POSIX meaning.
  *
- * Two changes from the appendix's listing, neither of which changes the model:
+ * Three changes from the appendix's listing, none of which changes the model:
  *  - the bytes are read through a fresh read-only descriptor (/proc/self/fd/N), so a file opened
  *    write-only (the key file's temp file) is captured instead of snapshotted empty;
- *  - the DIR listing skips only "." and "..", so hidden names are part of the model too.
+ *  - the DIR listing skips only "." and "..", so hidden names are part of the model too;
+ *  - snapshots are taken one at a time (a lock file in $LW_SHADOW, across threads and processes).
+ *    The store's checkpoint thread fsyncs the WAL while the writer appends to it and fsyncs it too;
+ *    a snapshot begun before a commit's write and finished after that commit's own snapshot put the
+ *    file back as it was before the commit, losing a write that was fsynced, which no disk does.
+ *    One at a time, the last snapshot to finish is the last to begin, and holds every synced write.
  *
  * Built by the tests: gcc -O2 -Wall -Werror -shared -fPIC -o lostwrites.so lostwrites.c -ldl
- * (with -DLW_IGNORE_DIR_SYNC for the negative control whose directory fsyncs are lost too).
+ * (with -DLW_IGNORE_DIR_SYNC for the negative control whose directory fsyncs are lost too, and with
+ * -DLW_STALL_SECOND_SNAPSHOT for the test of the lock: the second snapshot pauses between reading its
+ * first block and writing it).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -22,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,7 +40,7 @@ static int under(const char *p, const char *d) {
   return !strncmp(p, d, n) && (p[n] == '/' || !p[n]);
 }
 
-static void copy_file(int fd, const char *shadow, unsigned long ino) {
+static void copy_file(int fd, const char *shadow, unsigned long ino, int stall) {
   char link[64], dst[PATH_MAX], tmp[PATH_MAX + 8], buf[65536];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   int in = open(link, O_RDONLY | O_CLOEXEC);
@@ -44,6 +52,7 @@ static void copy_file(int fd, const char *shadow, unsigned long ino) {
   ssize_t r;
   int ok = out >= 0;
   while (ok && (r = pread(in, buf, sizeof buf, off)) > 0) {
+    if (stall && !off) usleep(1500 * 1000); /* the first block read, not yet written */
     if (write(out, buf, r) != r) ok = 0;
     off += r;
   }
@@ -81,12 +90,23 @@ static void snap(int fd) {
   if (n < 0) return;
   path[n] = 0;
   if (!under(path, dir) || fstat(fd, &st)) return;
-  if (S_ISREG(st.st_mode))
-    copy_file(fd, shadow, (unsigned long)st.st_ino); /* the file's bytes as of this sync */
+  char lock_path[PATH_MAX];
+  snprintf(lock_path, sizeof lock_path, "%s/LOCK", shadow);
+  int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0 || flock(lock, LOCK_EX)) abort(); /* a snapshot out of turn would make the model lie */
+  if (S_ISREG(st.st_mode)) {
+    int stall = 0;
+#ifdef LW_STALL_SECOND_SNAPSHOT /* defined only for the test of the lock */
+    static int snapshots;
+    stall = ++snapshots == 2;
+#endif
+    copy_file(fd, shadow, (unsigned long)st.st_ino, stall); /* the file's bytes as of this sync */
+  }
 #ifndef LW_IGNORE_DIR_SYNC /* defined only for the negative control: a directory fsync that does nothing */
   else if (S_ISDIR(st.st_mode) && !strcmp(path, dir))
     list_dir(dir, shadow); /* the durable names as of this directory sync */
 #endif
+  close(lock); /* and the lock with it */
 }
 
 int fsync(int fd) {
