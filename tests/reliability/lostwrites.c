@@ -6,14 +6,14 @@
  * exists only if the last DIR listing has it, and holds the last snapshot of its inode (empty if that
  * inode was never fsynced). Keying by inode gives create, unlink and rename their POSIX meaning.
  *
- * Three changes from the appendix's listing, none of which changes the model:
+ * Three refinements of that shim's plainest form, none of which changes the model:
  *  - the bytes are read through a fresh read-only descriptor (/proc/self/fd/N), so a file opened
  *    write-only (the key file's temp file) is captured instead of snapshotted empty;
  *  - the DIR listing skips only "." and "..", so hidden names are part of the model too;
  *  - snapshots are taken one at a time (a lock file in $LW_SHADOW, across threads and processes).
  *    The store's checkpoint thread fsyncs the WAL while the writer appends to it and fsyncs it too;
- *    a snapshot begun before a commit's write and finished after that commit's own snapshot put the
- *    file back as it was before the commit, losing a write that was fsynced, which no disk does.
+ *    two snapshots side by side shared one temp file, and a block read before a commit's write
+ *    landed over that commit's own snapshot: a write that was fsynced was lost, which no disk does.
  *    One at a time, the last snapshot to finish is the last to begin, and holds every synced write.
  *
  * Built by the tests: gcc -O2 -Wall -Werror -shared -fPIC -o lostwrites.so lostwrites.c -ldl
